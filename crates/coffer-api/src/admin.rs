@@ -1,0 +1,169 @@
+//! The admin API under `/_coffer/admin/` (a path no bucket can have, since
+//! bucket names cannot contain `_`): user management, root only, JSON.
+
+use coffer_auth::sigv4::Payload;
+use coffer_store::{StoreError, UserRecord};
+use http::{Method, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::ops::{blocking, now_ms, small_body};
+use crate::request::S3Request;
+use crate::state::{AppState, ROOT_NAME, user_secret_context};
+
+pub const PREFIX: &str = "/_coffer/admin/";
+
+#[derive(Deserialize)]
+struct AddUser {
+    name: String,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserCreated<'a> {
+    name: &'a str,
+    access_key: &'a str,
+    secret_key: &'a str,
+}
+
+#[derive(Serialize)]
+struct UserListed {
+    name: String,
+    access_key: String,
+    created_ms: i64,
+}
+
+pub async fn handle(
+    state: &AppState,
+    req: &S3Request,
+    path: &str,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    if !req.principal.is_root() {
+        return Err(ApiError::access_denied("Only the root credentials may use the admin API."));
+    }
+    let rest = path.strip_prefix(PREFIX).unwrap_or_default();
+    match (&req.method, rest.split_once('/')) {
+        (&Method::GET, None) if rest == "users" => list_users(state).await,
+        (&Method::POST, None) if rest == "users" => add_user(state, req, body, payload).await,
+        (&Method::DELETE, Some(("users", name))) if !name.is_empty() => {
+            let name = crate::request::path_decode(name)?;
+            let store = state.store.clone();
+            if blocking(move || store.delete_user(&name)).await? {
+                json(StatusCode::NO_CONTENT, &serde_json::json!({}))
+            } else {
+                Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchUser", "The user does not exist."))
+            }
+        }
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchAdminEndpoint", "Unknown admin endpoint.")),
+    }
+}
+
+async fn list_users(state: &AppState) -> ApiResult<Response<ResponseBody>> {
+    let store = state.store.clone();
+    let users = blocking(move || store.list_users()).await?;
+    let listed: Vec<UserListed> = users
+        .into_iter()
+        .map(|u| UserListed {
+            name: u.name,
+            access_key: u.access_key,
+            created_ms: u.created_ms,
+        })
+        .collect();
+    json(StatusCode::OK, &listed)
+}
+
+async fn add_user(
+    state: &AppState,
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let body = small_body(req, body, payload).await?;
+    let request: AddUser = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::invalid_argument("Expected JSON {\"name\": …, \"access_key\"?: …, \"secret_key\"?: …}"))?;
+    let valid_name = (1..=64).contains(&request.name.len())
+        && request
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && request.name != ROOT_NAME;
+    if !valid_name {
+        return Err(ApiError::invalid_argument(
+            "A user name is 1–64 letters, digits, '-', '_' or '.', and not 'root'.",
+        ));
+    }
+    let random = |n| coffer_crypto::random::hex_id(n).map_err(|e| ApiError::internal("random", e));
+    let access_key = match request.access_key {
+        Some(ak) => ak,
+        None => format!("CF{}", random(9)?),
+    };
+    let secret_key = match request.secret_key {
+        Some(sk) => Zeroizing::new(sk),
+        None => Zeroizing::new(random(20)?.to_ascii_lowercase()),
+    };
+    let valid_ak = (3..=128).contains(&access_key.len())
+        && access_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid_ak || access_key == state.root.access_key {
+        return Err(ApiError::invalid_argument(
+            "An access key is 3–128 letters, digits, '-' or '_', distinct from the root access key.",
+        ));
+    }
+    if !(8..=128).contains(&secret_key.len()) || !secret_key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid_argument(
+            "A secret key is 8–128 printable ASCII characters without spaces.",
+        ));
+    }
+    let sealed_secret = state
+        .root_key
+        .seal(&user_secret_context(&access_key), secret_key.as_bytes())
+        .map_err(|e| ApiError::internal("sealing a user secret", e))?;
+    let user = UserRecord {
+        name: request.name.clone(),
+        access_key: access_key.clone(),
+        sealed_secret,
+        created_ms: now_ms(),
+    };
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.put_user(user))
+        .await
+        .map_err(|e| ApiError::internal("blocking task", e))?
+    {
+        Ok(()) => {}
+        Err(StoreError::UserExists) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "UserAlreadyExists",
+                "A user with this name or access key already exists.",
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    tracing::info!(user = %request.name, %access_key, "user added");
+    json(
+        StatusCode::OK,
+        &UserCreated {
+            name: &request.name,
+            access_key: &access_key,
+            secret_key: &secret_key,
+        },
+    )
+}
+
+fn json(status: StatusCode, value: &impl Serialize) -> ApiResult<Response<ResponseBody>> {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal("JSON", e))?;
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(if status == StatusCode::NO_CONTENT {
+            ResponseBody::Empty
+        } else {
+            ResponseBody::full(body)
+        })
+        .map_err(|e| ApiError::internal("building a response", e))
+}

@@ -1,0 +1,25 @@
+//! Coffer's S3 HTTP dialect on hyper: the listener, request routing,
+//! SigV4 authentication, S3 XML and errors, and the operations.
+//!
+//! Layout: [`server`] accepts connections and renders errors; [`auth`]
+//! names the principal; [`request`] resolves bucket and key; [`ops`] holds
+//! one module per family of S3 operations; [`object_io`] is the single place
+//! where object bodies are written and read.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod auth;
+pub mod body;
+pub mod error;
+pub mod object_io;
+mod ops;
+pub mod request;
+pub mod server;
+pub mod state;
+pub mod xml;
+
+pub use server::serve;
+pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
+
+/// The admin API's path prefix, for clients.
+pub const ADMIN_PREFIX: &str = admin::PREFIX;

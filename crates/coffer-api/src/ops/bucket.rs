@@ -1,0 +1,181 @@
+//! ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
+
+use std::collections::BTreeMap;
+
+use coffer_auth::sigv4::Payload;
+use coffer_store::{BucketRecord, StoreError};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::{authorized_bucket, blocking, empty_response, iso8601, now_ms, small_body, xml_response};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::request::S3Request;
+use crate::state::AppState;
+use crate::xml::{self, XmlWriter};
+
+pub async fn list_buckets(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let store = state.store.clone();
+    let buckets = blocking(move || store.list_buckets()).await?;
+    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    w.start("Owner")
+        .elem("ID", req.principal.owner_id())
+        .elem("DisplayName", req.principal.name())
+        .end();
+    w.start("Buckets");
+    for bucket in buckets
+        .iter()
+        .filter(|b| b.owner == req.principal.name())
+    {
+        w.start("Bucket")
+            .elem("Name", &bucket.name)
+            .elem("CreationDate", iso8601(bucket.created_ms))
+            .elem("BucketRegion", &bucket.region)
+            .end();
+    }
+    w.end();
+    xml_response(StatusCode::OK, w.finish())
+}
+
+pub async fn create_bucket(
+    state: &AppState,
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let name = req.bucket()?.to_owned();
+    validate_bucket_name(&name)?;
+    let config = small_body(req, body, payload).await?;
+    if !config.iter().all(u8::is_ascii_whitespace) {
+        let parsed: xml::CreateBucketConfiguration = xml::parse(&config)?;
+        let wanted = parsed.location_constraint.unwrap_or_default();
+        let default_region = wanted.is_empty() && state.settings.region == "us-east-1";
+        if wanted != state.settings.region && !default_region {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IllegalLocationConstraintException",
+                format!(
+                    "The {wanted} location constraint is incompatible for the region specific endpoint this request was sent to ({}).",
+                    state.settings.region
+                ),
+            ));
+        }
+    }
+    let record = BucketRecord {
+        name: name.clone(),
+        owner: req.principal.name().to_owned(),
+        region: state.settings.region.clone(),
+        created_ms: now_ms(),
+        config: BTreeMap::new(),
+    };
+    let store = state.store.clone();
+    let created = tokio::task::spawn_blocking(move || store.create_bucket(record))
+        .await
+        .map_err(|e| ApiError::internal("blocking task", e))?;
+    match created {
+        Ok(()) => {}
+        Err(StoreError::BucketExists { owner }) if owner == req.principal.name() => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            ));
+        }
+        Err(StoreError::BucketExists { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "BucketAlreadyExists",
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::LOCATION, format!("/{name}"))
+        .body(ResponseBody::Empty)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+pub async fn head_bucket(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let bucket = authorized_bucket(state, req).await?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("x-amz-bucket-region", bucket.region)
+        .body(ResponseBody::Empty)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+pub async fn delete_bucket(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let bucket = authorized_bucket(state, req).await?;
+    let store = state.store.clone();
+    blocking(move || store.delete_bucket(&bucket.name)).await?;
+    empty_response(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_bucket_location(
+    state: &AppState,
+    req: &S3Request,
+) -> ApiResult<Response<ResponseBody>> {
+    let bucket = authorized_bucket(state, req).await?;
+    // us-east-1 is written as an empty constraint, as S3 does.
+    let region = if bucket.region == "us-east-1" {
+        String::new()
+    } else {
+        bucket.region
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>",
+        xml::S3_NAMESPACE,
+        region
+    );
+    xml_response(StatusCode::OK, xml)
+}
+
+/// S3's bucket naming rules: 3–63 characters of lower-case letters, digits,
+/// dots and hyphens, starting and ending with a letter or digit, no `..`,
+/// not shaped like an IP address, no reserved prefixes or suffixes.
+pub fn validate_bucket_name(name: &str) -> ApiResult<()> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidBucketName",
+            "The specified bucket is not valid.",
+        )
+    };
+    let bytes = name.as_bytes();
+    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let valid = (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && edge_ok(bytes.first())
+        && edge_ok(bytes.last())
+        && !name.contains("..")
+        && !name.contains(".-")
+        && !name.contains("-.")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !name.starts_with("xn--")
+        && !name.starts_with("sthree-")
+        && !name.ends_with("-s3alias")
+        && !name.ends_with("--ol-s3");
+    if valid { Ok(()) } else { Err(invalid()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for good in ["abc", "my-bucket.data", "a1b2", &"a".repeat(63)] {
+            assert!(validate_bucket_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ab", "ABC", "-abc", "abc-", "a..b", "192.168.1.1", "a_b", "xn--abc", "a b",
+            &"a".repeat(64), "_coffer",
+        ] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! CopyObject, and the copy-source resolution it shares with UploadPartCopy.
+
+use coffer_store::ObjectRecord;
+use http::{Response, StatusCode};
+
+use super::object::{stored_headers, validate_key};
+use super::{blocking, iso8601, now_ms, parse_http_date, quoted, xml_response};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::object_io;
+use crate::request::{S3Request, path_decode};
+use crate::state::AppState;
+use crate::xml::XmlWriter;
+
+/// The object a copy reads from.
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
+}
+
+/// Resolves `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`, URL-encoded),
+/// checks the principal may read it and evaluates the copy-source
+/// conditions.
+pub async fn copy_source(state: &AppState, req: &S3Request) -> ApiResult<CopySource> {
+    let raw = req
+        .header("x-amz-copy-source")
+        .ok_or_else(|| ApiError::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+    let raw = raw.split_once("?versionId=").map_or(raw, |(path, _)| path);
+    let decoded = path_decode(raw.trim_start_matches('/'))?;
+    let (bucket, key) = decoded
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| ApiError::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+
+    let store = state.store.clone();
+    let (bucket_name, key_name) = (bucket.clone(), key.clone());
+    let (source_bucket, record) = blocking(move || {
+        let b = store.bucket(&bucket_name)?;
+        let o = store.object(&bucket_name, &key_name)?;
+        Ok((b, o))
+    })
+    .await?;
+    if !req.principal.is_root() && source_bucket.owner != req.principal.name() {
+        return Err(ApiError::access_denied("Access Denied"));
+    }
+
+    let failed = || {
+        ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    let etag_in = |list: &str| {
+        list.split(',')
+            .map(|t| t.trim().trim_matches('"'))
+            .any(|t| t == "*" || t == record.etag)
+    };
+    let modified_after =
+        |text: &str| parse_http_date(text).map(|t| record.last_modified_ms / 1000 > t / 1000);
+    if let Some(list) = req.header("x-amz-copy-source-if-match") {
+        if !etag_in(list) {
+            return Err(failed());
+        }
+    } else if let Some(t) = req.header("x-amz-copy-source-if-unmodified-since") {
+        if modified_after(t) == Some(true) {
+            return Err(failed());
+        }
+    }
+    if let Some(list) = req.header("x-amz-copy-source-if-none-match") {
+        if etag_in(list) {
+            return Err(failed());
+        }
+    } else if let Some(t) = req.header("x-amz-copy-source-if-modified-since") {
+        if modified_after(t) == Some(false) {
+            return Err(failed());
+        }
+    }
+    Ok(CopySource { bucket, key, record })
+}
+
+pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    validate_key(&key)?;
+    let target = super::authorized_bucket(state, req).await?;
+    let source = copy_source(state, req).await?;
+    let replace = match req.header("x-amz-metadata-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_argument(
+                "Unknown metadata directive: expected COPY or REPLACE.",
+            ));
+        }
+    };
+    if source.bucket == target.name && source.key == key && !replace {
+        return Err(ApiError::invalid_request(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let headers = if replace {
+        stored_headers(&req.headers)?
+    } else {
+        source.record.headers.clone()
+    };
+    let size = source.record.size;
+    let staged = object_io::copy_range(&state.store, source.record.extents.clone(), 0..size).await?;
+    // A copy is a new single-part object: its ETag is the MD5 of its bytes.
+    let record = ObjectRecord {
+        size: staged.size,
+        etag: staged.etag(),
+        last_modified_ms: now_ms(),
+        owner: req.principal.name().to_owned(),
+        headers,
+        checksum: if source.record.extents.len() <= 1 {
+            source.record.checksum.clone()
+        } else {
+            None
+        },
+        extents: vec![staged.extent(None)],
+        envelope: None,
+    };
+    let (etag, modified) = (record.etag.clone(), record.last_modified_ms);
+    let store = state.store.clone();
+    let bucket = target.name.clone();
+    blocking(move || store.put_object(&bucket, &key, record)).await?;
+    let mut w = XmlWriter::new("CopyObjectResult");
+    w.elem("LastModified", iso8601(modified))
+        .elem("ETag", quoted(&etag));
+    xml_response(StatusCode::OK, w.finish())
+}

@@ -1,0 +1,242 @@
+//! The S3 operations, one module per family, and the router that picks one.
+
+mod bucket;
+mod copy;
+mod list;
+mod multipart;
+mod object;
+
+use coffer_auth::sigv4::Payload;
+use coffer_store::BucketRecord;
+use http::{Method, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::request::S3Request;
+use crate::state::AppState;
+
+/// Runs the operation the request names.
+pub async fn dispatch(
+    state: &AppState,
+    req: S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let q = &req.query;
+    let copy = req.headers.contains_key("x-amz-copy-source");
+    match (&req.method, &req.bucket, &req.key) {
+        (&Method::GET, None, None) => bucket::list_buckets(state, &req).await,
+        (_, None, _) => Err(ApiError::method_not_allowed()),
+
+        // Bucket operations.
+        (&Method::PUT, Some(_), None) if q.names().next().is_none() => {
+            bucket::create_bucket(state, &req, body, payload).await
+        }
+        (&Method::HEAD, Some(_), None) => bucket::head_bucket(state, &req).await,
+        (&Method::DELETE, Some(_), None) if q.names().next().is_none() => {
+            bucket::delete_bucket(state, &req).await
+        }
+        (&Method::GET, Some(_), None) if q.has("location") => {
+            bucket::get_bucket_location(state, &req).await
+        }
+        (&Method::GET, Some(_), None) if q.has("uploads") => {
+            multipart::list_uploads(state, &req).await
+        }
+        (&Method::POST, Some(_), None) if q.has("delete") => {
+            object::delete_objects(state, &req, body, payload).await
+        }
+        (&Method::GET, Some(_), None) if q.get("list-type") == Some("2") => {
+            list::list_objects(state, &req, list::Version::V2).await
+        }
+        (&Method::GET, Some(_), None) if !has_subresource(&req) => {
+            list::list_objects(state, &req, list::Version::V1).await
+        }
+
+        // Multipart operations.
+        (&Method::POST, Some(_), Some(_)) if q.has("uploads") => {
+            multipart::create_upload(state, &req).await
+        }
+        (&Method::PUT, Some(_), Some(_)) if q.has("uploadId") && copy => {
+            multipart::upload_part_copy(state, &req).await
+        }
+        (&Method::PUT, Some(_), Some(_)) if q.has("uploadId") => {
+            multipart::upload_part(state, &req, body, payload).await
+        }
+        (&Method::POST, Some(_), Some(_)) if q.has("uploadId") => {
+            multipart::complete_upload(state, &req, body, payload).await
+        }
+        (&Method::DELETE, Some(_), Some(_)) if q.has("uploadId") => {
+            multipart::abort_upload(state, &req).await
+        }
+        (&Method::GET, Some(_), Some(_)) if q.has("uploadId") => {
+            multipart::list_parts(state, &req).await
+        }
+
+        // Object operations.
+        (_, Some(_), Some(_)) if has_subresource(&req) => {
+            Err(ApiError::not_implemented("This object sub-resource"))
+        }
+        (&Method::PUT, Some(_), Some(_)) if copy => copy::copy_object(state, &req).await,
+        (&Method::PUT, Some(_), Some(_)) => object::put_object(state, &req, body, payload).await,
+        (&Method::GET, Some(_), Some(_)) => object::get_object(state, &req, false).await,
+        (&Method::HEAD, Some(_), Some(_)) => object::get_object(state, &req, true).await,
+        (&Method::DELETE, Some(_), Some(_)) => object::delete_object(state, &req).await,
+
+        (&Method::GET | &Method::PUT | &Method::DELETE, Some(_), None) => {
+            Err(ApiError::not_implemented("This bucket sub-resource"))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Query parameters that name a sub-resource (`?acl`, `?tagging`, …) rather
+/// than modify a plain operation. Coffer answers those it implements and
+/// says NotImplemented for the rest instead of pretending.
+fn has_subresource(req: &S3Request) -> bool {
+    const PLAIN: &[&str] = &[
+        "prefix",
+        "delimiter",
+        "marker",
+        "max-keys",
+        "encoding-type",
+        "list-type",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+        "versionId",
+        "partNumber",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "x-id",
+    ];
+    req.query
+        .names()
+        .any(|n| !PLAIN.contains(&n) && !n.starts_with("X-Amz-") && !n.starts_with("x-amz-"))
+}
+
+/// The bucket, if it exists and the principal may use it. Buckets belong to
+/// their creator; root may use every bucket.
+pub async fn authorized_bucket(state: &AppState, req: &S3Request) -> ApiResult<BucketRecord> {
+    let name = req.bucket()?.to_owned();
+    let store = state.store.clone();
+    let bucket = blocking(move || store.bucket(&name)).await?;
+    if req.principal.is_root() || bucket.owner == req.principal.name() {
+        Ok(bucket)
+    } else {
+        Err(ApiError::access_denied("Access Denied"))
+    }
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, coffer_store::StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal("blocking task", e))?
+        .map_err(ApiError::from)
+}
+
+/// Reads a small request body (XML documents) into memory, verifying the
+/// signed payload hash and Content-MD5 when given.
+pub async fn small_body(
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<bytes::Bytes> {
+    const LIMIT: usize = 2 * 1024 * 1024;
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, LIMIT);
+    let bytes = limited
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MaxMessageLengthExceeded",
+                "Your request body was too large or incomplete.",
+            )
+        })?
+        .to_bytes();
+    crate::auth::verify_small_body(&req.headers, payload, bytes)
+}
+
+pub fn xml_response(status: StatusCode, xml: String) -> ApiResult<Response<ResponseBody>> {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(ResponseBody::full(xml))
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+pub fn empty_response(status: StatusCode) -> ApiResult<Response<ResponseBody>> {
+    Response::builder()
+        .status(status)
+        .body(ResponseBody::Empty)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `2009-10-12T17:50:30.000Z`, as S3 XML writes times.
+pub fn iso8601(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, as HTTP headers write times.
+pub fn http_date(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc2822)
+        .map(|s| s.replace("+0000", "GMT"))
+        .unwrap_or_default()
+}
+
+/// Parses an HTTP date (RFC 7231 IMF-fixdate, or RFC 2822) to milliseconds.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let normalized = text.strip_suffix("GMT").map(|s| format!("{s}+0000"));
+    let candidate = normalized.as_deref().unwrap_or(text);
+    time::OffsetDateTime::parse(candidate, &time::format_description::well_known::Rfc2822)
+        .ok()
+        .map(|t| t.unix_timestamp() * 1000)
+}
+
+/// Quoted ETag as S3 returns it.
+pub fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_format_and_parse() {
+        let ms = 1_795_951_593_123;
+        assert_eq!(iso8601(ms), "2026-11-29T09:26:33.123Z");
+        let http = http_date(ms);
+        assert_eq!(http, "Sun, 29 Nov 2026 09:26:33 GMT");
+        assert_eq!(parse_http_date(&http), Some(1_795_951_593_000));
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+}

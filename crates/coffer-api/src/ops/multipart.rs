@@ -1,0 +1,364 @@
+//! Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort,
+//! ListParts, ListMultipartUploads.
+
+use coffer_auth::sigv4::Payload;
+use coffer_store::{ObjectRecord, PartRecord, UploadListQuery, UploadRecord};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use md5::{Digest, Md5};
+
+use super::copy::copy_source;
+use super::object::{stored_headers, validate_key};
+use super::{authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::object_io::{self, BodyRules, StagedBody};
+use crate::request::S3Request;
+use crate::state::{AppState, owner_id};
+use crate::xml::{self, XmlWriter};
+
+/// Smallest size of every part but the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+const MAX_PARTS: i64 = 10_000;
+
+fn upload_id(req: &S3Request) -> ApiResult<String> {
+    req.query
+        .get("uploadId")
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(ApiError::no_such_upload)
+}
+
+fn part_number(req: &S3Request) -> ApiResult<u32> {
+    match req.query.get("partNumber").map(str::parse::<i64>) {
+        Some(Ok(n)) if (1..=MAX_PARTS).contains(&n) => Ok(n as u32),
+        _ => Err(ApiError::invalid_argument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+        )),
+    }
+}
+
+pub async fn create_upload(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    validate_key(&key)?;
+    let bucket = authorized_bucket(state, req).await?;
+    let checksum_algorithm = req.header("x-amz-checksum-algorithm").map(str::to_ascii_uppercase);
+    if let Some(name) = &checksum_algorithm {
+        if coffer_auth::checksum::ChecksumAlgorithm::from_name(name).is_none() {
+            return Err(ApiError::invalid_request(format!("Checksum algorithm {name} is not supported")));
+        }
+    }
+    let upload = UploadRecord {
+        upload_id: String::new(),
+        key: key.clone(),
+        initiated_ms: now_ms(),
+        owner: req.principal.name().to_owned(),
+        headers: stored_headers(&req.headers)?,
+        checksum_algorithm: checksum_algorithm.clone(),
+        envelope: None,
+    };
+    let store = state.store.clone();
+    let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
+    let id = blocking(move || store.create_upload(&bucket_name, &key_name, upload)).await?;
+    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
+    w.elem("Bucket", &bucket.name).elem("Key", &key).elem("UploadId", &id);
+    let mut response = xml_response(StatusCode::OK, w.finish())?;
+    if let Some(name) = checksum_algorithm {
+        if let Ok(value) = http::HeaderValue::from_str(&name) {
+            response.headers_mut().insert("x-amz-checksum-algorithm", value);
+        }
+    }
+    Ok(response)
+}
+
+/// Checks the upload exists before any body is read.
+async fn existing_upload(state: &AppState, req: &S3Request) -> ApiResult<(String, String, String)> {
+    let key = req.key()?.to_owned();
+    let bucket = authorized_bucket(state, req).await?;
+    let id = upload_id(req)?;
+    let store = state.store.clone();
+    let (b, k, i) = (bucket.name.clone(), key.clone(), id.clone());
+    blocking(move || store.upload(&b, &k, &i)).await?;
+    Ok((bucket.name, key, id))
+}
+
+async fn commit_part(
+    state: &AppState,
+    (bucket, key, id): (String, String, String),
+    number: u32,
+    staged: &StagedBody,
+) -> ApiResult<i64> {
+    let part = PartRecord {
+        part_number: number,
+        etag: staged.etag(),
+        size: staged.size,
+        last_modified_ms: now_ms(),
+        blob: staged.blob.clone(),
+        checksum: staged
+            .checksum
+            .as_ref()
+            .map(|(a, v)| (a.name().to_owned(), v.clone())),
+        envelope: None,
+    };
+    let modified = part.last_modified_ms;
+    let store = state.store.clone();
+    blocking(move || store.put_part(&bucket, &key, &id, part)).await?;
+    Ok(modified)
+}
+
+pub async fn upload_part(
+    state: &AppState,
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let number = part_number(req)?;
+    let upload = existing_upload(state, req).await?;
+    let rules = BodyRules::from_headers(&req.headers, payload)?;
+    let staged = object_io::ingest(&state.store, body, rules).await?;
+    commit_part(state, upload, number, &staged).await?;
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::ETAG, quoted(&staged.etag()));
+    if let Some((algorithm, value)) = &staged.checksum {
+        response = response.header(algorithm.header_name(), value);
+    }
+    response
+        .body(ResponseBody::Empty)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+pub async fn upload_part_copy(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let number = part_number(req)?;
+    let upload = existing_upload(state, req).await?;
+    let source = copy_source(state, req).await?;
+    let size = source.record.size;
+    let range = match req.header("x-amz-copy-source-range") {
+        None => 0..size,
+        Some(header) => copy_source_range(header, size)?,
+    };
+    let staged = object_io::copy_range(&state.store, source.record.extents, range).await?;
+    let modified = commit_part(state, upload, number, &staged).await?;
+    let mut w = XmlWriter::new("CopyPartResult");
+    w.elem("LastModified", iso8601(modified))
+        .elem("ETag", quoted(&staged.etag()));
+    xml_response(StatusCode::OK, w.finish())
+}
+
+pub async fn complete_upload(
+    state: &AppState,
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let (bucket, key, id) = existing_upload(state, req).await?;
+    let body = small_body(req, body, payload).await?;
+    let request: xml::CompleteRequest = xml::parse(&body)?;
+    if request.parts.is_empty() {
+        return Err(ApiError::malformed_xml());
+    }
+    if request
+        .parts
+        .windows(2)
+        .any(|pair| pair[0].part_number >= pair[1].part_number)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidPartOrder",
+            "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+        ));
+    }
+    let store = state.store.clone();
+    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
+    let (upload, uploaded) = blocking(move || {
+        let upload = store.upload(&b, &k, &i)?;
+        let (parts, _) = store.list_parts(&b, &k, &i, 0, MAX_PARTS as usize)?;
+        Ok((upload, parts))
+    })
+    .await?;
+
+    let invalid_part = || ApiError::from(coffer_store::StoreError::InvalidPart);
+    let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
+    for wanted in &request.parts {
+        let part = uploaded
+            .iter()
+            .find(|p| p.part_number == wanted.part_number)
+            .ok_or_else(invalid_part)?;
+        if wanted.etag.trim().trim_matches('"') != part.etag {
+            return Err(invalid_part());
+        }
+        chosen.push(part);
+    }
+    if let Some((_, all_but_last)) = chosen.split_last() {
+        if let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "EntityTooSmall",
+                format!(
+                    "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
+                    small.part_number, small.size
+                ),
+            ));
+        }
+    }
+    let mut md5_of_md5s = Md5::new();
+    for part in &chosen {
+        let digest = hex::decode(&part.etag).map_err(|e| ApiError::internal("stored part ETag", e))?;
+        md5_of_md5s.update(&digest);
+    }
+    let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), chosen.len());
+    let record = ObjectRecord {
+        size: chosen.iter().map(|p| p.size).sum(),
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        owner: upload.owner.clone(),
+        headers: upload.headers.clone(),
+        checksum: None,
+        extents: chosen
+            .iter()
+            .map(|p| coffer_store::Extent {
+                blob: p.blob.clone(),
+                size: p.size,
+                part_number: Some(p.part_number),
+                etag: Some(p.etag.clone()),
+            })
+            .collect(),
+        envelope: None,
+    };
+    let store = state.store.clone();
+    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
+    blocking(move || store.complete_upload(&b, &k, &i, record)).await?;
+    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
+    w.elem("Location", format!("/{bucket}/{key}"))
+        .elem("Bucket", &bucket)
+        .elem("Key", &key)
+        .elem("ETag", quoted(&etag));
+    xml_response(StatusCode::OK, w.finish())
+}
+
+pub async fn abort_upload(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let (bucket, key, id) = existing_upload(state, req).await?;
+    let store = state.store.clone();
+    blocking(move || store.abort_upload(&bucket, &key, &id)).await?;
+    empty_response(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_parts(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let (bucket, key, id) = existing_upload(state, req).await?;
+    let marker = req.query.number("part-number-marker", 0..=MAX_PARTS)?.unwrap_or(0) as u32;
+    let max_parts = req.query.number("max-parts", 0..=i64::MAX)?.unwrap_or(1000).min(1000) as usize;
+    let store = state.store.clone();
+    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
+    let (upload, (parts, truncated)) = blocking(move || {
+        Ok((store.upload(&b, &k, &i)?, store.list_parts(&b, &k, &i, marker, max_parts)?))
+    })
+    .await?;
+    let mut w = XmlWriter::new("ListPartsResult");
+    w.elem("Bucket", &bucket).elem("Key", &key).elem("UploadId", &id);
+    person(&mut w, "Initiator", &upload.owner);
+    person(&mut w, "Owner", &upload.owner);
+    w.elem("StorageClass", "STANDARD")
+        .elem("PartNumberMarker", marker.to_string());
+    if let Some(last) = parts.last() {
+        w.elem("NextPartNumberMarker", last.part_number.to_string());
+    }
+    w.elem("MaxParts", max_parts.to_string())
+        .elem("IsTruncated", truncated.to_string());
+    if let Some(algorithm) = &upload.checksum_algorithm {
+        w.elem("ChecksumAlgorithm", algorithm);
+    }
+    for part in &parts {
+        w.start("Part")
+            .elem("PartNumber", part.part_number.to_string())
+            .elem("LastModified", iso8601(part.last_modified_ms))
+            .elem("ETag", quoted(&part.etag))
+            .elem("Size", part.size.to_string());
+        if let Some((algorithm, value)) = &part.checksum {
+            w.elem(&format!("Checksum{}", algorithm.to_ascii_uppercase()), value);
+        }
+        w.end();
+    }
+    xml_response(StatusCode::OK, w.finish())
+}
+
+pub async fn list_uploads(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let bucket = authorized_bucket(state, req).await?;
+    let q = &req.query;
+    let query = UploadListQuery {
+        prefix: q.get("prefix").unwrap_or_default().to_owned(),
+        delimiter: q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_owned),
+        key_marker: q.get("key-marker").filter(|m| !m.is_empty()).map(str::to_owned),
+        upload_id_marker: q.get("upload-id-marker").filter(|m| !m.is_empty()).map(str::to_owned),
+        max_uploads: q.number("max-uploads", 0..=i64::MAX)?.unwrap_or(1000).min(1000) as usize,
+    };
+    let max_uploads = query.max_uploads;
+    let store = state.store.clone();
+    let name = bucket.name.clone();
+    let page = blocking(move || store.list_uploads(&name, &query)).await?;
+    let mut w = XmlWriter::new("ListMultipartUploadsResult");
+    w.elem("Bucket", &bucket.name)
+        .elem("KeyMarker", q.get("key-marker").unwrap_or_default())
+        .elem("UploadIdMarker", q.get("upload-id-marker").unwrap_or_default());
+    w.elem_opt("NextKeyMarker", page.next_key_marker.as_deref())
+        .elem_opt("NextUploadIdMarker", page.next_upload_id_marker.as_deref())
+        .elem("Prefix", q.get("prefix").unwrap_or_default());
+    w.elem_opt("Delimiter", q.get("delimiter").filter(|d| !d.is_empty()));
+    w.elem("MaxUploads", max_uploads.to_string())
+        .elem("IsTruncated", page.is_truncated.to_string());
+    for upload in &page.uploads {
+        w.start("Upload")
+            .elem("Key", &upload.key)
+            .elem("UploadId", &upload.upload_id);
+        person(&mut w, "Initiator", &upload.owner);
+        person(&mut w, "Owner", &upload.owner);
+        w.elem("StorageClass", "STANDARD")
+            .elem("Initiated", iso8601(upload.initiated_ms))
+            .end();
+    }
+    for prefix in &page.common_prefixes {
+        w.start("CommonPrefixes").elem("Prefix", prefix).end();
+    }
+    xml_response(StatusCode::OK, w.finish())
+}
+
+fn person(w: &mut XmlWriter, element: &'static str, name: &str) {
+    w.start(element)
+        .elem("ID", owner_id(name))
+        .elem("DisplayName", name)
+        .end();
+}
+
+/// `x-amz-copy-source-range: bytes=first-last`, both ends required and
+/// inside the source object.
+fn copy_source_range(header: &str, size: u64) -> ApiResult<std::ops::Range<u64>> {
+    let invalid = || {
+        ApiError::invalid_argument(format!(
+            "Range specified is not valid for source object of size: {size}"
+        ))
+    };
+    let (first, last) = header
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .ok_or_else(invalid)?;
+    let first: u64 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u64 = last.trim().parse().map_err(|_| invalid())?;
+    if first > last || last >= size {
+        return Err(invalid());
+    }
+    Ok(first..last + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(copy_source_range("bytes=0-9", 100).ok(), Some(0..10));
+        assert_eq!(copy_source_range("bytes=99-99", 100).ok(), Some(99..100));
+        for bad in ["bytes=0-100", "bytes=5-", "bytes=-5", "bytes=9-3", "0-9", "bytes=a-b"] {
+            assert!(copy_source_range(bad, 100).is_err(), "{bad}");
+        }
+    }
+}

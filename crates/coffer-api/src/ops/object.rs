@@ -1,0 +1,429 @@
+//! PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, and the
+//! object metadata rules they share with copies and multipart uploads.
+
+use coffer_auth::sigv4::Payload;
+use coffer_store::ObjectRecord;
+use http::{HeaderMap, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::{
+    authorized_bucket, blocking, empty_response, http_date, now_ms, parse_http_date, quoted,
+    small_body, xml_response,
+};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::object_io::{self, BodyRules};
+use crate::request::S3Request;
+use crate::state::AppState;
+use crate::xml::{self, XmlWriter};
+
+/// Longest key S3 accepts, in UTF-8 bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Largest total of user metadata names and values, in bytes.
+pub const MAX_USER_METADATA: usize = 2048;
+const USER_META_PREFIX: &str = "x-amz-meta-";
+
+/// Standard headers stored with an object and returned on GET/HEAD.
+const STORED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+    "x-amz-website-redirect-location",
+];
+
+pub fn validate_key(key: &str) -> ApiResult<()> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "KeyTooLongError",
+            "Your key is too long",
+        ));
+    }
+    Ok(())
+}
+
+/// The headers of a request that become part of the object: the standard
+/// content headers and `x-amz-meta-*`, within S3's metadata size limit.
+pub fn stored_headers(headers: &HeaderMap) -> ApiResult<Vec<(String, String)>> {
+    let mut stored = Vec::new();
+    let mut user_bytes = 0usize;
+    for (name, value) in headers {
+        let name = name.as_str();
+        let is_meta = name.starts_with(USER_META_PREFIX);
+        if !is_meta && !STORED_HEADERS.contains(&name) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if is_meta {
+            user_bytes += name.len() - USER_META_PREFIX.len() + value.len();
+        }
+        let value = if name == "content-encoding" {
+            // aws-chunked is transport framing, never part of the object.
+            let kept: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            if kept.is_empty() {
+                continue;
+            }
+            kept.join(",")
+        } else {
+            value
+        };
+        stored.push((name.to_owned(), value));
+    }
+    if user_bytes > MAX_USER_METADATA {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+    Ok(stored)
+}
+
+pub async fn put_object(
+    state: &AppState,
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    validate_key(&key)?;
+    let bucket = authorized_bucket(state, req).await?;
+    let headers = stored_headers(&req.headers)?;
+    let rules = BodyRules::from_headers(&req.headers, payload)?;
+    let staged = object_io::ingest(&state.store, body, rules).await?;
+    let etag = staged.etag();
+    let checksum = staged
+        .checksum
+        .as_ref()
+        .map(|(algorithm, value)| (algorithm.name().to_owned(), value.clone()));
+    let record = ObjectRecord {
+        size: staged.size,
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        owner: req.principal.name().to_owned(),
+        headers,
+        checksum: checksum.clone(),
+        extents: vec![staged.extent(None)],
+        envelope: None,
+    };
+    let store = state.store.clone();
+    blocking(move || store.put_object(&bucket.name, &key, record)).await?;
+
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::ETAG, quoted(&etag));
+    if let Some((algorithm, value)) = &staged.checksum {
+        response = response.header(algorithm.header_name(), value);
+    }
+    response
+        .body(ResponseBody::Empty)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+/// A byte range of an object, resolved against its size.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    Whole,
+    Part(std::ops::Range<u64>),
+}
+
+/// Parses a `Range` header against an object of `size` bytes. A header
+/// that is not a single `bytes=` range is ignored, as S3 does; a range
+/// that cannot be satisfied is InvalidRange.
+pub fn parse_range(header: Option<&str>, size: u64) -> ApiResult<RangeRequest> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(RangeRequest::Whole);
+    };
+    if spec.contains(',') {
+        return Ok(RangeRequest::Whole);
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ok(RangeRequest::Whole);
+    };
+    let unsatisfiable = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "InvalidRange",
+            "The requested range is not satisfiable",
+        )
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let range = match (first.is_empty(), last.is_empty()) {
+        (true, true) => return Ok(RangeRequest::Whole),
+        (true, false) => {
+            let Ok(suffix) = last.parse::<u64>() else {
+                return Ok(RangeRequest::Whole);
+            };
+            if suffix == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            size.saturating_sub(suffix)..size
+        }
+        (false, _) => {
+            let Ok(start) = first.parse::<u64>() else {
+                return Ok(RangeRequest::Whole);
+            };
+            let end = if last.is_empty() {
+                size
+            } else {
+                match last.parse::<u64>() {
+                    Ok(end) if end >= start => end.saturating_add(1).min(size),
+                    _ => return Ok(RangeRequest::Whole),
+                }
+            };
+            if start >= size {
+                return Err(unsatisfiable());
+            }
+            start..end
+        }
+    };
+    Ok(RangeRequest::Part(range))
+}
+
+/// The outcome of the conditional headers of a GET or HEAD.
+enum Precondition {
+    Proceed,
+    NotModified,
+}
+
+fn check_preconditions(req: &S3Request, record: &ObjectRecord) -> ApiResult<Precondition> {
+    let etag_matches = |list: &str| {
+        list.split(',')
+            .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+            .any(|t| t == "*" || t == record.etag)
+    };
+    let modified_after =
+        |text: &str| parse_http_date(text).map(|since| record.last_modified_ms / 1000 > since / 1000);
+    let failed = || {
+        ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    let if_match = req.header("if-match");
+    if let Some(list) = if_match {
+        if !etag_matches(list) {
+            return Err(failed());
+        }
+    } else if let Some(since) = req.header("if-unmodified-since") {
+        if modified_after(since) == Some(true) {
+            return Err(failed());
+        }
+    }
+    if let Some(list) = req.header("if-none-match") {
+        if etag_matches(list) {
+            return Ok(Precondition::NotModified);
+        }
+    } else if let Some(since) = req.header("if-modified-since") {
+        if modified_after(since) == Some(false) {
+            return Ok(Precondition::NotModified);
+        }
+    }
+    Ok(Precondition::Proceed)
+}
+
+pub async fn get_object(
+    state: &AppState,
+    req: &S3Request,
+    head_only: bool,
+) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    let bucket = authorized_bucket(state, req).await?;
+    let store = state.store.clone();
+    let record = blocking(move || store.object(&bucket.name, &key)).await?;
+
+    let part_number = req.query.number("partNumber", 1..=10_000)?;
+    let mut range = parse_range(req.header("range"), record.size)?;
+    if let Some(n) = part_number {
+        range = part_range(&record, n as u32)?;
+    }
+    let mut response = Response::builder();
+    for (name, value) in &record.headers {
+        response = response.header(name.as_str(), value.as_str());
+    }
+    response = response
+        .header(http::header::ETAG, quoted(&record.etag))
+        .header(http::header::LAST_MODIFIED, http_date(record.last_modified_ms))
+        .header(http::header::ACCEPT_RANGES, "bytes");
+    if !record.headers.iter().any(|(n, _)| n == "content-type") {
+        response = response.header(http::header::CONTENT_TYPE, "binary/octet-stream");
+    }
+    if record.extents.len() > 1 || record.extents.iter().any(|e| e.part_number.is_some()) {
+        response = response.header("x-amz-mp-parts-count", record.extents.len());
+    }
+    for (param, header) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(value) = req.query.get(param) {
+            if let Some(headers) = response.headers_mut() {
+                if let Ok(value) = http::HeaderValue::from_str(value) {
+                    headers.insert(header, value);
+                }
+            }
+        }
+    }
+
+    match check_preconditions(req, &record)? {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            return response
+                .status(StatusCode::NOT_MODIFIED)
+                .body(ResponseBody::Empty)
+                .map_err(|e| ApiError::internal("building a response", e));
+        }
+    }
+
+    let (status, span) = match range {
+        RangeRequest::Whole => (StatusCode::OK, 0..record.size),
+        RangeRequest::Part(span) => {
+            response = response.header(
+                http::header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size),
+            );
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+    };
+    if status == StatusCode::OK && req.header("x-amz-checksum-mode") == Some("ENABLED") {
+        if let Some((algorithm, value)) = &record.checksum {
+            response = response.header(format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()), value);
+        }
+    }
+    let length = span.end - span.start;
+    response = response
+        .status(status)
+        .header(http::header::CONTENT_LENGTH, length);
+    let body = if head_only {
+        ResponseBody::Empty
+    } else {
+        object_io::stream_range(&state.store, record.extents, span)
+    };
+    response
+        .body(body)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+/// The byte range of part `n` of a multipart object (`?partNumber=`).
+fn part_range(record: &ObjectRecord, n: u32) -> ApiResult<RangeRequest> {
+    if record.extents.len() <= 1 && n == 1 {
+        return Ok(RangeRequest::Whole);
+    }
+    let mut start = 0;
+    for (i, extent) in record.extents.iter().enumerate() {
+        if i + 1 == n as usize {
+            return Ok(RangeRequest::Part(start..start + extent.size));
+        }
+        start += extent.size;
+    }
+    Err(ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "InvalidPartNumber",
+        "The requested partnumber is not satisfiable",
+    ))
+}
+
+pub async fn delete_object(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    let bucket = authorized_bucket(state, req).await?;
+    let store = state.store.clone();
+    blocking(move || store.delete_object(&bucket.name, &key)).await?;
+    empty_response(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_objects(
+    state: &AppState,
+    req: &S3Request,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let bucket = authorized_bucket(state, req).await?;
+    let body = small_body(req, body, payload).await?;
+    let request: xml::DeleteRequest = xml::parse(&body)?;
+    if request.objects.len() > 1000 {
+        return Err(ApiError::malformed_xml());
+    }
+    let store = state.store.clone();
+    let keys: Vec<String> = request.objects.into_iter().map(|o| o.key).collect();
+    let outcomes = blocking(move || {
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let outcome = if key.len() > MAX_KEY_LEN {
+                    Err("KeyTooLongError")
+                } else {
+                    store
+                        .delete_object(&bucket.name, &key)
+                        .map(|_| ())
+                        .map_err(|_| "InternalError")
+                };
+                (key, outcome)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let mut w = XmlWriter::new("DeleteResult");
+    for (key, outcome) in outcomes {
+        match outcome {
+            Ok(()) if request.quiet => {}
+            Ok(()) => {
+                w.start("Deleted").elem("Key", &key).end();
+            }
+            Err(code) => {
+                w.start("Error")
+                    .elem("Key", &key)
+                    .elem("Code", code)
+                    .elem("Message", "The object could not be deleted")
+                    .end();
+            }
+        }
+    }
+    xml_response(StatusCode::OK, w.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::*;
+        assert_eq!(parse_range(Some("bytes=0-9"), 100).ok(), Some(Part(0..10)));
+        assert_eq!(parse_range(Some("bytes=90-200"), 100).ok(), Some(Part(90..100)));
+        assert_eq!(parse_range(Some("bytes=5-"), 100).ok(), Some(Part(5..100)));
+        assert_eq!(parse_range(Some("bytes=-5"), 100).ok(), Some(Part(95..100)));
+        assert_eq!(parse_range(Some("bytes=-500"), 100).ok(), Some(Part(0..100)));
+        assert_eq!(parse_range(None, 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("bytes=9-3"), 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("items=0-1"), 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("bytes=x-y"), 100).ok(), Some(Whole));
+        assert!(parse_range(Some("bytes=100-"), 100).is_err());
+        assert!(parse_range(Some("bytes=0-0"), 0).is_err());
+        assert!(parse_range(Some("bytes=-0"), 100).is_err());
+    }
+
+    #[test]
+    fn metadata_limit_and_aws_chunked_stripped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-meta-a", "x".repeat(100).parse().expect("valid"));
+        headers.insert("content-encoding", "aws-chunked,gzip".parse().expect("valid"));
+        headers.insert("x-amz-date", "20260101T000000Z".parse().expect("valid"));
+        let stored = stored_headers(&headers).expect("within limits");
+        assert!(stored.contains(&("content-encoding".into(), "gzip".into())));
+        assert_eq!(stored.len(), 2);
+        headers.insert("x-amz-meta-big", "y".repeat(2048).parse().expect("valid"));
+        assert_eq!(stored_headers(&headers).err().map(|e| e.code), Some("MetadataTooLarge"));
+    }
+}

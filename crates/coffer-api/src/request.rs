@@ -1,0 +1,192 @@
+//! Turning an HTTP request into what the S3 operations work on: which
+//! bucket, which key, which query parameters, who asked.
+
+use http::{HeaderMap, Method};
+use percent_encoding::percent_decode_str;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::Principal;
+
+/// Decoded query parameters, in the order they came.
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Decodes a raw query string with form rules (`+` is a space), which is
+    /// what S3 itself does and what the OSS SDKs rely on.
+    pub fn parse(raw: &str) -> ApiResult<Self> {
+        let mut params = Vec::new();
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            params.push((form_decode(name)?, form_decode(value)?));
+        }
+        Ok(Self(params))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
+    /// A parameter that must be an integer in `range` when present.
+    pub fn number(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> ApiResult<Option<i64>> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        match text.parse::<i64>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::invalid_argument(format!(
+                "Argument {name} must be an integer between {} and {}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+}
+
+fn form_decode(text: &str) -> ApiResult<String> {
+    let spaced = text.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::invalid_argument("Query parameters must be valid UTF-8"))
+}
+
+/// A percent-decoded path component. Keys are arbitrary UTF-8.
+pub fn path_decode(text: &str) -> ApiResult<String> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::invalid_argument("Object keys must be valid UTF-8"))
+}
+
+/// Where the request points: the bucket and key, from the path (path style)
+/// or from the Host header (virtual-host style).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+}
+
+pub fn resolve_target(raw_path: &str, host: Option<&str>, domains: &[String]) -> ApiResult<Target> {
+    let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    if let Some(bucket) = host.and_then(|h| virtual_host_bucket(h, domains)) {
+        let key = (!path.is_empty()).then(|| path_decode(path)).transpose()?;
+        return Ok(Target {
+            bucket: Some(bucket),
+            key,
+        });
+    }
+    if path.is_empty() {
+        return Ok(Target {
+            bucket: None,
+            key: None,
+        });
+    }
+    let (bucket, key) = match path.split_once('/') {
+        Some((bucket, key)) => (bucket, (!key.is_empty()).then_some(key)),
+        None => (path, None),
+    };
+    Ok(Target {
+        bucket: Some(path_decode(bucket)?),
+        key: key.map(path_decode).transpose()?,
+    })
+}
+
+fn virtual_host_bucket(host: &str, domains: &[String]) -> Option<String> {
+    let name = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+    });
+    domains.iter().find_map(|domain| {
+        let bucket = name.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+        (!bucket.is_empty()).then(|| bucket.to_ascii_lowercase())
+    })
+}
+
+/// An authenticated S3 request, ready for its operation.
+pub struct S3Request {
+    pub request_id: String,
+    pub method: Method,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub principal: Principal,
+}
+
+impl S3Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn bucket(&self) -> ApiResult<&str> {
+        self.bucket.as_deref().ok_or_else(ApiError::no_such_bucket)
+    }
+
+    pub fn key(&self) -> ApiResult<&str> {
+        self.key.as_deref().ok_or_else(ApiError::no_such_key)
+    }
+
+    /// The resource named in error responses.
+    pub fn resource(&self) -> String {
+        match (&self.bucket, &self.key) {
+            (Some(b), Some(k)) => format!("/{b}/{k}"),
+            (Some(b), None) => format!("/{b}"),
+            _ => "/".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domains() -> Vec<String> {
+        vec!["localhost".into(), "s3.example.com".into()]
+    }
+
+    #[test]
+    fn path_style() {
+        let t = resolve_target("/bkt/dir%2Fa%20b%2Bc.txt", Some("127.0.0.1:9000"), &domains()).expect("ok");
+        assert_eq!(t.bucket.as_deref(), Some("bkt"));
+        assert_eq!(t.key.as_deref(), Some("dir/a b+c.txt"));
+        let t = resolve_target("/bkt/", Some("127.0.0.1"), &domains()).expect("ok");
+        assert_eq!(t, Target { bucket: Some("bkt".into()), key: None });
+        let t = resolve_target("/bkt/a//b/", None, &domains()).expect("ok");
+        assert_eq!(t.key.as_deref(), Some("a//b/"));
+        let t = resolve_target("/", None, &domains()).expect("ok");
+        assert_eq!(t, Target { bucket: None, key: None });
+    }
+
+    #[test]
+    fn virtual_host_style() {
+        let t = resolve_target("/k%20y", Some("bkt.localhost:9000"), &domains()).expect("ok");
+        assert_eq!(t.bucket.as_deref(), Some("bkt"));
+        assert_eq!(t.key.as_deref(), Some("k y"));
+        let t = resolve_target("/", Some("photos.s3.example.com"), &domains()).expect("ok");
+        assert_eq!(t, Target { bucket: Some("photos".into()), key: None });
+        // The bare domain is path style.
+        let t = resolve_target("/b/k", Some("localhost:9000"), &domains()).expect("ok");
+        assert_eq!(t.bucket.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn query_uses_form_decoding() {
+        let q = Query::parse("prefix=v4%2Fx+y&uploads&max-keys=5").expect("ok");
+        assert_eq!(q.get("prefix"), Some("v4/x y"));
+        assert!(q.has("uploads"));
+        assert_eq!(q.number("max-keys", 0..=1000).expect("ok"), Some(5));
+        assert!(q.number("prefix", 0..=1).is_err());
+        assert!(Query::parse("a=%ff").is_err());
+    }
+}

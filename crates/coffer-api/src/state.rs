@@ -1,0 +1,101 @@
+//! What every request handler shares: the store, the root key, the root
+//! credentials and the server's settings.
+
+use std::sync::Arc;
+
+use coffer_auth::{Secret, SecretLookup};
+use coffer_kms::RootKey;
+use coffer_store::Store;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Root credentials: the administrator that exists before any user does.
+pub struct RootCredentials {
+    pub access_key: String,
+    pub secret_key: Zeroizing<String>,
+}
+
+pub struct ServerSettings {
+    pub region: String,
+    /// Host names under which virtual-host-style requests are recognised:
+    /// `bucket.<domain>`.
+    pub domains: Vec<String>,
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub root_key: RootKey,
+    pub root: RootCredentials,
+    pub settings: ServerSettings,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Who signed a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Root,
+    User(String),
+}
+
+pub const ROOT_NAME: &str = "root";
+
+impl Principal {
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Root => ROOT_NAME,
+            Principal::User(name) => name,
+        }
+    }
+
+    /// A stable canonical ID for bucket/object `Owner` elements.
+    pub fn owner_id(&self) -> String {
+        owner_id(self.name())
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self, Principal::Root)
+    }
+}
+
+pub fn owner_id(name: &str) -> String {
+    hex::encode(Sha256::digest(format!("coffer-owner:{name}").as_bytes()))
+}
+
+/// The context a user's secret key is sealed under: binds it to its access key.
+pub fn user_secret_context(access_key: &str) -> String {
+    format!("user-secret:{access_key}")
+}
+
+impl AppState {
+    /// Maps an access key to the principal it belongs to.
+    pub fn principal_for(&self, access_key: &str) -> Option<Principal> {
+        if access_key == self.root.access_key {
+            return Some(Principal::Root);
+        }
+        match self.store.user_by_access_key(access_key) {
+            Ok(Some(user)) => Some(Principal::User(user.name)),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, "user lookup failed");
+                None
+            }
+        }
+    }
+}
+
+impl SecretLookup for AppState {
+    fn secret(&self, access_key: &str) -> Option<Secret> {
+        if access_key == self.root.access_key {
+            return Some(Secret::new(self.root.secret_key.as_str().to_owned()));
+        }
+        let user = self.store.user_by_access_key(access_key).ok().flatten()?;
+        let opened = self
+            .root_key
+            .open(&user_secret_context(access_key), &user.sealed_secret)
+            .map_err(|error| tracing::error!(%error, user = %user.name, "a sealed user secret did not open"))
+            .ok()?;
+        let text = String::from_utf8(opened.to_vec()).ok()?;
+        Some(Secret::new(text))
+    }
+}

@@ -1,0 +1,186 @@
+//! XML in and out. Responses are written with a small escaping writer (the
+//! shapes are fixed and flat, so a writer is clearer than serde attributes);
+//! request bodies are parsed with quick-xml's serde support.
+
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+
+pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// Builds an XML document element by element, escaping text.
+pub struct XmlWriter {
+    out: String,
+    open: Vec<&'static str>,
+}
+
+impl XmlWriter {
+    /// Starts a document whose root element carries the S3 namespace.
+    pub fn new(root: &'static str) -> Self {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push('<');
+        out.push_str(root);
+        out.push_str(" xmlns=\"");
+        out.push_str(S3_NAMESPACE);
+        out.push_str("\">");
+        Self {
+            out,
+            open: vec![root],
+        }
+    }
+
+    /// Starts a document whose root element has no namespace (errors).
+    pub fn bare(root: &'static str) -> Self {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push('<');
+        out.push_str(root);
+        out.push('>');
+        Self {
+            out,
+            open: vec![root],
+        }
+    }
+
+    pub fn start(&mut self, name: &'static str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self.open.push(name);
+        self
+    }
+
+    pub fn end(&mut self) -> &mut Self {
+        if let Some(name) = self.open.pop() {
+            self.out.push_str("</");
+            self.out.push_str(name);
+            self.out.push('>');
+        }
+        self
+    }
+
+    /// `<name>text</name>`, with `text` escaped.
+    pub fn elem(&mut self, name: &str, text: impl AsRef<str>) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        escape_into(&mut self.out, text.as_ref());
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    pub fn elem_opt(&mut self, name: &str, text: Option<impl AsRef<str>>) -> &mut Self {
+        if let Some(text) = text {
+            self.elem(name, text);
+        }
+        self
+    }
+
+    pub fn finish(mut self) -> String {
+        while !self.open.is_empty() {
+            self.end();
+        }
+        self.out
+    }
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML 1.0 text; S3 keys
+            // may hold them, so they go out as character references.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+                out.push_str(&format!("&#x{:X};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Parses a request body into `T`, mapping any failure to MalformedXML.
+pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> ApiResult<T> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed_xml())?;
+    quick_xml::de::from_str(text).map_err(|_| ApiError::malformed_xml())
+}
+
+/// `<Delete>` (DeleteObjects).
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    #[serde(rename = "Quiet", default)]
+    pub quiet: bool,
+    #[serde(rename = "Object", default)]
+    pub objects: Vec<DeleteEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteEntry {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "VersionId")]
+    pub version_id: Option<String>,
+}
+
+/// `<CompleteMultipartUpload>`.
+#[derive(Debug, Deserialize)]
+pub struct CompleteRequest {
+    #[serde(rename = "Part", default)]
+    pub parts: Vec<CompletePart>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompletePart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+/// `<CreateBucketConfiguration>`.
+#[derive(Debug, Deserialize)]
+pub struct CreateBucketConfiguration {
+    #[serde(rename = "LocationConstraint")]
+    pub location_constraint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_escapes_text() {
+        let mut w = XmlWriter::new("R");
+        w.elem("Key", "a<b&\"c\u{1}");
+        assert!(w.finish().ends_with("<Key>a&lt;b&amp;&quot;c&#x1;</Key></R>"));
+    }
+
+    #[test]
+    fn parses_complete_multipart_upload() {
+        let body = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"aa"</ETag><PartNumber>1</PartNumber></Part><Part><ETag>bb</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>"#;
+        let parsed: CompleteRequest = parse(body).expect("valid");
+        assert_eq!(parsed.parts.len(), 2);
+        assert_eq!(parsed.parts[1].part_number, 2);
+    }
+
+    #[test]
+    fn parses_delete_with_quiet() {
+        let body = b"<Delete><Quiet>true</Quiet><Object><Key>a</Key></Object><Object><Key>b</Key></Object></Delete>";
+        let parsed: DeleteRequest = parse(body).expect("valid");
+        assert!(parsed.quiet);
+        assert_eq!(parsed.objects.len(), 2);
+    }
+
+    #[test]
+    fn garbage_is_malformed_xml() {
+        assert_eq!(
+            parse::<CompleteRequest>(b"<Complete><Part>").err().map(|e| e.code),
+            Some("MalformedXML")
+        );
+        assert!(parse::<DeleteRequest>(&[0xff, 0xfe]).is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Timestamps in the forms signatures use: `YYYYMMDDTHHMMSSZ` (ISO 8601
+//! basic, as in `x-amz-date`) and the RFC 1123 `Date` header.
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+/// Parses `YYYYMMDDTHHMMSSZ` (UTC). Returns `None` for anything else.
+pub fn parse_amz_date(s: &str) -> Option<OffsetDateTime> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    let month = Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+    let day = u8::try_from(num(6..8)?).ok()?;
+    let hour = u8::try_from(num(9..11)?).ok()?;
+    let minute = u8::try_from(num(11..13)?).ok()?;
+    let second = u8::try_from(num(13..15)?).ok()?;
+    let date = Date::from_calendar_date(year, month, day).ok()?;
+    let time = Time::from_hms(hour, minute, second).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// Formats `t` (converted to UTC) as `YYYYMMDDTHHMMSSZ`.
+pub fn format_amz_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Formats the date part of `t` (UTC) as `YYYYMMDD`.
+pub fn format_scope_date(t: OffsetDateTime) -> String {
+    let mut s = format_amz_date(t);
+    s.truncate(8);
+    s
+}
+
+/// Parses an HTTP date in the RFC 1123 form `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    PrimitiveDateTime::parse(s.trim(), &format)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn amz_date_round_trip() {
+        let t = parse_amz_date("20261129T112534Z");
+        assert_eq!(t, Some(datetime!(2026-11-29 11:25:34 UTC)));
+        assert_eq!(
+            format_amz_date(datetime!(2026-11-29 11:25:34 UTC)),
+            "20261129T112534Z"
+        );
+        assert_eq!(
+            format_scope_date(datetime!(2026-11-29 11:25:34 UTC)),
+            "20261129"
+        );
+    }
+
+    #[test]
+    fn amz_date_rejects_garbage() {
+        for bad in [
+            "",
+            "20261129T112534",
+            "20261129 112534Z",
+            "2026112xT112534Z",
+            "20261329T112534Z",
+            "20260230T112534Z",
+            "20261129T256034Z",
+            "+0261129T112534Z",
+            "20261129T11253éZ",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_date() {
+        assert_eq!(
+            parse_http_date("Sun, 29 Nov 2026 11:25:32 GMT"),
+            Some(datetime!(2026-11-29 11:25:32 UTC))
+        );
+        assert_eq!(parse_http_date("Sun, 29 Nov 2026 11:25:32 PST"), None);
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! A small HTTP/1 client that signs every request with SigV4.
+
+use bytes::Bytes;
+use coffer_auth::{Secret, sigv4};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid endpoint URL {0:?}: expected http://host:port")]
+    BadEndpoint(String),
+    #[error("request to {endpoint} failed: {message}")]
+    Transport { endpoint: String, message: String },
+    #[error("the server answered {status}: {message}")]
+    Server { status: StatusCode, message: String },
+    #[error("the server's answer could not be read: {0}")]
+    BadResponse(String),
+}
+
+/// Where the server is and who signs.
+pub struct Endpoint {
+    pub url: String,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub region: String,
+}
+
+pub struct SignedClient {
+    endpoint: Endpoint,
+    base: Uri,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl SignedClient {
+    pub fn new(endpoint: Endpoint) -> Result<Self, ClientError> {
+        let base: Uri = endpoint
+            .url
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| ClientError::BadEndpoint(endpoint.url.clone()))?;
+        if base.scheme_str() != Some("http") || base.authority().is_none() {
+            return Err(ClientError::BadEndpoint(endpoint.url.clone()));
+        }
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        Ok(Self {
+            endpoint,
+            base,
+            http,
+        })
+    }
+
+    /// Sends a signed request; `path` is already percent-encoded.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let authority = self
+            .base
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_str(&authority).map_err(|_| ClientError::BadEndpoint(self.endpoint.url.clone()))?,
+        );
+        let payload_hash = hex::encode(Sha256::digest(&body));
+        let params = sigv4::SigningParams {
+            access_key: &self.endpoint.access_key,
+            secret: &self.endpoint.secret_key,
+            region: &self.endpoint.region,
+            service: "s3",
+            now: time::OffsetDateTime::now_utc(),
+        };
+        sigv4::sign(method.as_str(), path, "", &mut headers, &payload_hash, &params)
+            .map_err(|e| ClientError::BadEndpoint(e.to_string()))?;
+        let uri = format!("{}{}", self.endpoint.url.trim_end_matches('/'), path);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| ClientError::BadEndpoint(uri.clone()))?;
+        *request.headers_mut() = headers;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| ClientError::Transport {
+                endpoint: self.endpoint.url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(ClientError::Server {
+                status,
+                message: error_message(&body),
+            });
+        }
+        Ok((status, body))
+    }
+}
+
+/// The `<Code>` and `<Message>` of an S3 error body, or the raw text.
+fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_owned())
+    };
+    match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => text.into_owned(),
+    }
+}

@@ -1,0 +1,151 @@
+//! The root key: the top of Coffer's key hierarchy (DESIGN.md §4).
+//!
+//! The embedded default keeps it in `<data-dir>/root.key`, created once with
+//! mode 0600 and never overwritten. Stronger sources (passphrase through
+//! Argon2id, an HSM, an external KMS) will be added as other constructors.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use coffer_crypto::{CryptoError, SymmetricKey, secret_box};
+use zeroize::Zeroizing;
+
+const FILE_NAME: &str = "root.key";
+const FILE_HEADER: &[u8] = b"coffer-root-key-v1\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootKeyError {
+    #[error("root key file {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("root key file {path} is malformed (expected a coffer-root-key-v1 file)")]
+    Malformed { path: PathBuf },
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// The key that seals secrets at rest. Wiped from memory on drop.
+pub struct RootKey {
+    key: SymmetricKey,
+}
+
+/// Whether [`RootKey::load_or_create`] found a key or had to make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Loaded,
+    Created,
+}
+
+impl RootKey {
+    /// Loads `<data_dir>/root.key`, or creates it (mode 0600, fsynced) when
+    /// absent. An existing file is never replaced.
+    pub fn load_or_create(data_dir: &Path) -> Result<(RootKey, Origin), RootKeyError> {
+        let path = data_dir.join(FILE_NAME);
+        let io_err = |source| RootKeyError::Io {
+            path: path.clone(),
+            source,
+        };
+        match fs::File::open(&path) {
+            Ok(mut file) => {
+                let mut contents = Zeroizing::new(Vec::new());
+                file.read_to_end(&mut contents).map_err(io_err)?;
+                let key = parse(&contents).ok_or_else(|| RootKeyError::Malformed {
+                    path: path.clone(),
+                })?;
+                Ok((RootKey { key }, Origin::Loaded))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let key = SymmetricKey::generate()?;
+                let mut file = create_private(&path).map_err(io_err)?;
+                let mut contents = Zeroizing::new(FILE_HEADER.to_vec());
+                contents.extend_from_slice(hex(key.expose()).as_bytes());
+                contents.push(b'\n');
+                file.write_all(&contents).map_err(io_err)?;
+                file.sync_all().map_err(io_err)?;
+                sync_dir(data_dir).map_err(io_err)?;
+                Ok((RootKey { key }, Origin::Created))
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// Seals a secret under the root key, bound to `context`.
+    pub fn seal(&self, context: &str, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        secret_box::seal(&self.key, context, secret)
+    }
+
+    /// Opens a secret sealed by [`RootKey::seal`] with the same context.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        secret_box::open(&self.key, context, sealed)
+    }
+
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join(FILE_NAME)
+    }
+}
+
+fn parse(contents: &[u8]) -> Option<SymmetricKey> {
+    let body = contents.strip_prefix(FILE_HEADER)?;
+    let hex_text = std::str::from_utf8(body).ok()?.trim();
+    if hex_text.len() != 64 {
+        return None;
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex_text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    SymmetricKey::from_slice(bytes.as_slice()).ok()
+}
+
+fn hex(bytes: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Creates a new file readable by its owner only; fails if it exists.
+pub fn create_private(path: &Path) -> io::Result<fs::File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_loaded_with_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (first, origin) = RootKey::load_or_create(dir.path()).expect("create");
+        assert_eq!(origin, Origin::Created);
+        let sealed = first.seal("ctx", b"secret").expect("seal");
+        let (second, origin) = RootKey::load_or_create(dir.path()).expect("load");
+        assert_eq!(origin, Origin::Loaded);
+        assert_eq!(second.open("ctx", &sealed).expect("open").as_slice(), b"secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(RootKey::path(dir.path())).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(RootKey::path(dir.path()), b"garbage").expect("write");
+        assert!(matches!(
+            RootKey::load_or_create(dir.path()),
+            Err(RootKeyError::Malformed { .. })
+        ));
+        assert_eq!(fs::read(RootKey::path(dir.path())).expect("read"), b"garbage");
+    }
+}

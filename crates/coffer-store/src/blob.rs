@@ -1,0 +1,90 @@
+//! Blob files: written to `tmp/`, fsynced, renamed into `blobs/<2 hex>/<id>`.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use crate::{BlobId, StoreError};
+
+/// A blob being written. Dropping it without [`NewBlob::finish`] removes the temp file.
+pub struct NewBlob {
+    file: File,
+    tmp_path: PathBuf,
+    blobs_dir: PathBuf,
+    finished: bool,
+}
+
+impl NewBlob {
+    pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<NewBlob, StoreError> {
+        let tmp_path = tmp_dir.join(random_hex()?);
+        let file = File::options()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&tmp_path)?;
+        Ok(NewBlob {
+            file,
+            tmp_path,
+            blobs_dir: blobs_dir.to_path_buf(),
+            finished: false,
+        })
+    }
+
+    /// The temp file, for the caller to write the blob's bytes into.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Makes the blob durable: fsync the file, rename it into `blobs/`, fsync that directory.
+    /// The blob is not referenced yet: a record must name it in a committed transaction, or
+    /// the next `Store::open` deletes it.
+    pub fn finish(mut self) -> Result<BlobId, StoreError> {
+        self.file.sync_all()?;
+        let id = random_hex()?;
+        let final_path = blob_path(&self.blobs_dir, &id);
+        let shard = shard_dir(&self.blobs_dir, &id);
+        fs::create_dir_all(&shard)?;
+        fs::rename(&self.tmp_path, &final_path)?;
+        self.finished = true;
+        sync_dir(&shard)?;
+        Ok(id)
+    }
+}
+
+impl Drop for NewBlob {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Err(e) = fs::remove_file(&self.tmp_path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.tmp_path.display(), error = %e, "cannot remove temp blob");
+        }
+    }
+}
+
+/// 128 random bits as 32 lower-case hex characters.
+pub(crate) fn random_hex() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("random source failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+pub(crate) fn is_valid_blob_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn shard_dir(blobs_dir: &Path, id: &str) -> PathBuf {
+    blobs_dir.join(id.get(..2).unwrap_or("00"))
+}
+
+pub(crate) fn blob_path(blobs_dir: &Path, id: &str) -> PathBuf {
+    shard_dir(blobs_dir, id).join(id)
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}

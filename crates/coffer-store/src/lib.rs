@@ -1,0 +1,40 @@
+//! Buckets, objects, multipart state and users on local disk: redb metadata plus blob files,
+//! crash-safe.
+//!
+//! Metadata lives in one redb database, `<data_dir>/meta.redb`; object bodies live in blob files
+//! `<data_dir>/blobs/<2 hex>/<blob id>`. The store knows nothing of HTTP or crypto: headers,
+//! checksums and encryption envelopes are opaque to it. Every function blocks; call them from
+//! `spawn_blocking` in async code.
+//!
+//! # Crash safety
+//! A blob is written to `<data_dir>/tmp/`, fsynced, renamed into `blobs/` (directory fsynced),
+//! and only then referenced by a metadata transaction, whose commit fsyncs. Blobs that stop being
+//! referenced are deleted after the commit. [`Store::open`] removes everything under `tmp/` and
+//! every blob file the metadata does not reference. An acknowledged write survives `kill -9`;
+//! an interrupted one leaves nothing visible.
+//!
+//! # Listing
+//! S3 semantics: keys in byte order; keys up to and including `start_after` are skipped; with a
+//! delimiter, keys containing it after the prefix roll up into one common prefix (up to and
+//! including the first delimiter after the prefix), which counts once toward `max_keys` and whose
+//! keys are skipped by seeking, not iterating; a common prefix equal to `start_after` is skipped.
+
+#![forbid(unsafe_code)]
+
+mod blob;
+mod error;
+mod keys;
+mod list;
+mod records;
+mod store;
+
+pub use blob::NewBlob;
+pub use error::StoreError;
+pub use records::{
+    BlobId, BucketRecord, Extent, ListPage, ListQuery, ObjectRecord, PartRecord, UploadListPage,
+    UploadListQuery, UploadRecord, UserRecord,
+};
+pub use store::{MAX_KEY_LEN, Store};
+
+#[cfg(test)]
+mod tests;

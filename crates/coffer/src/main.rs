@@ -1,0 +1,53 @@
+//! `coffer`: the object server and its client commands in one binary.
+#![forbid(unsafe_code)]
+
+mod config;
+mod credentials;
+mod server;
+mod user;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "coffer", version, about = "An S3-compatible object store with encryption done right")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the object server (embedded defaults: ./coffer-data, 127.0.0.1:9000).
+    Server(config::ServerArgs),
+    /// Manage users (root credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("coffer: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::User { command } => user::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("coffer: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

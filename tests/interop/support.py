@@ -1,0 +1,547 @@
+"""Helpers shared by the interop tests: server process control, clients, data."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+from unittest import mock
+
+import boto3
+import pytest
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+def coffer_bin() -> Path:
+    return Path(os.environ.get("COFFER_BIN", REPO_ROOT / "target" / "debug" / "coffer"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def random_access_key() -> str:
+    return "CF" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(18))
+
+
+def random_secret_key() -> str:
+    alphabet = string.ascii_letters + string.digits + "+/"
+    return "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+def unique_bucket_name(prefix: str = "it") -> str:
+    """A fresh, valid bucket name: lowercase, 3-63 chars, unique per call."""
+    prefix = "".join(c for c in prefix.lower() if c.isalnum() or c == "-").strip("-")[:30] or "it"
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def _clean_env() -> dict[str, str]:
+    """The caller's environment without AWS/Coffer credentials that could leak in."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "COFFER_"))
+    }
+
+
+class CofferServer:
+    """One `coffer server` process: startable, stoppable, killable, restartable."""
+
+    def __init__(self, data_dir: Path, log_dir: Path, access_key: str | None, secret_key: str | None):
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self._starts = 0
+
+    @property
+    def endpoint(self) -> str:
+        assert self.port is not None, "server was never started"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "server is not running"
+        return self.proc.pid
+
+    def env(self) -> dict[str, str]:
+        env = _clean_env()
+        env.setdefault("RUST_BACKTRACE", "1")
+        if self.access_key is not None:
+            env["COFFER_ROOT_ACCESS_KEY"] = self.access_key
+            env["COFFER_ROOT_SECRET_KEY"] = self.secret_key or ""
+        return env
+
+    def log_text(self) -> str:
+        """Everything every run of this server printed (stdout and stderr)."""
+        parts = []
+        for p in sorted(self.log_dir.glob("server-*.log")):
+            parts.append(p.read_text(errors="replace"))
+        return "\n".join(parts)
+
+    def start(self, port: int | None = None) -> None:
+        binary = coffer_bin()
+        if not binary.exists():
+            pytest.fail(
+                f"coffer binary not found at {binary}; run `cargo build -p coffer` "
+                "or set COFFER_BIN",
+                pytrace=False,
+            )
+        assert self.proc is None or self.proc.poll() is not None, "server already running"
+        self.port = port or free_port()
+        self._starts += 1
+        self.log_path = self.log_dir / f"server-{self._starts}.log"
+        log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    str(binary),
+                    "server",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                ],
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                pytest.fail(
+                    f"coffer server exited with status {rc} during startup; output:\n"
+                    f"{self.log_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        pytest.fail(
+            f"coffer server did not accept connections on port {self.port} within "
+            f"{STARTUP_TIMEOUT_S:.0f}s; output:\n{self.log_path.read_text(errors='replace')}",
+            pytrace=False,
+        )
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int | None:
+        """Graceful stop (SIGTERM); SIGKILL if it does not exit in time."""
+        if not self.running():
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(
+                f"coffer server did not exit within {STOP_TIMEOUT_S:.0f}s of SIGTERM"
+            )
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power loss would."""
+        if self.running():
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
+
+    def restart(self) -> None:
+        """Stop (if running) and start again on the same data dir, on a new port."""
+        self.stop()
+        self.start()
+
+    def client(self, **kwargs):
+        return make_s3_client(self.endpoint, self.access_key, self.secret_key, **kwargs)
+
+
+class ServerFactory:
+    def __init__(self, base: Path):
+        self.base = base
+        self.servers: list[CofferServer] = []
+
+    def __call__(self, *, with_root_env: bool = True, start: bool = True) -> CofferServer:
+        n = len(self.servers)
+        root = self.base / f"srv{n}"
+        root.mkdir(parents=True)
+        data_dir = root / "data"
+        log_dir = root / "logs"
+        log_dir.mkdir()
+        if with_root_env:
+            srv = CofferServer(data_dir, log_dir, random_access_key(), random_secret_key())
+        else:
+            srv = CofferServer(data_dir, log_dir, None, None)
+        self.servers.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    def stop_all(self, remove_data: bool = False) -> None:
+        for srv in self.servers:
+            try:
+                srv.stop()
+            except AssertionError:
+                pass
+            srv.kill()
+            if remove_data:
+                shutil.rmtree(srv.data_dir, ignore_errors=True)
+
+
+def make_s3_client(endpoint: str, access_key: str, secret_key: str, *, checksum: str = "when_supported",
+                   retries: int = 1, read_timeout: float = 120, **config):
+    """A boto3 S3 client in path style against `endpoint`.
+
+    checksum="when_supported" is botocore's default (CRC32 headers on every upload);
+    "when_required" sends plain bodies with only the signed sha256.
+    """
+    cfg = Config(
+        region_name=REGION,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": retries, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=read_timeout,
+        request_checksum_calculation=checksum,
+        **config,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=REGION,
+    )
+    return session.client("s3", endpoint_url=endpoint, config=cfg)
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def http_status(exc: ClientError) -> int:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+
+
+def expect_error(fn, code: str | None, status: int, *args, **kwargs) -> ClientError:
+    """Call fn and assert it fails with the given S3 error code and HTTP status."""
+    with pytest.raises(ClientError) as ei:
+        fn(*args, **kwargs)
+    exc = ei.value
+    got_code, got_status = error_code(exc), http_status(exc)
+    assert got_status == status and (code is None or got_code == code), (
+        f"expected {code or '(any code)'} / HTTP {status}, got {got_code!r} / HTTP {got_status}: "
+        f"{exc.response.get('Error')}"
+    )
+    return exc
+
+
+def empty_bucket(client, bucket: str) -> None:
+    """Delete every object and abort every multipart upload in bucket."""
+    try:
+        paginator = client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=bucket):
+            for up in page.get("Uploads", []):
+                client.abort_multipart_upload(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"])
+    except ClientError:
+        pass
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        for i in range(0, len(keys), 1000):
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys[i:i + 1000], "Quiet": True})
+
+
+def destroy_bucket(client, bucket: str) -> None:
+    try:
+        empty_bucket(client, bucket)
+        client.delete_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if error_code(exc) not in ("NoSuchBucket", "404"):
+            raise
+
+
+def run_coffer(args: list[str], endpoint: str, access_key: str, secret_key: str,
+               check: bool = True) -> subprocess.CompletedProcess:
+    env = _clean_env()
+    env["AWS_ACCESS_KEY_ID"] = access_key
+    env["AWS_SECRET_ACCESS_KEY"] = secret_key
+    env["AWS_DEFAULT_REGION"] = REGION
+    proc = subprocess.run(
+        [str(coffer_bin()), *args, "--endpoint-url", endpoint],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    if check:
+        assert proc.returncode == 0, (
+            f"`coffer {' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+            f"stderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+class CofferUser:
+    def __init__(self, name: str, access_key: str, secret_key: str, endpoint: str):
+        self.name = name
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.endpoint = endpoint
+
+    def client(self, **kwargs):
+        return make_s3_client(self.endpoint, self.access_key, self.secret_key, **kwargs)
+
+
+def add_user(server: CofferServer, name: str, extra: list[str] | None = None) -> CofferUser:
+    proc = run_coffer(["user", "add", name, *(extra or [])], server.endpoint,
+                      server.access_key, server.secret_key)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"`coffer user add` did not print JSON: {proc.stdout!r}") from exc
+    for field in ("name", "access_key", "secret_key"):
+        assert field in data, f"`coffer user add` JSON lacks {field!r}: {data}"
+    assert data["name"] == name, f"`coffer user add` returned name {data['name']!r}, expected {name!r}"
+    return CofferUser(data["name"], data["access_key"], data["secret_key"], server.endpoint)
+
+
+# --------------------------------------------------------------------------- aws CLI
+
+
+def aws_executable() -> str:
+    candidate = Path(sys.executable).parent / "aws"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("aws")
+    if not found:
+        pytest.fail("the aws CLI is not installed in the test venv", pytrace=False)
+    return found
+
+
+class AwsCli:
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, config_dir: Path):
+        self.endpoint = endpoint
+        self.config_file = config_dir / "aws-config"
+        self.config_file.write_text(
+            f"[default]\nregion = {REGION}\ns3 =\n    addressing_style = path\n"
+            "    signature_version = s3v4\n"
+        )
+        self.env = _clean_env()
+        self.env.update(
+            AWS_ACCESS_KEY_ID=access_key,
+            AWS_SECRET_ACCESS_KEY=secret_key,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_CONFIG_FILE=str(self.config_file),
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_PAGER="",
+        )
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 600,
+                 input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
+        cmd = [aws_executable(), "--endpoint-url", self.endpoint, *args]
+        proc = subprocess.run(cmd, env=self.env, input=input_bytes if input_bytes is not None else b"",
+                              capture_output=True, timeout=timeout)
+        proc.stdout = proc.stdout.decode(errors="replace")
+        proc.stderr = proc.stderr.decode(errors="replace")
+        if check:
+            assert proc.returncode == 0, (
+                f"`aws {' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+                f"stderr:\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str):
+        out = self(*args, "--output", "json").stdout
+        return json.loads(out) if out.strip() else {}
+
+
+# --------------------------------------------------------------------------- data helpers
+
+
+class DeterministicStream:
+    """A seekable, read-only file of `size` pseudo-random bytes that never holds them all.
+
+    The content is a 1 MiB random block rotated by a per-block offset, so consecutive
+    MiBs differ and the whole file is a pure function of (seed, size).
+    """
+
+    BLOCK = 1 << 20
+
+    def __init__(self, size: int, seed: int = 0):
+        import random
+
+        self.size = size
+        self.pos = 0
+        self._base = random.Random(seed).randbytes(self.BLOCK)
+        self._doubled = self._base + self._base
+
+    def _block_bytes(self, index: int, start: int, end: int) -> bytes:
+        shift = (index * 7919) % self.BLOCK
+        return self._doubled[shift + start: shift + end]
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.pos
+        n = min(n, self.size - self.pos)
+        out = []
+        while n > 0:
+            index, off = divmod(self.pos, self.BLOCK)
+            take = min(n, self.BLOCK - off)
+            out.append(self._block_bytes(index, off, off + take))
+            self.pos += take
+            n -= take
+        return b"".join(out)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self.pos = offset
+        elif whence == 1:
+            self.pos += offset
+        else:
+            self.pos = self.size + offset
+        self.pos = max(0, min(self.pos, self.size))
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- manual SigV4
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class _PresetPayloadAuth(S3SigV4Auth):
+    """botocore's S3 SigV4 signer, but with an x-amz-content-sha256 of our choosing."""
+
+    def __init__(self, credentials, region: str, payload_hash: str | None):
+        super().__init__(credentials, "s3", region)
+        self._payload_hash = payload_hash
+
+    def _modify_request_before_signing(self, request):
+        SigV4Auth._modify_request_before_signing(self, request)
+        if "X-Amz-Content-SHA256" in request.headers:
+            del request.headers["X-Amz-Content-SHA256"]
+        request.headers["X-Amz-Content-SHA256"] = (
+            self._payload_hash if self._payload_hash is not None else self.payload(request)
+        )
+
+
+class SignedRequest:
+    """The result of `sign_request`: headers to send, plus what chunk signing needs."""
+
+    def __init__(self, headers: dict[str, str], signature: str, timestamp: str):
+        self.headers = headers
+        self.signature = signature
+        self.timestamp = timestamp
+
+    @property
+    def scope(self) -> str:
+        return f"{self.timestamp[:8]}/{REGION}/s3/aws4_request"
+
+
+def sign_request(method: str, url: str, access_key: str, secret_key: str, *,
+                 headers: dict[str, str] | None = None, body: bytes = b"",
+                 payload_hash: str | None = None, when: datetime.datetime | None = None) -> SignedRequest:
+    """Sign a request with SigV4 the way botocore does, optionally at another time.
+
+    payload_hash sets x-amz-content-sha256 verbatim (a wrong hash, or a STREAMING-*
+    value); by default it is the sha256 of body. Returns the headers to send.
+    """
+    req = AWSRequest(method=method, url=url, headers=dict(headers or {}), data=body)
+    auth = _PresetPayloadAuth(Credentials(access_key, secret_key), REGION, payload_hash)
+    if when is None:
+        auth.add_auth(req)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+            auth.add_auth(req)
+    signature = req.headers["Authorization"].rsplit("Signature=", 1)[1]
+    return SignedRequest(dict(req.headers.items()), signature, req.context["timestamp"])
+
+
+def sigv4_signing_key(secret_key: str, date: str, region: str = REGION, service: str = "s3") -> bytes:
+    def _h(key: bytes, msg: str) -> bytes:
+        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+    return _h(_h(_h(_h(f"AWS4{secret_key}".encode(), date), region), service), "aws4_request")
+
+
+def chunk_signature(signing_key: bytes, timestamp: str, scope: str, previous: str, chunk: bytes) -> str:
+    """The signature of one aws-chunked chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)."""
+    string_to_sign = "\n".join([
+        "AWS4-HMAC-SHA256-PAYLOAD",
+        timestamp,
+        scope,
+        previous,
+        EMPTY_SHA256,
+        hashlib.sha256(chunk).hexdigest(),
+    ])
+    return hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def crc32_b64(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def s3_error(response) -> tuple[str, str]:
+    """(Code, Message) from an S3 XML error body of a `requests` response."""
+    try:
+        root = ET.fromstring(response.content)
+    except ET.ParseError:
+        return ("", response.text[:200])
+    code = root.findtext("Code") or root.findtext("{*}Code") or ""
+    msg = root.findtext("Message") or root.findtext("{*}Message") or ""
+    return (code, msg)

@@ -110,7 +110,8 @@ def test_invalid_part(s3, bucket):
 
 def test_invalid_part_order(s3, bucket):
     uid = s3.create_multipart_upload(Bucket=bucket, Key="order")["UploadId"]
-    done = upload_parts(s3, bucket, "order", uid, [os.urandom(5 * MiB), b"tail"])
+    # Both parts are 5 MiB, so that either order would be valid by size.
+    done = upload_parts(s3, bucket, "order", uid, [os.urandom(5 * MiB), os.urandom(5 * MiB)])
     expect_error(s3.complete_multipart_upload, "InvalidPartOrder", 400, Bucket=bucket, Key="order",
                  UploadId=uid, MultipartUpload={"Parts": list(reversed(done))})
     s3.abort_multipart_upload(Bucket=bucket, Key="order", UploadId=uid)

@@ -162,6 +162,28 @@ impl StagedBody {
     }
 }
 
+/// Commits staged blobs with `commit` (a metadata transaction, run off the
+/// async threads); if it fails, the blobs are deleted at once.
+pub async fn commit_staged<T: Send + 'static>(
+    store: &Store,
+    blobs: Vec<BlobId>,
+    commit: impl FnOnce(&Store) -> Result<T, coffer_store::StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        commit(&store).inspect_err(|_| {
+            for blob in &blobs {
+                if let Err(error) = store.discard_blob(blob) {
+                    tracing::warn!(%error, blob, "could not discard an uncommitted blob");
+                }
+            }
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal("blocking task", e))?
+    .map_err(ApiError::from)
+}
+
 enum Frame {
     Data(Bytes),
     End,

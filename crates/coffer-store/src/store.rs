@@ -270,6 +270,24 @@ impl Store {
         }
     }
 
+    /// Deletes a finished blob that no record references: the clean-up of a
+    /// write whose metadata commit failed (otherwise it would wait for the
+    /// next start-up's orphan collection).
+    pub fn discard_blob(&self, id: &BlobId) -> Result<(), StoreError> {
+        if !is_valid_blob_id(id) {
+            return Err(StoreError::NoSuchBlob);
+        }
+        let txn = self.inner.db.begin_read()?;
+        if txn.open_table(BLOB_REFS)?.get(id.as_str())?.is_some() {
+            return Err(StoreError::BlobInUse);
+        }
+        match fs::remove_file(blob_path(&self.inner.blobs_dir, id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Checks that `id` names a finished blob no record references yet.
     fn check_fresh_blob(&self, refs: &BlobRefs<'_>, id: &str) -> Result<(), StoreError> {
         if !is_valid_blob_id(id) || !blob_path(&self.inner.blobs_dir, id).is_file() {

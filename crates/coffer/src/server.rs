@@ -18,6 +18,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     std::fs::create_dir_all(&settings.data_dir)

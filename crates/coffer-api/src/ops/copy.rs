@@ -123,9 +123,10 @@ pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Respons
         envelope: None,
     };
     let (etag, modified) = (record.etag.clone(), record.last_modified_ms);
-    let store = state.store.clone();
-    let bucket = target.name.clone();
-    blocking(move || store.put_object(&bucket, &key, record)).await?;
+    object_io::commit_staged(&state.store, vec![staged.blob], move |store| {
+        store.put_object(&target.name, &key, record)
+    })
+    .await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));

@@ -101,8 +101,10 @@ async fn commit_part(
         envelope: None,
     };
     let modified = part.last_modified_ms;
-    let store = state.store.clone();
-    blocking(move || store.put_part(&bucket, &key, &id, part)).await?;
+    object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
+        store.put_part(&bucket, &key, &id, part)
+    })
+    .await?;
     Ok(modified)
 }
 

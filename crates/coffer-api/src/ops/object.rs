@@ -113,8 +113,10 @@ pub async fn put_object(
         extents: vec![staged.extent(None)],
         envelope: None,
     };
-    let store = state.store.clone();
-    blocking(move || store.put_object(&bucket.name, &key, record)).await?;
+    object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
+        store.put_object(&bucket.name, &key, record)
+    })
+    .await?;
 
     let mut response = Response::builder()
         .status(StatusCode::OK)

@@ -502,7 +502,12 @@ pub fn verify(
     match claims.expires {
         None if (claims.time - now).abs() > MAX_SKEW => return Err(AuthError::TimeTooSkewed),
         Some(_) if claims.time - now > MAX_SKEW => return Err(AuthError::NotYetValid),
-        Some(expires) if now > claims.time + Duration::seconds(i64::from(expires)) => {
+        Some(expires)
+            if claims
+                .time
+                .checked_add(Duration::seconds(i64::from(expires)))
+                .is_none_or(|end| now > end) =>
+        {
             return Err(AuthError::Expired);
         }
         _ => {}

@@ -985,3 +985,62 @@ fn s3_doc_more_examples() {
             .is_ok()
     );
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_authorization_and_query(
+            auth in "AWS4-HMAC-SHA256 [ -~]{0,200}",
+            query in "[ -~]{0,200}",
+            date in "[0-9TZ]{14,17}",
+        ) {
+            let mut map = headers(&[("host", "h"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]);
+            map.insert("authorization", HeaderValue::from_str(&auth).expect("printable"));
+            if let Ok(v) = HeaderValue::from_str(&date) {
+                map.insert("x-amz-date", v);
+            }
+            let req = SignedRequest { method: "GET", raw_path: "/", raw_query: &query, headers: &map };
+            let _ = verify(&req, datetime!(9999-12-31 23:59:59 UTC), "s3", &test_lookup);
+            map.remove("authorization");
+            let req = SignedRequest { method: "GET", raw_path: "/", raw_query: &query, headers: &map };
+            let _ = verify(&req, OffsetDateTime::UNIX_EPOCH, "s3", &test_lookup);
+        }
+
+        #[test]
+        fn arbitrary_presigned_values(
+            date in "[0-9]{8}T[0-9]{6}Z",
+            expires in "[0-9]{1,8}",
+            cred in "[A-Za-z0-9%/]{0,60}",
+        ) {
+            let map = headers(&[("host", "h")]);
+            let query = format!(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={cred}&X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host&X-Amz-Signature={}",
+                "0".repeat(64)
+            );
+            let req = SignedRequest { method: "GET", raw_path: "/", raw_query: &query, headers: &map };
+            for now in [datetime!(9999-12-31 23:59:59 UTC), OffsetDateTime::UNIX_EPOCH] {
+                let _ = verify(&req, now, "s3", &test_lookup);
+            }
+        }
+    }
+
+    #[test]
+    fn presigned_at_the_end_of_time() {
+        let map = headers(&[("host", "h")]);
+        let query = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F99991231%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=99991231T235959Z&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature={}",
+            "0".repeat(64)
+        );
+        let req = SignedRequest {
+            method: "GET",
+            raw_path: "/",
+            raw_query: &query,
+            headers: &map,
+        };
+        assert!(verify(&req, datetime!(9999-12-31 23:59:59 UTC), "s3", &test_lookup).is_err());
+    }
+}

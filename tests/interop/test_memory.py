@@ -1,0 +1,56 @@
+"""A 1 GiB object streams through the server without being held in memory."""
+
+import hashlib
+
+from support import DeterministicStream, unique_bucket_name
+
+GiB, MiB = 1024 ** 3, 1024 ** 2
+SIZE = 1 * GiB
+PEAK_RSS_LIMIT = 200 * MiB
+
+
+def vm_hwm_bytes(pid: int) -> int:
+    """Peak resident set size of pid, from /proc/PID/status (VmHWM, in kB)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+def test_1gib_put_get_streams(make_server):
+    srv = make_server()
+    client = srv.client(checksum="when_required", read_timeout=600)
+    bucket = unique_bucket_name("mem")
+    client.create_bucket(Bucket=bucket)
+    baseline = vm_hwm_bytes(srv.pid)
+
+    expected = hashlib.sha256()
+    stream = DeterministicStream(SIZE, seed=1234)
+    for block in iter(lambda: stream.read(8 * MiB), b""):
+        expected.update(block)
+    stream.seek(0)
+
+    client.put_object(Bucket=bucket, Key="one-gib.bin", Body=stream)
+    after_put = vm_hwm_bytes(srv.pid)
+
+    head = client.head_object(Bucket=bucket, Key="one-gib.bin")
+    assert head["ContentLength"] == SIZE
+
+    got = hashlib.sha256()
+    received = 0
+    body = client.get_object(Bucket=bucket, Key="one-gib.bin")["Body"]
+    for chunk in body.iter_chunks(chunk_size=1 * MiB):
+        got.update(chunk)
+        received += len(chunk)
+    after_get = vm_hwm_bytes(srv.pid)
+
+    print(f"\ncoffer peak RSS (VmHWM): start {baseline / MiB:.1f} MiB, after 1 GiB PUT "
+          f"{after_put / MiB:.1f} MiB, after 1 GiB GET {after_get / MiB:.1f} MiB "
+          f"(limit {PEAK_RSS_LIMIT / MiB:.0f} MiB)")
+    assert received == SIZE, f"GET returned {received} bytes, expected {SIZE}"
+    assert got.hexdigest() == expected.hexdigest(), "1 GiB object came back different"
+    assert after_get < PEAK_RSS_LIMIT, (
+        f"server peak RSS {after_get / MiB:.1f} MiB exceeds {PEAK_RSS_LIMIT / MiB:.0f} MiB: "
+        "the body is being buffered instead of streamed"
+    )

@@ -132,8 +132,11 @@ def test_unknown_access_key(server, bucket):
     expect_error(client.put_object, "InvalidAccessKeyId", 403, Bucket=bucket, Key="k", Body=b"x")
 
 
+SECRET_BODY = b"top-secret-object-content-5e1f"
+
+
 def test_anonymous_requests_denied(s3, server, bucket):
-    s3.put_object(Bucket=bucket, Key="private.txt", Body=b"private")
+    s3.put_object(Bucket=bucket, Key="private.txt", Body=SECRET_BODY)
     for method, path in [("GET", "/"), ("GET", f"/{bucket}"), ("GET", f"/{bucket}/private.txt"),
                          ("HEAD", f"/{bucket}/private.txt"), ("PUT", f"/{bucket}/anon.txt"),
                          ("DELETE", f"/{bucket}/private.txt"), ("PUT", f"/{unique_bucket_name('anon')}")]:
@@ -142,8 +145,8 @@ def test_anonymous_requests_denied(s3, server, bucket):
         assert resp.status_code == 403, f"anonymous {method} {path}: HTTP {resp.status_code}"
         if method != "HEAD":
             assert s3_error(resp)[0] == "AccessDenied", f"anonymous {method} {path}: {s3_error(resp)}"
-        assert b"private" not in resp.content
-    assert s3.get_object(Bucket=bucket, Key="private.txt")["Body"].read() == b"private"
+        assert SECRET_BODY not in resp.content, f"anonymous {method} {path} leaked the object"
+    assert s3.get_object(Bucket=bucket, Key="private.txt")["Body"].read() == SECRET_BODY
     assert_absent(s3, bucket, "anon.txt", "anonymous PUT")
 
 

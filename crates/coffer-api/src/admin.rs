@@ -45,7 +45,9 @@ pub async fn handle(
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
     if !req.principal.is_root() {
-        return Err(ApiError::access_denied("Only the root credentials may use the admin API."));
+        return Err(ApiError::access_denied(
+            "Only the root credentials may use the admin API.",
+        ));
     }
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     match (&req.method, rest.split_once('/')) {
@@ -57,10 +59,18 @@ pub async fn handle(
             if blocking(move || store.delete_user(&name)).await? {
                 json(StatusCode::NO_CONTENT, &serde_json::json!({}))
             } else {
-                Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchUser", "The user does not exist."))
+                Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchUser",
+                    "The user does not exist.",
+                ))
             }
         }
-        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchAdminEndpoint", "Unknown admin endpoint.")),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchAdminEndpoint",
+            "Unknown admin endpoint.",
+        )),
     }
 }
 
@@ -85,8 +95,11 @@ async fn add_user(
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
     let body = small_body(req, body, payload).await?;
-    let request: AddUser = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::invalid_argument("Expected JSON {\"name\": …, \"access_key\"?: …, \"secret_key\"?: …}"))?;
+    let request: AddUser = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::invalid_argument(
+            "Expected JSON {\"name\": …, \"access_key\"?: …, \"secret_key\"?: …}",
+        )
+    })?;
     let valid_name = (1..=64).contains(&request.name.len())
         && request
             .name
@@ -108,7 +121,9 @@ async fn add_user(
         None => Zeroizing::new(random(20)?.to_ascii_lowercase()),
     };
     let valid_ak = (3..=128).contains(&access_key.len())
-        && access_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && access_key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !valid_ak || access_key == state.root.access_key {
         return Err(ApiError::invalid_argument(
             "An access key is 3–128 letters, digits, '-' or '_', distinct from the root access key.",

@@ -38,15 +38,13 @@ pub fn authenticate(
         headers,
     };
     let verified = sigv4::verify(&request, time::OffsetDateTime::now_utc(), service, state)?;
-    let principal = state
-        .principal_for(&verified.access_key)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-        })?;
+    let principal = state.principal_for(&verified.access_key).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
+    })?;
     Ok((principal, verified.payload))
 }
 
@@ -62,12 +60,14 @@ impl From<Payload> for BodyChecks {
         let (decoder, sha256) = match payload {
             Payload::Unsigned => (None, None),
             Payload::Sha256(hash) => (None, Some(hash)),
-            Payload::StreamingSigned(signer) => {
-                (Some(ChunkedDecoder::new(ChunkMode::Signed(signer), false)), None)
-            }
-            Payload::StreamingSignedTrailer(signer) => {
-                (Some(ChunkedDecoder::new(ChunkMode::Signed(signer), true)), None)
-            }
+            Payload::StreamingSigned(signer) => (
+                Some(ChunkedDecoder::new(ChunkMode::Signed(signer), false)),
+                None,
+            ),
+            Payload::StreamingSignedTrailer(signer) => (
+                Some(ChunkedDecoder::new(ChunkMode::Signed(signer), true)),
+                None,
+            ),
             Payload::StreamingUnsignedTrailer => {
                 (Some(ChunkedDecoder::new(ChunkMode::Unsigned, true)), None)
             }
@@ -97,10 +97,10 @@ pub fn verify_small_body(headers: &HeaderMap, payload: Payload, raw: Bytes) -> A
         }
         None => raw,
     };
-    if let Some(expected) = checks.sha256 {
-        if Sha256::digest(&body).as_slice() != expected.as_slice() {
-            return Err(sha256_mismatch());
-        }
+    if let Some(expected) = checks.sha256
+        && Sha256::digest(&body).as_slice() != expected.as_slice()
+    {
+        return Err(sha256_mismatch());
     }
     if let Some(expected) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
         let actual = BASE64.encode(Md5::digest(&body));

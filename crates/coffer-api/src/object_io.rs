@@ -85,9 +85,10 @@ impl BodyRules {
             }
         }
         if let Some(trailer) = header("x-amz-trailer") {
-            let algorithm = ChecksumAlgorithm::from_header_name(trailer.trim()).ok_or_else(|| {
-                ApiError::invalid_request(format!("Unsupported trailer {trailer}"))
-            })?;
+            let algorithm =
+                ChecksumAlgorithm::from_header_name(trailer.trim()).ok_or_else(|| {
+                    ApiError::invalid_request(format!("Unsupported trailer {trailer}"))
+                })?;
             if checksum.is_some() {
                 return Err(ApiError::invalid_request(
                     "A checksum cannot be sent both as a header and as a trailer",
@@ -114,14 +115,14 @@ impl BodyRules {
             }
             None => None,
         };
-        if let Some(len) = decoded_length.or_else(|| content_length(headers)) {
-            if len > MAX_SINGLE_UPLOAD {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "EntityTooLarge",
-                    "Your proposed upload exceeds the maximum allowed object size.",
-                ));
-            }
+        if let Some(len) = decoded_length.or_else(|| content_length(headers))
+            && len > MAX_SINGLE_UPLOAD
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed object size.",
+            ));
         }
         Ok(Self {
             payload,
@@ -200,10 +201,10 @@ pub async fn ingest(store: &Store, mut body: Incoming, rules: BodyRules) -> ApiR
     loop {
         match body.frame().await {
             Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if tx.send(Frame::Data(data)).await.is_err() {
-                        break; // the worker stopped early: its error says why
-                    }
+                if let Ok(data) = frame.into_data()
+                    && tx.send(Frame::Data(data)).await.is_err()
+                {
+                    break; // the worker stopped early: its error says why
                 }
             }
             Some(Err(error)) => {
@@ -272,7 +273,9 @@ fn write_staged(
                 Some(Frame::Data(bytes)) => match decoder.as_mut() {
                     Some(decoder) => {
                         decoded.clear();
-                        decoder.push(&bytes, &mut decoded).map_err(ApiError::chunked)?;
+                        decoder
+                            .push(&bytes, &mut decoded)
+                            .map_err(ApiError::chunked)?;
                         consume(&decoded)?;
                     }
                     None => consume(&bytes)?,
@@ -289,23 +292,23 @@ fn write_staged(
         Some(decoder) => decoder.finish().map_err(ApiError::chunked)?,
         None => Trailers::default(),
     };
-    if let Some(expected) = rules.decoded_length {
-        if expected != size {
-            return Err(ApiError::incomplete_body());
-        }
+    if let Some(expected) = rules.decoded_length
+        && expected != size
+    {
+        return Err(ApiError::incomplete_body());
     }
-    if let (Some(expected), Some(hasher)) = (expected_sha256, sha256) {
-        if hasher.finalize().as_slice() != expected.as_slice() {
-            return Err(sha256_mismatch());
-        }
+    if let (Some(expected), Some(hasher)) = (expected_sha256, sha256)
+        && hasher.finalize().as_slice() != expected.as_slice()
+    {
+        return Err(sha256_mismatch());
     }
     let md5: [u8; 16] = md5.finalize().into();
-    if let Some(expected) = rules.content_md5 {
-        if expected != md5 {
-            return Err(ApiError::bad_digest(
-                "The Content-MD5 you specified did not match what we received.",
-            ));
-        }
+    if let Some(expected) = rules.content_md5
+        && expected != md5
+    {
+        return Err(ApiError::bad_digest(
+            "The Content-MD5 you specified did not match what we received.",
+        ));
     }
     let checksum = match (rules.checksum, checksummer) {
         (Some((algorithm, expected)), Some(checksummer)) => {
@@ -400,7 +403,11 @@ pub fn stream_range(store: &Store, extents: Vec<Extent>, range: Range<u64>) -> R
 
 /// Copies bytes `range` of an object into a new staged blob (CopyObject,
 /// UploadPartCopy).
-pub async fn copy_range(store: &Store, extents: Vec<Extent>, range: Range<u64>) -> ApiResult<StagedBody> {
+pub async fn copy_range(
+    store: &Store,
+    extents: Vec<Extent>,
+    range: Range<u64>,
+) -> ApiResult<StagedBody> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
         let mut blob = store.new_blob()?;
@@ -424,7 +431,8 @@ pub async fn copy_range(store: &Store, extents: Vec<Extent>, range: Range<u64>) 
             if let Some(e) = write_error {
                 return Err(ApiError::internal("writing a copy", e));
             }
-            out.flush().map_err(|e| ApiError::internal("writing a copy", e))?;
+            out.flush()
+                .map_err(|e| ApiError::internal("writing a copy", e))?;
         }
         let blob = blob.finish()?;
         Ok(StagedBody {

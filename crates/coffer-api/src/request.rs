@@ -35,7 +35,11 @@ impl Query {
     }
 
     /// A parameter that must be an integer in `range` when present.
-    pub fn number(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> ApiResult<Option<i64>> {
+    pub fn number(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> ApiResult<Option<i64>> {
         let Some(text) = self.get(name) else {
             return Ok(None);
         };
@@ -105,7 +109,11 @@ pub fn resolve_target(raw_path: &str, host: Option<&str>, domains: &[String]) ->
 
 fn virtual_host_bucket(host: &str, domains: &[String]) -> Option<String> {
     let name = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     });
     domains.iter().find_map(|domain| {
         let bucket = name.strip_suffix(domain.as_str())?.strip_suffix('.')?;
@@ -157,15 +165,32 @@ mod tests {
 
     #[test]
     fn path_style() {
-        let t = resolve_target("/bkt/dir%2Fa%20b%2Bc.txt", Some("127.0.0.1:9000"), &domains()).expect("ok");
+        let t = resolve_target(
+            "/bkt/dir%2Fa%20b%2Bc.txt",
+            Some("127.0.0.1:9000"),
+            &domains(),
+        )
+        .expect("ok");
         assert_eq!(t.bucket.as_deref(), Some("bkt"));
         assert_eq!(t.key.as_deref(), Some("dir/a b+c.txt"));
         let t = resolve_target("/bkt/", Some("127.0.0.1"), &domains()).expect("ok");
-        assert_eq!(t, Target { bucket: Some("bkt".into()), key: None });
+        assert_eq!(
+            t,
+            Target {
+                bucket: Some("bkt".into()),
+                key: None
+            }
+        );
         let t = resolve_target("/bkt/a//b/", None, &domains()).expect("ok");
         assert_eq!(t.key.as_deref(), Some("a//b/"));
         let t = resolve_target("/", None, &domains()).expect("ok");
-        assert_eq!(t, Target { bucket: None, key: None });
+        assert_eq!(
+            t,
+            Target {
+                bucket: None,
+                key: None
+            }
+        );
     }
 
     #[test]
@@ -174,7 +199,13 @@ mod tests {
         assert_eq!(t.bucket.as_deref(), Some("bkt"));
         assert_eq!(t.key.as_deref(), Some("k y"));
         let t = resolve_target("/", Some("photos.s3.example.com"), &domains()).expect("ok");
-        assert_eq!(t, Target { bucket: Some("photos".into()), key: None });
+        assert_eq!(
+            t,
+            Target {
+                bucket: Some("photos".into()),
+                key: None
+            }
+        );
         // The bare domain is path style.
         let t = resolve_target("/b/k", Some("localhost:9000"), &domains()).expect("ok");
         assert_eq!(t.bucket.as_deref(), Some("b"));

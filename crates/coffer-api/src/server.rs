@@ -102,7 +102,10 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
     if let Ok(value) = request_id.parse() {
         headers.insert("x-amz-request-id", value);
     }
-    headers.insert(http::header::SERVER, http::HeaderValue::from_static("Coffer"));
+    headers.insert(
+        http::header::SERVER,
+        http::HeaderValue::from_static("Coffer"),
+    );
     tracing::info!(
         request_id,
         %method,
@@ -162,7 +165,12 @@ async fn route(
 }
 
 /// S3 error XML; HEAD responses carry the status and headers only.
-fn error_response(error: &ApiError, resource: &str, request_id: &str, head: bool) -> Response<ResponseBody> {
+fn error_response(
+    error: &ApiError,
+    resource: &str,
+    request_id: &str,
+    head: bool,
+) -> Response<ResponseBody> {
     if error.status.is_server_error() {
         tracing::warn!(code = error.code, request_id, "request failed");
     }
@@ -185,9 +193,10 @@ fn error_response(error: &ApiError, resource: &str, request_id: &str, head: bool
         );
     }
     if error.status == StatusCode::METHOD_NOT_ALLOWED {
-        response
-            .headers_mut()
-            .insert(http::header::ALLOW, http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"));
+        response.headers_mut().insert(
+            http::header::ALLOW,
+            http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"),
+        );
     }
     response
 }

@@ -156,7 +156,10 @@ mod tests {
     fn writer_escapes_text() {
         let mut w = XmlWriter::new("R");
         w.elem("Key", "a<b&\"c\u{1}");
-        assert!(w.finish().ends_with("<Key>a&lt;b&amp;&quot;c&#x1;</Key></R>"));
+        assert!(
+            w.finish()
+                .ends_with("<Key>a&lt;b&amp;&quot;c&#x1;</Key></R>")
+        );
     }
 
     #[test]
@@ -178,7 +181,9 @@ mod tests {
     #[test]
     fn garbage_is_malformed_xml() {
         assert_eq!(
-            parse::<CompleteRequest>(b"<Complete><Part>").err().map(|e| e.code),
+            parse::<CompleteRequest>(b"<Complete><Part>")
+                .err()
+                .map(|e| e.code),
             Some("MalformedXML")
         );
         assert!(parse::<DeleteRequest>(&[0xff, 0xfe]).is_err());

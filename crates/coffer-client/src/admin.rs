@@ -33,7 +33,10 @@ pub struct ListedUser {
     pub created_ms: i64,
 }
 
-pub async fn add_user(client: &SignedClient, user: &NewUser<'_>) -> Result<CreatedUser, ClientError> {
+pub async fn add_user(
+    client: &SignedClient,
+    user: &NewUser<'_>,
+) -> Result<CreatedUser, ClientError> {
     let body = serde_json::to_vec(user).map_err(|e| ClientError::BadResponse(e.to_string()))?;
     let (_, response) = client.send(Method::POST, USERS, body).await?;
     serde_json::from_slice(&response).map_err(|e| ClientError::BadResponse(e.to_string()))

@@ -68,7 +68,8 @@ impl SignedClient {
         let mut headers = HeaderMap::new();
         headers.insert(
             http::header::HOST,
-            HeaderValue::from_str(&authority).map_err(|_| ClientError::BadEndpoint(self.endpoint.url.clone()))?,
+            HeaderValue::from_str(&authority)
+                .map_err(|_| ClientError::BadEndpoint(self.endpoint.url.clone()))?,
         );
         let payload_hash = hex::encode(Sha256::digest(&body));
         let params = sigv4::SigningParams {
@@ -78,8 +79,15 @@ impl SignedClient {
             service: "s3",
             now: time::OffsetDateTime::now_utc(),
         };
-        sigv4::sign(method.as_str(), path, "", &mut headers, &payload_hash, &params)
-            .map_err(|e| ClientError::BadEndpoint(e.to_string()))?;
+        sigv4::sign(
+            method.as_str(),
+            path,
+            "",
+            &mut headers,
+            &payload_hash,
+            &params,
+        )
+        .map_err(|e| ClientError::BadEndpoint(e.to_string()))?;
         let uri = format!("{}{}", self.endpoint.url.trim_end_matches('/'), path);
         let mut request = Request::builder()
             .method(method)

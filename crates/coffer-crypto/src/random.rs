@@ -5,7 +5,9 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use crate::CryptoError;
 
 pub fn fill(out: &mut [u8]) -> Result<(), CryptoError> {
-    SystemRandom::new().fill(out).map_err(|_| CryptoError::Random)
+    SystemRandom::new()
+        .fill(out)
+        .map_err(|_| CryptoError::Random)
 }
 
 /// `n` random bytes, hex-encoded in upper case (request ids, upload ids).

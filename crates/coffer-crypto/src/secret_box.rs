@@ -38,7 +38,11 @@ fn seal_with_nonce(
     out.extend_from_slice(&nonce);
     let mut in_out = plaintext.to_vec();
     cipher(key)
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), aad(context), &mut in_out)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            aad(context),
+            &mut in_out,
+        )
         .expect("AES-GCM sealing only fails for inputs beyond 64 GiB");
     out.extend_from_slice(&in_out);
     in_out.fill(0);
@@ -103,7 +107,9 @@ mod tests {
         assert_eq!(hex(&sealed[..13]), &expected[..26]);
         assert_eq!(sealed.len(), 1 + 12 + 6 + 16);
         assert_eq!(
-            open(&key(), "user-secret:AK", &sealed).expect("opens").as_slice(),
+            open(&key(), "user-secret:AK", &sealed)
+                .expect("opens")
+                .as_slice(),
             b"s3cret"
         );
         assert_eq!(hex(&sealed[13..]), FIXED_CIPHERTEXT);
@@ -118,7 +124,10 @@ mod tests {
     #[test]
     fn round_trip_and_binding() {
         let sealed = seal(&key(), "ctx-a", b"value").expect("seal");
-        assert_eq!(open(&key(), "ctx-a", &sealed).expect("open").as_slice(), b"value");
+        assert_eq!(
+            open(&key(), "ctx-a", &sealed).expect("open").as_slice(),
+            b"value"
+        );
         assert_eq!(open(&key(), "ctx-b", &sealed), Err(CryptoError::Decryption));
         let other = SymmetricKey::from_slice(&[8u8; 32]).expect("32 bytes");
         assert_eq!(open(&other, "ctx-a", &sealed), Err(CryptoError::Decryption));

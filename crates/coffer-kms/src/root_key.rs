@@ -49,9 +49,8 @@ impl RootKey {
             Ok(mut file) => {
                 let mut contents = Zeroizing::new(Vec::new());
                 file.read_to_end(&mut contents).map_err(io_err)?;
-                let key = parse(&contents).ok_or_else(|| RootKeyError::Malformed {
-                    path: path.clone(),
-                })?;
+                let key = parse(&contents)
+                    .ok_or_else(|| RootKeyError::Malformed { path: path.clone() })?;
                 Ok((RootKey { key }, Origin::Loaded))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -129,11 +128,17 @@ mod tests {
         let sealed = first.seal("ctx", b"secret").expect("seal");
         let (second, origin) = RootKey::load_or_create(dir.path()).expect("load");
         assert_eq!(origin, Origin::Loaded);
-        assert_eq!(second.open("ctx", &sealed).expect("open").as_slice(), b"secret");
+        assert_eq!(
+            second.open("ctx", &sealed).expect("open").as_slice(),
+            b"secret"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(RootKey::path(dir.path())).expect("meta").permissions().mode();
+            let mode = fs::metadata(RootKey::path(dir.path()))
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -146,6 +151,9 @@ mod tests {
             RootKey::load_or_create(dir.path()),
             Err(RootKeyError::Malformed { .. })
         ));
-        assert_eq!(fs::read(RootKey::path(dir.path())).expect("read"), b"garbage");
+        assert_eq!(
+            fs::read(RootKey::path(dir.path())).expect("read"),
+            b"garbage"
+        );
     }
 }

@@ -78,7 +78,11 @@ impl ServerArgs {
             .region
             .or(file.region)
             .unwrap_or_else(|| DEFAULT_REGION.to_owned());
-        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(format!("invalid region {region:?}"));
         }
         Ok(Settings {
@@ -128,8 +132,11 @@ mod tests {
     fn flags_beat_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("coffer.toml");
-        std::fs::write(&path, "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9100\"\ndomains = [\"s3.example.com\"]\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9100\"\ndomains = [\"s3.example.com\"]\n",
+        )
+        .expect("write");
         let mut a = args();
         a.config = Some(path.clone());
         a.listen = Some("127.0.0.1:9200".parse().expect("addr"));

@@ -17,18 +17,28 @@ pub enum Source {
 }
 
 pub fn load(data_dir: &Path) -> Result<(RootCredentials, Source), String> {
-    let env_ak = std::env::var("COFFER_ROOT_ACCESS_KEY").ok().filter(|v| !v.is_empty());
+    let env_ak = std::env::var("COFFER_ROOT_ACCESS_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
     let env_sk = std::env::var("COFFER_ROOT_SECRET_KEY")
         .ok()
         .filter(|v| !v.is_empty())
         .map(Zeroizing::new);
     match (env_ak, env_sk) {
         (Some(access_key), Some(secret_key)) => {
-            return Ok((RootCredentials { access_key, secret_key }, Source::Environment));
+            return Ok((
+                RootCredentials {
+                    access_key,
+                    secret_key,
+                },
+                Source::Environment,
+            ));
         }
         (None, None) => {}
         _ => {
-            return Err("set both COFFER_ROOT_ACCESS_KEY and COFFER_ROOT_SECRET_KEY, or neither".into());
+            return Err(
+                "set both COFFER_ROOT_ACCESS_KEY and COFFER_ROOT_SECRET_KEY, or neither".into(),
+            );
         }
     }
     let path = data_dir.join(FILE_NAME);
@@ -68,7 +78,13 @@ pub fn load(data_dir: &Path) -> Result<(RootCredentials, Source), String> {
             file.write_all(contents.as_bytes())
                 .and_then(|()| file.sync_all())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Ok((RootCredentials { access_key, secret_key }, Source::Generated(path)))
+            Ok((
+                RootCredentials {
+                    access_key,
+                    secret_key,
+                },
+                Source::Generated(path),
+            ))
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }

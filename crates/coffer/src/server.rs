@@ -14,16 +14,22 @@ use crate::credentials::{self, Source};
 
 pub async fn run(args: ServerArgs) -> Result<(), String> {
     let settings = args.resolve()?;
-    let filter = EnvFilter::try_new(&settings.log).map_err(|e| format!("invalid log filter: {e}"))?;
+    let filter =
+        EnvFilter::try_new(&settings.log).map_err(|e| format!("invalid log filter: {e}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| format!("cannot create data dir {}: {e}", settings.data_dir.display()))?;
-    let (root_key, origin) = RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        format!(
+            "cannot create data dir {}: {e}",
+            settings.data_dir.display()
+        )
+    })?;
+    let (root_key, origin) =
+        RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
     if origin == Origin::Created {
         tracing::warn!(
             path = %RootKey::path(&settings.data_dir).display(),
@@ -32,7 +38,9 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     }
     let (root, source) = credentials::load(&settings.data_dir)?;
     match source {
-        Source::Environment => tracing::info!("root credentials from COFFER_ROOT_ACCESS_KEY / COFFER_ROOT_SECRET_KEY"),
+        Source::Environment => {
+            tracing::info!("root credentials from COFFER_ROOT_ACCESS_KEY / COFFER_ROOT_SECRET_KEY")
+        }
         Source::File(path) => tracing::info!(path = %path.display(), "root credentials from file"),
         Source::Generated(path) => tracing::warn!(
             path = %path.display(),
@@ -44,7 +52,12 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open the store in {}: {e}", settings.data_dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot open the store in {}: {e}",
+                settings.data_dir.display()
+            )
+        })?;
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

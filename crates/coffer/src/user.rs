@@ -8,7 +8,11 @@ use coffer_client::{Endpoint, SignedClient};
 #[derive(Args)]
 pub struct ConnectArgs {
     /// The server's URL.
-    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:9000")]
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:9000"
+    )]
     endpoint_url: String,
     /// Root access key.
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
@@ -70,15 +74,27 @@ pub async fn run(command: UserCommand) -> Result<(), String> {
                 access_key: access_key.as_deref(),
                 secret_key: secret_key.as_deref(),
             };
-            let created = admin::add_user(&client, &user).await.map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string_pretty(&created).map_err(|e| e.to_string())?);
+            let created = admin::add_user(&client, &user)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&created).map_err(|e| e.to_string())?
+            );
         }
         UserCommand::List { connect } => {
-            let users = admin::list_users(&client(connect)?).await.map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string_pretty(&users).map_err(|e| e.to_string())?);
+            let users = admin::list_users(&client(connect)?)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&users).map_err(|e| e.to_string())?
+            );
         }
         UserCommand::Remove { name, connect } => {
-            admin::remove_user(&client(connect)?, &name).await.map_err(|e| e.to_string())?;
+            admin::remove_user(&client(connect)?, &name)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("removed user {name}");
         }
     }

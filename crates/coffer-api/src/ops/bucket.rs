@@ -7,7 +7,9 @@ use coffer_store::{BucketRecord, StoreError};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{authorized_bucket, blocking, empty_response, iso8601, now_ms, small_body, xml_response};
+use super::{
+    authorized_bucket, blocking, empty_response, iso8601, now_ms, small_body, xml_response,
+};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::S3Request;
@@ -23,10 +25,7 @@ pub async fn list_buckets(state: &AppState, req: &S3Request) -> ApiResult<Respon
         .elem("DisplayName", req.principal.name())
         .end();
     w.start("Buckets");
-    for bucket in buckets
-        .iter()
-        .filter(|b| b.owner == req.principal.name())
-    {
+    for bucket in buckets.iter().filter(|b| b.owner == req.principal.name()) {
         w.start("Bucket")
             .elem("Name", &bucket.name)
             .elem("CreationDate", iso8601(bucket.created_ms))
@@ -172,8 +171,17 @@ mod tests {
             assert!(validate_bucket_name(good).is_ok(), "{good}");
         }
         for bad in [
-            "ab", "ABC", "-abc", "abc-", "a..b", "192.168.1.1", "a_b", "xn--abc", "a b",
-            &"a".repeat(64), "_coffer",
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            "xn--abc",
+            "a b",
+            &"a".repeat(64),
+            "_coffer",
         ] {
             assert!(validate_bucket_name(bad).is_err(), "{bad}");
         }

@@ -23,15 +23,21 @@ pub struct CopySource {
 /// checks the principal may read it and evaluates the copy-source
 /// conditions.
 pub async fn copy_source(state: &AppState, req: &S3Request) -> ApiResult<CopySource> {
-    let raw = req
-        .header("x-amz-copy-source")
-        .ok_or_else(|| ApiError::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+    let raw = req.header("x-amz-copy-source").ok_or_else(|| {
+        ApiError::invalid_argument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+    })?;
     let raw = raw.split_once("?versionId=").map_or(raw, |(path, _)| path);
     let decoded = path_decode(raw.trim_start_matches('/'))?;
     let (bucket, key) = decoded
         .split_once('/')
         .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-        .ok_or_else(|| ApiError::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+        .ok_or_else(|| {
+            ApiError::invalid_argument(
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })?;
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
 
     let store = state.store.clone();
@@ -64,21 +70,25 @@ pub async fn copy_source(state: &AppState, req: &S3Request) -> ApiResult<CopySou
         if !etag_in(list) {
             return Err(failed());
         }
-    } else if let Some(t) = req.header("x-amz-copy-source-if-unmodified-since") {
-        if modified_after(t) == Some(true) {
-            return Err(failed());
-        }
+    } else if let Some(t) = req.header("x-amz-copy-source-if-unmodified-since")
+        && modified_after(t) == Some(true)
+    {
+        return Err(failed());
     }
     if let Some(list) = req.header("x-amz-copy-source-if-none-match") {
         if etag_in(list) {
             return Err(failed());
         }
-    } else if let Some(t) = req.header("x-amz-copy-source-if-modified-since") {
-        if modified_after(t) == Some(false) {
-            return Err(failed());
-        }
+    } else if let Some(t) = req.header("x-amz-copy-source-if-modified-since")
+        && modified_after(t) == Some(false)
+    {
+        return Err(failed());
     }
-    Ok(CopySource { bucket, key, record })
+    Ok(CopySource {
+        bucket,
+        key,
+        record,
+    })
 }
 
 pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
@@ -106,7 +116,8 @@ pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Respons
         source.record.headers.clone()
     };
     let size = source.record.size;
-    let staged = object_io::copy_range(&state.store, source.record.extents.clone(), 0..size).await?;
+    let staged =
+        object_io::copy_range(&state.store, source.record.extents.clone(), 0..size).await?;
     // A copy is a new single-part object: its ETag is the MD5 of its bytes.
     let record = ObjectRecord {
         size: staged.size,

@@ -40,16 +40,29 @@ pub async fn list_objects(
     let url_encoded = match q.get("encoding-type") {
         None => false,
         Some("url") => true,
-        Some(_) => return Err(ApiError::invalid_argument("Invalid Encoding Method specified in Request")),
+        Some(_) => {
+            return Err(ApiError::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            ));
+        }
     };
-    let max_keys = q.number("max-keys", 0..=i64::MAX)?.unwrap_or(MAX_KEYS).min(MAX_KEYS) as usize;
+    let max_keys = q
+        .number("max-keys", 0..=i64::MAX)?
+        .unwrap_or(MAX_KEYS)
+        .min(MAX_KEYS) as usize;
     let prefix = q.get("prefix").unwrap_or_default().to_owned();
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
+    let delimiter = q
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
     let start_after = match version {
         Version::V1 => q.get("marker").filter(|m| !m.is_empty()).map(str::to_owned),
         Version::V2 => match q.get("continuation-token") {
             Some(token) => Some(decode_token(token)?),
-            None => q.get("start-after").filter(|s| !s.is_empty()).map(str::to_owned),
+            None => q
+                .get("start-after")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
         },
     };
     let query = ListQuery {
@@ -145,6 +158,9 @@ mod tests {
 
     #[test]
     fn url_encoding_escapes_plus_and_space() {
-        assert_eq!(utf8_percent_encode("a b+c/d~", URL_ENCODE).to_string(), "a%20b%2Bc/d~");
+        assert_eq!(
+            utf8_percent_encode("a b+c/d~", URL_ENCODE).to_string(),
+            "a%20b%2Bc/d~"
+        );
     }
 }

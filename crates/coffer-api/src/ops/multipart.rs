@@ -9,7 +9,9 @@ use md5::{Digest, Md5};
 
 use super::copy::copy_source;
 use super::object::{stored_headers, validate_key};
-use super::{authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response};
+use super::{
+    authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
+};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BodyRules, StagedBody};
@@ -42,11 +44,15 @@ pub async fn create_upload(state: &AppState, req: &S3Request) -> ApiResult<Respo
     let key = req.key()?.to_owned();
     validate_key(&key)?;
     let bucket = authorized_bucket(state, req).await?;
-    let checksum_algorithm = req.header("x-amz-checksum-algorithm").map(str::to_ascii_uppercase);
-    if let Some(name) = &checksum_algorithm {
-        if coffer_auth::checksum::ChecksumAlgorithm::from_name(name).is_none() {
-            return Err(ApiError::invalid_request(format!("Checksum algorithm {name} is not supported")));
-        }
+    let checksum_algorithm = req
+        .header("x-amz-checksum-algorithm")
+        .map(str::to_ascii_uppercase);
+    if let Some(name) = &checksum_algorithm
+        && coffer_auth::checksum::ChecksumAlgorithm::from_name(name).is_none()
+    {
+        return Err(ApiError::invalid_request(format!(
+            "Checksum algorithm {name} is not supported"
+        )));
     }
     let upload = UploadRecord {
         upload_id: String::new(),
@@ -61,12 +67,16 @@ pub async fn create_upload(state: &AppState, req: &S3Request) -> ApiResult<Respo
     let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
     let id = blocking(move || store.create_upload(&bucket_name, &key_name, upload)).await?;
     let mut w = XmlWriter::new("InitiateMultipartUploadResult");
-    w.elem("Bucket", &bucket.name).elem("Key", &key).elem("UploadId", &id);
+    w.elem("Bucket", &bucket.name)
+        .elem("Key", &key)
+        .elem("UploadId", &id);
     let mut response = xml_response(StatusCode::OK, w.finish())?;
-    if let Some(name) = checksum_algorithm {
-        if let Ok(value) = http::HeaderValue::from_str(&name) {
-            response.headers_mut().insert("x-amz-checksum-algorithm", value);
-        }
+    if let Some(name) = checksum_algorithm
+        && let Ok(value) = http::HeaderValue::from_str(&name)
+    {
+        response
+            .headers_mut()
+            .insert("x-amz-checksum-algorithm", value);
     }
     Ok(response)
 }
@@ -130,7 +140,10 @@ pub async fn upload_part(
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
-pub async fn upload_part_copy(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn upload_part_copy(
+    state: &AppState,
+    req: &S3Request,
+) -> ApiResult<Response<ResponseBody>> {
     let number = part_number(req)?;
     let upload = existing_upload(state, req).await?;
     let source = copy_source(state, req).await?;
@@ -191,21 +204,22 @@ pub async fn complete_upload(
         }
         chosen.push(part);
     }
-    if let Some((_, all_but_last)) = chosen.split_last() {
-        if let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "EntityTooSmall",
-                format!(
-                    "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
-                    small.part_number, small.size
-                ),
-            ));
-        }
+    if let Some((_, all_but_last)) = chosen.split_last()
+        && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "EntityTooSmall",
+            format!(
+                "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
+                small.part_number, small.size
+            ),
+        ));
     }
     let mut md5_of_md5s = Md5::new();
     for part in &chosen {
-        let digest = hex::decode(&part.etag).map_err(|e| ApiError::internal("stored part ETag", e))?;
+        let digest =
+            hex::decode(&part.etag).map_err(|e| ApiError::internal("stored part ETag", e))?;
         md5_of_md5s.update(&digest);
     }
     let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), chosen.len());
@@ -247,16 +261,28 @@ pub async fn abort_upload(state: &AppState, req: &S3Request) -> ApiResult<Respon
 
 pub async fn list_parts(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
     let (bucket, key, id) = existing_upload(state, req).await?;
-    let marker = req.query.number("part-number-marker", 0..=MAX_PARTS)?.unwrap_or(0) as u32;
-    let max_parts = req.query.number("max-parts", 0..=i64::MAX)?.unwrap_or(1000).min(1000) as usize;
+    let marker = req
+        .query
+        .number("part-number-marker", 0..=MAX_PARTS)?
+        .unwrap_or(0) as u32;
+    let max_parts = req
+        .query
+        .number("max-parts", 0..=i64::MAX)?
+        .unwrap_or(1000)
+        .min(1000) as usize;
     let store = state.store.clone();
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     let (upload, (parts, truncated)) = blocking(move || {
-        Ok((store.upload(&b, &k, &i)?, store.list_parts(&b, &k, &i, marker, max_parts)?))
+        Ok((
+            store.upload(&b, &k, &i)?,
+            store.list_parts(&b, &k, &i, marker, max_parts)?,
+        ))
     })
     .await?;
     let mut w = XmlWriter::new("ListPartsResult");
-    w.elem("Bucket", &bucket).elem("Key", &key).elem("UploadId", &id);
+    w.elem("Bucket", &bucket)
+        .elem("Key", &key)
+        .elem("UploadId", &id);
     person(&mut w, "Initiator", &upload.owner);
     person(&mut w, "Owner", &upload.owner);
     w.elem("StorageClass", "STANDARD")
@@ -276,7 +302,10 @@ pub async fn list_parts(state: &AppState, req: &S3Request) -> ApiResult<Response
             .elem("ETag", quoted(&part.etag))
             .elem("Size", part.size.to_string());
         if let Some((algorithm, value)) = &part.checksum {
-            w.elem(&format!("Checksum{}", algorithm.to_ascii_uppercase()), value);
+            w.elem(
+                &format!("Checksum{}", algorithm.to_ascii_uppercase()),
+                value,
+            );
         }
         w.end();
     }
@@ -288,10 +317,22 @@ pub async fn list_uploads(state: &AppState, req: &S3Request) -> ApiResult<Respon
     let q = &req.query;
     let query = UploadListQuery {
         prefix: q.get("prefix").unwrap_or_default().to_owned(),
-        delimiter: q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_owned),
-        key_marker: q.get("key-marker").filter(|m| !m.is_empty()).map(str::to_owned),
-        upload_id_marker: q.get("upload-id-marker").filter(|m| !m.is_empty()).map(str::to_owned),
-        max_uploads: q.number("max-uploads", 0..=i64::MAX)?.unwrap_or(1000).min(1000) as usize,
+        delimiter: q
+            .get("delimiter")
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        key_marker: q
+            .get("key-marker")
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        upload_id_marker: q
+            .get("upload-id-marker")
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        max_uploads: q
+            .number("max-uploads", 0..=i64::MAX)?
+            .unwrap_or(1000)
+            .min(1000) as usize,
     };
     let max_uploads = query.max_uploads;
     let store = state.store.clone();
@@ -300,7 +341,10 @@ pub async fn list_uploads(state: &AppState, req: &S3Request) -> ApiResult<Respon
     let mut w = XmlWriter::new("ListMultipartUploadsResult");
     w.elem("Bucket", &bucket.name)
         .elem("KeyMarker", q.get("key-marker").unwrap_or_default())
-        .elem("UploadIdMarker", q.get("upload-id-marker").unwrap_or_default());
+        .elem(
+            "UploadIdMarker",
+            q.get("upload-id-marker").unwrap_or_default(),
+        );
     w.elem_opt("NextKeyMarker", page.next_key_marker.as_deref())
         .elem_opt("NextUploadIdMarker", page.next_upload_id_marker.as_deref())
         .elem("Prefix", q.get("prefix").unwrap_or_default());
@@ -359,7 +403,14 @@ mod tests {
     fn copy_source_ranges() {
         assert_eq!(copy_source_range("bytes=0-9", 100).ok(), Some(0..10));
         assert_eq!(copy_source_range("bytes=99-99", 100).ok(), Some(99..100));
-        for bad in ["bytes=0-100", "bytes=5-", "bytes=-5", "bytes=9-3", "0-9", "bytes=a-b"] {
+        for bad in [
+            "bytes=0-100",
+            "bytes=5-",
+            "bytes=-5",
+            "bytes=9-3",
+            "0-9",
+            "bytes=a-b",
+        ] {
             assert!(copy_source_range(bad, 100).is_err(), "{bad}");
         }
     }

@@ -201,8 +201,9 @@ fn check_preconditions(req: &S3Request, record: &ObjectRecord) -> ApiResult<Prec
             .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
             .any(|t| t == "*" || t == record.etag)
     };
-    let modified_after =
-        |text: &str| parse_http_date(text).map(|since| record.last_modified_ms / 1000 > since / 1000);
+    let modified_after = |text: &str| {
+        parse_http_date(text).map(|since| record.last_modified_ms / 1000 > since / 1000)
+    };
     let failed = || {
         ApiError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -215,19 +216,19 @@ fn check_preconditions(req: &S3Request, record: &ObjectRecord) -> ApiResult<Prec
         if !etag_matches(list) {
             return Err(failed());
         }
-    } else if let Some(since) = req.header("if-unmodified-since") {
-        if modified_after(since) == Some(true) {
-            return Err(failed());
-        }
+    } else if let Some(since) = req.header("if-unmodified-since")
+        && modified_after(since) == Some(true)
+    {
+        return Err(failed());
     }
     if let Some(list) = req.header("if-none-match") {
         if etag_matches(list) {
             return Ok(Precondition::NotModified);
         }
-    } else if let Some(since) = req.header("if-modified-since") {
-        if modified_after(since) == Some(false) {
-            return Ok(Precondition::NotModified);
-        }
+    } else if let Some(since) = req.header("if-modified-since")
+        && modified_after(since) == Some(false)
+    {
+        return Ok(Precondition::NotModified);
     }
     Ok(Precondition::Proceed)
 }
@@ -253,7 +254,10 @@ pub async fn get_object(
     }
     response = response
         .header(http::header::ETAG, quoted(&record.etag))
-        .header(http::header::LAST_MODIFIED, http_date(record.last_modified_ms))
+        .header(
+            http::header::LAST_MODIFIED,
+            http_date(record.last_modified_ms),
+        )
         .header(http::header::ACCEPT_RANGES, "bytes");
     if !record.headers.iter().any(|(n, _)| n == "content-type") {
         response = response.header(http::header::CONTENT_TYPE, "binary/octet-stream");
@@ -269,12 +273,11 @@ pub async fn get_object(
         ("response-content-disposition", "content-disposition"),
         ("response-content-encoding", "content-encoding"),
     ] {
-        if let Some(value) = req.query.get(param) {
-            if let Some(headers) = response.headers_mut() {
-                if let Ok(value) = http::HeaderValue::from_str(value) {
-                    headers.insert(header, value);
-                }
-            }
+        if let Some(value) = req.query.get(param)
+            && let Some(headers) = response.headers_mut()
+            && let Ok(value) = http::HeaderValue::from_str(value)
+        {
+            headers.insert(header, value);
         }
     }
 
@@ -293,15 +296,24 @@ pub async fn get_object(
         RangeRequest::Part(span) => {
             response = response.header(
                 http::header::CONTENT_RANGE,
-                format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size),
+                format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    record.size
+                ),
             );
             (StatusCode::PARTIAL_CONTENT, span)
         }
     };
-    if status == StatusCode::OK && req.header("x-amz-checksum-mode") == Some("ENABLED") {
-        if let Some((algorithm, value)) = &record.checksum {
-            response = response.header(format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()), value);
-        }
+    if status == StatusCode::OK
+        && req.header("x-amz-checksum-mode") == Some("ENABLED")
+        && let Some((algorithm, value)) = &record.checksum
+    {
+        response = response.header(
+            format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()),
+            value,
+        );
     }
     let length = span.end - span.start;
     response = response
@@ -402,10 +414,16 @@ mod tests {
     fn ranges() {
         use RangeRequest::*;
         assert_eq!(parse_range(Some("bytes=0-9"), 100).ok(), Some(Part(0..10)));
-        assert_eq!(parse_range(Some("bytes=90-200"), 100).ok(), Some(Part(90..100)));
+        assert_eq!(
+            parse_range(Some("bytes=90-200"), 100).ok(),
+            Some(Part(90..100))
+        );
         assert_eq!(parse_range(Some("bytes=5-"), 100).ok(), Some(Part(5..100)));
         assert_eq!(parse_range(Some("bytes=-5"), 100).ok(), Some(Part(95..100)));
-        assert_eq!(parse_range(Some("bytes=-500"), 100).ok(), Some(Part(0..100)));
+        assert_eq!(
+            parse_range(Some("bytes=-500"), 100).ok(),
+            Some(Part(0..100))
+        );
         assert_eq!(parse_range(None, 100).ok(), Some(Whole));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100).ok(), Some(Whole));
         assert_eq!(parse_range(Some("bytes=9-3"), 100).ok(), Some(Whole));
@@ -420,12 +438,18 @@ mod tests {
     fn metadata_limit_and_aws_chunked_stripped() {
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-meta-a", "x".repeat(100).parse().expect("valid"));
-        headers.insert("content-encoding", "aws-chunked,gzip".parse().expect("valid"));
+        headers.insert(
+            "content-encoding",
+            "aws-chunked,gzip".parse().expect("valid"),
+        );
         headers.insert("x-amz-date", "20260101T000000Z".parse().expect("valid"));
         let stored = stored_headers(&headers).expect("within limits");
         assert!(stored.contains(&("content-encoding".into(), "gzip".into())));
         assert_eq!(stored.len(), 2);
         headers.insert("x-amz-meta-big", "y".repeat(2048).parse().expect("valid"));
-        assert_eq!(stored_headers(&headers).err().map(|e| e.code), Some("MetadataTooLarge"));
+        assert_eq!(
+            stored_headers(&headers).err().map(|e| e.code),
+            Some("MetadataTooLarge")
+        );
     }
 }

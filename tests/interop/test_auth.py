@@ -446,9 +446,11 @@ def test_generated_root_credentials(make_server):
 
 @pytest.mark.last
 def test_no_secrets_in_server_log(server, second_user):
-    """Runs after every other test: the whole run's server output holds no secret."""
+    """Runs after every other test: the whole run's server output holds no secret and no panic."""
     log = server.log_text()
     assert log.strip(), "the server printed nothing at all; expected at least the listening line"
     assert f"listening on {server.endpoint}" in log, "no 'listening on http://127.0.0.1:PORT' line"
     for label, secret in [("root secret key", server.secret_key), ("user2 secret key", second_user.secret_key)]:
         assert secret not in log, f"the {label} appears in the server log"
+    panics = [line for line in log.splitlines() if "panicked at" in line]
+    assert not panics, f"the server panicked during the run: {panics[:3]}"

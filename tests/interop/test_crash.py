@@ -138,6 +138,7 @@ def test_kill_9_during_uploads(make_server):
               f"{acked_this_cycle} acknowledged this cycle; {n} objects verified after restart")
 
         tmp = srv.data_dir / "tmp"
+        assert tmp.is_dir(), f"{tmp} does not exist: the server's temp-file layout changed, update this test"
         deadline = time.monotonic() + TMP_CLEAN_WAIT_S
         while files_under(tmp) and time.monotonic() < deadline:
             time.sleep(0.2)

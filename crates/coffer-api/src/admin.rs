@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::ops::{blocking, now_ms, small_body};
-use crate::request::S3Request;
+use crate::request::ApiRequest;
 use crate::state::{AppState, ROOT_NAME, user_secret_context};
 
 pub const PREFIX: &str = "/_coffer/admin/";
@@ -39,7 +39,7 @@ struct UserListed {
 
 pub async fn handle(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     path: &str,
     body: Incoming,
     payload: Payload,
@@ -90,7 +90,7 @@ async fn list_users(state: &AppState) -> ApiResult<Response<ResponseBody>> {
 
 async fn add_user(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {

@@ -121,9 +121,34 @@ fn virtual_host_bucket(host: &str, domains: &[String]) -> Option<String> {
     })
 }
 
-/// An authenticated S3 request, ready for its operation.
-pub struct S3Request {
+/// The protocol dialect a request speaks; its response speaks the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Amazon S3: `x-amz-*` headers, SigV4, S3 error XML.
+    S3,
+    /// Alibaba OSS: `x-oss-*` headers, OSS V1/V4 signatures, OSS error XML.
+    Oss,
+}
+
+impl Dialect {
+    /// The vendor prefix of this dialect's headers.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Dialect::S3 => "x-amz-",
+            Dialect::Oss => "x-oss-",
+        }
+    }
+
+    /// `x-amz-<suffix>` or `x-oss-<suffix>`.
+    pub fn header(self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix())
+    }
+}
+
+/// An authenticated request, ready for its operation.
+pub struct ApiRequest {
     pub request_id: String,
+    pub dialect: Dialect,
     pub method: Method,
     pub bucket: Option<String>,
     pub key: Option<String>,
@@ -132,9 +157,24 @@ pub struct S3Request {
     pub principal: Principal,
 }
 
-impl S3Request {
+impl ApiRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The dialect's variant of a vendor header: `vendor_header("copy-source")`
+    /// reads `x-amz-copy-source` or `x-oss-copy-source`.
+    pub fn vendor_header(&self, suffix: &str) -> Option<&str> {
+        self.header(&self.dialect.header(suffix))
+    }
+
+    /// A response document in this request's dialect (S3 documents carry
+    /// the S3 namespace; OSS documents carry none, and its SDKs expect none).
+    pub fn xml(&self, root: &'static str) -> crate::xml::XmlWriter {
+        match self.dialect {
+            Dialect::S3 => crate::xml::XmlWriter::new(root),
+            Dialect::Oss => crate::xml::XmlWriter::bare(root),
+        }
     }
 
     pub fn bucket(&self) -> ApiResult<&str> {

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
-use crate::request::{Query, S3Request, resolve_target};
+use crate::request::{ApiRequest, Dialect, Query, resolve_target};
 use crate::state::SharedState;
 use crate::xml::XmlWriter;
 use crate::{admin, auth, ops};
@@ -140,8 +140,9 @@ async fn route(
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let query = Query::parse(raw_query)?;
     if raw_path.starts_with(admin::PREFIX) {
-        let req = S3Request {
+        let req = ApiRequest {
             request_id: request_id.to_owned(),
+            dialect: Dialect::S3,
             method: parts.method.clone(),
             bucket: None,
             key: None,
@@ -152,8 +153,9 @@ async fn route(
         return admin::handle(state, &req, raw_path, body, payload).await;
     }
     let target = resolve_target(raw_path, host, &state.settings.domains)?;
-    let req = S3Request {
+    let req = ApiRequest {
         request_id: request_id.to_owned(),
+        dialect: Dialect::S3,
         method: parts.method,
         bucket: target.bucket,
         key: target.key,

@@ -47,14 +47,23 @@ pub fn format_scope_date(t: OffsetDateTime) -> String {
     s
 }
 
+const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
 /// Parses an HTTP date in the RFC 1123 form `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    PrimitiveDateTime::parse(s.trim(), &format)
+    PrimitiveDateTime::parse(s.trim(), HTTP_DATE)
         .ok()
         .map(PrimitiveDateTime::assume_utc)
+}
+
+/// Formats `t` (converted to UTC) as an RFC 1123 HTTP date, e.g.
+/// `Sun, 29 Nov 2026 11:25:32 GMT`.
+pub fn format_http_date(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(HTTP_DATE)
+        .expect("every UTC date-time has an RFC 1123 form")
 }
 
 #[cfg(test)]
@@ -101,5 +110,9 @@ mod tests {
         );
         assert_eq!(parse_http_date("Sun, 29 Nov 2026 11:25:32 PST"), None);
         assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(
+            format_http_date(datetime!(2026-11-29 11:25:32 UTC)),
+            "Sun, 29 Nov 2026 11:25:32 GMT"
+        );
     }
 }

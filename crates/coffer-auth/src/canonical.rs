@@ -1,5 +1,6 @@
-//! Canonical encodings shared by SigV4 and the OSS V4 scheme: RFC 3986
-//! percent-encoding, canonical query strings and header value normalisation.
+//! Canonical encodings shared by SigV4 and the OSS schemes: RFC 3986
+//! percent-encoding, query decoding (SigV4 rules and HTML form rules),
+//! canonical query strings and header value normalisation.
 
 /// Appends `input` percent-encoded per RFC 3986: the unreserved characters
 /// `A-Z a-z 0-9 - _ . ~` stay, every other byte becomes `%XX` (upper case).
@@ -23,34 +24,75 @@ pub fn uri_encode(input: &[u8]) -> String {
     out
 }
 
+/// Appends `path` percent-encoded per RFC 3986 except that `/` stays, as in
+/// the OSS V4 canonical URI.
+pub fn uri_encode_path_into(path: &[u8], out: &mut String) {
+    for (i, segment) in path.split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        uri_encode_into(segment, out);
+    }
+}
+
 /// Percent-decodes `input`. `+` stays a literal plus (SigV4 clients encode a
 /// space as `%20`); a `%` not followed by two hex digits stays literal.
 pub fn percent_decode(input: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(input).collect()
 }
 
-/// The raw query split into `(name, value)` pairs, both percent-decoded.
-/// Empty segments (`a=1&&b=2`) are skipped; `name` without `=` has value "".
-pub fn decoded_query_pairs(raw_query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Percent-decodes `input` with HTML form rules: `+` is a space. The OSS
+/// SDKs build query strings with `requests`, which encodes a space as `+`.
+pub fn form_decode(input: &str) -> Vec<u8> {
+    if input.contains('+') {
+        percent_decode(&input.replace('+', " "))
+    } else {
+        percent_decode(input)
+    }
+}
+
+fn split_query(raw_query: &str, decode: fn(&str) -> Vec<u8>) -> Vec<(Vec<u8>, Vec<u8>)> {
     raw_query
         .split('&')
         .filter(|segment| !segment.is_empty())
         .map(|segment| match segment.split_once('=') {
-            Some((name, value)) => (percent_decode(name), percent_decode(value)),
-            None => (percent_decode(segment), Vec::new()),
+            Some((name, value)) => (decode(name), decode(value)),
+            None => (decode(segment), Vec::new()),
         })
         .collect()
 }
 
-/// The raw query as canonical `(name, value)` pairs: each part decoded then
-/// re-encoded per RFC 3986, sorted by encoded name then encoded value.
-pub fn canonical_query_pairs(raw_query: &str) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = decoded_query_pairs(raw_query)
+/// The raw query split into `(name, value)` pairs, both percent-decoded.
+/// Empty segments (`a=1&&b=2`) are skipped; `name` without `=` has value "".
+pub fn decoded_query_pairs(raw_query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    split_query(raw_query, percent_decode)
+}
+
+/// Like [`decoded_query_pairs`], but decoded with form rules ([`form_decode`]),
+/// as the OSS schemes need.
+pub fn decoded_form_query_pairs(raw_query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    split_query(raw_query, form_decode)
+}
+
+fn encode_and_sort(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = pairs
         .into_iter()
         .map(|(name, value)| (uri_encode(&name), uri_encode(&value)))
         .collect();
     pairs.sort();
     pairs
+}
+
+/// The raw query as canonical `(name, value)` pairs: each part decoded then
+/// re-encoded per RFC 3986, sorted by encoded name then encoded value.
+pub fn canonical_query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    encode_and_sort(decoded_query_pairs(raw_query))
+}
+
+/// Like [`canonical_query_pairs`], but the query is decoded with form rules
+/// (`+` is a space), as in the OSS V4 canonical query.
+pub fn canonical_form_query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    encode_and_sort(decoded_form_query_pairs(raw_query))
 }
 
 /// The SigV4 canonical query string: `name=value` pairs joined by `&`,
@@ -124,6 +166,21 @@ mod tests {
             canonical_query_string("Param2=value2&Param1=value1&a=b", None),
             "Param1=value1&Param2=value2&a=b"
         );
+    }
+
+    #[test]
+    fn form_rules_and_paths() {
+        assert_eq!(form_decode("v4%2Fx+y%2B"), b"v4/x y+");
+        assert_eq!(
+            canonical_form_query_pairs("prefix=a+b&uploads"),
+            [
+                ("prefix".to_owned(), "a%20b".to_owned()),
+                ("uploads".to_owned(), String::new())
+            ]
+        );
+        let mut out = String::new();
+        uri_encode_path_into(b"/bkt/v4/obj ~.txt", &mut out);
+        assert_eq!(out, "/bkt/v4/obj%20~.txt");
     }
 
     #[test]

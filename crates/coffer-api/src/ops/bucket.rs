@@ -12,14 +12,14 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::S3Request;
+use crate::request::ApiRequest;
 use crate::state::AppState;
-use crate::xml::{self, XmlWriter};
+use crate::xml;
 
-pub async fn list_buckets(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let store = state.store.clone();
     let buckets = blocking(move || store.list_buckets()).await?;
-    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    let mut w = req.xml("ListAllMyBucketsResult");
     w.start("Owner")
         .elem("ID", req.principal.owner_id())
         .elem("DisplayName", req.principal.name())
@@ -38,7 +38,7 @@ pub async fn list_buckets(state: &AppState, req: &S3Request) -> ApiResult<Respon
 
 pub async fn create_bucket(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
@@ -96,7 +96,7 @@ pub async fn create_bucket(
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
-pub async fn head_bucket(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn head_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
     Response::builder()
         .status(StatusCode::OK)
@@ -105,7 +105,10 @@ pub async fn head_bucket(state: &AppState, req: &S3Request) -> ApiResult<Respons
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
-pub async fn delete_bucket(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn delete_bucket(
+    state: &AppState,
+    req: &ApiRequest,
+) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
     let store = state.store.clone();
     blocking(move || store.delete_bucket(&bucket.name)).await?;
@@ -114,7 +117,7 @@ pub async fn delete_bucket(state: &AppState, req: &S3Request) -> ApiResult<Respo
 
 pub async fn get_bucket_location(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
     // us-east-1 is written as an empty constraint, as S3 does.

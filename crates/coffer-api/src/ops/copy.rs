@@ -8,9 +8,8 @@ use super::{blocking, iso8601, now_ms, parse_http_date, quoted, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io;
-use crate::request::{S3Request, path_decode};
+use crate::request::{ApiRequest, path_decode};
 use crate::state::AppState;
-use crate::xml::XmlWriter;
 
 /// The object a copy reads from.
 pub struct CopySource {
@@ -22,8 +21,8 @@ pub struct CopySource {
 /// Resolves `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`, URL-encoded),
 /// checks the principal may read it and evaluates the copy-source
 /// conditions.
-pub async fn copy_source(state: &AppState, req: &S3Request) -> ApiResult<CopySource> {
-    let raw = req.header("x-amz-copy-source").ok_or_else(|| {
+pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySource> {
+    let raw = req.vendor_header("copy-source").ok_or_else(|| {
         ApiError::invalid_argument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         )
@@ -66,20 +65,20 @@ pub async fn copy_source(state: &AppState, req: &S3Request) -> ApiResult<CopySou
     };
     let modified_after =
         |text: &str| parse_http_date(text).map(|t| record.last_modified_ms / 1000 > t / 1000);
-    if let Some(list) = req.header("x-amz-copy-source-if-match") {
+    if let Some(list) = req.vendor_header("copy-source-if-match") {
         if !etag_in(list) {
             return Err(failed());
         }
-    } else if let Some(t) = req.header("x-amz-copy-source-if-unmodified-since")
+    } else if let Some(t) = req.vendor_header("copy-source-if-unmodified-since")
         && modified_after(t) == Some(true)
     {
         return Err(failed());
     }
-    if let Some(list) = req.header("x-amz-copy-source-if-none-match") {
+    if let Some(list) = req.vendor_header("copy-source-if-none-match") {
         if etag_in(list) {
             return Err(failed());
         }
-    } else if let Some(t) = req.header("x-amz-copy-source-if-modified-since")
+    } else if let Some(t) = req.vendor_header("copy-source-if-modified-since")
         && modified_after(t) == Some(false)
     {
         return Err(failed());
@@ -91,12 +90,12 @@ pub async fn copy_source(state: &AppState, req: &S3Request) -> ApiResult<CopySou
     })
 }
 
-pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     validate_key(&key)?;
     let target = super::authorized_bucket(state, req).await?;
     let source = copy_source(state, req).await?;
-    let replace = match req.header("x-amz-metadata-directive") {
+    let replace = match req.vendor_header("metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
         Some(_) => {
@@ -111,7 +110,7 @@ pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Respons
         ));
     }
     let headers = if replace {
-        stored_headers(&req.headers)?
+        stored_headers(&req.headers, req.dialect)?
     } else {
         source.record.headers.clone()
     };
@@ -138,7 +137,7 @@ pub async fn copy_object(state: &AppState, req: &S3Request) -> ApiResult<Respons
         store.put_object(&target.name, &key, record)
     })
     .await?;
-    let mut w = XmlWriter::new("CopyObjectResult");
+    let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));
     xml_response(StatusCode::OK, w.finish())

@@ -9,9 +9,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{authorized_bucket, blocking, iso8601, quoted, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::S3Request;
+use crate::request::ApiRequest;
 use crate::state::{AppState, owner_id};
-use crate::xml::XmlWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -32,7 +31,7 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 
 pub async fn list_objects(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     version: Version,
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
@@ -82,7 +81,7 @@ pub async fn list_objects(
             s.to_owned()
         }
     };
-    let mut w = XmlWriter::new("ListBucketResult");
+    let mut w = req.xml("ListBucketResult");
     w.elem("Name", &bucket.name).elem("Prefix", enc(&prefix));
     match version {
         Version::V1 => {

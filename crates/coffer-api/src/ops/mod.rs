@@ -13,18 +13,18 @@ use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::S3Request;
+use crate::request::ApiRequest;
 use crate::state::AppState;
 
 /// Runs the operation the request names.
 pub async fn dispatch(
     state: &AppState,
-    req: S3Request,
+    req: ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
     let q = &req.query;
-    let copy = req.headers.contains_key("x-amz-copy-source");
+    let copy = req.vendor_header("copy-source").is_some();
     match (&req.method, &req.bucket, &req.key) {
         (&Method::GET, None, None) => bucket::list_buckets(state, &req).await,
         (_, None, _) => Err(ApiError::method_not_allowed()),
@@ -93,7 +93,7 @@ pub async fn dispatch(
 /// Query parameters that name a sub-resource (`?acl`, `?tagging`, …) rather
 /// than modify a plain operation. Coffer answers those it implements and
 /// says NotImplemented for the rest instead of pretending.
-fn has_subresource(req: &S3Request) -> bool {
+fn has_subresource(req: &ApiRequest) -> bool {
     const PLAIN: &[&str] = &[
         "prefix",
         "delimiter",
@@ -121,7 +121,7 @@ fn has_subresource(req: &S3Request) -> bool {
 
 /// The bucket, if it exists and the principal may use it. Buckets belong to
 /// their creator; root may use every bucket.
-pub async fn authorized_bucket(state: &AppState, req: &S3Request) -> ApiResult<BucketRecord> {
+pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<BucketRecord> {
     let name = req.bucket()?.to_owned();
     let store = state.store.clone();
     let bucket = blocking(move || store.bucket(&name)).await?;
@@ -145,7 +145,7 @@ pub async fn blocking<T: Send + 'static>(
 /// Reads a small request body (XML documents) into memory, verifying the
 /// signed payload hash and Content-MD5 when given.
 pub async fn small_body(
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<bytes::Bytes> {

@@ -15,7 +15,7 @@ use super::{
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BodyRules, StagedBody};
-use crate::request::S3Request;
+use crate::request::ApiRequest;
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, XmlWriter};
 
@@ -23,7 +23,7 @@ use crate::xml::{self, XmlWriter};
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PARTS: i64 = 10_000;
 
-fn upload_id(req: &S3Request) -> ApiResult<String> {
+fn upload_id(req: &ApiRequest) -> ApiResult<String> {
     req.query
         .get("uploadId")
         .filter(|id| !id.is_empty())
@@ -31,7 +31,7 @@ fn upload_id(req: &S3Request) -> ApiResult<String> {
         .ok_or_else(ApiError::no_such_upload)
 }
 
-fn part_number(req: &S3Request) -> ApiResult<u32> {
+fn part_number(req: &ApiRequest) -> ApiResult<u32> {
     match req.query.get("partNumber").map(str::parse::<i64>) {
         Some(Ok(n)) if (1..=MAX_PARTS).contains(&n) => Ok(n as u32),
         _ => Err(ApiError::invalid_argument(
@@ -40,7 +40,10 @@ fn part_number(req: &S3Request) -> ApiResult<u32> {
     }
 }
 
-pub async fn create_upload(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn create_upload(
+    state: &AppState,
+    req: &ApiRequest,
+) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     validate_key(&key)?;
     let bucket = authorized_bucket(state, req).await?;
@@ -59,14 +62,14 @@ pub async fn create_upload(state: &AppState, req: &S3Request) -> ApiResult<Respo
         key: key.clone(),
         initiated_ms: now_ms(),
         owner: req.principal.name().to_owned(),
-        headers: stored_headers(&req.headers)?,
+        headers: stored_headers(&req.headers, req.dialect)?,
         checksum_algorithm: checksum_algorithm.clone(),
         envelope: None,
     };
     let store = state.store.clone();
     let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
     let id = blocking(move || store.create_upload(&bucket_name, &key_name, upload)).await?;
-    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
+    let mut w = req.xml("InitiateMultipartUploadResult");
     w.elem("Bucket", &bucket.name)
         .elem("Key", &key)
         .elem("UploadId", &id);
@@ -82,7 +85,10 @@ pub async fn create_upload(state: &AppState, req: &S3Request) -> ApiResult<Respo
 }
 
 /// Checks the upload exists before any body is read.
-async fn existing_upload(state: &AppState, req: &S3Request) -> ApiResult<(String, String, String)> {
+async fn existing_upload(
+    state: &AppState,
+    req: &ApiRequest,
+) -> ApiResult<(String, String, String)> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
     let id = upload_id(req)?;
@@ -120,7 +126,7 @@ async fn commit_part(
 
 pub async fn upload_part(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
@@ -142,19 +148,19 @@ pub async fn upload_part(
 
 pub async fn upload_part_copy(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let number = part_number(req)?;
     let upload = existing_upload(state, req).await?;
     let source = copy_source(state, req).await?;
     let size = source.record.size;
-    let range = match req.header("x-amz-copy-source-range") {
+    let range = match req.vendor_header("copy-source-range") {
         None => 0..size,
         Some(header) => copy_source_range(header, size)?,
     };
     let staged = object_io::copy_range(&state.store, source.record.extents, range).await?;
     let modified = commit_part(state, upload, number, &staged).await?;
-    let mut w = XmlWriter::new("CopyPartResult");
+    let mut w = req.xml("CopyPartResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&staged.etag()));
     xml_response(StatusCode::OK, w.finish())
@@ -162,7 +168,7 @@ pub async fn upload_part_copy(
 
 pub async fn complete_upload(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
@@ -244,7 +250,7 @@ pub async fn complete_upload(
     let store = state.store.clone();
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     blocking(move || store.complete_upload(&b, &k, &i, record)).await?;
-    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
+    let mut w = req.xml("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{bucket}/{key}"))
         .elem("Bucket", &bucket)
         .elem("Key", &key)
@@ -252,14 +258,14 @@ pub async fn complete_upload(
     xml_response(StatusCode::OK, w.finish())
 }
 
-pub async fn abort_upload(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn abort_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let (bucket, key, id) = existing_upload(state, req).await?;
     let store = state.store.clone();
     blocking(move || store.abort_upload(&bucket, &key, &id)).await?;
     empty_response(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_parts(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn list_parts(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let (bucket, key, id) = existing_upload(state, req).await?;
     let marker = req
         .query
@@ -279,7 +285,7 @@ pub async fn list_parts(state: &AppState, req: &S3Request) -> ApiResult<Response
         ))
     })
     .await?;
-    let mut w = XmlWriter::new("ListPartsResult");
+    let mut w = req.xml("ListPartsResult");
     w.elem("Bucket", &bucket)
         .elem("Key", &key)
         .elem("UploadId", &id);
@@ -312,7 +318,7 @@ pub async fn list_parts(state: &AppState, req: &S3Request) -> ApiResult<Response
     xml_response(StatusCode::OK, w.finish())
 }
 
-pub async fn list_uploads(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
     let q = &req.query;
     let query = UploadListQuery {
@@ -338,7 +344,7 @@ pub async fn list_uploads(state: &AppState, req: &S3Request) -> ApiResult<Respon
     let store = state.store.clone();
     let name = bucket.name.clone();
     let page = blocking(move || store.list_uploads(&name, &query)).await?;
-    let mut w = XmlWriter::new("ListMultipartUploadsResult");
+    let mut w = req.xml("ListMultipartUploadsResult");
     w.elem("Bucket", &bucket.name)
         .elem("KeyMarker", q.get("key-marker").unwrap_or_default())
         .elem(

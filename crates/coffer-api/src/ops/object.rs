@@ -13,9 +13,9 @@ use super::{
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BodyRules};
-use crate::request::S3Request;
+use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
-use crate::xml::{self, XmlWriter};
+use crate::xml;
 
 /// Longest key S3 accepts, in UTF-8 bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -47,12 +47,19 @@ pub fn validate_key(key: &str) -> ApiResult<()> {
 
 /// The headers of a request that become part of the object: the standard
 /// content headers and `x-amz-meta-*`, within S3's metadata size limit.
-pub fn stored_headers(headers: &HeaderMap) -> ApiResult<Vec<(String, String)>> {
+/// User metadata is stored under its S3 name (`x-amz-meta-*`) whatever
+/// the dialect that wrote it, and returned under the reader's dialect.
+pub fn stored_headers(headers: &HeaderMap, dialect: Dialect) -> ApiResult<Vec<(String, String)>> {
+    let meta_prefix = dialect.header("meta-");
     let mut stored = Vec::new();
     let mut user_bytes = 0usize;
     for (name, value) in headers {
-        let name = name.as_str();
-        let is_meta = name.starts_with(USER_META_PREFIX);
+        let meta_name = name
+            .as_str()
+            .strip_prefix(meta_prefix.as_str())
+            .map(|suffix| format!("{USER_META_PREFIX}{suffix}"));
+        let is_meta = meta_name.is_some();
+        let name = meta_name.as_deref().unwrap_or(name.as_str());
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
@@ -88,14 +95,14 @@ pub fn stored_headers(headers: &HeaderMap) -> ApiResult<Vec<(String, String)>> {
 
 pub async fn put_object(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     validate_key(&key)?;
     let bucket = authorized_bucket(state, req).await?;
-    let headers = stored_headers(&req.headers)?;
+    let headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let staged = object_io::ingest(&state.store, body, rules).await?;
     let etag = staged.etag();
@@ -195,7 +202,7 @@ enum Precondition {
     NotModified,
 }
 
-fn check_preconditions(req: &S3Request, record: &ObjectRecord) -> ApiResult<Precondition> {
+fn check_preconditions(req: &ApiRequest, record: &ObjectRecord) -> ApiResult<Precondition> {
     let etag_matches = |list: &str| {
         list.split(',')
             .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
@@ -235,7 +242,7 @@ fn check_preconditions(req: &S3Request, record: &ObjectRecord) -> ApiResult<Prec
 
 pub async fn get_object(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     head_only: bool,
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
@@ -249,8 +256,14 @@ pub async fn get_object(
         range = part_range(&record, n as u32)?;
     }
     let mut response = Response::builder();
+    let meta_prefix = req.dialect.header("meta-");
     for (name, value) in &record.headers {
-        response = response.header(name.as_str(), value.as_str());
+        match name.strip_prefix(USER_META_PREFIX) {
+            Some(suffix) => {
+                response = response.header(format!("{meta_prefix}{suffix}"), value.as_str())
+            }
+            None => response = response.header(name.as_str(), value.as_str()),
+        }
     }
     response = response
         .header(http::header::ETAG, quoted(&record.etag))
@@ -348,7 +361,10 @@ fn part_range(record: &ObjectRecord, n: u32) -> ApiResult<RangeRequest> {
     ))
 }
 
-pub async fn delete_object(state: &AppState, req: &S3Request) -> ApiResult<Response<ResponseBody>> {
+pub async fn delete_object(
+    state: &AppState,
+    req: &ApiRequest,
+) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
     let store = state.store.clone();
@@ -358,7 +374,7 @@ pub async fn delete_object(state: &AppState, req: &S3Request) -> ApiResult<Respo
 
 pub async fn delete_objects(
     state: &AppState,
-    req: &S3Request,
+    req: &ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
@@ -387,7 +403,7 @@ pub async fn delete_objects(
             .collect::<Vec<_>>())
     })
     .await?;
-    let mut w = XmlWriter::new("DeleteResult");
+    let mut w = req.xml("DeleteResult");
     for (key, outcome) in outcomes {
         match outcome {
             Ok(()) if request.quiet => {}
@@ -443,12 +459,12 @@ mod tests {
             "aws-chunked,gzip".parse().expect("valid"),
         );
         headers.insert("x-amz-date", "20260101T000000Z".parse().expect("valid"));
-        let stored = stored_headers(&headers).expect("within limits");
+        let stored = stored_headers(&headers, Dialect::S3).expect("within limits");
         assert!(stored.contains(&("content-encoding".into(), "gzip".into())));
         assert_eq!(stored.len(), 2);
         headers.insert("x-amz-meta-big", "y".repeat(2048).parse().expect("valid"));
         assert_eq!(
-            stored_headers(&headers).err().map(|e| e.code),
+            stored_headers(&headers, Dialect::S3).err().map(|e| e.code),
             Some("MetadataTooLarge")
         );
     }

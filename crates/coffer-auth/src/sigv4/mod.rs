@@ -16,10 +16,13 @@ use time::{Duration, OffsetDateTime};
 pub use sign::{SigningParams, presign, sign};
 pub use streaming::ChunkSigner;
 
+pub use crate::verified::{Payload, Verified};
+
 use crate::amz_time::{format_amz_date, parse_amz_date, parse_http_date};
 use crate::canonical::{canonical_query_string, decoded_query_pairs, push_canonical_header_value};
 use crate::error::AuthError;
 use crate::mac::{constant_time_eq, decode_hex32, hmac_sha256, sha256};
+use crate::scheme::Scheme;
 use crate::secret::{Secret, SigningKey};
 
 /// The algorithm name, in the `Authorization` header and `X-Amz-Algorithm`.
@@ -64,58 +67,6 @@ impl<F: Fn(&str) -> Option<Secret>> SecretLookup for F {
     }
 }
 
-/// A request whose signature checked out.
-#[derive(Debug)]
-pub struct Verified {
-    /// The access key id that signed the request.
-    pub access_key: String,
-    /// The region from the credential scope (not checked here).
-    pub region: String,
-    /// How the body is protected; the caller must enforce it.
-    pub payload: Payload,
-    /// Whether the signature came from the query string (presigned URL).
-    pub presigned: bool,
-    /// The signed header names, lower case, as listed by the client.
-    pub signed_headers: Vec<String>,
-}
-
-/// How the request body is protected, from `x-amz-content-sha256`.
-#[derive(Debug)]
-pub enum Payload {
-    /// `UNSIGNED-PAYLOAD` (and presigned URLs without the header).
-    Unsigned,
-    /// A SHA-256 the body must hash to ([`Payload::check_sha256`]).
-    Sha256([u8; 32]),
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: aws-chunked, every chunk signed.
-    StreamingSigned(ChunkSigner),
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`: signed chunks and trailer.
-    StreamingSignedTrailer(ChunkSigner),
-    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked, unsigned trailer.
-    StreamingUnsignedTrailer,
-}
-
-impl Payload {
-    /// Checks the SHA-256 of the whole body against a signed hash, if any.
-    pub fn check_sha256(&self, body_sha256: &[u8; 32]) -> Result<(), AuthError> {
-        match self {
-            Self::Sha256(expected) if !constant_time_eq(expected, body_sha256) => {
-                Err(AuthError::ContentSha256Mismatch)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether the body is aws-chunked encoded.
-    pub fn is_streaming(&self) -> bool {
-        matches!(
-            self,
-            Self::StreamingSigned(_)
-                | Self::StreamingSignedTrailer(_)
-                | Self::StreamingUnsignedTrailer
-        )
-    }
-}
-
 /// The kinds of `x-amz-content-sha256` value, before the signature is known.
 enum PayloadKind {
     Unsigned,
@@ -151,14 +102,7 @@ pub(crate) fn scope(date: &str, region: &str, service: &str) -> String {
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 pub(crate) fn signing_key(secret: &Secret, date: &str, region: &str, service: &str) -> SigningKey {
-    let mut k_secret =
-        zeroize::Zeroizing::new(Vec::with_capacity(4 + secret.expose_secret().len()));
-    k_secret.extend_from_slice(b"AWS4");
-    k_secret.extend_from_slice(secret.expose_secret().as_bytes());
-    let k_date = zeroize::Zeroizing::new(hmac_sha256(&k_secret, date.as_bytes()));
-    let k_region = zeroize::Zeroizing::new(hmac_sha256(k_date.as_ref(), region.as_bytes()));
-    let k_service = zeroize::Zeroizing::new(hmac_sha256(k_region.as_ref(), service.as_bytes()));
-    SigningKey(hmac_sha256(k_service.as_ref(), b"aws4_request"))
+    SigningKey::derive("AWS4", secret, date, region, service, "aws4_request")
 }
 
 /// The canonical request. `signed_headers` is the `;`-separated list as the
@@ -288,8 +232,8 @@ fn check_signed_headers(list: &str, presigned: bool) -> Result<Vec<String>, Auth
     Ok(names)
 }
 
-/// The single value of a header as text, `None` if absent.
-fn single_header<'h>(
+/// The single value of a header as text, trimmed; `None` if absent.
+pub(crate) fn single_header<'h>(
     headers: &'h HeaderMap,
     name: &'static str,
 ) -> Result<Option<&'h str>, AuthError> {
@@ -552,12 +496,18 @@ pub fn verify(
         PayloadKind::StreamingSignedTrailer => Payload::StreamingSignedTrailer(chunk_signer()),
         PayloadKind::StreamingUnsignedTrailer => Payload::StreamingUnsignedTrailer,
     };
+    let presigned = claims.expires.is_some();
     Ok(Verified {
         access_key: claims.access_key,
         region: claims.region,
         payload,
-        presigned: claims.expires.is_some(),
+        presigned,
         signed_headers,
+        scheme: if presigned {
+            Scheme::SigV4Presigned
+        } else {
+            Scheme::SigV4
+        },
     })
 }
 

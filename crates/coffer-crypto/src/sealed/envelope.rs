@@ -1,0 +1,291 @@
+//! The envelope: everything needed to open an object except the key itself,
+//! in a compact, strictly decoded binary encoding (format.md §5).
+
+use std::ops::Range;
+
+use super::range::{PartRange, plan_range};
+use super::{
+    Algorithm, CHUNK_SIZE, COMMITMENT_LEN, FORMAT_VERSION, MAX_PART_SIZE, MAX_PARTS, ObjectId,
+};
+use crate::{CryptoError, SymmetricKey};
+
+/// Longest key id (a CMK id or ARN, or the service key's id).
+pub const MAX_KEY_ID_LEN: usize = 2048;
+/// Longest wrapped DEK.
+pub const MAX_WRAPPED_KEY_LEN: usize = 2048;
+/// Length of an SSE-C key fingerprint.
+pub const FINGERPRINT_LEN: usize = 32;
+
+/// How the DEK is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WrapKind {
+    /// Wrapped by the service master key (SSE-S3 / SSE-OSS). Id 1.
+    ServiceKey,
+    /// Wrapped by a KMS customer master key (SSE-KMS). Id 2.
+    Kms,
+    /// Not stored: the client brings it with each request (SSE-C). The
+    /// envelope holds only a keyed fingerprint of it. Id 3.
+    CustomerKey,
+}
+
+impl WrapKind {
+    pub fn id(self) -> u8 {
+        match self {
+            WrapKind::ServiceKey => 1,
+            WrapKind::Kms => 2,
+            WrapKind::CustomerKey => 3,
+        }
+    }
+
+    pub fn from_id(id: u8) -> Option<Self> {
+        match id {
+            1 => Some(WrapKind::ServiceKey),
+            2 => Some(WrapKind::Kms),
+            3 => Some(WrapKind::CustomerKey),
+            _ => None,
+        }
+    }
+}
+
+/// Where the DEK comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyReference {
+    pub kind: WrapKind,
+    /// The wrapping key's id; empty for [`WrapKind::CustomerKey`].
+    pub key_id: String,
+    /// The wrapping key's material version; 0 for [`WrapKind::CustomerKey`].
+    pub key_version: u32,
+    /// The wrapped DEK, or for [`WrapKind::CustomerKey`] the 32-byte keyed
+    /// fingerprint of the customer key.
+    pub wrapped_key: Vec<u8>,
+}
+
+/// One part of an object: its number and plaintext size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartLayout {
+    pub part_number: u32,
+    pub plain_size: u64,
+}
+
+/// The sealed object's envelope, version 1. Chunk size is fixed at
+/// [`CHUNK_SIZE`] in this version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub algorithm: Algorithm,
+    pub object_id: ObjectId,
+    pub commitment: [u8; COMMITMENT_LEN],
+    pub key: KeyReference,
+    /// Parts in increasing part-number order: `[part 0]` for a single PUT,
+    /// numbers in 1..=10000 for a multipart upload.
+    pub parts: Vec<PartLayout>,
+}
+
+impl Envelope {
+    /// The encoding of format.md §5. Fails if the envelope breaks a rule that
+    /// [`decode`](Self::decode) enforces, so that nothing unreadable is stored.
+    pub fn encode(&self) -> Result<Vec<u8>, CryptoError> {
+        self.validate()?;
+        let key_id = self.key.key_id.as_bytes();
+        let mut out = Vec::with_capacity(
+            64 + key_id.len() + self.key.wrapped_key.len() + 12 * self.parts.len(),
+        );
+        out.push(FORMAT_VERSION);
+        out.push(self.algorithm.id());
+        out.extend_from_slice(&self.object_id.0);
+        out.extend_from_slice(&(CHUNK_SIZE as u32).to_be_bytes());
+        out.extend_from_slice(&self.commitment);
+        out.push(self.key.kind.id());
+        put_bytes(&mut out, key_id);
+        out.extend_from_slice(&self.key.key_version.to_be_bytes());
+        put_bytes(&mut out, &self.key.wrapped_key);
+        out.extend_from_slice(&(self.parts.len() as u16).to_be_bytes());
+        for part in &self.parts {
+            out.extend_from_slice(&part.part_number.to_be_bytes());
+            out.extend_from_slice(&part.plain_size.to_be_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Decodes an envelope, refusing anything [`encode`](Self::encode) would
+    /// not have written (so `encode(decode(x)) == x`).
+    pub fn decode(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let mut r = Reader(bytes);
+        let version = r.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(CryptoError::UnsupportedVersion(version));
+        }
+        let algorithm =
+            Algorithm::from_id(r.u8()?).ok_or(CryptoError::Envelope("unknown algorithm"))?;
+        let object_id = ObjectId(r.array()?);
+        if r.u32()? != CHUNK_SIZE as u32 {
+            return Err(CryptoError::Envelope("unsupported chunk size"));
+        }
+        let commitment = r.array()?;
+        let kind = WrapKind::from_id(r.u8()?).ok_or(CryptoError::Envelope("unknown wrap kind"))?;
+        let key_id = std::str::from_utf8(r.bytes()?)
+            .map_err(|_| CryptoError::Envelope("key id is not UTF-8"))?
+            .to_owned();
+        let key_version = r.u32()?;
+        let wrapped_key = r.bytes()?.to_vec();
+        let count = usize::from(r.u16()?);
+        if count == 0 || count > MAX_PARTS {
+            return Err(CryptoError::Envelope("part count out of range"));
+        }
+        let mut parts = Vec::with_capacity(count);
+        for _ in 0..count {
+            parts.push(PartLayout {
+                part_number: r.u32()?,
+                plain_size: r.u64()?,
+            });
+        }
+        if !r.0.is_empty() {
+            return Err(CryptoError::Envelope("trailing bytes"));
+        }
+        let envelope = Envelope {
+            algorithm,
+            object_id,
+            commitment,
+            key: KeyReference {
+                kind,
+                key_id,
+                key_version,
+                wrapped_key,
+            },
+            parts,
+        };
+        envelope.validate()?;
+        Ok(envelope)
+    }
+
+    fn validate(&self) -> Result<(), CryptoError> {
+        let key = &self.key;
+        if key.key_id.len() > MAX_KEY_ID_LEN {
+            return Err(CryptoError::Envelope("key id too long"));
+        }
+        if key.wrapped_key.is_empty() || key.wrapped_key.len() > MAX_WRAPPED_KEY_LEN {
+            return Err(CryptoError::Envelope("wrapped key length out of range"));
+        }
+        match key.kind {
+            WrapKind::ServiceKey | WrapKind::Kms if key.key_id.is_empty() => {
+                return Err(CryptoError::Envelope("missing key id"));
+            }
+            WrapKind::CustomerKey
+                if !key.key_id.is_empty()
+                    || key.key_version != 0
+                    || key.wrapped_key.len() != FINGERPRINT_LEN =>
+            {
+                return Err(CryptoError::Envelope("malformed customer key reference"));
+            }
+            _ => {}
+        }
+        if self.parts.is_empty() || self.parts.len() > MAX_PARTS {
+            return Err(CryptoError::Envelope("part count out of range"));
+        }
+        let single_put = self.parts.len() == 1 && self.parts[0].part_number == 0;
+        let numbers_ok = single_put
+            || self
+                .parts
+                .iter()
+                .all(|p| (1..=MAX_PARTS as u32).contains(&p.part_number));
+        let increasing = self
+            .parts
+            .windows(2)
+            .all(|w| w[0].part_number < w[1].part_number);
+        if !numbers_ok || !increasing {
+            return Err(CryptoError::Envelope("bad part numbers"));
+        }
+        if self.parts.iter().any(|p| p.plain_size > MAX_PART_SIZE) {
+            return Err(CryptoError::Envelope("part too large"));
+        }
+        Ok(())
+    }
+
+    /// Checks `dek` against the stored key commitment, in constant time.
+    /// Call it before opening any part.
+    pub fn verify_key(&self, dek: &SymmetricKey) -> Result<(), CryptoError> {
+        super::verify_commitment(dek, &self.object_id, &self.commitment)
+    }
+
+    /// Plaintext size of the whole object.
+    pub fn plain_size(&self) -> u64 {
+        self.parts.iter().map(|p| p.plain_size).sum()
+    }
+
+    /// Maps a plaintext range of the whole object to the parts, chunks and
+    /// sealed bytes to read, in part order. `0..0` of an empty object plans
+    /// the empty chunk of every part, so that the read still authenticates.
+    pub fn plan_range(&self, range: Range<u64>) -> Result<Vec<PartRange>, CryptoError> {
+        let total = self.plain_size();
+        if range.start > range.end || range.end > total || (range.is_empty() && total != 0) {
+            return Err(CryptoError::Range);
+        }
+        let mut pieces = Vec::new();
+        let mut part_start = 0u64;
+        for part in &self.parts {
+            let part_end = part_start + part.plain_size;
+            let overlaps = range.start < part_end && range.end > part_start;
+            if overlaps || range.is_empty() {
+                let plain =
+                    range.start.max(part_start) - part_start..range.end.min(part_end) - part_start;
+                pieces.push(PartRange {
+                    part_number: part.part_number,
+                    plan: plan_range(part.plain_size, plain.clone())?,
+                    plain,
+                });
+            }
+            part_start = part_end;
+        }
+        Ok(pieces)
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).expect("validate() bounds lengths to 2048");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A cursor over the bytes being decoded; every read is bounds-checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CryptoError> {
+        if self.0.len() < n {
+            return Err(CryptoError::Envelope("truncated"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CryptoError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, CryptoError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, CryptoError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, CryptoError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, CryptoError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// A u16-length-prefixed byte string of at most 2048 bytes.
+    fn bytes(&mut self) -> Result<&'a [u8], CryptoError> {
+        let len = usize::from(self.u16()?);
+        if len > MAX_KEY_ID_LEN.max(MAX_WRAPPED_KEY_LEN) {
+            return Err(CryptoError::Envelope("length out of range"));
+        }
+        self.take(len)
+    }
+}

@@ -1,0 +1,338 @@
+//! STREAM over one part: [`PartSealer`] (streaming) and [`PartOpener`] (per chunk).
+
+use std::sync::OnceLock;
+
+use zeroize::{Zeroize, Zeroizing};
+
+use super::cipher::{ChunkCipher, PartKey};
+use super::range::RangePlan;
+use super::{
+    AAD_LABEL, Algorithm, CHUNK_SIZE, MAX_CHUNKS_PER_PART, NONCE_PREFIX_LEN, ObjectId,
+    SEALED_CHUNK_SIZE, TAG_LEN,
+};
+use crate::{CryptoError, SymmetricKey};
+
+const AAD_LEN: usize = 9 + 16 + 4 + 8 + 1;
+const AAD_INDEX_AT: usize = 9 + 16 + 4;
+
+/// The keyed state shared by sealing and opening one part.
+struct PartCipher {
+    cipher: ChunkCipher,
+    nonce_prefix: [u8; NONCE_PREFIX_LEN],
+    /// The AAD with a zero chunk index, patched per chunk.
+    aad: [u8; AAD_LEN],
+}
+
+impl PartCipher {
+    fn new(
+        algorithm: Algorithm,
+        dek: &SymmetricKey,
+        object_id: &ObjectId,
+        part_number: u32,
+    ) -> Self {
+        let part_key = PartKey::derive(algorithm, dek, object_id, part_number);
+        let mut aad = [0u8; AAD_LEN];
+        aad[..9].copy_from_slice(AAD_LABEL);
+        aad[9..25].copy_from_slice(&object_id.0);
+        aad[25..29].copy_from_slice(&part_number.to_be_bytes());
+        aad[AAD_LEN - 1] = algorithm.id();
+        PartCipher {
+            cipher: ChunkCipher::new(algorithm, &part_key),
+            nonce_prefix: part_key.nonce_prefix,
+            aad,
+        }
+    }
+
+    /// Nonce and AAD of chunk `index`; `None` past the 32-bit counter.
+    fn nonce_and_aad(&self, index: u64, last: bool) -> Option<([u8; 12], [u8; AAD_LEN])> {
+        let counter = u32::try_from(index).ok()?;
+        let mut nonce = [0u8; 12];
+        nonce[..NONCE_PREFIX_LEN].copy_from_slice(&self.nonce_prefix);
+        nonce[NONCE_PREFIX_LEN..11].copy_from_slice(&counter.to_be_bytes());
+        nonce[11] = u8::from(last);
+        let mut aad = self.aad;
+        aad[AAD_INDEX_AT..AAD_INDEX_AT + 8].copy_from_slice(&index.to_be_bytes());
+        Some((nonce, aad))
+    }
+
+    /// Seals `slot[..len - TAG_LEN]` (plaintext) in place and writes the tag
+    /// into the last `TAG_LEN` bytes of `slot`.
+    fn seal_slot(&self, index: u64, last: bool, slot: &mut [u8]) {
+        let (nonce, aad) = self
+            .nonce_and_aad(index, last)
+            .expect("the sealer checks the chunk counter before sealing");
+        let split = slot.len() - TAG_LEN;
+        let (body, tag) = slot.split_at_mut(split);
+        tag.copy_from_slice(&self.cipher.seal_in_place(nonce, &aad, body));
+    }
+
+    fn seal_chunk(&self, index: u64, last: bool, plaintext: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        out.extend_from_slice(&[0u8; TAG_LEN]);
+        self.seal_slot(index, last, &mut out[start..]);
+    }
+
+    /// Seals whole chunks `plaintext` (a multiple of [`CHUNK_SIZE`]) as
+    /// non-final chunks `first_index..`, across up to `threads` threads. The
+    /// output is the same for any number of threads.
+    fn seal_full_chunks(
+        &self,
+        first_index: u64,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+        threads: usize,
+    ) {
+        debug_assert_eq!(plaintext.len() % CHUNK_SIZE, 0);
+        let chunks = plaintext.len() / CHUNK_SIZE;
+        if threads <= 1 || chunks < 2 {
+            for (i, chunk) in plaintext.chunks(CHUNK_SIZE).enumerate() {
+                self.seal_chunk(first_index + i as u64, false, chunk, out);
+            }
+            return;
+        }
+        let start = out.len();
+        out.resize(start + chunks * SEALED_CHUNK_SIZE, 0);
+        let per_thread = chunks.div_ceil(threads.min(chunks));
+        let seal_group = |group: usize, slots: &mut [u8], plain: &[u8]| {
+            let slots = slots.chunks_mut(SEALED_CHUNK_SIZE);
+            for (j, (slot, chunk)) in slots.zip(plain.chunks(CHUNK_SIZE)).enumerate() {
+                slot[..CHUNK_SIZE].copy_from_slice(chunk);
+                let index = first_index + (group * per_thread + j) as u64;
+                self.seal_slot(index, false, slot);
+            }
+        };
+        std::thread::scope(|scope| {
+            let mut groups = out[start..]
+                .chunks_mut(per_thread * SEALED_CHUNK_SIZE)
+                .zip(plaintext.chunks(per_thread * CHUNK_SIZE))
+                .enumerate();
+            // The calling thread takes the first group itself.
+            let first = groups.next();
+            for (group, (slots, plain)) in groups {
+                scope.spawn(move || seal_group(group, slots, plain));
+            }
+            if let Some((group, (slots, plain))) = first {
+                seal_group(group, slots, plain);
+            }
+        });
+    }
+}
+
+/// The number of threads parallel sealing uses by default (SM4 only).
+fn default_threads(algorithm: Algorithm) -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    match algorithm {
+        // One core seals AES-GCM at several GB/s: disk and network are slower.
+        Algorithm::Aes256Gcm => 1,
+        Algorithm::Sm4Gcm => {
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        }
+    }
+}
+
+/// Seals one part as a stream: push plaintext in pieces of any size, get
+/// whole sealed chunks out, then [`finish`](Self::finish) seals the final
+/// (possibly empty) chunk.
+///
+/// It buffers at most one chunk of plaintext (wiped on drop): a full chunk is
+/// sealed only once a byte after it arrives, because until then it may be the
+/// final chunk. When one `push` holds several chunks and the algorithm is
+/// SM4-GCM, they are sealed across all cores (see [`threads`](Self::threads));
+/// feed pieces of 1 MiB or more to benefit.
+///
+/// `key` must be the object's DEK; the part's key is derived from it, the
+/// object id, the algorithm and `part_number`. Never seal two different
+/// plaintexts under the same (DEK, object id, part number).
+pub struct PartSealer {
+    part: PartCipher,
+    pending: Zeroizing<Vec<u8>>,
+    next_index: u64,
+    plain_len: u64,
+    threads: usize,
+}
+
+impl PartSealer {
+    pub fn new(
+        algorithm: Algorithm,
+        dek: &SymmetricKey,
+        object_id: &ObjectId,
+        part_number: u32,
+    ) -> Self {
+        PartSealer {
+            part: PartCipher::new(algorithm, dek, object_id, part_number),
+            pending: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE)),
+            next_index: 0,
+            plain_len: 0,
+            threads: default_threads(algorithm),
+        }
+    }
+
+    /// Sets how many threads may seal a batch of chunks (1 = never spawn).
+    /// The sealed bytes do not depend on it.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Appends the sealed form of every chunk `plaintext` completes to `out`.
+    ///
+    /// Fails only when the part would pass [`MAX_CHUNKS_PER_PART`] chunks
+    /// (256 TiB); the sealer must then be dropped.
+    pub fn push(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let mut input = plaintext;
+        // Complete the buffered chunk.
+        let take = (CHUNK_SIZE - self.pending.len()).min(input.len());
+        self.pending.extend_from_slice(&input[..take]);
+        input = &input[take..];
+        if input.is_empty() {
+            // The buffered chunk may still be the final one.
+            self.plain_len += plaintext.len() as u64;
+            return Ok(());
+        }
+        // The buffered chunk is full and more follows: it is not the final one.
+        // Then whole chunks straight from the input, keeping 1..=CHUNK_SIZE
+        // bytes back for the buffer.
+        let direct = (input.len() - 1) / CHUNK_SIZE;
+        // Non-final chunks must leave a counter value for the final chunk.
+        if self.next_index + 1 + direct as u64 >= MAX_CHUNKS_PER_PART {
+            return Err(CryptoError::PartTooLarge);
+        }
+        self.part
+            .seal_chunk(self.next_index, false, &self.pending, out);
+        self.pending.zeroize();
+        self.next_index += 1;
+        let (whole, rest) = input.split_at(direct * CHUNK_SIZE);
+        self.part
+            .seal_full_chunks(self.next_index, whole, out, self.threads);
+        self.next_index += direct as u64;
+        self.pending.extend_from_slice(rest);
+        self.plain_len += plaintext.len() as u64;
+        Ok(())
+    }
+
+    /// Seals the final chunk (empty if nothing was pushed) and returns the
+    /// number of plaintext bytes sealed, the size to record in the envelope.
+    pub fn finish(self, out: &mut Vec<u8>) -> u64 {
+        // push() leaves the counter at most MAX_CHUNKS_PER_PART - 1.
+        self.part
+            .seal_chunk(self.next_index, true, &self.pending, out);
+        self.plain_len
+    }
+}
+
+impl std::fmt::Debug for PartSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartSealer")
+            .field("plain_len", &self.plain_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the chunks of one part, in any order and any subset.
+pub struct PartOpener {
+    part: PartCipher,
+}
+
+impl PartOpener {
+    /// Verify the DEK against the envelope's commitment first
+    /// ([`Envelope::verify_key`](super::Envelope::verify_key)).
+    pub fn new(
+        algorithm: Algorithm,
+        dek: &SymmetricKey,
+        object_id: &ObjectId,
+        part_number: u32,
+    ) -> Self {
+        PartOpener {
+            part: PartCipher::new(algorithm, dek, object_id, part_number),
+        }
+    }
+
+    /// Opens chunk `index` (`last`: whether it is the part's final chunk, as
+    /// the recorded size says) and appends its plaintext to `out`. On any
+    /// failure `out` is left as it was and the error is only
+    /// [`CryptoError::Decryption`].
+    pub fn open_chunk(
+        &self,
+        index: u64,
+        last: bool,
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let length_ok = if last {
+            // Only chunk 0 of an empty part is an empty final chunk.
+            let min = if index == 0 { TAG_LEN } else { TAG_LEN + 1 };
+            (min..=SEALED_CHUNK_SIZE).contains(&sealed.len())
+        } else {
+            sealed.len() == SEALED_CHUNK_SIZE
+        };
+        let (nonce, aad) = self
+            .part
+            .nonce_and_aad(index, last)
+            .filter(|_| length_ok)
+            .ok_or(CryptoError::Decryption)?;
+        let start = out.len();
+        out.extend_from_slice(sealed);
+        match self
+            .part
+            .cipher
+            .open_in_place(nonce, &aad, &mut out[start..])
+        {
+            Ok(()) => {
+                out.truncate(out.len() - TAG_LEN);
+                Ok(())
+            }
+            Err(error) => {
+                out[start..].zeroize();
+                out.truncate(start);
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens the sealed bytes `plan.sealed` of a part (read by the caller)
+    /// and appends exactly the planned plaintext range to `out`. On failure
+    /// `out` is left as it was.
+    pub fn open_range(
+        &self,
+        plan: &RangePlan,
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        if sealed.len() as u64 != plan.sealed.end - plan.sealed.start {
+            return Err(CryptoError::Decryption);
+        }
+        let start = out.len();
+        let mut chunk = Zeroizing::new(Vec::with_capacity(SEALED_CHUNK_SIZE));
+        let mut skip = plan.skip;
+        let mut remaining = plan.len;
+        let mut result = Ok(());
+        for (i, sealed_chunk) in sealed.chunks(SEALED_CHUNK_SIZE).enumerate() {
+            let index = plan.first_chunk + i as u64;
+            chunk.clear();
+            result = self.open_chunk(index, plan.is_final(index), sealed_chunk, &mut chunk);
+            if result.is_err() {
+                break;
+            }
+            let from = skip.min(chunk.len() as u64) as usize;
+            let to = (from as u64 + remaining).min(chunk.len() as u64) as usize;
+            out.extend_from_slice(&chunk[from..to]);
+            skip -= from as u64;
+            remaining -= (to - from) as u64;
+        }
+        if result.is_ok() && remaining != 0 {
+            result = Err(CryptoError::Decryption);
+        }
+        if result.is_err() {
+            out[start..].zeroize();
+            out.truncate(start);
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for PartOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartOpener(<redacted>)")
+    }
+}

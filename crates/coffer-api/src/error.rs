@@ -101,6 +101,17 @@ impl ApiError {
     }
 }
 
+/// The OSS fine-grained error code (`EC`) for an error code. OSS documents
+/// EC values per failure; Coffer returns the ones it knows and a neutral
+/// `0000-00000000` otherwise, so clients that read `EC` always find one.
+pub fn oss_ec(code: &str) -> &'static str {
+    match code {
+        "NoSuchKey" => "0026-00000001",
+        "NoSuchBucket" => "0015-00000101",
+        _ => "0000-00000000",
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -14,7 +14,7 @@ use std::ops::Range;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer};
+use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz};
 use coffer_auth::chunked::Trailers;
 use coffer_auth::sigv4::Payload;
 use coffer_store::{BlobId, Extent, Store};
@@ -48,6 +48,8 @@ pub struct BodyRules {
     checksum: Option<(ChecksumAlgorithm, Option<String>)>,
     /// `x-amz-decoded-content-length` for aws-chunked bodies.
     decoded_length: Option<u64>,
+    /// `x-oss-hash-crc64ecma` sent by an OSS client: the body's CRC-64/XZ.
+    crc64: Option<u64>,
 }
 
 impl BodyRules {
@@ -124,11 +126,19 @@ impl BodyRules {
                 "Your proposed upload exceeds the maximum allowed object size.",
             ));
         }
+        let crc64 = header("x-oss-hash-crc64ecma")
+            .map(|text| {
+                text.trim().parse::<u64>().map_err(|_| {
+                    ApiError::invalid_argument("x-oss-hash-crc64ecma must be a decimal CRC-64")
+                })
+            })
+            .transpose()?;
         Ok(Self {
             payload,
             content_md5,
             checksum,
             decoded_length,
+            crc64,
         })
     }
 }
@@ -146,6 +156,8 @@ pub struct StagedBody {
     pub size: u64,
     pub md5: [u8; 16],
     pub checksum: Option<(ChecksumAlgorithm, String)>,
+    /// CRC-64/XZ, kept for every object so OSS clients can check any of them.
+    pub crc64: u64,
 }
 
 impl StagedBody {
@@ -244,6 +256,7 @@ fn write_staged(
         .as_ref()
         .map(|(algorithm, _)| Checksummer::new(*algorithm));
     let mut md5 = Md5::new();
+    let mut crc64 = Crc64Xz::new();
     let mut size: u64 = 0;
     let mut decoded = Vec::new();
 
@@ -259,6 +272,7 @@ fn write_staged(
                 ));
             }
             md5.update(data);
+            crc64.update(data);
             if let Some(h) = sha256.as_mut() {
                 h.update(data);
             }
@@ -335,12 +349,21 @@ fn write_staged(
         }
         _ => None,
     };
+    let crc64 = crc64.finish();
+    if rules.crc64.is_some_and(|expected| expected != crc64) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidDigest",
+            "The x-oss-hash-crc64ecma you specified did not match what we received.",
+        ));
+    }
     let blob = blob.finish()?;
     Ok(StagedBody {
         blob,
         size,
         md5,
         checksum,
+        crc64,
     })
 }
 
@@ -412,12 +435,14 @@ pub async fn copy_range(
     tokio::task::spawn_blocking(move || {
         let mut blob = store.new_blob()?;
         let mut md5 = Md5::new();
+        let mut crc64 = Crc64Xz::new();
         let mut size = 0u64;
         let mut write_error = None;
         {
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, blob.file());
             read_range(&store, &extents, range, |chunk| {
                 md5.update(&chunk);
+                crc64.update(&chunk);
                 size += chunk.len() as u64;
                 match out.write_all(&chunk) {
                     Ok(()) => true,
@@ -440,6 +465,7 @@ pub async fn copy_range(
             size,
             md5: md5.finalize().into(),
             checksum: None,
+            crc64: crc64.finish(),
         })
     })
     .await

@@ -91,16 +91,41 @@ pub async fn serve(
 
 async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<ResponseBody> {
     let started = Instant::now();
-    let request_id = coffer_crypto::random::hex_id(8).unwrap_or_else(|_| "0".repeat(16));
+    let request_id = coffer_crypto::random::hex_id(12).unwrap_or_else(|_| "0".repeat(24));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut response = match route(state, req, &request_id).await {
+    let dialect = dialect_of(&req);
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = match route(state, req, &request_id, dialect).await {
         Ok(response) => response,
-        Err(error) => error_response(&error, &path, &request_id, method == Method::HEAD),
+        Err(error) => {
+            let failure = Failure {
+                error: &error,
+                resource: &path,
+                request_id: &request_id,
+                host: &host,
+                head: method == Method::HEAD,
+            };
+            match dialect {
+                Dialect::S3 => failure.s3_response(),
+                Dialect::Oss => failure.oss_response(),
+            }
+        }
     };
     let headers = response.headers_mut();
     if let Ok(value) = request_id.parse() {
-        headers.insert("x-amz-request-id", value);
+        headers.insert(
+            match dialect {
+                Dialect::S3 => "x-amz-request-id",
+                Dialect::Oss => "x-oss-request-id",
+            },
+            value,
+        );
     }
     headers.insert(
         http::header::SERVER,
@@ -110,6 +135,7 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
         request_id,
         %method,
         path,
+        dialect = ?dialect,
         status = response.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
         "request"
@@ -117,10 +143,29 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
     response
 }
 
+/// The dialect a request speaks: an OSS signature, or (unsigned) any
+/// `x-oss-*` header, means OSS; everything else is S3.
+fn dialect_of(req: &Request<Incoming>) -> Dialect {
+    let query = req.uri().query().unwrap_or_default();
+    match coffer_auth::detect(req.headers(), query) {
+        Some(scheme) if scheme.is_oss() => Dialect::Oss,
+        Some(_) => Dialect::S3,
+        None if req
+            .headers()
+            .keys()
+            .any(|n| n.as_str().starts_with("x-oss-")) =>
+        {
+            Dialect::Oss
+        }
+        None => Dialect::S3,
+    }
+}
+
 async fn route(
     state: &SharedState,
     req: Request<Incoming>,
     request_id: &str,
+    dialect: Dialect,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path();
@@ -142,7 +187,7 @@ async fn route(
     if raw_path.starts_with(admin::PREFIX) {
         let req = ApiRequest {
             request_id: request_id.to_owned(),
-            dialect: Dialect::S3,
+            dialect,
             method: parts.method.clone(),
             bucket: None,
             key: None,
@@ -155,7 +200,7 @@ async fn route(
     let target = resolve_target(raw_path, host, &state.settings.domains)?;
     let req = ApiRequest {
         request_id: request_id.to_owned(),
-        dialect: Dialect::S3,
+        dialect,
         method: parts.method,
         bucket: target.bucket,
         key: target.key,
@@ -166,39 +211,77 @@ async fn route(
     ops::dispatch(state, req, body, payload).await
 }
 
-/// S3 error XML; HEAD responses carry the status and headers only.
-fn error_response(
-    error: &ApiError,
-    resource: &str,
-    request_id: &str,
+/// A failed request, rendered in its dialect's error format.
+struct Failure<'a> {
+    error: &'a ApiError,
+    resource: &'a str,
+    request_id: &'a str,
+    host: &'a str,
     head: bool,
-) -> Response<ResponseBody> {
-    if error.status.is_server_error() {
-        tracing::warn!(code = error.code, request_id, "request failed");
+}
+
+impl Failure<'_> {
+    /// S3 error XML; HEAD responses carry the status and headers only.
+    fn s3_response(&self) -> Response<ResponseBody> {
+        let mut w = XmlWriter::bare("Error");
+        w.elem("Code", self.error.code)
+            .elem("Message", &self.error.message)
+            .elem("Resource", self.resource)
+            .elem("RequestId", self.request_id);
+        self.response(w.finish())
     }
-    let mut w = XmlWriter::bare("Error");
-    w.elem("Code", error.code)
-        .elem("Message", &error.message)
-        .elem("Resource", resource)
-        .elem("RequestId", request_id);
-    let body = if head {
-        ResponseBody::Empty
-    } else {
-        ResponseBody::full(w.finish())
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = error.status;
-    if !head {
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/xml"),
-        );
+
+    /// OSS error XML (with `HostId` and `EC`); for HEAD, where there is no
+    /// body, the SDKs read the same document from `x-oss-err` (base64).
+    fn oss_response(&self) -> Response<ResponseBody> {
+        let ec = crate::error::oss_ec(self.error.code);
+        let mut w = XmlWriter::bare("Error");
+        w.elem("Code", self.error.code)
+            .elem("Message", &self.error.message)
+            .elem("RequestId", self.request_id)
+            .elem("HostId", self.host)
+            .elem("EC", ec);
+        let xml = w.finish();
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
+        let mut response = self.response(xml);
+        let headers = response.headers_mut();
+        headers.insert("x-oss-ec", http::HeaderValue::from_static(ec));
+        if self.head {
+            if let Ok(value) = http::HeaderValue::from_str(&encoded) {
+                headers.insert("x-oss-err", value);
+            }
+        }
+        response
     }
-    if error.status == StatusCode::METHOD_NOT_ALLOWED {
-        response.headers_mut().insert(
-            http::header::ALLOW,
-            http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"),
-        );
+
+    fn response(&self, xml: String) -> Response<ResponseBody> {
+        if self.error.status.is_server_error() {
+            tracing::warn!(
+                code = self.error.code,
+                request_id = self.request_id,
+                "request failed"
+            );
+        }
+        let body = if self.head {
+            ResponseBody::Empty
+        } else {
+            ResponseBody::full(xml)
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = self.error.status;
+        let headers = response.headers_mut();
+        if !self.head {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/xml"),
+            );
+        }
+        if self.error.status == StatusCode::METHOD_NOT_ALLOWED {
+            headers.insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"),
+            );
+        }
+        response
     }
-    response
 }

@@ -38,6 +38,9 @@ pub struct ObjectRecord {
     pub extents: Vec<Extent>,
     /// Opaque encryption envelope.
     pub envelope: Option<Vec<u8>>,
+    /// CRC-64/XZ of the body (OSS `x-oss-hash-crc64ecma`), when known.
+    #[serde(default)]
+    pub crc64: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -70,6 +73,9 @@ pub struct PartRecord {
     pub blob: BlobId,
     pub checksum: Option<(String, String)>,
     pub envelope: Option<Vec<u8>>,
+    /// CRC-64/XZ of the part's body.
+    #[serde(default)]
+    pub crc64: Option<u64>,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]

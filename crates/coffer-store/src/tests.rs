@@ -56,6 +56,7 @@ fn object(blobs: &[(&BlobId, Option<u32>)]) -> ObjectRecord {
             })
             .collect(),
         envelope: Some(vec![1, 2, 3]),
+        crc64: Some(42),
     }
 }
 
@@ -84,6 +85,7 @@ fn part(n: u32, blob: &BlobId) -> PartRecord {
         blob: blob.clone(),
         checksum: None,
         envelope: None,
+        crc64: None,
     }
 }
 

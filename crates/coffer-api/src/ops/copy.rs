@@ -131,6 +131,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         },
         extents: vec![staged.extent(None)],
         envelope: None,
+        crc64: Some(staged.crc64),
     };
     let (etag, modified) = (record.etag.clone(), record.last_modified_ms);
     object_io::commit_staged(&state.store, vec![staged.blob], move |store| {

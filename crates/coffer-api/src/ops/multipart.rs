@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use md5::{Digest, Md5};
 
 use super::copy::copy_source;
-use super::object::{stored_headers, validate_key};
+use super::object::{stored_headers, upload_response, validate_key};
 use super::{
     authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
 };
@@ -115,6 +115,7 @@ async fn commit_part(
             .as_ref()
             .map(|(a, v)| (a.name().to_owned(), v.clone())),
         envelope: None,
+        crc64: Some(staged.crc64),
     };
     let modified = part.last_modified_ms;
     object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
@@ -135,15 +136,7 @@ pub async fn upload_part(
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let staged = object_io::ingest(&state.store, body, rules).await?;
     commit_part(state, upload, number, &staged).await?;
-    let mut response = Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::ETAG, quoted(&staged.etag()));
-    if let Some((algorithm, value)) = &staged.checksum {
-        response = response.header(algorithm.header_name(), value);
-    }
-    response
-        .body(ResponseBody::Empty)
-        .map_err(|e| ApiError::internal("building a response", e))
+    upload_response(req, &staged)
 }
 
 pub async fn upload_part_copy(
@@ -246,6 +239,9 @@ pub async fn complete_upload(
             })
             .collect(),
         envelope: None,
+        // The CRC-64 of a multipart object would need CRC combination of
+        // its parts; until then it is absent rather than wrong.
+        crc64: None,
     };
     let store = state.store.clone();
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());

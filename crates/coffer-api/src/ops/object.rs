@@ -12,7 +12,7 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BodyRules};
+use crate::object_io::{self, BodyRules, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
 use crate::xml;
@@ -119,22 +119,35 @@ pub async fn put_object(
         checksum: checksum.clone(),
         extents: vec![staged.extent(None)],
         envelope: None,
+        crc64: Some(staged.crc64),
     };
     object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
         store.put_object(&bucket.name, &key, record)
     })
     .await?;
 
+    upload_response(req, &staged)
+}
+
+/// The answer to a body upload (PutObject, UploadPart): the ETag and the
+/// integrity values the client may check.
+pub fn upload_response(req: &ApiRequest, staged: &StagedBody) -> ApiResult<Response<ResponseBody>> {
     let mut response = Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::ETAG, quoted(&etag));
+        .header(http::header::ETAG, quoted(&staged.etag()));
     if let Some((algorithm, value)) = &staged.checksum {
         response = response.header(algorithm.header_name(), value);
+    }
+    if req.dialect == Dialect::Oss {
+        response = response.header(CRC64_HEADER, staged.crc64.to_string());
     }
     response
         .body(ResponseBody::Empty)
         .map_err(|e| ApiError::internal("building a response", e))
 }
+
+/// The OSS SDKs' end-to-end integrity header: the body's CRC-64/XZ in decimal.
+pub const CRC64_HEADER: &str = "x-oss-hash-crc64ecma";
 
 /// A byte range of an object, resolved against its size.
 #[derive(Debug, PartialEq, Eq)]
@@ -319,6 +332,12 @@ pub async fn get_object(
             (StatusCode::PARTIAL_CONTENT, span)
         }
     };
+    if status == StatusCode::OK
+        && req.dialect == Dialect::Oss
+        && let Some(crc64) = record.crc64
+    {
+        response = response.header(CRC64_HEADER, crc64.to_string());
+    }
     if status == StatusCode::OK
         && req.header("x-amz-checksum-mode") == Some("ENABLED")
         && let Some((algorithm, value)) = &record.checksum

@@ -239,9 +239,7 @@ pub async fn complete_upload(
             })
             .collect(),
         envelope: None,
-        // The CRC-64 of a multipart object would need CRC combination of
-        // its parts; until then it is absent rather than wrong.
-        crc64: None,
+        crc64: combined_crc64(&chosen),
     };
     let store = state.store.clone();
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
@@ -367,6 +365,15 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
         w.start("CommonPrefixes").elem("Prefix", prefix).end();
     }
     xml_response(StatusCode::OK, w.finish())
+}
+
+/// The object's CRC-64 from its parts' (absent if any part lacks one).
+fn combined_crc64(parts: &[&PartRecord]) -> Option<u64> {
+    parts
+        .iter()
+        .try_fold(coffer_auth::crc64_xz(&[]), |crc, part| {
+            Some(coffer_auth::crc64_xz_combine(crc, part.crc64?, part.size))
+        })
 }
 
 fn person(w: &mut XmlWriter, element: &'static str, name: &str) {

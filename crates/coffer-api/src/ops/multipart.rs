@@ -372,7 +372,7 @@ fn combined_crc64(parts: &[&PartRecord]) -> Option<u64> {
     parts
         .iter()
         .try_fold(coffer_auth::crc64_xz(&[]), |crc, part| {
-            Some(coffer_auth::crc64_xz_combine(crc, part.crc64?, part.size))
+            Some(coffer_auth::checksum::crc64_xz_combine(crc, part.crc64?, part.size))
         })
 }
 

@@ -1,4 +1,4 @@
-//! The authentication error, mapped to S3 error codes in one place.
+//! The authentication error, mapped to S3 and OSS error codes in one place.
 
 /// Why a request failed authentication. Messages are safe to return to the
 /// client: they never contain a secret, a derived key or a computed signature.
@@ -65,6 +65,24 @@ impl AuthError {
         }
     }
 
+    /// The OSS error code for the response body, for requests in the OSS
+    /// dialect ([`crate::Scheme::is_oss`]). The status is [`Self::status`].
+    ///
+    /// OSS answers a malformed `Authorization` header or presigned query, and
+    /// a missing required header, with `InvalidArgument`; the rest match S3.
+    /// `InvalidDigest` for a body that does not match `x-oss-content-sha256`
+    /// is not verified against real OSS. No `EC` codes are given: the wire
+    /// notes document none for authentication errors.
+    pub fn oss_code(&self) -> &'static str {
+        match self {
+            Self::HeaderMalformed(_) | Self::QueryMalformed(_) | Self::MissingSecurityHeader(_) => {
+                "InvalidArgument"
+            }
+            Self::ContentSha256Mismatch => "InvalidDigest",
+            other => other.code(),
+        }
+    }
+
     /// The HTTP status code for the response.
     pub fn status(&self) -> u16 {
         match self {
@@ -101,5 +119,16 @@ mod tests {
             "XAmzContentSHA256Mismatch"
         );
         assert_eq!(AuthError::NotImplemented("x").status(), 501);
+        assert_eq!(
+            AuthError::HeaderMalformed(String::new()).oss_code(),
+            "InvalidArgument"
+        );
+        assert_eq!(AuthError::Expired.oss_code(), "AccessDenied");
+        assert_eq!(AuthError::UnknownAccessKey.oss_code(), "InvalidAccessKeyId");
+        assert_eq!(AuthError::TimeTooSkewed.oss_code(), "RequestTimeTooSkewed");
+        assert_eq!(
+            AuthError::SignatureMismatch.oss_code(),
+            "SignatureDoesNotMatch"
+        );
     }
 }

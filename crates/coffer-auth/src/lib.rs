@@ -3,6 +3,12 @@
 //! * [`sigv4`]: AWS Signature Version 4 — verification of header and presigned
 //!   (query) authentication, signing for our own clients, and the per-chunk
 //!   signer used by `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` uploads.
+//! * [`oss_v1`], [`oss_v4`]: the Alibaba Cloud OSS signatures (`OSS`, HMAC-SHA1;
+//!   `OSS4-HMAC-SHA256`), header and presigned, verification and signing,
+//!   over an [`OssRequest`] that names the bucket and the decoded key.
+//! * [`detect`]: which [`Scheme`] a request uses, so the server picks the
+//!   verifier and the error dialect ([`AuthError::code`] or
+//!   [`AuthError::oss_code`]). Every verifier returns a [`Verified`].
 //! * [`chunked`]: a push-based decoder for the `aws-chunked` content encoding,
 //!   with chunk and trailer signature verification in bounded memory.
 //! * [`checksum`]: the `x-amz-checksum-*` algorithms and CRC-64/XZ (for OSS).
@@ -19,14 +25,21 @@ pub mod checksum;
 pub mod chunked;
 mod error;
 pub mod mac;
+pub mod oss;
+pub mod oss_v1;
+pub mod oss_v4;
+mod scheme;
 mod secret;
 pub mod sigv4;
+#[cfg(test)]
+mod test_captures;
+mod verified;
 
 pub use checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz, crc64_xz};
 pub use chunked::{ChunkError, ChunkMode, ChunkedDecoder, Trailers};
 pub use error::AuthError;
+pub use oss::OssRequest;
+pub use scheme::{Scheme, detect};
 pub use secret::Secret;
-pub use sigv4::{
-    ChunkSigner, Payload, SecretLookup, SignedRequest, SigningParams, Verified, presign, sign,
-    verify,
-};
+pub use sigv4::{ChunkSigner, SecretLookup, SignedRequest, SigningParams, presign, sign, verify};
+pub use verified::{Payload, Verified};

@@ -62,9 +62,7 @@ pub fn detect(headers: &HeaderMap, raw_query: &str) -> Option<Scheme> {
     let mut found = None;
     for (name, _) in decoded_query_pairs(raw_query) {
         let scheme = match name.as_slice() {
-            b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature" => {
-                Scheme::SigV4Presigned
-            }
+            b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature" => Scheme::SigV4Presigned,
             b"x-oss-signature-version" | b"x-oss-credential" | b"x-oss-signature" => {
                 Scheme::OssV4Presigned
             }
@@ -107,9 +105,15 @@ mod tests {
     #[test]
     fn detects_header_schemes() {
         let cases = [
-            ("AWS4-HMAC-SHA256 Credential=a/b/c/s3/aws4_request", Scheme::SigV4),
+            (
+                "AWS4-HMAC-SHA256 Credential=a/b/c/s3/aws4_request",
+                Scheme::SigV4,
+            ),
             ("OSS AKIDEXAMPLE:c2lnbmF0dXJl", Scheme::OssV1),
-            ("OSS4-HMAC-SHA256 Credential=a/b/c/oss/aliyun_v4_request", Scheme::OssV4),
+            (
+                "OSS4-HMAC-SHA256 Credential=a/b/c/oss/aliyun_v4_request",
+                Scheme::OssV4,
+            ),
             ("OSS2 AccessKeyId:a,Signature:b", Scheme::OssV1),
             ("Bearer x", Scheme::SigV4),
         ];

@@ -1,104 +1,14 @@
 //! Every `aws-v4` block of the boto3 wire captures in
 //! `shared/vectors/sdk-captures.txt` must verify, and fail once changed.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 use super::*;
 use crate::canonical::canonical_query_string;
-
-const CAPTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/sdk-captures.txt"
-);
-
-struct Capture {
-    title: String,
-    method: String,
-    path: String,
-    query: String,
-    headers: HeaderMap,
-    /// The canonical request the capturing server computed.
-    canonical: String,
-}
-
-/// Undoes Python's `repr()` of a str: `'…'` with `\n`, `\\`, `\'`, `\xNN`.
-fn unrepr(s: &str) -> String {
-    let inner = s
-        .trim()
-        .strip_prefix('\'')
-        .and_then(|s| s.strip_suffix('\''))
-        .expect("a quoted repr");
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('t') => out.push('\t'),
-            Some('x') => {
-                let hex: String = chars.by_ref().take(2).collect();
-                out.push(char::from(
-                    u8::from_str_radix(&hex, 16).expect("\\x escape"),
-                ));
-            }
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
-}
+use crate::test_captures::{Capture, lookup, mutate};
 
 fn load_captures() -> Vec<Capture> {
-    let text = std::fs::read_to_string(CAPTURES).unwrap_or_else(|e| {
-        panic!("cannot read the SDK captures at {CAPTURES}: {e}. The repository must sit beside `shared/`.")
-    });
-    let mut captures = Vec::new();
-    for block in text.split("\n=====").skip(1) {
-        let mut lines = block.lines();
-        let title = lines.next().expect("block title").trim().to_owned();
-        let tokens: Vec<&str> = title.split_whitespace().collect();
-        if tokens.first() != Some(&"aws-v4") {
-            continue;
-        }
-        let (method, target) = (tokens[2].to_owned(), tokens[3]);
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let mut headers = HeaderMap::new();
-        let mut canonical = None;
-        for line in lines {
-            let line = line.trim_start();
-            if let Some(rest) = line.strip_prefix("CANONICAL/STRING-TO-SIGN (server-computed):") {
-                canonical = Some(unrepr(rest));
-                continue;
-            }
-            if line.starts_with("BODY(head):") || line.starts_with("AWS-CHUNKED:") {
-                continue;
-            }
-            let Some((name, value)) = line.split_once(": ") else {
-                continue;
-            };
-            headers.append(
-                HeaderName::from_bytes(name.as_bytes()).expect("captured header name"),
-                HeaderValue::from_str(value).expect("captured header value"),
-            );
-        }
-        captures.push(Capture {
-            title: title.clone(),
-            method,
-            path: path.to_owned(),
-            query: query.to_owned(),
-            headers,
-            canonical: canonical.unwrap_or_else(|| panic!("no canonical request in {title}")),
-        });
-    }
-    captures
-}
-
-fn lookup(access_key: &str) -> Option<Secret> {
-    (access_key == "AKIDEXAMPLE").then(|| Secret::new("SECRETEXAMPLE"))
+    crate::test_captures::load_captures("aws-v4")
 }
 
 impl Capture {
@@ -120,14 +30,6 @@ impl Capture {
         let auth = self.headers["authorization"].to_str().expect("ascii");
         let start = auth.find("SignedHeaders=").expect("SignedHeaders") + "SignedHeaders=".len();
         auth[start..].split(',').next().expect("list").to_owned()
-    }
-}
-
-fn mutate(b: u8) -> u8 {
-    match b {
-        b'z' | b'Z' | b'9' => b - 1,
-        b if b.is_ascii_alphanumeric() => b + 1,
-        _ => b'X',
     }
 }
 

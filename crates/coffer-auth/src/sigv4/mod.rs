@@ -178,7 +178,7 @@ impl Claims {
     }
 }
 
-fn malformed(presigned: bool, message: impl Into<String>) -> AuthError {
+pub(crate) fn malformed(presigned: bool, message: impl Into<String>) -> AuthError {
     if presigned {
         AuthError::QueryMalformed(message.into())
     } else {
@@ -210,7 +210,7 @@ fn parse_credential(value: &str, presigned: bool) -> Result<[String; 4], AuthErr
     Ok([access_key, date, region, service].map(|s| (*s).to_owned()))
 }
 
-fn parse_signature(value: &str, presigned: bool) -> Result<[u8; 32], AuthError> {
+pub(crate) fn parse_signature(value: &str, presigned: bool) -> Result<[u8; 32], AuthError> {
     decode_hex32(value.as_bytes())
         .ok_or_else(|| malformed(presigned, "the Signature must be 64 hex digits"))
 }

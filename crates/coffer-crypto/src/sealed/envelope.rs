@@ -223,7 +223,7 @@ impl Envelope {
         let mut part_start = 0u64;
         for part in &self.parts {
             let part_end = part_start + part.plain_size;
-            let overlaps = range.start < part_end && range.end > part_start;
+            let overlaps = range.start.max(part_start) < range.end.min(part_end);
             if overlaps || range.is_empty() {
                 let plain =
                     range.start.max(part_start) - part_start..range.end.min(part_end) - part_start;

@@ -147,7 +147,7 @@ fn default_threads(algorithm: Algorithm) -> usize {
 pub struct PartSealer {
     part: PartCipher,
     pending: Zeroizing<Vec<u8>>,
-    next_index: u64,
+    pub(super) next_index: u64,
     plain_len: u64,
     threads: usize,
 }

@@ -9,3 +9,6 @@
 pub mod root_key;
 
 pub use root_key::{RootKey, RootKeyError};
+pub mod service_keys;
+
+pub use service_keys::{KeyringError, ServiceKeyring};

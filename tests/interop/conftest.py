@@ -24,7 +24,6 @@ from support import (
 )
 
 
-
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 

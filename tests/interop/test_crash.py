@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-from support import unique_bucket_name
+from support import add_user, expect_error, unique_bucket_name
 
 KiB, MiB = 1024, 1024 * 1024
 THREADS = 8
@@ -148,3 +148,43 @@ def test_kill_9_during_uploads(make_server):
     # After all that, the server still stops cleanly.
     rc = srv.stop()
     assert rc in (0, -15), f"server exited with {rc} on SIGTERM after crash recovery"
+
+
+def test_graceful_restart_keeps_everything(make_server):
+    """SIGTERM and start again on the same data dir: buckets, objects with their
+    metadata, users, bucket ownership and an unfinished multipart upload all survive."""
+    srv = make_server()
+    client = srv.client()
+    bucket = unique_bucket_name("restart")
+    client.create_bucket(Bucket=bucket)
+    body = content(7, 300_000)
+    client.put_object(Bucket=bucket, Key="dir/obj", Body=body, Metadata={"k": "v"}, ContentType="text/x-test")
+    uid = client.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part1 = content(8, 5 * MiB)
+    e1 = client.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=part1)["ETag"]
+    user = add_user(srv, "persisted-user")
+    theirs = unique_bucket_name("theirs")
+    user.client().create_bucket(Bucket=theirs)
+    owner_before = client.list_buckets()["Owner"]["ID"]
+
+    rc = srv.stop()
+    assert rc in (0, -15), f"server exited with {rc} on SIGTERM"
+    srv.start()
+    client = srv.client()
+
+    got = client.get_object(Bucket=bucket, Key="dir/obj")
+    assert got["Body"].read() == body and got["Metadata"] == {"k": "v"} and got["ContentType"] == "text/x-test"
+    assert client.list_buckets()["Owner"]["ID"] == owner_before, "root's Owner ID changed across a restart"
+    uploads = [u["UploadId"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+    assert uploads == [uid], f"unfinished multipart upload lost across restart: {uploads}"
+    part2 = content(9, 1000)
+    e2 = client.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=2, Body=part2)["ETag"]
+    client.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    assert hashlib.sha256(client.get_object(Bucket=bucket, Key="mp")["Body"].read()).digest() == \
+        hashlib.sha256(part1 + part2).digest(), "multipart upload completed after restart has wrong content"
+
+    user.endpoint = srv.endpoint
+    user_client = user.client()
+    assert [b["Name"] for b in user_client.list_buckets()["Buckets"]] == [theirs], "user's buckets after restart"
+    expect_error(user_client.list_objects_v2, "AccessDenied", 403, Bucket=bucket)

@@ -5,46 +5,67 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use coffer_auth::chunked::{ChunkMode, ChunkedDecoder};
-use coffer_auth::sigv4::{self, Payload, SignedRequest};
+use coffer_auth::{AuthError, OssRequest, Payload, Scheme, SignedRequest, oss_v1, oss_v4, sigv4};
 use http::{HeaderMap, StatusCode};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::error::{ApiError, ApiResult};
+use crate::request::{Dialect, Target};
 use crate::state::{AppState, Principal};
 
-/// Verifies the request's SigV4 signature (header or presigned URL) and
-/// names its principal. Anonymous requests are refused.
+/// Verifies the request's signature in whichever scheme it uses (SigV4,
+/// OSS V1, OSS V4; header or presigned URL) and names its principal.
+/// Anonymous requests are refused. Errors use the request's dialect.
 pub fn authenticate(
     state: &AppState,
-    method: &str,
-    raw_path: &str,
-    raw_query: &str,
-    headers: &HeaderMap,
-    service: &str,
+    parts: &http::request::Parts,
+    target: &Target,
+    dialect: Dialect,
 ) -> ApiResult<(Principal, Payload)> {
-    let signed = headers.contains_key(http::header::AUTHORIZATION)
-        || raw_query.contains("X-Amz-Signature=")
-        || raw_query.contains("X-Amz-Credential=");
-    if !signed {
-        return Err(ApiError::access_denied(
-            "Anonymous access is not allowed: sign the request with SigV4.",
-        ));
-    }
-    let request = SignedRequest {
-        method,
-        raw_path,
-        raw_query,
-        headers,
+    let code_for = |error: AuthError| {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+        let code = match dialect {
+            Dialect::S3 => error.code(),
+            Dialect::Oss => error.oss_code(),
+        };
+        ApiError::new(status, code, error.to_string())
     };
-    let verified = sigv4::verify(&request, time::OffsetDateTime::now_utc(), service, state)?;
-    let principal = state.principal_for(&verified.access_key).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-        )
-    })?;
+    let raw_query = parts.uri.query().unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc();
+    let verified = match coffer_auth::detect(&parts.headers, raw_query) {
+        None => {
+            return Err(ApiError::access_denied(
+                "Anonymous access is not allowed: sign the request.",
+            ));
+        }
+        Some(scheme) if scheme.is_oss() => {
+            let request = OssRequest {
+                method: parts.method.as_str(),
+                bucket: target.bucket.as_deref(),
+                key: target.key.as_deref(),
+                raw_query,
+                headers: &parts.headers,
+            };
+            match scheme {
+                Scheme::OssV1 | Scheme::OssV1Presigned => oss_v1::verify(&request, now, state),
+                _ => oss_v4::verify(&request, now, state),
+            }
+        }
+        Some(_) => {
+            let request = SignedRequest {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query,
+                headers: &parts.headers,
+            };
+            sigv4::verify(&request, now, "s3", state)
+        }
+    }
+    .map_err(code_for)?;
+    let principal = state
+        .principal_for(&verified.access_key)
+        .ok_or_else(|| code_for(AuthError::UnknownAccessKey))?;
     Ok((principal, verified.payload))
 }
 

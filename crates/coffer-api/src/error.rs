@@ -132,10 +132,3 @@ impl From<StoreError> for ApiError {
         }
     }
 }
-
-impl From<coffer_auth::AuthError> for ApiError {
-    fn from(error: coffer_auth::AuthError) -> Self {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
-        ApiError::new(status, error.code(), error.to_string())
-    }
-}

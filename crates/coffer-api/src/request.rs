@@ -40,7 +40,8 @@ impl Query {
         name: &str,
         range: std::ops::RangeInclusive<i64>,
     ) -> ApiResult<Option<i64>> {
-        let Some(text) = self.get(name) else {
+        // An empty value means absent: the OSS SDKs send `part-number-marker=`.
+        let Some(text) = self.get(name).filter(|t| !t.is_empty()) else {
             return Ok(None);
         };
         match text.parse::<i64>() {
@@ -175,6 +176,20 @@ impl ApiRequest {
             Dialect::S3 => crate::xml::XmlWriter::new(root),
             Dialect::Oss => crate::xml::XmlWriter::bare(root),
         }
+    }
+
+    /// The storage class as this dialect writes it.
+    pub fn storage_class(&self) -> &'static str {
+        match self.dialect {
+            Dialect::S3 => "STANDARD",
+            Dialect::Oss => "Standard",
+        }
+    }
+
+    /// A query parameter, with an empty value treated as absent (the OSS
+    /// SDKs send `marker=`, `delimiter=`… on every list request).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).filter(|v| !v.is_empty())
     }
 
     pub fn bucket(&self) -> ApiResult<&str> {

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
-use crate::request::{ApiRequest, Dialect, Query, resolve_target};
+use crate::request::{ApiRequest, Dialect, Query, Target, resolve_target};
 use crate::state::SharedState;
 use crate::xml::XmlWriter;
 use crate::{admin, auth, ops};
@@ -95,6 +95,7 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let dialect = dialect_of(&req);
+    let may_leave_body_unread = has_body(&req);
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -117,7 +118,18 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
             }
         }
     };
+    // An error may be sent before the body was read (a refused
+    // `Expect: 100-continue` upload, whose client then sends no body, or
+    // a body cut short): the connection's next bytes cannot be trusted to
+    // start a request, so it is closed rather than reused.
+    let refused_with_body = may_leave_body_unread && !response.status().is_success();
     let headers = response.headers_mut();
+    if refused_with_body {
+        headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     if let Ok(value) = request_id.parse() {
         headers.insert(
             match dialect {
@@ -141,6 +153,14 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
         "request"
     );
     response
+}
+
+/// Whether the request announces a body (length, chunked or 100-continue).
+fn has_body(req: &Request<Incoming>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers.contains_key(http::header::EXPECT)
+        || crate::object_io::content_length(headers).is_some_and(|n| n > 0)
 }
 
 /// The dialect a request speaks: an OSS signature, or (unsigned) any
@@ -169,35 +189,22 @@ async fn route(
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path();
-    let raw_query = parts.uri.query().unwrap_or_default();
-    let (principal, payload) = auth::authenticate(
-        state,
-        parts.method.as_str(),
-        raw_path,
-        raw_query,
-        &parts.headers,
-        "s3",
-    )?;
     let host = parts
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-    let query = Query::parse(raw_query)?;
-    if raw_path.starts_with(admin::PREFIX) {
-        let req = ApiRequest {
-            request_id: request_id.to_owned(),
-            dialect,
-            method: parts.method.clone(),
+    let admin = raw_path.starts_with(admin::PREFIX);
+    let target = if admin {
+        Target {
             bucket: None,
             key: None,
-            query,
-            headers: parts.headers.clone(),
-            principal,
-        };
-        return admin::handle(state, &req, raw_path, body, payload).await;
-    }
-    let target = resolve_target(raw_path, host, &state.settings.domains)?;
+        }
+    } else {
+        resolve_target(raw_path, host, &state.settings.domains)?
+    };
+    let (principal, payload) = auth::authenticate(state, &parts, &target, dialect)?;
+    let query = Query::parse(parts.uri.query().unwrap_or_default())?;
     let req = ApiRequest {
         request_id: request_id.to_owned(),
         dialect,
@@ -208,6 +215,10 @@ async fn route(
         headers: parts.headers,
         principal,
     };
+    if admin {
+        let path = parts.uri.path().to_owned();
+        return admin::handle(state, &req, &path, body, payload).await;
+    }
     ops::dispatch(state, req, body, payload).await
 }
 

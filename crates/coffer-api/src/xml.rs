@@ -2,6 +2,7 @@
 //! shapes are fixed and flat, so a writer is clearer than serde attributes);
 //! request bodies are parsed with quick-xml's serde support.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -70,6 +71,11 @@ impl XmlWriter {
         self
     }
 
+    /// Escaped text inside the innermost open element.
+    pub fn text(&mut self, text: &str) {
+        escape_into(&mut self.out, text);
+    }
+
     pub fn elem_opt(&mut self, name: &str, text: Option<impl AsRef<str>>) -> &mut Self {
         if let Some(text) = text {
             self.elem(name, text);
@@ -100,6 +106,37 @@ fn escape_into(out: &mut String, text: &str) {
             }
             c => out.push(c),
         }
+    }
+}
+
+/// What `encoding-type=url` escapes: everything but unreserved characters
+/// and `/`. Space is `%20` and `+` is `%2B`, so that both `unquote` (OSS
+/// SDKs) and `unquote_plus` (botocore) decode keys right.
+const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A key (or prefix, marker…) as a listing writes it: URL-encoded when the
+/// request asked for `encoding-type=url`.
+pub fn encode_key(key: &str, url_encoded: bool) -> String {
+    if url_encoded {
+        utf8_percent_encode(key, URL_ENCODE).to_string()
+    } else {
+        key.to_owned()
+    }
+}
+
+/// Whether the request asked for `encoding-type=url` (the only type there is).
+pub fn url_encoding(req: &crate::request::ApiRequest) -> ApiResult<bool> {
+    match req.param("encoding-type") {
+        None => Ok(false),
+        Some(t) if t.eq_ignore_ascii_case("url") => Ok(true),
+        Some(_) => Err(ApiError::invalid_argument(
+            "Invalid Encoding Method specified in Request",
+        )),
     }
 }
 
@@ -160,6 +197,12 @@ mod tests {
             w.finish()
                 .ends_with("<Key>a&lt;b&amp;&quot;c&#x1;</Key></R>")
         );
+    }
+
+    #[test]
+    fn url_encoding_escapes_plus_and_space() {
+        assert_eq!(encode_key("a b+c/d~ä", true), "a%20b%2Bc/d~%C3%A4");
+        assert_eq!(encode_key("a b", false), "a b");
     }
 
     #[test]

@@ -110,7 +110,10 @@ impl ServiceKeyring {
                 .open(&context(entry.version), &sealed)
                 .map_err(|_| KeyringError::WrongRootKey { path: path.clone() })?;
             let key = SymmetricKey::from_slice(&opened)?;
-            if keys.insert(entry.version, (entry.created_ms, key)).is_some() {
+            if keys
+                .insert(entry.version, (entry.created_ms, key))
+                .is_some()
+            {
                 return Err(malformed("a version appears twice"));
             }
         }
@@ -215,7 +218,10 @@ mod tests {
 
         let reloaded = ServiceKeyring::load_or_create(dir.path(), &root).expect("reload");
         assert_eq!(reloaded.current().0, 2);
-        assert_eq!(reloaded.version(1).expect("v1 kept").expose().as_slice(), k1);
+        assert_eq!(
+            reloaded.version(1).expect("v1 kept").expose().as_slice(),
+            k1
+        );
         assert_ne!(reloaded.version(2).expect("v2").expose().as_slice(), k1);
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).expect("read");
         assert!(!text.contains(&hex(&k1)), "no key in plaintext on disk");
@@ -233,7 +239,10 @@ mod tests {
             ServiceKeyring::load_or_create(dir.path(), &other_root),
             Err(KeyringError::WrongRootKey { .. })
         ));
-        assert_eq!(std::fs::read(dir.path().join(FILE_NAME)).expect("read"), before);
+        assert_eq!(
+            std::fs::read(dir.path().join(FILE_NAME)).expect("read"),
+            before
+        );
     }
 
     fn hex(bytes: &[u8]) -> String {

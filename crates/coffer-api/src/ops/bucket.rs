@@ -12,7 +12,7 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::ApiRequest;
+use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
 use crate::xml;
 
@@ -28,9 +28,22 @@ pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
     for bucket in buckets.iter().filter(|b| b.owner == req.principal.name()) {
         w.start("Bucket")
             .elem("Name", &bucket.name)
-            .elem("CreationDate", iso8601(bucket.created_ms))
-            .elem("BucketRegion", &bucket.region)
-            .end();
+            .elem("CreationDate", iso8601(bucket.created_ms));
+        match req.dialect {
+            Dialect::S3 => {
+                w.elem("BucketRegion", &bucket.region);
+            }
+            // oss2 requires every one of these elements.
+            Dialect::Oss => {
+                let host = req.header("host").unwrap_or_default();
+                w.elem("Location", oss_location(&bucket.region))
+                    .elem("ExtranetEndpoint", host)
+                    .elem("IntranetEndpoint", host)
+                    .elem("Region", &bucket.region)
+                    .elem("StorageClass", req.storage_class());
+            }
+        }
+        w.end();
     }
     w.end();
     xml_response(StatusCode::OK, w.finish())
@@ -120,18 +133,20 @@ pub async fn get_bucket_location(
     req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
-    // us-east-1 is written as an empty constraint, as S3 does.
-    let region = if bucket.region == "us-east-1" {
-        String::new()
-    } else {
-        bucket.region
-    };
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>",
-        xml::S3_NAMESPACE,
-        region
-    );
+    let mut w = req.xml("LocationConstraint");
+    match req.dialect {
+        // us-east-1 is written as an empty constraint, as S3 does.
+        Dialect::S3 if bucket.region == "us-east-1" => {}
+        Dialect::S3 => w.text(&bucket.region),
+        Dialect::Oss => w.text(&oss_location(&bucket.region)),
+    }
+    let xml = w.finish();
     xml_response(StatusCode::OK, xml)
+}
+
+/// OSS names locations `oss-<region>`.
+fn oss_location(region: &str) -> String {
+    format!("oss-{region}")
 }
 
 /// S3's bucket naming rules: 3–63 characters of lower-case letters, digits,

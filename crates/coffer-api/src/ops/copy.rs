@@ -3,11 +3,13 @@
 use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
+use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
-use super::{blocking, iso8601, now_ms, parse_http_date, quoted, xml_response};
+use super::{blocking, iso8601, now_ms, parse_http_date, quoted, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io;
+use crate::request::Dialect;
 use crate::request::{ApiRequest, path_decode};
 use crate::state::AppState;
 
@@ -133,7 +135,8 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         envelope: None,
         crc64: Some(staged.crc64),
     };
-    let (etag, modified) = (record.etag.clone(), record.last_modified_ms);
+    let (etag, modified, staged_crc64) =
+        (record.etag.clone(), record.last_modified_ms, staged.crc64);
     object_io::commit_staged(&state.store, vec![staged.blob], move |store| {
         store.put_object(&target.name, &key, record)
     })
@@ -141,5 +144,11 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));
-    xml_response(StatusCode::OK, w.finish())
+    let mut response = xml_with_etag(w.finish(), &etag)?;
+    if req.dialect == Dialect::Oss {
+        response
+            .headers_mut()
+            .insert(CRC64_HEADER, staged_crc64.into());
+    }
+    Ok(response)
 }

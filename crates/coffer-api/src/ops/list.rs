@@ -4,13 +4,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_store::ListQuery;
 use http::{Response, StatusCode};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use super::object::object_type;
 use super::{authorized_bucket, blocking, iso8601, quoted, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::request::ApiRequest;
+use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, owner_id};
+use crate::xml::{encode_key, url_encoding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -20,15 +21,6 @@ pub enum Version {
 
 const MAX_KEYS: i64 = 1000;
 
-/// What `encoding-type=url` escapes: everything but unreserved characters
-/// and `/` (clients decode with `unquote_plus`, so `+` must be escaped).
-const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-
 pub async fn list_objects(
     state: &AppState,
     req: &ApiRequest,
@@ -36,32 +28,18 @@ pub async fn list_objects(
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
     let q = &req.query;
-    let url_encoded = match q.get("encoding-type") {
-        None => false,
-        Some("url") => true,
-        Some(_) => {
-            return Err(ApiError::invalid_argument(
-                "Invalid Encoding Method specified in Request",
-            ));
-        }
-    };
+    let url_encoded = url_encoding(req)?;
     let max_keys = q
         .number("max-keys", 0..=i64::MAX)?
         .unwrap_or(MAX_KEYS)
         .min(MAX_KEYS) as usize;
-    let prefix = q.get("prefix").unwrap_or_default().to_owned();
-    let delimiter = q
-        .get("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_owned);
+    let prefix = req.param("prefix").unwrap_or_default().to_owned();
+    let delimiter = req.param("delimiter").map(str::to_owned);
     let start_after = match version {
-        Version::V1 => q.get("marker").filter(|m| !m.is_empty()).map(str::to_owned),
-        Version::V2 => match q.get("continuation-token") {
+        Version::V1 => req.param("marker").map(str::to_owned),
+        Version::V2 => match req.param("continuation-token") {
             Some(token) => Some(decode_token(token)?),
-            None => q
-                .get("start-after")
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
+            None => req.param("start-after").map(str::to_owned),
         },
     };
     let query = ListQuery {
@@ -74,19 +52,13 @@ pub async fn list_objects(
     let name = bucket.name.clone();
     let page = blocking(move || store.list_objects(&name, &query)).await?;
 
-    let enc = |s: &str| -> String {
-        if url_encoded {
-            utf8_percent_encode(s, URL_ENCODE).to_string()
-        } else {
-            s.to_owned()
-        }
-    };
+    let enc = |s: &str| encode_key(s, url_encoded);
     let mut w = req.xml("ListBucketResult");
     w.elem("Name", &bucket.name).elem("Prefix", enc(&prefix));
     match version {
         Version::V1 => {
             w.elem("Marker", enc(q.get("marker").unwrap_or_default()));
-            if page.is_truncated && delimiter.is_some() {
+            if page.is_truncated {
                 w.elem_opt("NextMarker", page.next_marker.as_deref().map(enc));
             }
         }
@@ -116,15 +88,18 @@ pub async fn list_objects(
         w.start("Contents")
             .elem("Key", enc(key))
             .elem("LastModified", iso8601(object.last_modified_ms))
-            .elem("ETag", quoted(&object.etag))
-            .elem("Size", object.size.to_string());
+            .elem("ETag", quoted(&object.etag));
+        if req.dialect == Dialect::Oss {
+            w.elem("Type", object_type(object));
+        }
+        w.elem("Size", object.size.to_string());
         if with_owner {
             w.start("Owner")
                 .elem("ID", owner_id(&object.owner))
                 .elem("DisplayName", &object.owner)
                 .end();
         }
-        w.elem("StorageClass", "STANDARD").end();
+        w.elem("StorageClass", req.storage_class()).end();
     }
     for prefix in &page.common_prefixes {
         w.start("CommonPrefixes").elem("Prefix", enc(prefix)).end();
@@ -153,13 +128,5 @@ mod tests {
         let key = "dir/ä b+c";
         assert_eq!(decode_token(&encode_token(key)).expect("valid"), key);
         assert!(decode_token("!!!").is_err());
-    }
-
-    #[test]
-    fn url_encoding_escapes_plus_and_space() {
-        assert_eq!(
-            utf8_percent_encode("a b+c/d~", URL_ENCODE).to_string(),
-            "a%20b%2Bc/d~"
-        );
     }
 }

@@ -97,6 +97,7 @@ fn has_subresource(req: &ApiRequest) -> bool {
     const PLAIN: &[&str] = &[
         "prefix",
         "delimiter",
+        "objectMeta",
         "marker",
         "max-keys",
         "encoding-type",
@@ -114,9 +115,16 @@ fn has_subresource(req: &ApiRequest) -> bool {
         "response-content-encoding",
         "x-id",
     ];
-    req.query
-        .names()
-        .any(|n| !PLAIN.contains(&n) && !n.starts_with("X-Amz-") && !n.starts_with("x-amz-"))
+    // Presigned-URL parameters of every scheme are authentication, not a
+    // sub-resource.
+    const PRESIGN: &[&str] = &["OSSAccessKeyId", "Expires", "Signature"];
+    req.query.names().any(|n| {
+        !PLAIN.contains(&n)
+            && !PRESIGN.contains(&n)
+            && !n.starts_with("X-Amz-")
+            && !n.starts_with("x-amz-")
+            && !n.starts_with("x-oss-")
+    })
 }
 
 /// The bucket, if it exists and the principal may use it. Buckets belong to
@@ -174,6 +182,17 @@ pub fn xml_response(status: StatusCode, xml: String) -> ApiResult<Response<Respo
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
+/// An XML answer that also carries the ETag as a header: oss2 reads the
+/// ETag of copies and completed uploads from the header, botocore and the
+/// OSS v2 SDK from the body.
+pub fn xml_with_etag(xml: String, etag: &str) -> ApiResult<Response<ResponseBody>> {
+    let mut response = xml_response(StatusCode::OK, xml)?;
+    let value = http::HeaderValue::from_str(&quoted(etag))
+        .map_err(|e| ApiError::internal("ETag header", e))?;
+    response.headers_mut().insert(http::header::ETAG, value);
+    Ok(response)
+}
+
 pub fn empty_response(status: StatusCode) -> ApiResult<Response<ResponseBody>> {
     Response::builder()
         .status(status)
@@ -186,29 +205,41 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// `2009-10-12T17:50:30.000Z`, as S3 XML writes times.
+/// `2009-10-12T17:50:30.000Z`, as S3 and OSS XML write times. Always
+/// `.000`: the OSS SDKs accept nothing else, and S3 does the same.
 pub fn iso8601(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
         t.year(),
         t.month() as u8,
         t.day(),
         t.hour(),
         t.minute(),
         t.second(),
-        t.millisecond()
     )
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT`, as HTTP headers write times.
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 7231 IMF-fixdate), as HTTP
+/// headers write times.
 pub fn http_date(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc2822)
-        .map(|s| s.replace("+0000", "GMT"))
-        .unwrap_or_default()
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month() as usize - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Parses an HTTP date (RFC 7231 IMF-fixdate, or RFC 2822) to milliseconds.
@@ -233,9 +264,21 @@ mod tests {
     #[test]
     fn dates_format_and_parse() {
         let ms = 1_795_951_593_123;
-        assert_eq!(iso8601(ms), "2026-11-29T09:26:33.123Z");
+        assert_eq!(iso8601(ms), "2026-11-29T11:26:33.000Z");
+        assert_eq!(
+            http_date(1_780_000_000_000),
+            "Thu, 28 May 2026 20:26:40 GMT"
+        );
+        assert_eq!(
+            http_date(1_775_000_000_000),
+            "Tue, 31 Mar 2026 23:33:20 GMT"
+        );
+        assert_eq!(
+            http_date(1_767_312_000_000),
+            "Fri, 02 Jan 2026 00:00:00 GMT"
+        );
         let http = http_date(ms);
-        assert_eq!(http, "Sun, 29 Nov 2026 09:26:33 GMT");
+        assert_eq!(http, "Sun, 29 Nov 2026 11:26:33 GMT");
         assert_eq!(parse_http_date(&http), Some(1_795_951_593_000));
         assert_eq!(parse_http_date("garbage"), None);
     }

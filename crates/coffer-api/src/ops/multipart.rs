@@ -8,14 +8,15 @@ use hyper::body::Incoming;
 use md5::{Digest, Md5};
 
 use super::copy::copy_source;
-use super::object::{stored_headers, upload_response, validate_key};
+use super::object::{CRC64_HEADER, stored_headers, upload_response, validate_key};
 use super::{
     authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
+    xml_with_etag,
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BodyRules, StagedBody};
-use crate::request::ApiRequest;
+use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, XmlWriter};
 
@@ -156,7 +157,7 @@ pub async fn upload_part_copy(
     let mut w = req.xml("CopyPartResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&staged.etag()));
-    xml_response(StatusCode::OK, w.finish())
+    xml_with_etag(w.finish(), &staged.etag())
 }
 
 pub async fn complete_upload(
@@ -241,6 +242,7 @@ pub async fn complete_upload(
         envelope: None,
         crc64: combined_crc64(&chosen),
     };
+    let crc64 = record.crc64;
     let store = state.store.clone();
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     blocking(move || store.complete_upload(&b, &k, &i, record)).await?;
@@ -249,7 +251,11 @@ pub async fn complete_upload(
         .elem("Bucket", &bucket)
         .elem("Key", &key)
         .elem("ETag", quoted(&etag));
-    xml_response(StatusCode::OK, w.finish())
+    let mut response = xml_with_etag(w.finish(), &etag)?;
+    if let (Dialect::Oss, Some(crc64)) = (req.dialect, crc64) {
+        response.headers_mut().insert(CRC64_HEADER, crc64.into());
+    }
+    Ok(response)
 }
 
 pub async fn abort_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
@@ -285,11 +291,11 @@ pub async fn list_parts(state: &AppState, req: &ApiRequest) -> ApiResult<Respons
         .elem("UploadId", &id);
     person(&mut w, "Initiator", &upload.owner);
     person(&mut w, "Owner", &upload.owner);
-    w.elem("StorageClass", "STANDARD")
-        .elem("PartNumberMarker", marker.to_string());
-    if let Some(last) = parts.last() {
-        w.elem("NextPartNumberMarker", last.part_number.to_string());
-    }
+    // oss2 requires NextPartNumberMarker even on the last page.
+    let next_marker = parts.last().map_or(marker, |p| p.part_number);
+    w.elem("StorageClass", req.storage_class())
+        .elem("PartNumberMarker", marker.to_string())
+        .elem("NextPartNumberMarker", next_marker.to_string());
     w.elem("MaxParts", max_parts.to_string())
         .elem("IsTruncated", truncated.to_string());
     if let Some(algorithm) = &upload.checksum_algorithm {
@@ -335,6 +341,8 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
             .min(1000) as usize,
     };
     let max_uploads = query.max_uploads;
+    let url_encoded = xml::url_encoding(req)?;
+    let enc = |s: &str| xml::encode_key(s, url_encoded);
     let store = state.store.clone();
     let name = bucket.name.clone();
     let page = blocking(move || store.list_uploads(&name, &query)).await?;
@@ -345,24 +353,34 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
             "UploadIdMarker",
             q.get("upload-id-marker").unwrap_or_default(),
         );
-    w.elem_opt("NextKeyMarker", page.next_key_marker.as_deref())
-        .elem_opt("NextUploadIdMarker", page.next_upload_id_marker.as_deref())
-        .elem("Prefix", q.get("prefix").unwrap_or_default());
-    w.elem_opt("Delimiter", q.get("delimiter").filter(|d| !d.is_empty()));
+    // oss2 requires both Next… markers, empty on the last page.
+    w.elem(
+        "NextKeyMarker",
+        enc(page.next_key_marker.as_deref().unwrap_or_default()),
+    )
+    .elem(
+        "NextUploadIdMarker",
+        page.next_upload_id_marker.as_deref().unwrap_or_default(),
+    )
+    .elem("Prefix", enc(req.param("prefix").unwrap_or_default()));
+    w.elem_opt("Delimiter", req.param("delimiter").map(enc));
+    if url_encoded {
+        w.elem("EncodingType", "url");
+    }
     w.elem("MaxUploads", max_uploads.to_string())
         .elem("IsTruncated", page.is_truncated.to_string());
     for upload in &page.uploads {
         w.start("Upload")
-            .elem("Key", &upload.key)
+            .elem("Key", enc(&upload.key))
             .elem("UploadId", &upload.upload_id);
         person(&mut w, "Initiator", &upload.owner);
         person(&mut w, "Owner", &upload.owner);
-        w.elem("StorageClass", "STANDARD")
+        w.elem("StorageClass", req.storage_class())
             .elem("Initiated", iso8601(upload.initiated_ms))
             .end();
     }
     for prefix in &page.common_prefixes {
-        w.start("CommonPrefixes").elem("Prefix", prefix).end();
+        w.start("CommonPrefixes").elem("Prefix", enc(prefix)).end();
     }
     xml_response(StatusCode::OK, w.finish())
 }
@@ -372,7 +390,11 @@ fn combined_crc64(parts: &[&PartRecord]) -> Option<u64> {
     parts
         .iter()
         .try_fold(coffer_auth::crc64_xz(&[]), |crc, part| {
-            Some(coffer_auth::checksum::crc64_xz_combine(crc, part.crc64?, part.size))
+            Some(coffer_auth::checksum::crc64_xz_combine(
+                crc,
+                part.crc64?,
+                part.size,
+            ))
         })
 }
 

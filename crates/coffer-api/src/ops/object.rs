@@ -146,6 +146,15 @@ pub fn upload_response(req: &ApiRequest, staged: &StagedBody) -> ApiResult<Respo
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
+/// OSS's object type: `Multipart` for objects assembled from parts.
+pub fn object_type(record: &ObjectRecord) -> &'static str {
+    if record.extents.iter().any(|e| e.part_number.is_some()) {
+        "Multipart"
+    } else {
+        "Normal"
+    }
+}
+
 /// The OSS SDKs' end-to-end integrity header: the body's CRC-64/XZ in decimal.
 pub const CRC64_HEADER: &str = "x-oss-hash-crc64ecma";
 
@@ -288,8 +297,17 @@ pub async fn get_object(
     if !record.headers.iter().any(|(n, _)| n == "content-type") {
         response = response.header(http::header::CONTENT_TYPE, "binary/octet-stream");
     }
-    if record.extents.len() > 1 || record.extents.iter().any(|e| e.part_number.is_some()) {
-        response = response.header("x-amz-mp-parts-count", record.extents.len());
+    match req.dialect {
+        Dialect::S3 => {
+            if object_type(&record) == "Multipart" {
+                response = response.header("x-amz-mp-parts-count", record.extents.len());
+            }
+        }
+        Dialect::Oss => {
+            response = response
+                .header("x-oss-object-type", object_type(&record))
+                .header("x-oss-storage-class", req.storage_class());
+        }
     }
     for (param, header) in [
         ("response-content-type", "content-type"),
@@ -422,16 +440,22 @@ pub async fn delete_objects(
             .collect::<Vec<_>>())
     })
     .await?;
+    let url_encoded = xml::url_encoding(req)?;
     let mut w = req.xml("DeleteResult");
+    if url_encoded {
+        w.elem("EncodingType", "url");
+    }
     for (key, outcome) in outcomes {
         match outcome {
             Ok(()) if request.quiet => {}
             Ok(()) => {
-                w.start("Deleted").elem("Key", &key).end();
+                w.start("Deleted")
+                    .elem("Key", xml::encode_key(&key, url_encoded))
+                    .end();
             }
             Err(code) => {
                 w.start("Error")
-                    .elem("Key", &key)
+                    .elem("Key", xml::encode_key(&key, url_encoded))
                     .elem("Code", code)
                     .elem("Message", "The object could not be deleted")
                     .end();

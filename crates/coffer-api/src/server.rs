@@ -257,10 +257,10 @@ impl Failure<'_> {
         let mut response = self.response(xml);
         let headers = response.headers_mut();
         headers.insert("x-oss-ec", http::HeaderValue::from_static(ec));
-        if self.head {
-            if let Ok(value) = http::HeaderValue::from_str(&encoded) {
-                headers.insert("x-oss-err", value);
-            }
+        if self.head
+            && let Ok(value) = http::HeaderValue::from_str(&encoded)
+        {
+            headers.insert("x-oss-err", value);
         }
         response
     }

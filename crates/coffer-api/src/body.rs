@@ -11,8 +11,11 @@ use tokio::sync::mpsc;
 pub enum ResponseBody {
     Empty,
     Full(Option<Bytes>),
+    /// Chunks from a reader thread; `first` was received before the
+    /// response started (see `object_io::stream_range`).
     Stream {
-        chunks: mpsc::Receiver<std::io::Result<Bytes>>,
+        first: Option<Bytes>,
+        chunks: mpsc::Receiver<Result<Bytes, crate::object_io::ReadError>>,
         remaining: u64,
     },
 }
@@ -34,12 +37,24 @@ impl http_body::Body for ResponseBody {
         match &mut *self {
             ResponseBody::Empty => Poll::Ready(None),
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ResponseBody::Stream { chunks, remaining } => match chunks.poll_recv(cx) {
+            ResponseBody::Stream {
+                first,
+                chunks,
+                remaining,
+            } => match first
+                .take()
+                .map(Ok)
+                .map(Some)
+                .map(Poll::Ready)
+                .unwrap_or_else(|| chunks.poll_recv(cx))
+            {
                 Poll::Ready(Some(Ok(bytes))) => {
                     *remaining = remaining.saturating_sub(bytes.len() as u64);
                     Poll::Ready(Some(Ok(Frame::data(bytes))))
                 }
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(std::io::Error::other(
+                    format!("object body failed: {error:?}"),
+                )))),
                 Poll::Ready(None) if *remaining > 0 => Poll::Ready(Some(Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "object body ended early",

@@ -15,6 +15,7 @@ pub mod object_io;
 mod ops;
 pub mod request;
 pub mod server;
+mod sse;
 pub mod state;
 pub mod xml;
 

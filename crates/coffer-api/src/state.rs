@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use coffer_auth::{Secret, SecretLookup};
-use coffer_kms::RootKey;
+use coffer_kms::{RootKey, ServiceKeyring};
 use coffer_store::Store;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -20,11 +20,16 @@ pub struct ServerSettings {
     /// Host names under which virtual-host-style requests are recognised:
     /// `bucket.<domain>`.
     pub domains: Vec<String>,
+    /// Accept SSE-C keys over plain HTTP (tests only: the key crosses the
+    /// network in the clear).
+    pub allow_insecure_sse_c: bool,
 }
 
 pub struct AppState {
     pub store: Store,
     pub root_key: RootKey,
+    /// The service master key behind SSE-S3/SSE-OSS; written on rotation.
+    pub service_keys: std::sync::RwLock<ServiceKeyring>,
     pub root: RootCredentials,
     pub settings: ServerSettings,
 }

@@ -32,6 +32,10 @@ pub struct ServerArgs {
     /// Log filter (tracing syntax), e.g. `info` or `coffer_api=debug`.
     #[arg(long, env = "COFFER_LOG")]
     pub log: Option<String>,
+    /// Accept SSE-C (customer-provided keys) over plain HTTP. For tests only:
+    /// the key then crosses the network in the clear.
+    #[arg(long, env = "COFFER_ALLOW_INSECURE_SSE_C")]
+    pub allow_insecure_sse_c: bool,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -53,6 +57,7 @@ pub struct Settings {
     pub region: String,
     pub domains: Vec<String>,
     pub log: String,
+    pub allow_insecure_sse_c: bool,
 }
 
 impl ServerArgs {
@@ -94,6 +99,7 @@ impl ServerArgs {
             region,
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            allow_insecure_sse_c: self.allow_insecure_sse_c,
         })
     }
 }
@@ -116,6 +122,7 @@ mod tests {
             region: None,
             domains: vec![],
             log: None,
+            allow_insecure_sse_c: false,
         }
     }
 

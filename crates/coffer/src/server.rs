@@ -36,6 +36,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             "created a new root key file: it seals every secret Coffer keeps; back it up and keep it private"
         );
     }
+    let service_keys = coffer_kms::ServiceKeyring::load_or_create(&settings.data_dir, &root_key)
+        .map_err(|e| format!("{e}; refusing to start"))?;
     let (root, source) = credentials::load(&settings.data_dir)?;
     match source {
         Source::Environment => {
@@ -66,10 +68,12 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let state = Arc::new(AppState {
         store,
         root_key,
+        service_keys: std::sync::RwLock::new(service_keys),
         root,
         settings: ServerSettings {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
+            allow_insecure_sse_c: settings.allow_insecure_sse_c,
         },
     });
     tracing::info!(

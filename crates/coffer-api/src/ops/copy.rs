@@ -4,14 +4,17 @@ use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
 use super::object::CRC64_HEADER;
+use super::object::SINGLE_PART;
 use super::object::{stored_headers, validate_key};
 use super::{blocking, iso8601, now_ms, parse_http_date, quoted, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io;
+use crate::object_io::{self, BlobTarget, BodySource};
 use crate::request::Dialect;
 use crate::request::{ApiRequest, path_decode};
+use crate::sse;
 use crate::state::AppState;
+use coffer_crypto::sealed::PartLayout;
 
 /// The object a copy reads from.
 pub struct CopySource {
@@ -92,6 +95,22 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
     })
 }
 
+impl CopySource {
+    /// The source's body, opened with the copy-source SSE-C key if needed.
+    pub fn body(&self, state: &AppState, req: &ApiRequest) -> ApiResult<BodySource> {
+        let opening = self
+            .record
+            .envelope
+            .as_deref()
+            .map(|envelope| sse::open(state, req, envelope, &self.bucket, &self.key, true))
+            .transpose()?;
+        Ok(BodySource {
+            extents: self.record.extents.clone(),
+            opening,
+        })
+    }
+}
+
 pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     validate_key(&key)?;
@@ -106,7 +125,9 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             ));
         }
     };
-    if source.bucket == target.name && source.key == key && !replace {
+    let changes_encryption = req.vendor_header("server-side-encryption").is_some()
+        || sse::customer_key(req, false)?.is_some();
+    if source.bucket == target.name && source.key == key && !replace && !changes_encryption {
         return Err(ApiError::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
@@ -117,8 +138,24 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         source.record.headers.clone()
     };
     let size = source.record.size;
-    let staged =
-        object_io::copy_range(&state.store, source.record.extents.clone(), 0..size).await?;
+    let body = source.body(state, req)?;
+    // The copy is a new object: sealed (or not) as this request and the
+    // target bucket's default say, whatever the source's encryption was.
+    let sealing = sse::seal_new(state, sse::requested(req, &target)?, &target.name, &key)?;
+    let blob_target = match &sealing {
+        Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
+        None => BlobTarget::Plain,
+    };
+    let staged = object_io::copy_range(&state.store, body, 0..size, blob_target).await?;
+    let envelope = sealing
+        .as_ref()
+        .map(|s| {
+            s.envelope(vec![PartLayout {
+                part_number: SINGLE_PART,
+                plain_size: staged.size,
+            }])
+        })
+        .transpose()?;
     // A copy is a new single-part object: its ETag is the MD5 of its bytes.
     let record = ObjectRecord {
         size: staged.size,
@@ -132,7 +169,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             None
         },
         extents: vec![staged.extent(None)],
-        envelope: None,
+        envelope,
         crc64: Some(staged.crc64),
     };
     let (etag, modified, staged_crc64) =
@@ -145,6 +182,14 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));
     let mut response = xml_with_etag(w.finish(), &etag)?;
+    for (name, value) in sealing.iter().flat_map(|s| s.headers(req.dialect)) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(name),
+            http::HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
     if req.dialect == Dialect::Oss {
         response
             .headers_mut()

@@ -15,8 +15,9 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BodyRules, StagedBody};
+use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
 use crate::request::{ApiRequest, Dialect};
+use crate::sse;
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, XmlWriter};
 
@@ -58,6 +59,9 @@ pub async fn create_upload(
             "Checksum algorithm {name} is not supported"
         )));
     }
+    // One data key and object id for the whole upload; each part is
+    // sealed independently under them with its own part number.
+    let sealing = sse::seal_new(state, sse::requested(req, &bucket)?, &bucket.name, &key)?;
     let upload = UploadRecord {
         upload_id: String::new(),
         key: key.clone(),
@@ -65,7 +69,7 @@ pub async fn create_upload(
         owner: req.principal.name().to_owned(),
         headers: stored_headers(&req.headers, req.dialect)?,
         checksum_algorithm: checksum_algorithm.clone(),
-        envelope: None,
+        envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
     };
     let store = state.store.clone();
     let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
@@ -75,6 +79,10 @@ pub async fn create_upload(
         .elem("Key", &key)
         .elem("UploadId", &id);
     let mut response = xml_response(StatusCode::OK, w.finish())?;
+    insert_headers(
+        &mut response,
+        sealing.iter().flat_map(|s| s.headers(req.dialect)),
+    );
     if let Some(name) = checksum_algorithm
         && let Ok(value) = http::HeaderValue::from_str(&name)
     {
@@ -85,26 +93,73 @@ pub async fn create_upload(
     Ok(response)
 }
 
-/// Checks the upload exists before any body is read.
-async fn existing_upload(
-    state: &AppState,
-    req: &ApiRequest,
-) -> ApiResult<(String, String, String)> {
+/// An upload the request names, checked to exist before any body is read.
+struct Upload {
+    bucket: String,
+    key: String,
+    id: String,
+    record: UploadRecord,
+}
+
+impl Upload {
+    /// Where a part's bytes go: sealed under the upload's data key (SSE-C:
+    /// the key must come with every part) or plain.
+    fn part_target(
+        &self,
+        state: &AppState,
+        req: &ApiRequest,
+        number: u32,
+    ) -> ApiResult<(BlobTarget, Vec<(String, String)>)> {
+        match &self.record.envelope {
+            None => Ok((BlobTarget::Plain, Vec::new())),
+            Some(envelope) => {
+                let sealing =
+                    sse::open(state, req, envelope, &self.bucket, &self.key, false)?.into_sealing();
+                Ok((
+                    BlobTarget::Sealed(sealing.sealer(number)),
+                    sealing.headers(req.dialect),
+                ))
+            }
+        }
+    }
+}
+
+async fn existing_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Upload> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
     let id = upload_id(req)?;
     let store = state.store.clone();
     let (b, k, i) = (bucket.name.clone(), key.clone(), id.clone());
-    blocking(move || store.upload(&b, &k, &i)).await?;
-    Ok((bucket.name, key, id))
+    let record = blocking(move || store.upload(&b, &k, &i)).await?;
+    Ok(Upload {
+        bucket: bucket.name,
+        key,
+        id,
+        record,
+    })
+}
+
+fn insert_headers(
+    response: &mut Response<ResponseBody>,
+    headers: impl IntoIterator<Item = (String, String)>,
+) {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(name),
+            http::HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
 }
 
 async fn commit_part(
     state: &AppState,
-    (bucket, key, id): (String, String, String),
+    upload: &Upload,
     number: u32,
     staged: &StagedBody,
 ) -> ApiResult<i64> {
+    let (bucket, key, id) = (upload.bucket.clone(), upload.key.clone(), upload.id.clone());
     let part = PartRecord {
         part_number: number,
         etag: staged.etag(),
@@ -135,9 +190,10 @@ pub async fn upload_part(
     let number = part_number(req)?;
     let upload = existing_upload(state, req).await?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
-    let staged = object_io::ingest(&state.store, body, rules).await?;
-    commit_part(state, upload, number, &staged).await?;
-    upload_response(req, &staged)
+    let (target, sse_headers) = upload.part_target(state, req, number)?;
+    let staged = object_io::ingest(&state.store, body, rules, target).await?;
+    commit_part(state, &upload, number, &staged).await?;
+    upload_response(req, &staged, sse_headers)
 }
 
 pub async fn upload_part_copy(
@@ -152,12 +208,16 @@ pub async fn upload_part_copy(
         None => 0..size,
         Some(header) => copy_source_range(header, size)?,
     };
-    let staged = object_io::copy_range(&state.store, source.record.extents, range).await?;
-    let modified = commit_part(state, upload, number, &staged).await?;
+    let body = source.body(state, req)?;
+    let (target, sse_headers) = upload.part_target(state, req, number)?;
+    let staged = object_io::copy_range(&state.store, body, range, target).await?;
+    let modified = commit_part(state, &upload, number, &staged).await?;
     let mut w = req.xml("CopyPartResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&staged.etag()));
-    xml_with_etag(w.finish(), &staged.etag())
+    let mut response = xml_with_etag(w.finish(), &staged.etag())?;
+    insert_headers(&mut response, sse_headers);
+    Ok(response)
 }
 
 pub async fn complete_upload(
@@ -166,7 +226,9 @@ pub async fn complete_upload(
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let (bucket, key, id) = existing_upload(state, req).await?;
+    let Upload {
+        bucket, key, id, ..
+    } = existing_upload(state, req).await?;
     let body = small_body(req, body, payload).await?;
     let request: xml::CompleteRequest = xml::parse(&body)?;
     if request.parts.is_empty() {
@@ -234,12 +296,28 @@ pub async fn complete_upload(
             .iter()
             .map(|p| coffer_store::Extent {
                 blob: p.blob.clone(),
-                size: p.size,
+                size: if upload.envelope.is_some() {
+                    coffer_crypto::sealed::sealed_size(p.size)
+                } else {
+                    p.size
+                },
                 part_number: Some(p.part_number),
                 etag: Some(p.etag.clone()),
             })
             .collect(),
-        envelope: None,
+        envelope: upload
+            .envelope
+            .as_deref()
+            .map(|envelope| {
+                sse::with_parts(
+                    envelope,
+                    &chosen
+                        .iter()
+                        .map(|p| (p.part_number, p.size))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .transpose()?,
         crc64: combined_crc64(&chosen),
     };
     let crc64 = record.crc64;
@@ -259,14 +337,18 @@ pub async fn complete_upload(
 }
 
 pub async fn abort_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let (bucket, key, id) = existing_upload(state, req).await?;
+    let Upload {
+        bucket, key, id, ..
+    } = existing_upload(state, req).await?;
     let store = state.store.clone();
     blocking(move || store.abort_upload(&bucket, &key, &id)).await?;
     empty_response(StatusCode::NO_CONTENT)
 }
 
 pub async fn list_parts(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let (bucket, key, id) = existing_upload(state, req).await?;
+    let Upload {
+        bucket, key, id, ..
+    } = existing_upload(state, req).await?;
     let marker = req
         .query
         .number("part-number-marker", 0..=MAX_PARTS)?

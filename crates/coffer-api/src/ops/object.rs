@@ -12,10 +12,12 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BodyRules, StagedBody};
+use crate::object_io::{self, BlobTarget, BodyRules, BodySource, StagedBody};
 use crate::request::{ApiRequest, Dialect};
+use crate::sse;
 use crate::state::AppState;
 use crate::xml;
+use coffer_crypto::sealed::PartLayout;
 
 /// Longest key S3 accepts, in UTF-8 bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -104,7 +106,21 @@ pub async fn put_object(
     let bucket = authorized_bucket(state, req).await?;
     let headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
-    let staged = object_io::ingest(&state.store, body, rules).await?;
+    let sealing = sse::seal_new(state, sse::requested(req, &bucket)?, &bucket.name, &key)?;
+    let target = match &sealing {
+        Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
+        None => BlobTarget::Plain,
+    };
+    let staged = object_io::ingest(&state.store, body, rules, target).await?;
+    let envelope = sealing
+        .as_ref()
+        .map(|s| {
+            s.envelope(vec![PartLayout {
+                part_number: SINGLE_PART,
+                plain_size: staged.size,
+            }])
+        })
+        .transpose()?;
     let etag = staged.etag();
     let checksum = staged
         .checksum
@@ -118,7 +134,7 @@ pub async fn put_object(
         headers,
         checksum: checksum.clone(),
         extents: vec![staged.extent(None)],
-        envelope: None,
+        envelope,
         crc64: Some(staged.crc64),
     };
     object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
@@ -126,15 +142,26 @@ pub async fn put_object(
     })
     .await?;
 
-    upload_response(req, &staged)
+    let sse_headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
+    upload_response(req, &staged, sse_headers)
 }
+
+/// The part number a single PUT is sealed as (format.md: part 0).
+pub const SINGLE_PART: u32 = 0;
 
 /// The answer to a body upload (PutObject, UploadPart): the ETag and the
 /// integrity values the client may check.
-pub fn upload_response(req: &ApiRequest, staged: &StagedBody) -> ApiResult<Response<ResponseBody>> {
+pub fn upload_response(
+    req: &ApiRequest,
+    staged: &StagedBody,
+    sse_headers: Vec<(String, String)>,
+) -> ApiResult<Response<ResponseBody>> {
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::ETAG, quoted(&staged.etag()));
+    for (name, value) in sse_headers {
+        response = response.header(name, value);
+    }
     if let Some((algorithm, value)) = &staged.checksum {
         response = response.header(algorithm.header_name(), value);
     }
@@ -270,14 +297,29 @@ pub async fn get_object(
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
     let store = state.store.clone();
-    let record = blocking(move || store.object(&bucket.name, &key)).await?;
+    let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
+    let record = blocking(move || store.object(&bucket_name, &key_name)).await?;
+    let opening = record
+        .envelope
+        .as_deref()
+        .map(|envelope| sse::open(state, req, envelope, &bucket.name, &key, false))
+        .transpose()?;
+    if opening
+        .as_ref()
+        .is_some_and(|o| o.envelope.plain_size() != record.size)
+    {
+        return Err(sse::integrity_error());
+    }
 
     let part_number = req.query.number("partNumber", 1..=10_000)?;
     let mut range = parse_range(req.header("range"), record.size)?;
     if let Some(n) = part_number {
-        range = part_range(&record, n as u32)?;
+        range = part_range(&part_sizes(&record, opening.as_ref()), n as u32)?;
     }
     let mut response = Response::builder();
+    for (name, value) in opening.iter().flat_map(|o| o.headers(req.dialect)) {
+        response = response.header(name, value);
+    }
     let meta_prefix = req.dialect.header("meta-");
     for (name, value) in &record.headers {
         match name.strip_prefix(USER_META_PREFIX) {
@@ -372,24 +414,41 @@ pub async fn get_object(
     let body = if head_only {
         ResponseBody::Empty
     } else {
-        object_io::stream_range(&state.store, record.extents, span)
+        let source = BodySource {
+            extents: record.extents,
+            opening,
+        };
+        object_io::stream_range(&state.store, source, span).await?
     };
     response
         .body(body)
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
+/// The plaintext size of each part of an object, in order.
+fn part_sizes(record: &ObjectRecord, opening: Option<&sse::Opening>) -> Vec<u64> {
+    match opening {
+        Some(opening) => opening
+            .envelope
+            .parts
+            .iter()
+            .map(|p| p.plain_size)
+            .collect(),
+        None => record.extents.iter().map(|e| e.size).collect(),
+    }
+}
+
 /// The byte range of part `n` of a multipart object (`?partNumber=`).
-fn part_range(record: &ObjectRecord, n: u32) -> ApiResult<RangeRequest> {
-    if record.extents.len() <= 1 && n == 1 {
+fn part_range(sizes: &[u64], n: u32) -> ApiResult<RangeRequest> {
+    if sizes.len() <= 1 && n == 1 {
         return Ok(RangeRequest::Whole);
     }
     let mut start = 0;
-    for (i, extent) in record.extents.iter().enumerate() {
+    for (i, size) in sizes.iter().enumerate() {
         if i + 1 == n as usize {
-            return Ok(RangeRequest::Part(start..start + extent.size));
+            return Ok(RangeRequest::Part(start..start + size));
         }
-        start += extent.size;
+        start += size;
     }
     Err(ApiError::new(
         StatusCode::RANGE_NOT_SATISFIABLE,

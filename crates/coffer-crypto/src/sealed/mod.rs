@@ -99,6 +99,21 @@ pub fn commitment(dek: &SymmetricKey, object_id: &ObjectId) -> [u8; COMMITMENT_L
     out
 }
 
+/// The key field of an SSE-C envelope (format.md §5): a keyed fingerprint
+/// of the customer's key for this object, so the key itself is never
+/// stored. HKDF-SHA256(ikm = key, salt = object id, info =
+/// "coffer/v1/sse-c-fingerprint"), 32 bytes.
+pub fn customer_fingerprint(key: &SymmetricKey, object_id: &ObjectId) -> [u8; COMMITMENT_LEN] {
+    let mut out = [0u8; COMMITMENT_LEN];
+    cipher::hkdf_sha256(
+        key,
+        &object_id.0,
+        &[b"coffer/v1/sse-c-fingerprint"],
+        &mut out,
+    );
+    out
+}
+
 /// Checks, in constant time, that `dek` is the key `expected` commits to.
 /// A mismatch is a plain [`CryptoError::Decryption`].
 pub fn verify_commitment(

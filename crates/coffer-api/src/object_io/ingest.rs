@@ -1,40 +1,27 @@
-//! The one place where object bodies enter and leave the store.
-//!
-//! Writing: the request body is handed frame by frame to a blocking worker
-//! that undoes aws-chunked framing, hashes (MD5 for the ETag, the payload
-//! SHA-256, the flexible checksum) and writes a staged blob; the blob only
-//! becomes visible when the operation commits its metadata. Reading: a
-//! blocking worker reads just the requested range from the object's extents.
-//! Server-side encryption will seal and open here, so every route (PUT,
-//! multipart, copies, ranged GET) shares one path.
-
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::ops::Range;
+//! Request bodies into staged blobs: aws-chunked decoding and every
+//! integrity check the request asked for (payload SHA-256, flexible
+//! checksum, Content-MD5, OSS CRC-64), in a blocking worker fed by the
+//! connection.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz};
+use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer};
 use coffer_auth::chunked::Trailers;
 use coffer_auth::sigv4::Payload;
-use coffer_store::{BlobId, Extent, Store};
+use coffer_store::Store;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use md5::{Digest as _, Md5};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
+use super::writer::{BlobTarget, BlobWriter, StagedBody};
 use crate::auth::{BodyChecks, sha256_mismatch};
-use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 
 /// Largest body a single PUT or part may carry (S3's limit).
 pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
-/// Size of the chunks read from blobs and sent to clients.
-const READ_CHUNK: usize = 256 * 1024;
-/// Size of the write buffer in front of a blob file.
-const WRITE_BUFFER: usize = 1024 * 1024;
 /// Body frames in flight between the connection and the writer thread.
 const FRAMES_IN_FLIGHT: usize = 16;
 
@@ -150,53 +137,6 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// A body written to a staged blob and verified; not yet visible.
-pub struct StagedBody {
-    pub blob: BlobId,
-    pub size: u64,
-    pub md5: [u8; 16],
-    pub checksum: Option<(ChecksumAlgorithm, String)>,
-    /// CRC-64/XZ, kept for every object so OSS clients can check any of them.
-    pub crc64: u64,
-}
-
-impl StagedBody {
-    pub fn etag(&self) -> String {
-        hex::encode(self.md5)
-    }
-
-    pub fn extent(&self, part_number: Option<u32>) -> Extent {
-        Extent {
-            blob: self.blob.clone(),
-            size: self.size,
-            part_number,
-            etag: Some(self.etag()),
-        }
-    }
-}
-
-/// Commits staged blobs with `commit` (a metadata transaction, run off the
-/// async threads); if it fails, the blobs are deleted at once.
-pub async fn commit_staged<T: Send + 'static>(
-    store: &Store,
-    blobs: Vec<BlobId>,
-    commit: impl FnOnce(&Store) -> Result<T, coffer_store::StoreError> + Send + 'static,
-) -> ApiResult<T> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        commit(&store).inspect_err(|_| {
-            for blob in &blobs {
-                if let Err(error) = store.discard_blob(blob) {
-                    tracing::warn!(%error, blob, "could not discard an uncommitted blob");
-                }
-            }
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal("blocking task", e))?
-    .map_err(ApiError::from)
-}
-
 enum Frame {
     Data(Bytes),
     End,
@@ -204,10 +144,15 @@ enum Frame {
 
 /// Streams a request body into a staged blob, verifying every integrity
 /// claim the request made. On any error nothing is left behind.
-pub async fn ingest(store: &Store, mut body: Incoming, rules: BodyRules) -> ApiResult<StagedBody> {
+pub async fn ingest(
+    store: &Store,
+    mut body: Incoming,
+    rules: BodyRules,
+    target: BlobTarget,
+) -> ApiResult<StagedBody> {
     let (tx, rx) = mpsc::channel::<Frame>(FRAMES_IN_FLIGHT);
     let store = store.clone();
-    let worker = tokio::task::spawn_blocking(move || write_staged(&store, rx, rules));
+    let worker = tokio::task::spawn_blocking(move || write_staged(&store, rx, rules, target));
 
     let mut failure = None;
     loop {
@@ -244,8 +189,9 @@ fn write_staged(
     store: &Store,
     mut rx: mpsc::Receiver<Frame>,
     rules: BodyRules,
+    target: BlobTarget,
 ) -> ApiResult<StagedBody> {
-    let mut blob = store.new_blob()?;
+    let mut writer = BlobWriter::new(store, target)?;
     let BodyChecks {
         mut decoder,
         sha256: expected_sha256,
@@ -255,32 +201,24 @@ fn write_staged(
         .checksum
         .as_ref()
         .map(|(algorithm, _)| Checksummer::new(*algorithm));
-    let mut md5 = Md5::new();
-    let mut crc64 = Crc64Xz::new();
-    let mut size: u64 = 0;
     let mut decoded = Vec::new();
 
     {
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, blob.file());
         let mut consume = |data: &[u8]| -> ApiResult<()> {
-            size += data.len() as u64;
-            if size > MAX_SINGLE_UPLOAD {
+            if writer.size() + data.len() as u64 > MAX_SINGLE_UPLOAD {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "EntityTooLarge",
                     "Your proposed upload exceeds the maximum allowed object size.",
                 ));
             }
-            md5.update(data);
-            crc64.update(data);
             if let Some(h) = sha256.as_mut() {
                 h.update(data);
             }
             if let Some(c) = checksummer.as_mut() {
                 c.update(data);
             }
-            out.write_all(data)
-                .map_err(|e| ApiError::internal("writing a blob", e))
+            writer.write(data)
         };
         loop {
             match rx.blocking_recv() {
@@ -298,8 +236,6 @@ fn write_staged(
                 None => return Err(ApiError::incomplete_body()),
             }
         }
-        out.flush()
-            .map_err(|e| ApiError::internal("writing a blob", e))?;
     }
 
     let trailers = match decoder {
@@ -307,7 +243,7 @@ fn write_staged(
         None => Trailers::default(),
     };
     if let Some(expected) = rules.decoded_length
-        && expected != size
+        && expected != writer.size()
     {
         return Err(ApiError::incomplete_body());
     }
@@ -316,9 +252,8 @@ fn write_staged(
     {
         return Err(sha256_mismatch());
     }
-    let md5: [u8; 16] = md5.finalize().into();
     if let Some(expected) = rules.content_md5
-        && expected != md5
+        && expected != writer.md5()
     {
         return Err(ApiError::bad_digest(
             "The Content-MD5 you specified did not match what we received.",
@@ -349,125 +284,17 @@ fn write_staged(
         }
         _ => None,
     };
-    let crc64 = crc64.finish();
-    if rules.crc64.is_some_and(|expected| expected != crc64) {
+    if rules
+        .crc64
+        .is_some_and(|expected| expected != writer.crc64())
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidDigest",
             "The x-oss-hash-crc64ecma you specified did not match what we received.",
         ));
     }
-    let blob = blob.finish()?;
-    Ok(StagedBody {
-        blob,
-        size,
-        md5,
-        checksum,
-        crc64,
-    })
-}
-
-/// Calls `sink` with successive pieces of bytes `range` of the body made of
-/// `extents`. Stops early (returning Ok) when `sink` returns false.
-pub fn read_range(
-    store: &Store,
-    extents: &[Extent],
-    range: Range<u64>,
-    mut sink: impl FnMut(Bytes) -> bool,
-) -> std::io::Result<()> {
-    let mut extent_start = 0u64;
-    for extent in extents {
-        let extent_end = extent_start + extent.size;
-        let from = range.start.max(extent_start);
-        let to = range.end.min(extent_end);
-        if from < to {
-            let mut file = store
-                .open_blob(&extent.blob)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            file.seek(SeekFrom::Start(from - extent_start))?;
-            let mut left = to - from;
-            while left > 0 {
-                let want = left.min(READ_CHUNK as u64) as usize;
-                let mut buf = vec![0u8; want];
-                file.read_exact(&mut buf)?;
-                left -= want as u64;
-                if !sink(Bytes::from(buf)) {
-                    return Ok(());
-                }
-            }
-        }
-        extent_start = extent_end;
-        if extent_start >= range.end {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// A response body streaming bytes `range` of an object.
-pub fn stream_range(store: &Store, extents: Vec<Extent>, range: Range<u64>) -> ResponseBody {
-    let (tx, rx) = mpsc::channel(4);
-    let store = store.clone();
-    let remaining = range.end - range.start;
-    tokio::task::spawn_blocking(move || {
-        let result = read_range(&store, &extents, range, |chunk| {
-            tx.blocking_send(Ok(chunk)).is_ok()
-        });
-        if let Err(error) = result {
-            tracing::error!(%error, "reading an object body failed");
-            let _ = tx.blocking_send(Err(error));
-        }
-    });
-    ResponseBody::Stream {
-        chunks: rx,
-        remaining,
-    }
-}
-
-/// Copies bytes `range` of an object into a new staged blob (CopyObject,
-/// UploadPartCopy).
-pub async fn copy_range(
-    store: &Store,
-    extents: Vec<Extent>,
-    range: Range<u64>,
-) -> ApiResult<StagedBody> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut blob = store.new_blob()?;
-        let mut md5 = Md5::new();
-        let mut crc64 = Crc64Xz::new();
-        let mut size = 0u64;
-        let mut write_error = None;
-        {
-            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, blob.file());
-            read_range(&store, &extents, range, |chunk| {
-                md5.update(&chunk);
-                crc64.update(&chunk);
-                size += chunk.len() as u64;
-                match out.write_all(&chunk) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        write_error = Some(e);
-                        false
-                    }
-                }
-            })
-            .map_err(|e| ApiError::internal("reading the copy source", e))?;
-            if let Some(e) = write_error {
-                return Err(ApiError::internal("writing a copy", e));
-            }
-            out.flush()
-                .map_err(|e| ApiError::internal("writing a copy", e))?;
-        }
-        let blob = blob.finish()?;
-        Ok(StagedBody {
-            blob,
-            size,
-            md5: md5.finalize().into(),
-            checksum: None,
-            crc64: crc64.finish(),
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal("copy worker", e))?
+    let mut staged = writer.finish()?;
+    staged.checksum = checksum;
+    Ok(staged)
 }

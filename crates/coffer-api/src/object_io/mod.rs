@@ -1,0 +1,18 @@
+//! The one place where object bodies enter and leave the store.
+//!
+//! Writing ([`ingest`], [`copy_range`]): bytes go through a [`BlobWriter`]
+//! that hashes the plaintext and, for encrypted objects, seals it as one part
+//! of the sealed-object format (docs/format.md) before it reaches a staged
+//! blob; the blob only becomes visible when the operation commits its
+//! metadata ([`commit_staged`]). Reading ([`stream_range`]): only the blobs
+//! and chunks a range needs are read, and sealed chunks are opened before
+//! any byte is served. Every route (PUT, multipart, copies, ranged GET)
+//! shares these paths.
+
+mod ingest;
+mod reader;
+mod writer;
+
+pub use ingest::{BodyRules, MAX_SINGLE_UPLOAD, content_length, ingest};
+pub use reader::{BodySource, ReadError, copy_range, read_range, stream_range};
+pub use writer::{BlobTarget, BlobWriter, StagedBody, commit_staged};

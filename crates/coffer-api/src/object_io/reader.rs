@@ -1,0 +1,234 @@
+//! Reading a byte range of an object: only the blobs, and for sealed
+//! objects only the chunks, that the range needs; sealed chunks are opened
+//! (authenticated) before any byte of them is passed on.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+
+use bytes::Bytes;
+use coffer_crypto::sealed::{self, CHUNK_SIZE};
+use coffer_store::{Extent, Store};
+use tokio::sync::mpsc;
+
+use super::writer::{BlobTarget, BlobWriter, StagedBody};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::sse::{Opening, integrity_error};
+
+/// Plaintext bytes passed on at a time (a whole number of sealed chunks).
+const READ_BATCH: u64 = 16 * CHUNK_SIZE as u64;
+
+/// An object's stored body and what opens it.
+pub struct BodySource {
+    pub extents: Vec<Extent>,
+    pub opening: Option<Opening>,
+}
+
+/// Why a read stopped.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// A sealed chunk, or the layout, failed authentication.
+    Integrity,
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(error: std::io::Error) -> Self {
+        ReadError::Io(error)
+    }
+}
+
+impl ReadError {
+    fn into_api(self) -> ApiError {
+        match self {
+            ReadError::Io(e) => ApiError::internal("reading an object", e),
+            ReadError::Integrity => integrity_error(),
+        }
+    }
+}
+
+fn open_blob(store: &Store, extent: &Extent) -> Result<std::fs::File, ReadError> {
+    store
+        .open_blob(&extent.blob)
+        .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))
+}
+
+fn read_at(file: &mut std::fs::File, at: u64, len: u64) -> Result<Vec<u8>, ReadError> {
+    file.seek(SeekFrom::Start(at))?;
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Calls `sink` with successive pieces of plaintext bytes `range` of the
+/// object. Stops early (returning Ok) when `sink` returns false.
+pub fn read_range(
+    store: &Store,
+    source: &BodySource,
+    range: Range<u64>,
+    mut sink: impl FnMut(Bytes) -> bool,
+) -> Result<(), ReadError> {
+    match &source.opening {
+        None => read_plain(store, &source.extents, range, sink),
+        Some(opening) => {
+            let parts = &opening.envelope.parts;
+            if parts.len() != source.extents.len() {
+                return Err(ReadError::Integrity);
+            }
+            let mut part_start = 0u64;
+            for (part, extent) in parts.iter().zip(&source.extents) {
+                let part_end = part_start + part.plain_size;
+                let from =
+                    range.start.max(part_start) - part_start.min(range.start.max(part_start));
+                let to = range.end.min(part_end).saturating_sub(part_start);
+                // An empty range (an empty object) still opens the empty
+                // chunk, so that even an empty read is authenticated.
+                let wanted = if range.is_empty() && part.plain_size == 0 {
+                    Some(0..0)
+                } else if from < to {
+                    Some(from..to)
+                } else {
+                    None
+                };
+                if let Some(mut wanted) = wanted {
+                    let mut file = open_blob(store, extent)?;
+                    let opener = opening.opener(part.part_number);
+                    loop {
+                        // Batches end on chunk boundaries.
+                        let batch_end =
+                            ((wanted.start / READ_BATCH + 1) * READ_BATCH).min(wanted.end);
+                        let batch = wanted.start..batch_end;
+                        let plan = sealed::plan_range(part.plain_size, batch.clone())
+                            .map_err(|_| ReadError::Integrity)?;
+                        if plan.sealed.end > extent.size {
+                            return Err(ReadError::Integrity);
+                        }
+                        let ciphertext = read_at(
+                            &mut file,
+                            plan.sealed.start,
+                            plan.sealed.end - plan.sealed.start,
+                        )
+                        .map_err(|e| match e {
+                            // A blob shorter than its layout says: truncated.
+                            ReadError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                                ReadError::Integrity
+                            }
+                            other => other,
+                        })?;
+                        let mut plaintext = Vec::with_capacity(plan.len as usize);
+                        opener
+                            .open_range(&plan, &ciphertext, &mut plaintext)
+                            .map_err(|_| ReadError::Integrity)?;
+                        if !plaintext.is_empty() && !sink(Bytes::from(plaintext)) {
+                            return Ok(());
+                        }
+                        wanted.start = batch_end;
+                        if wanted.start >= wanted.end {
+                            break;
+                        }
+                    }
+                }
+                part_start = part_end;
+                if part_start >= range.end && !range.is_empty() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_plain(
+    store: &Store,
+    extents: &[Extent],
+    range: Range<u64>,
+    mut sink: impl FnMut(Bytes) -> bool,
+) -> Result<(), ReadError> {
+    let mut extent_start = 0u64;
+    for extent in extents {
+        let extent_end = extent_start + extent.size;
+        let from = range.start.max(extent_start);
+        let to = range.end.min(extent_end);
+        if from < to {
+            let mut file = open_blob(store, extent)?;
+            let mut at = from - extent_start;
+            let end = to - extent_start;
+            while at < end {
+                let len = (end - at).min(READ_BATCH);
+                let buf = read_at(&mut file, at, len)?;
+                at += len;
+                if !sink(Bytes::from(buf)) {
+                    return Ok(());
+                }
+            }
+        }
+        extent_start = extent_end;
+        if extent_start >= range.end {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A response body streaming plaintext bytes `range` of an object.
+///
+/// The first batch is read (and, when sealed, authenticated) before this
+/// returns, so that a damaged object is answered with an error status
+/// rather than a truncated 200; later failures abort the stream.
+pub async fn stream_range(
+    store: &Store,
+    source: BodySource,
+    range: Range<u64>,
+) -> ApiResult<ResponseBody> {
+    let (tx, mut rx) = mpsc::channel(4);
+    let store = store.clone();
+    let remaining = range.end - range.start;
+    tokio::task::spawn_blocking(move || {
+        let result = read_range(&store, &source, range, |chunk| {
+            tx.blocking_send(Ok(chunk)).is_ok()
+        });
+        if let Err(error) = result {
+            tracing::error!(?error, "reading an object body failed");
+            let _ = tx.blocking_send(Err(error));
+        }
+    });
+    let first = match rx.recv().await {
+        Some(Ok(bytes)) => Some(bytes),
+        Some(Err(error)) => return Err(error.into_api()),
+        None => None,
+    };
+    Ok(ResponseBody::Stream {
+        first,
+        chunks: rx,
+        remaining,
+    })
+}
+
+/// Copies plaintext bytes `range` of an object into a new staged blob
+/// (CopyObject, UploadPartCopy), sealed for its new place if `target` says.
+pub async fn copy_range(
+    store: &Store,
+    source: BodySource,
+    range: Range<u64>,
+    target: BlobTarget,
+) -> ApiResult<StagedBody> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut writer = BlobWriter::new(&store, target)?;
+        let mut write_error = None;
+        read_range(&store, &source, range, |chunk| match writer.write(&chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
+            }
+        })
+        .map_err(ReadError::into_api)?;
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        writer.finish()
+    })
+    .await
+    .map_err(|e| ApiError::internal("copy worker", e))?
+}

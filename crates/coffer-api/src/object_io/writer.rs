@@ -1,0 +1,170 @@
+//! Writing one blob: hashing the plaintext (MD5 for the ETag, CRC-64 for
+//! OSS clients), sealing it when the object is encrypted, and staging the
+//! result; plus the commit that makes staged blobs visible.
+
+use std::io::Write;
+
+use coffer_auth::checksum::{ChecksumAlgorithm, Crc64Xz};
+use coffer_crypto::sealed::PartSealer;
+use coffer_store::{BlobId, Extent, NewBlob, Store};
+use md5::{Digest as _, Md5};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Bytes gathered before each write to the blob file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// How a blob's bytes are stored: as given, or sealed as one part of an
+/// encrypted object.
+pub enum BlobTarget {
+    Plain,
+    Sealed(PartSealer),
+}
+
+/// A body written to a staged blob and verified; not yet visible.
+pub struct StagedBody {
+    pub blob: BlobId,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Bytes in the blob (larger than `size` when sealed).
+    pub stored_size: u64,
+    pub md5: [u8; 16],
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    /// CRC-64/XZ, kept for every object so OSS clients can check any of them.
+    pub crc64: u64,
+}
+
+impl StagedBody {
+    pub fn etag(&self) -> String {
+        hex::encode(self.md5)
+    }
+
+    pub fn extent(&self, part_number: Option<u32>) -> Extent {
+        Extent {
+            blob: self.blob.clone(),
+            size: self.stored_size,
+            part_number,
+            etag: Some(self.etag()),
+        }
+    }
+}
+
+/// Streams plaintext into a new blob. Dropped unfinished, it leaves nothing.
+pub struct BlobWriter {
+    blob: NewBlob,
+    sealer: Option<PartSealer>,
+    buffer: Vec<u8>,
+    md5: Md5,
+    crc64: Crc64Xz,
+    size: u64,
+    stored: u64,
+}
+
+impl BlobWriter {
+    pub fn new(store: &Store, target: BlobTarget) -> ApiResult<Self> {
+        Ok(Self {
+            blob: store.new_blob()?,
+            sealer: match target {
+                BlobTarget::Plain => None,
+                BlobTarget::Sealed(sealer) => Some(sealer),
+            },
+            buffer: Vec::with_capacity(WRITE_BUFFER + 64 * 1024),
+            md5: Md5::new(),
+            crc64: Crc64Xz::new(),
+            size: 0,
+            stored: 0,
+        })
+    }
+
+    /// Appends plaintext.
+    pub fn write(&mut self, data: &[u8]) -> ApiResult<()> {
+        self.size += data.len() as u64;
+        self.md5.update(data);
+        self.crc64.update(data);
+        match self.sealer.as_mut() {
+            Some(sealer) => sealer
+                .push(data, &mut self.buffer)
+                .map_err(|e| ApiError::internal("sealing", e))?,
+            None if self.buffer.is_empty() && data.len() >= WRITE_BUFFER => {
+                return self.write_out(data);
+            }
+            None => self.buffer.extend_from_slice(data),
+        }
+        if self.buffer.len() >= WRITE_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Plaintext bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// MD5 of the plaintext so far.
+    pub fn md5(&self) -> [u8; 16] {
+        self.md5.clone().finalize().into()
+    }
+
+    /// CRC-64/XZ of the plaintext so far.
+    pub fn crc64(&self) -> u64 {
+        self.crc64.clone().finish()
+    }
+
+    fn flush(&mut self) -> ApiResult<()> {
+        let buffer = std::mem::take(&mut self.buffer);
+        let result = self.write_out(&buffer);
+        self.buffer = buffer;
+        self.buffer.clear();
+        result
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) -> ApiResult<()> {
+        self.stored += bytes.len() as u64;
+        self.blob
+            .file()
+            .write_all(bytes)
+            .map_err(|e| ApiError::internal("writing a blob", e))
+    }
+
+    /// Seals the final chunk, fsyncs and stages the blob.
+    pub fn finish(mut self) -> ApiResult<StagedBody> {
+        if let Some(sealer) = self.sealer.take() {
+            sealer.finish(&mut self.buffer);
+        }
+        self.flush()?;
+        let md5 = self.md5();
+        let crc64 = self.crc64();
+        let blob = self.blob.finish()?;
+        Ok(StagedBody {
+            blob,
+            size: self.size,
+            stored_size: self.stored,
+            md5,
+            checksum: None,
+            crc64,
+        })
+    }
+}
+
+/// Commits staged blobs with `commit` (a metadata transaction, run off the
+/// async threads); if it fails, the blobs are deleted at once.
+pub async fn commit_staged<T: Send + 'static>(
+    store: &Store,
+    blobs: Vec<BlobId>,
+    commit: impl FnOnce(&Store) -> Result<T, coffer_store::StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        commit(&store).inspect_err(|_| {
+            for blob in &blobs {
+                if let Err(error) = store.discard_blob(blob) {
+                    tracing::warn!(%error, blob, "could not discard an uncommitted blob");
+                }
+            }
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal("blocking task", e))?
+    .map_err(ApiError::from)
+}

@@ -123,6 +123,16 @@ pub fn verify_small_body(headers: &HeaderMap, payload: Payload, raw: Bytes) -> A
     {
         return Err(sha256_mismatch());
     }
+    for (name, value) in headers {
+        if let Some(algorithm) = coffer_auth::ChecksumAlgorithm::from_header_name(name.as_str())
+            && value.to_str().ok().map(str::trim) != Some(algorithm.checksum(&body).as_str())
+        {
+            return Err(ApiError::bad_digest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algorithm.name()
+            )));
+        }
+    }
     if let Some(expected) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
         let actual = BASE64.encode(Md5::digest(&body));
         if expected.trim() != actual {

@@ -2,6 +2,7 @@
 
 mod bucket;
 mod copy;
+mod encryption;
 mod list;
 mod multipart;
 mod object;
@@ -28,6 +29,15 @@ pub async fn dispatch(
     match (&req.method, &req.bucket, &req.key) {
         (&Method::GET, None, None) => bucket::list_buckets(state, &req).await,
         (_, None, _) => Err(ApiError::method_not_allowed()),
+
+        // Bucket default encryption.
+        (&Method::PUT, Some(_), None) if q.has("encryption") => {
+            encryption::put(state, &req, body, payload).await
+        }
+        (&Method::GET, Some(_), None) if q.has("encryption") => encryption::get(state, &req).await,
+        (&Method::DELETE, Some(_), None) if q.has("encryption") => {
+            encryption::delete(state, &req).await
+        }
 
         // Bucket operations.
         (&Method::PUT, Some(_), None) if q.names().next().is_none() => {

@@ -52,6 +52,9 @@ pub async fn handle(
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     match (&req.method, rest.split_once('/')) {
         (&Method::GET, None) if rest == "users" => list_users(state).await,
+        (&Method::GET, Some(("sse", "keys"))) => service_key_versions(state),
+        (&Method::POST, Some(("sse", "rotate"))) => rotate_service_key(state),
+        (&Method::POST, Some(("sse", "rewrap"))) => rewrap_all(state).await,
         (&Method::POST, None) if rest == "users" => add_user(state, req, body, payload).await,
         (&Method::DELETE, Some(("users", name))) if !name.is_empty() => {
             let name = crate::request::path_decode(name)?;
@@ -167,6 +170,88 @@ async fn add_user(
             access_key: &access_key,
             secret_key: &secret_key,
         },
+    )
+}
+
+fn service_key_versions(state: &AppState) -> ApiResult<Response<ResponseBody>> {
+    let keyring = state
+        .service_keys
+        .read()
+        .map_err(|_| ApiError::internal("service keyring", "lock poisoned"))?;
+    let current = keyring.current().0;
+    let versions: Vec<_> = keyring
+        .versions()
+        .map(|(version, created_ms)| serde_json::json!({"version": version, "created_ms": created_ms}))
+        .collect();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"current": current, "versions": versions}),
+    )
+}
+
+/// Adds a service master key version; new objects use it from now on, old
+/// ones keep opening with theirs until a rewrap.
+fn rotate_service_key(state: &AppState) -> ApiResult<Response<ResponseBody>> {
+    let version = state
+        .service_keys
+        .write()
+        .map_err(|_| ApiError::internal("service keyring", "lock poisoned"))?
+        .rotate(&state.root_key)
+        .map_err(|e| ApiError::internal("rotating the service master key", e))?;
+    tracing::info!(version, "service master key rotated");
+    json(StatusCode::OK, &serde_json::json!({"current": version}))
+}
+
+/// Moves every object's data key to the current service master key version
+/// (metadata only: bodies are not read or rewritten).
+async fn rewrap_all(state: &AppState) -> ApiResult<Response<ResponseBody>> {
+    let store = state.store.clone();
+    let buckets = blocking(move || store.list_buckets()).await?;
+    let (mut scanned, mut rewrapped) = (0u64, 0u64);
+    for bucket in buckets {
+        let mut start_after = None;
+        loop {
+            let query = coffer_store::ListQuery {
+                prefix: String::new(),
+                delimiter: None,
+                start_after: start_after.clone(),
+                max_keys: 1000,
+            };
+            let store = state.store.clone();
+            let name = bucket.name.clone();
+            let page = blocking(move || store.list_objects(&name, &query)).await?;
+            let mut updates = Vec::new();
+            for (key, record) in &page.objects {
+                scanned += 1;
+                if let Some(old) = &record.envelope
+                    && let Some(new) = crate::sse::rewrap(state, old, &bucket.name, key)?
+                {
+                    updates.push((key.clone(), old.clone(), new));
+                }
+            }
+            let store = state.store.clone();
+            let name = bucket.name.clone();
+            rewrapped += blocking(move || {
+                let mut done = 0;
+                for (key, old, new) in updates {
+                    // A concurrent overwrite already wrote a current envelope.
+                    if store.replace_envelope(&name, &key, &old, new)? {
+                        done += 1;
+                    }
+                }
+                Ok(done)
+            })
+            .await?;
+            match (page.is_truncated, page.objects.last()) {
+                (true, Some((last, _))) => start_after = Some(last.clone()),
+                _ => break,
+            }
+        }
+    }
+    tracing::info!(scanned, rewrapped, "rewrap finished");
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"objects_scanned": scanned, "objects_rewrapped": rewrapped}),
     )
 }
 

@@ -340,6 +340,42 @@ impl Opening {
     }
 }
 
+/// The envelope re-wrapped under the current service master key version,
+/// or `None` when it already is (or is not a service-key envelope). The
+/// object's data key and body are unchanged.
+pub fn rewrap(
+    state: &AppState,
+    envelope: &[u8],
+    bucket: &str,
+    key: &str,
+) -> ApiResult<Option<Vec<u8>>> {
+    let mut envelope = Envelope::decode(envelope).map_err(|_| integrity_error())?;
+    if envelope.key.kind != WrapKind::ServiceKey {
+        return Ok(None);
+    }
+    let keyring = state
+        .service_keys
+        .read()
+        .map_err(|_| ApiError::internal("service keyring", "lock poisoned"))?;
+    let (current, current_key) = keyring.current();
+    if envelope.key.key_version == current {
+        return Ok(None);
+    }
+    let context = wrap_context(bucket, key, &envelope.object_id);
+    let old_key = keyring
+        .version(envelope.key.key_version)
+        .ok_or_else(integrity_error)?;
+    let dek = coffer_crypto::secret_box::open(old_key, &context, &envelope.key.wrapped_key)
+        .map_err(|_| integrity_error())?;
+    envelope.key.wrapped_key = coffer_crypto::secret_box::seal(current_key, &context, &dek)
+        .map_err(crypto_failure("wrapping a data key"))?;
+    envelope.key.key_version = current;
+    envelope
+        .encode()
+        .map(Some)
+        .map_err(|e| ApiError::internal("encoding an envelope", e))
+}
+
 /// A multipart upload's envelope with its real part layout (number,
 /// plaintext size), at completion. The data key is not needed.
 pub fn with_parts(upload_envelope: &[u8], parts: &[(u32, u64)]) -> ApiResult<Vec<u8>> {

@@ -52,3 +52,29 @@ pub async fn remove_user(client: &SignedClient, name: &str) -> Result<(), Client
     client.send(Method::DELETE, &path, Vec::new()).await?;
     Ok(())
 }
+
+const SSE: &str = "/_coffer/admin/sse";
+
+async fn json_call(
+    client: &SignedClient,
+    method: Method,
+    path: &str,
+) -> Result<serde_json::Value, ClientError> {
+    let (_, response) = client.send(method, path, Vec::new()).await?;
+    serde_json::from_slice(&response).map_err(|e| ClientError::BadResponse(e.to_string()))
+}
+
+/// The service master key's versions and which one is current.
+pub async fn service_keys(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
+    json_call(client, Method::GET, &format!("{SSE}/keys")).await
+}
+
+/// Adds a service master key version and makes it current.
+pub async fn rotate_service_key(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
+    json_call(client, Method::POST, &format!("{SSE}/rotate")).await
+}
+
+/// Re-wraps every object's data key under the current version.
+pub async fn rewrap_objects(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
+    json_call(client, Method::POST, &format!("{SSE}/rewrap")).await
+}

@@ -348,6 +348,36 @@ impl Store {
         }
     }
 
+    /// Replaces an object's envelope, only if the object still has the
+    /// envelope `expected` (a concurrent overwrite wins). The body is not
+    /// touched: this is how data keys are re-wrapped under a new key.
+    /// Returns whether the envelope was replaced.
+    pub fn replace_envelope(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: &[u8],
+        envelope: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn, _| {
+            let mut objects = txn.open_table(OBJECTS)?;
+            let table_key = object_key(bucket, key);
+            let current = match objects.get(table_key.as_slice())? {
+                Some(v) => decode::<ObjectRecord>(v.value())?,
+                None => return Ok(false),
+            };
+            if current.envelope.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+            let record = ObjectRecord {
+                envelope: Some(envelope),
+                ..current
+            };
+            objects.insert(table_key.as_slice(), encode(&record)?.as_slice())?;
+            Ok(true)
+        })
+    }
+
     /// Returns whether an object was deleted; an absent key is not an error.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         self.write(|txn, freed| {

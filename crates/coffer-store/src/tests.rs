@@ -802,3 +802,31 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn replace_envelope_is_compare_and_swap() {
+    let (_dir, store) = open();
+    store.create_bucket(bucket("b")).expect("bucket");
+    let id = blob(&store, b"x");
+    store
+        .put_object("b", "k", object(&[(&id, None)]))
+        .expect("put");
+    assert!(
+        !store
+            .replace_envelope("b", "k", &[9, 9], vec![4])
+            .expect("cas")
+    );
+    assert!(
+        store
+            .replace_envelope("b", "k", &[1, 2, 3], vec![4])
+            .expect("cas")
+    );
+    let record = store.object("b", "k").expect("object");
+    assert_eq!(record.envelope, Some(vec![4]));
+    assert_eq!(record.extents[0].blob, id, "the body is untouched");
+    assert!(
+        !store
+            .replace_envelope("b", "missing", &[4], vec![5])
+            .expect("cas")
+    );
+}

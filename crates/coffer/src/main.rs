@@ -4,6 +4,7 @@
 mod config;
 mod credentials;
 mod server;
+mod sse;
 mod user;
 
 use std::process::ExitCode;
@@ -30,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Server-side encryption keys: show, rotate, rewrap (root credentials).
+    Sse {
+        #[command(subcommand)]
+        command: sse::SseCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::User { command } => user::run(command).await,
+            Command::Sse { command } => sse::run(command).await,
         }
     });
     match result {

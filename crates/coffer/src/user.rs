@@ -50,7 +50,7 @@ pub enum UserCommand {
     },
 }
 
-fn client(connect: ConnectArgs) -> Result<SignedClient, String> {
+pub fn client(connect: ConnectArgs) -> Result<SignedClient, String> {
     SignedClient::new(Endpoint {
         url: connect.endpoint_url,
         access_key: connect.access_key_id,

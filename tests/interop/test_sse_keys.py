@@ -89,3 +89,31 @@ def test_a_different_root_key_refuses_to_start(make_server, tmp_path):
     root_key.write_bytes(original)
     server.start()
     assert server.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"secret"
+
+
+def test_passphrase_root_key_opens_only_with_the_passphrase(make_server, tmp_path):
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("correct horse battery staple\n")
+    server = make_server(extra_args=["--root-passphrase-file", str(passphrase)])
+    s3 = server.client()
+    bucket = unique_bucket_name("pp")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"sealed under a passphrase", ServerSideEncryption="AES256")
+    server.stop()
+    assert not (server.data_dir / "root.key").exists(), "no key file when a passphrase is used"
+    salt = (server.data_dir / "root.salt").read_text()
+    assert salt.startswith("coffer-root-salt-v1 argon2id ")
+    assert "correct horse" not in salt
+
+    passphrase.write_text("a wrong passphrase entirely\n")
+    out = subprocess.run(
+        [str(coffer_bin()), "server", "--data-dir", str(server.data_dir), "--listen", "127.0.0.1:0",
+         "--root-passphrase-file", str(passphrase)],
+        env=server.env(), capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode != 0 and "does not open with this root key" in out.stderr
+
+    passphrase.write_text("correct horse battery staple\n")
+    server.start()
+    got = server.client().get_object(Bucket=bucket, Key="k")
+    assert got["Body"].read() == b"sealed under a passphrase"

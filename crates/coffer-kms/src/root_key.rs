@@ -1,8 +1,10 @@
 //! The root key: the top of Coffer's key hierarchy (DESIGN.md §4).
 //!
 //! The embedded default keeps it in `<data-dir>/root.key`, created once with
-//! mode 0600 and never overwritten. Stronger sources (passphrase through
-//! Argon2id, an HSM, an external KMS) will be added as other constructors.
+//! mode 0600 and never overwritten. With a passphrase, the key is derived
+//! with Argon2id instead and only a salt is stored (`<data-dir>/root.salt`),
+//! so nothing on disk opens the keystore without the passphrase. HSM and
+//! external-KMS sources will be added as other constructors.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -13,6 +15,12 @@ use zeroize::Zeroizing;
 
 const FILE_NAME: &str = "root.key";
 const FILE_HEADER: &[u8] = b"coffer-root-key-v1\n";
+const SALT_FILE_NAME: &str = "root.salt";
+const SALT_HEADER: &[u8] = b"coffer-root-salt-v1 argon2id ";
+/// Argon2id costs for new salt files: 64 MiB, 3 passes, 1 lane (above
+/// OWASP's minimum of 19 MiB / 2 passes; about half a second here).
+const ARGON2_COSTS: (u32, u32, u32) = (64 * 1024, 3, 1);
+const MIN_PASSPHRASE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootKeyError {
@@ -20,6 +28,8 @@ pub enum RootKeyError {
     Io { path: PathBuf, source: io::Error },
     #[error("root key file {path} is malformed (expected a coffer-root-key-v1 file)")]
     Malformed { path: PathBuf },
+    #[error("the root passphrase must be at least 12 bytes")]
+    WeakPassphrase,
     #[error(transparent)]
     Crypto(#[from] CryptoError),
 }
@@ -68,6 +78,60 @@ impl RootKey {
         }
     }
 
+    /// Derives the root key from `passphrase` with Argon2id. The salt and
+    /// cost parameters live in `<data_dir>/root.salt`, created on first use
+    /// (mode 0600) and never replaced. A wrong passphrase yields a different
+    /// key, which the keystore then refuses to open.
+    pub fn from_passphrase(
+        data_dir: &Path,
+        passphrase: &[u8],
+    ) -> Result<(RootKey, Origin), RootKeyError> {
+        if passphrase.len() < MIN_PASSPHRASE_LEN {
+            return Err(RootKeyError::WeakPassphrase);
+        }
+        let path = data_dir.join(SALT_FILE_NAME);
+        let io_err = |source| RootKeyError::Io {
+            path: path.clone(),
+            source,
+        };
+        let (salt, costs, origin) = match fs::read_to_string(&path) {
+            Ok(text) => {
+                let (salt, costs) = parse_salt_file(&text)
+                    .ok_or_else(|| RootKeyError::Malformed { path: path.clone() })?;
+                (salt, costs, Origin::Loaded)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut salt = [0u8; 16];
+                coffer_crypto::random::fill(&mut salt)?;
+                let costs = ARGON2_COSTS;
+                let mut file = create_private(&path).map_err(io_err)?;
+                let text = format!(
+                    "{}m={} t={} p={}\n{}\n",
+                    std::str::from_utf8(SALT_HEADER).unwrap_or_default(),
+                    costs.0,
+                    costs.1,
+                    costs.2,
+                    hex(&salt).as_str()
+                );
+                file.write_all(text.as_bytes()).map_err(io_err)?;
+                file.sync_all().map_err(io_err)?;
+                sync_dir(data_dir).map_err(io_err)?;
+                (salt.to_vec(), costs, Origin::Created)
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        let params = argon2::Params::new(costs.0, costs.1, costs.2, Some(32))
+            .map_err(|_| RootKeyError::Malformed { path: path.clone() })?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut derived = Zeroizing::new([0u8; 32]);
+        argon
+            .hash_password_into(passphrase, &salt, derived.as_mut_slice())
+            .map_err(|_| RootKeyError::Malformed { path })?;
+        let key = SymmetricKey::from_slice(derived.as_slice())?;
+        Ok((RootKey { key }, origin))
+    }
+
     /// Seals a secret under the root key, bound to `context`.
     pub fn seal(&self, context: &str, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
         secret_box::seal(&self.key, context, secret)
@@ -94,6 +158,29 @@ fn parse(contents: &[u8]) -> Option<SymmetricKey> {
         *byte = u8::from_str_radix(hex_text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     SymmetricKey::from_slice(bytes.as_slice()).ok()
+}
+
+/// `coffer-root-salt-v1 argon2id m=… t=… p=…` then the hex salt.
+fn parse_salt_file(text: &str) -> Option<(Vec<u8>, (u32, u32, u32))> {
+    let mut lines = text.lines();
+    let header = lines
+        .next()?
+        .strip_prefix(std::str::from_utf8(SALT_HEADER).ok()?)?;
+    let mut costs = [0u32; 3];
+    for (slot, (field, name)) in costs
+        .iter_mut()
+        .zip(header.split(' ').zip(["m=", "t=", "p="]))
+    {
+        *slot = field.strip_prefix(name)?.parse().ok()?;
+    }
+    let salt_hex = lines.next()?.trim();
+    if salt_hex.len() < 32 || salt_hex.len() % 2 != 0 {
+        return None;
+    }
+    let salt = (0..salt_hex.len() / 2)
+        .map(|i| u8::from_str_radix(salt_hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some((salt, (costs[0], costs[1], costs[2])))
 }
 
 fn hex(bytes: &[u8]) -> Zeroizing<String> {
@@ -141,6 +228,35 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn passphrase_derivation_is_stable_and_passphrase_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (first, origin) =
+            RootKey::from_passphrase(dir.path(), b"correct horse battery").expect("derive");
+        assert_eq!(origin, Origin::Created);
+        let sealed = first.seal("ctx", b"secret").expect("seal");
+        let (again, origin) =
+            RootKey::from_passphrase(dir.path(), b"correct horse battery").expect("derive");
+        assert_eq!(origin, Origin::Loaded);
+        assert_eq!(
+            again.open("ctx", &sealed).expect("open").as_slice(),
+            b"secret"
+        );
+        let (wrong, _) =
+            RootKey::from_passphrase(dir.path(), b"incorrect horse battery").expect("derive");
+        assert!(wrong.open("ctx", &sealed).is_err());
+        assert!(matches!(
+            RootKey::from_passphrase(dir.path(), b"short"),
+            Err(RootKeyError::WeakPassphrase)
+        ));
+        let salt_file = fs::read_to_string(dir.path().join(SALT_FILE_NAME)).expect("salt");
+        assert!(salt_file.starts_with("coffer-root-salt-v1 argon2id m=65536 t=3 p=1\n"));
+        assert!(
+            !dir.path().join(FILE_NAME).exists(),
+            "no key file with a passphrase"
+        );
     }
 
     #[test]

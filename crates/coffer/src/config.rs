@@ -36,6 +36,10 @@ pub struct ServerArgs {
     /// the key then crosses the network in the clear.
     #[arg(long, env = "COFFER_ALLOW_INSECURE_SSE_C")]
     pub allow_insecure_sse_c: bool,
+    /// Derive the root key from the passphrase in this file (Argon2id)
+    /// instead of keeping a root key file; `COFFER_ROOT_PASSPHRASE` works too.
+    #[arg(long, env = "COFFER_ROOT_PASSPHRASE_FILE")]
+    pub root_passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -58,6 +62,7 @@ pub struct Settings {
     pub domains: Vec<String>,
     pub log: String,
     pub allow_insecure_sse_c: bool,
+    pub root_passphrase_file: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -100,6 +105,7 @@ impl ServerArgs {
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             allow_insecure_sse_c: self.allow_insecure_sse_c,
+            root_passphrase_file: self.root_passphrase_file,
         })
     }
 }
@@ -123,6 +129,7 @@ mod tests {
             domains: vec![],
             log: None,
             allow_insecure_sse_c: false,
+            root_passphrase_file: None,
         }
     }
 

@@ -28,12 +28,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             settings.data_dir.display()
         )
     })?;
-    let (root_key, origin) =
-        RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
-    if origin == Origin::Created {
+    let root_key = load_root_key(&settings)?;
+    if settings.allow_insecure_sse_c {
         tracing::warn!(
-            path = %RootKey::path(&settings.data_dir).display(),
-            "created a new root key file: it seals every secret Coffer keeps; back it up and keep it private"
+            "SSE-C is accepted over plain HTTP (--allow-insecure-sse-c): for tests only"
         );
     }
     let service_keys = coffer_kms::ServiceKeyring::load_or_create(&settings.data_dir, &root_key)
@@ -86,6 +84,49 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The root key: derived from a passphrase when one is given, else the
+/// key file (created on first start).
+fn load_root_key(settings: &crate::config::Settings) -> Result<RootKey, String> {
+    let passphrase = match (
+        &settings.root_passphrase_file,
+        std::env::var("COFFER_ROOT_PASSPHRASE"),
+    ) {
+        (Some(path), _) => Some(zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    format!(
+                        "cannot read the root passphrase file {}: {e}",
+                        path.display()
+                    )
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+        )),
+        (None, Ok(passphrase)) if !passphrase.is_empty() => {
+            Some(zeroize::Zeroizing::new(passphrase))
+        }
+        _ => None,
+    };
+    if let Some(passphrase) = passphrase {
+        let (key, origin) = RootKey::from_passphrase(&settings.data_dir, passphrase.as_bytes())
+            .map_err(|e| e.to_string())?;
+        if origin == Origin::Created {
+            tracing::warn!(
+                "root key derived from a new passphrase: without it this data dir cannot be opened"
+            );
+        }
+        return Ok(key);
+    }
+    let (key, origin) = RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
+    if origin == Origin::Created {
+        tracing::warn!(
+            path = %RootKey::path(&settings.data_dir).display(),
+            "created a new root key file: it seals every secret Coffer keeps; back it up and keep it private"
+        );
+    }
+    Ok(key)
 }
 
 async fn shutdown_signal() {

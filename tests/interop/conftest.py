@@ -41,9 +41,9 @@ def make_server(tmp_path):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> CofferServer:
-    """The shared server for the whole session."""
+    """The shared server for the whole session (SSE-C allowed over its plain HTTP)."""
     factory = ServerFactory(tmp_path_factory.mktemp("session-server"))
-    srv = factory()
+    srv = factory(extra_args=["--allow-insecure-sse-c"])
     yield srv
     try:
         rc = srv.stop()

@@ -73,8 +73,11 @@ def _clean_env() -> dict[str, str]:
 class CofferServer:
     """One `coffer server` process: startable, stoppable, killable, restartable."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, access_key: str | None, secret_key: str | None):
+    def __init__(self, data_dir: Path, log_dir: Path, access_key: str | None, secret_key: str | None,
+                 extra_args: list[str] | None = None):
         self.data_dir = data_dir
+        # Extra `coffer server` flags (e.g. --allow-insecure-sse-c), kept across restarts.
+        self.extra_args = list(extra_args or [])
         self.log_dir = log_dir
         self.access_key = access_key
         self.secret_key = secret_key
@@ -130,6 +133,7 @@ class CofferServer:
                     str(self.data_dir),
                     "--listen",
                     f"127.0.0.1:{self.port}",
+                    *self.extra_args,
                 ],
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
@@ -201,7 +205,8 @@ class ServerFactory:
         self.base = base
         self.servers: list[CofferServer] = []
 
-    def __call__(self, *, with_root_env: bool = True, start: bool = True) -> CofferServer:
+    def __call__(self, *, with_root_env: bool = True, start: bool = True,
+                 extra_args: list[str] | None = None) -> CofferServer:
         n = len(self.servers)
         root = self.base / f"srv{n}"
         root.mkdir(parents=True)
@@ -209,9 +214,9 @@ class ServerFactory:
         log_dir = root / "logs"
         log_dir.mkdir()
         if with_root_env:
-            srv = CofferServer(data_dir, log_dir, random_access_key(), random_secret_key())
+            srv = CofferServer(data_dir, log_dir, random_access_key(), random_secret_key(), extra_args)
         else:
-            srv = CofferServer(data_dir, log_dir, None, None)
+            srv = CofferServer(data_dir, log_dir, None, None, extra_args)
         self.servers.append(srv)
         if start:
             srv.start()

@@ -6,8 +6,10 @@
 //! rustls adds crypto providers.
 #![forbid(unsafe_code)]
 
+pub mod kms;
 pub mod root_key;
 
+pub use kms::{CallContext, EncryptionContext, Kms, KmsError};
 pub use root_key::{RootKey, RootKeyError};
 pub mod service_keys;
 

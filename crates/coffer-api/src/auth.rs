@@ -5,17 +5,20 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use coffer_auth::chunked::{ChunkMode, ChunkedDecoder};
-use coffer_auth::{AuthError, OssRequest, Payload, Scheme, SignedRequest, oss_v1, oss_v4, sigv4};
+use coffer_auth::{
+    AuthError, OssRequest, Payload, Scheme, SignedRequest, SignedRequestV2, oss_v1, oss_v4, sigv2,
+    sigv4,
+};
 use http::{HeaderMap, StatusCode};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::{Dialect, Target};
+use crate::request::{Dialect, Target, resolve_target};
 use crate::state::{AppState, Principal};
 
 /// Verifies the request's signature in whichever scheme it uses (SigV4,
-/// OSS V1, OSS V4; header or presigned URL) and names its principal.
+/// SigV2, OSS V1, OSS V4; header or presigned URL) and names its principal.
 /// Anonymous requests are refused. Errors use the request's dialect.
 pub fn authenticate(
     state: &AppState,
@@ -52,6 +55,16 @@ pub fn authenticate(
                 _ => oss_v4::verify(&request, now, state),
             }
         }
+        Some(Scheme::SigV2 | Scheme::SigV2Presigned) => {
+            let request = SignedRequestV2 {
+                method: parts.method.as_str(),
+                host_bucket: host_bucket(parts.uri.path(), target),
+                raw_path: parts.uri.path(),
+                raw_query,
+                headers: &parts.headers,
+            };
+            sigv2::verify(&request, now, state)
+        }
         Some(_) => {
             let request = SignedRequest {
                 method: parts.method.as_str(),
@@ -67,6 +80,17 @@ pub fn authenticate(
         .principal_for(&verified.access_key)
         .ok_or_else(|| code_for(AuthError::UnknownAccessKey))?;
     Ok((principal, verified.payload))
+}
+
+/// The bucket when the host named it (virtual-host or CNAME addressing),
+/// which SigV2 signs before the path: the target differs from what the path
+/// alone gives. `None` for path-style requests.
+fn host_bucket<'a>(raw_path: &str, target: &'a Target) -> Option<&'a str> {
+    let bucket = target.bucket.as_deref()?;
+    match resolve_target(raw_path, None, &[]) {
+        Ok(path_style) if path_style == *target => None,
+        _ => Some(bucket),
+    }
 }
 
 /// How a body must be checked, from its payload mode: an aws-chunked

@@ -11,15 +11,17 @@ mod admin;
 mod auth;
 pub mod body;
 pub mod error;
+pub mod kms_api;
 pub mod object_io;
 mod ops;
 pub mod request;
 pub mod server;
-mod sse;
+pub mod sse;
 pub mod state;
+pub mod tls;
 pub mod xml;
 
-pub use server::serve;
+pub use server::{serve, serve_tls};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 
 /// The admin API's path prefix, for clients.

@@ -156,6 +156,8 @@ pub struct ApiRequest {
     pub query: Query,
     pub headers: HeaderMap,
     pub principal: Principal,
+    /// What the connection negotiated; `None` over plain HTTP.
+    pub tls: Option<crate::tls::TlsInfo>,
 }
 
 impl ApiRequest {

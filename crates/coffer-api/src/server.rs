@@ -1,5 +1,6 @@
-//! The HTTP listener: accepts connections, turns each request into an
-//! operation, renders errors, and shuts down gracefully.
+//! The HTTP and HTTPS listeners: accept connections (completing the TLS
+//! handshake on HTTPS), turn each request into an operation, render errors,
+//! and shut down gracefully.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -18,21 +20,46 @@ use crate::body::ResponseBody;
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Dialect, Query, Target, resolve_target};
 use crate::state::SharedState;
+use crate::tls::TlsInfo;
 use crate::xml::XmlWriter;
 use crate::{admin, auth, ops};
 
-/// Most connections served at once; more wait in the accept queue.
+/// Most connections served at once, per listener; more wait in the accept
+/// queue.
 const MAX_CONNECTIONS: usize = 1024;
+/// A client must complete the TLS handshake within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client must send its request head within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Serves `listener` until `shutdown` completes, then lets in-flight
-/// requests finish (within a grace period).
+/// Serves plain HTTP on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish (within a grace period).
 pub async fn serve(
     listener: TcpListener,
     state: SharedState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_listener(listener, state, None, shutdown).await
+}
+
+/// Serves HTTPS on `listener` with `tls`, like [`serve`]. Each request
+/// carries what its connection negotiated ([`TlsInfo`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: SharedState,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_listener(listener, state, Some(acceptor), shutdown).await
+}
+
+async fn serve_listener(
+    listener: TcpListener,
+    state: SharedState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -61,19 +88,25 @@ pub async fn serve(
         // Without it small responses stall for the delayed-ACK timer.
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
-        });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, state, None, watcher, peer).await,
+                Some(acceptor) => {
+                    // In the connection's own task: a slow handshake holds
+                    // its permit, never the accept loop.
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let info = TlsInfo::of(stream.get_ref().1);
+                            serve_connection(stream, state, info, watcher, peer).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -89,7 +122,37 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<ResponseBody> {
+/// Serves HTTP/1.1 requests on one connection (plain, or after the TLS
+/// handshake) until it closes.
+async fn serve_connection<S>(
+    stream: S,
+    state: SharedState,
+    tls: Option<TlsInfo>,
+    watcher: Watcher,
+    peer: std::net::SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        let tls = tls.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&state, req, tls).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%error, %peer, "connection ended with an error");
+    }
+}
+
+async fn handle(
+    state: &SharedState,
+    req: Request<Incoming>,
+    tls: Option<TlsInfo>,
+) -> Response<ResponseBody> {
     let started = Instant::now();
     let request_id = coffer_crypto::random::hex_id(12).unwrap_or_else(|_| "0".repeat(24));
     let method = req.method().clone();
@@ -102,7 +165,9 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let mut response = match route(state, req, &request_id, dialect).await {
+    let tls_version = tls.as_ref().map(|t| t.version.name());
+    let routed = route(state, req, &request_id, dialect, tls.clone());
+    let mut response = match crate::tls::scope(tls, routed).await {
         Ok(response) => response,
         Err(error) => {
             let failure = Failure {
@@ -148,6 +213,7 @@ async fn handle(state: &SharedState, req: Request<Incoming>) -> Response<Respons
         %method,
         path,
         dialect = ?dialect,
+        tls = tls_version.unwrap_or("none"),
         status = response.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
         "request"
@@ -186,6 +252,7 @@ async fn route(
     req: Request<Incoming>,
     request_id: &str,
     dialect: Dialect,
+    tls: Option<TlsInfo>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path();
@@ -214,6 +281,7 @@ async fn route(
         query,
         headers: parts.headers,
         principal,
+        tls,
     };
     if admin {
         let path = parts.uri.path().to_owned();

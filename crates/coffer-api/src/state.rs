@@ -30,6 +30,10 @@ pub struct AppState {
     pub root_key: RootKey,
     /// The service master key behind SSE-S3/SSE-OSS; written on rotation.
     pub service_keys: std::sync::RwLock<ServiceKeyring>,
+    /// The KMS behind SSE-KMS and the KMS API (None: SSE-KMS refused).
+    pub kms: Option<std::sync::Arc<dyn coffer_kms::Kms>>,
+    /// Cached SSE-KMS bucket keys.
+    pub bucket_keys: crate::sse::BucketKeyCache,
     pub root: RootCredentials,
     pub settings: ServerSettings,
 }

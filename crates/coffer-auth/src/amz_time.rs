@@ -58,6 +58,24 @@ pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
+const RFC822_NUMERIC: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+);
+
+/// Parses an RFC 1123 date with the zone as `GMT`, `UTC` or a numeric offset
+/// (`Tue, 27 Mar 2007 19:36:42 +0000`, as s3cmd and the S3 SigV2 examples
+/// write it), or an ISO 8601 basic `YYYYMMDDTHHMMSSZ`.
+pub fn parse_date_lenient(s: &str) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    if let Some(t) = parse_http_date(s).or_else(|| parse_amz_date(s)) {
+        return Some(t);
+    }
+    if let Some(rest) = s.strip_suffix(" UTC") {
+        return parse_http_date(&format!("{rest} GMT"));
+    }
+    OffsetDateTime::parse(s, RFC822_NUMERIC).ok()
+}
+
 /// Formats `t` (converted to UTC) as an RFC 1123 HTTP date, e.g.
 /// `Sun, 29 Nov 2026 11:25:32 GMT`.
 pub fn format_http_date(t: OffsetDateTime) -> String {
@@ -99,6 +117,23 @@ mod tests {
             "20261129T11253éZ",
         ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lenient_dates() {
+        let t = Some(datetime!(2007-03-27 19:36:42 UTC));
+        for s in [
+            "Tue, 27 Mar 2007 19:36:42 +0000",
+            "Tue, 27 Mar 2007 19:36:42 GMT",
+            "Tue, 27 Mar 2007 19:36:42 UTC",
+            "Tue, 27 Mar 2007 21:36:42 +0200",
+            "20070327T193642Z",
+        ] {
+            assert_eq!(parse_date_lenient(s), t, "{s}");
+        }
+        for bad in ["", "Tue, 27 Mar 2007 19:36:42", "Tue, 27 Mar 2007 19:36:42 PST"] {
+            assert_eq!(parse_date_lenient(bad), None, "{bad}");
         }
     }
 

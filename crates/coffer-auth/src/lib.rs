@@ -6,6 +6,9 @@
 //! * [`oss_v1`], [`oss_v4`]: the Alibaba Cloud OSS signatures (`OSS`, HMAC-SHA1;
 //!   `OSS4-HMAC-SHA256`), header and presigned, verification and signing,
 //!   over an [`OssRequest`] that names the bucket and the decoded key.
+//! * [`sigv2`]: legacy AWS Signature Version 2 (`AWS`, HMAC-SHA1), header
+//!   and presigned, over a [`SignedRequestV2`]; it shares its core with
+//!   [`oss_v1`] (the private `v1_family` module).
 //! * [`detect`]: which [`Scheme`] a request uses, so the server picks the
 //!   verifier and the error dialect ([`AuthError::code`] or
 //!   [`AuthError::oss_code`]). Every verifier returns a [`Verified`].
@@ -30,9 +33,11 @@ pub mod oss_v1;
 pub mod oss_v4;
 mod scheme;
 mod secret;
+pub mod sigv2;
 pub mod sigv4;
 #[cfg(test)]
 mod test_captures;
+mod v1_family;
 mod verified;
 
 pub use checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz, crc64_xz};
@@ -41,5 +46,6 @@ pub use error::AuthError;
 pub use oss::OssRequest;
 pub use scheme::{Scheme, detect};
 pub use secret::Secret;
+pub use sigv2::SignedRequestV2;
 pub use sigv4::{ChunkSigner, SecretLookup, SignedRequest, SigningParams, presign, sign, verify};
 pub use verified::{Payload, Verified};

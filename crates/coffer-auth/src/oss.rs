@@ -53,7 +53,7 @@ pub(crate) fn push_trimmed_values(headers: &HeaderMap, name: &str, out: &mut Vec
     present
 }
 
-fn trim(value: &[u8]) -> &[u8] {
+pub(crate) fn trim(value: &[u8]) -> &[u8] {
     let start = value
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t'))
@@ -63,19 +63,6 @@ fn trim(value: &[u8]) -> &[u8] {
         .rposition(|b| !matches!(b, b' ' | b'\t'))
         .map_or(start, |i| i + 1);
     &value[start..end]
-}
-
-/// The names of the `x-oss-*` headers present, sorted (header names are
-/// already lower case in a [`HeaderMap`]).
-pub(crate) fn x_oss_header_names(headers: &HeaderMap) -> Vec<&str> {
-    let mut names: Vec<&str> = headers
-        .keys()
-        .map(http::HeaderName::as_str)
-        .filter(|name| name.starts_with("x-oss-"))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@ pub enum Scheme {
     OssV4,
     /// `x-oss-signature-version`/`x-oss-credential`/`x-oss-signature` query parameters.
     OssV4Presigned,
+    /// `Authorization: AWS <ak>:<signature>` ([`crate::sigv2::verify`]).
+    SigV2,
+    /// `AWSAccessKeyId`/`Expires`/`Signature` query parameters.
+    SigV2Presigned,
 }
 
 impl Scheme {
@@ -35,7 +39,10 @@ impl Scheme {
     pub fn is_presigned(self) -> bool {
         matches!(
             self,
-            Self::SigV4Presigned | Self::OssV1Presigned | Self::OssV4Presigned
+            Self::SigV4Presigned
+                | Self::OssV1Presigned
+                | Self::OssV4Presigned
+                | Self::SigV2Presigned
         )
     }
 }
@@ -47,7 +54,8 @@ impl Scheme {
 /// (including a request that mixes a header with query authentication).
 /// An `Authorization` header of another `OSS…` type (the legacy `OSS2`) is
 /// reported as [`Scheme::OssV1`], whose verifier rejects it in the OSS
-/// dialect; any other header type as [`Scheme::SigV4`], likewise.
+/// dialect; `AWS` followed by a space (or nothing) as [`Scheme::SigV2`];
+/// any other header type (`AWS4-HMAC-SHA256`…) as [`Scheme::SigV4`], likewise.
 pub fn detect(headers: &HeaderMap, raw_query: &str) -> Option<Scheme> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let value = value.as_bytes().trim_ascii_start();
@@ -55,6 +63,11 @@ pub fn detect(headers: &HeaderMap, raw_query: &str) -> Option<Scheme> {
             Scheme::OssV4
         } else if value.starts_with(b"OSS") {
             Scheme::OssV1
+        } else if value
+            .strip_prefix(b"AWS")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b" ") || rest.starts_with(b"\t"))
+        {
+            Scheme::SigV2
         } else {
             Scheme::SigV4
         });
@@ -67,9 +80,10 @@ pub fn detect(headers: &HeaderMap, raw_query: &str) -> Option<Scheme> {
                 Scheme::OssV4Presigned
             }
             b"OSSAccessKeyId" => Scheme::OssV1Presigned,
+            b"AWSAccessKeyId" => Scheme::SigV2Presigned,
             _ => continue,
         };
-        // SigV4 first, then OSS V4, then OSS V1: a deterministic choice when a
+        // SigV4, OSS V4, OSS V1, SigV2 in that order: a deterministic choice when a
         // request carries several; the chosen verifier then rejects the mix.
         found = Some(match found {
             Some(previous) if rank(previous) <= rank(scheme) => previous,
@@ -84,6 +98,7 @@ fn rank(scheme: Scheme) -> u8 {
         Scheme::SigV4 | Scheme::SigV4Presigned => 0,
         Scheme::OssV4 | Scheme::OssV4Presigned => 1,
         Scheme::OssV1 | Scheme::OssV1Presigned => 2,
+        Scheme::SigV2 | Scheme::SigV2Presigned => 3,
     }
 }
 
@@ -116,6 +131,11 @@ mod tests {
             ),
             ("OSS2 AccessKeyId:a,Signature:b", Scheme::OssV1),
             ("Bearer x", Scheme::SigV4),
+            ("AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g=", Scheme::SigV2),
+            (" AWS\tAK:sig", Scheme::SigV2),
+            ("AWS", Scheme::SigV2),
+            ("AWS4-HMAC-SHA256", Scheme::SigV4),
+            ("AWSAK:sig", Scheme::SigV4),
         ];
         for (value, scheme) in cases {
             assert_eq!(detect(&auth(value), ""), Some(scheme), "{value}");
@@ -148,7 +168,24 @@ mod tests {
             detect(&none, "OSSAccessKeyId=AK&X-Amz-Signature=00"),
             Some(Scheme::SigV4Presigned)
         );
+        assert_eq!(
+            detect(
+                &none,
+                "AWSAccessKeyId=AK&Expires=1&Signature=x%2By%3D"
+            ),
+            Some(Scheme::SigV2Presigned)
+        );
+        assert_eq!(
+            detect(&none, "AWSAccessKeyId=AK&X-Amz-Signature=00"),
+            Some(Scheme::SigV4Presigned)
+        );
+        assert_eq!(
+            detect(&none, "AWSAccessKeyId=AK&OSSAccessKeyId=AK"),
+            Some(Scheme::OssV1Presigned)
+        );
         assert!(Scheme::OssV4Presigned.is_oss() && Scheme::OssV4Presigned.is_presigned());
+        assert!(!Scheme::SigV2.is_oss() && !Scheme::SigV2Presigned.is_oss());
+        assert!(Scheme::SigV2Presigned.is_presigned() && !Scheme::SigV2.is_presigned());
         assert!(!Scheme::SigV4.is_oss() && !Scheme::OssV1.is_presigned());
     }
 }

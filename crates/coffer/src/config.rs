@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use coffer_api::tls::{CertificateFiles, TlsOptions, TlsVersion};
 use serde::Deserialize;
 
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
@@ -13,15 +14,45 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
-    /// TOML file with any of: data_dir, listen, region, domains, log.
+    /// TOML file with any of: data_dir, listen, region, domains, log, and
+    /// the tls_* keys (tls_listen, tls_cert, tls_key, tls_min_version,
+    /// tls_max_version, tls_cipher_suites, tls_pq, tls_client_ca).
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where metadata, object blobs and keys live [default: ./coffer-data].
     #[arg(long, env = "COFFER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// HTTP listen address [default: 127.0.0.1:9000].
+    /// HTTP listen address, or `off` for HTTPS only [default: 127.0.0.1:9000].
     #[arg(long, env = "COFFER_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<String>,
+    /// HTTPS listen address [default: no HTTPS listener].
+    #[arg(long, env = "COFFER_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain, leaf first; reloaded on SIGHUP and when it
+    /// changes [default: a self-signed one generated in DATA_DIR/tls].
+    #[arg(long, env = "COFFER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "COFFER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Lowest TLS version accepted: 1.2 or 1.3 [default: 1.2].
+    #[arg(long, env = "COFFER_TLS_MIN_VERSION")]
+    pub tls_min_version: Option<String>,
+    /// Highest TLS version accepted: 1.2 or 1.3 [default: 1.3].
+    #[arg(long, env = "COFFER_TLS_MAX_VERSION")]
+    pub tls_max_version: Option<String>,
+    /// Allowed cipher suites, by IANA name, comma-separated
+    /// (e.g. TLS_AES_256_GCM_SHA384) [default: rustls's defaults].
+    #[arg(long, env = "COFFER_TLS_CIPHER_SUITES", value_delimiter = ',')]
+    pub tls_cipher_suites: Vec<String>,
+    /// Offer hybrid post-quantum key exchange (X25519MLKEM768): true or
+    /// false [default: true].
+    #[arg(long, env = "COFFER_TLS_PQ", action = clap::ArgAction::Set)]
+    pub tls_pq: Option<bool>,
+    /// PEM bundle of CAs: clients must present a certificate they issued
+    /// (mutual TLS) [default: no client certificates].
+    #[arg(long, env = "COFFER_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Region the server answers for [default: us-east-1].
     #[arg(long, env = "COFFER_REGION")]
     pub region: Option<String>,
@@ -46,18 +77,30 @@ pub struct ServerArgs {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     data_dir: Option<PathBuf>,
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
     region: Option<String>,
     #[serde(default)]
     domains: Vec<String>,
     log: Option<String>,
+    tls_listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_min_version: Option<String>,
+    tls_max_version: Option<String>,
+    #[serde(default)]
+    tls_cipher_suites: Vec<String>,
+    tls_pq: Option<bool>,
+    tls_client_ca: Option<PathBuf>,
 }
 
 /// Settings after merging every source.
 #[derive(Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
-    pub listen: SocketAddr,
+    /// HTTP listener; `None` when switched off.
+    pub listen: Option<SocketAddr>,
+    /// HTTPS listener; `None` unless `--tls-listen` is given.
+    pub tls: Option<TlsSettings>,
     pub region: String,
     pub domains: Vec<String>,
     pub log: String,
@@ -65,18 +108,38 @@ pub struct Settings {
     pub root_passphrase_file: Option<PathBuf>,
 }
 
+/// The HTTPS listener's settings.
+#[derive(Debug)]
+pub struct TlsSettings {
+    pub listen: SocketAddr,
+    /// `None`: the self-signed pair in the data dir.
+    pub cert: Option<CertificateFiles>,
+    pub options: TlsOptions,
+}
+
 impl ServerArgs {
-    pub fn resolve(self) -> Result<Settings, String> {
-        let file = match &self.config {
+    pub fn resolve(mut self) -> Result<Settings, String> {
+        let mut file = match &self.config {
             Some(path) => read_config(path)?,
             None => ConfigFile::default(),
         };
-        let listen = match self.listen.or(file.listen) {
-            Some(addr) => addr,
-            None => DEFAULT_LISTEN
-                .parse()
-                .map_err(|e| format!("default listen address: {e}"))?,
+        let listen = match self.listen.take().or(file.listen.take()) {
+            Some(text) if matches!(text.trim(), "off" | "none" | "") => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse()
+                    .map_err(|e| format!("invalid --listen address {text:?}: {e}"))?,
+            ),
+            None => Some(
+                DEFAULT_LISTEN
+                    .parse()
+                    .map_err(|e| format!("default listen address: {e}"))?,
+            ),
         };
+        let tls = self.resolve_tls(&mut file)?;
+        if listen.is_none() && tls.is_none() {
+            return Err("nothing to serve: --listen is off and there is no --tls-listen".into());
+        }
         let mut domains = vec!["localhost".to_owned()];
         for domain in self.domains.into_iter().chain(file.domains) {
             let domain = domain.trim().trim_matches('.').to_ascii_lowercase();
@@ -101,12 +164,68 @@ impl ServerArgs {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
+            tls,
             region,
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             allow_insecure_sse_c: self.allow_insecure_sse_c,
             root_passphrase_file: self.root_passphrase_file,
         })
+    }
+}
+
+impl ServerArgs {
+    /// The HTTPS settings, or `None` without `--tls-listen`. TLS 1.0/1.1,
+    /// unknown suites and half-given certificate pairs are refused here.
+    fn resolve_tls(&mut self, file: &mut ConfigFile) -> Result<Option<TlsSettings>, String> {
+        let cert = self.tls_cert.take().or(file.tls_cert.take());
+        let key = self.tls_key.take().or(file.tls_key.take());
+        let min = self.tls_min_version.take().or(file.tls_min_version.take());
+        let max = self.tls_max_version.take().or(file.tls_max_version.take());
+        let suites = if self.tls_cipher_suites.is_empty() {
+            std::mem::take(&mut file.tls_cipher_suites)
+        } else {
+            std::mem::take(&mut self.tls_cipher_suites)
+        };
+        let suites: Vec<String> = suites
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let post_quantum = self.tls_pq.or(file.tls_pq).unwrap_or(true);
+        let client_ca = self.tls_client_ca.take().or(file.tls_client_ca.take());
+        let version = |flag: &str, text: Option<String>, default: TlsVersion| match text {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<TlsVersion>()
+                .map_err(|e| format!("--{flag} {text}: {e}")),
+        };
+        let min_version = version("tls-min-version", min, TlsVersion::Tls12)?;
+        let max_version = version("tls-max-version", max, TlsVersion::Tls13)?;
+        let cert = match (cert, key) {
+            (Some(cert), Some(key)) => Some(CertificateFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together: give both or neither".into()),
+        };
+        let Some(listen) = self.tls_listen.or(file.tls_listen) else {
+            if cert.is_some() || client_ca.is_some() {
+                return Err(
+                    "--tls-cert/--tls-client-ca need --tls-listen (the HTTPS address)".into(),
+                );
+            }
+            return Ok(None);
+        };
+        Ok(Some(TlsSettings {
+            listen,
+            cert,
+            options: TlsOptions {
+                min_version,
+                max_version,
+                cipher_suites: suites,
+                post_quantum,
+                client_ca,
+            },
+        }))
     }
 }
 
@@ -125,6 +244,14 @@ mod tests {
             config: None,
             data_dir: None,
             listen: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_min_version: None,
+            tls_max_version: None,
+            tls_cipher_suites: vec![],
+            tls_pq: None,
+            tls_client_ca: None,
             region: None,
             domains: vec![],
             log: None,
@@ -137,7 +264,11 @@ mod tests {
     fn defaults() {
         let s = args().resolve().expect("defaults resolve");
         assert_eq!(s.data_dir, PathBuf::from("./coffer-data"));
-        assert_eq!(s.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(
+            s.listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert!(s.tls.is_none(), "no HTTPS unless asked");
         assert_eq!(s.region, "us-east-1");
         assert_eq!(s.domains, vec!["localhost".to_owned()]);
     }
@@ -156,11 +287,41 @@ mod tests {
         a.listen = Some("127.0.0.1:9200".parse().expect("addr"));
         let s = a.resolve().expect("resolves");
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(s.listen.port(), 9200);
+        assert_eq!(s.listen.map(|a| a.port()), Some(9200));
         assert!(s.domains.contains(&"s3.example.com".to_owned()));
         std::fs::write(&path, "bogus = 1\n").expect("write");
         let mut a = args();
         a.config = Some(path);
         assert!(a.resolve().is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn tls_settings() {
+        let mut a = args();
+        a.tls_listen = Some("127.0.0.1:9443".parse().expect("addr"));
+        a.listen = Some("off".into());
+        a.tls_min_version = Some("1.3".into());
+        a.tls_pq = Some(false);
+        let s = a.resolve().expect("resolves");
+        assert!(s.listen.is_none());
+        let tls = s.tls.expect("https");
+        assert_eq!(tls.options.min_version, TlsVersion::Tls13);
+        assert!(!tls.options.post_quantum);
+        assert!(tls.cert.is_none(), "self-signed by default");
+
+        let mut a = args();
+        a.tls_listen = Some("127.0.0.1:9443".parse().expect("addr"));
+        a.tls_min_version = Some("1.0".into());
+        let error = a.resolve().expect_err("TLS 1.0 refused");
+        assert!(error.contains("not supported"), "{error}");
+
+        let mut a = args();
+        a.tls_listen = Some("127.0.0.1:9443".parse().expect("addr"));
+        a.tls_cert = Some("cert.pem".into());
+        assert!(a.resolve().is_err(), "a cert needs its key");
+
+        let mut a = args();
+        a.listen = Some("off".into());
+        assert!(a.resolve().is_err(), "nothing to serve");
     }
 }

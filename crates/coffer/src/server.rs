@@ -1,15 +1,18 @@
 //! `coffer server`: opens the data directory, loads keys and credentials,
-//! and serves until SIGTERM or ctrl-c.
+//! and serves HTTP and/or HTTPS until SIGTERM or ctrl-c. SIGHUP reloads
+//! the HTTPS certificate.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use coffer_api::tls::{ReloadingCertificate, ServerConfig, ensure_self_signed, server_config};
 use coffer_api::{AppState, ServerSettings};
 use coffer_kms::RootKey;
 use coffer_kms::root_key::Origin;
 use coffer_store::Store;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::ServerArgs;
+use crate::config::{ServerArgs, Settings, TlsSettings};
 use crate::credentials::{self, Source};
 
 pub async fn run(args: ServerArgs) -> Result<(), String> {
@@ -59,14 +62,13 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             )
         })?;
 
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listeners = Listeners::bind(&settings).await?;
     let state = Arc::new(AppState {
         store,
         root_key,
         service_keys: std::sync::RwLock::new(service_keys),
+        kms: None,
+        bucket_keys: Default::default(),
         root,
         settings: ServerSettings {
             region: settings.region.clone(),
@@ -77,11 +79,9 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         region = %settings.region,
-        "listening on http://{local}"
+        "serving"
     );
-    coffer_api::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    listeners.serve(state).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -127,6 +127,135 @@ fn load_root_key(settings: &crate::config::Settings) -> Result<RootKey, String> 
         );
     }
     Ok(key)
+}
+
+/// The listeners, bound before anything is served: HTTPS first, so that
+/// once the HTTP port accepts, both do.
+struct Listeners {
+    http: Option<tokio::net::TcpListener>,
+    https: Option<(tokio::net::TcpListener, Arc<ServerConfig>)>,
+}
+
+impl Listeners {
+    async fn bind(settings: &Settings) -> Result<Self, String> {
+        let https = match &settings.tls {
+            None => None,
+            Some(tls) => {
+                let config = tls_config(tls, &settings.data_dir)?;
+                let listener = tokio::net::TcpListener::bind(tls.listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {} (HTTPS): {e}", tls.listen))?;
+                let local = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("listening on https://{local}");
+                Some((listener, config))
+            }
+        };
+        let http = match settings.listen {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                let local = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("listening on http://{local}");
+                Some(listener)
+            }
+        };
+        Ok(Self { http, https })
+    }
+
+    /// Serves every listener until SIGTERM or ctrl-c, then drains them all.
+    async fn serve(self, state: Arc<AppState>) -> Result<(), String> {
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(());
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<()>| async move {
+            let _ = stopped.changed().await;
+        };
+        let http = async {
+            match self.http {
+                Some(listener) => {
+                    coffer_api::serve(listener, state.clone(), until_stopped(stopped.clone())).await
+                }
+                None => Ok(()),
+            }
+        };
+        let https = async {
+            match self.https {
+                Some((listener, config)) => {
+                    coffer_api::serve_tls(
+                        listener,
+                        state.clone(),
+                        config,
+                        until_stopped(stopped.clone()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(http, https)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The HTTPS configuration: the certificate (given, or the data dir's
+/// self-signed one), reloaded on SIGHUP and when its files change.
+fn tls_config(tls: &TlsSettings, data_dir: &Path) -> Result<Arc<ServerConfig>, String> {
+    let files = match &tls.cert {
+        Some(files) => files.clone(),
+        None => {
+            let generated = ensure_self_signed(data_dir)
+                .map_err(|e| format!("self-signed certificate: {e}"))?;
+            if generated.created {
+                tracing::warn!(
+                    cert = %generated.files.cert.display(),
+                    "generated a self-signed certificate for localhost, 127.0.0.1 and ::1: clients must be given this file to trust (use --tls-cert/--tls-key for a real one)"
+                );
+            }
+            generated.files
+        }
+    };
+    let certificate =
+        Arc::new(ReloadingCertificate::load(files).map_err(|e| format!("TLS certificate: {e}"))?);
+    let config = server_config(&tls.options, certificate.clone()).map_err(|e| e.to_string())?;
+    let options = &tls.options;
+    tracing::info!(
+        cert = %certificate.files().cert.display(),
+        sha256 = %certificate.fingerprint(),
+        min_version = options.min_version.name(),
+        max_version = options.max_version.name(),
+        post_quantum = options.post_quantum,
+        cipher_suites = %if options.cipher_suites.is_empty() { "default".to_owned() } else { options.cipher_suites.join(",") },
+        client_certificates = options.client_ca.is_some(),
+        "HTTPS certificate SHA-256 fingerprint {}",
+        certificate.fingerprint()
+    );
+    certificate.spawn_watcher();
+    reload_on_sighup(certificate)?;
+    Ok(config)
+}
+
+#[cfg(unix)]
+fn reload_on_sighup(certificate: Arc<ReloadingCertificate>) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup =
+        signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let certificate = certificate.clone();
+            let _ = tokio::task::spawn_blocking(move || certificate.reload_and_log("SIGHUP")).await;
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_: Arc<ReloadingCertificate>) -> Result<(), String> {
+    Ok(())
 }
 
 async fn shutdown_signal() {

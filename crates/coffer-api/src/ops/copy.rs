@@ -98,12 +98,12 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
 impl CopySource {
     /// The source's body, opened with the copy-source SSE-C key if needed.
     pub fn body(&self, state: &AppState, req: &ApiRequest) -> ApiResult<BodySource> {
-        let opening = self
-            .record
-            .envelope
-            .as_deref()
-            .map(|envelope| sse::open(state, req, envelope, &self.bucket, &self.key, true))
-            .transpose()?;
+        let name = sse::ObjectName {
+            bucket: &self.bucket,
+            key: &self.key,
+            headers: &self.record.headers,
+        };
+        let opening = sse::open_stored(state, req, self.record.envelope.as_deref(), name, true)?;
         Ok(BodySource {
             extents: self.record.extents.clone(),
             opening,
@@ -125,27 +125,41 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             ));
         }
     };
+    // Re-encrypting in place is a change; so is dropping the source's
+    // encryption (a copy is encrypted only as its own request says).
     let changes_encryption = req.vendor_header("server-side-encryption").is_some()
-        || sse::customer_key(req, false)?.is_some();
+        || sse::customer_key(req, false)?.is_some()
+        || source.record.envelope.is_some();
     if source.bucket == target.name && source.key == key && !replace && !changes_encryption {
         return Err(ApiError::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let headers = if replace {
+    let mut headers = if replace {
         stored_headers(&req.headers, req.dialect)?
     } else {
         source.record.headers.clone()
     };
+    // The source's KMS context belongs to its data key, not to the copy.
+    headers.retain(|(name, _)| name != sse::CONTEXT_HEADER);
     let size = source.record.size;
     let body = source.body(state, req)?;
     // The copy is a new object: sealed (or not) as this request and the
     // target bucket's default say, whatever the source's encryption was.
-    let sealing = sse::seal_new(state, sse::requested(req, &target)?, &target.name, &key)?;
+    let sealing = sse::seal_new(
+        state,
+        req,
+        sse::requested(req, &target)?,
+        &target.name,
+        &key,
+    )?;
     let blob_target = match &sealing {
         Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
         None => BlobTarget::Plain,
     };
+    if let Some(sealing) = &sealing {
+        headers.extend_from_slice(sealing.stored_headers());
+    }
     let staged = object_io::copy_range(&state.store, body, 0..size, blob_target).await?;
     let envelope = sealing
         .as_ref()

@@ -6,6 +6,7 @@ mod encryption;
 mod list;
 mod multipart;
 mod object;
+mod tls_policy;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::BucketRecord;
@@ -37,6 +38,23 @@ pub async fn dispatch(
         (&Method::GET, Some(_), None) if q.has("encryption") => encryption::get(state, &req).await,
         (&Method::DELETE, Some(_), None) if q.has("encryption") => {
             encryption::delete(state, &req).await
+        }
+
+        // Bucket TLS policy: OSS httpsConfig, S3 bucket policy.
+        (&Method::PUT, Some(_), None) if q.has("httpsConfig") => {
+            tls_policy::put_https_config(state, &req, body, payload).await
+        }
+        (&Method::GET, Some(_), None) if q.has("httpsConfig") => {
+            tls_policy::get_https_config(state, &req).await
+        }
+        (&Method::PUT, Some(_), None) if q.has("policy") => {
+            tls_policy::put_policy(state, &req, body, payload).await
+        }
+        (&Method::GET, Some(_), None) if q.has("policy") => {
+            tls_policy::get_policy(state, &req).await
+        }
+        (&Method::DELETE, Some(_), None) if q.has("policy") => {
+            tls_policy::delete_policy(state, &req).await
         }
 
         // Bucket operations.
@@ -138,12 +156,14 @@ fn has_subresource(req: &ApiRequest) -> bool {
 }
 
 /// The bucket, if it exists and the principal may use it. Buckets belong to
-/// their creator; root may use every bucket.
+/// their creator; root may use every bucket. The bucket's TLS policy
+/// (httpsConfig, bucket policy) is checked against the request's connection.
 pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<BucketRecord> {
     let name = req.bucket()?.to_owned();
     let store = state.store.clone();
     let bucket = blocking(move || store.bucket(&name)).await?;
     if req.principal.is_root() || bucket.owner == req.principal.name() {
+        tls_policy::enforce(&bucket, req)?;
         Ok(bucket)
     } else {
         Err(ApiError::access_denied("Access Denied"))

@@ -61,13 +61,25 @@ pub async fn create_upload(
     }
     // One data key and object id for the whole upload; each part is
     // sealed independently under them with its own part number.
-    let sealing = sse::seal_new(state, sse::requested(req, &bucket)?, &bucket.name, &key)?;
+    let sealing = sse::seal_new(
+        state,
+        req,
+        sse::requested(req, &bucket)?,
+        &bucket.name,
+        &key,
+    )?;
     let upload = UploadRecord {
         upload_id: String::new(),
         key: key.clone(),
         initiated_ms: now_ms(),
         owner: req.principal.name().to_owned(),
-        headers: stored_headers(&req.headers, req.dialect)?,
+        headers: {
+            let mut headers = stored_headers(&req.headers, req.dialect)?;
+            if let Some(sealing) = &sealing {
+                headers.extend_from_slice(sealing.stored_headers());
+            }
+            headers
+        },
         checksum_algorithm: checksum_algorithm.clone(),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
     };
@@ -102,6 +114,14 @@ struct Upload {
 }
 
 impl Upload {
+    fn name(&self) -> sse::ObjectName<'_> {
+        sse::ObjectName {
+            bucket: &self.bucket,
+            key: &self.key,
+            headers: &self.record.headers,
+        }
+    }
+
     /// Where a part's bytes go: sealed under the upload's data key (SSE-C:
     /// the key must come with every part) or plain.
     fn part_target(
@@ -113,8 +133,7 @@ impl Upload {
         match &self.record.envelope {
             None => Ok((BlobTarget::Plain, Vec::new())),
             Some(envelope) => {
-                let sealing =
-                    sse::open(state, req, envelope, &self.bucket, &self.key, false)?.into_sealing();
+                let sealing = sse::open(state, req, envelope, self.name(), false)?.into_sealing();
                 Ok((
                     BlobTarget::Sealed(sealing.sealer(number)),
                     sealing.headers(req.dialect),
@@ -321,6 +340,11 @@ pub async fn complete_upload(
         crc64: combined_crc64(&chosen),
     };
     let crc64 = record.crc64;
+    let sse_headers = record
+        .envelope
+        .as_deref()
+        .map(|envelope| sse::describe_stored(req.dialect, envelope))
+        .unwrap_or_default();
     let store = state.store.clone();
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     blocking(move || store.complete_upload(&b, &k, &i, record)).await?;
@@ -330,6 +354,7 @@ pub async fn complete_upload(
         .elem("Key", &key)
         .elem("ETag", quoted(&etag));
     let mut response = xml_with_etag(w.finish(), &etag)?;
+    insert_headers(&mut response, sse_headers);
     if let (Dialect::Oss, Some(crc64)) = (req.dialect, crc64) {
         response.headers_mut().insert(CRC64_HEADER, crc64.into());
     }

@@ -104,9 +104,18 @@ pub async fn put_object(
     let key = req.key()?.to_owned();
     validate_key(&key)?;
     let bucket = authorized_bucket(state, req).await?;
-    let headers = stored_headers(&req.headers, req.dialect)?;
+    let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
-    let sealing = sse::seal_new(state, sse::requested(req, &bucket)?, &bucket.name, &key)?;
+    let sealing = sse::seal_new(
+        state,
+        req,
+        sse::requested(req, &bucket)?,
+        &bucket.name,
+        &key,
+    )?;
+    if let Some(sealing) = &sealing {
+        headers.extend_from_slice(sealing.stored_headers());
+    }
     let target = match &sealing {
         Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
         None => BlobTarget::Plain,
@@ -299,11 +308,12 @@ pub async fn get_object(
     let store = state.store.clone();
     let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
     let record = blocking(move || store.object(&bucket_name, &key_name)).await?;
-    let opening = record
-        .envelope
-        .as_deref()
-        .map(|envelope| sse::open(state, req, envelope, &bucket.name, &key, false))
-        .transpose()?;
+    let name = sse::ObjectName {
+        bucket: &bucket.name,
+        key: &key,
+        headers: &record.headers,
+    };
+    let opening = sse::open_stored(state, req, record.envelope.as_deref(), name, false)?;
     if opening
         .as_ref()
         .is_some_and(|o| o.envelope.plain_size() != record.size)

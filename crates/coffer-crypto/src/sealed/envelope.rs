@@ -26,6 +26,10 @@ pub enum WrapKind {
     /// Not stored: the client brings it with each request (SSE-C). The
     /// envelope holds only a keyed fingerprint of it. Id 3.
     CustomerKey,
+    /// Wrapped by a per-bucket intermediate key, itself wrapped by a KMS
+    /// customer master key (SSE-KMS with bucket keys). The wrapped-key field
+    /// holds both (format.md §5). Id 4.
+    KmsBucketKey,
 }
 
 impl WrapKind {
@@ -34,6 +38,7 @@ impl WrapKind {
             WrapKind::ServiceKey => 1,
             WrapKind::Kms => 2,
             WrapKind::CustomerKey => 3,
+            WrapKind::KmsBucketKey => 4,
         }
     }
 
@@ -42,6 +47,7 @@ impl WrapKind {
             1 => Some(WrapKind::ServiceKey),
             2 => Some(WrapKind::Kms),
             3 => Some(WrapKind::CustomerKey),
+            4 => Some(WrapKind::KmsBucketKey),
             _ => None,
         }
     }
@@ -166,7 +172,9 @@ impl Envelope {
             return Err(CryptoError::Envelope("wrapped key length out of range"));
         }
         match key.kind {
-            WrapKind::ServiceKey | WrapKind::Kms if key.key_id.is_empty() => {
+            WrapKind::ServiceKey | WrapKind::Kms | WrapKind::KmsBucketKey
+                if key.key_id.is_empty() =>
+            {
                 return Err(CryptoError::Envelope("missing key id"));
             }
             WrapKind::CustomerKey

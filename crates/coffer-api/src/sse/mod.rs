@@ -11,8 +11,12 @@
 //!   bucket, key and object id;
 //! - SSE-C: the customer's key is the data key; it is never stored, and the
 //!   envelope's key commitment rejects a wrong one before any chunk is opened;
-//! - SSE-KMS: refused with a clear error until the embedded KMS lands, never
-//!   stored in plaintext instead.
+//! - SSE-KMS: a data key from the KMS under a customer master key (named,
+//!   or the default `alias/aws/s3`), with the encryption context
+//!   `{"aws:s3:arn": "arn:aws:s3:::<bucket>/<key>"}` plus the client's; with
+//!   bucket keys, data keys are wrapped by a cached per-bucket key that the
+//!   KMS wrapped, so small writes do not call the KMS each time. A disabled,
+//!   pending or missing key fails the request: never plaintext.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -24,6 +28,15 @@ use coffer_store::BucketRecord;
 use http::StatusCode;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
+
+mod bucket_keys;
+
+pub use bucket_keys::BucketKeyCache;
+
+use std::sync::Arc;
+
+use coffer_kms::Kms;
+use coffer_kms::kms::{CallContext, EncryptionContext, KmsError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::{ApiRequest, Dialect};
@@ -40,8 +53,22 @@ pub enum SseChoice {
     None,
     Service(Algorithm),
     Customer(CustomerKey),
-    Kms,
+    Kms(KmsChoice),
 }
+
+/// SSE-KMS as requested: which CMK (None: the default key), which data
+/// cipher, the client's encryption context and whether to use bucket keys.
+#[derive(Debug, Default)]
+pub struct KmsChoice {
+    key_id: Option<String>,
+    sm4: bool,
+    context: EncryptionContext,
+    bucket_key: bool,
+}
+
+/// The header that stores (and returns) a client's SSE-KMS encryption
+/// context: base64 of a JSON object, as S3 defines it.
+pub const CONTEXT_HEADER: &str = "x-amz-server-side-encryption-context";
 
 /// An SSE-C key from the request headers, checked against its MD5.
 pub struct CustomerKey {
@@ -136,38 +163,111 @@ pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<SseChoice
         }
         return Ok(SseChoice::Customer(customer));
     }
-    match header {
-        Some(value) => parse_algorithm(
-            req.dialect,
-            value.trim(),
-            req.vendor_header("server-side-data-encryption"),
+    let (algorithm, data_encryption, key_id, bucket_key) = match header {
+        Some(value) => (
+            value.trim().to_owned(),
+            req.vendor_header("server-side-data-encryption")
+                .map(str::to_owned),
+            req.vendor_header(match req.dialect {
+                Dialect::S3 => "server-side-encryption-aws-kms-key-id",
+                Dialect::Oss => "server-side-encryption-key-id",
+            })
+            .map(str::to_owned),
+            req.vendor_header("server-side-encryption-bucket-key-enabled") == Some("true"),
         ),
         None => match BucketDefault::of(bucket) {
-            Some(default) => parse_algorithm(
-                req.dialect,
-                &default.algorithm,
-                default.kms_data_encryption.as_deref(),
+            Some(default) => (
+                default.algorithm,
+                default.kms_data_encryption,
+                default.kms_key_id,
+                default.bucket_key_enabled,
             ),
-            None => Ok(SseChoice::None),
+            None => return Ok(SseChoice::None),
         },
-    }
-}
-
-fn parse_algorithm(
-    dialect: Dialect,
-    value: &str,
-    data_encryption: Option<&str>,
-) -> ApiResult<SseChoice> {
-    match value {
+    };
+    match algorithm.as_str() {
         "AES256" => Ok(SseChoice::Service(Algorithm::Aes256Gcm)),
         "SM4" => Ok(SseChoice::Service(Algorithm::Sm4Gcm)),
         "KMS" | "aws:kms" | "aws:kms:dsse" => {
-            if let Some(data) = data_encryption.filter(|d| *d != "SM4") {
-                return Err(unsupported(dialect, data));
+            if let Some(data) = data_encryption.as_deref().filter(|d| *d != "SM4") {
+                return Err(unsupported(req.dialect, data));
             }
-            Ok(SseChoice::Kms)
+            let context = match req.vendor_header("server-side-encryption-context") {
+                Some(encoded) => parse_context(encoded)?,
+                None => EncryptionContext::new(),
+            };
+            Ok(SseChoice::Kms(KmsChoice {
+                key_id: key_id.filter(|k| !k.trim().is_empty()),
+                sm4: data_encryption.is_some(),
+                context,
+                bucket_key,
+            }))
         }
-        other => Err(unsupported(dialect, other)),
+        other => Err(unsupported(req.dialect, other)),
+    }
+}
+
+/// A client's encryption context: base64 of a JSON object of strings.
+fn parse_context(encoded: &str) -> ApiResult<EncryptionContext> {
+    BASE64
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|json| serde_json::from_slice::<EncryptionContext>(&json).ok())
+        .filter(|context| !context.contains_key(S3_ARN_CONTEXT))
+        .ok_or_else(|| {
+            ApiError::invalid_argument(
+                "The encryption context must be base64 of a JSON object of strings (and may not set aws:s3:arn).",
+            )
+        })
+}
+
+/// The context key S3 binds every SSE-KMS data key to.
+const S3_ARN_CONTEXT: &str = "aws:s3:arn";
+
+/// The full encryption context of an object's data key.
+fn object_context(client: &EncryptionContext, bucket: &str, key: &str) -> EncryptionContext {
+    let mut context = client.clone();
+    context.insert(
+        S3_ARN_CONTEXT.to_owned(),
+        format!("arn:aws:s3:::{bucket}/{key}"),
+    );
+    context
+}
+
+/// The KMS failure a request sees: the KMS's own exception name with the
+/// `KMS.` prefix S3 uses; the request fails and nothing is written.
+pub fn kms_error(error: KmsError) -> ApiError {
+    let status = match error {
+        KmsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        KmsError::NotFound(_) | KmsError::Validation(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::FORBIDDEN,
+    };
+    let code = match error.aws_type() {
+        "NotFoundException" => "KMS.NotFoundException",
+        "DisabledException" => "KMS.DisabledException",
+        "KMSInvalidStateException" => "KMS.KMSInvalidStateException",
+        "InvalidCiphertextException" => "KMS.InvalidCiphertextException",
+        "IncorrectKeyException" => "KMS.IncorrectKeyException",
+        "ValidationException" => "KMS.ValidationException",
+        _ => "KMS.KMSInternalException",
+    };
+    ApiError::new(status, code, error.to_string())
+}
+
+fn kms(state: &AppState) -> ApiResult<&Arc<dyn Kms>> {
+    state.kms.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "This server runs without a KMS: SSE-KMS is unavailable and nothing was stored.",
+        )
+    })
+}
+
+fn call_context(req: &ApiRequest, bucket: &str, key: &str) -> CallContext {
+    CallContext {
+        principal: req.principal.name().to_owned(),
+        resource: Some(format!("{bucket}/{key}")),
     }
 }
 
@@ -179,9 +279,17 @@ pub struct Sealing {
     key: KeyReference,
     /// The SSE-C key's MD5, echoed in responses.
     customer_md5: Option<String>,
+    /// Headers to store with the object (the client's KMS context).
+    stored: Vec<(String, String)>,
 }
 
 impl Sealing {
+    /// Headers to keep with the object or upload so that its data key can be
+    /// opened again (SSE-KMS: the client's encryption context).
+    pub fn stored_headers(&self) -> &[(String, String)] {
+        &self.stored
+    }
+
     pub fn sealer(&self, part_number: u32) -> PartSealer {
         PartSealer::new(self.algorithm, &self.dek, &self.object_id, part_number)
     }
@@ -212,7 +320,7 @@ impl Sealing {
         describe(
             dialect,
             self.algorithm,
-            self.key.kind,
+            &self.key,
             self.customer_md5.as_deref(),
         )
     }
@@ -228,8 +336,11 @@ fn crypto_failure(context: &str) -> impl Fn(coffer_crypto::CryptoError) -> ApiEr
     move |e| ApiError::internal(context, e)
 }
 
+/// SSE-C keys cross the network with each request: only over TLS (the
+/// request's connection, see [`crate::tls::over_tls`]), unless the test-only
+/// flag allows plain HTTP.
 fn sse_c_over_http_refused(state: &AppState) -> ApiResult<()> {
-    if state.settings.allow_insecure_sse_c {
+    if crate::tls::over_tls() || state.settings.allow_insecure_sse_c {
         Ok(())
     } else {
         Err(ApiError::invalid_request(
@@ -242,6 +353,7 @@ fn sse_c_over_http_refused(state: &AppState) -> ApiResult<()> {
 /// multipart upload), or `None` when it is stored in plaintext.
 pub fn seal_new(
     state: &AppState,
+    req: &ApiRequest,
     choice: SseChoice,
     bucket: &str,
     key: &str,
@@ -249,11 +361,9 @@ pub fn seal_new(
     let object_id = ObjectId::random().map_err(crypto_failure("object id"))?;
     match choice {
         SseChoice::None => Ok(None),
-        SseChoice::Kms => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "SSE-KMS needs Coffer's embedded KMS, which this server does not have yet; nothing was stored.",
-        )),
+        SseChoice::Kms(choice) => {
+            seal_with_kms(state, req, choice, bucket, key, object_id).map(Some)
+        }
         SseChoice::Customer(customer) => {
             sse_c_over_http_refused(state)?;
             Ok(Some(Sealing {
@@ -267,6 +377,7 @@ pub fn seal_new(
                 dek: customer.key,
                 object_id,
                 customer_md5: Some(customer.md5_base64),
+                stored: Vec::new(),
             }))
         }
         SseChoice::Service(algorithm) => {
@@ -293,9 +404,90 @@ pub fn seal_new(
                     wrapped_key,
                 },
                 customer_md5: None,
+                stored: Vec::new(),
             }))
         }
     }
+}
+
+/// SSE-KMS sealing: the data key comes from the KMS (directly, or wrapped
+/// by a cached bucket key that the KMS wrapped).
+fn seal_with_kms(
+    state: &AppState,
+    req: &ApiRequest,
+    choice: KmsChoice,
+    bucket: &str,
+    key: &str,
+    object_id: ObjectId,
+) -> ApiResult<Sealing> {
+    let kms = kms(state)?;
+    let ctx = call_context(req, bucket, key);
+    let algorithm = if choice.sm4 {
+        Algorithm::Sm4Gcm
+    } else {
+        Algorithm::Aes256Gcm
+    };
+    let stored = if choice.context.is_empty() {
+        Vec::new()
+    } else {
+        let json =
+            serde_json::to_vec(&choice.context).map_err(|e| ApiError::internal("JSON", e))?;
+        vec![(CONTEXT_HEADER.to_owned(), BASE64.encode(json))]
+    };
+    let (dek, key_ref) = tokio::task::block_in_place(|| -> ApiResult<_> {
+        let cmk = match &choice.key_id {
+            Some(id) => id.clone(),
+            None => kms.default_sse_key(&ctx).map_err(kms_error)?.arn,
+        };
+        if choice.bucket_key {
+            let bucket_key = state
+                .bucket_keys
+                .for_sealing(kms.as_ref(), &ctx, bucket, &cmk)?;
+            let dek = SymmetricKey::generate().map_err(crypto_failure("data key"))?;
+            let wrapped_dek = coffer_crypto::secret_box::seal(
+                &bucket_key.plaintext,
+                &wrap_context(bucket, key, &object_id),
+                dek.expose(),
+            )
+            .map_err(crypto_failure("wrapping a data key"))?;
+            let blob_len = u16::try_from(bucket_key.blob.len())
+                .map_err(|_| ApiError::internal("bucket key", "KMS ciphertext too long"))?;
+            let mut wrapped_key = blob_len.to_be_bytes().to_vec();
+            wrapped_key.extend_from_slice(&bucket_key.blob);
+            wrapped_key.extend_from_slice(&wrapped_dek);
+            Ok((
+                dek,
+                KeyReference {
+                    kind: WrapKind::KmsBucketKey,
+                    key_id: bucket_key.key_id.clone(),
+                    key_version: bucket_key.key_version,
+                    wrapped_key,
+                },
+            ))
+        } else {
+            let context = object_context(&choice.context, bucket, key);
+            let generated = kms
+                .generate_data_key(&ctx, &cmk, &context)
+                .map_err(kms_error)?;
+            Ok((
+                generated.plaintext,
+                KeyReference {
+                    kind: WrapKind::Kms,
+                    key_id: generated.key_id,
+                    key_version: generated.key_version,
+                    wrapped_key: generated.ciphertext_blob,
+                },
+            ))
+        }
+    })?;
+    Ok(Sealing {
+        algorithm,
+        dek,
+        object_id,
+        key: key_ref,
+        customer_md5: None,
+        stored,
+    })
 }
 
 fn customer_fingerprint(key: &SymmetricKey, object_id: &ObjectId) -> Vec<u8> {
@@ -307,6 +499,7 @@ pub struct Opening {
     pub envelope: Envelope,
     dek: SymmetricKey,
     customer_md5: Option<String>,
+    stored: Vec<(String, String)>,
 }
 
 impl Opening {
@@ -323,7 +516,7 @@ impl Opening {
         describe(
             dialect,
             self.envelope.algorithm,
-            self.envelope.key.kind,
+            &self.envelope.key,
             self.customer_md5.as_deref(),
         )
     }
@@ -336,6 +529,7 @@ impl Opening {
             object_id: self.envelope.object_id,
             key: self.envelope.key,
             customer_md5: self.customer_md5,
+            stored: self.stored,
         }
     }
 }
@@ -411,11 +605,20 @@ pub fn open(
     state: &AppState,
     req: &ApiRequest,
     envelope: &[u8],
-    bucket: &str,
-    key: &str,
+    object: ObjectName<'_>,
     copy_source: bool,
 ) -> ApiResult<Opening> {
+    let ObjectName {
+        bucket,
+        key,
+        headers,
+    } = object;
     let envelope = Envelope::decode(envelope).map_err(|_| integrity_error())?;
+    if envelope.key.kind != WrapKind::CustomerKey && customer_key(req, copy_source)?.is_some() {
+        return Err(ApiError::invalid_request(
+            "The encryption parameters are not applicable to this object: it is not encrypted with a customer-provided key.",
+        ));
+    }
     let (dek, customer_md5) = match envelope.key.kind {
         WrapKind::ServiceKey => {
             let keyring = state
@@ -452,33 +655,144 @@ pub fn open(
             }
             (customer.key, Some(customer.md5_base64))
         }
-        WrapKind::Kms => {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                "This object is encrypted under a KMS key and this server has no KMS.",
-            ));
+        WrapKind::Kms | WrapKind::KmsBucketKey => {
+            let dek = open_with_kms(state, req, &envelope, object)?;
+            envelope.verify_key(&dek).map_err(|_| integrity_error())?;
+            (dek, None)
         }
     };
+    let stored = headers
+        .iter()
+        .filter(|(name, _)| name == CONTEXT_HEADER)
+        .cloned()
+        .collect();
     Ok(Opening {
         envelope,
         dek,
         customer_md5,
+        stored,
     })
+}
+
+/// Opens an object's envelope if it has one. A plaintext object read with
+/// SSE-C headers is refused (400), as S3 does: the key would not apply.
+pub fn open_stored(
+    state: &AppState,
+    req: &ApiRequest,
+    envelope: Option<&[u8]>,
+    object: ObjectName<'_>,
+    copy_source: bool,
+) -> ApiResult<Option<Opening>> {
+    match envelope {
+        Some(envelope) => open(state, req, envelope, object, copy_source).map(Some),
+        None if customer_key(req, copy_source)?.is_some() => Err(ApiError::invalid_request(
+            "The encryption parameters are not applicable to this object: it is not encrypted with a customer-provided key.",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Where an envelope belongs: its object's name and stored headers.
+#[derive(Clone, Copy)]
+pub struct ObjectName<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+fn open_with_kms(
+    state: &AppState,
+    req: &ApiRequest,
+    envelope: &Envelope,
+    object: ObjectName<'_>,
+) -> ApiResult<SymmetricKey> {
+    let kms = kms(state)?;
+    let ObjectName {
+        bucket,
+        key,
+        headers,
+    } = object;
+    let ctx = call_context(req, bucket, key);
+    let client_context = match headers.iter().find(|(name, _)| name == CONTEXT_HEADER) {
+        Some((_, encoded)) => parse_context(encoded).map_err(|_| integrity_error())?,
+        None => EncryptionContext::new(),
+    };
+    tokio::task::block_in_place(|| {
+        let wrapped = &envelope.key.wrapped_key;
+        if envelope.key.kind == WrapKind::Kms {
+            let context = object_context(&client_context, bucket, key);
+            let opened = kms
+                .decrypt(&ctx, wrapped, &context, Some(&envelope.key.key_id))
+                .map_err(kms_error)?;
+            return SymmetricKey::from_slice(&opened.plaintext).map_err(|_| integrity_error());
+        }
+        let (len, rest) = wrapped.split_at_checked(2).ok_or_else(integrity_error)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (blob, wrapped_dek) = rest.split_at_checked(len).ok_or_else(integrity_error)?;
+        let bucket_key = state.bucket_keys.for_opening(
+            kms.as_ref(),
+            &ctx,
+            bucket,
+            &envelope.key.key_id,
+            blob,
+        )?;
+        let dek = coffer_crypto::secret_box::open(
+            &bucket_key,
+            &wrap_context(bucket, key, &envelope.object_id),
+            wrapped_dek,
+        )
+        .map_err(|_| integrity_error())?;
+        SymmetricKey::from_slice(&dek).map_err(|_| integrity_error())
+    })
+}
+
+/// The headers naming a stored envelope's encryption, without opening it
+/// (CompleteMultipartUpload, where no key is presented).
+pub fn describe_stored(dialect: Dialect, envelope: &[u8]) -> Vec<(String, String)> {
+    match Envelope::decode(envelope) {
+        Ok(envelope) => describe(dialect, envelope.algorithm, &envelope.key, None)
+            .into_iter()
+            .filter(|(name, value)| !(name.ends_with("-key-md5") && value.is_empty()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The response headers that name an object's encryption, in `dialect`.
 fn describe(
     dialect: Dialect,
     algorithm: Algorithm,
-    kind: WrapKind,
+    key: &KeyReference,
     customer_md5: Option<&str>,
 ) -> Vec<(String, String)> {
     let name = match algorithm {
         Algorithm::Aes256Gcm => "AES256",
         Algorithm::Sm4Gcm => "SM4",
     };
-    match kind {
+    match key.kind {
+        WrapKind::Kms | WrapKind::KmsBucketKey => {
+            let (value, key_id_header) = match dialect {
+                Dialect::S3 => ("aws:kms", "server-side-encryption-aws-kms-key-id"),
+                Dialect::Oss => ("KMS", "server-side-encryption-key-id"),
+            };
+            let mut headers = vec![
+                (dialect.header("server-side-encryption"), value.to_owned()),
+                (dialect.header(key_id_header), key.key_id.clone()),
+            ];
+            if algorithm == Algorithm::Sm4Gcm {
+                headers.push((
+                    dialect.header("server-side-data-encryption"),
+                    "SM4".to_owned(),
+                ));
+            }
+            if key.kind == WrapKind::KmsBucketKey {
+                headers.push((
+                    dialect.header("server-side-encryption-bucket-key-enabled"),
+                    "true".to_owned(),
+                ));
+            }
+            headers
+        }
         WrapKind::CustomerKey => vec![
             (
                 "x-amz-server-side-encryption-customer-algorithm".to_owned(),
@@ -489,7 +803,7 @@ fn describe(
                 customer_md5.unwrap_or_default().to_owned(),
             ),
         ],
-        WrapKind::ServiceKey | WrapKind::Kms => {
+        WrapKind::ServiceKey => {
             vec![(dialect.header("server-side-encryption"), name.to_owned())]
         }
     }

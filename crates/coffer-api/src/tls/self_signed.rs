@@ -1,0 +1,141 @@
+//! The embedded default: a self-signed certificate for `localhost`,
+//! `127.0.0.1` and `::1`, generated into the data dir on first start and
+//! kept until it nears expiry.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+
+use super::TlsError;
+use super::certificate::{CertificateFiles, fingerprint};
+
+/// Where the pair lives, under the data dir.
+pub const DIR: &str = "tls";
+pub const CERT_FILE: &str = "self-signed.crt";
+pub const KEY_FILE: &str = "self-signed.key";
+/// Validity of a generated certificate (the CA/Browser Forum maximum).
+const VALIDITY_DAYS: u64 = 397;
+/// A generated certificate older than this is replaced at start.
+const RENEW_AFTER_DAYS: u32 = 365;
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The self-signed pair in the data dir, and whether it was made just now.
+#[derive(Debug)]
+pub struct SelfSigned {
+    pub files: CertificateFiles,
+    pub created: bool,
+}
+
+impl SelfSigned {
+    pub fn files_in(data_dir: &Path) -> CertificateFiles {
+        let dir = data_dir.join(DIR);
+        CertificateFiles {
+            cert: dir.join(CERT_FILE),
+            key: dir.join(KEY_FILE),
+        }
+    }
+}
+
+/// Reuses the data dir's self-signed pair, or generates one (ECDSA P-256)
+/// when it is missing or older than a year.
+pub fn ensure_self_signed(data_dir: &Path) -> Result<SelfSigned, TlsError> {
+    let files = SelfSigned::files_in(data_dir);
+    let age = std::fs::metadata(&files.cert)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok());
+    let fresh = matches!(age, Some(age) if age < DAY * RENEW_AFTER_DAYS);
+    if fresh && files.key.exists() {
+        return Ok(SelfSigned {
+            files,
+            created: false,
+        });
+    }
+    let (cert_pem, key_pem, _) = generate()?;
+    let dir = data_dir.join(DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| TlsError::file(&dir, e))?;
+    write_atomically(&files.key, key_pem.as_bytes(), 0o600)?;
+    write_atomically(&files.cert, cert_pem.as_bytes(), 0o644)?;
+    Ok(SelfSigned {
+        files,
+        created: true,
+    })
+}
+
+/// A new self-signed pair: (certificate PEM, key PEM, SHA-256 fingerprint).
+pub fn generate() -> Result<(String, zeroize::Zeroizing<String>, String), TlsError> {
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let mut params =
+        CertificateParams::new(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let mut subject = DistinguishedName::new();
+    subject.push(DnType::CommonName, "localhost");
+    subject.push(DnType::OrganizationName, "Coffer self-signed");
+    params.distinguished_name = subject;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(VALIDITY_DAYS as i64);
+    let key = KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok((
+        cert.pem(),
+        zeroize::Zeroizing::new(key.serialize_pem()),
+        fingerprint(cert.der()),
+    ))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(&tmp).map_err(|e| TlsError::file(&tmp, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| TlsError::file(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| TlsError::file(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::ReloadingCertificate;
+
+    #[test]
+    fn generated_once_then_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = ensure_self_signed(dir.path()).expect("generated");
+        assert!(first.created);
+        let loaded = ReloadingCertificate::load(first.files.clone()).expect("loads");
+        let again = ensure_self_signed(dir.path()).expect("reused");
+        assert!(!again.created);
+        let reloaded = ReloadingCertificate::load(again.files).expect("loads");
+        assert_eq!(loaded.fingerprint(), reloaded.fingerprint());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&first.files.key)
+                .expect("key")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the key is private to its owner");
+        }
+    }
+}

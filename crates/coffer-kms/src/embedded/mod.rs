@@ -1,0 +1,948 @@
+//! The embedded KMS: customer master keys kept in `<data-dir>/kms/`, sealed
+//! by the root key, behind the [`Kms`] trait.
+//!
+//! - [`keystore`]: the in-memory state and `keystore.json` (every secret sealed).
+//! - [`lifecycle`]: key references, states, deletion windows, BYOK expiry,
+//!   automatic rotation (applied lazily at the start of every call).
+//! - [`blob`]: the ciphertext blob format (`CKMS` ‖ 1 ‖ key id ‖ version ‖
+//!   nonce ‖ AES-256-GCM, AAD = header ‖ canonical context).
+//! - [`byok`]: RSA-OAEP wrapping keys for imported material.
+//! - [`audit`]: `audit.log`, one JSON line per call.
+//!
+//! Every change is persisted (fsynced, atomically replaced) before the call
+//! returns; memory is only updated once the file is written.
+
+mod audit;
+mod blob;
+mod byok;
+mod keystore;
+mod lifecycle;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use time::{Duration, OffsetDateTime};
+
+use self::audit::{AuditDetails, AuditLog};
+use self::keystore::{Cmk, ImportToken, KeystoreFileStore, MaterialVersion, Rotation, State};
+use self::lifecycle::{
+    check_usable, current_material, invalid_state, key_arn, material, metadata, new_key_id,
+    validate_alias, validate_tags,
+};
+use crate::RootKey;
+use crate::kms::{
+    AliasEntry, CallContext, Ciphertext, CreateKey, EncryptionContext, GeneratedDataKey,
+    ImportParameters, KeyMetadata, KeyRef, KeyState, Kms, KmsError, Origin, Plaintext,
+    RotationEntry, RotationStatus, WrappingAlgorithm, WrappingKeySpec,
+};
+
+pub use self::blob::{FORMAT_VERSION as BLOB_FORMAT_VERSION, MAGIC as BLOB_MAGIC};
+
+/// The alias of the service's default SSE-KMS key.
+pub const DEFAULT_SSE_ALIAS: &str = "alias/aws/s3";
+/// Encrypt's plaintext limit, as in AWS KMS.
+pub const MAX_PLAINTEXT_LEN: usize = 4096;
+const MAX_DESCRIPTION_LEN: usize = 8192;
+const DEFAULT_ROTATION_DAYS: u32 = 365;
+const ROTATION_DAYS: std::ops::RangeInclusive<u32> = 90..=2560;
+const DELETION_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
+const IMPORT_PARAMETERS_LIFETIME: Duration = Duration::hours(24);
+
+/// The time source; tests replace it to jump past windows and expiries.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The embedded KMS. Safe to share between threads; every call takes one
+/// lock over the whole state.
+pub struct EmbeddedKms {
+    region: String,
+    root: Arc<RootKey>,
+    store: KeystoreFileStore,
+    state: Mutex<State>,
+    audit: AuditLog,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for EmbeddedKms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedKms")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedKms {
+    /// Opens (or creates, empty) the keystore in `<data_dir>/kms/`. A keystore
+    /// that does not open with `root` (wrong root key, damaged or edited
+    /// file) is [`KmsError::Internal`] and is left untouched.
+    pub fn open(data_dir: &Path, root: Arc<RootKey>, region: &str) -> Result<Self, KmsError> {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(KmsError::Validation(format!("invalid region '{region}'")));
+        }
+        let dir = data_dir.join("kms");
+        create_private_dir(&dir)
+            .map_err(|e| KmsError::Internal(format!("{}: {e}", dir.display())))?;
+        let store = KeystoreFileStore::new(&dir);
+        let state = match store.load(&root)? {
+            Some(state) => state,
+            None => {
+                let state = State::default();
+                store.persist(&state, &root)?;
+                state
+            }
+        };
+        let audit = AuditLog::open(&dir)?;
+        Ok(Self {
+            region: region.to_owned(),
+            root,
+            store,
+            state: Mutex::new(state),
+            audit,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        })
+    }
+
+    /// Replaces the clock (tests: jump past deletion windows, rotation
+    /// periods and BYOK ValidTo).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The ARN of a key id in this KMS's region.
+    pub fn key_arn(&self, key_id: &str) -> String {
+        key_arn(&self.region, key_id)
+    }
+
+    /// The ARN of an alias (`alias/name`) in this KMS's region.
+    pub fn alias_arn(&self, alias: &str) -> String {
+        format!("arn:aws:kms:{}:{}:{alias}", self.region, lifecycle::ACCOUNT)
+    }
+
+    /// ListResourceTags: the key's tags, sorted by tag key.
+    pub fn list_resource_tags(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+    ) -> Result<Vec<(String, String)>, KmsError> {
+        self.call(ctx, "ListResourceTags", |audit| {
+            self.read(|state, _| {
+                let cmk = state.resolve(key, &self.region)?;
+                audit.key_id = Some(cmk.key_id.clone());
+                Ok(cmk
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect())
+            })
+        })
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// Runs `f` and writes its audit line.
+    fn call<T>(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        f: impl FnOnce(&mut AuditDetails) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let mut details = AuditDetails::default();
+        let result = f(&mut details);
+        let time = keystore::format_time(self.now()).unwrap_or_default();
+        self.audit.record(
+            &time,
+            &ctx.principal,
+            ctx.resource.as_deref(),
+            operation,
+            &details,
+            result.as_ref().map(|_| ()),
+        );
+        result
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, KmsError> {
+        self.state
+            .lock()
+            .map_err(|_| KmsError::Internal("the KMS state lock is poisoned".into()))
+    }
+
+    /// Applies due timers (persisting them), then reads.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&State, OffsetDateTime) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let mut guard = self.lock()?;
+        let now = self.now();
+        self.run_timers(&mut guard, now)?;
+        f(&guard, now)
+    }
+
+    /// Applies due timers, then changes a copy of the state, persists it and
+    /// only then makes it current. An `Err` from `f` changes nothing.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut State, OffsetDateTime) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let mut guard = self.lock()?;
+        let now = self.now();
+        self.run_timers(&mut guard, now)?;
+        let mut next = guard.clone();
+        let out = f(&mut next, now)?;
+        self.store.persist(&next, &self.root)?;
+        *guard = next;
+        Ok(out)
+    }
+
+    fn run_timers(&self, state: &mut State, now: OffsetDateTime) -> Result<(), KmsError> {
+        if !state.timers_due(now) {
+            return Ok(());
+        }
+        let mut next = state.clone();
+        next.fire_timers(now)?;
+        self.store.persist(&next, &self.root)?;
+        *state = next;
+        Ok(())
+    }
+
+    /// Decrypts a blob inside a read; shared by Decrypt and ReEncrypt.
+    fn decrypt_in(
+        &self,
+        state: &State,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+        key: Option<KeyRef>,
+    ) -> Result<Plaintext, KmsError> {
+        let parsed = blob::parse(ciphertext_blob)?;
+        if let Some(key) = key
+            && state.resolve_id(key, &self.region)? != parsed.key_id
+        {
+            return Err(KmsError::IncorrectKey);
+        }
+        let cmk = state
+            .keys
+            .get(parsed.key_id)
+            .ok_or_else(|| KmsError::NotFound(parsed.key_id.to_owned()))?;
+        check_usable(cmk)?;
+        let plaintext = blob::open(material(cmk, parsed.key_version)?, &parsed, context)?;
+        Ok(Plaintext {
+            key_id: cmk.key_id.clone(),
+            key_version: parsed.key_version,
+            plaintext,
+        })
+    }
+
+    fn encrypt_in(
+        &self,
+        state: &State,
+        key: KeyRef,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        let cmk = state.resolve(key, &self.region)?;
+        check_usable(cmk)?;
+        let (version, material) = current_material(cmk)?;
+        Ok(Ciphertext {
+            key_id: cmk.key_id.clone(),
+            key_version: version,
+            ciphertext_blob: blob::seal(material, &cmk.key_id, version, plaintext, context)?,
+        })
+    }
+
+    fn new_cmk(
+        &self,
+        state: &State,
+        now: OffsetDateTime,
+        request: &CreateKey,
+        managed: bool,
+    ) -> Result<Cmk, KmsError> {
+        let key_id = new_key_id(state)?;
+        let mut cmk = Cmk {
+            key_id,
+            description: request.description.clone(),
+            state: KeyState::Enabled,
+            origin: request.origin,
+            key_spec: request.key_spec,
+            created: now,
+            deletion_date: None,
+            valid_to: None,
+            managed,
+            tags: request.tags.iter().cloned().collect(),
+            current_version: 1,
+            versions: Default::default(),
+            rotation: Rotation {
+                enabled: false,
+                period_days: DEFAULT_ROTATION_DAYS,
+                anchor: None,
+            },
+            import_commitment: None,
+        };
+        match request.origin {
+            Origin::Generated => {
+                cmk.versions.insert(
+                    1,
+                    MaterialVersion {
+                        created: now,
+                        rotation_type: None,
+                        key: lifecycle::generate_material()?,
+                    },
+                );
+            }
+            Origin::External => cmk.state = KeyState::PendingImport,
+        }
+        Ok(cmk)
+    }
+
+    fn not_managed(cmk: &Cmk) -> Result<(), KmsError> {
+        if cmk.managed {
+            return Err(KmsError::Validation(format!(
+                "key '{}' is managed by the service and cannot be changed this way",
+                cmk.key_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn not_external(cmk: &Cmk) -> Result<(), KmsError> {
+        if cmk.origin == Origin::External {
+            return Err(KmsError::Validation(format!(
+                "key '{}' has imported key material, which Coffer cannot rotate",
+                cmk.key_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)?;
+    Ok(())
+}
+
+fn describe(audit: &mut AuditDetails, cmk: &Cmk) {
+    audit.key_id = Some(cmk.key_id.clone());
+}
+
+impl Kms for EmbeddedKms {
+    fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "CreateKey", |audit| {
+            if request.description.len() > MAX_DESCRIPTION_LEN {
+                return Err(KmsError::Validation(
+                    "the description is longer than 8192 bytes".into(),
+                ));
+            }
+            validate_tags(&request.tags)?;
+            let meta = self.write(|state, now| {
+                let cmk = self.new_cmk(state, now, &request, false)?;
+                let meta = metadata(&cmk, &self.region);
+                state.keys.insert(cmk.key_id.clone(), cmk);
+                Ok(meta)
+            })?;
+            audit.key_id = Some(meta.key_id.clone());
+            Ok(meta)
+        })
+    }
+
+    fn describe_key(&self, ctx: &CallContext, key: KeyRef) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "DescribeKey", |audit| {
+            self.read(|state, _| {
+                let cmk = state.resolve(key, &self.region)?;
+                describe(audit, cmk);
+                Ok(metadata(cmk, &self.region))
+            })
+        })
+    }
+
+    fn list_keys(&self, ctx: &CallContext) -> Result<Vec<KeyMetadata>, KmsError> {
+        self.call(ctx, "ListKeys", |_| {
+            self.read(|state, _| {
+                Ok(state
+                    .keys
+                    .values()
+                    .map(|cmk| metadata(cmk, &self.region))
+                    .collect())
+            })
+        })
+    }
+
+    fn enable_key(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError> {
+        self.call(ctx, "EnableKey", |audit| {
+            self.write(|state, _| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                match cmk.state {
+                    KeyState::Enabled | KeyState::Disabled => {
+                        cmk.state = KeyState::Enabled;
+                        Ok(())
+                    }
+                    other => Err(invalid_state(cmk, other)),
+                }
+            })
+        })
+    }
+
+    fn disable_key(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError> {
+        self.call(ctx, "DisableKey", |audit| {
+            self.write(|state, _| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                Self::not_managed(cmk)?;
+                match cmk.state {
+                    KeyState::Enabled | KeyState::Disabled => {
+                        cmk.state = KeyState::Disabled;
+                        Ok(())
+                    }
+                    other => Err(invalid_state(cmk, other)),
+                }
+            })
+        })
+    }
+
+    fn schedule_key_deletion(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        pending_days: u32,
+    ) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "ScheduleKeyDeletion", |audit| {
+            if !DELETION_WINDOW_DAYS.contains(&pending_days) {
+                return Err(KmsError::Validation(format!(
+                    "PendingWindowInDays must be between 7 and 30, not {pending_days}"
+                )));
+            }
+            self.write(|state, now| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                Self::not_managed(cmk)?;
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                cmk.state = KeyState::PendingDeletion;
+                cmk.deletion_date = Some(now + Duration::days(i64::from(pending_days)));
+                Ok(metadata(cmk, &self.region))
+            })
+        })
+    }
+
+    fn cancel_key_deletion(&self, ctx: &CallContext, key: KeyRef) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "CancelKeyDeletion", |audit| {
+            self.write(|state, _| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                if cmk.state != KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                cmk.state = if cmk.versions.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
+                cmk.deletion_date = None;
+                Ok(metadata(cmk, &self.region))
+            })
+        })
+    }
+
+    fn tag_resource(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), KmsError> {
+        self.call(ctx, "TagResource", |audit| {
+            validate_tags(&tags)?;
+            self.write(|state, _| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                cmk.tags.extend(tags);
+                Ok(())
+            })
+        })
+    }
+
+    fn create_alias(&self, ctx: &CallContext, alias: &str, target: KeyRef) -> Result<(), KmsError> {
+        self.call(ctx, "CreateAlias", |audit| {
+            audit.alias = Some(alias.to_owned());
+            validate_alias(alias, false)?;
+            self.write(|state, _| {
+                if state.aliases.contains_key(alias) {
+                    return Err(KmsError::AlreadyExists(alias.to_owned()));
+                }
+                let cmk = state.resolve(target, &self.region)?;
+                describe(audit, cmk);
+                Self::not_managed(cmk)?;
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                let id = cmk.key_id.clone();
+                state.aliases.insert(alias.to_owned(), id);
+                Ok(())
+            })
+        })
+    }
+
+    fn update_alias(&self, ctx: &CallContext, alias: &str, target: KeyRef) -> Result<(), KmsError> {
+        self.call(ctx, "UpdateAlias", |audit| {
+            audit.alias = Some(alias.to_owned());
+            validate_alias(alias, false)?;
+            self.write(|state, _| {
+                if !state.aliases.contains_key(alias) {
+                    return Err(KmsError::NotFound(alias.to_owned()));
+                }
+                let cmk = state.resolve(target, &self.region)?;
+                describe(audit, cmk);
+                Self::not_managed(cmk)?;
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                let id = cmk.key_id.clone();
+                state.aliases.insert(alias.to_owned(), id);
+                Ok(())
+            })
+        })
+    }
+
+    fn delete_alias(&self, ctx: &CallContext, alias: &str) -> Result<(), KmsError> {
+        self.call(ctx, "DeleteAlias", |audit| {
+            audit.alias = Some(alias.to_owned());
+            validate_alias(alias, false)?;
+            self.write(|state, _| {
+                let id = state
+                    .aliases
+                    .remove(alias)
+                    .ok_or_else(|| KmsError::NotFound(alias.to_owned()))?;
+                audit.key_id = Some(id);
+                Ok(())
+            })
+        })
+    }
+
+    fn list_aliases(
+        &self,
+        ctx: &CallContext,
+        key: Option<KeyRef>,
+    ) -> Result<Vec<AliasEntry>, KmsError> {
+        self.call(ctx, "ListAliases", |audit| {
+            self.read(|state, _| {
+                let filter = key.map(|k| state.resolve_id(k, &self.region)).transpose()?;
+                audit.key_id.clone_from(&filter);
+                Ok(state
+                    .aliases
+                    .iter()
+                    .filter(|(_, target)| filter.as_ref().is_none_or(|f| f == *target))
+                    .map(|(name, target)| AliasEntry {
+                        name: name.clone(),
+                        target_key_id: target.clone(),
+                    })
+                    .collect())
+            })
+        })
+    }
+
+    fn enable_key_rotation(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        period_days: Option<u32>,
+    ) -> Result<(), KmsError> {
+        self.call(ctx, "EnableKeyRotation", |audit| {
+            let period = period_days.unwrap_or(DEFAULT_ROTATION_DAYS);
+            if !ROTATION_DAYS.contains(&period) {
+                return Err(KmsError::Validation(format!(
+                    "RotationPeriodInDays must be between 90 and 2560, not {period}"
+                )));
+            }
+            self.write(|state, now| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                Self::not_external(cmk)?;
+                check_usable(cmk)?;
+                if !cmk.rotation.enabled {
+                    cmk.rotation.enabled = true;
+                    cmk.rotation.anchor = Some(now);
+                }
+                cmk.rotation.period_days = period;
+                Ok(())
+            })
+        })
+    }
+
+    fn disable_key_rotation(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError> {
+        self.call(ctx, "DisableKeyRotation", |audit| {
+            self.write(|state, _| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                Self::not_external(cmk)?;
+                Self::not_managed(cmk)?;
+                check_usable(cmk)?;
+                cmk.rotation.enabled = false;
+                cmk.rotation.anchor = None;
+                Ok(())
+            })
+        })
+    }
+
+    fn get_key_rotation_status(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+    ) -> Result<RotationStatus, KmsError> {
+        self.call(ctx, "GetKeyRotationStatus", |audit| {
+            self.read(|state, _| {
+                let cmk = state.resolve(key, &self.region)?;
+                describe(audit, cmk);
+                Ok(RotationStatus {
+                    enabled: cmk.rotation.enabled,
+                    period_days: cmk.rotation.period_days,
+                    next_rotation: cmk.rotation.next(),
+                })
+            })
+        })
+    }
+
+    fn rotate_key_on_demand(&self, ctx: &CallContext, key: KeyRef) -> Result<String, KmsError> {
+        self.call(ctx, "RotateKeyOnDemand", |audit| {
+            self.write(|state, now| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                Self::not_external(cmk)?;
+                if cmk.state != KeyState::Enabled {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                let version = lifecycle::add_version(cmk, now, "ON_DEMAND")?;
+                audit.key_version = Some(version);
+                Ok(cmk.key_id.clone())
+            })
+        })
+    }
+
+    fn list_key_rotations(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+    ) -> Result<Vec<RotationEntry>, KmsError> {
+        self.call(ctx, "ListKeyRotations", |audit| {
+            self.read(|state, _| {
+                let cmk = state.resolve(key, &self.region)?;
+                describe(audit, cmk);
+                Ok(cmk
+                    .versions
+                    .iter()
+                    .filter(|(version, _)| **version > 1)
+                    .map(|(version, m)| RotationEntry {
+                        key_id: cmk.key_id.clone(),
+                        version: *version,
+                        rotated: m.created,
+                        rotation_type: m.rotation_type.unwrap_or("ON_DEMAND"),
+                    })
+                    .collect())
+            })
+        })
+    }
+
+    fn get_parameters_for_import(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        algorithm: WrappingAlgorithm,
+        spec: WrappingKeySpec,
+    ) -> Result<ImportParameters, KmsError> {
+        self.call(ctx, "GetParametersForImport", |audit| {
+            let check = |cmk: &Cmk| {
+                if cmk.origin != Origin::External {
+                    return Err(KmsError::Validation(format!(
+                        "key '{}' was not created with Origin EXTERNAL",
+                        cmk.key_id
+                    )));
+                }
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                Ok(())
+            };
+            // Check first, so a refused call costs no RSA key generation,
+            // and generate outside the lock.
+            self.read(|state, _| {
+                let cmk = state.resolve(key, &self.region)?;
+                describe(audit, cmk);
+                check(cmk)
+            })?;
+            let (pkcs8, public_key_der) = byok::generate_wrapping_key(spec)?;
+            let mut token = vec![0u8; 32];
+            coffer_crypto::random::fill(&mut token)
+                .map_err(|e| KmsError::Internal(e.to_string()))?;
+            self.write(|state, now| {
+                let cmk = state.resolve(key, &self.region)?;
+                check(cmk)?;
+                let key_id = cmk.key_id.clone();
+                let parameters_valid_to = now + IMPORT_PARAMETERS_LIFETIME;
+                state.import_tokens.insert(
+                    keystore::sha256_hex(&token),
+                    ImportToken {
+                        key_id: key_id.clone(),
+                        algorithm,
+                        expires: parameters_valid_to,
+                        private_key_pkcs8: pkcs8,
+                    },
+                );
+                Ok(ImportParameters {
+                    key_id,
+                    public_key_der,
+                    import_token: token,
+                    parameters_valid_to,
+                })
+            })
+        })
+    }
+
+    fn import_key_material(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        import_token: &[u8],
+        encrypted_material: &[u8],
+        valid_to: Option<OffsetDateTime>,
+    ) -> Result<(), KmsError> {
+        self.call(ctx, "ImportKeyMaterial", |audit| {
+            // The outer Result refuses without consuming the token; the inner
+            // one reports a failure after the token was used up (persisted).
+            self.write(|state, now| {
+                let token_hash = keystore::sha256_hex(import_token);
+                let cmk = state.resolve(key, &self.region)?;
+                describe(audit, cmk);
+                if cmk.origin != Origin::External {
+                    return Err(KmsError::Validation(format!(
+                        "key '{}' was not created with Origin EXTERNAL",
+                        cmk.key_id
+                    )));
+                }
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                if valid_to.is_some_and(|v| v <= now) {
+                    return Err(KmsError::Validation("ValidTo is in the past".into()));
+                }
+                let key_id = cmk.key_id.clone();
+                match state.import_tokens.get(&token_hash) {
+                    Some(token) if token.key_id == key_id => {}
+                    _ => return Err(KmsError::InvalidImportToken),
+                }
+                let Some(token) = state.import_tokens.remove(&token_hash) else {
+                    return Err(KmsError::InvalidImportToken);
+                };
+                if token.expires <= now {
+                    return Ok(Err(KmsError::ExpiredImportToken));
+                }
+                let material = match byok::unwrap_material(
+                    &token.private_key_pkcs8,
+                    token.algorithm,
+                    encrypted_material,
+                ) {
+                    Ok(material) => material,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let cmk = state
+                    .keys
+                    .get_mut(&key_id)
+                    .ok_or_else(|| KmsError::NotFound(key_id.clone()))?;
+                match &cmk.import_commitment {
+                    Some(expected) => {
+                        if !byok::matches_commitment(&key_id, &material, expected) {
+                            return Ok(Err(KmsError::IncorrectKeyMaterial));
+                        }
+                    }
+                    None => cmk.import_commitment = Some(byok::commitment(&key_id, &material)),
+                }
+                let created = cmk.versions.get(&1).map_or(now, |m| m.created);
+                cmk.versions.clear();
+                cmk.versions.insert(
+                    1,
+                    MaterialVersion {
+                        created,
+                        rotation_type: None,
+                        key: material,
+                    },
+                );
+                cmk.current_version = 1;
+                cmk.valid_to = valid_to;
+                if cmk.state == KeyState::PendingImport {
+                    cmk.state = KeyState::Enabled;
+                }
+                audit.key_version = Some(1);
+                Ok(Ok(()))
+            })?
+        })
+    }
+
+    fn delete_imported_key_material(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError> {
+        self.call(ctx, "DeleteImportedKeyMaterial", |audit| {
+            self.write(|state, _| {
+                let cmk = state.resolve_mut(key, &self.region)?;
+                describe(audit, cmk);
+                if cmk.origin != Origin::External {
+                    return Err(KmsError::Validation(format!(
+                        "key '{}' was not created with Origin EXTERNAL",
+                        cmk.key_id
+                    )));
+                }
+                cmk.versions.clear();
+                cmk.valid_to = None;
+                if cmk.state != KeyState::PendingDeletion {
+                    cmk.state = KeyState::PendingImport;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn generate_data_key(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        self.call(ctx, "GenerateDataKey", |audit| {
+            audit.encryption_context = Some(context.clone());
+            let plaintext = lifecycle::generate_material()?;
+            let sealed =
+                self.read(|state, _| self.encrypt_in(state, key, plaintext.expose(), context))?;
+            audit.key_id = Some(sealed.key_id.clone());
+            audit.key_version = Some(sealed.key_version);
+            Ok(GeneratedDataKey {
+                key_id: sealed.key_id,
+                key_version: sealed.key_version,
+                plaintext,
+                ciphertext_blob: sealed.ciphertext_blob,
+            })
+        })
+    }
+
+    fn encrypt(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        self.call(ctx, "Encrypt", |audit| {
+            audit.encryption_context = Some(context.clone());
+            if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT_LEN {
+                return Err(KmsError::Validation(
+                    "the plaintext must be 1 to 4096 bytes".into(),
+                ));
+            }
+            let sealed = self.read(|state, _| self.encrypt_in(state, key, plaintext, context))?;
+            audit.key_id = Some(sealed.key_id.clone());
+            audit.key_version = Some(sealed.key_version);
+            Ok(sealed)
+        })
+    }
+
+    fn decrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+        key: Option<KeyRef>,
+    ) -> Result<Plaintext, KmsError> {
+        self.call(ctx, "Decrypt", |audit| {
+            audit.encryption_context = Some(context.clone());
+            let opened =
+                self.read(|state, _| self.decrypt_in(state, ciphertext_blob, context, key))?;
+            audit.key_id = Some(opened.key_id.clone());
+            audit.key_version = Some(opened.key_version);
+            Ok(opened)
+        })
+    }
+
+    fn re_encrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        source_context: &EncryptionContext,
+        destination_key: KeyRef,
+        destination_context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        self.call(ctx, "ReEncrypt", |audit| {
+            audit.encryption_context = Some(source_context.clone());
+            audit.destination_encryption_context = Some(destination_context.clone());
+            self.read(|state, _| {
+                let opened = self.decrypt_in(state, ciphertext_blob, source_context, None)?;
+                audit.source_key_id = Some(opened.key_id.clone());
+                audit.source_key_version = Some(opened.key_version);
+                let sealed = self.encrypt_in(
+                    state,
+                    destination_key,
+                    &opened.plaintext,
+                    destination_context,
+                )?;
+                audit.key_id = Some(sealed.key_id.clone());
+                audit.key_version = Some(sealed.key_version);
+                Ok(sealed)
+            })
+        })
+    }
+
+    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "DescribeKey", |audit| {
+            audit.alias = Some(DEFAULT_SSE_ALIAS.to_owned());
+            let existing = self.read(|state, _| {
+                Ok(state
+                    .resolve(DEFAULT_SSE_ALIAS, &self.region)
+                    .ok()
+                    .map(|cmk| metadata(cmk, &self.region)))
+            })?;
+            let meta = match existing {
+                Some(meta) => meta,
+                None => self.write(|state, now| {
+                    if let Ok(cmk) = state.resolve(DEFAULT_SSE_ALIAS, &self.region) {
+                        return Ok(metadata(cmk, &self.region));
+                    }
+                    validate_alias(DEFAULT_SSE_ALIAS, true)?;
+                    let request = CreateKey {
+                        description:
+                            "Default key that protects my S3 objects when no other key is defined"
+                                .into(),
+                        key_spec: crate::kms::KeySpec::SymmetricDefault,
+                        origin: Origin::Generated,
+                        tags: Vec::new(),
+                    };
+                    let mut cmk = self.new_cmk(state, now, &request, true)?;
+                    cmk.rotation = Rotation {
+                        enabled: true,
+                        period_days: DEFAULT_ROTATION_DAYS,
+                        anchor: Some(now),
+                    };
+                    let meta = metadata(&cmk, &self.region);
+                    state
+                        .aliases
+                        .insert(DEFAULT_SSE_ALIAS.to_owned(), cmk.key_id.clone());
+                    state.keys.insert(cmk.key_id.clone(), cmk);
+                    Ok(meta)
+                })?,
+            };
+            audit.key_id = Some(meta.key_id.clone());
+            Ok(meta)
+        })
+    }
+}

@@ -1,0 +1,1045 @@
+//! End-to-end tests of the embedded KMS through the [`Kms`] trait.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::rsa::{
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPublicEncryptingKey,
+    PublicEncryptingKey,
+};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+use crate::kms::KeySpec;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    root: Arc<RootKey>,
+    now: Arc<Mutex<OffsetDateTime>>,
+    kms: EmbeddedKms,
+}
+
+const REGION: &str = "us-east-1";
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
+    let root = Arc::new(root);
+    let now = Arc::new(Mutex::new(datetime!(2025-01-01 00:00 UTC)));
+    let kms = open_with(&dir, &root, &now);
+    Fixture {
+        dir,
+        root,
+        now,
+        kms,
+    }
+}
+
+fn open_with(
+    dir: &tempfile::TempDir,
+    root: &Arc<RootKey>,
+    now: &Arc<Mutex<OffsetDateTime>>,
+) -> EmbeddedKms {
+    let clock_now = Arc::clone(now);
+    EmbeddedKms::open(dir.path(), Arc::clone(root), REGION)
+        .expect("open")
+        .with_clock(Arc::new(move || *clock_now.lock().expect("clock lock")))
+}
+
+impl Fixture {
+    fn advance(&self, by: Duration) {
+        *self.now.lock().expect("clock lock") += by;
+    }
+
+    fn reopen(&self) -> EmbeddedKms {
+        open_with(&self.dir, &self.root, &self.now)
+    }
+
+    fn keystore_path(&self) -> PathBuf {
+        self.dir.path().join("kms").join(keystore::FILE_NAME)
+    }
+
+    fn keystore_text(&self) -> String {
+        std::fs::read_to_string(self.keystore_path()).expect("keystore")
+    }
+
+    fn audit_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kms").join(audit::FILE_NAME))
+            .expect("audit log")
+    }
+
+    fn create(&self, origin: Origin) -> KeyMetadata {
+        self.kms
+            .create_key(
+                &ctx(),
+                CreateKey {
+                    description: "test key".into(),
+                    key_spec: KeySpec::SymmetricDefault,
+                    origin,
+                    tags: vec![("team".into(), "storage".into())],
+                },
+            )
+            .expect("create key")
+    }
+
+    /// The CMK material of `version`, read from inside the KMS.
+    fn material(&self, key_id: &str, version: u32) -> Vec<u8> {
+        let state = self.kms.lock().expect("state");
+        state.keys[key_id].versions[&version].key.expose().to_vec()
+    }
+
+    fn encrypt(&self, key: &str, plaintext: &[u8]) -> Result<Ciphertext, KmsError> {
+        self.kms.encrypt(&ctx(), key, plaintext, &context())
+    }
+
+    fn decrypt(&self, blob: &[u8]) -> Result<Plaintext, KmsError> {
+        self.kms.decrypt(&ctx(), blob, &context(), None)
+    }
+}
+
+fn ctx() -> CallContext {
+    CallContext {
+        principal: "alice".into(),
+        resource: Some("bucket/object".into()),
+    }
+}
+
+fn context() -> EncryptionContext {
+    [("bucket".to_owned(), "photos".to_owned())].into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Asserts that no representation of `secret` appears in `text`.
+fn assert_absent(text: &str, secret: &[u8], what: &str) {
+    assert!(!text.contains(&hex(secret)), "{what}: hex found");
+    assert!(
+        !text.contains(&hex(secret).to_uppercase()),
+        "{what}: HEX found"
+    );
+    assert!(
+        !text.contains(&BASE64.encode(secret)),
+        "{what}: base64 found"
+    );
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    assert!(!text.contains(&url), "{what}: base64url found");
+    assert!(
+        !text.as_bytes().windows(secret.len()).any(|w| w == secret),
+        "{what}: raw bytes found"
+    );
+}
+
+fn wrap(params: &ImportParameters, algorithm: &'static OaepAlgorithm, material: &[u8]) -> Vec<u8> {
+    let public = OaepPublicEncryptingKey::new(
+        PublicEncryptingKey::from_der(&params.public_key_der).expect("SPKI parses"),
+    )
+    .expect("OAEP key");
+    let mut out = vec![0u8; public.ciphertext_size()];
+    public
+        .encrypt(algorithm, material, &mut out, None)
+        .expect("wrap")
+        .to_vec()
+}
+
+#[test]
+fn create_describe_list() {
+    let f = fixture();
+    let generated = f.create(Origin::Generated);
+    assert_eq!(generated.state, KeyState::Enabled);
+    assert_eq!(generated.current_version, 1);
+    assert!(!generated.managed);
+    assert_eq!(
+        generated.arn,
+        format!(
+            "arn:aws:kms:us-east-1:000000000000:key/{}",
+            generated.key_id
+        )
+    );
+    let id = &generated.key_id;
+    let groups: Vec<usize> = id.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12]);
+    assert!(id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()));
+
+    let external = f.create(Origin::External);
+    assert_eq!(external.state, KeyState::PendingImport);
+    assert!(matches!(
+        f.encrypt(&external.key_id, b"x"),
+        Err(KmsError::InvalidState { .. })
+    ));
+
+    let described = f.kms.describe_key(&ctx(), id).expect("describe");
+    assert_eq!(described.description, "test key");
+    assert_eq!(described.created, datetime!(2025-01-01 00:00 UTC));
+    let mut listed: Vec<String> = f
+        .kms
+        .list_keys(&ctx())
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key_id)
+        .collect();
+    listed.sort();
+    let mut expected = vec![generated.key_id.clone(), external.key_id.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(matches!(
+        f.kms
+            .describe_key(&ctx(), "00000000-0000-4000-8000-000000000000"),
+        Err(KmsError::NotFound(_))
+    ));
+
+    f.kms
+        .tag_resource(&ctx(), id, vec![("env".into(), "prod".into())])
+        .expect("tag");
+    assert_eq!(
+        f.kms.list_resource_tags(&ctx(), id).expect("tags"),
+        vec![
+            ("env".to_owned(), "prod".to_owned()),
+            ("team".to_owned(), "storage".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn aliases_resolve_in_all_four_forms() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let other = f.create(Origin::Generated);
+    f.kms
+        .create_alias(&ctx(), "alias/photos", &key.key_id)
+        .expect("alias");
+    let forms = [
+        key.key_id.clone(),
+        key.arn.clone(),
+        "alias/photos".to_owned(),
+        "arn:aws:kms:us-east-1:000000000000:alias/photos".to_owned(),
+    ];
+    assert_eq!(forms[3], f.kms.alias_arn("alias/photos"));
+    for form in &forms {
+        assert_eq!(
+            f.kms.describe_key(&ctx(), form).expect(form).key_id,
+            key.key_id
+        );
+        let sealed = f.encrypt(form, b"hello").expect("encrypt");
+        assert_eq!(sealed.key_id, key.key_id);
+        let opened = f
+            .kms
+            .decrypt(&ctx(), &sealed.ciphertext_blob, &context(), Some(form))
+            .expect("decrypt with key given");
+        assert_eq!(opened.plaintext.as_slice(), b"hello");
+    }
+    for wrong in [
+        format!("arn:aws:kms:eu-west-1:000000000000:key/{}", key.key_id),
+        format!("arn:aws:kms:us-east-1:111111111111:key/{}", key.key_id),
+        "alias/nothing".to_owned(),
+        "arn:aws:kms:us-east-1:000000000000:alias/nothing".to_owned(),
+    ] {
+        assert!(
+            matches!(
+                f.kms.describe_key(&ctx(), &wrong),
+                Err(KmsError::NotFound(_))
+            ),
+            "{wrong}"
+        );
+    }
+
+    // Rules: duplicates, reserved and malformed names.
+    assert!(matches!(
+        f.kms.create_alias(&ctx(), "alias/photos", &other.key_id),
+        Err(KmsError::AlreadyExists(_))
+    ));
+    for bad in [
+        "photos",
+        "alias/",
+        "alias/aws/s3",
+        "alias/aws/mine",
+        "alias/sp ace",
+    ] {
+        assert!(
+            matches!(
+                f.kms.create_alias(&ctx(), bad, &key.key_id),
+                Err(KmsError::Validation(_))
+            ),
+            "{bad}"
+        );
+    }
+
+    // Update retargets; list filters; delete removes.
+    f.kms
+        .create_alias(&ctx(), "alias/backup", &key.key_id)
+        .expect("second alias");
+    f.kms
+        .update_alias(&ctx(), "alias/photos", &other.key_id)
+        .expect("update");
+    assert_eq!(
+        f.kms
+            .describe_key(&ctx(), "alias/photos")
+            .expect("describe")
+            .key_id,
+        other.key_id
+    );
+    let for_key = f
+        .kms
+        .list_aliases(&ctx(), Some(&key.key_id))
+        .expect("list by key");
+    assert_eq!(for_key.len(), 1);
+    assert_eq!(for_key[0].name, "alias/backup");
+    assert_eq!(f.kms.list_aliases(&ctx(), None).expect("list").len(), 2);
+    assert!(matches!(
+        f.kms.update_alias(&ctx(), "alias/missing", &key.key_id),
+        Err(KmsError::NotFound(_))
+    ));
+    f.kms
+        .delete_alias(&ctx(), "alias/photos")
+        .expect("delete alias");
+    assert!(matches!(
+        f.kms.describe_key(&ctx(), "alias/photos"),
+        Err(KmsError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.kms.delete_alias(&ctx(), "alias/photos"),
+        Err(KmsError::NotFound(_))
+    ));
+}
+
+#[test]
+fn disabled_keys_neither_encrypt_nor_decrypt_until_enabled() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let sealed = f.encrypt(&key.key_id, b"payload").expect("encrypt");
+    f.kms.disable_key(&ctx(), &key.key_id).expect("disable");
+    assert_eq!(
+        f.kms.describe_key(&ctx(), &key.key_id).expect("d").state,
+        KeyState::Disabled
+    );
+    assert!(matches!(
+        f.encrypt(&key.key_id, b"payload"),
+        Err(KmsError::Disabled(_))
+    ));
+    assert!(matches!(
+        f.decrypt(&sealed.ciphertext_blob),
+        Err(KmsError::Disabled(_))
+    ));
+    assert!(matches!(
+        f.kms.generate_data_key(&ctx(), &key.key_id, &context()),
+        Err(KmsError::Disabled(_))
+    ));
+    f.kms.enable_key(&ctx(), &key.key_id).expect("enable");
+    assert_eq!(
+        f.decrypt(&sealed.ciphertext_blob)
+            .expect("decrypt")
+            .plaintext
+            .as_slice(),
+        b"payload"
+    );
+    f.encrypt(&key.key_id, b"payload").expect("encrypt again");
+}
+
+#[test]
+fn deletion_is_bounded_cancellable_and_final() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let id = key.key_id.clone();
+    f.kms
+        .create_alias(&ctx(), "alias/doomed", &id)
+        .expect("alias");
+    let sealed = f.encrypt(&id, b"payload").expect("encrypt");
+    for days in [0, 6, 31, 365] {
+        assert!(matches!(
+            f.kms.schedule_key_deletion(&ctx(), &id, days),
+            Err(KmsError::Validation(_))
+        ));
+    }
+
+    let scheduled = f
+        .kms
+        .schedule_key_deletion(&ctx(), &id, 7)
+        .expect("schedule");
+    assert_eq!(scheduled.state, KeyState::PendingDeletion);
+    assert_eq!(
+        scheduled.deletion_date,
+        Some(datetime!(2025-01-08 00:00 UTC))
+    );
+    assert!(matches!(
+        f.decrypt(&sealed.ciphertext_blob),
+        Err(KmsError::InvalidState { .. })
+    ));
+    assert!(matches!(
+        f.kms.enable_key(&ctx(), &id),
+        Err(KmsError::InvalidState { .. })
+    ));
+    let cancelled = f.kms.cancel_key_deletion(&ctx(), &id).expect("cancel");
+    assert_eq!(cancelled.state, KeyState::Disabled);
+    assert_eq!(cancelled.deletion_date, None);
+    assert!(matches!(
+        f.kms.cancel_key_deletion(&ctx(), &id),
+        Err(KmsError::InvalidState { .. })
+    ));
+    f.kms.enable_key(&ctx(), &id).expect("enable");
+
+    let material = f.material(&id, 1);
+    f.kms
+        .schedule_key_deletion(&ctx(), &id, 30)
+        .expect("schedule");
+    f.advance(Duration::days(29));
+    assert_eq!(
+        f.kms.describe_key(&ctx(), &id).expect("still there").state,
+        KeyState::PendingDeletion
+    );
+    assert!(f.keystore_text().contains(&id));
+    f.advance(Duration::days(1));
+    assert!(matches!(
+        f.kms.describe_key(&ctx(), &id),
+        Err(KmsError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.decrypt(&sealed.ciphertext_blob),
+        Err(KmsError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.kms.describe_key(&ctx(), "alias/doomed"),
+        Err(KmsError::NotFound(_))
+    ));
+    let text = f.keystore_text();
+    assert!(!text.contains(&id), "the deleted key is gone from disk");
+    assert!(!text.contains("alias/doomed"));
+    assert_absent(&text, &material, "deleted material");
+    assert!(matches!(
+        f.reopen().describe_key(&ctx(), &id),
+        Err(KmsError::NotFound(_))
+    ));
+}
+
+#[test]
+fn rotation_on_demand_and_automatic_keep_old_versions_decrypting() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let id = key.key_id.clone();
+    let v1 = f.encrypt(&id, b"first").expect("encrypt v1");
+    assert_eq!(v1.key_version, 1);
+
+    assert_eq!(f.kms.rotate_key_on_demand(&ctx(), &id).expect("rotate"), id);
+    let v2 = f.encrypt(&id, b"second").expect("encrypt v2");
+    assert_eq!(v2.key_version, 2);
+    assert_ne!(f.material(&id, 1), f.material(&id, 2));
+
+    for period in [89, 2561] {
+        assert!(matches!(
+            f.kms.enable_key_rotation(&ctx(), &id, Some(period)),
+            Err(KmsError::Validation(_))
+        ));
+    }
+    f.kms
+        .enable_key_rotation(&ctx(), &id, Some(90))
+        .expect("enable rotation");
+    let status = f.kms.get_key_rotation_status(&ctx(), &id).expect("status");
+    assert!(status.enabled);
+    assert_eq!(status.period_days, 90);
+    assert_eq!(status.next_rotation, Some(datetime!(2025-04-01 00:00 UTC)));
+    f.advance(Duration::days(89));
+    assert_eq!(f.encrypt(&id, b"x").expect("encrypt").key_version, 2);
+    f.advance(Duration::days(1));
+    let v3 = f.encrypt(&id, b"third").expect("encrypt v3");
+    assert_eq!(v3.key_version, 3);
+    assert_eq!(
+        f.kms.describe_key(&ctx(), &id).expect("d").current_version,
+        3
+    );
+
+    let rotations = f.kms.list_key_rotations(&ctx(), &id).expect("rotations");
+    let summary: Vec<(u32, &str)> = rotations
+        .iter()
+        .map(|r| (r.version, r.rotation_type))
+        .collect();
+    assert_eq!(summary, [(2, "ON_DEMAND"), (3, "AUTOMATIC")]);
+    assert_eq!(rotations[1].rotated, datetime!(2025-04-01 00:00 UTC));
+
+    for (sealed, plaintext) in [
+        (&v1, b"first".as_slice()),
+        (&v2, b"second"),
+        (&v3, b"third"),
+    ] {
+        assert_eq!(
+            f.decrypt(&sealed.ciphertext_blob)
+                .expect("decrypt")
+                .plaintext
+                .as_slice(),
+            plaintext
+        );
+    }
+    // Disabled keys cannot be rotated.
+    f.kms.disable_key(&ctx(), &id).expect("disable");
+    assert!(matches!(
+        f.kms.rotate_key_on_demand(&ctx(), &id),
+        Err(KmsError::InvalidState { .. })
+    ));
+    f.kms.enable_key(&ctx(), &id).expect("enable");
+    f.kms
+        .disable_key_rotation(&ctx(), &id)
+        .expect("disable rotation");
+    assert!(
+        !f.kms
+            .get_key_rotation_status(&ctx(), &id)
+            .expect("status")
+            .enabled
+    );
+}
+
+fn byok_round_trip(algorithm: WrappingAlgorithm, oaep: &'static OaepAlgorithm) {
+    let f = fixture();
+    let key = f.create(Origin::External);
+    let id = key.key_id.clone();
+    let generated = f.create(Origin::Generated);
+    assert!(matches!(
+        f.kms.get_parameters_for_import(
+            &ctx(),
+            &generated.key_id,
+            algorithm,
+            WrappingKeySpec::Rsa2048
+        ),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        f.kms.rotate_key_on_demand(&ctx(), &id),
+        Err(KmsError::Validation(_))
+    ));
+
+    let material = [0x5au8; 32];
+    let params = f
+        .kms
+        .get_parameters_for_import(&ctx(), &id, algorithm, WrappingKeySpec::Rsa2048)
+        .expect("parameters");
+    assert_eq!(params.key_id, id);
+    assert_eq!(params.import_token.len(), 32);
+    assert_eq!(params.parameters_valid_to, datetime!(2025-01-02 00:00 UTC));
+    let valid_to = datetime!(2025-02-01 00:00 UTC);
+    f.kms
+        .import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, oaep, &material),
+            Some(valid_to),
+        )
+        .expect("import");
+    let described = f.kms.describe_key(&ctx(), &id).expect("describe");
+    assert_eq!(described.state, KeyState::Enabled);
+    assert_eq!(described.valid_to, Some(valid_to));
+    assert_eq!(f.material(&id, 1), material);
+    let sealed = f.encrypt(&id, b"byok data").expect("encrypt");
+    assert_eq!(
+        f.decrypt(&sealed.ciphertext_blob)
+            .expect("decrypt")
+            .plaintext
+            .as_slice(),
+        b"byok data"
+    );
+
+    // A token is single-use.
+    assert!(matches!(
+        f.kms.import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, oaep, &material),
+            None
+        ),
+        Err(KmsError::InvalidImportToken)
+    ));
+
+    // ValidTo passes: material gone, PendingImport, decrypt fails.
+    f.advance(Duration::days(31));
+    assert_eq!(
+        f.kms.describe_key(&ctx(), &id).expect("describe").state,
+        KeyState::PendingImport
+    );
+    assert!(matches!(
+        f.decrypt(&sealed.ciphertext_blob),
+        Err(KmsError::InvalidState { .. })
+    ));
+    let on_disk = f.keystore_text();
+    assert_absent(&on_disk, &material, "expired imported material");
+
+    // Different material is refused (and uses the token up).
+    let params = f
+        .kms
+        .get_parameters_for_import(&ctx(), &id, algorithm, WrappingKeySpec::Rsa2048)
+        .expect("parameters");
+    assert!(matches!(
+        f.kms.import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, oaep, &[0x33u8; 32]),
+            None
+        ),
+        Err(KmsError::IncorrectKeyMaterial)
+    ));
+    assert!(matches!(
+        f.kms.import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, oaep, &material),
+            None
+        ),
+        Err(KmsError::InvalidImportToken)
+    ));
+    // Wrong length is refused.
+    let params = f
+        .kms
+        .get_parameters_for_import(&ctx(), &id, algorithm, WrappingKeySpec::Rsa2048)
+        .expect("parameters");
+    assert!(matches!(
+        f.kms.import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, oaep, &[0x5au8; 16]),
+            None
+        ),
+        Err(KmsError::IncorrectKeyMaterial)
+    ));
+
+    // An expired token is refused as expired.
+    let params = f
+        .kms
+        .get_parameters_for_import(&ctx(), &id, algorithm, WrappingKeySpec::Rsa2048)
+        .expect("parameters");
+    f.advance(Duration::hours(25));
+    assert!(matches!(
+        f.kms.import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, oaep, &material),
+            None
+        ),
+        Err(KmsError::ExpiredImportToken)
+    ));
+    // A random token is invalid.
+    assert!(matches!(
+        f.kms
+            .import_key_material(&ctx(), &id, &[0u8; 32], &[0u8; 256], None),
+        Err(KmsError::InvalidImportToken)
+    ));
+
+    // Re-importing the same material brings old ciphertexts back, across a
+    // restart (the token and its sealed RSA key persist).
+    let params = f
+        .kms
+        .get_parameters_for_import(&ctx(), &id, algorithm, WrappingKeySpec::Rsa2048)
+        .expect("parameters");
+    let kms = f.reopen();
+    kms.import_key_material(
+        &ctx(),
+        &id,
+        &params.import_token,
+        &wrap(&params, oaep, &material),
+        None,
+    )
+    .expect("re-import");
+    assert_eq!(
+        kms.decrypt(&ctx(), &sealed.ciphertext_blob, &context(), None)
+            .expect("decrypt again")
+            .plaintext
+            .as_slice(),
+        b"byok data"
+    );
+    assert_eq!(
+        kms.describe_key(&ctx(), &id).expect("describe").valid_to,
+        None
+    );
+
+    // DeleteImportedKeyMaterial: PendingImport at once.
+    kms.delete_imported_key_material(&ctx(), &id)
+        .expect("delete material");
+    assert_eq!(
+        kms.describe_key(&ctx(), &id).expect("describe").state,
+        KeyState::PendingImport
+    );
+    assert!(matches!(
+        kms.decrypt(&ctx(), &sealed.ciphertext_blob, &context(), None),
+        Err(KmsError::InvalidState { .. })
+    ));
+    assert!(matches!(
+        kms.delete_imported_key_material(&ctx(), &generated.key_id),
+        Err(KmsError::Validation(_))
+    ));
+    assert_absent(&f.keystore_text(), &material, "imported material");
+    assert_absent(&f.audit_text(), &material, "imported material");
+}
+
+#[test]
+fn byok_end_to_end_rsaes_oaep_sha256() {
+    byok_round_trip(WrappingAlgorithm::RsaesOaepSha256, &OAEP_SHA256_MGF1SHA256);
+}
+
+#[test]
+fn byok_end_to_end_rsaes_oaep_sha1() {
+    byok_round_trip(WrappingAlgorithm::RsaesOaepSha1, &OAEP_SHA1_MGF1SHA1);
+}
+
+#[test]
+fn byok_wrong_wrapping_algorithm_is_incorrect_material() {
+    let f = fixture();
+    let id = f.create(Origin::External).key_id;
+    let params = f
+        .kms
+        .get_parameters_for_import(
+            &ctx(),
+            &id,
+            WrappingAlgorithm::RsaesOaepSha256,
+            WrappingKeySpec::Rsa2048,
+        )
+        .expect("parameters");
+    assert!(matches!(
+        f.kms.import_key_material(
+            &ctx(),
+            &id,
+            &params.import_token,
+            &wrap(&params, &OAEP_SHA1_MGF1SHA1, &[1u8; 32]),
+            None
+        ),
+        Err(KmsError::IncorrectKeyMaterial)
+    ));
+}
+
+#[test]
+fn context_and_key_binding() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let other = f.create(Origin::Generated);
+    let sealed = f.encrypt(&key.key_id, b"bound").expect("encrypt");
+    let mut wrong = context();
+    wrong.insert("bucket".into(), "videos".into());
+    assert!(matches!(
+        f.kms.decrypt(&ctx(), &sealed.ciphertext_blob, &wrong, None),
+        Err(KmsError::InvalidCiphertext)
+    ));
+    assert!(matches!(
+        f.kms.decrypt(
+            &ctx(),
+            &sealed.ciphertext_blob,
+            &EncryptionContext::new(),
+            None
+        ),
+        Err(KmsError::InvalidCiphertext)
+    ));
+    assert!(matches!(
+        f.kms.decrypt(
+            &ctx(),
+            &sealed.ciphertext_blob,
+            &context(),
+            Some(&other.key_id)
+        ),
+        Err(KmsError::IncorrectKey)
+    ));
+    assert!(matches!(
+        f.decrypt(b"not a blob"),
+        Err(KmsError::InvalidCiphertext)
+    ));
+
+    // Plaintext limits.
+    assert!(matches!(
+        f.encrypt(&key.key_id, &[0u8; MAX_PLAINTEXT_LEN + 1]),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        f.encrypt(&key.key_id, b""),
+        Err(KmsError::Validation(_))
+    ));
+    f.encrypt(&key.key_id, &[0u8; MAX_PLAINTEXT_LEN])
+        .expect("4096 bytes");
+
+    // ReEncrypt moves a blob to another key and context.
+    let moved = f
+        .kms
+        .re_encrypt(
+            &ctx(),
+            &sealed.ciphertext_blob,
+            &context(),
+            &other.key_id,
+            &EncryptionContext::new(),
+        )
+        .expect("re-encrypt");
+    assert_eq!(moved.key_id, other.key_id);
+    assert_eq!(
+        f.kms
+            .decrypt(
+                &ctx(),
+                &moved.ciphertext_blob,
+                &EncryptionContext::new(),
+                None
+            )
+            .expect("decrypt moved")
+            .plaintext
+            .as_slice(),
+        b"bound"
+    );
+}
+
+#[test]
+fn every_single_byte_flip_of_a_blob_is_refused() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let data_key = f
+        .kms
+        .generate_data_key(&ctx(), &key.key_id, &context())
+        .expect("data key");
+    let blob = &data_key.ciphertext_blob;
+    assert_eq!(
+        f.decrypt(blob).expect("decrypt").plaintext.as_slice(),
+        data_key.plaintext.expose()
+    );
+    for i in 0..blob.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut tampered = blob.clone();
+            tampered[i] ^= bit;
+            assert!(f.decrypt(&tampered).is_err(), "byte {i} ^ {bit:#x}");
+        }
+    }
+    for len in 0..blob.len() {
+        assert!(f.decrypt(&blob[..len]).is_err(), "truncated to {len}");
+    }
+    let mut extended = blob.clone();
+    extended.push(0);
+    assert!(f.decrypt(&extended).is_err());
+}
+
+#[test]
+fn reopening_from_disk_keeps_everything() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let id = key.key_id.clone();
+    f.kms
+        .create_alias(&ctx(), "alias/keep", &id)
+        .expect("alias");
+    let v1 = f.encrypt(&id, b"v1").expect("encrypt");
+    f.kms.rotate_key_on_demand(&ctx(), &id).expect("rotate");
+    f.kms
+        .enable_key_rotation(&ctx(), &id, Some(180))
+        .expect("rotation");
+    let disabled = f.create(Origin::Generated).key_id;
+    f.kms.disable_key(&ctx(), &disabled).expect("disable");
+    let doomed = f.create(Origin::Generated).key_id;
+    f.kms
+        .schedule_key_deletion(&ctx(), &doomed, 10)
+        .expect("schedule");
+    let sse = f.kms.default_sse_key(&ctx()).expect("sse key");
+    let (m1, m2) = (f.material(&id, 1), f.material(&id, 2));
+
+    let kms = f.reopen();
+    let again = kms.describe_key(&ctx(), "alias/keep").expect("alias kept");
+    assert_eq!(again.key_id, id);
+    assert_eq!(again.current_version, 2);
+    assert_eq!(again.created, key.created);
+    let status = kms.get_key_rotation_status(&ctx(), &id).expect("status");
+    assert!(status.enabled);
+    assert_eq!(status.period_days, 180);
+    assert_eq!(
+        kms.decrypt(&ctx(), &v1.ciphertext_blob, &context(), None)
+            .expect("old blob")
+            .plaintext
+            .as_slice(),
+        b"v1"
+    );
+    assert_eq!(
+        kms.describe_key(&ctx(), &disabled).expect("d").state,
+        KeyState::Disabled
+    );
+    let doomed_meta = kms.describe_key(&ctx(), &doomed).expect("d");
+    assert_eq!(doomed_meta.state, KeyState::PendingDeletion);
+    assert_eq!(
+        doomed_meta.deletion_date,
+        Some(datetime!(2025-01-11 00:00 UTC))
+    );
+    assert_eq!(kms.default_sse_key(&ctx()).expect("sse").key_id, sse.key_id);
+    assert_eq!(
+        kms.list_resource_tags(&ctx(), &id).expect("tags"),
+        vec![("team".to_owned(), "storage".to_owned())]
+    );
+    let state = kms.lock().expect("state");
+    assert_eq!(state.keys[&id].versions[&1].key.expose().as_slice(), m1);
+    assert_eq!(state.keys[&id].versions[&2].key.expose().as_slice(), m2);
+}
+
+#[test]
+fn another_root_key_is_refused_and_nothing_is_replaced() {
+    let f = fixture();
+    f.create(Origin::Generated);
+    let before = std::fs::read(f.keystore_path()).expect("read");
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let (other_root, _) = RootKey::load_or_create(other_dir.path()).expect("other root");
+    let result = EmbeddedKms::open(f.dir.path(), Arc::new(other_root), REGION);
+    assert!(matches!(result, Err(KmsError::Internal(_))));
+    assert_eq!(std::fs::read(f.keystore_path()).expect("read"), before);
+}
+
+#[test]
+fn an_edited_keystore_is_refused() {
+    let f = fixture();
+    let id = f.create(Origin::Generated).key_id;
+    f.kms.disable_key(&ctx(), &id).expect("disable");
+    let text = f.keystore_text();
+    let edited = text.replace("\"Disabled\"", "\"Enabled\"");
+    assert_ne!(edited, text);
+    std::fs::write(f.keystore_path(), &edited).expect("write");
+    assert!(matches!(
+        EmbeddedKms::open(f.dir.path(), Arc::clone(&f.root), REGION),
+        Err(KmsError::Internal(_))
+    ));
+    std::fs::write(f.keystore_path(), b"{not json").expect("write");
+    assert!(matches!(
+        EmbeddedKms::open(f.dir.path(), Arc::clone(&f.root), REGION),
+        Err(KmsError::Internal(_))
+    ));
+}
+
+#[test]
+fn no_key_material_in_keystore_or_audit_log() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let id = key.key_id.clone();
+    f.kms.rotate_key_on_demand(&ctx(), &id).expect("rotate");
+    let data_key = f
+        .kms
+        .generate_data_key(&ctx(), &id, &context())
+        .expect("data key");
+    let secret_plaintext = b"a very secret plaintext value";
+    let sealed = f.encrypt(&id, secret_plaintext).expect("encrypt");
+    f.decrypt(&data_key.ciphertext_blob).expect("decrypt");
+    let sse = f.kms.default_sse_key(&ctx()).expect("sse");
+    f.kms
+        .generate_data_key(&ctx(), &sse.key_id, &context())
+        .expect("sse data key");
+
+    let mut secrets: Vec<(String, Vec<u8>)> = vec![
+        ("data key".into(), data_key.plaintext.expose().to_vec()),
+        ("cmk v1".into(), f.material(&id, 1)),
+        ("cmk v2".into(), f.material(&id, 2)),
+        ("sse cmk".into(), f.material(&sse.key_id, 1)),
+        ("plaintext".into(), secret_plaintext.to_vec()),
+    ];
+    // Ciphertexts do not belong in the audit log either.
+    let audit_only = [
+        ("data key blob", data_key.ciphertext_blob.clone()),
+        ("blob", sealed.ciphertext_blob.clone()),
+    ];
+    let keystore = f.keystore_text();
+    let audit = f.audit_text();
+    for (what, secret) in &secrets {
+        assert_absent(&keystore, secret, what);
+        assert_absent(&audit, secret, what);
+    }
+    for (what, blob) in &audit_only {
+        assert_absent(&audit, blob, what);
+    }
+    secrets.clear();
+
+    // The audit log has one JSON line per call, with names and outcomes.
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let ops: Vec<&str> = lines
+        .iter()
+        .map(|l| l["operation"].as_str().expect("operation"))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "CreateKey",
+            "RotateKeyOnDemand",
+            "GenerateDataKey",
+            "Encrypt",
+            "Decrypt",
+            "DescribeKey",
+            "GenerateDataKey"
+        ]
+    );
+    let gdk = &lines[2];
+    assert_eq!(gdk["principal"], "alice");
+    assert_eq!(gdk["resource"], "bucket/object");
+    assert_eq!(gdk["key_id"], id.as_str());
+    assert_eq!(gdk["key_version"], 2);
+    assert_eq!(gdk["encryption_context"]["bucket"], "photos");
+    assert_eq!(gdk["outcome"], "ok");
+    assert_eq!(gdk["time"], "2025-01-01T00:00:00Z");
+
+    let _ = f.decrypt(b"garbage");
+    let last = f.audit_text();
+    let last: serde_json::Value =
+        serde_json::from_str(last.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["outcome"], "InvalidCiphertextException");
+}
+
+#[test]
+fn default_sse_key_is_managed_and_protected() {
+    let f = fixture();
+    let sse = f.kms.default_sse_key(&ctx()).expect("sse key");
+    assert!(sse.managed);
+    assert_eq!(sse.state, KeyState::Enabled);
+    assert_eq!(
+        f.kms.default_sse_key(&ctx()).expect("again").key_id,
+        sse.key_id
+    );
+    assert_eq!(
+        f.kms
+            .describe_key(&ctx(), DEFAULT_SSE_ALIAS)
+            .expect("alias")
+            .key_id,
+        sse.key_id
+    );
+    assert!(matches!(
+        f.kms.schedule_key_deletion(&ctx(), &sse.key_id, 30),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        f.kms.disable_key(&ctx(), &sse.key_id),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        f.kms.delete_alias(&ctx(), DEFAULT_SSE_ALIAS),
+        Err(KmsError::Validation(_))
+    ));
+    assert!(matches!(
+        f.kms.create_alias(&ctx(), "alias/mine", &sse.key_id),
+        Err(KmsError::Validation(_))
+    ));
+    // Rotated yearly by the service.
+    let status = f
+        .kms
+        .get_key_rotation_status(&ctx(), &sse.key_id)
+        .expect("status");
+    assert!(status.enabled);
+    assert_eq!(status.period_days, 365);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    f.create(Origin::Generated);
+    let mode = |p: PathBuf| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(f.dir.path().join("kms")), 0o700);
+    assert_eq!(mode(f.keystore_path()), 0o600);
+    assert_eq!(mode(f.dir.path().join("kms").join(audit::FILE_NAME)), 0o600);
+}
+
+#[test]
+fn a_key_from_another_kms_is_not_found() {
+    let f = fixture();
+    let g = fixture();
+    let key = g.create(Origin::Generated);
+    let sealed = g.encrypt(&key.key_id, b"elsewhere").expect("encrypt");
+    assert!(matches!(
+        f.decrypt(&sealed.ciphertext_blob),
+        Err(KmsError::NotFound(_))
+    ));
+}

@@ -5,8 +5,8 @@ use http::{Response, StatusCode};
 
 use super::object::CRC64_HEADER;
 use super::object::SINGLE_PART;
-use super::object::{stored_headers, validate_key};
-use super::{blocking, iso8601, now_ms, parse_http_date, quoted, xml_with_etag};
+use super::object::{Precondition, check_preconditions, stored_headers, validate_key};
+use super::{blocking, iso8601, now_ms, quoted, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BlobTarget, BodySource};
@@ -56,37 +56,14 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         return Err(ApiError::access_denied("Access Denied"));
     }
 
-    let failed = || {
-        ApiError::new(
+    // A copy source that "was not modified" is a failed copy, not a 304.
+    let copy_header = |name: &str| req.vendor_header(&format!("copy-source-{name}"));
+    if check_preconditions(copy_header, &record)? == Precondition::NotModified {
+        return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             "PreconditionFailed",
             "At least one of the pre-conditions you specified did not hold",
-        )
-    };
-    let etag_in = |list: &str| {
-        list.split(',')
-            .map(|t| t.trim().trim_matches('"'))
-            .any(|t| t == "*" || t == record.etag)
-    };
-    let modified_after =
-        |text: &str| parse_http_date(text).map(|t| record.last_modified_ms / 1000 > t / 1000);
-    if let Some(list) = req.vendor_header("copy-source-if-match") {
-        if !etag_in(list) {
-            return Err(failed());
-        }
-    } else if let Some(t) = req.vendor_header("copy-source-if-unmodified-since")
-        && modified_after(t) == Some(true)
-    {
-        return Err(failed());
-    }
-    if let Some(list) = req.vendor_header("copy-source-if-none-match") {
-        if etag_in(list) {
-            return Err(failed());
-        }
-    } else if let Some(t) = req.vendor_header("copy-source-if-modified-since")
-        && modified_after(t) == Some(false)
-    {
-        return Err(failed());
+        ));
     }
     Ok(CopySource {
         bucket,

@@ -254,13 +254,20 @@ pub fn parse_range(header: Option<&str>, size: u64) -> ApiResult<RangeRequest> {
     Ok(RangeRequest::Part(range))
 }
 
-/// The outcome of the conditional headers of a GET or HEAD.
-enum Precondition {
+/// The outcome of conditional headers (RFC 7232 order: If-Match, else
+/// If-Unmodified-Since; then If-None-Match, else If-Modified-Since).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Precondition {
     Proceed,
     NotModified,
 }
 
-fn check_preconditions(req: &ApiRequest, record: &ObjectRecord) -> ApiResult<Precondition> {
+/// Evaluates the four conditional headers, read through `header` (plain
+/// names for GET/HEAD, or their `copy-source-` variants for copies).
+pub fn check_preconditions<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    record: &ObjectRecord,
+) -> ApiResult<Precondition> {
     let etag_matches = |list: &str| {
         list.split(',')
             .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
@@ -276,21 +283,20 @@ fn check_preconditions(req: &ApiRequest, record: &ObjectRecord) -> ApiResult<Pre
             "At least one of the pre-conditions you specified did not hold",
         )
     };
-    let if_match = req.header("if-match");
-    if let Some(list) = if_match {
+    if let Some(list) = header("if-match") {
         if !etag_matches(list) {
             return Err(failed());
         }
-    } else if let Some(since) = req.header("if-unmodified-since")
+    } else if let Some(since) = header("if-unmodified-since")
         && modified_after(since) == Some(true)
     {
         return Err(failed());
     }
-    if let Some(list) = req.header("if-none-match") {
+    if let Some(list) = header("if-none-match") {
         if etag_matches(list) {
             return Ok(Precondition::NotModified);
         }
-    } else if let Some(since) = req.header("if-modified-since")
+    } else if let Some(since) = header("if-modified-since")
         && modified_after(since) == Some(false)
     {
         return Ok(Precondition::NotModified);
@@ -377,7 +383,7 @@ pub async fn get_object(
         }
     }
 
-    match check_preconditions(req, &record)? {
+    match check_preconditions(|name| req.header(name), &record)? {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             return response

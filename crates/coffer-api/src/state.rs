@@ -27,7 +27,7 @@ pub struct ServerSettings {
 
 pub struct AppState {
     pub store: Store,
-    pub root_key: RootKey,
+    pub root_key: std::sync::Arc<RootKey>,
     /// The service master key behind SSE-S3/SSE-OSS; written on rotation.
     pub service_keys: std::sync::RwLock<ServiceKeyring>,
     /// The KMS behind SSE-KMS and the KMS API (None: SSE-KMS refused).

@@ -31,7 +31,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             settings.data_dir.display()
         )
     })?;
-    let root_key = load_root_key(&settings)?;
+    let root_key = Arc::new(load_root_key(&settings)?);
     if settings.allow_insecure_sse_c {
         tracing::warn!(
             "SSE-C is accepted over plain HTTP (--allow-insecure-sse-c): for tests only"
@@ -63,11 +63,22 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         })?;
 
     let listeners = Listeners::bind(&settings).await?;
+    let kms_dir = settings.data_dir.clone();
+    let kms_root = root_key.clone();
+    let kms_region = settings.region.clone();
+    let kms: Arc<dyn coffer_kms::Kms> = Arc::new(
+        tokio::task::spawn_blocking(move || {
+            coffer_kms::EmbeddedKms::open(&kms_dir, kms_root, &kms_region)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open the embedded KMS: {e}; refusing to start"))?,
+    );
     let state = Arc::new(AppState {
         store,
         root_key,
         service_keys: std::sync::RwLock::new(service_keys),
-        kms: None,
+        kms: Some(kms),
         bucket_keys: Default::default(),
         root,
         settings: ServerSettings {

@@ -115,7 +115,7 @@ pub fn open(
         Nonce::try_assume_unique_for_key(blob.nonce).map_err(|_| KmsError::InvalidCiphertext)?;
     let mut in_out = Zeroizing::new(blob.sealed.to_vec());
     let len = cipher(key)
-        .open_in_place(nonce, aad(blob.header, context), &mut *in_out)
+        .open_in_place(nonce, aad(blob.header, context), &mut in_out)
         .map_err(|_| KmsError::InvalidCiphertext)?
         .len();
     in_out.truncate(len);

@@ -4,7 +4,7 @@
 use coffer_crypto::SymmetricKey;
 use time::{Duration, OffsetDateTime};
 
-use super::keystore::{Cmk, MaterialVersion, State};
+use super::keystore::{Cmk, ImportToken, MaterialVersion, State};
 use crate::kms::{KeyMetadata, KeyState, KmsError, Origin};
 
 pub const ACCOUNT: &str = "000000000000";
@@ -117,10 +117,16 @@ impl State {
                 cmk.rotation.anchor = Some(now);
             }
         }
-        self.import_tokens
-            .retain(|_, t| t.expires + EXPIRED_TOKEN_GRACE > now);
+        self.import_tokens.retain(|_, t| !token_forgotten(t, now));
         Ok(())
     }
+}
+
+fn token_forgotten(token: &ImportToken, now: OffsetDateTime) -> bool {
+    token
+        .expires
+        .checked_add(EXPIRED_TOKEN_GRACE)
+        .is_some_and(|forget| forget <= now)
 }
 
 fn deletion_due(cmk: &Cmk, now: OffsetDateTime) -> bool {

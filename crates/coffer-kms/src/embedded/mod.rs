@@ -739,6 +739,7 @@ impl Kms for EmbeddedKms {
                 if cmk.state == KeyState::PendingDeletion {
                     return Err(invalid_state(cmk, cmk.state));
                 }
+                let valid_to = valid_to.map(|v| v.to_offset(time::UtcOffset::UTC));
                 if valid_to.is_some_and(|v| v <= now) {
                     return Err(KmsError::Validation("ValidTo is in the past".into()));
                 }

@@ -117,7 +117,11 @@ pub async fn handle(
     match result {
         Ok(json) => json_response(StatusCode::OK, json),
         Err(error) => {
-            tracing::debug!(target, kind = error.aws_type, "kms request failed");
+            tracing::debug!(
+                operation = target,
+                kind = error.aws_type,
+                "kms request failed"
+            );
             error.response()
         }
     }

@@ -255,6 +255,10 @@ async fn route(
     tls: Option<TlsInfo>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
+    // The KMS API (AWS KMS JSON protocol) shares the listeners.
+    if crate::kms_api::is_kms_request(&parts) {
+        return Ok(crate::kms_api::serve(state, &parts, body).await);
+    }
     let raw_path = parts.uri.path();
     let host = parts
         .headers

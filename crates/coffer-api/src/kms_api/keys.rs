@@ -242,11 +242,12 @@ pub(super) async fn create_alias(call: &Call, body: &[u8], update: bool) -> KmsR
     key_ref(&request.target_key_id)?;
     call.blocking(move |kms, ctx| {
         let (alias, target) = (&request.alias_name, &request.target_key_id);
-        Ok(if update {
-            kms.update_alias(ctx, alias, target)?
+        if update {
+            kms.update_alias(ctx, alias, target)?;
         } else {
-            kms.create_alias(ctx, alias, target)?
-        })
+            kms.create_alias(ctx, alias, target)?;
+        }
+        Ok(())
     })
     .await?;
     to_json(&json!({}), 0)

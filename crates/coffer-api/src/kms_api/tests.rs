@@ -572,7 +572,8 @@ async fn encrypt_decrypt_and_re_encrypt_round_trip() {
 #[tokio::test]
 async fn kms_errors_keep_their_aws_type_and_internal_ones_their_secrets() {
     let kms = Arc::new(FakeKms::default());
-    let cases: [(fn() -> KmsError, u16, &str); 6] = [
+    type Case = (fn() -> KmsError, u16, &'static str);
+    let cases: [Case; 6] = [
         (
             || KmsError::Disabled(KEY_ID.into()),
             400,
@@ -1048,4 +1049,39 @@ fn only_trent_service_posts_to_the_root_are_kms_requests() {
         "/",
         Some("DynamoDB_20120810.ListTables")
     )));
+}
+
+/// A request boto3 1.43.64 sent (`kms.encrypt(KeyId="alias/app",
+/// Plaintext=b"hi", EncryptionContext={"a": "b"})` at 2024-05-06T07:08:09Z).
+#[test]
+fn verifies_a_captured_boto3_request() {
+    let body = br#"{"KeyId": "alias/app", "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}}"#;
+    let request = http::Request::post("/")
+        .header("host", "127.0.0.1:9000")
+        .header("x-amz-target", "TrentService.Encrypt")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("user-agent", "Boto3/1.43.64 md/Botocore#1.43.64")
+        .header("x-amz-date", "20240506T070809Z")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240506/us-east-1/kms/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
+             Signature=2519378f1ebee5f95903029a26c5775df4e29a175767bfcb1538f7ac5dd2f3c4",
+        )
+        .header(
+            "amz-sdk-invocation-id",
+            "57979b0c-0237-4c7d-adf2-b1f45dc48add",
+        )
+        .header("amz-sdk-request", "attempt=1")
+        .header("content-length", "76")
+        .body(())
+        .expect("a valid request");
+    let parts = request.into_parts().0;
+    let now = datetime!(2024-05-06 07:08:30 UTC);
+    assert!(super::is_kms_request(&parts));
+    assert_eq!(
+        verify_signature(&parts, body, now, &lookup).as_deref(),
+        Ok(ACCESS_KEY)
+    );
+    assert!(verify_signature(&parts, &body[1..], now, &lookup).is_err());
 }

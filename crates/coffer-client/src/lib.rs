@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod bench;
 pub mod transport;
 
-pub use transport::{ClientError, Endpoint, SignedClient};
+pub use transport::{ClientError, ClientResponse, Endpoint, SignedClient};

@@ -53,25 +53,52 @@ impl SignedClient {
         })
     }
 
-    /// Sends a signed request; `path` is already percent-encoded.
+    /// Sends a signed request; `path` is already percent-encoded. Errors
+    /// (non-2xx) come back as [`ClientError::Server`].
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        let response = self
+            .request(method, path, HeaderMap::new(), body, true)
+            .await?;
+        if !response.status.is_success() {
+            return Err(ClientError::Server {
+                status: response.status,
+                message: error_message(&response.body),
+            });
+        }
+        Ok((response.status, response.body))
+    }
+
+    /// Sends a signed request with extra headers and returns whatever the
+    /// server answered. `sign_payload`: hash the body into the signature
+    /// (else `UNSIGNED-PAYLOAD`, as load generators do to spare the CPU).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        mut headers: HeaderMap,
+        body: Vec<u8>,
+        sign_payload: bool,
+    ) -> Result<ClientResponse, ClientError> {
         let authority = self
             .base
             .authority()
             .map(|a| a.as_str().to_owned())
             .unwrap_or_default();
-        let mut headers = HeaderMap::new();
         headers.insert(
             http::header::HOST,
             HeaderValue::from_str(&authority)
                 .map_err(|_| ClientError::BadEndpoint(self.endpoint.url.clone()))?,
         );
-        let payload_hash = hex::encode(Sha256::digest(&body));
+        let payload_hash = if sign_payload {
+            hex::encode(Sha256::digest(&body))
+        } else {
+            sigv4::UNSIGNED_PAYLOAD.to_owned()
+        };
         let params = sigv4::SigningParams {
             access_key: &self.endpoint.access_key,
             secret: &self.endpoint.secret_key,
@@ -104,19 +131,32 @@ impl SignedClient {
                 message: e.to_string(),
             })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(|e| ClientError::BadResponse(e.to_string()))?
             .to_bytes();
-        if !status.is_success() {
-            return Err(ClientError::Server {
-                status,
-                message: error_message(&body),
-            });
-        }
-        Ok((status, body))
+        Ok(ClientResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A server's answer, whatever its status.
+pub struct ClientResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ClientResponse {
+    /// The `Code: Message` of an error answer.
+    pub fn error_message(&self) -> String {
+        error_message(&self.body)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `coffer`: the object server and its client commands in one binary.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod config;
 mod credentials;
 mod server;
@@ -31,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Load generator for any S3 endpoint: op/s, MB/s, latency percentiles.
+    Bench(bench::BenchArgs),
     /// Server-side encryption keys: show, rotate, rewrap (root credentials).
     Sse {
         #[command(subcommand)]
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
             Command::Server(args) => server::run(args).await,
             Command::User { command } => user::run(command).await,
             Command::Sse { command } => sse::run(command).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -10,7 +10,8 @@ Every cell checks that the bytes come back identical and that the response names
 encryption in the request's dialect (S3: `x-amz-server-side-encryption` or the SSE-C
 `-customer-algorithm`/`-customer-key-MD5` pair; OSS: `x-oss-server-side-encryption`), and that
 plain objects carry no SSE header at all. The error behaviour (missing/wrong SSE-C key, unknown
-algorithms, KMS, SSE-C over HTTP without the opt-in flag) is at the end.
+algorithms, SSE-C over HTTP without the opt-in flag) is at the end, with a smoke test of
+SSE-KMS (the full SSE-KMS suite is test_sse_kms.py).
 
 The session server runs with --allow-insecure-sse-c (conftest), since the suite speaks plain HTTP.
 """
@@ -641,23 +642,69 @@ def test_unknown_oss_algorithm_refused(drivers):
     expect_v2_error(v2.c.get_object, 404, "NoSuchKey", oss.GetObjectRequest(bucket=v2.bucket, key="bad/v2-des"))
 
 
-def test_kms_not_implemented_yet(drivers):
-    # KMS issue: once the embedded KMS lands, these become successful SSE-KMS writes; change this test then.
+def test_kms_works_in_every_dialect(drivers, server):
+    """SSE-KMS (`aws:kms` / OSS `KMS`) is served by the embedded KMS: writes succeed and every
+    response names the mode and the CMK (the managed default key `alias/aws/s3` when none is named).
+    The full SSE-KMS suite is test_sse_kms.py."""
+    import boto3
+
+    kms = boto3.session.Session(aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key,
+                                region_name="us-east-1").client("kms", endpoint_url=server.endpoint)
+    named = kms.create_key(Description="sse matrix")["KeyMetadata"]["KeyId"]
+    body = data(SMALL, seed_of("kms"))
+
+    def s3_kms(headers, key_id, what):
+        h = {k: v for k, v in lower(headers).items() if "server-side" in k}
+        assert h.get("x-amz-server-side-encryption") == "aws:kms", f"{what}: {h}"
+        assert h.get("x-amz-server-side-encryption-aws-kms-key-id", "").split("/")[-1] == key_id, f"{what}: {h}"
+        assert not any(k.startswith("x-oss-") for k in h), f"{what}: {h}"
+
+    def oss_kms(headers, key_id, what, sm4=False):
+        h = {k: v for k, v in lower(headers).items() if "server-side" in k}
+        assert h.get("x-oss-server-side-encryption") == "KMS", f"{what}: {h}"
+        assert h.get("x-oss-server-side-encryption-key-id") == key_id, f"{what}: {h}"
+        assert h.get("x-oss-server-side-data-encryption") == ("SM4" if sm4 else None), f"{what}: {h}"
+        assert not any(k.startswith("x-amz-") for k in h), f"{what}: {h}"
+
     d = drivers["boto3"]
-    expect_error(d.c.put_object, "NotImplemented", 501, Bucket=d.bucket, Key="kms/s3", Body=b"k",
-                 ServerSideEncryption="aws:kms")
-    expect_error(d.c.create_multipart_upload, "NotImplemented", 501, Bucket=d.bucket, Key="kms/s3",
-                 ServerSideEncryption="aws:kms")
-    expect_error(d.c.get_object, "NoSuchKey", 404, Bucket=d.bucket, Key="kms/s3")
+    r = d.c.put_object(Bucket=d.bucket, Key="kms/s3", Body=body, ServerSideEncryption="aws:kms")
+    default = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"]
+    assert r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"].split("/")[-1] == default, r
+    s3_kms(r["ResponseMetadata"]["HTTPHeaders"], default, "boto3 PutObject aws:kms (default key)")
+    assert r["ETag"].strip('"') == md5_hex(body)
+    r = d.c.put_object(Bucket=d.bucket, Key="kms/s3-named", Body=body, ServerSideEncryption="aws:kms",
+                       SSEKMSKeyId=named, BucketKeyEnabled=True)
+    s3_kms(r["ResponseMetadata"]["HTTPHeaders"], named, "boto3 PutObject aws:kms (named key)")
+    assert r.get("BucketKeyEnabled") is True, r
+    for key, key_id in (("kms/s3", default), ("kms/s3-named", named)):
+        status, h, got = d.get(key, "plain")
+        assert status == 200 and got == body
+        s3_kms(h, key_id, f"boto3 GetObject {key}")
+        s3_kms(d.head(key, "plain"), key_id, f"boto3 HeadObject {key}")
+    r = d.c.create_multipart_upload(Bucket=d.bucket, Key="kms/s3-mp", ServerSideEncryption="aws:kms",
+                                    SSEKMSKeyId=named)
+    s3_kms(r["ResponseMetadata"]["HTTPHeaders"], named, "boto3 CreateMultipartUpload aws:kms")
+    d.c.abort_multipart_upload(Bucket=d.bucket, Key="kms/s3-mp", UploadId=r["UploadId"])
+
     ob = drivers["oss2"].b
-    with pytest.raises(oss2.exceptions.OssError) as ei:
-        ob.put_object("kms/oss", b"k", headers={"x-oss-server-side-encryption": "KMS"})
-    assert ei.value.status == 501 and ei.value.code == "NotImplemented", ei.value.details
-    expect_oss2_error(ob.get_object, oss2.exceptions.NoSuchKey, 404, "NoSuchKey", "kms/oss")
+    r = ob.put_object("kms/oss", body, headers={"x-oss-server-side-encryption": "KMS"})
+    oss_kms(r.headers, default, "oss2 PutObject KMS (default key)")
+    r = ob.put_object("kms/oss-sm4", body, headers={"x-oss-server-side-encryption": "KMS",
+                                                    "x-oss-server-side-encryption-key-id": named,
+                                                    "x-oss-server-side-data-encryption": "SM4"})
+    oss_kms(r.headers, named, "oss2 PutObject KMS+SM4", sm4=True)
+    g = ob.get_object("kms/oss-sm4")
+    assert g.read() == body
+    oss_kms(g.headers, named, "oss2 GetObject KMS+SM4", sm4=True)
+    oss_kms(ob.head_object("kms/oss").headers, default, "oss2 HeadObject KMS")
+
     v2 = drivers["ossv2"]
-    expect_v2_error(v2.c.put_object, 501, "NotImplemented",
-                    oss.PutObjectRequest(bucket=v2.bucket, key="kms/v2", body=b"k", server_side_encryption="KMS"))
-    expect_v2_error(v2.c.get_object, 404, "NoSuchKey", oss.GetObjectRequest(bucket=v2.bucket, key="kms/v2"))
+    v2.c.put_object(oss.PutObjectRequest(bucket=v2.bucket, key="kms/v2", body=body, server_side_encryption="KMS",
+                                         server_side_encryption_key_id=named))
+    res = v2.c.get_object(oss.GetObjectRequest(bucket=v2.bucket, key="kms/v2"))
+    assert res.body.read() == body
+    assert (res.server_side_encryption, res.server_side_encryption_key_id) == ("KMS", named), lower(res.headers)
+    oss_kms(res.headers, named, "ossv2 GetObject KMS")
 
 
 def test_sse_c_reads_refused_after_restart_without_flag(make_server):

@@ -163,6 +163,27 @@ pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<SseChoice
         }
         return Ok(SseChoice::Customer(customer));
     }
+    // KMS parameters without an explicit KMS request are refused, never
+    // silently dropped (the object would be stored without the KMS).
+    let asks_kms = header.is_some_and(|v| matches!(v.trim(), "KMS" | "aws:kms" | "aws:kms:dsse"));
+    let kms_only = [
+        "server-side-encryption-aws-kms-key-id",
+        "server-side-encryption-key-id",
+        "server-side-encryption-context",
+        "server-side-encryption-bucket-key-enabled",
+    ];
+    if !asks_kms && let Some(name) = kms_only.iter().find(|h| req.vendor_header(h).is_some()) {
+        return Err(ApiError::invalid_argument(format!(
+            "{} requires {}: {}",
+            req.dialect.header(name),
+            req.dialect.header("server-side-encryption"),
+            if req.dialect == Dialect::S3 {
+                "aws:kms"
+            } else {
+                "KMS"
+            }
+        )));
+    }
     let (algorithm, data_encryption, key_id, bucket_key) = match header {
         Some(value) => (
             value.trim().to_owned(),

@@ -132,7 +132,11 @@ mod tests {
         ] {
             assert_eq!(parse_date_lenient(s), t, "{s}");
         }
-        for bad in ["", "Tue, 27 Mar 2007 19:36:42", "Tue, 27 Mar 2007 19:36:42 PST"] {
+        for bad in [
+            "",
+            "Tue, 27 Mar 2007 19:36:42",
+            "Tue, 27 Mar 2007 19:36:42 PST",
+        ] {
             assert_eq!(parse_date_lenient(bad), None, "{bad}");
         }
     }

@@ -28,10 +28,10 @@ use crate::scheme::Scheme;
 #[cfg(test)]
 use crate::secret::Secret;
 use crate::sigv4::{SecretLookup, SigningParams};
+use crate::v1_family::{DateOverride, ResourceRule, V1Request, Variant};
 #[cfg(test)]
 use crate::verified::Payload;
 use crate::verified::Verified;
-use crate::v1_family::{DateOverride, ResourceRule, V1Request, Variant};
 
 /// The query parameters that are signed (the sub-resources): the union of
 /// the lists of oss2 2.19.1 (`auth.py`) and alibabacloud-oss-v2 1.4.1

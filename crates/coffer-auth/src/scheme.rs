@@ -63,10 +63,9 @@ pub fn detect(headers: &HeaderMap, raw_query: &str) -> Option<Scheme> {
             Scheme::OssV4
         } else if value.starts_with(b"OSS") {
             Scheme::OssV1
-        } else if value
-            .strip_prefix(b"AWS")
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b" ") || rest.starts_with(b"\t"))
-        {
+        } else if value.strip_prefix(b"AWS").is_some_and(|rest| {
+            rest.is_empty() || rest.starts_with(b" ") || rest.starts_with(b"\t")
+        }) {
             Scheme::SigV2
         } else {
             Scheme::SigV4
@@ -131,7 +130,10 @@ mod tests {
             ),
             ("OSS2 AccessKeyId:a,Signature:b", Scheme::OssV1),
             ("Bearer x", Scheme::SigV4),
-            ("AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g=", Scheme::SigV2),
+            (
+                "AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g=",
+                Scheme::SigV2,
+            ),
             (" AWS\tAK:sig", Scheme::SigV2),
             ("AWS", Scheme::SigV2),
             ("AWS4-HMAC-SHA256", Scheme::SigV4),
@@ -169,10 +171,7 @@ mod tests {
             Some(Scheme::SigV4Presigned)
         );
         assert_eq!(
-            detect(
-                &none,
-                "AWSAccessKeyId=AK&Expires=1&Signature=x%2By%3D"
-            ),
+            detect(&none, "AWSAccessKeyId=AK&Expires=1&Signature=x%2By%3D"),
             Some(Scheme::SigV2Presigned)
         );
         assert_eq!(

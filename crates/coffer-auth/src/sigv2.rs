@@ -10,7 +10,8 @@
 //! CanonicalizedAmzHeaders is every `x-amz-*` header, sorted, `name:value\n`
 //! each, several values joined by `,`. CanonicalizedResource is `/bucket`
 //! when the bucket is in the host, then the path *as sent* (still
-//! percent-encoded), then `?` and the signed sub-resources ([`SUBRESOURCES`])
+//! percent-encoded; `/bucket/` for a bucket, even when sent as `/bucket`),
+//! then `?` and the signed sub-resources ([`SUBRESOURCES`])
 //! sorted, with decoded values, `k=v` or `k`, joined by `&`.
 //! See <https://docs.aws.amazon.com/AmazonS3/latest/API/RESTAuthentication.html>.
 //!
@@ -105,7 +106,9 @@ pub struct SignedRequestV2<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// The canonical resource path: `/bucket` (virtual host) + the raw path.
+/// The canonical resource path: `/bucket` (virtual host) + the raw path,
+/// with a bucket-only path ending in `/`: a path-style `/bkt` signs as
+/// `/bkt/`, as botocore (its `authPath`), boto 2 and s3cmd sign it.
 fn resource_path(host_bucket: Option<&str>, raw_path: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw_path.len() + 64);
     if let Some(bucket) = host_bucket {
@@ -116,6 +119,9 @@ fn resource_path(host_bucket: Option<&str>, raw_path: &str) -> Vec<u8> {
         out.push(b'/');
     } else {
         out.extend_from_slice(raw_path.as_bytes());
+        if host_bucket.is_none() && raw_path.len() > 1 && !raw_path[1..].contains('/') {
+            out.push(b'/');
+        }
     }
     out
 }

@@ -198,7 +198,8 @@ impl Variant {
             Some(value) => (self.date_header, value),
             None => (
                 "date",
-                single_header(headers, "date")?.ok_or(AuthError::AccessDenied(self.date_required))?,
+                single_header(headers, "date")?
+                    .ok_or(AuthError::AccessDenied(self.date_required))?,
             ),
         };
         Ok(Claims {
@@ -298,8 +299,8 @@ impl Variant {
                 return Err(AuthError::Expired);
             }
         } else {
-            let time =
-                (self.parse_date)(&claims.date).ok_or(AuthError::AccessDenied(self.date_required))?;
+            let time = (self.parse_date)(&claims.date)
+                .ok_or(AuthError::AccessDenied(self.date_required))?;
             if (time - now).abs() > MAX_SKEW {
                 return Err(AuthError::TimeTooSkewed);
             }

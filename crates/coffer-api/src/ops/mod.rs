@@ -145,7 +145,7 @@ fn has_subresource(req: &ApiRequest) -> bool {
     ];
     // Presigned-URL parameters of every scheme are authentication, not a
     // sub-resource.
-    const PRESIGN: &[&str] = &["OSSAccessKeyId", "Expires", "Signature"];
+    const PRESIGN: &[&str] = &["OSSAccessKeyId", "AWSAccessKeyId", "Expires", "Signature"];
     req.query.names().any(|n| {
         !PLAIN.contains(&n)
             && !PRESIGN.contains(&n)

@@ -289,15 +289,7 @@ fn signed_put() -> HeaderMap {
         ("x-amz-meta-a", "1"),
         ("x-amz-meta-a", "2"),
     ]);
-    sign(
-        "PUT",
-        None,
-        PUT_PATH,
-        PUT_QUERY,
-        &mut map,
-        &params(&secret),
-    )
-    .expect("sign");
+    sign("PUT", None, PUT_PATH, PUT_QUERY, &mut map, &params(&secret)).expect("sign");
     map
 }
 
@@ -323,7 +315,11 @@ fn sign_then_verify() {
     );
     let req = put_request(&map);
     assert_eq!(
-        String::from_utf8_lossy(&string_to_sign(&req, "Sun, 29 Nov 2026 11:25:32 GMT", false)),
+        String::from_utf8_lossy(&string_to_sign(
+            &req,
+            "Sun, 29 Nov 2026 11:25:32 GMT",
+            false
+        )),
         "PUT\nXrY7u+Ae7tCTyyK7j1rNww==\ntext/plain\nSun, 29 Nov 2026 11:25:32 GMT\n\
          x-amz-meta-a:1,2\nx-amz-server-side-encryption:AES256\n\
          /bkt/dir/a%20b%2Bc.txt?partNumber=3&uploadId=U/1"
@@ -383,6 +379,48 @@ fn sign_then_verify() {
 }
 
 #[test]
+fn bucket_paths_end_with_a_slash() {
+    assert_eq!(resource_path(None, "/"), b"/");
+    assert_eq!(resource_path(None, ""), b"/");
+    assert_eq!(resource_path(None, "/bkt"), b"/bkt/");
+    assert_eq!(resource_path(None, "/bkt/"), b"/bkt/");
+    assert_eq!(resource_path(None, "/bkt/k%20"), b"/bkt/k%20");
+    assert_eq!(resource_path(Some("bkt"), "/"), b"/bkt/");
+    assert_eq!(resource_path(Some("bkt"), ""), b"/bkt/");
+    assert_eq!(resource_path(Some("bkt"), "/k"), b"/bkt/k");
+    // botocore (path style) sends GET /bkt?list-type=2 and signs /bkt/.
+    let secret = Secret::new("SECRETEXAMPLE");
+    let mut map = HeaderMap::new();
+    sign(
+        "GET",
+        None,
+        "/bkt",
+        "list-type=2",
+        &mut map,
+        &params(&secret),
+    )
+    .expect("sign");
+    let req = SignedRequestV2 {
+        method: "GET",
+        host_bucket: None,
+        raw_path: "/bkt",
+        raw_query: "list-type=2&prefix=x%2F",
+        headers: &map,
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&string_to_sign(&req, "D", false)),
+        "GET\n\n\nD\n/bkt/"
+    );
+    assert!(verify(&req, NOW, &lookup).is_ok());
+    let vhost = SignedRequestV2 {
+        host_bucket: Some("bkt"),
+        raw_path: "/",
+        ..req
+    };
+    assert!(verify(&vhost, NOW, &lookup).is_ok());
+}
+
+#[test]
 fn x_amz_date_blanks_the_date_line() {
     let secret = Secret::new("SECRETEXAMPLE");
     // s3cmd writes x-amz-date with a numeric zone.
@@ -403,7 +441,10 @@ fn x_amz_date_blanks_the_date_line() {
     assert_eq!(verified.signed_headers, ["x-amz-date"]);
     // The Date header is not signed then, and the skew is from x-amz-date.
     let mut other = map.clone();
-    other.insert("date", HeaderValue::from_static("Mon, 30 Nov 2026 11:20:00 GMT"));
+    other.insert(
+        "date",
+        HeaderValue::from_static("Mon, 30 Nov 2026 11:20:00 GMT"),
+    );
     let req2 = SignedRequestV2 {
         headers: &other,
         ..req

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod kms;
 pub mod transport;
 
 pub use transport::{ClientError, ClientResponse, Endpoint, SignedClient};

@@ -80,6 +80,21 @@ impl SignedClient {
         &self,
         method: Method,
         path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        sign_payload: bool,
+    ) -> Result<ClientResponse, ClientError> {
+        self.request_for("s3", method, path, headers, body, sign_payload)
+            .await
+    }
+
+    /// [`SignedClient::request`] signed for another service of the same
+    /// endpoint (`kms` for the KMS API).
+    pub async fn request_for(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
         mut headers: HeaderMap,
         body: Vec<u8>,
         sign_payload: bool,
@@ -103,7 +118,7 @@ impl SignedClient {
             access_key: &self.endpoint.access_key,
             secret: &self.endpoint.secret_key,
             region: &self.endpoint.region,
-            service: "s3",
+            service,
             now: time::OffsetDateTime::now_utc(),
         };
         sigv4::sign(

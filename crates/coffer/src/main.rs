@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod credentials;
+mod kms;
 mod server;
 mod sse;
 mod user;
@@ -32,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Key administration through the server's KMS API (root credentials).
+    Kms {
+        #[command(subcommand)]
+        command: kms::KmsCommand,
+    },
     /// Load generator for any S3 endpoint: op/s, MB/s, latency percentiles.
     Bench(bench::BenchArgs),
     /// Server-side encryption keys: show, rotate, rewrap (root credentials).
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
             Command::User { command } => user::run(command).await,
             Command::Sse { command } => sse::run(command).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Kms { command } => kms::run(command).await,
         }
     });
     match result {

@@ -55,6 +55,8 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
     if !req.principal.is_root() && source_bucket.owner != req.principal.name() {
         return Err(ApiError::access_denied("Access Denied"));
     }
+    // The source bucket's TLS rules hold for reads through a copy too.
+    super::tls_policy::enforce(&source_bucket, req)?;
 
     // A copy source that "was not modified" is a failed copy, not a 304.
     let copy_header = |name: &str| req.vendor_header(&format!("copy-source-{name}"));

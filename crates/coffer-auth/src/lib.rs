@@ -26,6 +26,7 @@ pub mod amz_time;
 pub mod canonical;
 pub mod checksum;
 pub mod chunked;
+mod credentials;
 mod error;
 pub mod mac;
 pub mod oss;

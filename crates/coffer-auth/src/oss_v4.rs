@@ -16,6 +16,7 @@ use crate::amz_time::{format_amz_date, parse_amz_date};
 use crate::canonical::{
     canonical_form_query_pairs, decoded_form_query_pairs, uri_encode, uri_encode_path_into,
 };
+use crate::credentials::{self, Credentials};
 use crate::error::AuthError;
 use crate::mac::{constant_time_eq, decode_hex32, hmac_sha256, sha256};
 use crate::oss::{OssRequest, push_trimmed_values};
@@ -342,13 +343,6 @@ pub fn verify(
     now: OffsetDateTime,
     lookup: &impl SecretLookup,
 ) -> Result<Verified, AuthError> {
-    let mut authorization = req.headers.get_all(http::header::AUTHORIZATION).iter();
-    let header = authorization.next();
-    if authorization.next().is_some() {
-        return Err(AuthError::HeaderMalformed(
-            "more than one Authorization header".into(),
-        ));
-    }
     let pairs = decoded_form_query_pairs(req.raw_query);
     let in_query = pairs.iter().any(|(name, _)| {
         [
@@ -358,20 +352,9 @@ pub fn verify(
         ]
         .contains(&name.as_slice())
     });
-    let claims = match (header, in_query) {
-        (Some(_), true) => {
-            return Err(AuthError::InvalidArgument(
-                "Only one auth mechanism allowed; only the x-oss-signature query parameter or the Authorization header should be specified".into(),
-            ));
-        }
-        (Some(value), false) => {
-            let value = value.to_str().map_err(|_| {
-                AuthError::HeaderMalformed("the Authorization header is not valid text".into())
-            })?;
-            claims_from_header(req, value.trim())?
-        }
-        (None, true) => claims_from_query(req, &pairs)?,
-        (None, false) => return Err(AuthError::Missing),
+    let claims = match credentials::locate(req.headers, in_query, "x-oss-signature")? {
+        Credentials::Header(value) => claims_from_header(req, value)?,
+        Credentials::Query => claims_from_query(req, &pairs)?,
     };
     let presigned = claims.expires.is_some();
 

@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 
 use crate::amz_time::format_http_date;
 use crate::canonical::uri_encode;
+use crate::credentials::{self, Credentials};
 use crate::error::AuthError;
 use crate::mac::{constant_time_eq, hmac_sha1};
 use crate::oss::{push_trimmed_values, trim};
@@ -262,32 +263,13 @@ impl Variant {
         now: OffsetDateTime,
         lookup: &impl SecretLookup,
     ) -> Result<Verified, AuthError> {
-        let mut authorization = req.headers.get_all(http::header::AUTHORIZATION).iter();
-        let header = authorization.next();
-        if authorization.next().is_some() {
-            return Err(AuthError::HeaderMalformed(
-                "more than one Authorization header".into(),
-            ));
-        }
         let pairs = (self.query_pairs)(req.raw_query);
         let in_query = pairs
             .iter()
             .any(|(name, _)| name.as_slice() == self.access_key_param.as_bytes());
-        let claims = match (header, in_query) {
-            (Some(_), true) => {
-                return Err(AuthError::InvalidArgument(format!(
-                    "Only one auth mechanism allowed; only the {} query parameter or the Authorization header should be specified",
-                    self.access_key_param
-                )));
-            }
-            (Some(value), false) => {
-                let value = value.to_str().map_err(|_| {
-                    AuthError::HeaderMalformed("the Authorization header is not valid text".into())
-                })?;
-                self.claims_from_header(req.headers, value.trim())?
-            }
-            (None, true) => self.claims_from_query(&pairs)?,
-            (None, false) => return Err(AuthError::Missing),
+        let claims = match credentials::locate(req.headers, in_query, self.access_key_param)? {
+            Credentials::Header(value) => self.claims_from_header(req.headers, value)?,
+            Credentials::Query => self.claims_from_query(&pairs)?,
         };
         let presigned = claims.date_header.is_none();
 

@@ -4,17 +4,15 @@ use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
 use super::object::CRC64_HEADER;
-use super::object::SINGLE_PART;
 use super::object::{Precondition, check_preconditions, stored_headers, validate_key};
 use super::{blocking, iso8601, now_ms, quoted, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BlobTarget, BodySource};
+use crate::object_io::{self, BodySource};
 use crate::request::Dialect;
 use crate::request::{ApiRequest, path_decode};
 use crate::sse;
 use crate::state::AppState;
-use coffer_crypto::sealed::PartLayout;
 
 /// The object a copy reads from.
 pub struct CopySource {
@@ -132,22 +130,14 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         &target.name,
         &key,
     )?;
-    let blob_target = match &sealing {
-        Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
-        None => BlobTarget::Plain,
-    };
+    let blob_target = sse::Sealing::single_part_target(sealing.as_ref());
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_headers());
     }
     let staged = object_io::copy_range(&state.store, body, 0..size, blob_target).await?;
     let envelope = sealing
         .as_ref()
-        .map(|s| {
-            s.envelope(vec![PartLayout {
-                part_number: SINGLE_PART,
-                plain_size: staged.size,
-            }])
-        })
+        .map(|s| s.single_part_envelope(staged.size))
         .transpose()?;
     // A copy is a new single-part object: its ETag is the MD5 of its bytes.
     let record = ObjectRecord {

@@ -12,12 +12,11 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BlobTarget, BodyRules, BodySource, StagedBody};
+use crate::object_io::{self, BodyRules, BodySource, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse;
 use crate::state::AppState;
 use crate::xml;
-use coffer_crypto::sealed::PartLayout;
 
 /// Longest key S3 accepts, in UTF-8 bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -116,19 +115,11 @@ pub async fn put_object(
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_headers());
     }
-    let target = match &sealing {
-        Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
-        None => BlobTarget::Plain,
-    };
+    let target = sse::Sealing::single_part_target(sealing.as_ref());
     let staged = object_io::ingest(&state.store, body, rules, target).await?;
     let envelope = sealing
         .as_ref()
-        .map(|s| {
-            s.envelope(vec![PartLayout {
-                part_number: SINGLE_PART,
-                plain_size: staged.size,
-            }])
-        })
+        .map(|s| s.single_part_envelope(staged.size))
         .transpose()?;
     let etag = staged.etag();
     let checksum = staged
@@ -154,9 +145,6 @@ pub async fn put_object(
     let sse_headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
     upload_response(req, &staged, sse_headers)
 }
-
-/// The part number a single PUT is sealed as (format.md: part 0).
-pub const SINGLE_PART: u32 = 0;
 
 /// The answer to a body upload (PutObject, UploadPart): the ETag and the
 /// integrity values the client may check.

@@ -39,8 +39,12 @@ use coffer_kms::Kms;
 use coffer_kms::kms::{CallContext, EncryptionContext, KmsError};
 
 use crate::error::{ApiError, ApiResult};
+use crate::object_io::BlobTarget;
 use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
+
+/// The part number a single PUT (or copy) is sealed as (format.md: part 0).
+pub const SINGLE_PART: u32 = 0;
 
 /// The bucket config key under which the default encryption is kept.
 pub const BUCKET_CONFIG_KEY: &str = "encryption";
@@ -326,6 +330,23 @@ impl Sealing {
         }
         .encode()
         .map_err(|e| ApiError::internal("encoding an envelope", e))
+    }
+
+    /// How a single-part object's bytes are stored: sealed as part 0 with
+    /// this sealing, or plain without one.
+    pub fn single_part_target(sealing: Option<&Sealing>) -> BlobTarget {
+        match sealing {
+            Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
+            None => BlobTarget::Plain,
+        }
+    }
+
+    /// The envelope of a single-part object of `plain_size` bytes.
+    pub fn single_part_envelope(&self, plain_size: u64) -> ApiResult<Vec<u8>> {
+        self.envelope(vec![PartLayout {
+            part_number: SINGLE_PART,
+            plain_size,
+        }])
     }
 
     /// The envelope of a multipart upload before its parts are known: one

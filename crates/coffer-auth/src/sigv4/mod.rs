@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 pub use sign::{SigningParams, presign, sign};
 pub use streaming::ChunkSigner;
 
+use crate::credentials::{self, Credentials};
 pub use crate::verified::{Payload, Verified};
 
 use crate::amz_time::{format_amz_date, parse_amz_date, parse_http_date};
@@ -404,13 +405,6 @@ pub fn verify(
     service: &str,
     lookup: &impl SecretLookup,
 ) -> Result<Verified, AuthError> {
-    let mut authorization = req.headers.get_all(http::header::AUTHORIZATION).iter();
-    let header = authorization.next();
-    if authorization.next().is_some() {
-        return Err(AuthError::HeaderMalformed(
-            "more than one Authorization header".into(),
-        ));
-    }
     let pairs = decoded_query_pairs(req.raw_query);
     let in_query = pairs.iter().any(|(name, _)| {
         [
@@ -420,20 +414,9 @@ pub fn verify(
         ]
         .contains(&name.as_slice())
     });
-    let claims = match (header, in_query) {
-        (Some(_), true) => {
-            return Err(AuthError::InvalidArgument(
-                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified".into(),
-            ));
-        }
-        (Some(value), false) => {
-            let value = value.to_str().map_err(|_| {
-                AuthError::HeaderMalformed("the Authorization header is not valid text".into())
-            })?;
-            claims_from_header(req, value.trim())?
-        }
-        (None, true) => claims_from_query(req, &pairs)?,
-        (None, false) => return Err(AuthError::Missing),
+    let claims = match credentials::locate(req.headers, in_query, "X-Amz-Algorithm")? {
+        Credentials::Header(value) => claims_from_header(req, value)?,
+        Credentials::Query => claims_from_query(req, &pairs)?,
     };
 
     if claims.scope_service != service {

@@ -1,0 +1,45 @@
+//! Where a request carries its signature: every scheme accepts it either in
+//! one `Authorization` header or in the query string (presigned), never both.
+
+use http::HeaderMap;
+
+use crate::error::AuthError;
+
+/// The signature's location in a request.
+pub(crate) enum Credentials<'a> {
+    /// The `Authorization` header's value, trimmed.
+    Header(&'a str),
+    /// Presigned: the query parameters carry it.
+    Query,
+}
+
+/// Finds the signature: one `Authorization` header, or query parameters
+/// (`in_query`: whether any of the scheme's presign parameters is present;
+/// `query_param` names one for the error message). No credentials at all is
+/// [`AuthError::Missing`].
+pub(crate) fn locate<'a>(
+    headers: &'a HeaderMap,
+    in_query: bool,
+    query_param: &str,
+) -> Result<Credentials<'a>, AuthError> {
+    let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
+    let header = authorization.next();
+    if authorization.next().is_some() {
+        return Err(AuthError::HeaderMalformed(
+            "more than one Authorization header".into(),
+        ));
+    }
+    match (header, in_query) {
+        (Some(_), true) => Err(AuthError::InvalidArgument(format!(
+            "Only one auth mechanism allowed; only the {query_param} query parameter or the Authorization header should be specified"
+        ))),
+        (Some(value), false) => value
+            .to_str()
+            .map(|v| Credentials::Header(v.trim()))
+            .map_err(|_| {
+                AuthError::HeaderMalformed("the Authorization header is not valid text".into())
+            }),
+        (None, true) => Ok(Credentials::Query),
+        (None, false) => Err(AuthError::Missing),
+    }
+}

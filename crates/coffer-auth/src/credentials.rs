@@ -43,3 +43,25 @@ pub(crate) fn locate<'a>(
         (None, false) => Err(AuthError::Missing),
     }
 }
+
+/// The presign parameters `names` from decoded query `pairs`, each at most
+/// once and valid UTF-8 (absent ones are `None`).
+pub(crate) fn presign_params<const N: usize>(
+    pairs: &[(Vec<u8>, Vec<u8>)],
+    names: &[&str; N],
+) -> Result<[Option<String>; N], AuthError> {
+    let bad = |m: String| AuthError::QueryMalformed(m);
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (name, value) in pairs {
+        let Some(index) = names.iter().position(|p| p.as_bytes() == name.as_slice()) else {
+            continue;
+        };
+        let param = names[index];
+        let value = String::from_utf8(value.clone())
+            .map_err(|_| bad(format!("{param} is not valid text")))?;
+        if found[index].replace(value).is_some() {
+            return Err(bad(format!("{param} appears more than once")));
+        }
+    }
+    Ok(found)
+}

@@ -332,21 +332,7 @@ fn claims_from_query(
     pairs: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<Claims, AuthError> {
     let bad = |m: String| AuthError::QueryMalformed(m);
-    let mut found: [Option<String>; 6] = Default::default();
-    for (name, value) in pairs {
-        let Some(index) = PRESIGN_PARAMS
-            .iter()
-            .position(|p| p.as_bytes() == name.as_slice())
-        else {
-            continue;
-        };
-        let param = PRESIGN_PARAMS[index];
-        let value = String::from_utf8(value.clone())
-            .map_err(|_| bad(format!("{param} is not valid text")))?;
-        if found[index].replace(value).is_some() {
-            return Err(bad(format!("{param} appears more than once")));
-        }
-    }
+    let found = credentials::presign_params(pairs, &PRESIGN_PARAMS)?;
     let [
         Some(algorithm),
         Some(credential),

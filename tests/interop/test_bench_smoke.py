@@ -8,14 +8,14 @@ import subprocess
 
 import pytest
 
-from support import coffer_bin
+from support import coffer_bin, destroy_bucket
 
 MODES = ["none", "AES256", "SM4", "aws:kms", "aws:kms+bucket-key", "SSE-C"]
 
 
 @pytest.mark.parametrize("sse", MODES)
 @pytest.mark.parametrize("workload", ["put", "get"])
-def test_bench_reports_throughput_and_no_errors(server, sse, workload):
+def test_bench_reports_throughput_and_no_errors(server, s3, sse, workload):
     env = dict(os.environ)
     env.update(
         AWS_ACCESS_KEY_ID=server.access_key,
@@ -23,6 +23,13 @@ def test_bench_reports_throughput_and_no_errors(server, sse, workload):
         AWS_ENDPOINT_URL=server.endpoint,
     )
     bucket = "bench-" + sse.replace(":", "-").replace("+", "-").lower()
+    try:
+        run_bench(env, bucket, sse, workload)
+    finally:
+        destroy_bucket(s3, bucket)
+
+
+def run_bench(env, bucket, sse, workload):
     out = subprocess.run(
         [str(coffer_bin()), "bench", "--bucket", bucket, "--size", "64KiB",
          "--concurrency", "4", "--duration", "1", "--warmup", "0.2",

@@ -174,3 +174,23 @@ def test_error_body_is_s3_xml(s3):
         assert exc.response["ResponseMetadata"].get("RequestId"), "error without x-amz-request-id"
     else:
         pytest.fail("ListObjectsV2 on a missing bucket succeeded")
+
+
+def test_list_buckets_prefix_and_paging(s3):
+    prefix = unique_bucket_name("lbp")
+    names = [f"{prefix}-{i}" for i in range(3)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    try:
+        mine = sorted(n for n in names if n.startswith(prefix))
+        listed = [b["Name"] for b in s3.list_buckets(Prefix=prefix)["Buckets"]]
+        assert listed == mine
+        first = s3.list_buckets(Prefix=prefix, MaxBuckets=1)
+        assert [b["Name"] for b in first["Buckets"]] == mine[:1]
+        assert first.get("ContinuationToken") == mine[0]
+        rest = s3.list_buckets(Prefix=prefix, ContinuationToken=first["ContinuationToken"])
+        assert [b["Name"] for b in rest["Buckets"]] == mine[1:]
+        assert "ContinuationToken" not in rest
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)

@@ -19,13 +19,33 @@ use crate::xml;
 pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let store = state.store.clone();
     let buckets = blocking(move || store.list_buckets()).await?;
+    // Filters and paging: `prefix`, then names after `marker` (OSS) or
+    // `continuation-token` (S3), at most `max-keys` (OSS) / `max-buckets`.
+    let prefix = req.param("prefix").unwrap_or_default();
+    let after = req
+        .param("marker")
+        .or_else(|| req.param("continuation-token"));
+    let limit_param = match req.dialect {
+        Dialect::S3 => "max-buckets",
+        Dialect::Oss => "max-keys",
+    };
+    let limit = req.query.number(limit_param, 1..=10_000)?.unwrap_or(10_000) as usize;
+    let mine: Vec<_> = buckets
+        .iter()
+        .filter(|b| b.owner == req.principal.name())
+        .filter(|b| b.name.starts_with(prefix))
+        .filter(|b| after.is_none_or(|after| b.name.as_str() > after))
+        .collect();
+    let truncated = mine.len() > limit;
+    let page = &mine[..mine.len().min(limit)];
+    let next = page.last().filter(|_| truncated).map(|b| b.name.as_str());
     let mut w = req.xml("ListAllMyBucketsResult");
     w.start("Owner")
         .elem("ID", req.principal.owner_id())
         .elem("DisplayName", req.principal.name())
         .end();
     w.start("Buckets");
-    for bucket in buckets.iter().filter(|b| b.owner == req.principal.name()) {
+    for bucket in page {
         w.start("Bucket")
             .elem("Name", &bucket.name)
             .elem("CreationDate", iso8601(bucket.created_ms));
@@ -46,6 +66,18 @@ pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
         w.end();
     }
     w.end();
+    if !prefix.is_empty() {
+        w.elem("Prefix", prefix);
+    }
+    match req.dialect {
+        Dialect::S3 => {
+            w.elem_opt("ContinuationToken", next);
+        }
+        Dialect::Oss => {
+            w.elem("IsTruncated", truncated.to_string());
+            w.elem_opt("NextMarker", next);
+        }
+    }
     xml_response(StatusCode::OK, w.finish())
 }
 

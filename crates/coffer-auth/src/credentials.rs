@@ -65,3 +65,36 @@ pub(crate) fn presign_params<const N: usize>(
     }
     Ok(found)
 }
+
+/// The `Key=value` fields of an `Authorization` header of type `algorithm`
+/// (`AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`), in the
+/// order of `names`; commas with or without spaces, each field at most once,
+/// any other field refused.
+pub(crate) fn header_fields<'a, const N: usize>(
+    authorization: &'a str,
+    algorithm: &str,
+    names: [&str; N],
+) -> Result<[Option<&'a str>; N], AuthError> {
+    let bad = |m: &str| AuthError::HeaderMalformed(m.to_owned());
+    let rest = authorization
+        .strip_prefix(algorithm)
+        .filter(|r| r.starts_with([' ', '\t']))
+        .ok_or_else(|| {
+            AuthError::HeaderMalformed(format!("the authorization type must be {algorithm}"))
+        })?;
+    let mut found = [None; N];
+    for field in rest.split(',') {
+        let (key, value) = field
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| bad("a field is not key=value"))?;
+        let index = names
+            .iter()
+            .position(|name| *name == key.trim())
+            .ok_or_else(|| bad("unknown field"))?;
+        if found[index].replace(value.trim()).is_some() {
+            return Err(bad("a field appears twice"));
+        }
+    }
+    Ok(found)
+}

@@ -193,26 +193,11 @@ fn parse_oss_date(value: &str, presigned: bool) -> Result<OffsetDateTime, AuthEr
 
 fn claims_from_header(req: &OssRequest<'_>, authorization: &str) -> Result<Claims, AuthError> {
     let bad = |m: &str| AuthError::HeaderMalformed(m.to_owned());
-    let rest = authorization
-        .strip_prefix(ALGORITHM)
-        .filter(|r| r.starts_with([' ', '\t']))
-        .ok_or_else(|| bad("the authorization type must be OSS4-HMAC-SHA256"))?;
-    let (mut credential, mut additional, mut signature) = (None, None, None);
-    for field in rest.split(',') {
-        let (key, value) = field
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| bad("a field is not key=value"))?;
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "AdditionalHeaders" => &mut additional,
-            "Signature" => &mut signature,
-            _ => return Err(bad("unknown field")),
-        };
-        if slot.replace(value.trim()).is_some() {
-            return Err(bad("a field appears twice"));
-        }
-    }
+    let [credential, additional, signature] = credentials::header_fields(
+        authorization,
+        ALGORITHM,
+        ["Credential", "AdditionalHeaders", "Signature"],
+    )?;
     let (Some(credential), Some(signature)) = (credential, signature) else {
         return Err(bad("Credential and Signature are required"));
     };

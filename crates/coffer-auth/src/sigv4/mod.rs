@@ -255,26 +255,11 @@ pub(crate) fn single_header<'h>(
 
 fn claims_from_header(req: &SignedRequest<'_>, authorization: &str) -> Result<Claims, AuthError> {
     let bad = |m: &str| AuthError::HeaderMalformed(m.to_owned());
-    let rest = authorization
-        .strip_prefix(ALGORITHM)
-        .filter(|r| r.starts_with([' ', '\t']))
-        .ok_or_else(|| bad("the authorization type must be AWS4-HMAC-SHA256"))?;
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for field in rest.split(',') {
-        let (key, value) = field
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| bad("a field is not key=value"))?;
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => return Err(bad("unknown field")),
-        };
-        if slot.replace(value.trim()).is_some() {
-            return Err(bad("a field appears twice"));
-        }
-    }
+    let [credential, signed_headers, signature] = credentials::header_fields(
+        authorization,
+        ALGORITHM,
+        ["Credential", "SignedHeaders", "Signature"],
+    )?;
     let (Some(credential), Some(signed_headers), Some(signature)) =
         (credential, signed_headers, signature)
     else {

@@ -73,6 +73,38 @@ impl std::fmt::Debug for EmbeddedKms {
 }
 
 impl EmbeddedKms {
+    /// CreateAlias (`exists` false: the alias must be new) and UpdateAlias
+    /// (`exists` true: it must already exist) point an alias at a key.
+    fn set_alias(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        alias: &str,
+        target: KeyRef,
+        exists: bool,
+    ) -> Result<(), KmsError> {
+        self.call(ctx, operation, |audit| {
+            audit.alias = Some(alias.to_owned());
+            validate_alias(alias, false)?;
+            self.write(|state, _| {
+                match (state.aliases.contains_key(alias), exists) {
+                    (true, false) => return Err(KmsError::AlreadyExists(alias.to_owned())),
+                    (false, true) => return Err(KmsError::NotFound(alias.to_owned())),
+                    _ => {}
+                }
+                let cmk = state.resolve(target, &self.region)?;
+                describe(audit, cmk);
+                Self::not_managed(cmk)?;
+                if cmk.state == KeyState::PendingDeletion {
+                    return Err(invalid_state(cmk, cmk.state));
+                }
+                let id = cmk.key_id.clone();
+                state.aliases.insert(alias.to_owned(), id);
+                Ok(())
+            })
+        })
+    }
+
     /// Opens (or creates, empty) the keystore in `<data_dir>/kms/`. A keystore
     /// that does not open with `root` (wrong root key, damaged or edited
     /// file) is [`KmsError::Internal`] and is left untouched.
@@ -481,45 +513,11 @@ impl Kms for EmbeddedKms {
     }
 
     fn create_alias(&self, ctx: &CallContext, alias: &str, target: KeyRef) -> Result<(), KmsError> {
-        self.call(ctx, "CreateAlias", |audit| {
-            audit.alias = Some(alias.to_owned());
-            validate_alias(alias, false)?;
-            self.write(|state, _| {
-                if state.aliases.contains_key(alias) {
-                    return Err(KmsError::AlreadyExists(alias.to_owned()));
-                }
-                let cmk = state.resolve(target, &self.region)?;
-                describe(audit, cmk);
-                Self::not_managed(cmk)?;
-                if cmk.state == KeyState::PendingDeletion {
-                    return Err(invalid_state(cmk, cmk.state));
-                }
-                let id = cmk.key_id.clone();
-                state.aliases.insert(alias.to_owned(), id);
-                Ok(())
-            })
-        })
+        self.set_alias(ctx, "CreateAlias", alias, target, false)
     }
 
     fn update_alias(&self, ctx: &CallContext, alias: &str, target: KeyRef) -> Result<(), KmsError> {
-        self.call(ctx, "UpdateAlias", |audit| {
-            audit.alias = Some(alias.to_owned());
-            validate_alias(alias, false)?;
-            self.write(|state, _| {
-                if !state.aliases.contains_key(alias) {
-                    return Err(KmsError::NotFound(alias.to_owned()));
-                }
-                let cmk = state.resolve(target, &self.region)?;
-                describe(audit, cmk);
-                Self::not_managed(cmk)?;
-                if cmk.state == KeyState::PendingDeletion {
-                    return Err(invalid_state(cmk, cmk.state));
-                }
-                let id = cmk.key_id.clone();
-                state.aliases.insert(alias.to_owned(), id);
-                Ok(())
-            })
-        })
+        self.set_alias(ctx, "UpdateAlias", alias, target, true)
     }
 
     fn delete_alias(&self, ctx: &CallContext, alias: &str) -> Result<(), KmsError> {

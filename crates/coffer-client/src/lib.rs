@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod bench;
 pub mod kms;
+pub mod objects;
 pub mod transport;
 
 pub use transport::{ClientError, ClientResponse, Endpoint, SignedClient};

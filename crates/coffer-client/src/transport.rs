@@ -4,6 +4,7 @@ use bytes::Bytes;
 use coffer_auth::{Secret, sigv4};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -95,10 +96,41 @@ impl SignedClient {
         service: &str,
         method: Method,
         path: &str,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Vec<u8>,
         sign_payload: bool,
     ) -> Result<ClientResponse, ClientError> {
+        let response = self
+            .request_streaming(service, method, path, headers, body, sign_payload)
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?
+            .to_bytes();
+        Ok(ClientResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a signed request and hands back the answer with its body still
+    /// unread, so that large downloads stream. `path` may carry a query
+    /// (`/bucket?list-type=2&prefix=a`), already percent-encoded.
+    pub async fn request_streaming(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
+        mut headers: HeaderMap,
+        body: impl Into<Bytes>,
+        sign_payload: bool,
+    ) -> Result<http::Response<Incoming>, ClientError> {
+        let body = body.into();
         let authority = self
             .base
             .authority()
@@ -121,10 +153,11 @@ impl SignedClient {
             service,
             now: time::OffsetDateTime::now_utc(),
         };
+        let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
         sigv4::sign(
             method.as_str(),
-            path,
-            "",
+            raw_path,
+            raw_query,
             &mut headers,
             &payload_hash,
             &params,
@@ -134,30 +167,16 @@ impl SignedClient {
         let mut request = Request::builder()
             .method(method)
             .uri(&uri)
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|_| ClientError::BadEndpoint(uri.clone()))?;
         *request.headers_mut() = headers;
-        let response = self
-            .http
+        self.http
             .request(request)
             .await
             .map_err(|e| ClientError::Transport {
                 endpoint: self.endpoint.url.clone(),
                 message: e.to_string(),
-            })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::BadResponse(e.to_string()))?
-            .to_bytes();
-        Ok(ClientResponse {
-            status,
-            headers,
-            body,
-        })
+            })
     }
 }
 
@@ -176,7 +195,7 @@ impl ClientResponse {
 }
 
 /// The `<Code>` and `<Message>` of an S3 error body, or the raw text.
-fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let element = |name: &str| {
         let open = format!("<{name}>");

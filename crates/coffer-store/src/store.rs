@@ -109,7 +109,7 @@ impl Store {
     }
 
     fn collect_orphans(&self) -> Result<(), StoreError> {
-        let mut removed = 0usize;
+        let (mut temp_files, mut blob_files) = (0usize, 0usize);
         for entry in fs::read_dir(&self.inner.tmp_dir)? {
             let entry = entry?;
             if entry.file_type()?.is_dir() {
@@ -117,7 +117,7 @@ impl Store {
             } else {
                 fs::remove_file(entry.path())?;
             }
-            removed += 1;
+            temp_files += 1;
         }
         let txn = self.inner.db.begin_read()?;
         let refs = txn.open_table(BLOB_REFS)?;
@@ -135,12 +135,17 @@ impl Store {
                 };
                 if !referenced && entry.file_type()?.is_file() {
                     fs::remove_file(entry.path())?;
-                    removed += 1;
+                    blob_files += 1;
                 }
             }
         }
-        if removed > 0 {
-            tracing::info!(removed, "removed orphaned temp and blob files");
+        // The crash-safety harness (tests/interop/crash_harness.py) reads these counts.
+        if temp_files + blob_files > 0 {
+            tracing::info!(
+                temp_files,
+                blob_files,
+                "removed orphaned temp and blob files"
+            );
         }
         Ok(())
     }

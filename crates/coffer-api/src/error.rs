@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// OSS's fine-grained error code, when the failure has a documented one.
+    pub ec: Option<&'static str>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -22,7 +24,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            ec: None,
         }
+    }
+
+    /// The same error with OSS's fine-grained code (`EC`) for it.
+    pub fn with_ec(mut self, ec: &'static str) -> Self {
+        self.ec = Some(ec);
+        self
     }
 
     pub fn no_such_bucket() -> Self {
@@ -92,6 +101,14 @@ impl ApiError {
         let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
         ApiError::new(status, error.code(), error.to_string())
     }
+    /// A request body that stalled for longer than the server waits.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RequestTimeout",
+            "Your socket connection to the server was not read from or written to within the timeout period.",
+        )
+    }
     pub fn incomplete_body() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -101,14 +118,25 @@ impl ApiError {
     }
 }
 
-/// The OSS fine-grained error code (`EC`) for an error code. OSS documents
-/// EC values per failure; Coffer returns the ones it knows and a neutral
-/// `0000-00000000` otherwise, so clients that read `EC` always find one.
-pub fn oss_ec(code: &str) -> &'static str {
-    match code {
+/// The OSS fine-grained error code (`EC`) of an error: its own when it has
+/// one, else the one OSS documents for its code, else a neutral
+/// `0000-00000000`, so that clients that read `EC` always find one.
+pub fn oss_ec(error: &ApiError) -> &'static str {
+    error.ec.unwrap_or(match error.code {
         "NoSuchKey" => "0026-00000001",
         "NoSuchBucket" => "0015-00000101",
         _ => "0000-00000000",
+    })
+}
+
+/// The code OSS uses for what S3 calls `code`: the two differ for a few
+/// failures (OSS says InvalidDigest for any digest mismatch, and
+/// InvalidObjectName for a key that is too long); the rest are shared.
+pub fn oss_code(code: &'static str) -> &'static str {
+    match code {
+        "BadDigest" | "XAmzContentSHA256Mismatch" => "InvalidDigest",
+        "KeyTooLongError" => "InvalidObjectName",
+        other => other,
     }
 }
 

@@ -21,7 +21,7 @@ pub mod state;
 pub mod tls;
 pub mod xml;
 
-pub use server::{serve, serve_tls};
+pub use server::{ConnectionLimits, serve, serve_tls};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 
 /// The admin API's path prefix, for clients.

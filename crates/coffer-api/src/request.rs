@@ -158,6 +158,8 @@ pub struct ApiRequest {
     pub principal: Principal,
     /// What the connection negotiated; `None` over plain HTTP.
     pub tls: Option<crate::tls::TlsInfo>,
+    /// Longest silence allowed in the middle of its body.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl ApiRequest {

@@ -24,15 +24,40 @@ use crate::tls::TlsInfo;
 use crate::xml::XmlWriter;
 use crate::{admin, auth, ops};
 
-/// Most connections served at once, per listener; more wait in the accept
-/// queue.
-const MAX_CONNECTIONS: usize = 1024;
 /// A client must complete the TLS handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client must send its request head within this time.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Largest request head (request line and headers), in bytes; a larger one
+/// is answered 431 and the connection closed. S3 allows 8 KiB of headers;
+/// this leaves room for long presigned URLs. It also bounds what a client
+/// that never finishes its head can make the server buffer.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// What a listener grants each client: the defences against slow and
+/// greedy clients (slow-loris heads, stalled bodies, idle connections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once, per listener; more wait in the accept
+    /// queue until one closes.
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head. It runs from the
+    /// first byte wait, so it also closes idle keep-alive connections.
+    pub header_read_timeout: Duration,
+    /// Longest silence allowed in the middle of a request body; the request
+    /// then fails with RequestTimeout.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Serves plain HTTP on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish (within a grace period).
@@ -63,7 +88,8 @@ async fn serve_listener(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limits = state.settings.limits;
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -92,14 +118,14 @@ async fn serve_listener(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, state, None, watcher, peer).await,
+                None => serve_connection(stream, state, None, watcher, peer, limits).await,
                 Some(acceptor) => {
                     // In the connection's own task: a slow handshake holds
                     // its permit, never the accept loop.
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             let info = TlsInfo::of(stream.get_ref().1);
-                            serve_connection(stream, state, info, watcher, peer).await;
+                            serve_connection(stream, state, info, watcher, peer, limits).await;
                         }
                         Ok(Err(error)) => {
                             tracing::debug!(%error, %peer, "TLS handshake failed")
@@ -130,6 +156,7 @@ async fn serve_connection<S>(
     tls: Option<TlsInfo>,
     watcher: Watcher,
     peer: std::net::SocketAddr,
+    limits: ConnectionLimits,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -140,7 +167,8 @@ async fn serve_connection<S>(
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = watcher.watch(connection).await {
@@ -286,6 +314,7 @@ async fn route(
         headers: parts.headers,
         principal,
         tls,
+        body_read_timeout: state.settings.limits.body_read_timeout,
     };
     if admin {
         let path = parts.uri.path().to_owned();
@@ -317,9 +346,9 @@ impl Failure<'_> {
     /// OSS error XML (with `HostId` and `EC`); for HEAD, where there is no
     /// body, the SDKs read the same document from `x-oss-err` (base64).
     fn oss_response(&self) -> Response<ResponseBody> {
-        let ec = crate::error::oss_ec(self.error.code);
+        let ec = crate::error::oss_ec(self.error);
         let mut w = XmlWriter::bare("Error");
-        w.elem("Code", self.error.code)
+        w.elem("Code", crate::error::oss_code(self.error.code))
             .elem("Message", &self.error.message)
             .elem("RequestId", self.request_id)
             .elem("HostId", self.host)

@@ -23,6 +23,8 @@ pub struct ServerSettings {
     /// Accept SSE-C keys over plain HTTP (tests only: the key crosses the
     /// network in the clear).
     pub allow_insecure_sse_c: bool,
+    /// Timeouts and connection limits of the listeners.
+    pub limits: crate::server::ConnectionLimits,
 }
 
 pub struct AppState {

@@ -3,8 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
+use coffer_api::ConnectionLimits;
 use coffer_api::tls::{CertificateFiles, TlsOptions, TlsVersion};
 use serde::Deserialize;
 
@@ -14,9 +16,11 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
-    /// TOML file with any of: data_dir, listen, region, domains, log, and
-    /// the tls_* keys (tls_listen, tls_cert, tls_key, tls_min_version,
-    /// tls_max_version, tls_cipher_suites, tls_pq, tls_client_ca).
+    /// TOML file with any of: data_dir, listen, region, domains, log, the
+    /// connection limits (max_connections, header_read_timeout,
+    /// body_read_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
+    /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
+    /// tls_client_ca).
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where metadata, object blobs and keys live [default: ./coffer-data].
@@ -71,6 +75,18 @@ pub struct ServerArgs {
     /// instead of keeping a root key file; `COFFER_ROOT_PASSPHRASE` works too.
     #[arg(long, env = "COFFER_ROOT_PASSPHRASE_FILE")]
     pub root_passphrase_file: Option<PathBuf>,
+    /// Connections served at once per listener; more wait until one closes
+    /// [default: 1024].
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request head; also how long an idle
+    /// keep-alive connection stays open [default: 30].
+    #[arg(long, env = "COFFER_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Seconds a request body may stall before the request fails with
+    /// RequestTimeout [default: 60].
+    #[arg(long, env = "COFFER_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -91,6 +107,9 @@ struct ConfigFile {
     tls_cipher_suites: Vec<String>,
     tls_pq: Option<bool>,
     tls_client_ca: Option<PathBuf>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<u64>,
+    body_read_timeout: Option<u64>,
 }
 
 /// Settings after merging every source.
@@ -106,6 +125,7 @@ pub struct Settings {
     pub log: String,
     pub allow_insecure_sse_c: bool,
     pub root_passphrase_file: Option<PathBuf>,
+    pub limits: ConnectionLimits,
 }
 
 /// The HTTPS listener's settings.
@@ -137,6 +157,7 @@ impl ServerArgs {
             ),
         };
         let tls = self.resolve_tls(&mut file)?;
+        let limits = self.resolve_limits(&file)?;
         if listen.is_none() && tls.is_none() {
             return Err("nothing to serve: --listen is off and there is no --tls-listen".into());
         }
@@ -170,6 +191,36 @@ impl ServerArgs {
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             allow_insecure_sse_c: self.allow_insecure_sse_c,
             root_passphrase_file: self.root_passphrase_file,
+            limits,
+        })
+    }
+
+    /// The connection limits: flags over the file over the defaults. Zero
+    /// is refused (it would serve nobody, or time everyone out).
+    fn resolve_limits(&self, file: &ConfigFile) -> Result<ConnectionLimits, String> {
+        let defaults = ConnectionLimits::default();
+        let seconds = |flag: &str, value: Option<u64>, default: Duration| match value {
+            None => Ok(default),
+            Some(0) => Err(format!("--{flag} must be at least 1 second")),
+            Some(n) => Ok(Duration::from_secs(n)),
+        };
+        let max_connections = match self.max_connections.or(file.max_connections) {
+            None => defaults.max_connections,
+            Some(0) => return Err("--max-connections must be at least 1".into()),
+            Some(n) => n,
+        };
+        Ok(ConnectionLimits {
+            max_connections,
+            header_read_timeout: seconds(
+                "header-read-timeout",
+                self.header_read_timeout.or(file.header_read_timeout),
+                defaults.header_read_timeout,
+            )?,
+            body_read_timeout: seconds(
+                "body-read-timeout",
+                self.body_read_timeout.or(file.body_read_timeout),
+                defaults.body_read_timeout,
+            )?,
         })
     }
 }
@@ -257,6 +308,9 @@ mod tests {
             log: None,
             allow_insecure_sse_c: false,
             root_passphrase_file: None,
+            max_connections: None,
+            header_read_timeout: None,
+            body_read_timeout: None,
         }
     }
 
@@ -271,6 +325,24 @@ mod tests {
         assert!(s.tls.is_none(), "no HTTPS unless asked");
         assert_eq!(s.region, "us-east-1");
         assert_eq!(s.domains, vec!["localhost".to_owned()]);
+        assert_eq!(s.limits, ConnectionLimits::default());
+    }
+
+    #[test]
+    fn connection_limits() {
+        let mut a = args();
+        a.header_read_timeout = Some(2);
+        a.max_connections = Some(16);
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.limits.max_connections, 16);
+        assert_eq!(
+            s.limits.body_read_timeout,
+            ConnectionLimits::default().body_read_timeout
+        );
+        let mut a = args();
+        a.body_read_timeout = Some(0);
+        assert!(a.resolve().is_err(), "a zero timeout is refused");
     }
 
     #[test]

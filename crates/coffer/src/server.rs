@@ -85,6 +85,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
             allow_insecure_sse_c: settings.allow_insecure_sse_c,
+            limits: settings.limits,
         },
     });
     tracing::info!(

@@ -3,6 +3,8 @@
 //! checksum, Content-MD5, OSS CRC-64), in a blocking worker fed by the
 //! connection.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -142,6 +144,25 @@ enum Frame {
     End,
 }
 
+/// The next frame of a request body: `None` at its end; RequestTimeout if
+/// the client sends nothing for `idle` (a stalled or slow-loris body would
+/// otherwise hold its connection forever); IncompleteBody if the connection
+/// fails or ends early.
+pub async fn next_frame(
+    body: &mut Incoming,
+    idle: Duration,
+) -> ApiResult<Option<hyper::body::Frame<Bytes>>> {
+    match tokio::time::timeout(idle, body.frame()).await {
+        Err(_) => Err(ApiError::request_timeout()),
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(frame))) => Ok(Some(frame)),
+        Ok(Some(Err(error))) => {
+            tracing::debug!(%error, "request body failed");
+            Err(ApiError::incomplete_body())
+        }
+    }
+}
+
 /// Streams a request body into a staged blob, verifying every integrity
 /// claim the request made. On any error nothing is left behind.
 pub async fn ingest(
@@ -149,6 +170,7 @@ pub async fn ingest(
     mut body: Incoming,
     rules: BodyRules,
     target: BlobTarget,
+    idle: Duration,
 ) -> ApiResult<StagedBody> {
     let (tx, rx) = mpsc::channel::<Frame>(FRAMES_IN_FLIGHT);
     let store = store.clone();
@@ -156,20 +178,19 @@ pub async fn ingest(
 
     let mut failure = None;
     loop {
-        match body.frame().await {
-            Some(Ok(frame)) => {
+        match next_frame(&mut body, idle).await {
+            Ok(Some(frame)) => {
                 if let Ok(data) = frame.into_data()
                     && tx.send(Frame::Data(data)).await.is_err()
                 {
                     break; // the worker stopped early: its error says why
                 }
             }
-            Some(Err(error)) => {
-                tracing::debug!(%error, "request body failed");
-                failure = Some(ApiError::incomplete_body());
+            Err(error) => {
+                failure = Some(error);
                 break;
             }
-            None => {
+            Ok(None) => {
                 let _ = tx.send(Frame::End).await;
                 break;
             }

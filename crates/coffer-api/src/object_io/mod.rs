@@ -13,6 +13,6 @@ mod ingest;
 mod reader;
 mod writer;
 
-pub use ingest::{BodyRules, MAX_SINGLE_UPLOAD, content_length, ingest};
+pub use ingest::{BodyRules, MAX_SINGLE_UPLOAD, content_length, ingest, next_frame};
 pub use reader::{BodySource, ReadError, copy_range, read_range, stream_range};
 pub use writer::{BlobTarget, BlobWriter, StagedBody, commit_staged};

@@ -88,7 +88,7 @@ pub async fn create_bucket(
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
     let name = req.bucket()?.to_owned();
-    validate_bucket_name(&name)?;
+    validate_bucket_name(req.dialect, &name)?;
     let config = small_body(req, body, payload).await?;
     if !config.iter().all(u8::is_ascii_whitespace) {
         let parsed: xml::CreateBucketConfiguration = xml::parse(&config)?;
@@ -183,8 +183,9 @@ fn oss_location(region: &str) -> String {
 
 /// S3's bucket naming rules: 3–63 characters of lower-case letters, digits,
 /// dots and hyphens, starting and ending with a letter or digit, no `..`,
-/// not shaped like an IP address, no reserved prefixes or suffixes.
-pub fn validate_bucket_name(name: &str) -> ApiResult<()> {
+/// not shaped like an IP address, no reserved prefixes or suffixes. OSS
+/// allows no dots at all.
+pub fn validate_bucket_name(dialect: Dialect, name: &str) -> ApiResult<()> {
     let invalid = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -207,7 +208,8 @@ pub fn validate_bucket_name(name: &str) -> ApiResult<()> {
         && !name.starts_with("xn--")
         && !name.starts_with("sthree-")
         && !name.ends_with("-s3alias")
-        && !name.ends_with("--ol-s3");
+        && !name.ends_with("--ol-s3")
+        && !(dialect == Dialect::Oss && name.contains('.'));
     if valid { Ok(()) } else { Err(invalid()) }
 }
 
@@ -218,7 +220,7 @@ mod tests {
     #[test]
     fn bucket_names() {
         for good in ["abc", "my-bucket.data", "a1b2", &"a".repeat(63)] {
-            assert!(validate_bucket_name(good).is_ok(), "{good}");
+            assert!(validate_bucket_name(Dialect::S3, good).is_ok(), "{good}");
         }
         for bad in [
             "ab",
@@ -233,7 +235,13 @@ mod tests {
             &"a".repeat(64),
             "_coffer",
         ] {
-            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+            assert!(validate_bucket_name(Dialect::S3, bad).is_err(), "{bad}");
+            assert!(validate_bucket_name(Dialect::Oss, bad).is_err(), "{bad}");
         }
+        assert!(validate_bucket_name(Dialect::Oss, "my-bucket-1").is_ok());
+        assert!(
+            validate_bucket_name(Dialect::Oss, "my.bucket").is_err(),
+            "OSS bucket names have no dots"
+        );
     }
 }

@@ -90,7 +90,7 @@ impl CopySource {
 
 pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
-    validate_key(&key)?;
+    validate_key(req.dialect, &key)?;
     let target = super::authorized_bucket(state, req).await?;
     let source = copy_source(state, req).await?;
     let replace = match req.vendor_header("metadata-directive") {

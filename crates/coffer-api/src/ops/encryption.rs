@@ -50,12 +50,9 @@ struct S3Rule {
     bucket_key_enabled: bool,
 }
 
-fn invalid(dialect: Dialect, ec: &'static str, message: &str) -> ApiError {
-    let mut error = ApiError::invalid_argument(message.to_owned());
-    if dialect == Dialect::Oss {
-        error.message = format!("{message} (EC {ec})");
-    }
-    error
+/// InvalidArgument with the EC that OSS documents for it.
+fn invalid(ec: &'static str, message: &str) -> ApiError {
+    ApiError::invalid_argument(message.to_owned()).with_ec(ec)
 }
 
 /// Checks a rule and brings it to the neutral form (`AES256`, `SM4`, `KMS`).
@@ -68,9 +65,10 @@ fn normalise(
         "AES256" => "AES256",
         "SM4" => "SM4",
         "KMS" | "aws:kms" | "aws:kms:dsse" => "KMS",
+        // S3 checks the value against its schema's enumeration.
+        _ if dialect == Dialect::S3 => return Err(ApiError::malformed_xml()),
         _ => {
             return Err(invalid(
-                dialect,
                 "0005-00000003",
                 "SSEAlgorithm must be AES256, SM4 or KMS (aws:kms).",
             ));
@@ -79,7 +77,6 @@ fn normalise(
     let kms_key_id = rule.kms_key_id.filter(|k| !k.trim().is_empty());
     if kms_key_id.is_some() && algorithm != "KMS" {
         return Err(invalid(
-            dialect,
             "0005-00000204",
             "KMSMasterKeyID is allowed only when SSEAlgorithm is KMS.",
         ));
@@ -90,7 +87,6 @@ fn normalise(
         .is_some_and(|d| d != "SM4" || algorithm != "KMS")
     {
         return Err(invalid(
-            dialect,
             "0005-00000203",
             "KMSDataEncryption may only be SM4, and only when SSEAlgorithm is KMS.",
         ));

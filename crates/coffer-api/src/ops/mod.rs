@@ -184,24 +184,25 @@ pub async fn blocking<T: Send + 'static>(
 /// signed payload hash and Content-MD5 when given.
 pub async fn small_body(
     req: &ApiRequest,
-    body: Incoming,
+    mut body: Incoming,
     payload: Payload,
 ) -> ApiResult<bytes::Bytes> {
     const LIMIT: usize = 2 * 1024 * 1024;
-    use http_body_util::BodyExt;
-    let limited = http_body_util::Limited::new(body, LIMIT);
-    let bytes = limited
-        .collect()
-        .await
-        .map_err(|_| {
-            ApiError::new(
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(frame) = crate::object_io::next_frame(&mut body, req.body_read_timeout).await? {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > LIMIT {
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "MaxMessageLengthExceeded",
-                "Your request body was too large or incomplete.",
-            )
-        })?
-        .to_bytes();
-    crate::auth::verify_small_body(&req.headers, payload, bytes)
+                "Your request was too big.",
+            ));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    crate::auth::verify_small_body(&req.headers, payload, bytes.freeze())
 }
 
 pub fn xml_response(status: StatusCode, xml: String) -> ApiResult<Response<ResponseBody>> {

@@ -47,7 +47,7 @@ pub async fn create_upload(
     req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
-    validate_key(&key)?;
+    validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
     let checksum_algorithm = req
         .header("x-amz-checksum-algorithm")
@@ -210,7 +210,8 @@ pub async fn upload_part(
     let upload = existing_upload(state, req).await?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let (target, sse_headers) = upload.part_target(state, req, number)?;
-    let staged = object_io::ingest(&state.store, body, rules, target).await?;
+    let staged =
+        object_io::ingest(&state.store, body, rules, target, req.body_read_timeout).await?;
     commit_part(state, &upload, number, &staged).await?;
     upload_response(req, &staged, sse_headers)
 }

@@ -20,6 +20,8 @@ use crate::xml;
 
 /// Longest key S3 accepts, in UTF-8 bytes.
 pub const MAX_KEY_LEN: usize = 1024;
+/// Longest key OSS accepts, in UTF-8 bytes.
+const OSS_MAX_KEY_LEN: usize = 1023;
 /// Largest total of user metadata names and values, in bytes.
 pub const MAX_USER_METADATA: usize = 2048;
 const USER_META_PREFIX: &str = "x-amz-meta-";
@@ -35,8 +37,14 @@ const STORED_HEADERS: &[&str] = &[
     "x-amz-website-redirect-location",
 ];
 
-pub fn validate_key(key: &str) -> ApiResult<()> {
-    if key.len() > MAX_KEY_LEN {
+/// Refuses a key longer than the dialect allows for a new object (OSS
+/// calls the error InvalidObjectName, see [`crate::error::oss_code`]).
+pub fn validate_key(dialect: Dialect, key: &str) -> ApiResult<()> {
+    let limit = match dialect {
+        Dialect::S3 => MAX_KEY_LEN,
+        Dialect::Oss => OSS_MAX_KEY_LEN,
+    };
+    if key.len() > limit {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "KeyTooLongError",
@@ -101,7 +109,7 @@ pub async fn put_object(
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
-    validate_key(&key)?;
+    validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
@@ -116,7 +124,8 @@ pub async fn put_object(
         headers.extend_from_slice(sealing.stored_headers());
     }
     let target = sse::Sealing::single_part_target(sealing.as_ref());
-    let staged = object_io::ingest(&state.store, body, rules, target).await?;
+    let staged =
+        object_io::ingest(&state.store, body, rules, target, req.body_read_timeout).await?;
     let envelope = sealing
         .as_ref()
         .map(|s| s.single_part_envelope(staged.size))

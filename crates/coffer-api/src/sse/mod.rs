@@ -134,10 +134,21 @@ pub fn customer_key(req: &ApiRequest, copy_source: bool) -> ApiResult<Option<Cus
         return Ok(None);
     }
     let invalid = |m: &str| ApiError::invalid_argument(m.to_owned());
-    if algorithm != Some("AES256") {
-        return Err(invalid(
-            "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm (AES256).",
-        ));
+    match algorithm {
+        Some("AES256") => {}
+        // S3 names an algorithm it does not know apart from a missing one.
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidEncryptionAlgorithmError",
+                "The Encryption request you specified is not valid. Supported value: AES256.",
+            ));
+        }
+        None => {
+            return Err(invalid(
+                "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm (AES256).",
+            ));
+        }
     }
     let key = key
         .and_then(|k| BASE64.decode(k.trim()).ok())
@@ -171,6 +182,7 @@ pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<SseChoice
     // silently dropped (the object would be stored without the KMS).
     let asks_kms = header.is_some_and(|v| matches!(v.trim(), "KMS" | "aws:kms" | "aws:kms:dsse"));
     let kms_only = [
+        "server-side-data-encryption",
         "server-side-encryption-aws-kms-key-id",
         "server-side-encryption-key-id",
         "server-side-encryption-context",

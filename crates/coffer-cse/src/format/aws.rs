@@ -63,6 +63,14 @@ pub(crate) enum Version {
 }
 
 impl Version {
+    /// Random bytes per object: V3 message id, V2 IV.
+    fn nonce_len(self) -> usize {
+        match self {
+            Version::V2 => IV_LEN,
+            Version::V3 => MESSAGE_ID_LEN,
+        }
+    }
+
     /// The reserved context value: the suite (V3) or cipher name (V2).
     fn context_cek_alg(self) -> &'static str {
         match self {
@@ -210,20 +218,38 @@ pub(crate) async fn new_object(
             (key, wrapped)
         }
     };
-    let mut metadata = key_fields(master, version, &encrypted_key, &description);
+    let mut nonce = vec![0u8; version.nonce_len()];
+    coffer_crypto::random::fill(&mut nonce)?;
+    assemble(master, version, data_key, &encrypted_key, &nonce)
+}
+
+/// The deterministic rest of [`new_object`]: content key and metadata from
+/// the data key, its wrapped form and the nonce (V3 message id, V2 IV).
+fn assemble(
+    master: &MasterKey,
+    version: Version,
+    data_key: SymmetricKey,
+    encrypted_key: &[u8],
+    nonce: &[u8],
+) -> Result<(ContentKey, Metadata), CseError> {
+    let mut metadata = key_fields(
+        master,
+        version,
+        encrypted_key,
+        &stored_description(master, version),
+    );
     let content = match version {
         Version::V3 => {
-            let mut message_id = [0u8; MESSAGE_ID_LEN];
-            coffer_crypto::random::fill(&mut message_id)?;
-            let (content_key, commitment) = derive_v3(&data_key, &message_id)?;
+            let (content_key, commitment) = derive_v3(&data_key, nonce)?;
             metadata.insert(v3::CONTENT_CIPHER.into(), SUITE_NAME.into());
-            metadata.insert(v3::MESSAGE_ID.into(), b64(&message_id));
+            metadata.insert(v3::MESSAGE_ID.into(), b64(nonce));
             metadata.insert(v3::KEY_COMMITMENT.into(), b64(&commitment));
             v3_params(content_key)
         }
         Version::V2 => {
-            let mut iv = [0u8; IV_LEN];
-            coffer_crypto::random::fill(&mut iv)?;
+            let iv: [u8; IV_LEN] = nonce
+                .try_into()
+                .map_err(|_| CseError::Crypto("V2 IV length"))?;
             metadata.insert(v2::IV.into(), b64(&iv));
             metadata.insert(v2::CONTENT_CIPHER.into(), GCM_CIPHER_NAME.into());
             metadata.insert(v2::TAG_LEN.into(), "128".into());
@@ -549,3 +575,137 @@ pub(crate) const WRAPPING_FIELDS: &[&str] = &[
     v2::WRAP_ALG,
     v2::MAT_DESC,
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use coffer_client::{Endpoint, SignedClient};
+
+    use super::*;
+
+    /// Fixed vectors written by amazon-s3-encryption-client-python 4.0.0
+    /// (`tests/vectors/generate.py`: real `PutEncryptedObjectPipeline`, data
+    /// key `00 01 … 1f`, a stand-in KMS blob, pinned message id / IV).
+    fn vectors() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../tests/data/vectors.json")).expect("vectors.json")
+    }
+
+    fn hex_field(v: &serde_json::Value, name: &str) -> Vec<u8> {
+        hex::decode(v[name].as_str().expect("hex string")).expect("hex")
+    }
+
+    /// A KMS master key for formatting only (no request is made).
+    fn offline_kms_key() -> MasterKey {
+        let client = SignedClient::new(Endpoint {
+            url: "http://127.0.0.1:9".into(),
+            access_key: "unused".into(),
+            secret_key: coffer_auth::Secret::from("unused".to_owned()),
+            region: "us-east-1".into(),
+        })
+        .expect("client");
+        MasterKey::kms(Arc::new(client), "alias/test")
+    }
+
+    fn python_metadata(v: &serde_json::Value) -> Metadata {
+        v["metadata"]
+            .as_object()
+            .expect("metadata")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("string").to_owned()))
+            .collect()
+    }
+
+    fn encrypt_whole(content: &ContentKey, plaintext: &[u8]) -> Vec<u8> {
+        let ContentKey::Gcm(params) = content else {
+            panic!("GCM expected")
+        };
+        let mut enc = params.encryptor().expect("encryptor");
+        let mut out = plaintext.to_vec();
+        enc.update(&mut out).expect("update");
+        out.extend_from_slice(&enc.finish());
+        out
+    }
+
+    #[test]
+    fn writes_v3_exactly_as_the_python_client() {
+        let v = vectors();
+        let case = &v["s3ec_v3_kms"];
+        let expected = python_metadata(case);
+        let message_id = b64_field(&expected, v3::MESSAGE_ID).expect("x-amz-i");
+        let data_key = SymmetricKey::from_slice(&hex_field(&v, "cek")).expect("key");
+        let (content, metadata) = assemble(
+            &offline_kms_key(),
+            Version::V3,
+            data_key,
+            b"stand-in KMS blob",
+            &message_id,
+        )
+        .expect("assemble");
+        assert_eq!(metadata, expected);
+        assert_eq!(
+            encrypt_whole(&content, &hex_field(&v, "plaintext")),
+            hex_field(case, "ciphertext")
+        );
+    }
+
+    #[test]
+    fn writes_v2_exactly_as_the_python_client() {
+        let v = vectors();
+        let case = &v["s3ec_v2_kms"];
+        let expected = python_metadata(case);
+        let iv = b64_field(&expected, v2::IV).expect("x-amz-iv");
+        let data_key = SymmetricKey::from_slice(&hex_field(&v, "cek")).expect("key");
+        let (content, metadata) = assemble(
+            &offline_kms_key(),
+            Version::V2,
+            data_key,
+            b"stand-in KMS blob",
+            &iv,
+        )
+        .expect("assemble");
+        assert_eq!(metadata, expected);
+        assert_eq!(
+            encrypt_whole(&content, &hex_field(&v, "plaintext")),
+            hex_field(case, "ciphertext")
+        );
+    }
+
+    #[test]
+    fn python_v3_commitment_is_checked() {
+        let v = vectors();
+        let metadata = python_metadata(&v["s3ec_v3_kms"]);
+        let data_key = SymmetricKey::from_slice(&hex_field(&v, "cek")).expect("key");
+        let message_id = b64_field(&metadata, v3::MESSAGE_ID).expect("x-amz-i");
+        let (_, commitment) = derive_v3(&data_key, &message_id).expect("derive");
+        assert_eq!(b64(&commitment), metadata[v3::KEY_COMMITMENT]);
+        let other = SymmetricKey::from_slice(&[0xEE; 32]).expect("key");
+        assert_ne!(
+            derive_v3(&other, &message_id).expect("derive").1,
+            commitment
+        );
+    }
+
+    #[test]
+    fn pseudo_data_key_is_checked() {
+        let mut pseudo = vec![32u8];
+        pseudo.extend_from_slice(&[7; 32]);
+        pseudo.extend_from_slice(b"AES/GCM/NoPadding");
+        assert_eq!(parse_pseudo_key(&pseudo).expect("valid"), &[7; 32]);
+        pseudo.push(b'x');
+        assert!(parse_pseudo_key(&pseudo).is_err());
+        assert!(parse_pseudo_key(&[16]).is_err());
+    }
+
+    #[test]
+    fn mixed_versions_are_refused_as_tampering() {
+        let v = vectors();
+        let mut metadata = python_metadata(&v["s3ec_v3_kms"]);
+        metadata.insert(v2::ENCRYPTED_DATA_KEY.into(), "AAAA".into());
+        let err = read_stored_key(&metadata).err().expect("collision");
+        assert!(
+            err.to_string().contains("several S3EC format versions"),
+            "{err}"
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub mod state;
 pub mod tls;
 pub mod xml;
 
+#[doc(hidden)]
+pub use ops::fuzzing;
 pub use server::{ConnectionLimits, serve, serve_tls};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 

@@ -99,6 +99,24 @@ fn normalise(
     })
 }
 
+/// Parses a `PUT ?encryption` body of either dialect into the neutral form.
+pub fn parse_rule(dialect: Dialect, body: &[u8]) -> ApiResult<BucketDefault> {
+    match dialect {
+        Dialect::Oss => {
+            let rule: OssRule = xml::parse(body)?;
+            normalise(dialect, rule.by_default, false)
+        }
+        Dialect::S3 => {
+            let config: S3Configuration = xml::parse(body)?;
+            let mut rules = config.rules.into_iter();
+            let (Some(rule), None) = (rules.next(), rules.next()) else {
+                return Err(ApiError::malformed_xml());
+            };
+            normalise(dialect, rule.by_default, rule.bucket_key_enabled)
+        }
+    }
+}
+
 pub async fn put(
     state: &AppState,
     req: &ApiRequest,
@@ -107,20 +125,7 @@ pub async fn put(
 ) -> ApiResult<Response<ResponseBody>> {
     let mut bucket = authorized_bucket(state, req).await?;
     let body = small_body(req, body, payload).await?;
-    let rule = match req.dialect {
-        Dialect::Oss => {
-            let rule: OssRule = xml::parse(&body)?;
-            normalise(req.dialect, rule.by_default, false)?
-        }
-        Dialect::S3 => {
-            let config: S3Configuration = xml::parse(&body)?;
-            let mut rules = config.rules.into_iter();
-            let (Some(rule), None) = (rules.next(), rules.next()) else {
-                return Err(ApiError::malformed_xml());
-            };
-            normalise(req.dialect, rule.by_default, rule.bucket_key_enabled)?
-        }
-    };
+    let rule = parse_rule(req.dialect, &body)?;
     let json = serde_json::to_string(&rule).map_err(|e| ApiError::internal("JSON", e))?;
     bucket.config.insert(BUCKET_CONFIG_KEY.to_owned(), json);
     let store = state.store.clone();

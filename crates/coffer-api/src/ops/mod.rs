@@ -3,6 +3,8 @@
 mod bucket;
 mod copy;
 mod encryption;
+#[doc(hidden)]
+pub mod fuzzing;
 mod list;
 mod multipart;
 mod object;

@@ -100,7 +100,7 @@ impl HttpsConfig {
         }
     }
 
-    fn parse(body: &[u8]) -> ApiResult<Self> {
+    pub fn parse(body: &[u8]) -> ApiResult<Self> {
         let doc: HttpsConfigurationXml = xml::parse(body)?;
         let mut versions = Vec::new();
         for version in doc.tls.versions {
@@ -310,7 +310,7 @@ fn tls_conditions(condition: &Value) -> Option<Vec<Condition>> {
 
 /// Checks a policy document's shape: a JSON object whose `Statement` is a
 /// statement or a list of them, each with `Effect` Allow or Deny.
-fn validate_policy(body: &[u8]) -> ApiResult<Value> {
+pub fn validate_policy(body: &[u8]) -> ApiResult<Value> {
     let malformed = |why: &str| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -358,7 +358,7 @@ fn tls_denies(doc: &Value) -> Vec<TlsDeny> {
         .collect()
 }
 
-fn policy_refusal(doc: &Value, tls: Option<&TlsInfo>) -> Option<String> {
+pub fn policy_refusal(doc: &Value, tls: Option<&TlsInfo>) -> Option<String> {
     let transport = match tls {
         None => "plain HTTP".to_owned(),
         Some(t) => format!("{} ({})", t.version.name(), t.cipher),

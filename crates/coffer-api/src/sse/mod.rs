@@ -245,7 +245,7 @@ pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<SseChoice
 }
 
 /// A client's encryption context: base64 of a JSON object of strings.
-fn parse_context(encoded: &str) -> ApiResult<EncryptionContext> {
+pub(crate) fn parse_context(encoded: &str) -> ApiResult<EncryptionContext> {
     BASE64
         .decode(encoded.trim())
         .ok()

@@ -1,0 +1,121 @@
+//! Request bodies and headers the API parses: every XML body
+//! (DeleteObjects, CompleteMultipartUpload, CreateBucketConfiguration,
+//! bucket encryption in both dialects, OSS httpsConfig), the bucket policy
+//! (JSON), the SSE-KMS encryption context header and the `Range` header.
+//!
+//! Bad input must come back as a client error (4xx) with an S3 code, never
+//! a panic and never a 500.
+
+use coffer_api::error::{ApiError, ApiResult};
+use coffer_api::fuzzing::{
+    HttpsConfig, RangeRequest, parse_bucket_encryption, parse_encryption_context, parse_range,
+    policy_refusal, validate_policy,
+};
+use coffer_api::request::Dialect;
+use coffer_api::tls::{TlsInfo, TlsVersion};
+use coffer_api::xml::{self, CompleteRequest, CreateBucketConfiguration, DeleteRequest};
+use coffer_crypto::sealed::{MAX_PART_SIZE, plan_range};
+
+/// Passes an `Ok` through; asserts that an error is a client error.
+fn client_error<T>(result: ApiResult<T>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(ApiError { status, code, .. }) => {
+            assert!(status.is_client_error(), "{code} has status {status}");
+            None
+        }
+    }
+}
+
+/// Every XML request body parser, on the same bytes.
+pub fn xml_body(data: &[u8]) {
+    client_error(xml::parse::<DeleteRequest>(data));
+    client_error(xml::parse::<CreateBucketConfiguration>(data));
+    if let Some(complete) = client_error(xml::parse::<CompleteRequest>(data)) {
+        // What complete_upload looks at next.
+        let _ = complete
+            .parts
+            .windows(2)
+            .all(|w| w[0].part_number < w[1].part_number);
+    }
+    for dialect in [Dialect::S3, Dialect::Oss] {
+        if let Some(rule) = client_error(parse_bucket_encryption(dialect, data)) {
+            assert!(
+                ["AES256", "SM4", "KMS"].contains(&rule.algorithm.as_str()),
+                "bucket encryption accepted algorithm {:?}",
+                rule.algorithm
+            );
+        }
+    }
+    if let Some(config) = client_error(HttpsConfig::parse(data)) {
+        assert!(
+            config.versions.iter().all(|v| v.starts_with("TLSv1.")),
+            "httpsConfig accepted versions {:?}",
+            config.versions
+        );
+        assert!(
+            !config.enable
+                || config
+                    .versions
+                    .iter()
+                    .any(|v| v == "TLSv1.2" || v == "TLSv1.3"),
+            "httpsConfig enabled without a version Coffer speaks"
+        );
+    }
+}
+
+/// The bucket policy (`PUT ?policy`): validation, then the evaluation of
+/// its TLS conditions for plain HTTP and both TLS versions.
+pub fn bucket_policy(data: &[u8]) {
+    let Some(doc) = client_error(validate_policy(data)) else {
+        return;
+    };
+    let _ = policy_refusal(&doc, None);
+    for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
+        let tls = TlsInfo {
+            version,
+            cipher: "TLS_AES_128_GCM_SHA256".to_owned(),
+        };
+        let _ = policy_refusal(&doc, Some(&tls));
+    }
+}
+
+/// `x-amz-server-side-encryption-context`: base64 of a JSON object.
+pub fn sse_context(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(context) = client_error(parse_encryption_context(text)) {
+        assert!(
+            !context.contains_key("aws:s3:arn"),
+            "a client set the aws:s3:arn context"
+        );
+    }
+}
+
+/// The `Range` header against an object size. Input: the size in decimal
+/// on the first line (1000 if it does not parse), the header value after.
+pub fn range(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (size, header) = text.split_once('\n').unwrap_or(("", text));
+    let size = size.trim().parse::<u64>().unwrap_or(1000);
+    let Some(request) = client_error(parse_range(Some(header), size)) else {
+        return;
+    };
+    let RangeRequest::Part(range) = request else {
+        return;
+    };
+    assert!(
+        range.start < range.end && range.end <= size,
+        "range {range:?} is not a non-empty part of {size} bytes"
+    );
+    // Every range the API accepts must be one the sealed reader can plan.
+    if size <= MAX_PART_SIZE {
+        let plan = plan_range(size, range.clone()).unwrap_or_else(|_| {
+            panic!("accepted range {range:?} of {size} bytes cannot be planned")
+        });
+        assert_eq!(plan.len, range.end - range.start, "planned length");
+    }
+}

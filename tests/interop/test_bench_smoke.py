@@ -13,28 +13,57 @@ from support import coffer_bin, destroy_bucket
 MODES = ["none", "AES256", "SM4", "aws:kms", "aws:kms+bucket-key", "SSE-C"]
 
 
-@pytest.mark.parametrize("sse", MODES)
-@pytest.mark.parametrize("workload", ["put", "get"])
-def test_bench_reports_throughput_and_no_errors(server, s3, sse, workload):
+def bench_env(server):
     env = dict(os.environ)
     env.update(
         AWS_ACCESS_KEY_ID=server.access_key,
         AWS_SECRET_ACCESS_KEY=server.secret_key,
         AWS_ENDPOINT_URL=server.endpoint,
     )
-    bucket = "bench-" + sse.replace(":", "-").replace("+", "-").lower()
+    return env
+
+
+def bucket_for(sse, workload):
+    return f"bench-{workload}-" + sse.replace(":", "-").replace("+", "-").lower()
+
+
+@pytest.mark.parametrize("sse", MODES)
+@pytest.mark.parametrize("workload", ["put", "get"])
+def test_bench_reports_throughput_and_no_errors(server, s3, sse, workload):
+    bucket = bucket_for(sse, workload)
     try:
-        run_bench(env, bucket, sse, workload)
+        run_bench(server, bucket, sse, workload, "--size", "64KiB", "--objects", "8",
+                  "--concurrency", "4")
     finally:
         destroy_bucket(s3, bucket)
 
 
-def run_bench(env, bucket, sse, workload):
+@pytest.mark.parametrize("sse", ["none", "AES256", "aws:kms+bucket-key", "SSE-C"])
+def test_bench_multipart_reports_throughput_and_server_memory(server, s3, sse):
+    """Whole multipart uploads (three parts, the last one short), and the
+    server's resident memory sampled through --server-pid."""
+    bucket = bucket_for(sse, "multipart")
+    try:
+        report = run_bench(
+            server, bucket, sse, "multipart", "--size", "11MiB", "--part-size", "5MiB",
+            "--concurrency", "2", "--server-pid", str(server.pid),
+        )
+        assert report["part_size"] == 5 << 20
+        assert report["bytes"] == report["ops"] * (11 << 20)
+        assert report["server_rss_peak_mib"] > 0 and report["server_rss_hwm_mib"] > 0
+        listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+        assert {o["Size"] for o in listed} == {11 << 20}
+        assert all(o["ETag"].endswith('-3"') for o in listed)
+        assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    finally:
+        destroy_bucket(s3, bucket)
+
+
+def run_bench(server, bucket, sse, workload, *args):
     out = subprocess.run(
-        [str(coffer_bin()), "bench", "--bucket", bucket, "--size", "64KiB",
-         "--concurrency", "4", "--duration", "1", "--warmup", "0.2",
-         "--workload", workload, "--objects", "8", "--sse", sse, "--json"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [str(coffer_bin()), "bench", "--bucket", bucket, "--duration", "1", "--warmup", "0.2", "--workload", workload,
+         "--sse", sse, "--json", *args],
+        env=bench_env(server), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr + out.stdout
     (report,) = json.loads(out.stdout)
@@ -43,3 +72,4 @@ def run_bench(env, bucket, sse, workload):
     assert report["ops"] > 0 and report["ops_per_second"] > 0
     assert report["megabytes_per_second"] > 0
     assert 0 < report["latency_ms_p50"] <= report["latency_ms_p90"] <= report["latency_ms_p99"]
+    return report

@@ -4,19 +4,28 @@
 //! Each phase runs `concurrency` workers for a fixed time after a warm-up,
 //! counts every error (never drops one), verifies every GET byte for byte
 //! against the content it PUT, and reports op/s, MB/s and latency
-//! percentiles. Requests use SigV4 with `UNSIGNED-PAYLOAD`, path style.
+//! percentiles; given the server's pid, also the server's peak resident
+//! memory during the phase. Requests use SigV4 with `UNSIGNED-PAYLOAD`,
+//! path style.
+//!
+//! Object contents are windows of one pseudo-random [`Pattern`], so that
+//! making and checking them costs the client a slice and a `memcmp`: on a
+//! small machine the client shares the cores with the server it measures.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http_body_util::BodyExt;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::transport::{ClientError, SignedClient};
+use crate::transport::{ClientError, ClientResponse, SignedClient};
 
 /// What a phase does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +34,8 @@ pub enum Workload {
     Get,
     /// Half GETs of existing objects, half PUTs.
     Mixed,
+    /// Whole multipart uploads: initiate, the parts one after another, complete.
+    Multipart,
 }
 
 /// The server-side encryption each PUT (and, for SSE-C, GET) asks for.
@@ -51,6 +62,7 @@ impl SseMode {
         })
     }
 
+    /// Headers of a PUT or of an InitiateMultipartUpload.
     fn put_headers(self, headers: &mut HeaderMap) {
         let mut set = |name: &'static str, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -68,6 +80,15 @@ impl SseMode {
             }
             SseMode::CustomerKey => customer_key_headers(headers),
         }
+    }
+
+    /// Headers of a GET or an UploadPart: only SSE-C repeats its key.
+    fn read_headers(self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if self == SseMode::CustomerKey {
+            customer_key_headers(&mut headers);
+        }
+        headers
     }
 }
 
@@ -99,6 +120,8 @@ fn customer_key_headers(headers: &mut HeaderMap) {
 pub struct BenchConfig {
     pub bucket: String,
     pub object_size: usize,
+    /// Part size of the multipart workload (the last part may be smaller).
+    pub part_size: usize,
     pub concurrency: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -106,6 +129,8 @@ pub struct BenchConfig {
     pub sse: SseMode,
     /// Distinct objects a GET phase reads (written first).
     pub objects: usize,
+    /// The server's process, to sample its resident memory (Linux `/proc`).
+    pub server_pid: Option<u32>,
 }
 
 /// One phase's figures.
@@ -114,9 +139,15 @@ pub struct PhaseReport {
     pub phase: String,
     pub sse: String,
     pub object_size: usize,
+    /// Multipart phases only.
+    pub part_size: Option<usize>,
     pub concurrency: usize,
     pub ops: u64,
     pub errors: u64,
+    /// Object bytes moved by the counted operations.
+    pub bytes: u64,
+    /// From the end of the warm-up until the last operation ended (at least
+    /// the configured duration: an operation started in time is awaited).
     pub seconds: f64,
     pub ops_per_second: f64,
     pub megabytes_per_second: f64,
@@ -125,14 +156,46 @@ pub struct PhaseReport {
     pub latency_ms_p99: f64,
     /// The first error seen, to say why errors happened.
     pub first_error: Option<String>,
+    /// The server's peak `VmRSS` sampled during the phase (with `server_pid`).
+    pub server_rss_peak_mib: Option<f64>,
+    /// The server's `VmHWM` (peak RSS since it started) at the phase's end.
+    pub server_rss_hwm_mib: Option<f64>,
 }
 
-/// Deterministic content of object `index`: cheap to make and to check.
-fn content(index: u64, size: usize) -> Vec<u8> {
-    let seed = index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (0..size)
-        .map(|i| ((i as u64).wrapping_mul(31).wrapping_add(seed >> 3) % 251) as u8)
-        .collect()
+/// Distinct offsets a window may start at: objects `i` and `i + WINDOWS`
+/// have the same content. Prime, so that part windows of consecutive objects
+/// do not line up.
+const WINDOWS: usize = 4093;
+
+/// Pseudo-random bytes (xorshift64*, fixed seed) of which every object or
+/// part is a zero-copy window.
+struct Pattern {
+    bytes: Bytes,
+    window: usize,
+}
+
+impl Pattern {
+    fn new(window: usize) -> Self {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut bytes = vec![0u8; window + WINDOWS];
+        for word in bytes.chunks_mut(8) {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let value = state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+            word.copy_from_slice(&value[..word.len()]);
+        }
+        Self {
+            bytes: Bytes::from(bytes),
+            window,
+        }
+    }
+
+    /// The content of object (or part) `index`.
+    fn window(&self, index: u64) -> Bytes {
+        let at = (index % WINDOWS as u64) as usize;
+        self.bytes.slice(at..at + self.window)
+    }
 }
 
 fn object_path(bucket: &str, index: u64) -> String {
@@ -142,6 +205,7 @@ fn object_path(bucket: &str, index: u64) -> String {
 struct Recorder {
     latencies: Mutex<Vec<Duration>>,
     ops: AtomicU64,
+    bytes: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
@@ -151,15 +215,17 @@ impl Recorder {
         Self {
             latencies: Mutex::new(Vec::new()),
             ops: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             first_error: Mutex::new(None),
         }
     }
 
-    async fn record(&self, outcome: Result<(), String>, took: Duration) {
+    async fn record(&self, outcome: Result<u64, String>, took: Duration) {
         match outcome {
-            Ok(()) => {
+            Ok(bytes) => {
                 self.ops.fetch_add(1, Ordering::Relaxed);
+                self.bytes.fetch_add(bytes, Ordering::Relaxed);
                 self.latencies.lock().await.push(took);
             }
             Err(message) => {
@@ -170,66 +236,236 @@ impl Recorder {
     }
 }
 
-async fn put(client: &SignedClient, cfg: &BenchConfig, index: u64) -> Result<(), String> {
-    let mut headers = HeaderMap::new();
-    cfg.sse.put_headers(&mut headers);
-    let response = client
-        .request(
-            Method::PUT,
-            &object_path(&cfg.bucket, index),
-            headers,
-            content(index, cfg.object_size),
-            false,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if response.status.is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "PUT {}: {}",
-            response.status,
-            response.error_message()
-        ))
-    }
+/// What every operation shares.
+struct Context {
+    client: Arc<SignedClient>,
+    cfg: BenchConfig,
+    pattern: Pattern,
 }
 
-async fn get(client: &SignedClient, cfg: &BenchConfig, index: u64) -> Result<(), String> {
-    let mut headers = HeaderMap::new();
-    if cfg.sse == SseMode::CustomerKey {
-        customer_key_headers(&mut headers);
-    }
-    let response = client
-        .request(
-            Method::GET,
-            &object_path(&cfg.bucket, index),
-            headers,
-            Vec::new(),
-            false,
-        )
+/// Sends a request whose answer is small (everything but GET), read whole.
+async fn call(
+    ctx: &Context,
+    method: Method,
+    path: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<ClientResponse, String> {
+    let response = ctx
+        .client
+        .request_streaming("s3", method, path, headers, body, false)
         .await
         .map_err(|e| e.to_string())?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+    Ok(ClientResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+fn failed(what: &str, response: &ClientResponse) -> String {
+    format!("{what} {}: {}", response.status, response.error_message())
+}
+
+async fn put(ctx: &Context, index: u64) -> Result<u64, String> {
+    let mut headers = HeaderMap::new();
+    ctx.cfg.sse.put_headers(&mut headers);
+    let body = ctx.pattern.window(index);
+    let len = body.len() as u64;
+    let path = object_path(&ctx.cfg.bucket, index);
+    let response = call(ctx, Method::PUT, &path, headers, body).await?;
     if !response.status.is_success() {
+        return Err(failed("PUT", &response));
+    }
+    Ok(len)
+}
+
+/// GETs object `index` and compares it, as it streams in, with what was PUT.
+async fn get(ctx: &Context, index: u64) -> Result<u64, String> {
+    let path = object_path(&ctx.cfg.bucket, index);
+    let headers = ctx.cfg.sse.read_headers();
+    let response = ctx
+        .client
+        .request_streaming("s3", Method::GET, &path, headers, Bytes::new(), false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, mut body) = response.into_parts();
+    if !parts.status.is_success() {
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let response = ClientResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        return Err(failed("GET", &response));
+    }
+    let expected = ctx.pattern.window(index);
+    let mut at = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("GET object {index}: body failed: {e}"))?;
+        if let Ok(data) = frame.into_data() {
+            let end = at + data.len();
+            if expected.get(at..end) != Some(&data[..]) {
+                return Err(format!(
+                    "GET object {index}: content differs from what was PUT"
+                ));
+            }
+            at = end;
+        }
+    }
+    if at != expected.len() {
         return Err(format!(
-            "GET {}: {}",
-            response.status,
-            response.error_message()
+            "GET object {index}: {at} bytes instead of {}",
+            expected.len()
         ));
     }
-    if response.body.as_ref() != content(index, cfg.object_size).as_slice() {
-        return Err(format!(
-            "GET object {index}: content differs from what was PUT"
-        ));
+    Ok(at as u64)
+}
+
+/// The text of the first `<name>` element of an XML answer.
+fn xml_element<'a>(body: &'a [u8], name: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let end = text[start..].find(&format!("</{name}>"))? + start;
+    Some(&text[start..end])
+}
+
+/// One whole multipart upload of object `index`; aborted if a step fails.
+async fn multipart(ctx: &Context, index: u64) -> Result<u64, String> {
+    let path = object_path(&ctx.cfg.bucket, index);
+    let mut headers = HeaderMap::new();
+    ctx.cfg.sse.put_headers(&mut headers);
+    let initiated = call(
+        ctx,
+        Method::POST,
+        &format!("{path}?uploads"),
+        headers,
+        Bytes::new(),
+    )
+    .await?;
+    if !initiated.status.is_success() {
+        return Err(failed("InitiateMultipartUpload", &initiated));
     }
-    Ok(())
+    let upload_id = xml_element(&initiated.body, "UploadId")
+        .ok_or("InitiateMultipartUpload: no UploadId in the answer")?;
+    let upload = format!(
+        "{path}?uploadId={}",
+        utf8_percent_encode(upload_id, NON_ALPHANUMERIC)
+    );
+    let outcome = upload_parts_and_complete(ctx, index, &upload).await;
+    if outcome.is_err() {
+        // Best effort: the error that matters is the one already in hand.
+        let _ = call(ctx, Method::DELETE, &upload, HeaderMap::new(), Bytes::new()).await;
+    }
+    outcome
+}
+
+async fn upload_parts_and_complete(ctx: &Context, index: u64, upload: &str) -> Result<u64, String> {
+    let size = ctx.cfg.object_size as u64;
+    let part_size = ctx.cfg.part_size as u64;
+    let mut complete = String::from("<CompleteMultipartUpload>");
+    let mut offset = 0u64;
+    let mut number = 1u64;
+    // An empty object is still one (empty) part.
+    while offset < size || number == 1 {
+        let len = part_size.min(size - offset) as usize;
+        let body = ctx
+            .pattern
+            .window(index.wrapping_mul(10_007).wrapping_add(number))
+            .slice(..len);
+        let uploaded = call(
+            ctx,
+            Method::PUT,
+            &format!("{upload}&partNumber={number}"),
+            ctx.cfg.sse.read_headers(),
+            body,
+        )
+        .await?;
+        if !uploaded.status.is_success() {
+            return Err(failed(&format!("UploadPart {number}"), &uploaded));
+        }
+        let etag = uploaded
+            .headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("UploadPart {number}: no ETag"))?;
+        complete.push_str(&format!(
+            "<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"
+        ));
+        offset += len as u64;
+        number += 1;
+    }
+    complete.push_str("</CompleteMultipartUpload>");
+    let completed = call(
+        ctx,
+        Method::POST,
+        upload,
+        HeaderMap::new(),
+        Bytes::from(complete),
+    )
+    .await?;
+    // S3 may answer 200 and still report an error in the body.
+    if !completed.status.is_success() || xml_element(&completed.body, "ETag").is_none() {
+        return Err(failed("CompleteMultipartUpload", &completed));
+    }
+    Ok(size)
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`, in KiB.
+fn server_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Samples the server's memory every 20 ms until stopped; returns the peak
+/// `VmRSS` and the last `VmHWM`, in KiB.
+fn sample_memory(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u64, u64)> {
+    tokio::spawn(async move {
+        let (mut peak, mut hwm) = (0, 0);
+        loop {
+            if let Some((rss, high)) = server_memory(pid) {
+                peak = peak.max(rss);
+                hwm = high;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return (peak, hwm);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
 }
 
 /// Runs one timed phase: `op(worker, n)` until the time is up.
-async fn phase<F, Fut>(name: &str, cfg: &BenchConfig, op: F) -> PhaseReport
+async fn phase<F, Fut>(name: &str, ctx: &Context, op: F) -> PhaseReport
 where
     F: Fn(u64, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
+    Fut: std::future::Future<Output = Result<u64, String>> + Send,
 {
+    let cfg = &ctx.cfg;
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampler = cfg
+        .server_pid
+        .map(|pid| sample_memory(pid, stop_sampling.clone()));
     let recorder = Arc::new(Recorder::new());
     let op = Arc::new(op);
     let started = Instant::now();
@@ -254,7 +490,13 @@ where
     for worker in workers {
         let _ = worker.await;
     }
-    let seconds = cfg.duration.as_secs_f64();
+    let seconds = (Instant::now().max(end) - measure_from).as_secs_f64();
+    stop_sampling.store(true, Ordering::Relaxed);
+    let memory = match sampler {
+        Some(sampler) => sampler.await.ok(),
+        None => None,
+    };
+    let mib = |kib: u64| kib as f64 / 1024.0;
     let mut latencies = recorder.latencies.lock().await.clone();
     latencies.sort_unstable();
     let percentile = |p: f64| -> f64 {
@@ -265,20 +507,25 @@ where
         latencies[at].as_secs_f64() * 1000.0
     };
     let ops = recorder.ops.load(Ordering::Relaxed);
+    let bytes = recorder.bytes.load(Ordering::Relaxed);
     PhaseReport {
         phase: name.to_owned(),
         sse: format!("{:?}", cfg.sse),
         object_size: cfg.object_size,
+        part_size: (cfg.workload == Workload::Multipart).then_some(cfg.part_size),
         concurrency: cfg.concurrency,
         ops,
         errors: recorder.errors.load(Ordering::Relaxed),
+        bytes,
         seconds,
         ops_per_second: ops as f64 / seconds,
-        megabytes_per_second: ops as f64 * cfg.object_size as f64 / seconds / 1e6,
+        megabytes_per_second: bytes as f64 / seconds / 1e6,
         latency_ms_p50: percentile(0.50),
         latency_ms_p90: percentile(0.90),
         latency_ms_p99: percentile(0.99),
         first_error: recorder.first_error.lock().await.clone(),
+        server_rss_peak_mib: memory.map(|(peak, _)| mib(peak)),
+        server_rss_hwm_mib: memory.map(|(_, hwm)| mib(hwm)),
     }
 }
 
@@ -287,6 +534,13 @@ pub async fn run(
     client: Arc<SignedClient>,
     cfg: BenchConfig,
 ) -> Result<Vec<PhaseReport>, ClientError> {
+    if let Some(pid) = cfg.server_pid
+        && server_memory(pid).is_none()
+    {
+        return Err(ClientError::BadResponse(format!(
+            "cannot read the memory of process {pid} (/proc/{pid}/status)"
+        )));
+    }
     let created = client
         .request(
             Method::PUT,
@@ -302,47 +556,57 @@ pub async fn run(
             message: created.error_message(),
         });
     }
-    let cfg = Arc::new(cfg);
+    let window = match cfg.workload {
+        Workload::Multipart => cfg.part_size.min(cfg.object_size),
+        _ => cfg.object_size,
+    };
+    let ctx = Arc::new(Context {
+        client,
+        pattern: Pattern::new(window),
+        cfg,
+    });
     let stride = 1u64 << 32;
-    let mut reports = Vec::new();
-    if cfg.workload == Workload::Put {
-        let (c, k) = (client.clone(), cfg.clone());
-        reports.push(
-            phase("put", &cfg, move |worker, n| {
-                let (c, k) = (c.clone(), k.clone());
-                async move { put(&c, &k, worker * stride + n).await }
-            })
-            .await,
-        );
-        return Ok(reports);
+    let workload = ctx.cfg.workload;
+    match workload {
+        Workload::Put => {
+            let c = ctx.clone();
+            let op = move |worker, n| {
+                let c = c.clone();
+                async move { put(&c, worker * stride + n).await }
+            };
+            return Ok(vec![phase("put", &ctx, op).await]);
+        }
+        Workload::Multipart => {
+            let c = ctx.clone();
+            let op = move |worker, n| {
+                let c = c.clone();
+                async move { multipart(&c, worker * stride + n).await }
+            };
+            return Ok(vec![phase("multipart", &ctx, op).await]);
+        }
+        Workload::Get | Workload::Mixed => {}
     }
     // GET and mixed phases read a fixed set of objects written first.
-    let objects = cfg.objects.max(1) as u64;
+    let objects = ctx.cfg.objects.max(1) as u64;
     for index in 0..objects {
-        put(&client, &cfg, index)
+        put(&ctx, index)
             .await
             .map_err(|message| ClientError::BadResponse(format!("preparing objects: {message}")))?;
     }
-    let (c, k) = (client.clone(), cfg.clone());
-    let mixed = cfg.workload == Workload::Mixed;
-    reports.push(
-        phase(
-            if mixed { "mixed" } else { "get" },
-            &cfg,
-            move |worker, n| {
-                let (c, k) = (c.clone(), k.clone());
-                async move {
-                    if mixed && n % 2 == 1 {
-                        put(&c, &k, objects + worker * stride + n).await
-                    } else {
-                        get(&c, &k, (worker + n * 7919) % objects).await
-                    }
-                }
-            },
-        )
-        .await,
-    );
-    Ok(reports)
+    let c = ctx.clone();
+    let mixed = workload == Workload::Mixed;
+    let op = move |worker, n| {
+        let c = c.clone();
+        async move {
+            if mixed && n % 2 == 1 {
+                put(&c, objects + worker * stride + n).await
+            } else {
+                get(&c, (worker + n * 7919) % objects).await
+            }
+        }
+    };
+    let name = if mixed { "mixed" } else { "get" };
+    Ok(vec![phase(name, &ctx, op).await])
 }
 
 /// Parses sizes like `4096`, `4KiB`, `1MiB`, `64MiB`, `1GiB`.
@@ -376,8 +640,25 @@ mod tests {
     }
 
     #[test]
-    fn content_is_deterministic_and_distinct() {
-        assert_eq!(content(7, 1000), content(7, 1000));
-        assert_ne!(content(7, 1000), content(8, 1000));
+    fn windows_are_deterministic_and_distinct() {
+        let pattern = Pattern::new(1000);
+        assert_eq!(pattern.window(7).len(), 1000);
+        assert_eq!(pattern.window(7), Pattern::new(1000).window(7));
+        assert_ne!(pattern.window(7), pattern.window(8));
+        assert_eq!(pattern.window(7), pattern.window(7 + WINDOWS as u64));
+    }
+
+    #[test]
+    fn memory_of_this_process() {
+        let (rss, hwm) = server_memory(std::process::id()).expect("Linux /proc");
+        assert!(rss > 0 && hwm > 0);
+    }
+
+    #[test]
+    fn xml_elements() {
+        let body = b"<R><UploadId>abc</UploadId><ETag>\"e\"</ETag></R>";
+        assert_eq!(xml_element(body, "UploadId"), Some("abc"));
+        assert_eq!(xml_element(body, "ETag"), Some("\"e\""));
+        assert_eq!(xml_element(body, "Key"), None);
     }
 }

@@ -16,7 +16,10 @@ pub struct BenchArgs {
     /// Object size: bytes, or with KiB/MiB/GiB.
     #[arg(long, default_value = "1MiB")]
     size: String,
-    /// Requests in flight.
+    /// Part size of the multipart workload.
+    #[arg(long, default_value = "8MiB")]
+    part_size: String,
+    /// Requests (multipart: whole uploads) in flight.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Measured seconds per phase (after the warm-up).
@@ -25,7 +28,7 @@ pub struct BenchArgs {
     /// Warm-up seconds, not counted.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// put, get or mixed.
+    /// put, get, mixed or multipart.
     #[arg(long, default_value = "put")]
     workload: String,
     /// none, AES256, SM4, aws:kms, aws:kms+bucket-key or SSE-C.
@@ -34,6 +37,10 @@ pub struct BenchArgs {
     /// Objects a get/mixed phase reads (written first).
     #[arg(long, default_value_t = 64)]
     objects: usize,
+    /// The server's process id: report its peak resident memory per phase
+    /// (read from /proc/<pid>/status, so the server must run on this host).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -47,8 +54,16 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "put" => Workload::Put,
         "get" => Workload::Get,
         "mixed" => Workload::Mixed,
-        other => return Err(format!("--workload: unknown {other:?} (put, get, mixed)")),
+        "multipart" => Workload::Multipart,
+        other => {
+            return Err(format!(
+                "--workload: unknown {other:?} (put, get, mixed, multipart)"
+            ));
+        }
     };
+    let part_size = bench::parse_size(&args.part_size)
+        .filter(|&n| n > 0)
+        .ok_or("--part-size: expected e.g. 8MiB")?;
     let sse = SseMode::parse(&args.sse).ok_or_else(|| {
         format!(
             "--sse: unknown {:?} (none, AES256, SM4, aws:kms, aws:kms+bucket-key, SSE-C)",
@@ -61,12 +76,14 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let config = BenchConfig {
         bucket: args.bucket,
         object_size,
+        part_size,
         concurrency: args.concurrency,
         duration: Duration::from_secs_f64(args.duration),
         warmup: Duration::from_secs_f64(args.warmup),
         workload,
         sse,
         objects: args.objects,
+        server_pid: args.server_pid,
     };
     let reports = bench::run(Arc::new(client(args.connect)?), config)
         .await
@@ -78,7 +95,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         );
     } else {
         println!(
-            "{:<6} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8}",
+            "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8}",
             "phase",
             "sse",
             "size",
@@ -89,11 +106,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             "MB/s",
             "p50 ms",
             "p90 ms",
-            "p99 ms"
+            "p99 ms",
+            "RSS MiB"
         );
         for r in &reports {
             println!(
-                "{:<6} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2}",
+                "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8}",
                 r.phase,
                 r.sse,
                 r.object_size,
@@ -104,7 +122,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 r.megabytes_per_second,
                 r.latency_ms_p50,
                 r.latency_ms_p90,
-                r.latency_ms_p99
+                r.latency_ms_p99,
+                r.server_rss_peak_mib
+                    .map_or("-".to_owned(), |mib| format!("{mib:.0}"))
             );
             if let Some(error) = &r.first_error {
                 println!("  first error: {error}");

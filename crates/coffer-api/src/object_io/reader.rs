@@ -2,8 +2,9 @@
 //! objects only the chunks, that the range needs; sealed chunks are opened
 //! (authenticated) before any byte of them is passed on.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 use coffer_crypto::sealed::{self, CHUNK_SIZE};
@@ -53,11 +54,30 @@ fn open_blob(store: &Store, extent: &Extent) -> Result<std::fs::File, ReadError>
         .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))
 }
 
-fn read_at(file: &mut std::fs::File, at: u64, len: u64) -> Result<Vec<u8>, ReadError> {
-    file.seek(SeekFrom::Start(at))?;
-    let mut buf = vec![0u8; len as usize];
-    file.read_exact(&mut buf)?;
+/// Reads `len` bytes at `at` into a new buffer (not zero-filled first: the
+/// read fills it). Fewer bytes than asked is `UnexpectedEof`.
+fn read_at(file: &std::fs::File, at: u64, len: u64) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::with_capacity(len as usize);
+    FileOffset { file, at }.take(len).read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(buf)
+}
+
+/// `Read` over a file from an offset with `pread`, leaving the file's own
+/// position alone (no seek per batch).
+struct FileOffset<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+}
+
+impl Read for FileOffset<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Calls `sink` with successive pieces of plaintext bytes `range` of the
@@ -91,7 +111,7 @@ pub fn read_range(
                     None
                 };
                 if let Some(mut wanted) = wanted {
-                    let mut file = open_blob(store, extent)?;
+                    let file = open_blob(store, extent)?;
                     let opener = opening.opener(part.part_number);
                     loop {
                         // Batches end on chunk boundaries.
@@ -103,8 +123,8 @@ pub fn read_range(
                         if plan.sealed.end > extent.size {
                             return Err(ReadError::Integrity);
                         }
-                        let ciphertext = read_at(
-                            &mut file,
+                        let mut batch_bytes = read_at(
+                            &file,
                             plan.sealed.start,
                             plan.sealed.end - plan.sealed.start,
                         )
@@ -115,11 +135,11 @@ pub fn read_range(
                             }
                             other => other,
                         })?;
-                        let mut plaintext = Vec::with_capacity(plan.len as usize);
+                        // Opened where it was read: the buffer becomes the plaintext.
                         opener
-                            .open_range(&plan, &ciphertext, &mut plaintext)
+                            .open_range_in_place(&plan, &mut batch_bytes)
                             .map_err(|_| ReadError::Integrity)?;
-                        if !plaintext.is_empty() && !sink(Bytes::from(plaintext)) {
+                        if !batch_bytes.is_empty() && !sink(Bytes::from(batch_bytes)) {
                             return Ok(());
                         }
                         wanted.start = batch_end;
@@ -150,12 +170,12 @@ fn read_plain(
         let from = range.start.max(extent_start);
         let to = range.end.min(extent_end);
         if from < to {
-            let mut file = open_blob(store, extent)?;
+            let file = open_blob(store, extent)?;
             let mut at = from - extent_start;
             let end = to - extent_start;
             while at < end {
                 let len = (end - at).min(READ_BATCH);
-                let buf = read_at(&mut file, at, len)?;
+                let buf = read_at(&file, at, len)?;
                 at += len;
                 if !sink(Bytes::from(buf)) {
                     return Ok(());

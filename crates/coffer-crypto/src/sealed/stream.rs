@@ -119,7 +119,7 @@ impl PartCipher {
     }
 }
 
-/// The number of threads parallel sealing uses by default (SM4 only).
+/// The number of threads parallel sealing and opening use by default (SM4 only).
 fn default_threads(algorithm: Algorithm) -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     match algorithm {
@@ -230,8 +230,12 @@ impl std::fmt::Debug for PartSealer {
 }
 
 /// Opens the chunks of one part, in any order and any subset.
+///
+/// A range of several chunks is opened across all cores for SM4-GCM (see
+/// [`threads`](Self::threads)); the plaintext does not depend on it.
 pub struct PartOpener {
     part: PartCipher,
+    threads: usize,
 }
 
 impl PartOpener {
@@ -245,7 +249,67 @@ impl PartOpener {
     ) -> Self {
         PartOpener {
             part: PartCipher::new(algorithm, dek, object_id, part_number),
+            threads: default_threads(algorithm),
         }
+    }
+
+    /// Sets how many threads may open the chunks of one range (1 = never
+    /// spawn).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Opens sealed chunk `index` (ciphertext ‖ tag) in place after checking
+    /// its length; on success its first `len - TAG_LEN` bytes are plaintext.
+    fn open_slot(&self, index: u64, last: bool, slot: &mut [u8]) -> Result<(), CryptoError> {
+        let length_ok = if last {
+            // Only chunk 0 of an empty part is an empty final chunk.
+            let min = if index == 0 { TAG_LEN } else { TAG_LEN + 1 };
+            (min..=SEALED_CHUNK_SIZE).contains(&slot.len())
+        } else {
+            slot.len() == SEALED_CHUNK_SIZE
+        };
+        let (nonce, aad) = self
+            .part
+            .nonce_and_aad(index, last)
+            .filter(|_| length_ok)
+            .ok_or(CryptoError::Decryption)?;
+        self.part.cipher.open_in_place(nonce, &aad, slot)
+    }
+
+    /// Opens the consecutive sealed chunks in `sealed`, the first being
+    /// `plan.first_chunk`, in place, across up to `self.threads` threads.
+    fn open_slots(&self, plan: &RangePlan, sealed: &mut [u8]) -> Result<(), CryptoError> {
+        let open_group = |first: u64, group: &mut [u8]| -> Result<(), CryptoError> {
+            for (j, slot) in group.chunks_mut(SEALED_CHUNK_SIZE).enumerate() {
+                let index = first + j as u64;
+                self.open_slot(index, plan.is_final(index), slot)?;
+            }
+            Ok(())
+        };
+        let chunks = sealed.len().div_ceil(SEALED_CHUNK_SIZE);
+        let threads = self.threads.min(chunks);
+        if threads <= 1 {
+            return open_group(plan.first_chunk, sealed);
+        }
+        let per_thread = chunks.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut groups = sealed
+                .chunks_mut(per_thread * SEALED_CHUNK_SIZE)
+                .enumerate()
+                .map(|(g, group)| (plan.first_chunk + (g * per_thread) as u64, group));
+            // The calling thread takes the first group itself.
+            let first = groups.next();
+            let others: Vec<_> = groups
+                .map(|(index, group)| scope.spawn(move || open_group(index, group)))
+                .collect();
+            let mut result = first.map_or(Ok(()), |(index, group)| open_group(index, group));
+            for other in others {
+                result = result.and(other.join().unwrap_or(Err(CryptoError::Decryption)));
+            }
+            result
+        })
     }
 
     /// Opens chunk `index` (`last`: whether it is the part's final chunk, as
@@ -259,25 +323,9 @@ impl PartOpener {
         sealed: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
-        let length_ok = if last {
-            // Only chunk 0 of an empty part is an empty final chunk.
-            let min = if index == 0 { TAG_LEN } else { TAG_LEN + 1 };
-            (min..=SEALED_CHUNK_SIZE).contains(&sealed.len())
-        } else {
-            sealed.len() == SEALED_CHUNK_SIZE
-        };
-        let (nonce, aad) = self
-            .part
-            .nonce_and_aad(index, last)
-            .filter(|_| length_ok)
-            .ok_or(CryptoError::Decryption)?;
         let start = out.len();
         out.extend_from_slice(sealed);
-        match self
-            .part
-            .cipher
-            .open_in_place(nonce, &aad, &mut out[start..])
-        {
+        match self.open_slot(index, last, &mut out[start..]) {
             Ok(()) => {
                 out.truncate(out.len() - TAG_LEN);
                 Ok(())
@@ -299,36 +347,58 @@ impl PartOpener {
         sealed: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
-        if sealed.len() as u64 != plan.sealed.end - plan.sealed.start {
-            return Err(CryptoError::Decryption);
-        }
-        let start = out.len();
-        let mut chunk = Zeroizing::new(Vec::with_capacity(SEALED_CHUNK_SIZE));
-        let mut skip = plan.skip;
-        let mut remaining = plan.len;
-        let mut result = Ok(());
-        for (i, sealed_chunk) in sealed.chunks(SEALED_CHUNK_SIZE).enumerate() {
-            let index = plan.first_chunk + i as u64;
-            chunk.clear();
-            result = self.open_chunk(index, plan.is_final(index), sealed_chunk, &mut chunk);
-            if result.is_err() {
-                break;
-            }
-            let from = skip.min(chunk.len() as u64) as usize;
-            let to = (from as u64 + remaining).min(chunk.len() as u64) as usize;
-            out.extend_from_slice(&chunk[from..to]);
-            skip -= from as u64;
-            remaining -= (to - from) as u64;
-        }
-        if result.is_ok() && remaining != 0 {
-            result = Err(CryptoError::Decryption);
-        }
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        self.open_range_in_place(plan, &mut buf)?;
+        out.extend_from_slice(&buf);
+        Ok(())
+    }
+
+    /// [`open_range`](Self::open_range) where the sealed bytes lie: `buf`
+    /// holds `plan.sealed` as read and is left holding exactly the planned
+    /// plaintext range. No second buffer; the only copy is the move that
+    /// closes the gaps the tags leave. On failure `buf` is wiped and emptied.
+    pub fn open_range_in_place(
+        &self,
+        plan: &RangePlan,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let result = if buf.len() as u64 == plan.sealed.end - plan.sealed.start {
+            self.open_slots(plan, buf)
+                .and_then(|()| keep_planned_plaintext(plan, buf))
+        } else {
+            Err(CryptoError::Decryption)
+        };
         if result.is_err() {
-            out[start..].zeroize();
-            out.truncate(start);
+            buf.zeroize();
+            buf.clear();
         }
         result
     }
+}
+
+/// Moves the planned plaintext of opened chunks (`buf`, each chunk still
+/// followed by its tag) to the front of `buf` and truncates it there.
+fn keep_planned_plaintext(plan: &RangePlan, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+    let mut kept = 0;
+    let mut skip = plan.skip as usize;
+    let mut remaining = plan.len as usize;
+    for start in (0..buf.len()).step_by(SEALED_CHUNK_SIZE) {
+        // open_slot checked that every chunk holds at least a tag.
+        let plain_end = (start + SEALED_CHUNK_SIZE).min(buf.len()) - TAG_LEN;
+        let from = start + skip.min(plain_end - start);
+        skip -= from - start;
+        let to = from + remaining.min(plain_end - from);
+        if from != kept {
+            buf.copy_within(from..to, kept);
+        }
+        kept += to - from;
+        remaining -= to - from;
+    }
+    if remaining != 0 {
+        return Err(CryptoError::Decryption);
+    }
+    buf.truncate(kept);
+    Ok(())
 }
 
 impl std::fmt::Debug for PartOpener {

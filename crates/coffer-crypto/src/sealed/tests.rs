@@ -215,6 +215,34 @@ fn parallel_sealing_gives_the_same_bytes() {
 }
 
 #[test]
+fn parallel_opening_in_place_gives_the_same_plaintext_and_detects_tampering() {
+    let size = 9 * CHUNK_SIZE as u64 + 123;
+    let plaintext = pattern(size as usize);
+    for algorithm in ALGORITHMS {
+        let sealed = seal_all(algorithm, &dek(), &object_id(), 4, &plaintext);
+        for range in [0..size, 5..size - 7, 3 * CHUNK_SIZE as u64 + 1..size] {
+            let plan = plan_range(size, range.clone()).expect("inside the part");
+            let read = &sealed[plan.sealed.start as usize..plan.sealed.end as usize];
+            for threads in [1, 2, 3, 16] {
+                let opener = PartOpener::new(algorithm, &dek(), &object_id(), 4).threads(threads);
+                let mut buf = read.to_vec();
+                opener.open_range_in_place(&plan, &mut buf).expect("opens");
+                assert_eq!(buf, &plaintext[range.start as usize..range.end as usize]);
+                // A flipped byte in the last chunk (another thread's group).
+                let mut buf = read.to_vec();
+                let at = buf.len() - 3;
+                buf[at] ^= 1;
+                assert_eq!(
+                    opener.open_range_in_place(&plan, &mut buf),
+                    Err(CryptoError::Decryption)
+                );
+                assert!(buf.is_empty(), "a failed open leaves nothing");
+            }
+        }
+    }
+}
+
+#[test]
 fn the_chunk_counter_limit_is_enforced() {
     let mut sealer = PartSealer::new(Algorithm::Aes256Gcm, &dek(), &object_id(), 0);
     sealer.next_index = MAX_CHUNKS_PER_PART - 2;

@@ -383,6 +383,28 @@ impl Store {
         })
     }
 
+    /// Overwrites an existing object's record exactly as given, without
+    /// checking it or touching blob references. Only for offline tools with
+    /// the server stopped (`coffer inspect tamper`, which plays an attacker
+    /// who edits the metadata database in tests); never call it from a server.
+    pub fn overwrite_object_record_unchecked(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<(), StoreError> {
+        let value = encode(record)?;
+        self.write(|txn, _| {
+            let mut objects = txn.open_table(OBJECTS)?;
+            let table_key = object_key(bucket, key);
+            if objects.get(table_key.as_slice())?.is_none() {
+                return Err(StoreError::NoSuchKey);
+            }
+            objects.insert(table_key.as_slice(), value.as_slice())?;
+            Ok(())
+        })
+    }
+
     /// Returns whether an object was deleted; an absent key is not an error.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         self.write(|txn, freed| {

@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod credentials;
+mod inspect;
 mod kms;
 mod server;
 mod sse;
@@ -45,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: sse::SseCommand,
     },
+    /// Offline views of a data dir's metadata (the server must be stopped).
+    Inspect {
+        #[command(subcommand)]
+        command: inspect::InspectCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
             Command::Sse { command } => sse::run(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Kms { command } => kms::run(command).await,
+            Command::Inspect { command } => inspect::run(command),
         }
     });
     match result {

@@ -131,6 +131,16 @@ fn load_root_key(settings: &crate::config::Settings) -> Result<RootKey, String> 
         }
         return Ok(key);
     }
+    // A keystore without its root key file is a lost or misplaced key, not a
+    // first start: creating a new key would only leave a useless file behind.
+    let root_key_path = RootKey::path(&settings.data_dir);
+    if !root_key_path.exists() && settings.data_dir.join("service-keys.json").exists() {
+        return Err(format!(
+            "the root key file {} is missing but this data dir has a keystore sealed by it; \
+             restore the file from your backup (or pass --root-passphrase-file if it used one)",
+            root_key_path.display()
+        ));
+    }
     let (key, origin) = RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
     if origin == Origin::Created {
         tracing::warn!(

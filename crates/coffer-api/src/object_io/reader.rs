@@ -112,6 +112,12 @@ pub fn read_range(
                 };
                 if let Some(mut wanted) = wanted {
                     let file = open_blob(store, extent)?;
+                    // A blob must be exactly as long as its layout says: bytes
+                    // appended after the final chunk would otherwise go unread,
+                    // and the damage unnoticed.
+                    if file.metadata()?.len() != sealed::sealed_size(part.plain_size) {
+                        return Err(ReadError::Integrity);
+                    }
                     let opener = opening.opener(part.part_number);
                     loop {
                         // Batches end on chunk boundaries.

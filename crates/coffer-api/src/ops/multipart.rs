@@ -274,6 +274,15 @@ pub async fn complete_upload(
     })
     .await?;
 
+    if let Some(envelope) = upload.envelope.as_deref() {
+        let name = sse::ObjectName {
+            bucket: &bucket,
+            key: &key,
+            headers: &upload.headers,
+        };
+        sse::require_usable_kms_key(state, req, envelope, name)?;
+    }
+
     let invalid_part = || ApiError::from(coffer_store::StoreError::InvalidPart);
     let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
     for wanted in &request.parts {

@@ -728,6 +728,23 @@ pub fn open(
     })
 }
 
+/// Fails unless the KMS key behind an SSE-KMS envelope is usable now, by
+/// opening its data key (which is then dropped). CompleteMultipartUpload
+/// needs no data key, yet must fail closed like every other step.
+pub fn require_usable_kms_key(
+    state: &AppState,
+    req: &ApiRequest,
+    envelope: &[u8],
+    object: ObjectName<'_>,
+) -> ApiResult<()> {
+    let envelope = Envelope::decode(envelope).map_err(|_| integrity_error())?;
+    if matches!(envelope.key.kind, WrapKind::Kms | WrapKind::KmsBucketKey) {
+        let dek = open_with_kms(state, req, &envelope, object)?;
+        envelope.verify_key(&dek).map_err(|_| integrity_error())?;
+    }
+    Ok(())
+}
+
 /// Opens an object's envelope if it has one. A plaintext object read with
 /// SSE-C headers is refused (400), as S3 does: the key would not apply.
 pub fn open_stored(

@@ -8,12 +8,15 @@ hands out independent, restartable instances.
 
 from __future__ import annotations
 
+import base64
 import signal
 import uuid
 
 import pytest
 
 from support import (
+    ERROR_BODIES,
+    SECRETS,
     AwsCli,
     CofferServer,
     CofferUser,
@@ -26,6 +29,117 @@ from support import (
 
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+# --------------------------------------------------------------------------- secrets registry
+# Every secret a client sends or receives is recorded in support.SECRETS, and every error body
+# a client receives in support.ERROR_BODIES, for the last-running test_secrets.py.
+
+_SSE_C_PARAMS = ("SSECustomerKey", "CopySourceSSECustomerKey")
+_SSE_C_HEADERS = ("x-amz-server-side-encryption-customer-key",
+                  "x-amz-copy-source-server-side-encryption-customer-key")
+
+
+def _record_params(params, **_):
+    for name in _SSE_C_PARAMS:
+        value = params.get(name)
+        SECRETS.add("SSE-C key (boto3)", value)
+        # botocore's own handler may already have replaced the key by its base64.
+        if isinstance(value, str) and len(value) == 44:
+            try:
+                SECRETS.add("SSE-C key (boto3)", base64.b64decode(value, validate=True))
+            except ValueError:
+                pass
+
+
+def _record_response(http_response, parsed, model, **_):
+    # botocore reads the whole body of every >= 300 response (to parse the error).
+    if http_response is not None and http_response.status_code >= 400:
+        ERROR_BODIES.append(http_response.content or b"")
+    if isinstance(parsed, dict) and isinstance(parsed.get("Plaintext"), bytes):
+        SECRETS.add(f"KMS {model.name} plaintext", parsed["Plaintext"])
+
+
+def _record_kms_request(params, model, **_):
+    if model.name in ("Encrypt", "ImportKeyMaterial") and isinstance(params.get("Plaintext"), bytes):
+        SECRETS.add("KMS Encrypt plaintext", params["Plaintext"])
+
+
+def _hook_clients() -> None:
+    """Every botocore client records SSE-C keys, KMS plaintexts and error bodies."""
+    import botocore.session
+
+    original = botocore.session.Session.create_client
+    if getattr(original, "_coffer_secrets", False):
+        return
+
+    def create_client(self, *args, **kwargs):
+        client = original(self, *args, **kwargs)
+        events = client.meta.events
+        events.register("before-parameter-build", _record_params)
+        events.register("before-parameter-build.kms", _record_kms_request)
+        events.register("after-call", _record_response)
+        return client
+
+    create_client._coffer_secrets = True
+    botocore.session.Session.create_client = create_client
+
+
+def _hook_requests() -> None:
+    """Raw `requests` calls record SSE-C key headers and (non-streamed) error bodies."""
+    import requests.adapters
+
+    original = requests.adapters.HTTPAdapter.send
+    if getattr(original, "_coffer_secrets", False):
+        return
+
+    def send(self, request, *args, **kwargs):
+        for name in _SSE_C_HEADERS:
+            value = request.headers.get(name)
+            if value:
+                try:
+                    SECRETS.add("SSE-C key (raw HTTP)", base64.b64decode(value))
+                except ValueError:
+                    pass
+        response = original(self, request, *args, **kwargs)
+        if response.status_code >= 400 and not kwargs.get("stream"):
+            ERROR_BODIES.append(response.content or b"")
+        return response
+
+    send._coffer_secrets = True
+    requests.adapters.HTTPAdapter.send = send
+
+
+def _hook_byok() -> None:
+    """BYOK key material is wrapped by the test with the KMS's RSA public key: record it."""
+    from cryptography.hazmat.primitives import serialization
+
+    original = serialization.load_der_public_key
+    if getattr(original, "_coffer_secrets", False):
+        return
+
+    class RecordingPublicKey:
+        def __init__(self, key):
+            self._key = key
+
+        def encrypt(self, plaintext, padding):
+            SECRETS.add("BYOK key material", plaintext)
+            return self._key.encrypt(plaintext, padding)
+
+        def __getattr__(self, name):
+            return getattr(self._key, name)
+
+    def load_der_public_key(*args, **kwargs):
+        return RecordingPublicKey(original(*args, **kwargs))
+
+    load_der_public_key._coffer_secrets = True
+    serialization.load_der_public_key = load_der_public_key
+
+
+def pytest_configure(config):
+    _hook_clients()
+    _hook_requests()
+    _hook_byok()
 
 
 @pytest.fixture

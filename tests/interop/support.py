@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -99,6 +100,9 @@ class CofferServer:
     def env(self) -> dict[str, str]:
         env = _clean_env()
         env.setdefault("RUST_BACKTRACE", "1")
+        # Every server logs at debug level, so that the secrets grep (test_secrets.py) sees
+        # everything the server could say. COFFER_TEST_LOG overrides (e.g. "info").
+        env["COFFER_LOG"] = os.environ.get("COFFER_TEST_LOG", "debug")
         if self.access_key is not None:
             env["COFFER_ROOT_ACCESS_KEY"] = self.access_key
             env["COFFER_ROOT_SECRET_KEY"] = self.secret_key or ""
@@ -157,6 +161,7 @@ class CofferServer:
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    self.register_secrets()
                     return
             except OSError:
                 time.sleep(0.05)
@@ -166,6 +171,32 @@ class CofferServer:
             f"{STARTUP_TIMEOUT_S:.0f}s; output:\n{self.log_path.read_text(errors='replace')}",
             pytrace=False,
         )
+
+    def register_secrets(self) -> None:
+        """Record this server's secrets for the secrets grep: root key, passphrase, root secret."""
+        SECRETS.add("root secret key", self.secret_key)
+        root_key = self.data_dir / "root.key"
+        if root_key.is_file():
+            # `<header><64 hex>\n`: the key is the hex at the end (the raw forms are searched).
+            hex_key = root_key.read_text(errors="replace").strip()[-64:]
+            try:
+                SECRETS.add(f"root key {root_key}", bytes.fromhex(hex_key))
+            except ValueError:
+                pass
+        for i, arg in enumerate(self.extra_args[:-1]):
+            if arg == "--root-passphrase-file":
+                passphrase = Path(self.extra_args[i + 1])
+                if passphrase.is_file():
+                    SECRETS.add("root passphrase", passphrase.read_bytes().strip())
+
+    def audit_log_copy(self) -> Path:
+        return self.log_dir / "kms-audit.log"
+
+    def save_audit_log(self) -> None:
+        """Keep the KMS audit log beside the server logs (the data dir may be removed)."""
+        audit = self.data_dir / "kms" / "audit.log"
+        if audit.is_file():
+            shutil.copyfile(audit, self.audit_log_copy())
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -213,6 +244,7 @@ class ServerFactory:
         data_dir = root / "data"
         log_dir = root / "logs"
         log_dir.mkdir()
+        SERVER_LOG_DIRS.append(log_dir)
         if with_root_env:
             srv = CofferServer(data_dir, log_dir, random_access_key(), random_secret_key(), extra_args)
         else:
@@ -229,6 +261,7 @@ class ServerFactory:
             except AssertionError:
                 pass
             srv.kill()
+            srv.save_audit_log()
             if remove_data:
                 shutil.rmtree(srv.data_dir, ignore_errors=True)
 
@@ -343,6 +376,7 @@ def add_user(server: CofferServer, name: str, extra: list[str] | None = None) ->
     for field in ("name", "access_key", "secret_key"):
         assert field in data, f"`coffer user add` JSON lacks {field!r}: {data}"
     assert data["name"] == name, f"`coffer user add` returned name {data['name']!r}, expected {name!r}"
+    SECRETS.add(f"secret key of user {name}", data["secret_key"])
     return CofferUser(data["name"], data["access_key"], data["secret_key"], server.endpoint)
 
 
@@ -385,6 +419,7 @@ class AwsCli:
                               capture_output=True, timeout=timeout)
         proc.stdout = proc.stdout.decode(errors="replace")
         proc.stderr = proc.stderr.decode(errors="replace")
+        _register_cli_secrets(args, proc.stdout)
         if check:
             assert proc.returncode == 0, (
                 f"`aws {' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
@@ -395,6 +430,26 @@ class AwsCli:
     def json(self, *args: str):
         out = self(*args, "--output", "json").stdout
         return json.loads(out) if out.strip() else {}
+
+
+def _register_cli_secrets(args: tuple[str, ...], stdout: str) -> None:
+    """SSE-C keys on an aws command line, and data keys an aws kms command printed."""
+    for i, arg in enumerate(args[:-1]):
+        if arg in ("--sse-c-key", "--sse-c-copy-source-key", "--sse-customer-key",
+                   "--copy-source-sse-customer-key"):
+            value = args[i + 1]
+            if value.startswith("fileb://"):
+                path = Path(value[len("fileb://"):])
+                if path.is_file():
+                    SECRETS.add("SSE-C key (aws CLI)", path.read_bytes())
+            else:
+                SECRETS.add("SSE-C key (aws CLI)", value)
+    if '"Plaintext"' in stdout:
+        try:
+            plaintext = json.loads(stdout).get("Plaintext")
+            SECRETS.add("KMS plaintext (aws CLI)", base64.b64decode(plaintext))
+        except (ValueError, AttributeError, TypeError):
+            pass
 
 
 # --------------------------------------------------------------------------- data helpers
@@ -550,3 +605,219 @@ def s3_error(response) -> tuple[str, str]:
     code = root.findtext("Code") or root.findtext("{*}Code") or ""
     msg = root.findtext("Message") or root.findtext("{*}Message") or ""
     return (code, msg)
+
+
+# --------------------------------------------------------------------------- sealed objects
+
+CHUNK = 64 * 1024
+TAG = 16
+SEALED_CHUNK = CHUNK + TAG
+
+
+def sealed_size(n: int) -> int:
+    """Bytes a sealed part of n plaintext bytes takes on disk (docs/format.md §3)."""
+    return n + TAG * max(1, -(-n // CHUNK))
+
+
+@contextlib.contextmanager
+def raw_headers(client, headers: dict[str, str]):
+    """Extra signed request headers on every call in the block (boto3 has no typed SM4)."""
+    def add(request, **_):
+        for name, value in headers.items():
+            request.headers[name] = value
+
+    client.meta.events.register_first("before-sign.s3", add)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("before-sign.s3", add)
+
+
+def kms_client(srv):
+    """boto3's KMS client against a coffer server's embedded KMS, as root."""
+    session = boto3.session.Session(aws_access_key_id=srv.access_key,
+                                    aws_secret_access_key=srv.secret_key, region_name=REGION)
+    cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+    return session.client("kms", endpoint_url=srv.endpoint, config=cfg)
+
+
+class SseWriter:
+    """Writes and reads objects of one bucket in one encryption mode through boto3.
+
+    Modes: "plain", "AES256", "SM4" (a raw header: boto3 has no typed SM4), "aws:kms" and
+    "aws:kms+bk" (bucket keys; both under `kms_key_id`, or the default key), "SSE-C".
+    """
+
+    def __init__(self, client, bucket: str, mode: str, customer_key: bytes | None = None,
+                 kms_key_id: str | None = None):
+        self.c = client
+        self.bucket = bucket
+        self.mode = mode
+        self.ck = customer_key
+        self.kms_key_id = kms_key_id
+        if mode == "SSE-C":
+            assert customer_key is not None, "SSE-C needs a customer key"
+            SECRETS.add("SSE-C key", customer_key)
+
+    def _write_kw(self) -> tuple[dict, dict]:
+        if self.mode == "AES256":
+            return {"ServerSideEncryption": "AES256"}, {}
+        if self.mode == "SM4":
+            return {}, {"x-amz-server-side-encryption": "SM4"}
+        if self.mode.startswith("aws:kms"):
+            kw = {"ServerSideEncryption": "aws:kms"}
+            if self.kms_key_id is not None:
+                kw["SSEKMSKeyId"] = self.kms_key_id
+            if self.mode == "aws:kms+bk":
+                kw["BucketKeyEnabled"] = True
+            return kw, {}
+        if self.mode == "SSE-C":
+            return self.key_kw(), {}
+        assert self.mode == "plain", f"unknown mode {self.mode}"
+        return {}, {}
+
+    def key_kw(self) -> dict:
+        """What a read (or UploadPart) of this mode must present."""
+        if self.mode == "SSE-C":
+            return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": self.ck}
+        return {}
+
+    def put(self, key: str, body: bytes):
+        kw, raw = self._write_kw()
+        with raw_headers(self.c, raw):
+            r = self.c.put_object(Bucket=self.bucket, Key=key, Body=body, **kw)
+        self._check_echo(r)
+        return r
+
+    def multipart(self, key: str, parts: list[bytes]):
+        kw, raw = self._write_kw()
+        with raw_headers(self.c, raw):
+            r = self.c.create_multipart_upload(Bucket=self.bucket, Key=key, **kw)
+        self._check_echo(r)
+        uid = r["UploadId"]
+        etags = []
+        for n, body in enumerate(parts, start=1):
+            r = self.c.upload_part(Bucket=self.bucket, Key=key, UploadId=uid, PartNumber=n, Body=body,
+                                   **self.key_kw())
+            self._check_echo(r)
+            etags.append({"PartNumber": n, "ETag": r["ETag"]})
+        return self.c.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=uid,
+                                                MultipartUpload={"Parts": etags})
+
+    def get(self, key: str, **kw) -> bytes:
+        return self.c.get_object(Bucket=self.bucket, Key=key, **self.key_kw(), **kw)["Body"].read()
+
+    def _check_echo(self, r):
+        h = r["ResponseMetadata"]["HTTPHeaders"]
+        if self.mode == "SSE-C":
+            assert h.get("x-amz-server-side-encryption-customer-algorithm") == "AES256", h
+        elif self.mode.startswith("aws:kms"):
+            assert h.get("x-amz-server-side-encryption") == "aws:kms", h
+        elif self.mode != "plain":
+            assert h.get("x-amz-server-side-encryption") == self.mode, h
+
+
+def blob_files(data_dir: Path) -> list[Path]:
+    return sorted(p for p in (data_dir / "blobs").rglob("*") if p.is_file())
+
+
+def flip(path: Path, offset: int, mask: int = 0x01) -> None:
+    """XOR one byte of a file in place."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ mask]))
+
+
+def windows(marker: bytes) -> list[bytes]:
+    """64-byte windows of a marker (>= 334 KiB), at odd offsets and across a 64 KiB boundary."""
+    offsets = [0, 1, 4093, CHUNK - 32, CHUNK + 17, 333_333, len(marker) // 2 + 5, len(marker) - 64]
+    return [marker[o:o + 64] for o in offsets]
+
+
+def find_in_files(files: list[Path], needles: dict[str, bytes]) -> list[str]:
+    """'<needle name> in <file>' for every needle found in any of the files."""
+    hits = []
+    for f in files:
+        content = f.read_bytes()
+        hits += [f"{name} in {f}" for name, needle in needles.items() if needle in content]
+    return hits
+
+
+# --------------------------------------------------------------------------- offline inspection
+
+
+def inspect_object(data_dir: Path, bucket: str, key: str) -> dict:
+    """`coffer inspect object`: the record and decoded envelope (server stopped)."""
+    proc = subprocess.run(
+        [str(coffer_bin()), "inspect", "object", "--data-dir", str(data_dir), bucket, key],
+        env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, f"coffer inspect object failed ({proc.returncode}): {proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+def tamper_set_record(data_dir: Path, bucket: str, key: str, record: dict) -> None:
+    """The hidden `coffer inspect tamper-set-record`: overwrite a record unchecked (server stopped)."""
+    proc = subprocess.run(
+        [str(coffer_bin()), "inspect", "tamper-set-record", "--data-dir", str(data_dir), bucket, key],
+        env=_clean_env(), input=json.dumps(record), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, f"coffer inspect tamper-set-record failed ({proc.returncode}): {proc.stderr}"
+
+
+# --------------------------------------------------------------------------- secrets registry
+
+
+class SecretRegistry:
+    """Every secret the suite handles, so that a last test can grep the logs for them.
+
+    A secret is kept as bytes and searched for raw, as hex (both cases) and as base64
+    (standard and URL-safe, with and without padding). Short values are refused: a 4-byte
+    "secret" would match by chance.
+    """
+
+    MIN_LEN = 12
+
+    def __init__(self):
+        self._secrets: dict[bytes, str] = {}
+
+    def add(self, label: str, value: bytes | str | None) -> None:
+        if value is None:
+            return
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        if len(raw) >= self.MIN_LEN:
+            self._secrets.setdefault(raw, label)
+
+    def items(self) -> list[tuple[str, bytes]]:
+        return [(label, raw) for raw, label in self._secrets.items()]
+
+    @staticmethod
+    def forms(raw: bytes) -> dict[str, bytes]:
+        b64 = base64.b64encode(raw)
+        url = base64.urlsafe_b64encode(raw)
+        return {
+            "raw": raw,
+            "hex": raw.hex().encode(),
+            "HEX": raw.hex().upper().encode(),
+            "base64": b64.rstrip(b"="),
+            "base64url": url.rstrip(b"="),
+        }
+
+    def find_in(self, haystacks: dict[str, bytes]) -> list[str]:
+        """'<label> (<form>) in <name>' for every secret form found in any haystack."""
+        hits = []
+        for label, raw in self.items():
+            for form, needle in self.forms(raw).items():
+                for name, hay in haystacks.items():
+                    if needle in hay:
+                        hits.append(f"{label} ({form}) in {name}")
+        return hits
+
+
+SECRETS = SecretRegistry()
+# Logs of every server the suite started (kept for the session, even when data dirs go).
+SERVER_LOG_DIRS: list[Path] = []
+# Error bodies the tests captured (bytes), for the secrets grep.
+ERROR_BODIES: list[bytes] = []

@@ -599,3 +599,25 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[test]
+fn keys_ciphers_and_futures_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<MasterKey>();
+    send_sync::<ObjectEncryption>();
+    send_sync::<ObjectDecryption>();
+    send_sync::<coffer_cse::CtrCipher>();
+    send::<coffer_cse::ContentEncryptor>(
+        &run(ObjectEncryption::new(Format::Aws, &aes_key(1)))
+            .expect("new")
+            .encryptor()
+            .expect("encryptor"),
+    );
+    // The CLI may run these on a multi-threaded runtime (tokio::spawn).
+    let keys = [aes_key(1)];
+    let metadata = Metadata::new();
+    send(&ObjectEncryption::new(Format::Oss, &keys[0]));
+    send(&ObjectDecryption::open(&metadata, &keys));
+    send(&rewrap(&metadata, &keys, &keys[0]));
+}

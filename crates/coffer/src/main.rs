@@ -4,8 +4,10 @@
 mod bench;
 mod config;
 mod credentials;
+mod cse_cli;
 mod inspect;
 mod kms;
+mod objects_cli;
 mod server;
 mod sse;
 mod user;
@@ -41,6 +43,13 @@ enum Command {
     },
     /// Load generator for any S3 endpoint: op/s, MB/s, latency percentiles.
     Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Objects(objects_cli::ObjectCommand),
+    /// Client-side encryption: rewrap objects under a new master key, make key files.
+    Cse {
+        #[command(subcommand)]
+        command: cse_cli::CseCommand,
+    },
     /// Server-side encryption keys: show, rotate, rewrap (root credentials).
     Sse {
         #[command(subcommand)]
@@ -72,6 +81,8 @@ fn main() -> ExitCode {
             Command::Sse { command } => sse::run(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Kms { command } => kms::run(command).await,
+            Command::Objects(command) => objects_cli::run(command).await,
+            Command::Cse { command } => cse_cli::run(command).await,
             Command::Inspect { command } => inspect::run(command),
         }
     });

@@ -5,7 +5,7 @@ use coffer_auth::Secret;
 use coffer_client::admin::{self, NewUser};
 use coffer_client::{Endpoint, SignedClient};
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct ConnectArgs {
     /// The server's URL.
     #[arg(

@@ -11,7 +11,7 @@ use aws_lc_rs::hkdf::{HKDF_SHA512, KeyType, Salt};
 use coffer_crypto::SymmetricKey;
 use zeroize::Zeroizing;
 
-use super::{ContentKey, KeyKindNeeded, Metadata, b64, b64_field, unwrap_with_any};
+use super::{ContentKey, KeyAttempts, KeyKindNeeded, Metadata, b64, b64_field, candidates};
 use crate::content::gcm::{GcmParams, IV_LEN};
 use crate::master_key::kms::KmsContext;
 use crate::master_key::{MasterKey, MasterKeyKind, RsaPadding};
@@ -436,41 +436,42 @@ async fn unwrap_data_key(stored: &StoredKey, keys: &[MasterKey]) -> Result<Symme
     // reserved entry is always there); for raw keys it is the matdesc.
     let selector =
         (!matches!(wrap, AwsWrap::KmsContext | AwsWrap::LegacyKms)).then_some(&stored.description);
-    unwrap_with_any(
-        keys,
-        wrap.needs(),
-        wrap.v2_name(),
-        selector,
-        async |master| {
-            let plain = match (&master.kind, wrap) {
-                (MasterKeyKind::Kms(kms), AwsWrap::KmsContext | AwsWrap::LegacyKms) => {
-                    kms.decrypt(&stored.encrypted_key, &stored.description)
-                        .await?
-                }
-                (MasterKeyKind::Aes(aes), AwsWrap::AesGcm) => {
-                    aes.gcm_unwrap(&stored.encrypted_key, GCM_CIPHER_NAME.as_bytes())?
-                }
-                (MasterKeyKind::Aes(aes), AwsWrap::LegacyAesWrap) => {
-                    aes.key_unwrap(&stored.encrypted_key)?
-                }
-                (MasterKeyKind::Rsa(rsa), AwsWrap::RsaOaepSha1) => {
-                    let pseudo = rsa.decrypt(RsaPadding::OaepSha1, &stored.encrypted_key)?;
-                    Zeroizing::new(parse_pseudo_key(&pseudo)?.to_vec())
-                }
-                _ => {
-                    return Err(CseError::WrongMasterKey(format!(
-                        "{} cannot unwrap {}",
-                        master.label(),
-                        wrap.v2_name()
-                    )));
-                }
-            };
-            SymmetricKey::from_slice(&plain).map_err(|_| {
-                CseError::WrongMasterKey("the unwrapped data key is not 32 bytes".into())
-            })
-        },
-    )
-    .await
+    let mut attempts = KeyAttempts::default();
+    for master in candidates(keys, wrap.needs(), wrap.v2_name(), selector)? {
+        if let Some(key) = attempts.record(unwrap_with(master, stored).await)? {
+            return Ok(key);
+        }
+    }
+    Err(attempts.exhausted())
+}
+
+/// Unwraps the data key with one master key.
+async fn unwrap_with(master: &MasterKey, stored: &StoredKey) -> Result<SymmetricKey, CseError> {
+    let plain = match (&master.kind, stored.wrap) {
+        (MasterKeyKind::Kms(kms), AwsWrap::KmsContext | AwsWrap::LegacyKms) => {
+            kms.decrypt(&stored.encrypted_key, &stored.description)
+                .await?
+        }
+        (MasterKeyKind::Aes(aes), AwsWrap::AesGcm) => {
+            aes.gcm_unwrap(&stored.encrypted_key, GCM_CIPHER_NAME.as_bytes())?
+        }
+        (MasterKeyKind::Aes(aes), AwsWrap::LegacyAesWrap) => {
+            aes.key_unwrap(&stored.encrypted_key)?
+        }
+        (MasterKeyKind::Rsa(rsa), AwsWrap::RsaOaepSha1) => {
+            let pseudo = rsa.decrypt(RsaPadding::OaepSha1, &stored.encrypted_key)?;
+            Zeroizing::new(parse_pseudo_key(&pseudo)?.to_vec())
+        }
+        _ => {
+            return Err(CseError::WrongMasterKey(format!(
+                "{} cannot unwrap {}",
+                master.label(),
+                stored.wrap.v2_name()
+            )));
+        }
+    };
+    SymmetricKey::from_slice(&plain)
+        .map_err(|_| CseError::WrongMasterKey("the unwrapped data key is not 32 bytes".into()))
 }
 
 /// `len ‖ key ‖ "AES/GCM/NoPadding"` → key.

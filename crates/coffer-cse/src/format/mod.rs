@@ -121,17 +121,15 @@ impl KeyKindNeeded {
     }
 }
 
-/// Tries the candidate keys for `wrap_alg` in turn (those whose description
-/// equals `stored_description` first) until `unwrap` succeeds. Only "wrong
-/// master key" moves on to the next candidate; any other error (KMS down,
-/// corrupt metadata) is returned at once.
-pub(crate) async fn unwrap_with_any<T>(
-    keys: &[MasterKey],
+/// The keys that may unwrap a key wrapped with `wrap_alg`, those whose
+/// description equals `stored_description` first; "wrong master key" if
+/// none is of the right kind.
+pub(crate) fn candidates<'k>(
+    keys: &'k [MasterKey],
     needed: KeyKindNeeded,
     wrap_alg: &str,
     stored_description: Option<&BTreeMap<String, String>>,
-    mut unwrap: impl AsyncFnMut(&MasterKey) -> Result<T, CseError>,
-) -> Result<T, CseError> {
+) -> Result<Vec<&'k MasterKey>, CseError> {
     let mut candidates: Vec<&MasterKey> = keys.iter().filter(|k| needed.matches(k)).collect();
     if candidates.is_empty() {
         let given: Vec<String> = keys.iter().map(MasterKey::label).collect();
@@ -148,15 +146,38 @@ pub(crate) async fn unwrap_with_any<T>(
     if let Some(stored) = stored_description {
         candidates.sort_by_key(|k| &k.description != stored);
     }
-    let mut last = None;
-    for key in candidates {
-        match unwrap(key).await {
-            Ok(value) => return Ok(value),
-            Err(CseError::WrongMasterKey(detail)) => last = Some(detail),
-            Err(other) => return Err(other),
+    Ok(candidates)
+}
+
+/// Outcomes of trying candidate keys in turn: only "wrong master key" moves
+/// on to the next candidate; any other error (KMS down, corrupt metadata)
+/// ends the search. (A loop in the caller rather than a closure-taking
+/// helper keeps the futures `Send` for multi-threaded runtimes.)
+#[derive(Default)]
+pub(crate) struct KeyAttempts {
+    last_wrong_key: Option<String>,
+}
+
+impl KeyAttempts {
+    /// `Ok(Some(value))`: done; `Ok(None)`: try the next key.
+    pub(crate) fn record<T>(
+        &mut self,
+        outcome: Result<T, CseError>,
+    ) -> Result<Option<T>, CseError> {
+        match outcome {
+            Ok(value) => Ok(Some(value)),
+            Err(CseError::WrongMasterKey(detail)) => {
+                self.last_wrong_key = Some(detail);
+                Ok(None)
+            }
+            Err(other) => Err(other),
         }
     }
-    Err(CseError::WrongMasterKey(last.unwrap_or_default()))
+
+    /// The error once every candidate failed.
+    pub(crate) fn exhausted(self) -> CseError {
+        CseError::WrongMasterKey(self.last_wrong_key.unwrap_or_default())
+    }
 }
 
 /// Base64 field from the metadata, decoded.

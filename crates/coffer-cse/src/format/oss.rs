@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use coffer_crypto::SymmetricKey;
 use zeroize::Zeroizing;
 
-use super::{ContentKey, KeyKindNeeded, Metadata, b64, decode_b64, unwrap_with_any};
+use super::{ContentKey, KeyAttempts, KeyKindNeeded, Metadata, b64, candidates, decode_b64};
 use crate::content::BLOCK_LEN;
 use crate::master_key::kms::KmsContext;
 use crate::master_key::{MasterKey, MasterKeyKind, RsaPadding};
@@ -249,18 +249,18 @@ pub(crate) async fn open(metadata: &Metadata, keys: &[MasterKey]) -> Result<Cont
     let wrapped_key = stored_secret(metadata, key_field, stored.wrap)?;
     let wrapped_iv = stored_secret(metadata, start_field, stored.wrap)?;
     let wrap = stored.wrap;
-    let (key, iv) = unwrap_with_any(
-        keys,
-        wrap.needs(),
-        wrap.name(),
-        stored.description.as_ref(),
-        async |master| {
-            let key = unwrap_secret(master, wrap, &wrapped_key).await?;
-            let iv = unwrap_secret(master, wrap, &wrapped_iv).await?;
-            Ok((key, iv))
-        },
-    )
-    .await?;
+    let (key, iv) = {
+        let mut attempts = KeyAttempts::default();
+        let mut found = None;
+        for master in candidates(keys, wrap.needs(), wrap.name(), stored.description.as_ref())? {
+            let outcome = unwrap_pair(master, wrap, &wrapped_key, &wrapped_iv).await;
+            if let Some(pair) = attempts.record(outcome)? {
+                found = Some(pair);
+                break;
+            }
+        }
+        found.ok_or_else(|| attempts.exhausted())?
+    };
     let key = kms_plaintext(&key, 32)
         .and_then(|k| SymmetricKey::from_slice(&k).ok())
         .ok_or_else(|| {
@@ -292,6 +292,18 @@ fn stored_secret(metadata: &Metadata, field: &str, wrap: OssWrap) -> Result<Vec<
         }
         _ => decode_b64(field, text),
     }
+}
+
+/// Unwraps CEK and IV with one master key.
+async fn unwrap_pair(
+    master: &MasterKey,
+    wrap: OssWrap,
+    wrapped_key: &[u8],
+    wrapped_iv: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>), CseError> {
+    let key = unwrap_secret(master, wrap, wrapped_key).await?;
+    let iv = unwrap_secret(master, wrap, wrapped_iv).await?;
+    Ok((key, iv))
 }
 
 async fn unwrap_secret(

@@ -14,17 +14,21 @@ pub struct SymmetricKey([u8; KEY_LEN]);
 
 impl SymmetricKey {
     /// A fresh key from the system CSPRNG.
+    // Both constructors fill the key in place: a temporary array moved into
+    // `Self` would leave an unwiped copy of the key on the stack.
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut bytes = [0u8; KEY_LEN];
-        crate::random::fill(&mut bytes)?;
-        Ok(Self(bytes))
+        let mut key = Self([0u8; KEY_LEN]);
+        crate::random::fill(&mut key.0)?;
+        Ok(key)
     }
 
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let array: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::KeyLength { expected: KEY_LEN })?;
-        Ok(Self(array))
+        if bytes.len() != KEY_LEN {
+            return Err(CryptoError::KeyLength { expected: KEY_LEN });
+        }
+        let mut key = Self([0u8; KEY_LEN]);
+        key.0.copy_from_slice(bytes);
+        Ok(key)
     }
 
     /// The raw bytes, for the few places that must hand them to a cipher or

@@ -151,7 +151,7 @@ pub fn customer_key(req: &ApiRequest, copy_source: bool) -> ApiResult<Option<Cus
         }
     }
     let key = key
-        .and_then(|k| BASE64.decode(k.trim()).ok())
+        .and_then(|k| BASE64.decode(k.trim()).ok().map(zeroize::Zeroizing::new))
         .and_then(|bytes| SymmetricKey::from_slice(&bytes).ok())
         .ok_or_else(|| {
             invalid("The secret key was invalid for the specified algorithm: it must be 256 bits, base64-encoded.")

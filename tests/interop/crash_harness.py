@@ -24,7 +24,9 @@ a chosen kind starts), then restarted, and the harness checks:
   the store's start-up orphan collection reports what it removed.
 
 Every key belongs to one worker, so its operations are sequential and the expected state is exact.
-Objects survive across cycles and get overwritten, copied and deleted in later cycles.
+Objects survive across cycles and get overwritten, copied and deleted in later cycles. An answer
+received once the kill is under way counts only if the server logged its request id (see
+`Worker.call`: botocore can report a 200 the dying server never sent).
 
 Run by hand (the pytest short version is test_crash.py):
 
@@ -40,6 +42,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -161,6 +164,10 @@ class InDoubt(Exception):
     """The connection died with the server: the operation may or may not have happened."""
 
 
+class ForeignAnswer(Exception):
+    """A client reported an answer to a request the killed server never answered."""
+
+
 class Unexpected(Exception):
     """The server answered an error, or failed before the kill: a bug."""
 
@@ -180,6 +187,7 @@ class Stats:
     uploads_checked: int = 0
     orphan_temp_files: int = 0
     orphan_blob_files: int = 0
+    foreign_answers: int = 0
     kills: Counter = field(default_factory=Counter)
 
     def summary(self) -> dict:
@@ -196,6 +204,7 @@ class Stats:
             "uploads_checked": self.uploads_checked,
             "orphan_temp_files_removed": self.orphan_temp_files,
             "orphan_blob_files_removed": self.orphan_blob_files,
+            "answers_the_server_never_gave": self.foreign_answers,
             "kills_by_trigger": dict(sorted(self.kills.items())),
         }
 
@@ -219,6 +228,7 @@ class Worker:
         self.customer_key = hashlib.sha256(f"crash-harness {harness.seed} {index}".encode()).digest()
         self.rng = random.Random()
         self.errors: list[str] = []
+        self.history: dict[str, list[str]] = {}
         self.cycle = 0
 
     # -- plumbing
@@ -242,20 +252,27 @@ class Worker:
             self.errors.append(f"{self.name}: harness error {exc!r}")
 
     def call(self, kind: str, fn, *args, **kwargs):
-        """Runs one request; classifies its failure as in doubt or unexpected."""
+        """Runs one request; classifies its failure as in doubt or unexpected.
+
+        Once the kill is under way, an answer counts only if the server logged its request id
+        (it logs before answering). botocore can report success for a request the dying server
+        never answered: after a 0-byte PutObject on a keep-alive connection (answered at once,
+        without 100 Continue), a later `Expect: 100-continue` request on it that meets EOF gets
+        the stale status "200" and no headers. Such answers are in doubt, like a dead connection."""
         self.h.op_started(kind)
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except Exception as exc:
-            if self.h.killing.is_set() and not self.answered(exc):
+            if self.h.killing.is_set() and not self.h.logged_by_server(error_request_id(exc)):
                 self.h.stats_in_doubt(kind)
                 raise InDoubt() from exc
             raise Unexpected(f"{self.name} cycle {self.cycle}: {kind} failed: {exc!r}") from exc
-
-    @staticmethod
-    def answered(exc: Exception) -> bool:
-        """Whether the server answered (an error response) rather than the connection dying."""
-        raise NotImplementedError
+        if self.h.killing.is_set() and not self.h.logged_by_server(request_id(result)):
+            self.h.stats_in_doubt(kind)
+            self.h.stats_foreign(f"{self.name} {kind}: {describe_answer(result)}")
+            raise InDoubt() from ForeignAnswer(f"{kind}: answer with request id {request_id(result)!r} "
+                                               "that the server never logged")
+        return result
 
     def pick_mode(self) -> Sse:
         mode = self.rng.choice(self.modes)
@@ -300,14 +317,21 @@ class Worker:
     def write(self, kind: str, key: str, version: Version | None, fn, *args, **kwargs):
         """A request that turns `key` into `version` (None: deletes it)."""
         state = self.keys[key]
+        what = f"{kind} ({'delete' if version is None else f'{version.size} B'})"
         try:
             result = self.call(kind, fn, *args, **kwargs)
-        except InDoubt:
+        except InDoubt as exc:
             state.in_doubt = DELETED if version is None else version
+            self.note(key, f"{what} in doubt: {exc.__cause__!r}")
             raise
         state.known = version
+        self.note(key, f"{what} acknowledged, request id {request_id(result)}")
         self.h.stats_acked(kind)
         return result
+
+    def note(self, key: str, event: str) -> None:
+        """Per-key history, for the failure messages."""
+        self.history.setdefault(key, []).append(f"{time.time():.3f} cycle {self.cycle}: {event}")
 
     def put(self, key: str) -> None:
         sse = self.pick_mode()
@@ -369,7 +393,7 @@ class Worker:
 
     def create_upload(self, key: str, sse: Sse) -> str:
         try:
-            upload_id = self.call("create", self.do_create, key, sse)
+            upload_id, _ = self.call("create", self.do_create, key, sse)
         except InDoubt:
             self.doubtful_creates[key] += 1
             raise
@@ -385,7 +409,7 @@ class Worker:
 
     def part_request(self, kind, upload: Upload, number: int, part: Part, fn, *args) -> None:
         try:
-            etag = self.call("part", fn, *args)
+            etag, _ = self.call("part", fn, *args)
         except InDoubt:
             upload.in_doubt_part = (number, part)
             raise
@@ -439,13 +463,16 @@ class Worker:
     def do_delete(self, key: str) -> None:
         raise NotImplementedError
 
-    def do_create(self, key: str, sse: Sse) -> str:
+    # The do_* methods return the client's response; those that return a value the model
+    # needs return (value, response).
+
+    def do_create(self, key: str, sse: Sse) -> tuple[str, object]:
         raise NotImplementedError
 
-    def do_upload_part(self, upload_id, upload, number, data) -> str:
+    def do_upload_part(self, upload_id, upload, number, data) -> tuple[str, object]:
         raise NotImplementedError
 
-    def do_upload_part_copy(self, upload_id, upload, number, src_key, src, start, size) -> str:
+    def do_upload_part_copy(self, upload_id, upload, number, src_key, src, start, size) -> tuple[str, object]:
         raise NotImplementedError
 
     def do_complete(self, upload_id: str, upload: Upload) -> None:
@@ -475,10 +502,6 @@ class S3Worker(Worker):
         finally:
             self.raw_headers = {}  # set by write_args for this request only
 
-    @staticmethod
-    def answered(exc: Exception) -> bool:
-        return isinstance(exc, ClientError)
-
     def write_args(self, sse: Sse) -> dict:
         """boto3 arguments asking for `sse` on a write; SM4 goes as a raw header."""
         if sse.mode == "AES256":
@@ -498,30 +521,33 @@ class S3Worker(Worker):
         return {}
 
     def do_put(self, key, data, version):
-        self.client.put_object(Bucket=BUCKET, Key=key, Body=data, **self.write_args(version.sse))
+        return self.client.put_object(Bucket=BUCKET, Key=key, Body=data, **self.write_args(version.sse))
 
     def do_copy(self, src_key, src, key, version):
-        self.client.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": src_key},
+        return self.client.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": src_key},
                                 **self.write_args(version.sse), **customer_args(src.sse, "CopySource"))
 
     def do_delete(self, key):
-        self.client.delete_object(Bucket=BUCKET, Key=key)
+        return self.client.delete_object(Bucket=BUCKET, Key=key)
 
     def do_create(self, key, sse):
-        return self.client.create_multipart_upload(Bucket=BUCKET, Key=key, **self.write_args(sse))["UploadId"]
+        r = self.client.create_multipart_upload(Bucket=BUCKET, Key=key, **self.write_args(sse))
+        return r["UploadId"], r
 
     def do_upload_part(self, upload_id, upload, number, data):
-        return self.client.upload_part(Bucket=BUCKET, Key=upload.key, UploadId=upload_id, PartNumber=number,
-                                       Body=data, **customer_args(upload.sse))["ETag"]
+        r = self.client.upload_part(Bucket=BUCKET, Key=upload.key, UploadId=upload_id, PartNumber=number,
+                                    Body=data, **customer_args(upload.sse))
+        return r["ETag"], r
 
     def do_upload_part_copy(self, upload_id, upload, number, src_key, src, start, size):
-        return self.client.upload_part_copy(
+        r = self.client.upload_part_copy(
             Bucket=BUCKET, Key=upload.key, UploadId=upload_id, PartNumber=number,
             CopySource={"Bucket": BUCKET, "Key": src_key}, CopySourceRange=f"bytes={start}-{start + size - 1}",
-            **customer_args(upload.sse), **customer_args(src.sse, "CopySource"))["CopyPartResult"]["ETag"]
+            **customer_args(upload.sse), **customer_args(src.sse, "CopySource"))
+        return r["CopyPartResult"]["ETag"], r
 
     def do_complete(self, upload_id, upload):
-        self.client.complete_multipart_upload(
+        return self.client.complete_multipart_upload(
             Bucket=BUCKET, Key=upload.key, UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": f'"{p.etag}"'}
                                        for n, p in sorted(upload.parts.items())]})
@@ -539,10 +565,6 @@ class OssWorker(Worker):
         super().connect()
         self.bucket = oss2_bucket(self.h.server, BUCKET, "v4")
 
-    @staticmethod
-    def answered(exc: Exception) -> bool:
-        return isinstance(exc, oss2.exceptions.OssError) and not isinstance(exc, oss2.exceptions.RequestError)
-
     def pick_mode(self) -> Sse:
         mode = self.rng.choice(self.modes)
         return self.h.sse_of("aws:kms" if mode == "KMS" else mode, None)
@@ -557,26 +579,58 @@ class OssWorker(Worker):
         return False
 
     def do_put(self, key, data, version):
-        self.bucket.put_object(key, data, headers=self.headers(version.sse))
+        return self.bucket.put_object(key, data, headers=self.headers(version.sse))
 
     def do_copy(self, src_key, src, key, version):
-        self.bucket.copy_object(BUCKET, src_key, key, headers=self.headers(version.sse))
+        return self.bucket.copy_object(BUCKET, src_key, key, headers=self.headers(version.sse))
 
     def do_delete(self, key):
-        self.bucket.delete_object(key)
+        return self.bucket.delete_object(key)
 
     def do_create(self, key, sse):
-        return self.bucket.init_multipart_upload(key, headers=self.headers(sse)).upload_id
+        r = self.bucket.init_multipart_upload(key, headers=self.headers(sse))
+        return r.upload_id, r
 
     def do_upload_part(self, upload_id, upload, number, data):
-        return self.bucket.upload_part(upload.key, upload_id, number, data).etag
+        r = self.bucket.upload_part(upload.key, upload_id, number, data)
+        return r.etag, r
 
     def do_complete(self, upload_id, upload):
-        self.bucket.complete_multipart_upload(
+        return self.bucket.complete_multipart_upload(
             upload.key, upload_id, [PartInfo(n, p.etag) for n, p in sorted(upload.parts.items())])
 
     def do_abort(self, upload_id, upload):
         self.bucket.abort_multipart_upload(upload.key, upload_id)
+
+
+def request_id(result) -> str | None:
+    """The request id of a boto3 or oss2 response, a (value, response) pair, or a
+    (body, lower-cased headers) pair."""
+    if isinstance(result, tuple):
+        result = result[1]
+    if isinstance(result, dict):
+        if "ResponseMetadata" in result:
+            return result["ResponseMetadata"].get("RequestId")
+        return result.get("x-amz-request-id")
+    return getattr(result, "request_id", None)
+
+
+def describe_answer(result) -> str:
+    if isinstance(result, tuple):
+        result = result[1]
+    if isinstance(result, dict):
+        meta = result.get("ResponseMetadata", {})
+        return f"HTTP {meta.get('HTTPStatusCode')} headers {meta.get('HTTPHeaders', result)}"
+    return f"HTTP {getattr(result, 'status', '?')} headers {dict(getattr(result, 'headers', {}) or {})}"
+
+
+def error_request_id(exc: Exception) -> str | None:
+    """The request id of an error answer; None when the connection failed."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("ResponseMetadata", {}).get("RequestId")
+    if isinstance(exc, oss2.exceptions.OssError) and not isinstance(exc, oss2.exceptions.RequestError):
+        return exc.request_id or None
+    return None
 
 
 def customer_args(sse: Sse, prefix: str = "") -> dict:
@@ -638,6 +692,15 @@ class Harness:
     def stats_in_doubt(self, kind: str) -> None:
         with self.lock:
             self.stats.in_doubt[kind] += 1
+
+    def stats_foreign(self, what: str) -> None:
+        with self.lock:
+            self.stats.foreign_answers += 1
+        self.log(f"answer the killed server never gave (client reported it): {what}")
+
+    def logged_by_server(self, rid: str | None) -> bool:
+        """Whether the current server run logged this request id (it logs before answering)."""
+        return bool(rid) and f'request_id="{rid}"' in self.server.log_path.read_text(errors="replace")
 
     # -- reading and comparing
 
@@ -723,8 +786,11 @@ class Harness:
             if not self.kill_now.wait(self.max_run_s - self.min_run_s):
                 trigger = "delay (no op of that kind started)"
             else:
-                time.sleep(self.rng.uniform(0, 0.05))
+                # Requests take from under a millisecond (metadata only) to ~100 ms (4 MiB):
+                # spread the kill over that range to land before, during and after commits.
+                time.sleep(self.rng.choice([0.0, self.rng.uniform(0, 0.005), self.rng.uniform(0, 0.05)]))
         self.killing.set()
+        killed_at = time.time()
         self.server.kill()
         ran = time.monotonic() - started
         stop.set()
@@ -751,7 +817,8 @@ class Harness:
         self.stats.orphan_temp_files += removed[0]
         self.stats.orphan_blob_files += removed[1]
         self.stats.cycles += 1
-        assert not problems, (f"crash cycle {cycle} (seed {self.seed}, kill {trigger} after {ran:.2f}s): "
+        assert not problems, (f"crash cycle {cycle} (seed {self.seed}, kill {trigger} after {ran:.2f}s, "
+                              f"at {killed_at:.3f}): "
                               f"{len(problems)} problems:\n  " + "\n  ".join(problems[:20]))
         self.log(f"cycle {cycle}: killed ({trigger}) after {ran:.2f}s; "
                  f"{sum(self.stats.ops.values())} ops acked so far, {sum(self.stats.in_doubt.values())} in doubt; "
@@ -772,6 +839,7 @@ class Harness:
                 listed[o["Key"]] = (o["Size"], o["ETag"].strip('"'))
 
         states = {k: s for w in self.workers for k, s in w.keys.items()}
+        histories = {k: h for w in self.workers for k, h in w.history.items()}
         for key in sorted(set(listed) - set(states)):
             problems.append(f"{key}: listed but never written")
 
@@ -781,7 +849,8 @@ class Harness:
             present = [v for v in candidates if v is not None]
             if key not in listed:
                 if None not in candidates:
-                    return key, None, f"{key}: acknowledged {present[0].origin} lost (not listed)"
+                    return key, None, (f"{key}: acknowledged {present[0].origin} lost (not listed); "
+                                       f"history: {histories.get(key, [])[-6:]}")
                 try:
                     client.head_object(Bucket=BUCKET, Key=key, **customer_args(present[0].sse) if present else {})
                     return key, None, f"{key}: not listed, but HEAD finds it"
@@ -798,6 +867,9 @@ class Harness:
                 except ClientError as exc:
                     errors.append(f"GET as {v.sse.mode}: {exc.response['Error']}")
                     continue
+                except Exception as exc:  # e.g. the body broke off: an integrity failure mid-stream
+                    errors.append(f"GET as {v.sse.mode}: {exc!r}")
+                    continue
                 problem = self.mismatch(body, headers, v)
                 if problem is None:
                     size, etag = listed[key]
@@ -806,7 +878,8 @@ class Harness:
                     return key, v, None
                 errors.append(problem)
             return key, None, (f"{key}: matches no allowed version "
-                               f"({[v.origin if v else 'absent' for v in candidates]}): {errors}")
+                               f"({[v.origin if v else 'absent' for v in candidates]}): {errors}; "
+                               f"history: {histories.get(key, [])[-6:]}")
 
         resolved: dict[str, Version | None] = {}
         with ThreadPoolExecutor(4) as pool:
@@ -869,6 +942,7 @@ class Harness:
                 state.known, state.in_doubt = resolved[key], None
             w.uploads.clear()
             w.doubtful_creates.clear()
+            w.history = {k: h[-6:] for k, h in w.history.items()}
         for upload_id, key in listed_uploads.items():
             client.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id)
         return problems
@@ -924,6 +998,11 @@ def main() -> int:
     started = time.monotonic()
     harness = Harness(server, seed=seed, workers=args.workers, max_run_s=args.max_run,
                       log=lambda m: print(m, flush=True))
+
+    def interrupted(*_):
+        raise KeyboardInterrupt  # print the figures so far (finally, below)
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         harness.run(args.cycles)
     finally:

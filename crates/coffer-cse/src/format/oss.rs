@@ -248,31 +248,19 @@ pub(crate) async fn open(metadata: &Metadata, keys: &[MasterKey]) -> Result<Cont
     let start_field = stored.name(START, deprecated::START);
     let wrapped_key = stored_secret(metadata, key_field, stored.wrap)?;
     let wrapped_iv = stored_secret(metadata, start_field, stored.wrap)?;
-    let wrap = stored.wrap;
-    let (key, iv) = {
-        let mut attempts = KeyAttempts::default();
-        let mut found = None;
-        for master in candidates(keys, wrap.needs(), wrap.name(), stored.description.as_ref())? {
-            let outcome = unwrap_pair(master, wrap, &wrapped_key, &wrapped_iv).await;
-            if let Some(pair) = attempts.record(outcome)? {
-                found = Some(pair);
-                break;
-            }
+    let mut attempts = KeyAttempts::default();
+    for master in candidates(
+        keys,
+        stored.wrap.needs(),
+        stored.wrap.name(),
+        stored.description.as_ref(),
+    )? {
+        let outcome = unwrap_pair(master, &stored, &wrapped_key, &wrapped_iv).await;
+        if let Some((key, iv)) = attempts.record(outcome)? {
+            return Ok(ContentKey::Ctr { key, iv });
         }
-        found.ok_or_else(|| attempts.exhausted())?
-    };
-    let key = kms_plaintext(&key, 32)
-        .and_then(|k| SymmetricKey::from_slice(&k).ok())
-        .ok_or_else(|| {
-            CseError::WrongMasterKey(format!("{key_field} does not unwrap to a 32-byte key"))
-        })?;
-    let iv: [u8; BLOCK_LEN] = kms_plaintext(&iv, BLOCK_LEN)
-        .and_then(|v| v.as_slice().try_into().ok())
-        .or_else(|| deprecated_counter(&iv, stored.deprecated))
-        .ok_or_else(|| {
-            CseError::WrongMasterKey(format!("{start_field} does not unwrap to a 16-byte IV"))
-        })?;
-    Ok(ContentKey::Ctr { key, iv })
+    }
+    Err(attempts.exhausted())
 }
 
 /// The wrapped bytes of a key field: base64, twice for `KMS/ALICLOUD`
@@ -294,15 +282,30 @@ fn stored_secret(metadata: &Metadata, field: &str, wrap: OssWrap) -> Result<Vec<
     }
 }
 
-/// Unwraps CEK and IV with one master key.
+/// Unwraps CEK and IV with one master key; values of the wrong size mean
+/// the wrong key (PKCS#1 v1.5 may "succeed" with one), so the next
+/// candidate is tried.
 async fn unwrap_pair(
     master: &MasterKey,
-    wrap: OssWrap,
+    stored: &Stored,
     wrapped_key: &[u8],
     wrapped_iv: &[u8],
-) -> Result<(Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>), CseError> {
-    let key = unwrap_secret(master, wrap, wrapped_key).await?;
-    let iv = unwrap_secret(master, wrap, wrapped_iv).await?;
+) -> Result<(SymmetricKey, [u8; BLOCK_LEN]), CseError> {
+    let key = unwrap_secret(master, stored.wrap, wrapped_key).await?;
+    let key = kms_plaintext(&key, 32)
+        .and_then(|k| SymmetricKey::from_slice(&k).ok())
+        .ok_or_else(|| {
+            let field = stored.name(KEY, deprecated::KEY);
+            CseError::WrongMasterKey(format!("{field} does not unwrap to a 32-byte key"))
+        })?;
+    let iv = unwrap_secret(master, stored.wrap, wrapped_iv).await?;
+    let iv = kms_plaintext(&iv, BLOCK_LEN)
+        .and_then(|v| v.as_slice().try_into().ok())
+        .or_else(|| deprecated_counter(&iv, stored.deprecated))
+        .ok_or_else(|| {
+            let field = stored.name(START, deprecated::START);
+            CseError::WrongMasterKey(format!("{field} does not unwrap to a 16-byte IV"))
+        })?;
     Ok((key, iv))
 }
 

@@ -11,6 +11,11 @@ so a failure can be replayed). The long run is by hand; docs/reliability.md has 
 import hashlib
 import os
 import random
+import signal
+import threading
+import time
+
+import pytest
 
 from crash_harness import Harness
 from support import add_user, expect_error, unique_bucket_name
@@ -35,6 +40,35 @@ def test_kill_9_during_concurrent_writes(make_server):
     for kind in ("put", "copy", "delete", "create", "part", "complete"):
         assert stats["acknowledged_ops_by_kind"].get(kind, 0) > 0, f"no {kind} acknowledged in {cycles} cycles"
     assert stats["acknowledged_objects_checked"] > 0
+
+
+def test_put_after_kill_fails_after_an_empty_put(make_server):
+    """Found by the harness: botocore sends `Expect: 100-continue` on every PutObject; an empty
+    body is answered without `100 Continue`, botocore keeps that status on the connection and
+    reports it for a later PUT on it that meets EOF: a 200 for a PUT the killed server never
+    got. The server closes such connections, so that PUT fails as it must."""
+    srv = make_server()
+    client = srv.client(checksum="when_required")
+    bucket = unique_bucket_name("empty-put")
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="empty", Body=b"")
+    # Frozen, the server still takes the next PUT's headers; it dies while botocore waits
+    # (up to 1 s) for `100 Continue`.
+    srv.proc.send_signal(signal.SIGSTOP)
+    outcome = []
+
+    def put():
+        try:
+            outcome.append(client.put_object(Bucket=bucket, Key="after-kill", Body=b"data")["ResponseMetadata"])
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=put)
+    thread.start()
+    time.sleep(0.5)
+    srv.kill()
+    thread.join(timeout=30)
+    assert outcome and isinstance(outcome[0], Exception), f"a PUT the killed server never answered succeeded: {outcome}"
 
 
 def test_graceful_restart_keeps_everything(make_server):

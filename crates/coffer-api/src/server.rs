@@ -187,6 +187,13 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let dialect = dialect_of(&req);
     let may_leave_body_unread = has_body(&req);
+    // botocore sends `Expect: 100-continue` on every PutObject. An empty body
+    // is answered at once, without `100 Continue`; botocore then keeps that
+    // answer's status on the connection and, if a later request on it meets
+    // EOF (say the server died), reports that stale status: a success the
+    // server never gave. Closing the connection clears that state.
+    let empty_body_expecting_continue = req.headers().contains_key(http::header::EXPECT)
+        && crate::object_io::content_length(req.headers()) == Some(0);
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -217,7 +224,7 @@ async fn handle(
     // start a request, so it is closed rather than reused.
     let refused_with_body = may_leave_body_unread && !response.status().is_success();
     let headers = response.headers_mut();
-    if refused_with_body {
+    if refused_with_body || empty_body_expecting_continue {
         headers.insert(
             http::header::CONNECTION,
             http::HeaderValue::from_static("close"),

@@ -20,6 +20,7 @@ from support import sign_request, unique_bucket_name
 MiB = 1 << 20
 HEADER_TIMEOUT_S = 3
 BODY_TIMEOUT_S = 2
+SEND_TIMEOUT_S = 2
 RSS_LIMIT = 200 * MiB
 # A normal request must not wait for the abusers: far below any timeout above.
 PROMPT_S = 1.5
@@ -37,6 +38,7 @@ def vm_rss(pid: int) -> int:
 def limited_server(make_server, max_connections: int):
     srv = make_server(extra_args=["--header-read-timeout", str(HEADER_TIMEOUT_S),
                                   "--body-read-timeout", str(BODY_TIMEOUT_S),
+                                  "--send-timeout", str(SEND_TIMEOUT_S),
                                   "--max-connections", str(max_connections)])
     client = srv.client(checksum="when_required", read_timeout=30)
     bucket = unique_bucket_name("limits")
@@ -202,6 +204,42 @@ def test_connections_beyond_the_limit_wait_and_recover(make_server):
         assert waited < HEADER_TIMEOUT_S + 3, f"the queued client waited {waited:.1f}s"
         assert all(closed_by_server(h, 3) for h in hogs), "silent connections outlived the timeout"
     print(f"\nconnection {limit + 1} of limit {limit}: served after {waited:.1f}s")
+    assert timed_get(client, bucket) < PROMPT_S
+
+
+def test_clients_that_stop_reading_are_dropped(make_server):
+    """With --max-connections 4, four clients ask for a 16 MiB object and never read the
+    answer (a slow read). The server drops them once their responses have stalled for the
+    send timeout, which frees their slots: a fifth client is then served."""
+    limit, size = 4, 16 * MiB
+    srv, client, bucket = limited_server(make_server, max_connections=limit)
+    client.put_object(Bucket=bucket, Key="big", Body=b"r" * size)
+    time.sleep(HEADER_TIMEOUT_S + 0.5)  # the set-up client's keep-alive connection is gone
+    sr = sign_request("GET", f"{srv.endpoint}/{bucket}/big", srv.access_key, srv.secret_key)
+    headers = "".join(f"{k}: {v}\r\n" for k, v in sr.headers.items())
+    request = f"GET /{bucket}/big HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n{headers}\r\n".encode()
+    with ExitStack() as stack:
+        readers = []
+        for _ in range(limit):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            sock.connect(("127.0.0.1", srv.port))
+            sock.sendall(request)
+            readers.append(sock)
+        started = time.monotonic()
+        served_after = timed_get(client, bucket)  # waits for a slot
+        assert served_after < SEND_TIMEOUT_S + 5, f"the fifth client waited {served_after:.1f}s"
+        for sock in readers:
+            received = 0
+            sock.settimeout(5)
+            try:
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+            except (ConnectionResetError, socket.timeout):
+                pass
+            assert received < size, "a client that stopped reading still got the whole object"
+    print(f"\nslow readers dropped: a fifth client was served after "
+          f"{time.monotonic() - started:.1f}s (send timeout {SEND_TIMEOUT_S}s)")
     assert timed_get(client, bucket) < PROMPT_S
 
 

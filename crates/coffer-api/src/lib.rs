@@ -17,6 +17,7 @@ mod ops;
 pub mod request;
 pub mod server;
 pub mod sse;
+mod stall;
 pub mod state;
 pub mod tls;
 pub mod xml;

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Dialect, Query, Target, resolve_target};
+use crate::stall::StallGuard;
 use crate::state::SharedState;
 use crate::tls::TlsInfo;
 use crate::xml::XmlWriter;
@@ -47,6 +48,9 @@ pub struct ConnectionLimits {
     /// Longest silence allowed in the middle of a request body; the request
     /// then fails with RequestTimeout.
     pub body_read_timeout: Duration,
+    /// Longest time a response may wait on a client that does not read it;
+    /// the connection is then dropped.
+    pub send_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -55,6 +59,7 @@ impl Default for ConnectionLimits {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -113,6 +118,7 @@ async fn serve_listener(
         };
         // Without it small responses stall for the delayed-ACK timer.
         let _ = stream.set_nodelay(true);
+        let stream = StallGuard::new(stream, limits.send_timeout);
         let state = state.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

@@ -18,7 +18,7 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub struct ServerArgs {
     /// TOML file with any of: data_dir, listen, region, domains, log, the
     /// connection limits (max_connections, header_read_timeout,
-    /// body_read_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
+    /// body_read_timeout, send_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
     /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
     /// tls_client_ca).
     #[arg(long, env = "COFFER_CONFIG")]
@@ -87,6 +87,10 @@ pub struct ServerArgs {
     /// RequestTimeout [default: 60].
     #[arg(long, env = "COFFER_BODY_READ_TIMEOUT")]
     pub body_read_timeout: Option<u64>,
+    /// Seconds a response may wait on a client that does not read it before
+    /// the connection is dropped [default: 60].
+    #[arg(long, env = "COFFER_SEND_TIMEOUT")]
+    pub send_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -110,6 +114,7 @@ struct ConfigFile {
     max_connections: Option<usize>,
     header_read_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
+    send_timeout: Option<u64>,
 }
 
 /// Settings after merging every source.
@@ -221,6 +226,11 @@ impl ServerArgs {
                 self.body_read_timeout.or(file.body_read_timeout),
                 defaults.body_read_timeout,
             )?,
+            send_timeout: seconds(
+                "send-timeout",
+                self.send_timeout.or(file.send_timeout),
+                defaults.send_timeout,
+            )?,
         })
     }
 }
@@ -311,6 +321,7 @@ mod tests {
             max_connections: None,
             header_read_timeout: None,
             body_read_timeout: None,
+            send_timeout: None,
         }
     }
 

@@ -119,7 +119,10 @@ fn resource_path(host_bucket: Option<&str>, raw_path: &str) -> Vec<u8> {
         out.push(b'/');
     } else {
         out.extend_from_slice(raw_path.as_bytes());
-        if host_bucket.is_none() && raw_path.len() > 1 && !raw_path[1..].contains('/') {
+        // By bytes: a path that does not start with `/` may start with a
+        // multi-byte character, where `raw_path[1..]` would panic.
+        if host_bucket.is_none() && raw_path.len() > 1 && !raw_path.as_bytes()[1..].contains(&b'/')
+        {
             out.push(b'/');
         }
     }

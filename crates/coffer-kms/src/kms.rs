@@ -235,6 +235,17 @@ pub trait Kms: Send + Sync {
     // Key lifecycle.
     fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError>;
     fn describe_key(&self, ctx: &CallContext, key: KeyRef) -> Result<KeyMetadata, KmsError>;
+    /// The ARN of `key` if it is enabled now, else the error a use of it
+    /// would get. For callers that reuse material the KMS released earlier
+    /// (bucket keys) and must still fail closed at once when the key is
+    /// disabled: like AWS, such reuse is not a KMS request, so an
+    /// implementation may answer from memory without an audit line, and
+    /// without blocking (it may then be called from async tasks). `None`:
+    /// not known that cheaply; call [`describe_key`](Self::describe_key).
+    fn usable_now(&self, key: KeyRef) -> Option<Result<String, KmsError>> {
+        let _ = key;
+        None
+    }
     fn list_keys(&self, ctx: &CallContext) -> Result<Vec<KeyMetadata>, KmsError>;
     fn enable_key(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;
     fn disable_key(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;

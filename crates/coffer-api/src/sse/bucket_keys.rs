@@ -3,8 +3,10 @@
 //! writes wrap their data keys locally instead of calling the KMS each time.
 //!
 //! Fail closed still holds: every use first asks the KMS whether the CMK is
-//! usable (a local state read, no cryptography), so a disabled or deleted
-//! key stops reads and writes at once, cache or not.
+//! usable ([`Kms::usable_now`]: for the embedded KMS a read of its state in
+//! memory, no audit line, as reusing a bucket key is no KMS request in AWS
+//! either), so a disabled or deleted key stops reads and writes at once,
+//! cache or not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +49,9 @@ fn bucket_context(bucket: &str) -> EncryptionContext {
 
 /// Refuses unless the CMK is enabled, with the KMS's own error.
 fn require_usable(kms: &dyn Kms, ctx: &CallContext, cmk: &str) -> ApiResult<String> {
+    if let Some(answer) = kms.usable_now(cmk) {
+        return answer.map_err(kms_error);
+    }
     let meta = kms.describe_key(ctx, cmk).map_err(kms_error)?;
     match meta.state {
         KeyState::Enabled => Ok(meta.arn),
@@ -93,6 +98,24 @@ impl BucketKeyCache {
             .map_err(|_| poisoned())?
             .insert(slot, key.clone());
         Ok(key)
+    }
+
+    /// The bucket key inside an envelope (its KMS ciphertext `blob`) if it
+    /// is cached and the KMS can tell at once whether the CMK is usable:
+    /// nothing blocks, so async tasks try this before
+    /// [`for_opening`](Self::for_opening). `None`: not known that cheaply.
+    pub fn cached_for_opening(
+        &self,
+        kms: &dyn Kms,
+        cmk: &str,
+        blob: &[u8],
+    ) -> Option<ApiResult<SymmetricKey>> {
+        if let Err(error) = kms.usable_now(cmk)? {
+            return Some(Err(kms_error(error)));
+        }
+        let opened = self.opened.lock().ok()?;
+        let (key, at) = opened.get(blob)?;
+        (at.elapsed() < LIFETIME).then(|| Ok(key.clone()))
     }
 
     /// The bucket key inside an envelope (its KMS ciphertext `blob`).

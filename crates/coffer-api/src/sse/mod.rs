@@ -788,33 +788,39 @@ fn open_with_kms(
         Some((_, encoded)) => parse_context(encoded).map_err(|_| integrity_error())?,
         None => EncryptionContext::new(),
     };
-    tokio::task::block_in_place(|| {
-        let wrapped = &envelope.key.wrapped_key;
-        if envelope.key.kind == WrapKind::Kms {
-            let context = object_context(&client_context, bucket, key);
-            let opened = kms
-                .decrypt(&ctx, wrapped, &context, Some(&envelope.key.key_id))
-                .map_err(kms_error)?;
-            return SymmetricKey::from_slice(&opened.plaintext).map_err(|_| integrity_error());
-        }
-        let (len, rest) = wrapped.split_at_checked(2).ok_or_else(integrity_error)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let (blob, wrapped_dek) = rest.split_at_checked(len).ok_or_else(integrity_error)?;
-        let bucket_key = state.bucket_keys.for_opening(
-            kms.as_ref(),
-            &ctx,
-            bucket,
-            &envelope.key.key_id,
-            blob,
-        )?;
-        let dek = coffer_crypto::secret_box::open(
-            &bucket_key,
-            &wrap_context(bucket, key, &envelope.object_id),
-            wrapped_dek,
-        )
-        .map_err(|_| integrity_error())?;
-        SymmetricKey::from_slice(&dek).map_err(|_| integrity_error())
-    })
+    let wrapped = &envelope.key.wrapped_key;
+    if envelope.key.kind == WrapKind::Kms {
+        let context = object_context(&client_context, bucket, key);
+        let opened = tokio::task::block_in_place(|| {
+            kms.decrypt(&ctx, wrapped, &context, Some(&envelope.key.key_id))
+        })
+        .map_err(kms_error)?;
+        return SymmetricKey::from_slice(&opened.plaintext).map_err(|_| integrity_error());
+    }
+    let (len, rest) = wrapped.split_at_checked(2).ok_or_else(integrity_error)?;
+    let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+    let (blob, wrapped_dek) = rest.split_at_checked(len).ok_or_else(integrity_error)?;
+    let cmk = &envelope.key.key_id;
+    // A cached bucket key is reused without a KMS request or a blocking call
+    // (the small-object GET path); otherwise ask the KMS off the reactor.
+    let bucket_key = match state
+        .bucket_keys
+        .cached_for_opening(kms.as_ref(), cmk, blob)
+    {
+        Some(cached) => cached?,
+        None => tokio::task::block_in_place(|| {
+            state
+                .bucket_keys
+                .for_opening(kms.as_ref(), &ctx, bucket, cmk, blob)
+        })?,
+    };
+    let dek = coffer_crypto::secret_box::open(
+        &bucket_key,
+        &wrap_context(bucket, key, &envelope.object_id),
+        wrapped_dek,
+    )
+    .map_err(|_| integrity_error())?;
+    SymmetricKey::from_slice(&dek).map_err(|_| integrity_error())
 }
 
 /// The headers naming a stored envelope's encryption, without opening it

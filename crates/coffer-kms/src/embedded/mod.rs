@@ -402,6 +402,20 @@ impl Kms for EmbeddedKms {
         })
     }
 
+    fn usable_now(&self, key: KeyRef) -> Option<Result<String, KmsError>> {
+        // Never wait: a write holds the lock while it persists the keystore.
+        let guard = self.state.try_lock().ok()?;
+        // A due timer (deletion, expiry) changes states when it runs, which
+        // persists: leave that to a full call.
+        if guard.timers_due(self.now()) {
+            return None;
+        }
+        Some(guard.resolve(key, &self.region).and_then(|cmk| {
+            check_usable(cmk)?;
+            Ok(key_arn(&self.region, &cmk.key_id))
+        }))
+    }
+
     fn list_keys(&self, ctx: &CallContext) -> Result<Vec<KeyMetadata>, KmsError> {
         self.call(ctx, "ListKeys", |_| {
             self.read(|state, _| {

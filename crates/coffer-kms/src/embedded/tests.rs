@@ -1043,3 +1043,34 @@ fn a_key_from_another_kms_is_not_found() {
         Err(KmsError::NotFound(_))
     ));
 }
+
+#[test]
+fn usable_now_follows_the_key_state_without_an_audit_line() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let audit_before = f.audit_text();
+    let arn = f.kms.usable_now(&key.key_id).expect("known from memory");
+    assert_eq!(arn.expect("enabled"), key.arn);
+    assert_eq!(f.audit_text(), audit_before, "reuse is not a KMS request");
+    f.kms.disable_key(&ctx(), &key.key_id).expect("disable");
+    assert!(matches!(
+        f.kms.usable_now(&key.key_id),
+        Some(Err(KmsError::Disabled(_)))
+    ));
+    f.kms.enable_key(&ctx(), &key.key_id).expect("enable");
+    assert!(matches!(f.kms.usable_now(&key.arn), Some(Ok(_))));
+    assert!(matches!(
+        f.kms.usable_now("no-such-key"),
+        Some(Err(KmsError::NotFound(_)))
+    ));
+    // A deletion that falls due is left to a full call, which applies it.
+    f.kms
+        .schedule_key_deletion(&ctx(), &key.key_id, 7)
+        .expect("schedule");
+    assert!(matches!(
+        f.kms.usable_now(&key.key_id),
+        Some(Err(KmsError::InvalidState { .. }))
+    ));
+    f.advance(Duration::days(8));
+    assert!(f.kms.usable_now(&key.key_id).is_none());
+}

@@ -30,14 +30,15 @@ MiB = 1 << 20
 class Coffer:
     """The `coffer` binary as a client of `endpoint`, with root credentials."""
 
-    def __init__(self, server, endpoint: str | None = None):
+    def __init__(self, server, endpoint: str | None = None, env: dict[str, str] | None = None):
         self.server = server
         self.endpoint = endpoint or server.endpoint
+        self.extra_env = dict(env or {})
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         env = _clean_env()
         env.update(AWS_ACCESS_KEY_ID=self.server.access_key, AWS_SECRET_ACCESS_KEY=self.server.secret_key,
-                   AWS_REGION=REGION)
+                   AWS_REGION=REGION, **self.extra_env)
         # `cse generate-key` is offline: it takes no endpoint.
         remote = [] if args[:2] == ("cse", "generate-key") else ["--endpoint-url", self.endpoint]
         proc = subprocess.run([str(coffer_bin()), *args, *remote], env=env,

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from support import free_port
 from cse_support import (
     Coffer,
     MiB,
@@ -285,3 +286,48 @@ def test_sha256_of_big_download_matches(coffer, bucket, tmp_path):
            "--part-size", "5MiB", "--concurrency", "2")
     coffer("cp", f"s3://{bucket}/big", str(tmp_path), "--key-file", str(path))
     assert hashlib.sha256((tmp_path / "big").read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def test_https_endpoint_with_a_ca_file(make_server, tmp_path):
+    """The CLI over HTTPS, trusting the server's self-signed certificate from AWS_CA_BUNDLE."""
+    port = free_port()
+    srv = make_server(extra_args=["--tls-listen", f"127.0.0.1:{port}"])
+    ca = str(srv.data_dir / "tls" / "self-signed.crt")
+    https = f"https://127.0.0.1:{port}"
+    srv.client(checksum="when_required").create_bucket(Bucket="tls-cse")
+    key, _ = aes_key_file(Coffer(srv), tmp_path)
+    data = plaintext(6 * MiB + 1)
+    (tmp_path / "src").write_bytes(data)
+    secure = Coffer(srv, https, env={"AWS_CA_BUNDLE": ca})
+    secure("cp", str(tmp_path / "src"), "s3://tls-cse/obj", "--encrypt", "--key-file", str(key),
+           "--part-size", "5MiB")
+    assert secure("cat", "s3://tls-cse/obj", "--key-file", str(key)).stdout == data
+    # No CA file: refused with a message, nothing sent.
+    Coffer(srv, https).fails("ls", "s3://tls-cse", expect="AWS_CA_BUNDLE")
+    # A CA that did not sign the server's certificate: the handshake fails.
+    (tmp_path / "other-ca.pem").write_bytes(self_signed_pem())
+    Coffer(srv, https, env={"AWS_CA_BUNDLE": str(tmp_path / "other-ca.pem")}).fails(
+        "ls", "s3://tls-cse", expect="certificate")
+
+
+def self_signed_pem() -> bytes:
+    """An unrelated self-signed CA certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the server's CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)

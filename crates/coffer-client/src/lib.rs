@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod bench;
+mod connector;
 pub mod kms;
 pub mod objects;
 pub mod transport;

@@ -6,13 +6,14 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 
+use crate::connector::{CA_FILE_VARS, Connector, tls_config};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid endpoint URL {0:?}: expected http://host:port")]
+    #[error("invalid endpoint URL {0:?}: expected http://host:port or https://host:port")]
     BadEndpoint(String),
     #[error("request to {endpoint} failed: {message}")]
     Transport { endpoint: String, message: String },
@@ -20,6 +21,8 @@ pub enum ClientError {
     Server { status: StatusCode, message: String },
     #[error("the server's answer could not be read: {0}")]
     BadResponse(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Where the server is and who signs.
@@ -33,7 +36,7 @@ pub struct Endpoint {
 pub struct SignedClient {
     endpoint: Endpoint,
     base: Uri,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<Connector, Full<Bytes>>,
 }
 
 impl SignedClient {
@@ -43,10 +46,30 @@ impl SignedClient {
             .trim_end_matches('/')
             .parse()
             .map_err(|_| ClientError::BadEndpoint(endpoint.url.clone()))?;
-        if base.scheme_str() != Some("http") || base.authority().is_none() {
+        let https = match base.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(ClientError::BadEndpoint(endpoint.url.clone())),
+        };
+        if base.authority().is_none() {
             return Err(ClientError::BadEndpoint(endpoint.url.clone()));
         }
-        let http = Client::builder(TokioExecutor::new()).build_http();
+        // https trusts only the CA file named in the environment: a
+        // self-hosted server's certificate is rarely in a public store.
+        let tls =
+            if https {
+                let ca_file = CA_FILE_VARS
+                .iter()
+                .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+                .ok_or_else(|| ClientError::Tls(format!(
+                    "an https endpoint needs the server's CA certificate (PEM): set {} or {}",
+                    CA_FILE_VARS[0], CA_FILE_VARS[1]
+                )))?;
+                Some(tls_config(std::path::Path::new(&ca_file)).map_err(ClientError::Tls)?)
+            } else {
+                None
+            };
+        let http = Client::builder(TokioExecutor::new()).build(Connector::new(tls));
         Ok(Self {
             endpoint,
             base,
@@ -175,9 +198,22 @@ impl SignedClient {
             .await
             .map_err(|e| ClientError::Transport {
                 endpoint: self.endpoint.url.clone(),
-                message: e.to_string(),
+                message: error_chain(&e),
             })
     }
+}
+
+/// An error and its causes, `outer: inner: …`: hyper's own message alone
+/// ("client error (Connect)") hides why a connection or handshake failed.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// A server's answer, whatever its status.

@@ -689,7 +689,9 @@ class SseWriter:
         self._check_echo(r)
         return r
 
-    def multipart(self, key: str, parts: list[bytes]):
+    def multipart(self, key: str, parts: list[bytes], *, key_at_complete: bool = False):
+        """A multipart upload of `parts`. SSE-C: the key goes with every UploadPart, and with
+        CompleteMultipartUpload only if `key_at_complete` (S3 does not require it there)."""
         kw, raw = self._write_kw()
         with raw_headers(self.c, raw):
             r = self.c.create_multipart_upload(Bucket=self.bucket, Key=key, **kw)
@@ -701,8 +703,9 @@ class SseWriter:
                                    **self.key_kw())
             self._check_echo(r)
             etags.append({"PartNumber": n, "ETag": r["ETag"]})
+        complete_kw = self.key_kw() if key_at_complete else {}
         return self.c.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=uid,
-                                                MultipartUpload={"Parts": etags})
+                                                MultipartUpload={"Parts": etags}, **complete_kw)
 
     def get(self, key: str, **kw) -> bytes:
         return self.c.get_object(Bucket=self.bucket, Key=key, **self.key_kw(), **kw)["Body"].read()

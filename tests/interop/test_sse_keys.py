@@ -75,7 +75,7 @@ def test_a_different_root_key_refuses_to_start(make_server, tmp_path):
     root_key = server.data_dir / "root.key"
     original = root_key.read_bytes()
     root_key.unlink()
-    # A fresh root key file would be created, then the keyring must refuse it.
+    # The keystore exists, so a missing key file is refused before a new one is created.
     out = subprocess.run(
         [str(coffer_bin()), "server", "--data-dir", str(server.data_dir), "--listen", "127.0.0.1:0"],
         env=server.env(),
@@ -84,7 +84,8 @@ def test_a_different_root_key_refuses_to_start(make_server, tmp_path):
         timeout=60,
     )
     assert out.returncode != 0
-    assert "does not open with this root key" in out.stderr
+    assert "is missing" in out.stderr and "restore the file from your backup" in out.stderr
+    assert not root_key.exists(), "no new root key beside an existing keystore"
     assert (server.data_dir / "service-keys.json").exists(), "the keyring is never replaced"
     root_key.write_bytes(original)
     server.start()

@@ -60,9 +60,8 @@ PART_SIZES = [5 * MiB, CHUNK + 500]    # part 1 (80 chunks), part 2 (2 chunks)
 # Edits the format cannot detect, with the reason (docs/format.md §6).
 # Edits the format cannot detect: case -> (modes, why). See docs/format.md §6.
 KNOWN_GAPS = {
-    "mp-drop-last-part": (set(MODES), "the part list is not authenticated: a whole part dropped from the record"),
-    "mp-drop-first-part": (set(MODES), "the part list is not authenticated: a whole part dropped from the record"),
-    "mp-zero-last-part": (set(MODES), "the part list is not authenticated: a part's size set to 0 skips it"),
+    # An SSE-C upload completed without the key has a version-1 envelope: no layout tag.
+    "mp-v1-drop-last-part": ({"SSE-C"}, "the part list of a version-1 envelope is not authenticated"),
     # (SSE-C readers send the key, which a plain object refuses with 400.)
     "envelope-removed": (set(MODES) - {"SSE-C"}, "the record is not authenticated: without its envelope the "
                          "object reads as plain, its ciphertext served as content (nothing is decrypted)"),
@@ -95,6 +94,7 @@ class Env:
     key_version: int
     wrapped: bytes
     parts: list[tuple[int, int]]
+    tag: bytes  # version 2's layout tag (empty in version 1)
 
     @classmethod
     def decode(cls, b: bytes) -> Env:
@@ -112,16 +112,18 @@ class Env:
         (count,) = struct.unpack(">H", b[at:at + 2])
         at += 2
         parts = [struct.unpack(">IQ", b[at + 12 * i:at + 12 * i + 12]) for i in range(count)]
-        assert at + 12 * count == len(b), "envelope codec out of step with docs/format.md §5"
+        at += 12 * count
+        tag = b[at:at + 32] if version == 2 else b""
+        assert at + len(tag) == len(b), "envelope codec out of step with docs/format.md §5"
         return cls(version, algorithm, object_id, chunk_size, commitment, kind, key_id, key_version,
-                   wrapped, [tuple(p) for p in parts])
+                   wrapped, [tuple(p) for p in parts], tag)
 
     def encode(self) -> bytes:
         out = bytes([self.version, self.algorithm]) + self.object_id + struct.pack(">I", self.chunk_size)
         out += self.commitment + bytes([self.kind])
         out += struct.pack(">H", len(self.key_id)) + self.key_id + struct.pack(">I", self.key_version)
         out += struct.pack(">H", len(self.wrapped)) + self.wrapped + struct.pack(">H", len(self.parts))
-        return out + b"".join(struct.pack(">IQ", n, s) for n, s in self.parts)
+        return out + b"".join(struct.pack(">IQ", n, s) for n, s in self.parts) + self.tag
 
 
 def xor_byte(b: bytes, at: int) -> bytes:
@@ -298,7 +300,11 @@ CASES: list[Case] = [
     _case("algorithm-id", "single", 1,
           lambda lab, v, m: lab.edit_envelope(v[0], lambda e: setattr(e, "algorithm", 3 - e.algorithm))),
     _case("version-byte", "single", 1,
-          lambda lab, v, m: lab.edit_envelope(v[0], lambda e: setattr(e, "version", 2))),
+          lambda lab, v, m: lab.edit_envelope(v[0], lambda e: setattr(e, "version", 3))),
+    _case("downgrade-to-v1", "single", 1,
+          lambda lab, v, m: lab.edit_envelope(v[0], lambda e: (setattr(e, "version", 1), setattr(e, "tag", b"")))),
+    _case("layout-tag-flip", "single", 1,
+          lambda lab, v, m: lab.edit_envelope(v[0], lambda e: setattr(e, "tag", xor_byte(e.tag, 0)))),
     _case("object-id-flip", "single", 1,
           lambda lab, v, m: lab.edit_envelope(v[0], lambda e: setattr(e, "object_id", xor_byte(e.object_id, 5)))),
     _case("commitment-flip", "single", 1,
@@ -326,6 +332,7 @@ CASES: list[Case] = [
           lambda lab, v, m: lab.edit_envelope(v[0], lambda e: set_parts(e, [e.parts[0], (2, 0)]), size=PART_SIZES[0])),
     _case("mp-drop-last-part", "multipart", 1, _drop_part(0)),
     _case("mp-drop-first-part", "multipart", 1, _drop_part(1)),
+    _case("mp-v1-drop-last-part", "multipart-v1", 1, _drop_part(0)),
 ]
 
 
@@ -427,8 +434,10 @@ def test_tampering_is_never_served(make_server, mode):
                 w.put(vname, body)
                 vs.append(Victim(vname, body, None))
             else:
+                # SSE-C brings its key to CompleteMultipartUpload (the envelope is then
+                # version 2), except in the "multipart-v1" cases.
                 parts = [rand(s, rng) for s in PART_SIZES]
-                w.multipart(vname, parts)
+                w.multipart(vname, parts, key_at_complete=kind == "multipart")
                 vs.append(Victim(vname, b"".join(parts), parts))
         victims[name] = vs
     bystander = rand(SINGLE_SIZE, rng)

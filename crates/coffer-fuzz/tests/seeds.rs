@@ -358,6 +358,7 @@ fn envelopes(corpus: &Corpus) {
                     plain_size,
                 })
                 .collect(),
+            layout_tag: None,
         };
         corpus.write(
             "envelope",

@@ -274,15 +274,6 @@ pub async fn complete_upload(
     })
     .await?;
 
-    if let Some(envelope) = upload.envelope.as_deref() {
-        let name = sse::ObjectName {
-            bucket: &bucket,
-            key: &key,
-            headers: &upload.headers,
-        };
-        sse::require_usable_kms_key(state, req, envelope, name)?;
-    }
-
     let invalid_part = || ApiError::from(coffer_store::StoreError::InvalidPart);
     let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
     for wanted in &request.parts {
@@ -338,13 +329,13 @@ pub async fn complete_upload(
             .envelope
             .as_deref()
             .map(|envelope| {
-                sse::with_parts(
-                    envelope,
-                    &chosen
-                        .iter()
-                        .map(|p| (p.part_number, p.size))
-                        .collect::<Vec<_>>(),
-                )
+                let name = sse::ObjectName {
+                    bucket: &bucket,
+                    key: &key,
+                    headers: &upload.headers,
+                };
+                let layout: Vec<_> = chosen.iter().map(|p| (p.part_number, p.size)).collect();
+                sse::completed_envelope(state, req, envelope, name, &layout)
             })
             .transpose()?,
         crc64: combined_crc64(&chosen),

@@ -331,17 +331,26 @@ impl Sealing {
         PartSealer::new(self.algorithm, &self.dek, &self.object_id, part_number)
     }
 
-    /// The envelope recording this sealing and the parts' plaintext sizes.
-    pub fn envelope(&self, parts: Vec<PartLayout>) -> ApiResult<Vec<u8>> {
-        Envelope {
+    /// The envelope recording this sealing and the parts' plaintext sizes:
+    /// version 2 (layout tag) when `parts` is final, version 1 for an
+    /// upload, whose parts are only known at completion.
+    fn envelope(&self, parts: Vec<PartLayout>, is_final: bool) -> ApiResult<Vec<u8>> {
+        let mut envelope = Envelope {
             algorithm: self.algorithm,
             object_id: self.object_id,
             commitment: coffer_crypto::sealed::commitment(&self.dek, &self.object_id),
             key: self.key.clone(),
             parts,
+            layout_tag: None,
+        };
+        if is_final {
+            envelope
+                .authenticate(&self.dek)
+                .map_err(|e| ApiError::internal("authenticating an envelope", e))?;
         }
-        .encode()
-        .map_err(|e| ApiError::internal("encoding an envelope", e))
+        envelope
+            .encode()
+            .map_err(|e| ApiError::internal("encoding an envelope", e))
     }
 
     /// How a single-part object's bytes are stored: sealed as part 0 with
@@ -355,19 +364,25 @@ impl Sealing {
 
     /// The envelope of a single-part object of `plain_size` bytes.
     pub fn single_part_envelope(&self, plain_size: u64) -> ApiResult<Vec<u8>> {
-        self.envelope(vec![PartLayout {
-            part_number: SINGLE_PART,
-            plain_size,
-        }])
+        self.envelope(
+            vec![PartLayout {
+                part_number: SINGLE_PART,
+                plain_size,
+            }],
+            true,
+        )
     }
 
     /// The envelope of a multipart upload before its parts are known: one
     /// placeholder part, replaced by the real layout at completion.
     pub fn upload_envelope(&self) -> ApiResult<Vec<u8>> {
-        self.envelope(vec![PartLayout {
-            part_number: 1,
-            plain_size: 0,
-        }])
+        self.envelope(
+            vec![PartLayout {
+                part_number: 1,
+                plain_size: 0,
+            }],
+            false,
+        )
     }
 
     pub fn headers(&self, dialect: Dialect) -> Vec<(String, String)> {
@@ -613,11 +628,18 @@ pub fn rewrap(
     let old_key = keyring
         .version(envelope.key.key_version)
         .ok_or_else(integrity_error)?;
-    let dek = coffer_crypto::secret_box::open(old_key, &context, &envelope.key.wrapped_key)
+    let opened = coffer_crypto::secret_box::open(old_key, &context, &envelope.key.wrapped_key)
         .map_err(|_| integrity_error())?;
-    envelope.key.wrapped_key = coffer_crypto::secret_box::seal(current_key, &context, &dek)
+    let dek = SymmetricKey::from_slice(&opened).map_err(|_| integrity_error())?;
+    // Only an authentic envelope is re-tagged; a version-1 one becomes
+    // version 2 on the way (format.md §5.1).
+    envelope.verify_key(&dek).map_err(|_| integrity_error())?;
+    envelope.key.wrapped_key = coffer_crypto::secret_box::seal(current_key, &context, &opened)
         .map_err(crypto_failure("wrapping a data key"))?;
     envelope.key.key_version = current;
+    envelope
+        .authenticate(&dek)
+        .map_err(|e| ApiError::internal("authenticating an envelope", e))?;
     envelope
         .encode()
         .map(Some)
@@ -625,16 +647,45 @@ pub fn rewrap(
 }
 
 /// A multipart upload's envelope with its real part layout (number,
-/// plaintext size), at completion. The data key is not needed.
-pub fn with_parts(upload_envelope: &[u8], parts: &[(u32, u64)]) -> ApiResult<Vec<u8>> {
-    let mut envelope = Envelope::decode(upload_envelope).map_err(|_| integrity_error())?;
-    envelope.parts = parts
+/// plaintext size), at completion. The data key is opened (through the KMS
+/// for SSE-KMS, so that completing fails closed like every other step) and
+/// the envelope written as version 2, its layout tagged. SSE-C is the
+/// exception when the request does not bring the key again (S3 does not
+/// require it at completion): that envelope stays version 1, its part list
+/// unauthenticated (format.md §6).
+pub fn completed_envelope(
+    state: &AppState,
+    req: &ApiRequest,
+    upload_envelope: &[u8],
+    object: ObjectName<'_>,
+    parts: &[(u32, u64)],
+) -> ApiResult<Vec<u8>> {
+    let layout = parts
         .iter()
         .map(|&(part_number, plain_size)| PartLayout {
             part_number,
             plain_size,
         })
         .collect();
+    let decoded = Envelope::decode(upload_envelope).map_err(|_| integrity_error())?;
+    let without_key =
+        decoded.key.kind == WrapKind::CustomerKey && customer_key(req, false)?.is_none();
+    let envelope = if without_key {
+        Envelope {
+            parts: layout,
+            ..decoded
+        }
+    } else {
+        let opening = open(state, req, upload_envelope, object, false)?;
+        let mut envelope = Envelope {
+            parts: layout,
+            ..opening.envelope
+        };
+        envelope
+            .authenticate(&opening.dek)
+            .map_err(|e| ApiError::internal("authenticating an envelope", e))?;
+        envelope
+    };
     envelope
         .encode()
         .map_err(|e| ApiError::internal("encoding an envelope", e))
@@ -726,23 +777,6 @@ pub fn open(
         customer_md5,
         stored,
     })
-}
-
-/// Fails unless the KMS key behind an SSE-KMS envelope is usable now, by
-/// opening its data key (which is then dropped). CompleteMultipartUpload
-/// needs no data key, yet must fail closed like every other step.
-pub fn require_usable_kms_key(
-    state: &AppState,
-    req: &ApiRequest,
-    envelope: &[u8],
-    object: ObjectName<'_>,
-) -> ApiResult<()> {
-    let envelope = Envelope::decode(envelope).map_err(|_| integrity_error())?;
-    if matches!(envelope.key.kind, WrapKind::Kms | WrapKind::KmsBucketKey) {
-        let dek = open_with_kms(state, req, &envelope, object)?;
-        envelope.verify_key(&dek).map_err(|_| integrity_error())?;
-    }
-    Ok(())
 }
 
 /// Opens an object's envelope if it has one. A plaintext object read with

@@ -1,13 +1,30 @@
 //! The envelope: everything needed to open an object except the key itself,
 //! in a compact, strictly decoded binary encoding (format.md §5).
+//!
+//! Version 1 authenticates the DEK (the key commitment) but not the rest of
+//! the envelope. Version 2 adds a layout tag: an HMAC under a key derived
+//! from the DEK over the whole encoding, so that the part list, sizes and
+//! key reference cannot be edited either (format.md §5.1). Both are read;
+//! version 2 is written whenever the DEK is at hand.
 
 use std::ops::Range;
 
+use aws_lc_rs::hmac;
+use zeroize::Zeroizing;
+
 use super::range::{PartRange, plan_range};
 use super::{
-    Algorithm, CHUNK_SIZE, COMMITMENT_LEN, FORMAT_VERSION, MAX_PART_SIZE, MAX_PARTS, ObjectId,
+    Algorithm, CHUNK_SIZE, COMMITMENT_LEN, FORMAT_VERSION, FORMAT_VERSION_2, LAYOUT_TAG_LEN,
+    MAX_PART_SIZE, MAX_PARTS, ObjectId, cipher,
 };
 use crate::{CryptoError, SymmetricKey};
+
+/// HKDF `info` of a version-2 key commitment: not version 1's, so that a
+/// version-2 envelope stripped of its tag and relabelled version 1 fails
+/// the version-1 commitment check.
+const COMMIT_LABEL_V2: &[u8] = b"coffer/v2/commit";
+/// HKDF `info` of the layout tag's HMAC key.
+const LAYOUT_LABEL: &[u8] = b"coffer/v2/layout";
 
 /// Longest key id (a CMK id or ARN, or the service key's id).
 pub const MAX_KEY_ID_LEN: usize = 2048;
@@ -84,18 +101,31 @@ pub struct Envelope {
     /// Parts in increasing part-number order: `[part 0]` for a single PUT,
     /// numbers in 1..=10000 for a multipart upload.
     pub parts: Vec<PartLayout>,
+    /// `None`: a version-1 envelope. `Some`: version 2, whose commitment uses
+    /// the version-2 label and whose encoding this tag authenticates. Set by
+    /// [`authenticate`](Self::authenticate).
+    pub layout_tag: Option<[u8; LAYOUT_TAG_LEN]>,
 }
 
 impl Envelope {
     /// The encoding of format.md §5. Fails if the envelope breaks a rule that
     /// [`decode`](Self::decode) enforces, so that nothing unreadable is stored.
     pub fn encode(&self) -> Result<Vec<u8>, CryptoError> {
+        let mut out = self.encode_untagged()?;
+        if let Some(tag) = &self.layout_tag {
+            out.extend_from_slice(tag);
+        }
+        Ok(out)
+    }
+
+    /// The encoding without the layout tag: what the tag authenticates.
+    fn encode_untagged(&self) -> Result<Vec<u8>, CryptoError> {
         self.validate()?;
         let key_id = self.key.key_id.as_bytes();
         let mut out = Vec::with_capacity(
-            64 + key_id.len() + self.key.wrapped_key.len() + 12 * self.parts.len(),
+            96 + key_id.len() + self.key.wrapped_key.len() + 12 * self.parts.len(),
         );
-        out.push(FORMAT_VERSION);
+        out.push(self.version());
         out.push(self.algorithm.id());
         out.extend_from_slice(&self.object_id.0);
         out.extend_from_slice(&(CHUNK_SIZE as u32).to_be_bytes());
@@ -117,7 +147,7 @@ impl Envelope {
     pub fn decode(bytes: &[u8]) -> Result<Self, CryptoError> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_2 {
             return Err(CryptoError::UnsupportedVersion(version));
         }
         let algorithm =
@@ -144,6 +174,10 @@ impl Envelope {
                 plain_size: r.u64()?,
             });
         }
+        let layout_tag = match version {
+            FORMAT_VERSION_2 => Some(r.array()?),
+            _ => None,
+        };
         if !r.0.is_empty() {
             return Err(CryptoError::Envelope("trailing bytes"));
         }
@@ -158,9 +192,31 @@ impl Envelope {
                 wrapped_key,
             },
             parts,
+            layout_tag,
         };
         envelope.validate()?;
         Ok(envelope)
+    }
+
+    /// The format version this envelope encodes as.
+    pub fn version(&self) -> u8 {
+        match self.layout_tag {
+            Some(_) => FORMAT_VERSION_2,
+            None => FORMAT_VERSION,
+        }
+    }
+
+    /// Makes this a version-2 envelope for `dek`: the version-2 commitment,
+    /// and a layout tag over everything else. Call it after the last change
+    /// to any field (parts, wrapped key, key version…) and before encoding.
+    pub fn authenticate(&mut self, dek: &SymmetricKey) -> Result<(), CryptoError> {
+        self.layout_tag = Some([0; LAYOUT_TAG_LEN]);
+        self.commitment = commitment_v2(dek, &self.object_id);
+        let tag = hmac::sign(&layout_key(dek, &self.object_id), &self.encode_untagged()?);
+        let mut out = [0u8; LAYOUT_TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        self.layout_tag = Some(out);
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), CryptoError> {
@@ -208,10 +264,25 @@ impl Envelope {
         Ok(())
     }
 
-    /// Checks `dek` against the stored key commitment, in constant time.
-    /// Call it before opening any part.
+    /// Checks `dek` against the stored key commitment and, for version 2,
+    /// the layout tag against the whole envelope, both in constant time.
+    /// Call it before opening any part; a mismatch is a plain
+    /// [`CryptoError::Decryption`].
     pub fn verify_key(&self, dek: &SymmetricKey) -> Result<(), CryptoError> {
-        super::verify_commitment(dek, &self.object_id, &self.commitment)
+        let Some(tag) = &self.layout_tag else {
+            return super::verify_commitment(dek, &self.object_id, &self.commitment);
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            &commitment_v2(dek, &self.object_id),
+            &self.commitment,
+        )
+        .map_err(|_| CryptoError::Decryption)?;
+        hmac::verify(
+            &layout_key(dek, &self.object_id),
+            &self.encode_untagged()?,
+            tag,
+        )
+        .map_err(|_| CryptoError::Decryption)
     }
 
     /// Plaintext size of the whole object.
@@ -245,6 +316,20 @@ impl Envelope {
         }
         Ok(pieces)
     }
+}
+
+/// The key commitment of a version-2 envelope (format.md §5.1).
+fn commitment_v2(dek: &SymmetricKey, object_id: &ObjectId) -> [u8; COMMITMENT_LEN] {
+    let mut out = [0u8; COMMITMENT_LEN];
+    cipher::hkdf_sha256(dek, &object_id.0, &[COMMIT_LABEL_V2], &mut out);
+    out
+}
+
+/// The HMAC-SHA256 key of a version-2 layout tag (format.md §5.1).
+fn layout_key(dek: &SymmetricKey, object_id: &ObjectId) -> hmac::Key {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    cipher::hkdf_sha256(dek, &object_id.0, &[LAYOUT_LABEL], &mut bytes[..]);
+    hmac::Key::new(hmac::HMAC_SHA256, &bytes[..])
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -295,5 +380,136 @@ impl<'a> Reader<'a> {
             return Err(CryptoError::Envelope("length out of range"));
         }
         self.take(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn dek() -> SymmetricKey {
+        SymmetricKey::from_slice(&(0u8..32).collect::<Vec<_>>()).expect("32 bytes")
+    }
+
+    /// The envelope of format.md §7, "V6".
+    fn v6() -> Envelope {
+        let object_id = ObjectId(core::array::from_fn(|i| 0xa0 + i as u8));
+        let mut envelope = Envelope {
+            algorithm: Algorithm::Aes256Gcm,
+            object_id,
+            commitment: super::super::commitment(&dek(), &object_id),
+            key: KeyReference {
+                kind: WrapKind::ServiceKey,
+                key_id: "service-key".to_owned(),
+                key_version: 7,
+                wrapped_key: vec![0x5a; 60],
+            },
+            parts: vec![
+                PartLayout {
+                    part_number: 1,
+                    plain_size: 5 << 20,
+                },
+                PartLayout {
+                    part_number: 2,
+                    plain_size: 1000,
+                },
+            ],
+            layout_tag: None,
+        };
+        envelope.authenticate(&dek()).expect("a valid envelope");
+        envelope
+    }
+
+    #[test]
+    fn version_2_fixed_vector() {
+        let envelope = v6();
+        let encoded = envelope.encode().expect("encodes");
+        assert_eq!(encoded.len(), 192);
+        assert_eq!(encoded[0], FORMAT_VERSION_2);
+        assert_eq!(
+            hex(&envelope.commitment),
+            "e3507637a6b0a37098167014895c6198a54bad606c4aec4789ece06d5d924f84"
+        );
+        assert_eq!(
+            hex(&envelope.layout_tag.expect("tagged")),
+            "3c07e6db8aadee3a8a69f4e2ae7c060c6f264c950b4dc3dc4e68fc8746ee6993"
+        );
+        assert_eq!(
+            hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &encoded).as_ref()),
+            "8d6b9ca867c6ee305f49b5df1e9326a0232bd8467b47882a8ee0f457fdcc4367"
+        );
+        let decoded = Envelope::decode(&encoded).expect("decodes");
+        assert_eq!(decoded, envelope);
+        decoded.verify_key(&dek()).expect("authentic");
+    }
+
+    #[test]
+    fn version_2_any_byte_change_is_refused() {
+        let encoded = v6().encode().expect("encodes");
+        for at in 0..encoded.len() {
+            let mut edited = encoded.clone();
+            edited[at] ^= 0x01;
+            if let Ok(decoded) = Envelope::decode(&edited) {
+                assert_eq!(
+                    decoded.verify_key(&dek()),
+                    Err(CryptoError::Decryption),
+                    "byte {at} changed, still accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn version_2_edits_of_the_layout_are_refused() {
+        let edits: [fn(&mut Envelope); 5] = [
+            |e| e.parts.truncate(1),
+            |e| e.parts.remove(0).part_number = 0,
+            |e| e.parts[1].plain_size = 0,
+            |e| e.key.key_version = 1,
+            |e| e.key.key_id = "other".to_owned(),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut envelope = v6();
+            edit(&mut envelope);
+            let decoded = Envelope::decode(&envelope.encode().expect("encodes")).expect("decodes");
+            assert_eq!(
+                decoded.verify_key(&dek()),
+                Err(CryptoError::Decryption),
+                "edit {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_2_cannot_pass_as_version_1() {
+        let mut downgraded = v6();
+        downgraded.layout_tag = None;
+        let encoded = downgraded.encode().expect("encodes");
+        assert_eq!(encoded[0], FORMAT_VERSION);
+        let decoded = Envelope::decode(&encoded).expect("a well-formed version 1");
+        // The version-2 commitment does not verify under version 1's label.
+        assert_eq!(decoded.verify_key(&dek()), Err(CryptoError::Decryption));
+        // A version-2 envelope without its tag is truncated.
+        let mut cut = v6().encode().expect("encodes");
+        cut.truncate(cut.len() - LAYOUT_TAG_LEN);
+        assert!(Envelope::decode(&cut).is_err());
+    }
+
+    #[test]
+    fn version_1_still_opens() {
+        let mut v1 = v6();
+        v1.layout_tag = None;
+        v1.commitment = super::super::commitment(&dek(), &v1.object_id);
+        let decoded = Envelope::decode(&v1.encode().expect("encodes")).expect("decodes");
+        assert_eq!(decoded.version(), FORMAT_VERSION);
+        decoded
+            .verify_key(&dek())
+            .expect("a version-1 envelope still opens");
+        let other = SymmetricKey::from_slice(&[7; 32]).expect("32 bytes");
+        assert_eq!(decoded.verify_key(&other), Err(CryptoError::Decryption));
     }
 }

@@ -46,8 +46,12 @@ pub const NONCE_PREFIX_LEN: usize = 7;
 /// Length of the key commitment.
 pub const COMMITMENT_LEN: usize = 32;
 
-/// The format version written in the envelope's first byte.
+/// The format version of envelopes without a layout tag (format.md §5).
 pub const FORMAT_VERSION: u8 = 1;
+/// The format version of envelopes with a layout tag (format.md §5.1).
+pub const FORMAT_VERSION_2: u8 = 2;
+/// Length of a version-2 envelope's layout tag.
+pub const LAYOUT_TAG_LEN: usize = 32;
 
 const COMMIT_LABEL: &[u8] = b"coffer/v1/commit";
 const AAD_LABEL: &[u8] = b"coffer/v1";

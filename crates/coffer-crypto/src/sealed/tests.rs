@@ -433,6 +433,7 @@ fn envelope() -> Envelope {
                 plain_size: 1234,
             },
         ],
+        layout_tag: None,
     }
 }
 
@@ -456,11 +457,11 @@ fn envelope_round_trip_and_layout() {
         Envelope::decode(&trailing),
         Err(CryptoError::Envelope("trailing bytes"))
     );
-    let mut v2 = bytes.clone();
-    v2[0] = 2;
+    let mut v3 = bytes.clone();
+    v3[0] = 3;
     assert_eq!(
-        Envelope::decode(&v2),
-        Err(CryptoError::UnsupportedVersion(2))
+        Envelope::decode(&v3),
+        Err(CryptoError::UnsupportedVersion(3))
     );
     assert!(Envelope::decode(&[]).is_err());
 

@@ -699,6 +699,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_legacy_aeswrap_v2_wrap() {
+        let master = MasterKey::aes(SymmetricKey::from_slice(&[5; 32]).expect("key"));
+        let data_key = SymmetricKey::from_slice(&[6; 32]).expect("key");
+        let (content, mut metadata) = assemble(
+            &master,
+            Version::V2,
+            data_key.clone(),
+            b"replaced below",
+            &[1; IV_LEN],
+        )
+        .expect("assemble");
+        let MasterKeyKind::Aes(aes) = &master.kind else {
+            unreachable!("an AES key")
+        };
+        let wrapped = aes.key_wrap(data_key.expose()).expect("wrap");
+        metadata.insert(v2::ENCRYPTED_DATA_KEY.into(), b64(&wrapped));
+        metadata.insert(v2::WRAP_ALG.into(), "AESWrap".into());
+        let stored = encrypt_whole(&content, b"legacy");
+        let opened = block_on(open(&metadata, std::slice::from_ref(&master))).expect("open");
+        let ContentKey::Gcm(params) = opened else {
+            panic!("GCM expected")
+        };
+        let mut dec = params.decryptor().expect("decryptor");
+        let mut out = Vec::new();
+        dec.update(&stored, &mut out).expect("update");
+        dec.finish().expect("tag");
+        assert_eq!(out, b"legacy");
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    #[test]
     fn mixed_versions_are_refused_as_tampering() {
         let v = vectors();
         let mut metadata = python_metadata(&v["s3ec_v3_kms"]);

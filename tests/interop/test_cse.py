@@ -12,6 +12,7 @@ What is pinned here (docs/client-side-encryption.md):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from support import free_port
+from support import destroy_bucket, free_port
 from cse_support import (
     Coffer,
     MiB,
@@ -61,7 +62,7 @@ def assert_no_file_left(directory, name: str) -> None:
 
 def data_key_of(metadata: dict[str, str], *, aes_key: bytes | None = None, rsa_key=None, kms=None) -> bytes:
     """The object's data key, recovered independently of Coffer (S3EC V3 wrapping rules)."""
-    wrapped = __import__("base64").b64decode(metadata["x-amz-3"])
+    wrapped = base64.b64decode(metadata["x-amz-3"])
     if aes_key is not None:  # AES/GCM: nonce ‖ ciphertext ‖ tag, AAD "AES/GCM/NoPadding"
         return AESGCM(aes_key).decrypt(wrapped[:12], wrapped[12:], b"AES/GCM/NoPadding")
     if rsa_key is not None:  # RSA-OAEP-SHA1 over len ‖ key ‖ "AES/GCM/NoPadding"
@@ -191,7 +192,6 @@ def test_copy_between_buckets_keeps_encryption(coffer, bucket, s3_required, tmp_
         assert a[0] == b[0] and a[1] == b[1], "the copy changed the ciphertext or its metadata"
         assert coffer("cat", f"s3://{other}/obj", "--key-file", str(path)).stdout == data
     finally:
-        from support import destroy_bucket
         destroy_bucket(s3_required, other)
 
 
@@ -225,9 +225,9 @@ def test_failures_leave_no_plaintext(coffer, bucket, s3_required, tmp_path):
     put_raw("truncated", stored[:-7], metadata)
     # Altered metadata: the key commitment, and the wrapped key.
     altered = dict(metadata)
-    commitment = bytearray(__import__("base64").b64decode(altered["x-amz-d"]))
+    commitment = bytearray(base64.b64decode(altered["x-amz-d"]))
     commitment[0] ^= 0x80
-    altered["x-amz-d"] = __import__("base64").b64encode(bytes(commitment)).decode()
+    altered["x-amz-d"] = base64.b64encode(bytes(commitment)).decode()
     put_raw("altered-commitment", stored, altered)
     missing = {k: v for k, v in metadata.items() if k != "x-amz-i"}
     put_raw("missing-field", stored, missing)
@@ -331,3 +331,15 @@ def self_signed_pem() -> bytes:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("fmt", ["aws", "oss"])
+def test_empty_file_round_trip(fmt, coffer, bucket, s3_required, tmp_path):
+    path, _ = aes_key_file(coffer, tmp_path)
+    (tmp_path / "empty").write_bytes(b"")
+    coffer("cp", str(tmp_path / "empty"), f"s3://{bucket}/empty", "--encrypt", "--format", fmt,
+           "--key-file", str(path))
+    stored, _, _ = raw_object(s3_required, bucket, "empty")
+    assert len(stored) == (16 if fmt == "aws" else 0), "an empty GCM object is just its tag"
+    coffer("cp", f"s3://{bucket}/empty", str(tmp_path / "back"), "--key-file", str(path))
+    assert (tmp_path / "back").read_bytes() == b""

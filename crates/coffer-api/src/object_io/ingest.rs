@@ -24,8 +24,10 @@ use crate::error::{ApiError, ApiResult};
 
 /// Largest body a single PUT or part may carry (S3's limit).
 pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
-/// Body frames in flight between the connection and the writer thread.
-const FRAMES_IN_FLIGHT: usize = 16;
+/// Body frames in flight between the connection and the writer thread. Few:
+/// a frame may be a few hundred KiB (hyper's read buffer), and with many
+/// concurrent uploads these queues are most of the server's memory.
+const FRAMES_IN_FLIGHT: usize = 4;
 
 /// What a request says its body must satisfy.
 pub struct BodyRules {

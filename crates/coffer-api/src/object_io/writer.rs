@@ -12,8 +12,14 @@ use zeroize::Zeroize;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Bytes gathered before each write to the blob file.
+/// Bytes gathered before each write to the blob file (and, sealed, before
+/// each batch given to the sealer). Batches are exactly this size, so the
+/// buffers below never grow past their first allocation: an upload holds
+/// about 2 MiB however large the object.
 const WRITE_BUFFER: usize = 1024 * 1024;
+/// Room in `buffer` for one sealed batch: its tags and the chunk the sealer
+/// may hold back from the previous batch.
+const SEALED_BATCH_ROOM: usize = WRITE_BUFFER + 64 * 1024;
 
 /// How a blob's bytes are stored: as given, or sealed as one part of an
 /// encrypted object.
@@ -67,14 +73,15 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     pub fn new(store: &Store, target: BlobTarget) -> ApiResult<Self> {
+        let sealer = match target {
+            BlobTarget::Plain => None,
+            BlobTarget::Sealed(sealer) => Some(sealer),
+        };
         Ok(Self {
             blob: store.new_blob()?,
-            sealer: match target {
-                BlobTarget::Plain => None,
-                BlobTarget::Sealed(sealer) => Some(sealer),
-            },
-            plain: Vec::new(),
-            buffer: Vec::with_capacity(WRITE_BUFFER + 64 * 1024),
+            plain: Vec::with_capacity(if sealer.is_some() { WRITE_BUFFER } else { 0 }),
+            sealer,
+            buffer: Vec::with_capacity(SEALED_BATCH_ROOM),
             md5: Md5::new(),
             crc64: Crc64Xz::new(),
             size: 0,
@@ -83,30 +90,37 @@ impl BlobWriter {
     }
 
     /// Appends plaintext.
-    pub fn write(&mut self, data: &[u8]) -> ApiResult<()> {
+    pub fn write(&mut self, mut data: &[u8]) -> ApiResult<()> {
         self.size += data.len() as u64;
         self.md5.update(data);
         self.crc64.update(data);
-        match self.sealer.as_mut() {
-            Some(sealer) => {
-                self.plain.extend_from_slice(data);
-                if self.plain.len() >= WRITE_BUFFER {
-                    sealer
-                        .push(&self.plain, &mut self.buffer)
-                        .map_err(|e| ApiError::internal("sealing", e))?;
-                    self.plain.zeroize();
-                    self.plain.clear();
-                }
-            }
-            None if self.buffer.is_empty() && data.len() >= WRITE_BUFFER => {
-                return self.write_out(data);
-            }
-            None => self.buffer.extend_from_slice(data),
+        if self.sealer.is_none() && self.buffer.is_empty() && data.len() >= WRITE_BUFFER {
+            return self.write_out(data);
         }
-        if self.buffer.len() >= WRITE_BUFFER {
-            self.flush()?;
+        while !data.is_empty() {
+            let staging = match self.sealer {
+                Some(_) => &mut self.plain,
+                None => &mut self.buffer,
+            };
+            let take = (WRITE_BUFFER - staging.len()).min(data.len());
+            staging.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if staging.len() == WRITE_BUFFER {
+                self.write_batch()?;
+            }
         }
         Ok(())
+    }
+
+    /// Seals the gathered plaintext batch (if sealed) and writes it out.
+    fn write_batch(&mut self) -> ApiResult<()> {
+        if let Some(sealer) = self.sealer.as_mut() {
+            sealer
+                .push(&self.plain, &mut self.buffer)
+                .map_err(|e| ApiError::internal("sealing", e))?;
+            self.plain.zeroize();
+        }
+        self.flush()
     }
 
     /// Plaintext bytes written so far.

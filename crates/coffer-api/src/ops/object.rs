@@ -22,8 +22,10 @@ use crate::xml;
 pub const MAX_KEY_LEN: usize = 1024;
 /// Longest key OSS accepts, in UTF-8 bytes.
 const OSS_MAX_KEY_LEN: usize = 1023;
-/// Largest total of user metadata names and values, in bytes.
+/// Largest total of user metadata names and values, in bytes (S3).
 pub const MAX_USER_METADATA: usize = 2048;
+/// The same for OSS, which allows 8 KB.
+const OSS_MAX_USER_METADATA: usize = 8 * 1024;
 const USER_META_PREFIX: &str = "x-amz-meta-";
 
 /// Standard headers stored with an object and returned on GET/HEAD.
@@ -92,12 +94,17 @@ pub fn stored_headers(headers: &HeaderMap, dialect: Dialect) -> ApiResult<Vec<(S
         };
         stored.push((name.to_owned(), value));
     }
-    if user_bytes > MAX_USER_METADATA {
+    let limit = match dialect {
+        Dialect::S3 => MAX_USER_METADATA,
+        Dialect::Oss => OSS_MAX_USER_METADATA,
+    };
+    if user_bytes > limit {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "MetadataTooLarge",
             "Your metadata headers exceed the maximum allowed metadata size.",
-        ));
+        )
+        .with_ec("0011-00000002"));
     }
     Ok(stored)
 }
@@ -581,6 +588,17 @@ mod tests {
         assert_eq!(
             stored_headers(&headers, Dialect::S3).err().map(|e| e.code),
             Some("MetadataTooLarge")
+        );
+        // OSS allows 8 KB.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-oss-meta-big", "y".repeat(4096).parse().expect("valid"));
+        assert!(stored_headers(&headers, Dialect::Oss).is_ok());
+        headers.insert("x-oss-meta-more", "z".repeat(4096).parse().expect("valid"));
+        assert_eq!(
+            stored_headers(&headers, Dialect::Oss)
+                .err()
+                .and_then(|e| e.ec),
+            Some("0011-00000002")
         );
     }
 }

@@ -10,7 +10,7 @@ use coffer_client::SignedClient;
 use coffer_client::objects::{self, CopySource, MetadataDirective, NewObject};
 use coffer_cse::{Format, MasterKey, RsaPadding};
 
-use crate::objects_cli::{ObjectUrl, quiet_or_progress};
+use crate::objects_cli::ObjectUrl;
 use crate::user::{ConnectArgs, client};
 
 /// RSA padding of the `oss` format's key wrap.
@@ -218,16 +218,13 @@ pub async fn run(command: CseCommand) -> Result<(), String> {
             } else {
                 vec![url.key.clone()]
             };
-            let quiet = quiet_or_progress(false).is_hidden();
             let (mut rewrapped, mut failed) = (0, 0);
             for key in &keys {
                 let location = format!("s3://{}/{key}", url.bucket);
                 match rewrap_one(&client, &url.bucket, key, &old_keys, &new_key).await {
                     Ok(true) => {
                         rewrapped += 1;
-                        if !quiet {
-                            eprintln!("rewrapped {location}");
-                        }
+                        eprintln!("rewrapped {location}");
                     }
                     Ok(false) if recursive => {
                         eprintln!("skipped {location}: not client-side encrypted")

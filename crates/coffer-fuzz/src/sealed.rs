@@ -1,7 +1,8 @@
 //! Stored bytes: the envelope decoder and the sealed-chunk opener.
 //!
 //! An envelope that decodes must re-encode to the same bytes and plan every
-//! valid range. The opener, fed any bytes under a fixed key, must fail, or
+//! valid range; a version-2 envelope that passes the layout check under the
+//! fixed DEK must be one the encoder wrote. The opener, fed any bytes under a fixed key, must fail, or
 //! return exactly the plaintext that the sealer turns back into the same
 //! sealed bytes: nothing unauthenticated ever comes out.
 
@@ -22,6 +23,18 @@ pub fn envelope(data: &[u8]) {
     };
     let encoded = envelope.encode().expect("a decoded envelope encodes");
     assert_eq!(encoded, data, "encode(decode(x)) != x");
+    // A version-2 envelope that passes the key and layout check under the
+    // seeds' DEK must be exactly what authenticating its fields gives.
+    if envelope.layout_tag.is_some() && envelope.verify_key(&key()).is_ok() {
+        let mut again = envelope.clone();
+        again
+            .authenticate(&key())
+            .expect("a decoded envelope authenticates");
+        assert_eq!(
+            again, envelope,
+            "a layout tag passed that authenticate() would not write"
+        );
+    }
     let total = envelope.plain_size();
     // `0..0` is the one range of an empty object (it still authenticates it).
     let ranges = [

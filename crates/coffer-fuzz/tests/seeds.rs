@@ -365,6 +365,11 @@ fn envelopes(corpus: &Corpus) {
             name,
             &envelope.encode().expect("valid envelope"),
         );
+        // Version 2: the same, authenticated under the fuzz target's DEK.
+        let mut v2 = envelope;
+        v2.authenticate(&dek).expect("valid envelope");
+        let name = name.replace(".bin", "-v2.bin");
+        corpus.write("envelope", &name, &v2.encode().expect("valid envelope"));
     }
 }
 

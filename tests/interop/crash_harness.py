@@ -258,7 +258,8 @@ class Worker:
         (it logs before answering). botocore can report success for a request the dying server
         never answered: after a 0-byte PutObject on a keep-alive connection (answered at once,
         without 100 Continue), a later `Expect: 100-continue` request on it that meets EOF gets
-        the stale status "200" and no headers. Such answers are in doubt, like a dead connection."""
+        the stale status "200" and no headers (the server now closes such connections; this check
+        stays as the guard). Such answers are in doubt, like a dead connection."""
         self.h.op_started(kind)
         try:
             result = fn(*args, **kwargs)
@@ -478,7 +479,7 @@ class Worker:
     def do_complete(self, upload_id: str, upload: Upload) -> None:
         raise NotImplementedError
 
-    def do_abort(self, upload_id: str, upload: Upload) -> None:
+    def do_abort(self, upload_id: str, upload: Upload):
         raise NotImplementedError
 
 
@@ -553,7 +554,7 @@ class S3Worker(Worker):
                                        for n, p in sorted(upload.parts.items())]})
 
     def do_abort(self, upload_id, upload):
-        self.client.abort_multipart_upload(Bucket=BUCKET, Key=upload.key, UploadId=upload_id)
+        return self.client.abort_multipart_upload(Bucket=BUCKET, Key=upload.key, UploadId=upload_id)
 
 
 class OssWorker(Worker):
@@ -600,7 +601,7 @@ class OssWorker(Worker):
             upload.key, upload_id, [PartInfo(n, p.etag) for n, p in sorted(upload.parts.items())])
 
     def do_abort(self, upload_id, upload):
-        self.bucket.abort_multipart_upload(upload.key, upload_id)
+        return self.bucket.abort_multipart_upload(upload.key, upload_id)
 
 
 def request_id(result) -> str | None:

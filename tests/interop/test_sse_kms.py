@@ -40,10 +40,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from oss2.models import PartInfo, ServerSideEncryptionRule
 
 from oss_support import cleanup_bucket, oss2_bucket, unique_oss_bucket, v2_client
-from support import REGION, error_code, expect_error, http_status
+from support import CHUNK, REGION, error_code, expect_error, find_in_files, http_status, windows
 
 MiB = 1 << 20
-CHUNK = 64 * 1024
 PART_SIZES = [5 * MiB, 5 * MiB, MiB + 123]
 DEFAULT_ALIAS = "alias/aws/s3"
 
@@ -796,20 +795,6 @@ def test_bucket_keys_cut_generate_data_key_calls(make_server):
 
 
 # --------------------------------------------------------------------------- at rest
-
-
-def windows(marker: bytes) -> list[bytes]:
-    offsets = [0, 1, 4093, CHUNK - 32, CHUNK + 17, 333_333, len(marker) // 2 + 5, len(marker) - 64]
-    return [marker[o:o + 64] for o in offsets]
-
-
-def find_in_files(files: list[Path], needles: dict[str, bytes]) -> list[str]:
-    hits = []
-    for f in files:
-        content = f.read_bytes()
-        hits += [f"{name} in {f}" for name, needle in needles.items() if needle in content]
-    return hits
-
 
 AUDIT_FIELDS = {"time", "principal", "operation", "key_id", "key_version", "alias", "source_key_id",
                 "source_key_version", "resource", "encryption_context", "destination_encryption_context", "outcome"}

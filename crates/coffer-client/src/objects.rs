@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
-use crate::transport::{ClientError, SignedClient, error_message};
+use crate::transport::{ClientError, SignedClient, error_message, read_body};
 
 /// The prefix S3 gives user metadata on the wire.
 pub const META_PREFIX: &str = "x-amz-meta-";
@@ -221,12 +221,7 @@ async fn call(
     )
     .await?;
     let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ClientError::BadResponse(e.to_string()))?
-        .to_bytes();
+    let body = read_body(response).await?;
     Ok((headers, body))
 }
 

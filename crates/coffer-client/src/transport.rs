@@ -128,12 +128,7 @@ impl SignedClient {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::BadResponse(e.to_string()))?
-            .to_bytes();
+        let body = read_body(response).await?;
         Ok(ClientResponse {
             status,
             headers,
@@ -214,6 +209,16 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// Reads a whole answer body (small answers only: XML, JSON, errors).
+pub(crate) async fn read_body(response: http::Response<Incoming>) -> Result<Bytes, ClientError> {
+    Ok(response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ClientError::BadResponse(e.to_string()))?
+        .to_bytes())
 }
 
 /// A server's answer, whatever its status.

@@ -10,7 +10,9 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::{authorized_bucket, blocking, empty_response, small_body, xml_response};
+use super::{
+    authorized_bucket, blocking, empty_response, save_bucket_config, small_body, xml_response,
+};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{ApiRequest, Dialect};
@@ -123,13 +125,11 @@ pub async fn put(
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let mut bucket = authorized_bucket(state, req).await?;
+    let bucket = authorized_bucket(state, req).await?;
     let body = small_body(req, body, payload).await?;
     let rule = parse_rule(req.dialect, &body)?;
     let json = serde_json::to_string(&rule).map_err(|e| ApiError::internal("JSON", e))?;
-    bucket.config.insert(BUCKET_CONFIG_KEY.to_owned(), json);
-    let store = state.store.clone();
-    blocking(move || store.update_bucket(bucket)).await?;
+    save_bucket_config(state, bucket, BUCKET_CONFIG_KEY, json).await?;
     empty_response(StatusCode::OK)
 }
 

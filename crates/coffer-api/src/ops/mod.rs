@@ -182,6 +182,19 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// Stores one bucket sub-resource document (`?encryption`, `?httpsConfig`,
+/// `?policy`) under `key` in the bucket's config and writes the bucket back.
+pub async fn save_bucket_config(
+    state: &AppState,
+    mut bucket: BucketRecord,
+    key: &str,
+    document: String,
+) -> ApiResult<()> {
+    bucket.config.insert(key.to_owned(), document);
+    let store = state.store.clone();
+    blocking(move || store.update_bucket(bucket)).await
+}
+
 /// Reads a small request body (XML documents) into memory, verifying the
 /// signed payload hash and Content-MD5 when given.
 pub async fn small_body(

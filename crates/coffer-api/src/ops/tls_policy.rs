@@ -17,7 +17,9 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{authorized_bucket, blocking, empty_response, small_body, xml_response};
+use super::{
+    authorized_bucket, blocking, empty_response, save_bucket_config, small_body, xml_response,
+};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::ApiRequest;
@@ -158,13 +160,11 @@ pub async fn put_https_config(
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let mut bucket = authorized_bucket(state, req).await?;
+    let bucket = authorized_bucket(state, req).await?;
     let body = small_body(req, body, payload).await?;
     let config = HttpsConfig::parse(&body)?;
     let json = serde_json::to_string(&config).map_err(|e| ApiError::internal("JSON", e))?;
-    bucket.config.insert(HTTPS_CONFIG_KEY.to_owned(), json);
-    let store = state.store.clone();
-    blocking(move || store.update_bucket(bucket)).await?;
+    save_bucket_config(state, bucket, HTTPS_CONFIG_KEY, json).await?;
     empty_response(StatusCode::OK)
 }
 
@@ -387,14 +387,12 @@ pub async fn put_policy(
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let mut bucket = authorized_bucket(state, req).await?;
+    let bucket = authorized_bucket(state, req).await?;
     let body = small_body(req, body, payload).await?;
     validate_policy(&body)?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::invalid_argument("The policy must be UTF-8 JSON."))?;
-    bucket.config.insert(POLICY_KEY.to_owned(), text);
-    let store = state.store.clone();
-    blocking(move || store.update_bucket(bucket)).await?;
+    save_bucket_config(state, bucket, POLICY_KEY, text).await?;
     empty_response(StatusCode::NO_CONTENT)
 }
 

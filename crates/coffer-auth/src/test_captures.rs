@@ -1,4 +1,4 @@
-//! The SDK wire captures in `shared/vectors/sdk-captures.txt`, parsed for
+//! The SDK wire captures in `tests/vectors/sdk-captures.txt`, parsed for
 //! the capture tests of every scheme (`sigv4`, `oss_v1`, `oss_v4`).
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -7,7 +7,7 @@ use crate::secret::Secret;
 
 pub(crate) const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/sdk-captures.txt"
+    "/../../tests/vectors/sdk-captures.txt"
 );
 
 /// One `=====` block.
@@ -61,7 +61,7 @@ fn unrepr(s: &str) -> String {
 /// message if the capture file is missing.
 pub(crate) fn load_captures(kind: &str) -> Vec<Capture> {
     let text = std::fs::read_to_string(CAPTURES).unwrap_or_else(|e| {
-        panic!("cannot read the SDK captures at {CAPTURES}: {e}. The repository must sit beside `shared/`.")
+        panic!("cannot read the SDK captures at {CAPTURES}: {e}. It ships in the repository.")
     });
     let mut captures = Vec::new();
     for block in text.split("\n=====").skip(1) {

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-/// The credential of the captures (`shared/vectors/sdk-captures.txt`).
+/// The credential of the captures (`tests/vectors/sdk-captures.txt`).
 pub const ACCESS_KEY: &str = "AKIDEXAMPLE";
 pub const SECRET_KEY: &str = "SECRETEXAMPLE";
 /// The verification time: within the 15-minute skew of every capture.

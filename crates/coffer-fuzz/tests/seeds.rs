@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Signed requests come from the SDK captures in
-//! `shared/vectors/sdk-captures.txt` (beside the repository) plus requests
+//! `tests/vectors/sdk-captures.txt` plus requests
 //! the crate's own signers make (presigned URLs, SigV2, streaming); bodies
 //! are the ones the SDKs send; envelopes and sealed chunks come from the
 //! real encoder and sealer.
@@ -26,7 +26,7 @@ use http::{HeaderMap, HeaderValue};
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/sdk-captures.txt"
+    "/../../tests/vectors/sdk-captures.txt"
 );
 
 struct Corpus(PathBuf);

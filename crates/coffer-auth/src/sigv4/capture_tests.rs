@@ -1,5 +1,5 @@
 //! Every `aws-v4` block of the boto3 wire captures in
-//! `shared/vectors/sdk-captures.txt` must verify, and fail once changed.
+//! `tests/vectors/sdk-captures.txt` must verify, and fail once changed.
 
 use http::{HeaderName, HeaderValue};
 

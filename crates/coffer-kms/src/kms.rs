@@ -228,12 +228,15 @@ impl KmsError {
     }
 }
 
-/// A key management service. Every call names its caller for the audit
-/// log; implementations must be safe to call from many threads (they are
-/// called from blocking threads, never from async tasks).
-pub trait Kms: Send + Sync {
-    // Key lifecycle.
-    fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError>;
+/// What sealing and opening need of a key management service: data keys
+/// under a customer master key, and whether a key may be used. SSE-KMS and
+/// client-side encryption need nothing more, so an external backend (an HSM,
+/// KMIP, another KMS) can implement this alone. Every call names its caller
+/// for the audit log; implementations must be safe to call from many
+/// threads (they are called from blocking threads, never from async tasks,
+/// except [`usable_now`](Self::usable_now)).
+pub trait KmsDataPlane: Send + Sync {
+    /// The key's metadata (id, ARN, state, current version); aliases resolve.
     fn describe_key(&self, ctx: &CallContext, key: KeyRef) -> Result<KeyMetadata, KmsError>;
     /// The ARN of `key` if it is enabled now, else the error a use of it
     /// would get. For callers that reuse material the KMS released earlier
@@ -246,6 +249,49 @@ pub trait Kms: Send + Sync {
         let _ = key;
         None
     }
+
+    // Data keys. Every ciphertext blob names its key and version, so
+    // Decrypt needs no key reference (if one is given, it must match).
+    fn generate_data_key(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KmsError>;
+    fn encrypt(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError>;
+    fn decrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+        key: Option<KeyRef>,
+    ) -> Result<Plaintext, KmsError>;
+    fn re_encrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        source_context: &EncryptionContext,
+        destination_key: KeyRef,
+        destination_context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError>;
+
+    /// The key the service uses for SSE-KMS when a request names none
+    /// (alias `alias/aws/s3`), created on first use.
+    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError>;
+}
+
+/// Key administration: creating keys, their states, aliases, rotation and
+/// imported material, as the AWS KMS API names them. The KMS API serves it;
+/// SSE never calls it.
+pub trait KmsAdmin: Send + Sync {
+    // Key lifecycle.
+    fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError>;
     fn list_keys(&self, ctx: &CallContext) -> Result<Vec<KeyMetadata>, KmsError>;
     fn enable_key(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;
     fn disable_key(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;
@@ -312,39 +358,10 @@ pub trait Kms: Send + Sync {
         valid_to: Option<OffsetDateTime>,
     ) -> Result<(), KmsError>;
     fn delete_imported_key_material(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;
-
-    // Data plane. Every ciphertext blob names its key and version, so
-    // Decrypt needs no key reference (if one is given, it must match).
-    fn generate_data_key(
-        &self,
-        ctx: &CallContext,
-        key: KeyRef,
-        context: &EncryptionContext,
-    ) -> Result<GeneratedDataKey, KmsError>;
-    fn encrypt(
-        &self,
-        ctx: &CallContext,
-        key: KeyRef,
-        plaintext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Ciphertext, KmsError>;
-    fn decrypt(
-        &self,
-        ctx: &CallContext,
-        ciphertext_blob: &[u8],
-        context: &EncryptionContext,
-        key: Option<KeyRef>,
-    ) -> Result<Plaintext, KmsError>;
-    fn re_encrypt(
-        &self,
-        ctx: &CallContext,
-        ciphertext_blob: &[u8],
-        source_context: &EncryptionContext,
-        destination_key: KeyRef,
-        destination_context: &EncryptionContext,
-    ) -> Result<Ciphertext, KmsError>;
-
-    /// The key the service uses for SSE-KMS when a request names none
-    /// (alias `alias/aws/s3`), created on first use.
-    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError>;
 }
+
+/// A whole KMS: the data plane and key administration, as the KMS API
+/// serves them. Implemented by every type that implements both.
+pub trait Kms: KmsDataPlane + KmsAdmin {}
+
+impl<T: KmsDataPlane + KmsAdmin + ?Sized> Kms for T {}

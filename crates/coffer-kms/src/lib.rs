@@ -1,20 +1,29 @@
 //! Coffer's key management.
 //!
 //! - [`root_key`]: the root key, which seals every secret Coffer keeps at rest.
-//! - [`kms`]: the `Kms` trait (AWS KMS names and semantics).
+//! - [`kms`]: the KMS traits, with AWS KMS names and semantics:
+//!   [`KmsDataPlane`] (data keys and key state: all that SSE and client-side
+//!   encryption need, and all an external backend must offer), [`KmsAdmin`]
+//!   (key administration, served by the KMS API) and [`Kms`] (both).
 //! - [`embedded`]: the embedded backend: customer master keys, aliases,
 //!   rotation, BYOK, sealed in `<data-dir>/kms/keystore.json` by the root key,
 //!   with an audit log. External backends will sit beside it the way rustls
-//!   adds crypto providers.
+//!   adds crypto providers, each passing the [`contract`] suite.
+//! - `memory` and `contract` (feature `testing`): an in-memory data plane for
+//!   tests, and the contract suite every backend passes.
 //! - [`service_keys`]: the service master key behind SSE-S3 / SSE-OSS.
 #![forbid(unsafe_code)]
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 pub mod embedded;
 pub mod kms;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod root_key;
 
 pub use embedded::EmbeddedKms;
-pub use kms::{CallContext, EncryptionContext, Kms, KmsError};
+pub use kms::{CallContext, EncryptionContext, Kms, KmsAdmin, KmsDataPlane, KmsError};
 pub use root_key::{RootKey, RootKeyError};
 pub mod service_keys;
 

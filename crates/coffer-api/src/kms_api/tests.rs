@@ -11,7 +11,7 @@ use coffer_kms::kms::{
     KeySpec, KeyState, Origin, Plaintext, RotationEntry, RotationStatus, WrappingAlgorithm,
     WrappingKeySpec,
 };
-use coffer_kms::{CallContext, EncryptionContext, Kms, KmsError};
+use coffer_kms::{CallContext, EncryptionContext, KmsAdmin, KmsDataPlane, KmsError};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -72,7 +72,92 @@ impl FakeKms {
     }
 }
 
-impl Kms for FakeKms {
+impl KmsDataPlane for FakeKms {
+    fn describe_key(&self, ctx: &CallContext, _key: KeyRef) -> Result<KeyMetadata, KmsError> {
+        self.record(ctx, "describe_key")?;
+        Ok(self.metadata())
+    }
+    fn generate_data_key(
+        &self,
+        ctx: &CallContext,
+        _key: KeyRef,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        self.record(ctx, "generate_data_key")?;
+        self.contexts
+            .lock()
+            .expect("fake lock")
+            .push(context.clone());
+        Ok(GeneratedDataKey {
+            key_id: KEY_ID.into(),
+            key_version: 1,
+            plaintext: SymmetricKey::from_slice(&[7u8; 32]).expect("32 bytes"),
+            ciphertext_blob: b"wrapped-data-key".to_vec(),
+        })
+    }
+    fn encrypt(
+        &self,
+        ctx: &CallContext,
+        _key: KeyRef,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        self.record(ctx, "encrypt")?;
+        self.contexts
+            .lock()
+            .expect("fake lock")
+            .push(context.clone());
+        let mut blob = b"ct:".to_vec();
+        blob.extend_from_slice(plaintext);
+        Ok(Ciphertext {
+            key_id: KEY_ID.into(),
+            key_version: 1,
+            ciphertext_blob: blob,
+        })
+    }
+    fn decrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+        key: Option<KeyRef>,
+    ) -> Result<Plaintext, KmsError> {
+        self.record(ctx, &format!("decrypt({key:?})"))?;
+        self.contexts
+            .lock()
+            .expect("fake lock")
+            .push(context.clone());
+        let plaintext = ciphertext_blob
+            .strip_prefix(b"ct:")
+            .ok_or(KmsError::InvalidCiphertext)?;
+        Ok(Plaintext {
+            key_id: KEY_ID.into(),
+            key_version: 1,
+            plaintext: Zeroizing::new(plaintext.to_vec()),
+        })
+    }
+    fn re_encrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        _source_context: &EncryptionContext,
+        destination_key: KeyRef,
+        _destination_context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        self.record(ctx, &format!("re_encrypt({destination_key})"))?;
+        Ok(Ciphertext {
+            key_id: KEY_ID.into(),
+            key_version: 2,
+            ciphertext_blob: ciphertext_blob.to_vec(),
+        })
+    }
+    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
+        self.record(ctx, "default_sse_key")?;
+        Ok(self.metadata())
+    }
+}
+
+impl KmsAdmin for FakeKms {
     fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
         self.record(ctx, "create_key")?;
         let mut m = self.metadata();
@@ -83,10 +168,6 @@ impl Kms for FakeKms {
             m.state = KeyState::PendingImport;
         }
         Ok(m)
-    }
-    fn describe_key(&self, ctx: &CallContext, _key: KeyRef) -> Result<KeyMetadata, KmsError> {
-        self.record(ctx, "describe_key")?;
-        Ok(self.metadata())
     }
     fn list_keys(&self, ctx: &CallContext) -> Result<Vec<KeyMetadata>, KmsError> {
         self.record(ctx, "list_keys")?;
@@ -225,84 +306,6 @@ impl Kms for FakeKms {
         _key: KeyRef,
     ) -> Result<(), KmsError> {
         self.record(ctx, "delete_imported_key_material")
-    }
-    fn generate_data_key(
-        &self,
-        ctx: &CallContext,
-        _key: KeyRef,
-        context: &EncryptionContext,
-    ) -> Result<GeneratedDataKey, KmsError> {
-        self.record(ctx, "generate_data_key")?;
-        self.contexts
-            .lock()
-            .expect("fake lock")
-            .push(context.clone());
-        Ok(GeneratedDataKey {
-            key_id: KEY_ID.into(),
-            key_version: 1,
-            plaintext: SymmetricKey::from_slice(&[7u8; 32]).expect("32 bytes"),
-            ciphertext_blob: b"wrapped-data-key".to_vec(),
-        })
-    }
-    fn encrypt(
-        &self,
-        ctx: &CallContext,
-        _key: KeyRef,
-        plaintext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Ciphertext, KmsError> {
-        self.record(ctx, "encrypt")?;
-        self.contexts
-            .lock()
-            .expect("fake lock")
-            .push(context.clone());
-        let mut blob = b"ct:".to_vec();
-        blob.extend_from_slice(plaintext);
-        Ok(Ciphertext {
-            key_id: KEY_ID.into(),
-            key_version: 1,
-            ciphertext_blob: blob,
-        })
-    }
-    fn decrypt(
-        &self,
-        ctx: &CallContext,
-        ciphertext_blob: &[u8],
-        context: &EncryptionContext,
-        key: Option<KeyRef>,
-    ) -> Result<Plaintext, KmsError> {
-        self.record(ctx, &format!("decrypt({key:?})"))?;
-        self.contexts
-            .lock()
-            .expect("fake lock")
-            .push(context.clone());
-        let plaintext = ciphertext_blob
-            .strip_prefix(b"ct:")
-            .ok_or(KmsError::InvalidCiphertext)?;
-        Ok(Plaintext {
-            key_id: KEY_ID.into(),
-            key_version: 1,
-            plaintext: Zeroizing::new(plaintext.to_vec()),
-        })
-    }
-    fn re_encrypt(
-        &self,
-        ctx: &CallContext,
-        ciphertext_blob: &[u8],
-        _source_context: &EncryptionContext,
-        destination_key: KeyRef,
-        _destination_context: &EncryptionContext,
-    ) -> Result<Ciphertext, KmsError> {
-        self.record(ctx, &format!("re_encrypt({destination_key})"))?;
-        Ok(Ciphertext {
-            key_id: KEY_ID.into(),
-            key_version: 2,
-            ciphertext_blob: ciphertext_blob.to_vec(),
-        })
-    }
-    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
-        self.record(ctx, "default_sse_key")?;
-        Ok(self.metadata())
     }
 }
 

@@ -34,8 +34,8 @@ use self::lifecycle::{
 use crate::RootKey;
 use crate::kms::{
     AliasEntry, CallContext, Ciphertext, CreateKey, EncryptionContext, GeneratedDataKey,
-    ImportParameters, KeyMetadata, KeyRef, KeyState, Kms, KmsError, Origin, Plaintext,
-    RotationEntry, RotationStatus, WrappingAlgorithm, WrappingKeySpec,
+    ImportParameters, KeyMetadata, KeyRef, KeyState, KmsAdmin, KmsDataPlane, KmsError, Origin,
+    Plaintext, RotationEntry, RotationStatus, WrappingAlgorithm, WrappingKeySpec,
 };
 
 pub use self::blob::{FORMAT_VERSION as BLOB_FORMAT_VERSION, MAGIC as BLOB_MAGIC};
@@ -372,26 +372,7 @@ fn describe(audit: &mut AuditDetails, cmk: &Cmk) {
     audit.key_id = Some(cmk.key_id.clone());
 }
 
-impl Kms for EmbeddedKms {
-    fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
-        self.call(ctx, "CreateKey", |audit| {
-            if request.description.len() > MAX_DESCRIPTION_LEN {
-                return Err(KmsError::Validation(
-                    "the description is longer than 8192 bytes".into(),
-                ));
-            }
-            validate_tags(&request.tags)?;
-            let meta = self.write(|state, now| {
-                let cmk = self.new_cmk(state, now, &request, false)?;
-                let meta = metadata(&cmk, &self.region);
-                state.keys.insert(cmk.key_id.clone(), cmk);
-                Ok(meta)
-            })?;
-            audit.key_id = Some(meta.key_id.clone());
-            Ok(meta)
-        })
-    }
-
+impl KmsDataPlane for EmbeddedKms {
     fn describe_key(&self, ctx: &CallContext, key: KeyRef) -> Result<KeyMetadata, KmsError> {
         self.call(ctx, "DescribeKey", |audit| {
             self.read(|state, _| {
@@ -414,6 +395,158 @@ impl Kms for EmbeddedKms {
             check_usable(cmk)?;
             Ok(key_arn(&self.region, &cmk.key_id))
         }))
+    }
+
+    fn generate_data_key(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, KmsError> {
+        self.call(ctx, "GenerateDataKey", |audit| {
+            audit.encryption_context = Some(context.clone());
+            let plaintext = lifecycle::generate_material()?;
+            let sealed =
+                self.read(|state, _| self.encrypt_in(state, key, plaintext.expose(), context))?;
+            audit.key_id = Some(sealed.key_id.clone());
+            audit.key_version = Some(sealed.key_version);
+            Ok(GeneratedDataKey {
+                key_id: sealed.key_id,
+                key_version: sealed.key_version,
+                plaintext,
+                ciphertext_blob: sealed.ciphertext_blob,
+            })
+        })
+    }
+
+    fn encrypt(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        self.call(ctx, "Encrypt", |audit| {
+            audit.encryption_context = Some(context.clone());
+            if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT_LEN {
+                return Err(KmsError::Validation(
+                    "the plaintext must be 1 to 4096 bytes".into(),
+                ));
+            }
+            let sealed = self.read(|state, _| self.encrypt_in(state, key, plaintext, context))?;
+            audit.key_id = Some(sealed.key_id.clone());
+            audit.key_version = Some(sealed.key_version);
+            Ok(sealed)
+        })
+    }
+
+    fn decrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+        key: Option<KeyRef>,
+    ) -> Result<Plaintext, KmsError> {
+        self.call(ctx, "Decrypt", |audit| {
+            audit.encryption_context = Some(context.clone());
+            let opened =
+                self.read(|state, _| self.decrypt_in(state, ciphertext_blob, context, key))?;
+            audit.key_id = Some(opened.key_id.clone());
+            audit.key_version = Some(opened.key_version);
+            Ok(opened)
+        })
+    }
+
+    fn re_encrypt(
+        &self,
+        ctx: &CallContext,
+        ciphertext_blob: &[u8],
+        source_context: &EncryptionContext,
+        destination_key: KeyRef,
+        destination_context: &EncryptionContext,
+    ) -> Result<Ciphertext, KmsError> {
+        self.call(ctx, "ReEncrypt", |audit| {
+            audit.encryption_context = Some(source_context.clone());
+            audit.destination_encryption_context = Some(destination_context.clone());
+            self.read(|state, _| {
+                let opened = self.decrypt_in(state, ciphertext_blob, source_context, None)?;
+                audit.source_key_id = Some(opened.key_id.clone());
+                audit.source_key_version = Some(opened.key_version);
+                let sealed = self.encrypt_in(
+                    state,
+                    destination_key,
+                    &opened.plaintext,
+                    destination_context,
+                )?;
+                audit.key_id = Some(sealed.key_id.clone());
+                audit.key_version = Some(sealed.key_version);
+                Ok(sealed)
+            })
+        })
+    }
+
+    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "DescribeKey", |audit| {
+            audit.alias = Some(DEFAULT_SSE_ALIAS.to_owned());
+            let existing = self.read(|state, _| {
+                Ok(state
+                    .resolve(DEFAULT_SSE_ALIAS, &self.region)
+                    .ok()
+                    .map(|cmk| metadata(cmk, &self.region)))
+            })?;
+            let meta = match existing {
+                Some(meta) => meta,
+                None => self.write(|state, now| {
+                    if let Ok(cmk) = state.resolve(DEFAULT_SSE_ALIAS, &self.region) {
+                        return Ok(metadata(cmk, &self.region));
+                    }
+                    validate_alias(DEFAULT_SSE_ALIAS, true)?;
+                    let request = CreateKey {
+                        description:
+                            "Default key that protects my S3 objects when no other key is defined"
+                                .into(),
+                        key_spec: crate::kms::KeySpec::SymmetricDefault,
+                        origin: Origin::Generated,
+                        tags: Vec::new(),
+                    };
+                    let mut cmk = self.new_cmk(state, now, &request, true)?;
+                    cmk.rotation = Rotation {
+                        enabled: true,
+                        period_days: DEFAULT_ROTATION_DAYS,
+                        anchor: Some(now),
+                    };
+                    let meta = metadata(&cmk, &self.region);
+                    state
+                        .aliases
+                        .insert(DEFAULT_SSE_ALIAS.to_owned(), cmk.key_id.clone());
+                    state.keys.insert(cmk.key_id.clone(), cmk);
+                    Ok(meta)
+                })?,
+            };
+            audit.key_id = Some(meta.key_id.clone());
+            Ok(meta)
+        })
+    }
+}
+
+impl KmsAdmin for EmbeddedKms {
+    fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
+        self.call(ctx, "CreateKey", |audit| {
+            if request.description.len() > MAX_DESCRIPTION_LEN {
+                return Err(KmsError::Validation(
+                    "the description is longer than 8192 bytes".into(),
+                ));
+            }
+            validate_tags(&request.tags)?;
+            let meta = self.write(|state, now| {
+                let cmk = self.new_cmk(state, now, &request, false)?;
+                let meta = metadata(&cmk, &self.region);
+                state.keys.insert(cmk.key_id.clone(), cmk);
+                Ok(meta)
+            })?;
+            audit.key_id = Some(meta.key_id.clone());
+            Ok(meta)
+        })
     }
 
     fn list_keys(&self, ctx: &CallContext) -> Result<Vec<KeyMetadata>, KmsError> {
@@ -825,137 +958,6 @@ impl Kms for EmbeddedKms {
                 }
                 Ok(())
             })
-        })
-    }
-
-    fn generate_data_key(
-        &self,
-        ctx: &CallContext,
-        key: KeyRef,
-        context: &EncryptionContext,
-    ) -> Result<GeneratedDataKey, KmsError> {
-        self.call(ctx, "GenerateDataKey", |audit| {
-            audit.encryption_context = Some(context.clone());
-            let plaintext = lifecycle::generate_material()?;
-            let sealed =
-                self.read(|state, _| self.encrypt_in(state, key, plaintext.expose(), context))?;
-            audit.key_id = Some(sealed.key_id.clone());
-            audit.key_version = Some(sealed.key_version);
-            Ok(GeneratedDataKey {
-                key_id: sealed.key_id,
-                key_version: sealed.key_version,
-                plaintext,
-                ciphertext_blob: sealed.ciphertext_blob,
-            })
-        })
-    }
-
-    fn encrypt(
-        &self,
-        ctx: &CallContext,
-        key: KeyRef,
-        plaintext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Ciphertext, KmsError> {
-        self.call(ctx, "Encrypt", |audit| {
-            audit.encryption_context = Some(context.clone());
-            if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT_LEN {
-                return Err(KmsError::Validation(
-                    "the plaintext must be 1 to 4096 bytes".into(),
-                ));
-            }
-            let sealed = self.read(|state, _| self.encrypt_in(state, key, plaintext, context))?;
-            audit.key_id = Some(sealed.key_id.clone());
-            audit.key_version = Some(sealed.key_version);
-            Ok(sealed)
-        })
-    }
-
-    fn decrypt(
-        &self,
-        ctx: &CallContext,
-        ciphertext_blob: &[u8],
-        context: &EncryptionContext,
-        key: Option<KeyRef>,
-    ) -> Result<Plaintext, KmsError> {
-        self.call(ctx, "Decrypt", |audit| {
-            audit.encryption_context = Some(context.clone());
-            let opened =
-                self.read(|state, _| self.decrypt_in(state, ciphertext_blob, context, key))?;
-            audit.key_id = Some(opened.key_id.clone());
-            audit.key_version = Some(opened.key_version);
-            Ok(opened)
-        })
-    }
-
-    fn re_encrypt(
-        &self,
-        ctx: &CallContext,
-        ciphertext_blob: &[u8],
-        source_context: &EncryptionContext,
-        destination_key: KeyRef,
-        destination_context: &EncryptionContext,
-    ) -> Result<Ciphertext, KmsError> {
-        self.call(ctx, "ReEncrypt", |audit| {
-            audit.encryption_context = Some(source_context.clone());
-            audit.destination_encryption_context = Some(destination_context.clone());
-            self.read(|state, _| {
-                let opened = self.decrypt_in(state, ciphertext_blob, source_context, None)?;
-                audit.source_key_id = Some(opened.key_id.clone());
-                audit.source_key_version = Some(opened.key_version);
-                let sealed = self.encrypt_in(
-                    state,
-                    destination_key,
-                    &opened.plaintext,
-                    destination_context,
-                )?;
-                audit.key_id = Some(sealed.key_id.clone());
-                audit.key_version = Some(sealed.key_version);
-                Ok(sealed)
-            })
-        })
-    }
-
-    fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
-        self.call(ctx, "DescribeKey", |audit| {
-            audit.alias = Some(DEFAULT_SSE_ALIAS.to_owned());
-            let existing = self.read(|state, _| {
-                Ok(state
-                    .resolve(DEFAULT_SSE_ALIAS, &self.region)
-                    .ok()
-                    .map(|cmk| metadata(cmk, &self.region)))
-            })?;
-            let meta = match existing {
-                Some(meta) => meta,
-                None => self.write(|state, now| {
-                    if let Ok(cmk) = state.resolve(DEFAULT_SSE_ALIAS, &self.region) {
-                        return Ok(metadata(cmk, &self.region));
-                    }
-                    validate_alias(DEFAULT_SSE_ALIAS, true)?;
-                    let request = CreateKey {
-                        description:
-                            "Default key that protects my S3 objects when no other key is defined"
-                                .into(),
-                        key_spec: crate::kms::KeySpec::SymmetricDefault,
-                        origin: Origin::Generated,
-                        tags: Vec::new(),
-                    };
-                    let mut cmk = self.new_cmk(state, now, &request, true)?;
-                    cmk.rotation = Rotation {
-                        enabled: true,
-                        period_days: DEFAULT_ROTATION_DAYS,
-                        anchor: Some(now),
-                    };
-                    let meta = metadata(&cmk, &self.region);
-                    state
-                        .aliases
-                        .insert(DEFAULT_SSE_ALIAS.to_owned(), cmk.key_id.clone());
-                    state.keys.insert(cmk.key_id.clone(), cmk);
-                    Ok(meta)
-                })?,
-            };
-            audit.key_id = Some(meta.key_id.clone());
-            Ok(meta)
         })
     }
 }

@@ -1074,3 +1074,46 @@ fn usable_now_follows_the_key_state_without_an_audit_line() {
     f.advance(Duration::days(8));
     assert!(f.kms.usable_now(&key.key_id).is_none());
 }
+
+/// The embedded KMS through the contract every data plane keeps.
+struct Embedded(Fixture);
+
+impl crate::contract::Harness for Embedded {
+    fn kms(&self) -> &dyn KmsDataPlane {
+        &self.0.kms
+    }
+    fn create_key(&self) -> String {
+        self.0
+            .kms
+            .create_key(
+                &ctx(),
+                CreateKey {
+                    description: "contract".into(),
+                    key_spec: KeySpec::SymmetricDefault,
+                    origin: Origin::Generated,
+                    tags: Vec::new(),
+                },
+            )
+            .expect("create")
+            .key_id
+    }
+    fn set_enabled(&self, key: &str, enabled: bool) {
+        let result = if enabled {
+            self.0.kms.enable_key(&ctx(), key)
+        } else {
+            self.0.kms.disable_key(&ctx(), key)
+        };
+        result.expect("set state");
+    }
+    fn rotate(&self, key: &str) {
+        self.0
+            .kms
+            .rotate_key_on_demand(&ctx(), key)
+            .expect("rotate");
+    }
+}
+
+#[test]
+fn passes_the_kms_contract() {
+    crate::contract::run(&Embedded(fixture()));
+}

@@ -22,11 +22,11 @@ use std::sync::{Mutex, MutexGuard};
 use coffer_crypto::{SymmetricKey, secret_box};
 use time::OffsetDateTime;
 
+use crate::CallContext;
 use crate::kms::{
     Ciphertext, EncryptionContext, GeneratedDataKey, KeyMetadata, KeyRef, KeySpec, KeyState,
     KmsDataPlane, KmsError, Origin, Plaintext,
 };
-use crate::CallContext;
 
 const BLOB_LABEL: &[u8] = b"coffer-memory-kms-1";
 const ACCOUNT: &str = "000000000000";

@@ -22,10 +22,12 @@ mod range;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wrap;
 
 pub use envelope::{Envelope, KeyReference, PartLayout, WrapKind};
 pub use range::{PartRange, RangePlan, chunk_count, plan_range, sealed_size};
 pub use stream::{PartOpener, PartSealer};
+pub use wrap::{BucketKeyWrap, DataKeyOwner, data_key_context};
 
 use crate::{CryptoError, SymmetricKey};
 

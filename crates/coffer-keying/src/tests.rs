@@ -94,15 +94,17 @@ fn plaintext(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
-/// Seals `body` as a single-part object; returns the sealed blob, the
-/// envelope and the stored attributes.
+/// A sealed single-part object: its blob, envelope and stored attributes.
+type SealedObject = (Vec<u8>, Vec<u8>, Vec<(String, String)>);
+
+/// Seals `body` as a single-part object.
 fn seal_object(
     keys: &ObjectKeys,
     protection: Protection,
     bucket: &str,
     key: &str,
     body: &[u8],
-) -> KeyingResult<(Vec<u8>, Vec<u8>, Vec<(String, String)>)> {
+) -> KeyingResult<SealedObject> {
     let sealing = keys
         .seal_new(&TLS, protection, name(bucket, key, &[]))?
         .expect("encrypted");

@@ -174,13 +174,12 @@ async fn add_user(
 }
 
 fn service_key_versions(state: &AppState) -> ApiResult<Response<ResponseBody>> {
-    let keyring = state
-        .service_keys
-        .read()
-        .map_err(|_| ApiError::internal("service keyring", "lock poisoned"))?;
-    let current = keyring.current().0;
-    let versions: Vec<_> = keyring
-        .versions()
+    let (current, versions) = state
+        .keys
+        .service_key_versions()
+        .map_err(crate::sse::keying_error)?;
+    let versions: Vec<_> = versions
+        .into_iter()
         .map(|(version, created_ms)| serde_json::json!({"version": version, "created_ms": created_ms}))
         .collect();
     json(
@@ -193,11 +192,9 @@ fn service_key_versions(state: &AppState) -> ApiResult<Response<ResponseBody>> {
 /// ones keep opening with theirs until a rewrap.
 fn rotate_service_key(state: &AppState) -> ApiResult<Response<ResponseBody>> {
     let version = state
-        .service_keys
-        .write()
-        .map_err(|_| ApiError::internal("service keyring", "lock poisoned"))?
-        .rotate(&state.root_key)
-        .map_err(|e| ApiError::internal("rotating the service master key", e))?;
+        .keys
+        .rotate_service_key(&state.root_key)
+        .map_err(crate::sse::keying_error)?;
     tracing::info!(version, "service master key rotated");
     json(StatusCode::OK, &serde_json::json!({"current": version}))
 }

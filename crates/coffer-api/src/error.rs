@@ -109,6 +109,16 @@ impl ApiError {
             "Your socket connection to the server was not read from or written to within the timeout period.",
         )
     }
+    /// Stored data or metadata that failed authentication: never served,
+    /// and reported without detail.
+    pub fn integrity_check_failed() -> Self {
+        tracing::error!("an object failed its integrity check");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "IntegrityCheckFailed",
+            "The object's stored data failed its integrity check and is not served.",
+        )
+    }
     pub fn incomplete_body() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -207,8 +207,7 @@ async fn handle(
         .unwrap_or_default()
         .to_owned();
     let tls_version = tls.as_ref().map(|t| t.version.name());
-    let routed = route(state, req, &request_id, dialect, tls.clone());
-    let mut response = match crate::tls::scope(tls, routed).await {
+    let mut response = match route(state, req, &request_id, dialect, tls).await {
         Ok(response) => response,
         Err(error) => {
             let failure = Failure {

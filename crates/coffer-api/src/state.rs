@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use coffer_auth::{Secret, SecretLookup};
-use coffer_kms::{RootKey, ServiceKeyring};
+use coffer_keying::ObjectKeys;
+use coffer_kms::RootKey;
 use coffer_store::Store;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -20,9 +21,6 @@ pub struct ServerSettings {
     /// Host names under which virtual-host-style requests are recognised:
     /// `bucket.<domain>`.
     pub domains: Vec<String>,
-    /// Accept SSE-C keys over plain HTTP (tests only: the key crosses the
-    /// network in the clear).
-    pub allow_insecure_sse_c: bool,
     /// Timeouts and connection limits of the listeners.
     pub limits: crate::server::ConnectionLimits,
 }
@@ -30,12 +28,11 @@ pub struct ServerSettings {
 pub struct AppState {
     pub store: Store,
     pub root_key: std::sync::Arc<RootKey>,
-    /// The service master key behind SSE-S3/SSE-OSS; written on rotation.
-    pub service_keys: std::sync::RwLock<ServiceKeyring>,
-    /// The KMS behind SSE-KMS and the KMS API (None: SSE-KMS refused).
+    /// The keys of objects: the service master key, the KMS data plane and
+    /// the bucket-key cache, behind one sealing and one opening path.
+    pub keys: ObjectKeys,
+    /// The KMS behind the KMS API (None: no KMS API, SSE-KMS refused).
     pub kms: Option<std::sync::Arc<dyn coffer_kms::Kms>>,
-    /// Cached SSE-KMS bucket keys.
-    pub bucket_keys: crate::sse::BucketKeyCache,
     pub root: RootCredentials,
     pub settings: ServerSettings,
 }

@@ -74,17 +74,20 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot open the embedded KMS: {e}; refusing to start"))?,
     );
+    let keys = coffer_keying::ObjectKeys::new(
+        service_keys,
+        Some(kms.clone()),
+        settings.allow_insecure_sse_c,
+    );
     let state = Arc::new(AppState {
         store,
         root_key,
-        service_keys: std::sync::RwLock::new(service_keys),
+        keys,
         kms: Some(kms),
-        bucket_keys: Default::default(),
         root,
         settings: ServerSettings {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
-            allow_insecure_sse_c: settings.allow_insecure_sse_c,
             limits: settings.limits,
         },
     });

@@ -13,11 +13,14 @@ use tokio::sync::mpsc;
 
 use super::writer::{BlobTarget, BlobWriter, StagedBody};
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
-use crate::sse::{Opening, integrity_error};
+use coffer_keying::Opening;
 
-/// Plaintext bytes passed on at a time (a whole number of sealed chunks).
-const READ_BATCH: u64 = 16 * CHUNK_SIZE as u64;
+use crate::error::{ApiError, ApiResult};
+
+/// Sealed chunks read and opened at a time.
+const READ_BATCH_CHUNKS: u64 = 16;
+/// Plaintext bytes passed on at a time.
+const READ_BATCH: u64 = READ_BATCH_CHUNKS * CHUNK_SIZE as u64;
 
 /// An object's stored body and what opens it.
 pub struct BodySource {
@@ -43,7 +46,7 @@ impl ReadError {
     fn into_api(self) -> ApiError {
         match self {
             ReadError::Io(e) => ApiError::internal("reading an object", e),
-            ReadError::Integrity => integrity_error(),
+            ReadError::Integrity => ApiError::integrity_check_failed(),
         }
     }
 }
@@ -86,82 +89,76 @@ pub fn read_range(
     store: &Store,
     source: &BodySource,
     range: Range<u64>,
-    mut sink: impl FnMut(Bytes) -> bool,
+    sink: impl FnMut(Bytes) -> bool,
 ) -> Result<(), ReadError> {
     match &source.opening {
         None => read_plain(store, &source.extents, range, sink),
-        Some(opening) => {
-            let parts = &opening.envelope.parts;
-            if parts.len() != source.extents.len() {
+        Some(opening) => read_sealed(store, &source.extents, opening, range, sink),
+    }
+}
+
+/// The sealed path: the envelope's planner ([`Envelope::plan_range`], the
+/// one the fuzz target exercises) names the parts, chunks and sealed bytes
+/// to read; each part's plan is read in batches of [`READ_BATCH_CHUNKS`]
+/// chunks, each opened (authenticated) in the buffer it was read into.
+///
+/// [`Envelope::plan_range`]: coffer_crypto::sealed::Envelope::plan_range
+fn read_sealed(
+    store: &Store,
+    extents: &[Extent],
+    opening: &Opening,
+    range: Range<u64>,
+    mut sink: impl FnMut(Bytes) -> bool,
+) -> Result<(), ReadError> {
+    let envelope = opening.envelope();
+    if envelope.parts.len() != extents.len() {
+        return Err(ReadError::Integrity);
+    }
+    // Zero bytes of a non-empty object: nothing to read. (Zero bytes of an
+    // empty object still open its empty chunks, so that even an empty read
+    // is authenticated.)
+    if range.is_empty() && envelope.plain_size() != 0 {
+        return Ok(());
+    }
+    let pieces = envelope
+        .plan_range(range)
+        .map_err(|_| ReadError::Integrity)?;
+    for piece in pieces {
+        let (part, extent) = (&envelope.parts[piece.index], &extents[piece.index]);
+        let file = open_blob(store, extent)?;
+        // A blob must be exactly as long as its layout says: bytes appended
+        // after the final chunk would otherwise go unread, and the damage
+        // unnoticed.
+        if file.metadata()?.len() != sealed::sealed_size(part.plain_size) {
+            return Err(ReadError::Integrity);
+        }
+        let opener = opening.opener(part.part_number);
+        for batch in piece.plan.batches(READ_BATCH_CHUNKS) {
+            if batch.sealed.end > extent.size {
                 return Err(ReadError::Integrity);
             }
-            let mut part_start = 0u64;
-            for (part, extent) in parts.iter().zip(&source.extents) {
-                let part_end = part_start + part.plain_size;
-                let from =
-                    range.start.max(part_start) - part_start.min(range.start.max(part_start));
-                let to = range.end.min(part_end).saturating_sub(part_start);
-                // An empty range (an empty object) still opens the empty
-                // chunk, so that even an empty read is authenticated.
-                let wanted = if range.is_empty() && part.plain_size == 0 {
-                    Some(0..0)
-                } else if from < to {
-                    Some(from..to)
-                } else {
-                    None
-                };
-                if let Some(mut wanted) = wanted {
-                    let file = open_blob(store, extent)?;
-                    // A blob must be exactly as long as its layout says: bytes
-                    // appended after the final chunk would otherwise go unread,
-                    // and the damage unnoticed.
-                    if file.metadata()?.len() != sealed::sealed_size(part.plain_size) {
-                        return Err(ReadError::Integrity);
-                    }
-                    let opener = opening.opener(part.part_number);
-                    loop {
-                        // Batches end on chunk boundaries.
-                        let batch_end =
-                            ((wanted.start / READ_BATCH + 1) * READ_BATCH).min(wanted.end);
-                        let batch = wanted.start..batch_end;
-                        let plan = sealed::plan_range(part.plain_size, batch.clone())
-                            .map_err(|_| ReadError::Integrity)?;
-                        if plan.sealed.end > extent.size {
-                            return Err(ReadError::Integrity);
-                        }
-                        let mut batch_bytes = read_at(
-                            &file,
-                            plan.sealed.start,
-                            plan.sealed.end - plan.sealed.start,
-                        )
-                        .map_err(|e| match e {
-                            // A blob shorter than its layout says: truncated.
-                            ReadError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                                ReadError::Integrity
-                            }
-                            other => other,
-                        })?;
-                        // Opened where it was read: the buffer becomes the plaintext.
-                        opener
-                            .open_range_in_place(&plan, &mut batch_bytes)
-                            .map_err(|_| ReadError::Integrity)?;
-                        if !batch_bytes.is_empty() && !sink(Bytes::from(batch_bytes)) {
-                            return Ok(());
-                        }
-                        wanted.start = batch_end;
-                        if wanted.start >= wanted.end {
-                            break;
-                        }
-                    }
+            let mut bytes = read_at(
+                &file,
+                batch.sealed.start,
+                batch.sealed.end - batch.sealed.start,
+            )
+            .map_err(|e| match e {
+                // A blob shorter than its layout says: truncated.
+                ReadError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    ReadError::Integrity
                 }
-                part_start = part_end;
-                if part_start >= range.end && !range.is_empty() {
-                    break;
-                }
+                other => other,
+            })?;
+            // Opened where it was read: the buffer becomes the plaintext.
+            opener
+                .open_range_in_place(&batch, &mut bytes)
+                .map_err(|_| ReadError::Integrity)?;
+            if !bytes.is_empty() && !sink(Bytes::from(bytes)) {
+                return Ok(());
             }
-            Ok(())
         }
     }
+    Ok(())
 }
 
 fn read_plain(

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use coffer_auth::checksum::{ChecksumAlgorithm, Crc64Xz};
 use coffer_crypto::sealed::PartSealer;
+use coffer_keying::{SINGLE_PART, Sealing};
 use coffer_store::{BlobId, Extent, NewBlob, Store};
 use md5::{Digest as _, Md5};
 use zeroize::Zeroize;
@@ -26,6 +27,17 @@ const SEALED_BATCH_ROOM: usize = WRITE_BUFFER + 64 * 1024;
 pub enum BlobTarget {
     Plain,
     Sealed(PartSealer),
+}
+
+impl BlobTarget {
+    /// How a single-part object's bytes are stored: sealed as part 0 with
+    /// `sealing`, or plain without one.
+    pub fn single_part(sealing: Option<&Sealing>) -> Self {
+        match sealing {
+            Some(sealing) => BlobTarget::Sealed(sealing.sealer(SINGLE_PART)),
+            None => BlobTarget::Plain,
+        }
+    }
 }
 
 /// A body written to a staged blob and verified; not yet visible.

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BodySource};
 use crate::request::Dialect;
 use crate::request::{ApiRequest, path_decode};
-use crate::sse;
+use crate::sse::{self, ResponseHeaders};
 use crate::state::AppState;
 
 /// The object a copy reads from.
@@ -75,10 +75,10 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
 impl CopySource {
     /// The source's body, opened with the copy-source SSE-C key if needed.
     pub fn body(&self, state: &AppState, req: &ApiRequest) -> ApiResult<BodySource> {
-        let name = sse::ObjectName {
+        let name = coffer_keying::ObjectName {
             bucket: &self.bucket,
             key: &self.key,
-            headers: &self.record.headers,
+            stored: &self.record.headers,
         };
         let opening = sse::open_stored(state, req, self.record.envelope.as_deref(), name, true)?;
         Ok(BodySource {
@@ -118,7 +118,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         source.record.headers.clone()
     };
     // The source's KMS context belongs to its data key, not to the copy.
-    headers.retain(|(name, _)| name != sse::CONTEXT_HEADER);
+    headers.retain(|(name, _)| name != coffer_keying::CONTEXT_ATTRIBUTE);
     let size = source.record.size;
     let body = source.body(state, req)?;
     // The copy is a new object: sealed (or not) as this request and the
@@ -130,9 +130,9 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         &target.name,
         &key,
     )?;
-    let blob_target = sse::Sealing::single_part_target(sealing.as_ref());
+    let blob_target = object_io::BlobTarget::single_part(sealing.as_ref());
     if let Some(sealing) = &sealing {
-        headers.extend_from_slice(sealing.stored_headers());
+        headers.extend_from_slice(sealing.stored_attributes());
     }
     let staged = object_io::copy_range(&state.store, body, 0..size, blob_target).await?;
     let envelope = sealing

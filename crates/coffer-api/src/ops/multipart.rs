@@ -17,7 +17,7 @@ use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
 use crate::request::{ApiRequest, Dialect};
-use crate::sse;
+use crate::sse::{self, ResponseHeaders};
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, XmlWriter};
 
@@ -76,7 +76,7 @@ pub async fn create_upload(
         headers: {
             let mut headers = stored_headers(&req.headers, req.dialect)?;
             if let Some(sealing) = &sealing {
-                headers.extend_from_slice(sealing.stored_headers());
+                headers.extend_from_slice(sealing.stored_attributes());
             }
             headers
         },
@@ -114,11 +114,11 @@ struct Upload {
 }
 
 impl Upload {
-    fn name(&self) -> sse::ObjectName<'_> {
-        sse::ObjectName {
+    fn name(&self) -> coffer_keying::ObjectName<'_> {
+        coffer_keying::ObjectName {
             bucket: &self.bucket,
             key: &self.key,
-            headers: &self.record.headers,
+            stored: &self.record.headers,
         }
     }
 
@@ -329,10 +329,10 @@ pub async fn complete_upload(
             .envelope
             .as_deref()
             .map(|envelope| {
-                let name = sse::ObjectName {
+                let name = coffer_keying::ObjectName {
                     bucket: &bucket,
                     key: &key,
-                    headers: &upload.headers,
+                    stored: &upload.headers,
                 };
                 let layout: Vec<_> = chosen.iter().map(|p| (p.part_number, p.size)).collect();
                 sse::completed_envelope(state, req, envelope, name, &layout)

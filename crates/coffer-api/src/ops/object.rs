@@ -12,9 +12,9 @@ use super::{
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BodyRules, BodySource, StagedBody};
+use crate::object_io::{self, BlobTarget, BodyRules, BodySource, StagedBody};
 use crate::request::{ApiRequest, Dialect};
-use crate::sse;
+use crate::sse::{self, ResponseHeaders};
 use crate::state::AppState;
 use crate::xml;
 
@@ -128,9 +128,9 @@ pub async fn put_object(
         &key,
     )?;
     if let Some(sealing) = &sealing {
-        headers.extend_from_slice(sealing.stored_headers());
+        headers.extend_from_slice(sealing.stored_attributes());
     }
-    let target = sse::Sealing::single_part_target(sealing.as_ref());
+    let target = BlobTarget::single_part(sealing.as_ref());
     let staged =
         object_io::ingest(&state.store, body, rules, target, req.body_read_timeout).await?;
     let envelope = sealing
@@ -318,17 +318,17 @@ pub async fn get_object(
     let store = state.store.clone();
     let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
     let record = blocking(move || store.object(&bucket_name, &key_name)).await?;
-    let name = sse::ObjectName {
+    let name = coffer_keying::ObjectName {
         bucket: &bucket.name,
         key: &key,
-        headers: &record.headers,
+        stored: &record.headers,
     };
     let opening = sse::open_stored(state, req, record.envelope.as_deref(), name, false)?;
     if opening
         .as_ref()
-        .is_some_and(|o| o.envelope.plain_size() != record.size)
+        .is_some_and(|o| o.envelope().plain_size() != record.size)
     {
-        return Err(sse::integrity_error());
+        return Err(ApiError::integrity_check_failed());
     }
 
     let part_number = req.query.number("partNumber", 1..=10_000)?;
@@ -446,10 +446,10 @@ pub async fn get_object(
 }
 
 /// The plaintext size of each part of an object, in order.
-fn part_sizes(record: &ObjectRecord, opening: Option<&sse::Opening>) -> Vec<u64> {
+fn part_sizes(record: &ObjectRecord, opening: Option<&coffer_keying::Opening>) -> Vec<u64> {
     match opening {
         Some(opening) => opening
-            .envelope
+            .envelope()
             .parts
             .iter()
             .map(|p| p.plain_size)

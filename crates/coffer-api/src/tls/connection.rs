@@ -1,6 +1,6 @@
-//! What a connection negotiated, carried into each of its requests.
-
-use std::future::Future;
+//! What a connection negotiated, carried into each of its requests
+//! ([`crate::request::ApiRequest::tls`]): the per-bucket TLS policy and
+//! SSE-C's TLS requirement both ask the request, never ambient state.
 
 use rustls::ServerConnection;
 
@@ -23,21 +23,4 @@ impl TlsInfo {
             cipher: iana_name(connection.negotiated_cipher_suite()?),
         })
     }
-}
-
-tokio::task_local! {
-    /// The request's connection, for the few checks far from the request
-    /// itself (SSE-C must not cross plain HTTP).
-    static CONNECTION: Option<TlsInfo>;
-}
-
-/// Runs a request's handling with its connection's TLS parameters in scope.
-pub async fn scope<F: Future>(tls: Option<TlsInfo>, request: F) -> F::Output {
-    CONNECTION.scope(tls, request).await
-}
-
-/// Whether the request being handled came over TLS. Outside [`scope`] (a
-/// spawned task, a test) the answer is no: the check fails closed.
-pub fn over_tls() -> bool {
-    CONNECTION.try_with(Option::is_some).unwrap_or(false)
 }

@@ -15,7 +15,7 @@ mod self_signed;
 
 pub use certificate::{CertificateFiles, ReloadingCertificate};
 pub use config::{TlsOptions, TlsVersion, server_config, supported_cipher_suites};
-pub use connection::{TlsInfo, over_tls, scope};
+pub use connection::TlsInfo;
 pub use rustls::ServerConfig;
 pub use self_signed::{SelfSigned, ensure_self_signed};
 

@@ -300,13 +300,14 @@ impl Envelope {
         }
         let mut pieces = Vec::new();
         let mut part_start = 0u64;
-        for part in &self.parts {
+        for (index, part) in self.parts.iter().enumerate() {
             let part_end = part_start + part.plain_size;
             let overlaps = range.start.max(part_start) < range.end.min(part_end);
             if overlaps || range.is_empty() {
                 let plain =
                     range.start.max(part_start) - part_start..range.end.min(part_end) - part_start;
                 pieces.push(PartRange {
+                    index,
                     part_number: part.part_number,
                     plan: plan_range(part.plain_size, plain.clone())?,
                     plain,

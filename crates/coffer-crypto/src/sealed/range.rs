@@ -41,6 +41,36 @@ impl RangePlan {
     pub fn is_final(&self, index: u64) -> bool {
         index + 1 == self.chunk_count
     }
+
+    /// The same read as consecutive plans of at most `max_chunks` chunks
+    /// each (at least one), in order: a reader with a bounded buffer reads
+    /// and opens them one at a time. Their plaintext, concatenated, is this
+    /// plan's; their sealed ranges tile this plan's.
+    pub fn batches(&self, max_chunks: u64) -> impl Iterator<Item = RangePlan> + '_ {
+        let max_chunks = max_chunks.max(1);
+        let plain_start = self.first_chunk * CHUNK + self.skip;
+        let plain_end = plain_start + self.len;
+        (self.first_chunk..=self.last_chunk)
+            .step_by(usize::try_from(max_chunks).unwrap_or(usize::MAX))
+            .map(move |first| {
+                let last = (first + max_chunks - 1).min(self.last_chunk);
+                let start = plain_start.max(first * CHUNK);
+                let end = plain_end.min((last + 1) * CHUNK);
+                let sealed_end = if last == self.last_chunk {
+                    self.sealed.end
+                } else {
+                    (last + 1) * SEALED_CHUNK
+                };
+                RangePlan {
+                    first_chunk: first,
+                    last_chunk: last,
+                    chunk_count: self.chunk_count,
+                    sealed: first * SEALED_CHUNK..sealed_end,
+                    skip: start - first * CHUNK,
+                    len: end.saturating_sub(start),
+                }
+            })
+    }
 }
 
 /// Plans the read of plaintext `range` of a part of `plain_size` bytes.
@@ -71,6 +101,9 @@ pub fn plan_range(plain_size: u64, range: Range<u64>) -> Result<RangePlan, Crypt
 /// The piece of an object range that falls in one part.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartRange {
+    /// The part's position in the envelope's part list (and of its blob
+    /// among the object's stored blobs).
+    pub index: usize,
     pub part_number: u32,
     /// The piece's plaintext range within the part.
     pub plain: Range<u64>,

@@ -637,6 +637,37 @@ proptest! {
         }
     }
 
+    /// A plan split into batches is the planner's own plan of each batch's
+    /// plaintext, and the batches tile the whole plan.
+    #[test]
+    fn batches_are_plans_of_their_pieces(
+        size in 0..(40 * CHUNK_SIZE as u64),
+        a in any::<u64>(),
+        b in any::<u64>(),
+        max_chunks in 0..6u64,
+    ) {
+        let range = if size == 0 { 0..0 } else {
+            let (a, b) = (a % size, b % size);
+            a.min(b)..a.max(b) + 1
+        };
+        let plan = plan_range(size, range.clone()).expect("valid range");
+        let mut at = range.start;
+        let mut sealed_at = plan.sealed.start;
+        let mut count = 0;
+        for batch in plan.batches(max_chunks) {
+            count += 1;
+            prop_assert!(batch.last_chunk - batch.first_chunk < max_chunks.max(1));
+            prop_assert_eq!(batch.sealed.start, sealed_at);
+            let piece = at..at + batch.len;
+            prop_assert_eq!(&batch, &plan_range(size, piece.clone()).expect("a batch is a valid range"));
+            at = piece.end;
+            sealed_at = batch.sealed.end;
+        }
+        prop_assert!(count >= 1);
+        prop_assert_eq!(at, range.end);
+        prop_assert_eq!(sealed_at, plan.sealed.end);
+    }
+
     /// Any byte flip in a small sealed part is detected.
     #[test]
     fn any_flip_is_detected(size in 0..2000usize, pos in any::<usize>(), flip in 1..=255u8, sm4 in any::<bool>()) {

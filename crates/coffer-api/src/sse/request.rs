@@ -1,0 +1,176 @@
+//! Reading the protection a request asks for from its SSE headers (in
+//! either dialect), else from the bucket's default encryption.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use coffer_crypto::SymmetricKey;
+use coffer_keying::{CustomerKey, KmsProtection, Protection, decode_context, is_kms_name};
+use coffer_kms::EncryptionContext;
+use coffer_store::BucketRecord;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+use crate::request::{ApiRequest, Dialect};
+
+/// The bucket config key under which the default encryption is kept.
+pub const BUCKET_CONFIG_KEY: &str = "encryption";
+
+/// A bucket's default encryption (`?encryption`), in a dialect-neutral form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketDefault {
+    /// `AES256`, `SM4` or `KMS`.
+    pub algorithm: String,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub kms_data_encryption: Option<String>,
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
+}
+
+impl BucketDefault {
+    pub fn of(bucket: &BucketRecord) -> Option<BucketDefault> {
+        bucket
+            .config
+            .get(BUCKET_CONFIG_KEY)
+            .and_then(|json| serde_json::from_str(json).ok())
+    }
+}
+
+fn unsupported(dialect: Dialect, value: &str) -> ApiError {
+    let message = format!("The encryption method {value:?} is not supported.");
+    match dialect {
+        Dialect::S3 => ApiError::invalid_argument(message),
+        Dialect::Oss => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidEncryptionAlgorithmError",
+            message,
+        ),
+    }
+}
+
+/// Reads the SSE-C headers (`…-customer-algorithm`, `-key`, `-key-MD5`,
+/// or their `x-amz-copy-source-` variants for a copy's source).
+pub fn customer_key(req: &ApiRequest, copy_source: bool) -> ApiResult<Option<CustomerKey>> {
+    let prefix = if copy_source {
+        "x-amz-copy-source-server-side-encryption-customer-"
+    } else {
+        "x-amz-server-side-encryption-customer-"
+    };
+    let get = |suffix: &str| req.header(&format!("{prefix}{suffix}"));
+    let (algorithm, key, md5) = (get("algorithm"), get("key"), get("key-md5"));
+    if algorithm.is_none() && key.is_none() && md5.is_none() {
+        return Ok(None);
+    }
+    let invalid = |m: &str| ApiError::invalid_argument(m.to_owned());
+    match algorithm {
+        Some("AES256") => {}
+        // S3 names an algorithm it does not know apart from a missing one.
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidEncryptionAlgorithmError",
+                "The Encryption request you specified is not valid. Supported value: AES256.",
+            ));
+        }
+        None => {
+            return Err(invalid(
+                "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm (AES256).",
+            ));
+        }
+    }
+    let key = key
+        .and_then(|k| BASE64.decode(k.trim()).ok().map(zeroize::Zeroizing::new))
+        .and_then(|bytes| SymmetricKey::from_slice(&bytes).ok())
+        .map(CustomerKey::new)
+        .ok_or_else(|| {
+            invalid("The secret key was invalid for the specified algorithm: it must be 256 bits, base64-encoded.")
+        })?;
+    if md5.map(str::trim) != Some(key.md5_base64()) {
+        return Err(invalid(
+            "The calculated MD5 hash of the key did not match the hash that was provided.",
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// The protection the request asks for: its SSE headers, else the bucket's
+/// default encryption, else none. Bad values are errors, never ignored.
+pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<Protection> {
+    let customer = customer_key(req, false)?;
+    let header = req.vendor_header("server-side-encryption");
+    if let Some(customer) = customer {
+        if header.is_some() {
+            return Err(ApiError::invalid_argument(
+                "Server Side Encryption with Customer provided keys cannot be combined with another server-side encryption.",
+            ));
+        }
+        return Ok(Protection::Customer(customer));
+    }
+    // KMS parameters without an explicit KMS request are refused, never
+    // silently dropped (the object would be stored without the KMS).
+    let asks_kms = header.is_some_and(is_kms_name);
+    let kms_only = [
+        "server-side-data-encryption",
+        "server-side-encryption-aws-kms-key-id",
+        "server-side-encryption-key-id",
+        "server-side-encryption-context",
+        "server-side-encryption-bucket-key-enabled",
+    ];
+    if !asks_kms && let Some(name) = kms_only.iter().find(|h| req.vendor_header(h).is_some()) {
+        return Err(ApiError::invalid_argument(format!(
+            "{} requires {}: {}",
+            req.dialect.header(name),
+            req.dialect.header("server-side-encryption"),
+            if req.dialect == Dialect::S3 {
+                "aws:kms"
+            } else {
+                "KMS"
+            }
+        )));
+    }
+    let (algorithm, data_encryption, key_id, bucket_key) = match header {
+        Some(value) => (
+            value.to_owned(),
+            req.vendor_header("server-side-data-encryption")
+                .map(str::to_owned),
+            req.vendor_header(match req.dialect {
+                Dialect::S3 => "server-side-encryption-aws-kms-key-id",
+                Dialect::Oss => "server-side-encryption-key-id",
+            })
+            .map(str::to_owned),
+            req.vendor_header("server-side-encryption-bucket-key-enabled") == Some("true"),
+        ),
+        None => match BucketDefault::of(bucket) {
+            Some(default) => (
+                default.algorithm,
+                default.kms_data_encryption,
+                default.kms_key_id,
+                default.bucket_key_enabled,
+            ),
+            None => return Ok(Protection::None),
+        },
+    };
+    // Only a request that asked for KMS can carry a context (checked above).
+    let context = match req.vendor_header("server-side-encryption-context") {
+        Some(encoded) if asks_kms => parse_context(encoded)?,
+        _ => EncryptionContext::new(),
+    };
+    Protection::named(&algorithm, data_encryption.as_deref(), || KmsProtection {
+        key_id: key_id.filter(|k| !k.trim().is_empty()),
+        sm4: false,
+        context,
+        bucket_key,
+    })
+    .map_err(|unsupported_name| unsupported(req.dialect, &unsupported_name.0))
+}
+
+/// A client's encryption context: base64 of a JSON object of strings.
+pub(crate) fn parse_context(encoded: &str) -> ApiResult<EncryptionContext> {
+    decode_context(encoded).ok_or_else(|| {
+        ApiError::invalid_argument(
+            "The encryption context must be base64 of a JSON object of strings (and may not set aws:s3:arn).",
+        )
+    })
+}

@@ -31,8 +31,8 @@ mod store;
 pub use blob::NewBlob;
 pub use error::StoreError;
 pub use records::{
-    BlobId, BucketRecord, Extent, ListPage, ListQuery, ObjectRecord, PartRecord, UploadListPage,
-    UploadListQuery, UploadRecord, UserRecord,
+    BlobId, BucketRecord, Condition, Extent, ListPage, ListQuery, ObjectRecord, PartRecord,
+    PendingBlob, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
 };
 pub use store::{MAX_KEY_LEN, Store};
 

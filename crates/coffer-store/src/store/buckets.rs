@@ -78,6 +78,29 @@ impl Store {
             Ok(())
         })
     }
+
+    /// Sets (`Some`) or removes (`None`) one configuration document of a bucket, in one
+    /// transaction: concurrent changes to other documents are kept.
+    pub fn set_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.write(|txn, _| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            let mut record: BucketRecord = match buckets.get(bucket)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::NoSuchBucket),
+            };
+            match value {
+                Some(value) => record.config.insert(name.to_owned(), value),
+                None => record.config.remove(name),
+            };
+            buckets.insert(bucket, encode(&record)?.as_slice())?;
+            Ok(())
+        })
+    }
 }
 
 fn check_bucket_name(name: &str) -> Result<(), StoreError> {

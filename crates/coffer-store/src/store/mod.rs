@@ -33,6 +33,10 @@ const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 const BLOB_REFS: TableDefinition<&str, ()> = TableDefinition::new("blob_refs");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const ACCESS_KEYS: TableDefinition<&str, &str> = TableDefinition::new("access_keys");
+/// Blob id → when it was recorded as pending (ms since the epoch). Added after schema
+/// version 1 shipped without bumping it: a data dir without this table gains an empty one at
+/// open, and no other table changes.
+const PENDING_BLOBS: TableDefinition<&str, i64> = TableDefinition::new("pending_blobs");
 
 /// Handle to the store; cheap to clone, shareable across threads.
 #[derive(Clone)]
@@ -85,6 +89,7 @@ impl Store {
             txn.open_table(BLOB_REFS)?;
             txn.open_table(USERS)?;
             txn.open_table(ACCESS_KEYS)?;
+            txn.open_table(PENDING_BLOBS)?;
         }
         txn.commit()?;
         let store = Store {
@@ -133,6 +138,17 @@ impl Store {
                     blob_files += 1;
                 }
             }
+        }
+        // No write is in flight at open: every pending row is stale, and its blob, which no
+        // record references, was just deleted above.
+        let stale_pending = txn.open_table(PENDING_BLOBS)?.first()?.is_some();
+        drop(refs);
+        drop(txn);
+        if stale_pending {
+            self.write(|txn, _| {
+                txn.open_table(PENDING_BLOBS)?.retain(|_, _| false)?;
+                Ok(())
+            })?;
         }
         // The crash-safety harness (tests/interop/crash_harness.py) reads these counts.
         if temp_files + blob_files > 0 {

@@ -6,7 +6,7 @@ use std::ops::Bound;
 use redb::{ReadableDatabase, ReadableTable, Table};
 
 use super::objects::{check_key, free_extents};
-use super::{BLOB_REFS, BUCKETS, OBJECTS, PARTS, Store, UPLOADS, require_bucket};
+use super::{BLOB_REFS, BUCKETS, OBJECTS, PARTS, PENDING_BLOBS, Store, UPLOADS, require_bucket};
 use crate::blob::random_hex;
 use crate::keys::{
     after_key_uploads, object_key, part_key, prefix_successor, upload_key, upload_prefix,
@@ -54,7 +54,7 @@ impl Store {
     }
 
     /// Adds or replaces a part; a replaced part's blob is freed. The part's blob must be
-    /// finished and unreferenced.
+    /// finished and unreferenced; its pending row is cleared by the same commit.
     pub fn put_part(
         &self,
         bucket: &str,
@@ -69,6 +69,7 @@ impl Store {
             let mut refs = txn.open_table(BLOB_REFS)?;
             self.check_fresh_blob(&refs, &part.blob)?;
             refs.insert(part.blob.as_str(), ())?;
+            txn.open_table(PENDING_BLOBS)?.remove(part.blob.as_str())?;
             let old = parts
                 .insert(
                     part_key(upload_id, part.part_number).as_slice(),

@@ -5,11 +5,13 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{BLOB_REFS, BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, Store, require_bucket};
+use super::{
+    BLOB_REFS, BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, PENDING_BLOBS, Store, require_bucket,
+};
 use crate::keys::{object_key, prefix_successor};
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::{decode, encode};
-use crate::{BlobId, ListPage, ListQuery, ObjectRecord, StoreError};
+use crate::{BlobId, Condition, ListPage, ListQuery, ObjectRecord, StoreError};
 
 impl Store {
     // ---- Objects ----
@@ -22,11 +24,25 @@ impl Store {
         key: &str,
         record: ObjectRecord,
     ) -> Result<(), StoreError> {
+        self.put_object_if(bucket, key, record, &Condition::Always)
+    }
+
+    /// [`Store::put_object`], only if `condition` holds for the current record (checked in
+    /// the same transaction). The pending rows of the record's blobs are cleared by the same
+    /// commit.
+    pub fn put_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &Condition,
+    ) -> Result<(), StoreError> {
         check_key(key)?;
         let value = encode(&record)?;
         self.write(|txn, freed| {
             require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
             let mut objects = txn.open_table(OBJECTS)?;
+            check_condition(&objects, bucket, key, condition)?;
             let mut refs = txn.open_table(BLOB_REFS)?;
             let mut new_blobs = BTreeSet::new();
             for extent in &record.extents {
@@ -35,8 +51,10 @@ impl Store {
                 }
                 self.check_fresh_blob(&refs, &extent.blob)?;
             }
+            let mut pending = txn.open_table(PENDING_BLOBS)?;
             for blob in &new_blobs {
                 refs.insert(*blob, ())?;
+                pending.remove(*blob)?;
             }
             let old = objects
                 .insert(object_key(bucket, key).as_slice(), value.as_slice())?
@@ -115,9 +133,21 @@ impl Store {
 
     /// Returns whether an object was deleted; an absent key is not an error.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        self.delete_object_if(bucket, key, &Condition::Always)
+    }
+
+    /// [`Store::delete_object`], only if `condition` holds for the current record (checked in
+    /// the same transaction).
+    pub fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &Condition,
+    ) -> Result<bool, StoreError> {
         self.write(|txn, freed| {
             require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
             let mut objects = txn.open_table(OBJECTS)?;
+            check_condition(&objects, bucket, key, condition)?;
             let old = objects
                 .remove(object_key(bucket, key).as_slice())?
                 .map(|v| decode::<ObjectRecord>(v.value()))
@@ -186,6 +216,30 @@ impl Store {
             page.next_marker = None;
         }
         Ok(page)
+    }
+}
+
+/// Checks `condition` against the record currently stored under `key`.
+fn check_condition(
+    objects: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &str,
+    condition: &Condition,
+) -> Result<(), StoreError> {
+    if *condition == Condition::Always {
+        return Ok(());
+    }
+    let current = objects
+        .get(object_key(bucket, key).as_slice())?
+        .map(|v| decode::<ObjectRecord>(v.value()))
+        .transpose()?;
+    match (condition, current) {
+        (Condition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed),
+        (Condition::IfEtag(_), None) => Err(StoreError::NoSuchKey),
+        (Condition::IfEtag(etag), Some(current)) if current.etag != *etag => {
+            Err(StoreError::PreconditionFailed)
+        }
+        _ => Ok(()),
     }
 }
 

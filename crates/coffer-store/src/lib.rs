@@ -10,7 +10,8 @@
 //!   (`meta.rs`: its module docs are the contract, including the commit order) and
 //!   [`BlobStore`] / [`BlobWriter`] (`blob_store.rs`). The embedded pair implementing them,
 //!   [`EmbeddedMetadata`] and [`FileBlobStore`] (`embedded/`), runs the synchronous store on
-//!   tokio's blocking threads.
+//!   tokio's blocking threads. `contract.rs` is the suite every backend passes (feature
+//!   `contract` for other crates' tests).
 //! - The synchronous [`Store`] (`store/`, one module per family: buckets, objects, multipart,
 //!   blobs, users), whose every function blocks: call it from `spawn_blocking` in async code.
 //!
@@ -32,6 +33,8 @@
 
 mod blob;
 mod blob_store;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 mod embedded;
 mod error;
 mod keys;

@@ -43,3 +43,6 @@ fn epoch_ms(t: SystemTime) -> i64 {
         Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ use crate::{BlobId, StoreError};
 
 /// A blob being written. Dropping it without [`NewBlob::finish`] removes the temp file.
 pub struct NewBlob {
+    id: BlobId,
     file: File,
     tmp_path: PathBuf,
     blobs_dir: PathBuf,
@@ -15,18 +16,26 @@ pub struct NewBlob {
 
 impl NewBlob {
     pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<NewBlob, StoreError> {
-        let tmp_path = tmp_dir.join(random_hex()?);
+        let id = random_hex()?;
+        let tmp_path = tmp_dir.join(&id);
         let file = File::options()
             .write(true)
             .read(true)
             .create_new(true)
             .open(&tmp_path)?;
         Ok(NewBlob {
+            id,
             file,
             tmp_path,
             blobs_dir: blobs_dir.to_path_buf(),
             finished: false,
         })
+    }
+
+    /// The id the blob will have once finished: known up front, so that a pending row can
+    /// name the blob before its bytes are written.
+    pub fn id(&self) -> &BlobId {
+        &self.id
     }
 
     /// The temp file, for the caller to write the blob's bytes into.
@@ -39,7 +48,7 @@ impl NewBlob {
     /// the next `Store::open` deletes it.
     pub fn finish(mut self) -> Result<BlobId, StoreError> {
         self.file.sync_all()?;
-        let id = random_hex()?;
+        let id = std::mem::take(&mut self.id);
         let final_path = blob_path(&self.blobs_dir, &id);
         let shard = shard_dir(&self.blobs_dir, &id);
         fs::create_dir_all(&shard)?;

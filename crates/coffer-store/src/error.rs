@@ -21,6 +21,13 @@ pub enum StoreError {
     /// A blob handed to `put_object`/`put_part` is already referenced by another record.
     #[error("blob is already referenced")]
     BlobInUse,
+    /// A conditional write or delete found the record not as the condition requires
+    /// (present for `IfAbsent`, another ETag for `IfEtag`).
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A blob read asked for bytes past the blob's end, or a range that ends before it starts.
+    #[error("range {start}..{end} is outside a blob of {len} bytes")]
+    InvalidRange { start: u64, end: u64, len: u64 },
     #[error("user name or access key already exists")]
     UserExists,
     /// A name or key the store cannot hold (empty, too long, contains NUL…).

@@ -3,14 +3,24 @@
 //!
 //! Metadata lives in one redb database, `<data_dir>/meta.redb`; object bodies live in blob files
 //! `<data_dir>/blobs/<2 hex>/<blob id>`. The store knows nothing of HTTP or crypto: headers,
-//! checksums and encryption envelopes are opaque to it. Every function blocks; call them from
-//! `spawn_blocking` in async code.
+//! checksums and encryption envelopes are opaque to it.
+//!
+//! # Two faces
+//! - The async traits a backend implements and the API will call: [`MetadataStore`]
+//!   (`meta.rs`: its module docs are the contract, including the commit order) and
+//!   [`BlobStore`] / [`BlobWriter`] (`blob_store.rs`). The embedded pair implementing them,
+//!   [`EmbeddedMetadata`] and [`FileBlobStore`] (`embedded/`), runs the synchronous store on
+//!   tokio's blocking threads. `contract.rs` is the suite every backend passes (feature
+//!   `contract` for other crates' tests).
+//! - The synchronous [`Store`] (`store/`, one module per family: buckets, objects, multipart,
+//!   blobs, users), whose every function blocks: call it from `spawn_blocking` in async code.
 //!
 //! # Crash safety
 //! A blob is written to `<data_dir>/tmp/`, fsynced, renamed into `blobs/` (directory fsynced),
 //! and only then referenced by a metadata transaction, whose commit fsyncs. Blobs that stop being
 //! referenced are deleted after the commit. [`Store::open`] removes everything under `tmp/` and
-//! every blob file the metadata does not reference. An acknowledged write survives `kill -9`;
+//! every blob file the metadata does not reference, then every pending-blob row (those blobs were
+//! unreferenced, so just deleted). An acknowledged write survives `kill -9`;
 //! an interrupted one leaves nothing visible.
 //!
 //! # Listing
@@ -22,17 +32,25 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod blob_store;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+mod embedded;
 mod error;
 mod keys;
 mod list;
+mod meta;
 mod records;
 mod store;
 
 pub use blob::NewBlob;
+pub use blob_store::{BlobStore, BlobStream, BlobWriter};
+pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
 pub use error::StoreError;
+pub use meta::{MetadataStore, StoreFuture};
 pub use records::{
-    BlobId, BucketRecord, Extent, ListPage, ListQuery, ObjectRecord, PartRecord, UploadListPage,
-    UploadListQuery, UploadRecord, UserRecord,
+    BlobId, BucketRecord, Condition, Extent, ListPage, ListQuery, ObjectRecord, PartRecord,
+    PendingBlob, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
 };
 pub use store::{MAX_KEY_LEN, Store};
 

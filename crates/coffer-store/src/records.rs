@@ -97,6 +97,31 @@ impl fmt::Debug for UserRecord {
     }
 }
 
+/// The condition of a conditional object write or delete, checked in the same transaction as
+/// the write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Condition {
+    /// Unconditional.
+    #[default]
+    Always,
+    /// Only if no record exists under the key (S3 `If-None-Match: *`); `PreconditionFailed`
+    /// otherwise.
+    IfAbsent,
+    /// Only if a record exists and its ETag (without quotes) equals this (S3 `If-Match`);
+    /// `NoSuchKey` when absent, `PreconditionFailed` when the ETag differs.
+    IfEtag(String),
+}
+
+/// A blob recorded as pending: named before its bytes were written, not yet referenced by a
+/// committed record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingBlob {
+    pub blob: BlobId,
+    /// When the pending row was written, in milliseconds since the Unix epoch.
+    pub since_ms: i64,
+}
+
 /// A ListObjects request, already decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListQuery {

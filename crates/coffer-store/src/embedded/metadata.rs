@@ -1,0 +1,218 @@
+//! [`MetadataStore`] over the redb [`Store`].
+
+use std::time::SystemTime;
+
+use super::{blocking, epoch_ms};
+use crate::meta::{MetadataStore, StoreFuture};
+use crate::{
+    BlobId, BucketRecord, Condition, ListPage, ListQuery, ObjectRecord, PartRecord, PendingBlob,
+    Store, StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
+};
+
+/// The embedded metadata store: redb in `<data_dir>/meta.redb`.
+#[derive(Clone)]
+pub struct EmbeddedMetadata {
+    store: Store,
+}
+
+impl EmbeddedMetadata {
+    /// Metadata over an open store; pair it with a [`super::FileBlobStore`] over the same one.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The synchronous store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let store = self.store.clone();
+        Box::pin(blocking(move || f(&store)))
+    }
+}
+
+impl MetadataStore for EmbeddedMetadata {
+    fn create_bucket(&self, bucket: BucketRecord) -> StoreFuture<'_, ()> {
+        self.run(move |s| s.create_bucket(bucket))
+    }
+
+    fn get_bucket(&self, name: &str) -> StoreFuture<'_, BucketRecord> {
+        let name = name.to_owned();
+        self.run(move |s| s.bucket(&name))
+    }
+
+    fn list_buckets(&self) -> StoreFuture<'_, Vec<BucketRecord>> {
+        self.run(|s| s.list_buckets())
+    }
+
+    fn delete_bucket(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        self.run(move |s| s.delete_bucket(&name))
+    }
+
+    fn get_bucket_config(&self, bucket: &str, name: &str) -> StoreFuture<'_, Option<String>> {
+        let (bucket, name) = (bucket.to_owned(), name.to_owned());
+        self.run(move |s| Ok(s.bucket(&bucket)?.config.remove(&name)))
+    }
+
+    fn set_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        value: Option<String>,
+    ) -> StoreFuture<'_, ()> {
+        let (bucket, name) = (bucket.to_owned(), name.to_owned());
+        self.run(move |s| s.set_bucket_config(&bucket, &name, value))
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> StoreFuture<'_, ObjectRecord> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.object(&bucket, &key))
+    }
+
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: Condition,
+    ) -> StoreFuture<'_, ()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.put_object_if(&bucket, &key, record, &condition))
+    }
+
+    fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: Condition,
+    ) -> StoreFuture<'_, bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.delete_object_if(&bucket, &key, &condition))
+    }
+
+    fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<'_, ListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.run(move |s| s.list_objects(&bucket, &query))
+    }
+
+    fn replace_envelope(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: Vec<u8>,
+        new: Vec<u8>,
+    ) -> StoreFuture<'_, bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.replace_envelope(&bucket, &key, &expected, new))
+    }
+
+    fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadRecord,
+    ) -> StoreFuture<'_, String> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.create_upload(&bucket, &key, upload))
+    }
+
+    fn get_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreFuture<'_, UploadRecord> {
+        let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.run(move |s| s.upload(&bucket, &key, &id))
+    }
+
+    fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: PartRecord,
+    ) -> StoreFuture<'_, ()> {
+        let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.run(move |s| s.put_part(&bucket, &key, &id, part))
+    }
+
+    fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> StoreFuture<'_, (Vec<PartRecord>, bool)> {
+        let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.run(move |s| s.list_parts(&bucket, &key, &id, part_number_marker, max_parts))
+    }
+
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &UploadListQuery,
+    ) -> StoreFuture<'_, UploadListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.run(move |s| s.list_uploads(&bucket, &query))
+    }
+
+    fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        record: ObjectRecord,
+    ) -> StoreFuture<'_, ()> {
+        let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.run(move |s| s.complete_upload(&bucket, &key, &id, record))
+    }
+
+    fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreFuture<'_, ()> {
+        let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.run(move |s| s.abort_upload(&bucket, &key, &id))
+    }
+
+    fn add_user(&self, user: UserRecord) -> StoreFuture<'_, ()> {
+        self.run(move |s| s.put_user(user))
+    }
+
+    fn user_by_access_key(&self, access_key: &str) -> StoreFuture<'_, Option<UserRecord>> {
+        let access_key = access_key.to_owned();
+        self.run(move |s| s.user_by_access_key(&access_key))
+    }
+
+    fn list_users(&self) -> StoreFuture<'_, Vec<UserRecord>> {
+        self.run(|s| s.list_users())
+    }
+
+    fn remove_user(&self, name: &str) -> StoreFuture<'_, bool> {
+        let name = name.to_owned();
+        self.run(move |s| s.delete_user(&name))
+    }
+
+    fn add_pending_blob(&self, blob: &BlobId, since: SystemTime) -> StoreFuture<'_, ()> {
+        let blob = blob.clone();
+        self.run(move |s| s.add_pending_blob(&blob, epoch_ms(since)))
+    }
+
+    fn remove_pending_blob(&self, blob: &BlobId) -> StoreFuture<'_, bool> {
+        let blob = blob.clone();
+        self.run(move |s| s.remove_pending_blob(&blob))
+    }
+
+    fn list_pending_blobs(&self, before: SystemTime) -> StoreFuture<'_, Vec<PendingBlob>> {
+        self.run(move |s| s.pending_blobs_older_than(epoch_ms(before)))
+    }
+
+    fn is_blob_referenced(&self, blob: &BlobId) -> StoreFuture<'_, bool> {
+        let blob = blob.clone();
+        self.run(move |s| s.is_blob_referenced(&blob))
+    }
+}

@@ -1,0 +1,48 @@
+//! The embedded backend pair: [`EmbeddedMetadata`] (redb, `meta.redb`) and [`FileBlobStore`]
+//! (fsync'd files under `blobs/`), both over one [`Store`] in one data directory.
+//!
+//! They are a pair: the metadata side checks that a referenced blob file exists and deletes
+//! the files a commit releases, and [`Store::open`] collects every blob file no record
+//! references (which is this pair's sweeper: pending rows do not outlive a restart). The
+//! synchronous work runs on tokio's blocking threads.
+
+mod files;
+mod metadata;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use files::FileBlobStore;
+pub use metadata::EmbeddedMetadata;
+
+use crate::{Store, StoreError};
+
+/// Opens (creating if needed) the store in `data_dir`, collecting orphans, and returns both
+/// halves of the embedded pair. Blocks: call it before the runtime or from `spawn_blocking`.
+pub fn open_embedded(data_dir: &Path) -> Result<(EmbeddedMetadata, FileBlobStore), StoreError> {
+    let store = Store::open(data_dir)?;
+    Ok((
+        EmbeddedMetadata::new(store.clone()),
+        FileBlobStore::new(store),
+    ))
+}
+
+/// Runs `f` on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(format!("store task failed: {e}"))))?
+}
+
+/// Milliseconds since the Unix epoch (negative before it), saturating.
+fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+//! The store: redb metadata (`meta.redb`) plus blob files, and the crash-safety rules that tie
+//! them together.
+//!
+//! Rules: a blob is durable (fsynced, renamed, directory fsynced) before any transaction
+//! references it; a blob is deleted only after the transaction that stopped referencing it has
+//! committed; at open, everything in `tmp/` and every blob not in `blob_refs` is deleted.
+
+mod blobs;
+mod buckets;
+mod multipart;
+mod objects;
+mod users;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use crate::blob::{blob_path, is_valid_blob_id, sync_dir};
+use crate::{BlobId, StoreError};
+
+/// Schema of the tables below; bump on incompatible change.
+const SCHEMA_VERSION: u64 = 1;
+/// Longest object key S3 allows, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
+const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
+const BLOB_REFS: TableDefinition<&str, ()> = TableDefinition::new("blob_refs");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const ACCESS_KEYS: TableDefinition<&str, &str> = TableDefinition::new("access_keys");
+/// Blob id → when it was recorded as pending (ms since the epoch). Added after schema
+/// version 1 shipped without bumping it: a data dir without this table gains an empty one at
+/// open, and no other table changes.
+const PENDING_BLOBS: TableDefinition<&str, i64> = TableDefinition::new("pending_blobs");
+
+/// Handle to the store; cheap to clone, shareable across threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    data_dir: PathBuf,
+    tmp_dir: PathBuf,
+    blobs_dir: PathBuf,
+}
+
+type BlobRefs<'t> = Table<'t, &'static str, ()>;
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, then collects orphans: everything in
+    /// `tmp/` and every blob file no record references.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let tmp_dir = data_dir.join("tmp");
+        let blobs_dir = data_dir.join("blobs");
+        fs::create_dir_all(&tmp_dir)?;
+        fs::create_dir_all(&blobs_dir)?;
+        for shard in 0..=255u8 {
+            fs::create_dir_all(blobs_dir.join(hex::encode([shard])))?;
+        }
+        sync_dir(&blobs_dir)?;
+        sync_dir(data_dir)?;
+        let db = Database::create(data_dir.join("meta.redb"))?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let version = meta.get("schema_version")?.map(|v| v.value());
+            match version {
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(v) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "metadata schema version {v}, this build reads {SCHEMA_VERSION}"
+                    )));
+                }
+            }
+            txn.open_table(BUCKETS)?;
+            txn.open_table(OBJECTS)?;
+            txn.open_table(UPLOADS)?;
+            txn.open_table(PARTS)?;
+            txn.open_table(BLOB_REFS)?;
+            txn.open_table(USERS)?;
+            txn.open_table(ACCESS_KEYS)?;
+            txn.open_table(PENDING_BLOBS)?;
+        }
+        txn.commit()?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                data_dir: data_dir.to_path_buf(),
+                tmp_dir,
+                blobs_dir,
+            }),
+        };
+        store.collect_orphans()?;
+        Ok(store)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    fn collect_orphans(&self) -> Result<(), StoreError> {
+        let (mut temp_files, mut blob_files) = (0usize, 0usize);
+        for entry in fs::read_dir(&self.inner.tmp_dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                fs::remove_dir_all(entry.path())?;
+            } else {
+                fs::remove_file(entry.path())?;
+            }
+            temp_files += 1;
+        }
+        let txn = self.inner.db.begin_read()?;
+        let refs = txn.open_table(BLOB_REFS)?;
+        for shard in fs::read_dir(&self.inner.blobs_dir)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let referenced = match name.to_str() {
+                    Some(id) if is_valid_blob_id(id) => refs.get(id)?.is_some(),
+                    _ => false,
+                };
+                if !referenced && entry.file_type()?.is_file() {
+                    fs::remove_file(entry.path())?;
+                    blob_files += 1;
+                }
+            }
+        }
+        // No write is in flight at open: every pending row is stale, and its blob, which no
+        // record references, was just deleted above.
+        let stale_pending = txn.open_table(PENDING_BLOBS)?.first()?.is_some();
+        drop(refs);
+        drop(txn);
+        if stale_pending {
+            self.write(|txn, _| {
+                txn.open_table(PENDING_BLOBS)?.retain(|_, _| false)?;
+                Ok(())
+            })?;
+        }
+        // The crash-safety harness (tests/interop/crash_harness.py) reads these counts.
+        if temp_files + blob_files > 0 {
+            tracing::info!(
+                temp_files,
+                blob_files,
+                "removed orphaned temp and blob files"
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in one write transaction and commits it; then deletes the blob files `f`
+    /// pushed onto its second argument (blobs the transaction stopped referencing).
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&WriteTransaction, &mut Vec<BlobId>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let txn = self.inner.db.begin_write()?;
+        let mut freed = Vec::new();
+        let result = match f(&txn, &mut freed) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Err(abort) = txn.abort() {
+                    tracing::warn!(error = %abort, "cannot abort metadata transaction");
+                }
+                return Err(e);
+            }
+        };
+        txn.commit()?;
+        for id in freed {
+            self.remove_blob_file(&id);
+        }
+        Ok(result)
+    }
+
+    fn remove_blob_file(&self, id: &str) {
+        if !is_valid_blob_id(id) {
+            return;
+        }
+        if let Err(e) = fs::remove_file(blob_path(&self.inner.blobs_dir, id))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // Unreferenced already: the next open collects it.
+            tracing::warn!(blob = id, error = %e, "cannot remove freed blob");
+        }
+    }
+}
+
+fn require_bucket(
+    buckets: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<(), StoreError> {
+    match buckets.get(name)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NoSuchBucket),
+    }
+}
+
+#[cfg(test)]
+impl Store {
+    pub(crate) fn blob_file_exists(&self, id: &str) -> bool {
+        blob_path(&self.inner.blobs_dir, id).exists()
+    }
+
+    pub(crate) fn tmp_is_empty(&self) -> bool {
+        fs::read_dir(&self.inner.tmp_dir).is_ok_and(|mut d| d.next().is_none())
+    }
+
+    pub(crate) fn blob_count(&self) -> usize {
+        fs::read_dir(&self.inner.blobs_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|shard| fs::read_dir(shard.path()).ok())
+            .map(|d| d.count())
+            .sum()
+    }
+}

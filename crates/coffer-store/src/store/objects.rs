@@ -1,0 +1,269 @@
+//! Object records: put (taking blob references), get, envelope compare-and-swap, delete, list.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::{
+    BLOB_REFS, BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, PENDING_BLOBS, Store, require_bucket,
+};
+use crate::keys::{object_key, prefix_successor};
+use crate::list::{Entry, Walk, max_lower, walk};
+use crate::records::{decode, encode};
+use crate::{BlobId, Condition, ListPage, ListQuery, ObjectRecord, StoreError};
+
+impl Store {
+    // ---- Objects ----
+
+    /// Inserts or replaces an object. Its extents must name blobs finished by
+    /// [`NewBlob::finish`](crate::NewBlob::finish) and not referenced by anything else (`NoSuchBlob`, `BlobInUse`).
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+    ) -> Result<(), StoreError> {
+        self.put_object_if(bucket, key, record, &Condition::Always)
+    }
+
+    /// [`Store::put_object`], only if `condition` holds for the current record (checked in
+    /// the same transaction). The pending rows of the record's blobs are cleared by the same
+    /// commit.
+    pub fn put_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &Condition,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        let value = encode(&record)?;
+        self.write(|txn, freed| {
+            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+            let mut objects = txn.open_table(OBJECTS)?;
+            check_condition(&objects, bucket, key, condition)?;
+            let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut new_blobs = BTreeSet::new();
+            for extent in &record.extents {
+                if !new_blobs.insert(extent.blob.as_str()) {
+                    return Err(StoreError::BlobInUse);
+                }
+                self.check_fresh_blob(&refs, &extent.blob)?;
+            }
+            let mut pending = txn.open_table(PENDING_BLOBS)?;
+            for blob in &new_blobs {
+                refs.insert(*blob, ())?;
+                pending.remove(*blob)?;
+            }
+            let old = objects
+                .insert(object_key(bucket, key).as_slice(), value.as_slice())?
+                .map(|v| decode::<ObjectRecord>(v.value()))
+                .transpose()?;
+            if let Some(old) = old {
+                free_extents(&mut refs, &old, &new_blobs, freed)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let objects = txn.open_table(OBJECTS)?;
+        match objects.get(object_key(bucket, key).as_slice())? {
+            Some(v) => decode(v.value()),
+            None => {
+                require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+                Err(StoreError::NoSuchKey)
+            }
+        }
+    }
+
+    /// Replaces an object's envelope, only if the object still has the
+    /// envelope `expected` (a concurrent overwrite wins). The body is not
+    /// touched: this is how data keys are re-wrapped under a new key.
+    /// Returns whether the envelope was replaced.
+    pub fn replace_envelope(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: &[u8],
+        envelope: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn, _| {
+            let mut objects = txn.open_table(OBJECTS)?;
+            let table_key = object_key(bucket, key);
+            let current = match objects.get(table_key.as_slice())? {
+                Some(v) => decode::<ObjectRecord>(v.value())?,
+                None => return Ok(false),
+            };
+            if current.envelope.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+            let record = ObjectRecord {
+                envelope: Some(envelope),
+                ..current
+            };
+            objects.insert(table_key.as_slice(), encode(&record)?.as_slice())?;
+            Ok(true)
+        })
+    }
+
+    /// Overwrites an existing object's record exactly as given, without
+    /// checking it or touching blob references. Only for offline tools with
+    /// the server stopped (`coffer inspect tamper`, which plays an attacker
+    /// who edits the metadata database in tests); never call it from a server.
+    pub fn overwrite_object_record_unchecked(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<(), StoreError> {
+        let value = encode(record)?;
+        self.write(|txn, _| {
+            let mut objects = txn.open_table(OBJECTS)?;
+            let table_key = object_key(bucket, key);
+            if objects.get(table_key.as_slice())?.is_none() {
+                return Err(StoreError::NoSuchKey);
+            }
+            objects.insert(table_key.as_slice(), value.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Returns whether an object was deleted; an absent key is not an error.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        self.delete_object_if(bucket, key, &Condition::Always)
+    }
+
+    /// [`Store::delete_object`], only if `condition` holds for the current record (checked in
+    /// the same transaction).
+    pub fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &Condition,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn, freed| {
+            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+            let mut objects = txn.open_table(OBJECTS)?;
+            check_condition(&objects, bucket, key, condition)?;
+            let old = objects
+                .remove(object_key(bucket, key).as_slice())?
+                .map(|v| decode::<ObjectRecord>(v.value()))
+                .transpose()?;
+            match old {
+                Some(old) => {
+                    let mut refs = txn.open_table(BLOB_REFS)?;
+                    free_extents(&mut refs, &old, &BTreeSet::new(), freed)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+    }
+
+    /// One page of an S3 listing (see the crate docs for the semantics).
+    pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+        let objects = txn.open_table(OBJECTS)?;
+        let encoded_prefix = object_key(bucket, &q.prefix);
+        let mut start = Bound::Included(encoded_prefix.clone());
+        if let Some(after) = &q.start_after {
+            start = max_lower(start, Bound::Excluded(object_key(bucket, after)));
+        }
+        let Some(end) = prefix_successor(&encoded_prefix) else {
+            return Err(StoreError::Corrupt("no end to the key range".into()));
+        };
+        let table_prefix_len = bucket.len() + 1;
+        let (entries, is_truncated) = walk(
+            &objects,
+            Walk {
+                start,
+                end,
+                prefix: &q.prefix,
+                delimiter: q.delimiter.as_deref(),
+                skip_prefix: q.start_after.as_deref(),
+                max: q.max_keys,
+                decode: |k: &[u8], v: &[u8]| {
+                    let key = k
+                        .get(table_prefix_len..)
+                        .and_then(|k| std::str::from_utf8(k).ok())
+                        .ok_or_else(|| StoreError::Corrupt("object key is not UTF-8".into()))?;
+                    Ok((key.to_owned(), decode::<ObjectRecord>(v)?))
+                },
+                encode_prefix: |cp: &str| object_key(bucket, cp),
+            },
+        )?;
+        let mut page = ListPage {
+            is_truncated,
+            ..ListPage::default()
+        };
+        for entry in entries {
+            match entry {
+                Entry::Item(key, record) => {
+                    page.next_marker = Some(key.clone());
+                    page.objects.push((key, record));
+                }
+                Entry::CommonPrefix(cp) => {
+                    page.next_marker = Some(cp.clone());
+                    page.common_prefixes.push(cp);
+                }
+            }
+        }
+        if !is_truncated {
+            page.next_marker = None;
+        }
+        Ok(page)
+    }
+}
+
+/// Checks `condition` against the record currently stored under `key`.
+fn check_condition(
+    objects: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &str,
+    key: &str,
+    condition: &Condition,
+) -> Result<(), StoreError> {
+    if *condition == Condition::Always {
+        return Ok(());
+    }
+    let current = objects
+        .get(object_key(bucket, key).as_slice())?
+        .map(|v| decode::<ObjectRecord>(v.value()))
+        .transpose()?;
+    match (condition, current) {
+        (Condition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed),
+        (Condition::IfEtag(_), None) => Err(StoreError::NoSuchKey),
+        (Condition::IfEtag(etag), Some(current)) if current.etag != *etag => {
+            Err(StoreError::PreconditionFailed)
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(StoreError::InvalidArgument(format!(
+            "object key must be 1 to {MAX_KEY_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Unreferences the blobs of `old` that are not in `keep`, queueing their files for deletion.
+pub(super) fn free_extents(
+    refs: &mut BlobRefs<'_>,
+    old: &ObjectRecord,
+    keep: &BTreeSet<&str>,
+    freed: &mut Vec<BlobId>,
+) -> Result<(), StoreError> {
+    for extent in &old.extents {
+        if !keep.contains(extent.blob.as_str()) {
+            refs.remove(extent.blob.as_str())?;
+            freed.push(extent.blob.clone());
+        }
+    }
+    Ok(())
+}

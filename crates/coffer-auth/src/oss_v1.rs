@@ -27,7 +27,8 @@ use crate::oss::OssRequest;
 use crate::scheme::Scheme;
 #[cfg(test)]
 use crate::secret::Secret;
-use crate::sigv4::{SecretLookup, SigningParams};
+use crate::signing::SigningParams;
+use crate::sigv4::SecretLookup;
 use crate::v1_family::{DateOverride, ResourceRule, V1Request, Variant};
 #[cfg(test)]
 use crate::verified::Payload;

@@ -29,7 +29,8 @@ use crate::amz_time::parse_date_lenient;
 use crate::canonical::decoded_query_pairs;
 use crate::error::AuthError;
 use crate::scheme::Scheme;
-use crate::sigv4::{SecretLookup, SigningParams};
+use crate::signing::SigningParams;
+use crate::sigv4::SecretLookup;
 use crate::v1_family::{DateOverride, ResourceRule, V1Request, Variant};
 use crate::verified::Verified;
 

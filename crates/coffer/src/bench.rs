@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use coffer_client::bench::{self, BenchConfig, SseMode, Workload};
 
-use crate::user::{ConnectArgs, client};
+use crate::connect::{ConnectArgs, client};
 
 #[derive(Args)]
 pub struct BenchArgs {

@@ -1,7 +1,6 @@
 //! A local AES-256 master key and its key file: one line of standard
 //! base64 (44 characters) holding 32 random bytes, mode 0600.
 
-use std::io::Write;
 use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -134,17 +133,7 @@ pub fn generate_key_file(path: &Path) -> Result<(), CseError> {
     };
     let key = SymmetricKey::generate()?;
     let line = Zeroizing::new(format!("{}\n", B64.encode(key.expose())));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| fail(e.to_string()))?;
-    file.write_all(line.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| fail(e.to_string()))
+    coffer_files::create_new(path, line.as_bytes()).map_err(|e| fail(e.to_string()))
 }
 
 #[cfg(test)]

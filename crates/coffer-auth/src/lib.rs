@@ -21,6 +21,7 @@
 //! Nothing here does I/O or needs an async runtime. No secret ever appears in
 //! an error message or a `Debug` output.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod amz_time;
 pub mod canonical;

@@ -12,7 +12,7 @@
 //! sorted, decoded, `k=v` or `k`, joined by `&`.
 //! See <https://www.alibabacloud.com/help/en/oss/developer-reference/include-signatures-in-the-authorization-header>.
 //!
-//! The scheme is one [`Variant`] of the V1 family shared with
+//! The scheme is one `Variant` of the V1 family shared with
 //! [`crate::sigv2`] (see `v1_family`).
 
 use http::HeaderMap;

@@ -20,7 +20,7 @@
 //! headers. SigV2 never signs the body: [`Verified::payload`] is
 //! [`crate::Payload::Unsigned`] (a `Content-MD5` is checked separately).
 //!
-//! This is one [`Variant`] of the V1 family shared with [`crate::oss_v1`].
+//! This is one `Variant` of the V1 family shared with [`crate::oss_v1`].
 
 use http::HeaderMap;
 use time::OffsetDateTime;

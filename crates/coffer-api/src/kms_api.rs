@@ -3,8 +3,8 @@
 //! SigV4 for service `kms`, so `aws kms …` and boto3 work unchanged.
 //!
 //! Layout: this file authenticates, routes an operation and renders errors;
-//! [`keys`] holds the key administration operations (lifecycle, aliases,
-//! rotation, BYOK import) and [`data`] the data plane (data keys, Encrypt,
+//! `keys` holds the key administration operations (lifecycle, aliases,
+//! rotation, BYOK import) and `data` the data plane (data keys, Encrypt,
 //! Decrypt, ReEncrypt).
 //!
 //! Authorization is deliberately simple: root may do everything; any other

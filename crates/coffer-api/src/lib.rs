@@ -1,8 +1,9 @@
-//! Coffer's S3 HTTP dialect on hyper: the listener, request routing,
-//! SigV4 authentication, S3 XML and errors, and the operations.
+//! Coffer's HTTP edge on hyper: the TLS and plain listeners, the S3 and OSS
+//! dialects (request routing, authentication, XML and errors), the KMS API,
+//! and server-side encryption of object bodies.
 //!
-//! Layout: [`server`] accepts connections and renders errors; [`auth`]
-//! names the principal; [`request`] resolves bucket and key; [`ops`] holds
+//! Layout: [`server`] accepts connections and renders errors; `auth`
+//! names the principal; [`request`] resolves bucket and key; `ops` holds
 //! one module per family of S3 operations; [`object_io`] is the single place
 //! where object bodies are written and read.
 #![forbid(unsafe_code)]

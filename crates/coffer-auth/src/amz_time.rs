@@ -154,4 +154,25 @@ mod tests {
             "Sun, 29 Nov 2026 11:25:32 GMT"
         );
     }
+
+    /// The vectors of the server's `Last-Modified` formatter (coffer-api
+    /// `ops::http_date`, milliseconds since the epoch): this function writes
+    /// the same bytes, so the server can switch to it unchanged.
+    #[test]
+    fn http_date_matches_the_servers_last_modified_vectors() {
+        for (seconds, expected) in [
+            (1_780_000_000, "Thu, 28 May 2026 20:26:40 GMT"),
+            (1_775_000_000, "Tue, 31 Mar 2026 23:33:20 GMT"),
+            (1_767_312_000, "Fri, 02 Jan 2026 00:00:00 GMT"),
+            (1_795_951_593, "Sun, 29 Nov 2026 11:26:33 GMT"),
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ] {
+            let t = OffsetDateTime::from_unix_timestamp(seconds).expect("in range");
+            assert_eq!(format_http_date(t), expected);
+            assert_eq!(parse_http_date(expected), Some(t));
+        }
+        // Another offset is converted to UTC first.
+        let east = datetime!(2026-11-29 12:25:32 +01:00);
+        assert_eq!(format_http_date(east), "Sun, 29 Nov 2026 11:25:32 GMT");
+    }
 }

@@ -15,8 +15,8 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::chunk_signer::ChunkSigner;
 use crate::mac::decode_hex32;
-use crate::sigv4::ChunkSigner;
 
 /// Longest chunk-header or trailer line, without its CRLF.
 pub const MAX_LINE: usize = 4096;

@@ -21,10 +21,12 @@
 //! Nothing here does I/O or needs an async runtime. No secret ever appears in
 //! an error message or a `Debug` output.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod amz_time;
 pub mod canonical;
 pub mod checksum;
+mod chunk_signer;
 pub mod chunked;
 mod credentials;
 mod error;
@@ -34,6 +36,7 @@ pub mod oss_v1;
 pub mod oss_v4;
 mod scheme;
 mod secret;
+mod signing;
 pub mod sigv2;
 pub mod sigv4;
 #[cfg(test)]
@@ -42,11 +45,13 @@ mod v1_family;
 mod verified;
 
 pub use checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz, crc64_xz};
+pub use chunk_signer::ChunkSigner;
 pub use chunked::{ChunkError, ChunkMode, ChunkedDecoder, Trailers};
 pub use error::AuthError;
 pub use oss::OssRequest;
 pub use scheme::{Scheme, detect};
 pub use secret::Secret;
+pub use signing::SigningParams;
 pub use sigv2::SignedRequestV2;
-pub use sigv4::{ChunkSigner, SecretLookup, SignedRequest, SigningParams, presign, sign, verify};
+pub use sigv4::{SecretLookup, SignedRequest, presign, sign, verify};
 pub use verified::{Payload, Verified};

@@ -12,7 +12,7 @@
 //! sorted, decoded, `k=v` or `k`, joined by `&`.
 //! See <https://www.alibabacloud.com/help/en/oss/developer-reference/include-signatures-in-the-authorization-header>.
 //!
-//! The scheme is one [`Variant`] of the V1 family shared with
+//! The scheme is one `Variant` of the V1 family shared with
 //! [`crate::sigv2`] (see `v1_family`).
 
 use http::HeaderMap;
@@ -27,7 +27,8 @@ use crate::oss::OssRequest;
 use crate::scheme::Scheme;
 #[cfg(test)]
 use crate::secret::Secret;
-use crate::sigv4::{SecretLookup, SigningParams};
+use crate::signing::SigningParams;
+use crate::sigv4::SecretLookup;
 use crate::v1_family::{DateOverride, ResourceRule, V1Request, Variant};
 #[cfg(test)]
 use crate::verified::Payload;

@@ -22,9 +22,10 @@ use crate::mac::{constant_time_eq, decode_hex32, hmac_sha256, sha256};
 use crate::oss::{OssRequest, push_trimmed_values};
 use crate::scheme::Scheme;
 use crate::secret::{Secret, SigningKey};
+use crate::signing::SigningParams;
 use crate::sigv4::{
-    MAX_PRESIGNED_EXPIRES, MAX_SKEW, SecretLookup, SigningParams, UNSIGNED_PAYLOAD, malformed,
-    parse_signature, single_header,
+    MAX_PRESIGNED_EXPIRES, MAX_SKEW, SecretLookup, UNSIGNED_PAYLOAD, malformed, parse_signature,
+    single_header,
 };
 use crate::verified::{Payload, Verified};
 

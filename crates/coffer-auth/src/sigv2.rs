@@ -20,7 +20,7 @@
 //! headers. SigV2 never signs the body: [`Verified::payload`] is
 //! [`crate::Payload::Unsigned`] (a `Content-MD5` is checked separately).
 //!
-//! This is one [`Variant`] of the V1 family shared with [`crate::oss_v1`].
+//! This is one `Variant` of the V1 family shared with [`crate::oss_v1`].
 
 use http::HeaderMap;
 use time::OffsetDateTime;
@@ -29,7 +29,8 @@ use crate::amz_time::parse_date_lenient;
 use crate::canonical::decoded_query_pairs;
 use crate::error::AuthError;
 use crate::scheme::Scheme;
-use crate::sigv4::{SecretLookup, SigningParams};
+use crate::signing::SigningParams;
+use crate::sigv4::SecretLookup;
 use crate::v1_family::{DateOverride, ResourceRule, V1Request, Variant};
 use crate::verified::Verified;
 

@@ -27,7 +27,8 @@ use crate::mac::{constant_time_eq, hmac_sha1};
 use crate::oss::{push_trimmed_values, trim};
 use crate::scheme::Scheme;
 use crate::secret::Secret;
-use crate::sigv4::{MAX_SKEW, SecretLookup, SigningParams, single_header};
+use crate::signing::SigningParams;
+use crate::sigv4::{MAX_SKEW, SecretLookup, single_header};
 use crate::verified::{Payload, Verified};
 
 /// How the date header (`x-oss-date`, `x-amz-date`) enters the string to sign.

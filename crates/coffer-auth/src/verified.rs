@@ -1,9 +1,9 @@
 //! What a successful verification tells the server, for every scheme.
 
+use crate::chunk_signer::ChunkSigner;
 use crate::error::AuthError;
 use crate::mac::constant_time_eq;
 use crate::scheme::Scheme;
-use crate::sigv4::ChunkSigner;
 
 /// A request whose signature checked out (SigV4, OSS V1 or OSS V4).
 #[derive(Debug)]

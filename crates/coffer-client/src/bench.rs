@@ -8,7 +8,7 @@
 //! memory during the phase. Requests use SigV4 with `UNSIGNED-PAYLOAD`,
 //! path style.
 //!
-//! Object contents are windows of one pseudo-random [`Pattern`], so that
+//! Object contents are windows of one pseudo-random `Pattern`, so that
 //! making and checking them costs the client a slice and a `memcmp`: on a
 //! small machine the client shares the cores with the server it measures.
 
@@ -30,7 +30,9 @@ use crate::transport::{ClientError, ClientResponse, SignedClient};
 /// What a phase does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
+    /// PUTs of new objects.
     Put,
+    /// GETs of objects written before the phase, each checked byte for byte.
     Get,
     /// Half GETs of existing objects, half PUTs.
     Mixed,
@@ -41,15 +43,23 @@ pub enum Workload {
 /// The server-side encryption each PUT (and, for SSE-C, GET) asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SseMode {
+    /// No encryption header.
     None,
+    /// SSE-S3 (`AES256`).
     Aes256,
+    /// Server-side encryption with SM4 (`SM4`).
     Sm4,
+    /// SSE-KMS with the default key (`aws:kms`).
     Kms,
+    /// SSE-KMS with an S3 Bucket Key.
     KmsBucketKey,
+    /// SSE-C: a fixed customer key sent with every PUT and GET.
     CustomerKey,
 }
 
 impl SseMode {
+    /// Reads the `--sse` spelling: `none`, `AES256`, `SM4`, `aws:kms`,
+    /// `aws:kms+bucket-key` or `SSE-C`.
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "none" => SseMode::None,
@@ -116,16 +126,24 @@ fn customer_key_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// What to measure, and how hard.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// The bucket to work in (created if absent).
     pub bucket: String,
+    /// Bytes per object.
     pub object_size: usize,
     /// Part size of the multipart workload (the last part may be smaller).
     pub part_size: usize,
+    /// Workers issuing requests at once.
     pub concurrency: usize,
+    /// How long the counted part of a phase runs.
     pub duration: Duration,
+    /// How long workers run before counting starts.
     pub warmup: Duration,
+    /// What each request does.
     pub workload: Workload,
+    /// The server-side encryption asked for.
     pub sse: SseMode,
     /// Distinct objects a GET phase reads (written first).
     pub objects: usize,
@@ -136,23 +154,35 @@ pub struct BenchConfig {
 /// One phase's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
+    /// The workload's name.
     pub phase: String,
+    /// The server-side encryption asked for.
     pub sse: String,
+    /// Bytes per object.
     pub object_size: usize,
     /// Multipart phases only.
     pub part_size: Option<usize>,
+    /// Workers issuing requests at once.
     pub concurrency: usize,
+    /// Operations that succeeded after the warm-up.
     pub ops: u64,
+    /// Operations that failed after the warm-up (a GET with wrong bytes
+    /// included).
     pub errors: u64,
     /// Object bytes moved by the counted operations.
     pub bytes: u64,
     /// From the end of the warm-up until the last operation ended (at least
     /// the configured duration: an operation started in time is awaited).
     pub seconds: f64,
+    /// `ops / seconds`.
     pub ops_per_second: f64,
+    /// `bytes / seconds`, in megabytes (10^6 bytes).
     pub megabytes_per_second: f64,
+    /// Median operation latency.
     pub latency_ms_p50: f64,
+    /// 90th-percentile operation latency.
     pub latency_ms_p90: f64,
+    /// 99th-percentile operation latency.
     pub latency_ms_p99: f64,
     /// The first error seen, to say why errors happened.
     pub first_error: Option<String>,

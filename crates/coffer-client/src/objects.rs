@@ -37,10 +37,13 @@ const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// The same for a path, where `/` separates segments.
 const PATH_ENCODE: &AsciiSet = &URI_ENCODE.remove(b'/');
 
+/// Why an object operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
+    /// The request or the server's answer failed.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Reading the local source or writing the local destination failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// The content transform (client-side encryption) refused the data.
@@ -61,6 +64,7 @@ impl TransferError {
 /// Turns the bytes read from the source into the bytes stored: applied to
 /// each chunk in order. The last chunk may grow (an authentication tag).
 pub trait BodyTransform: Send {
+    /// Transforms `chunk` in place; `last` is true for the final chunk.
     fn apply(&mut self, chunk: &mut Vec<u8>, last: bool) -> Result<(), String>;
 }
 
@@ -93,8 +97,11 @@ pub struct ObjectHead {
     pub content_length: u64,
     /// The object's full stored size.
     pub size: u64,
+    /// The `ETag` header, quotes included.
     pub etag: String,
+    /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The `Last-Modified` header, as sent.
     pub last_modified: Option<String>,
     /// User metadata, names without the `x-amz-meta-` prefix, lower case.
     pub metadata: BTreeMap<String, String>,
@@ -151,7 +158,9 @@ fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
 /// A byte range to download: `first..=last`, or to the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {
+    /// The first byte.
     pub first: u64,
+    /// The last byte, inclusive; `None` for the end of the object.
     pub last: Option<u64>,
 }
 
@@ -240,7 +249,9 @@ fn xml<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, TransferError> {
 /// Headers that describe a new object: user metadata and content type.
 #[derive(Debug, Clone, Default)]
 pub struct NewObject {
+    /// User metadata, names without the `x-amz-meta-` prefix.
     pub metadata: BTreeMap<String, String>,
+    /// The `Content-Type` to store.
     pub content_type: Option<String>,
 }
 
@@ -290,6 +301,7 @@ fn etag_of(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// HEAD: the object's size, ETag and metadata.
 pub async fn head_object(
     client: &SignedClient,
     bucket: &str,
@@ -308,6 +320,7 @@ pub async fn head_object(
 
 /// A GET answer whose body is read chunk by chunk.
 pub struct ObjectStream {
+    /// What the answer's headers say about the object.
     pub head: ObjectHead,
     body: Incoming,
 }
@@ -327,6 +340,8 @@ impl ObjectStream {
     }
 }
 
+/// GET, the whole object or `range`; the body is read with
+/// [`ObjectStream::next_chunk`].
 pub async fn get_object(
     client: &SignedClient,
     bucket: &str,
@@ -359,6 +374,7 @@ pub async fn get_object(
     })
 }
 
+/// DELETE of one object.
 pub async fn delete_object(
     client: &SignedClient,
     bucket: &str,
@@ -385,7 +401,9 @@ pub enum MetadataDirective {
 
 /// The object a copy reads.
 pub struct CopySource<'a> {
+    /// The source bucket.
     pub bucket: &'a str,
+    /// The source key.
     pub key: &'a str,
     /// Copy only if the source still has this ETag
     /// (`x-amz-copy-source-if-match`): a rewrap must not overwrite an
@@ -448,12 +466,16 @@ pub async fn copy_object(
 /// One object of a listing.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ListedObject {
+    /// The object key.
     #[serde(rename = "Key")]
     pub key: String,
+    /// The stored size in bytes.
     #[serde(rename = "Size", default)]
     pub size: u64,
+    /// ISO 8601, as the listing gives it.
     #[serde(rename = "LastModified", default)]
     pub last_modified: String,
+    /// The ETag, quotes included.
     #[serde(rename = "ETag", default)]
     pub etag: String,
 }
@@ -461,18 +483,24 @@ pub struct ListedObject {
 /// One page of ListObjectsV2.
 #[derive(Debug, Deserialize)]
 pub struct ObjectPage {
+    /// The objects of this page.
     #[serde(rename = "Contents", default)]
     pub objects: Vec<ListedObject>,
+    /// With a delimiter: the "directories" rolled up under it.
     #[serde(rename = "CommonPrefixes", default)]
     pub prefixes: Vec<CommonPrefix>,
+    /// Whether more pages follow.
     #[serde(rename = "IsTruncated", default)]
     pub truncated: bool,
+    /// The token that asks for the next page.
     #[serde(rename = "NextContinuationToken", default)]
     pub next_token: Option<String>,
 }
 
+/// A key prefix that a delimiter rolled up in a listing.
 #[derive(Debug, Deserialize)]
 pub struct CommonPrefix {
+    /// The prefix, delimiter included.
     #[serde(rename = "Prefix")]
     pub prefix: String,
 }
@@ -515,14 +543,18 @@ pub async fn list_objects(
     }
 }
 
+/// One bucket of ListBuckets.
 #[derive(Debug, Deserialize)]
 pub struct ListedBucket {
+    /// The bucket name.
     #[serde(rename = "Name")]
     pub name: String,
+    /// ISO 8601, as the listing gives it.
     #[serde(rename = "CreationDate", default)]
     pub creation_date: String,
 }
 
+/// Every bucket the signer owns.
 pub async fn list_buckets(client: &SignedClient) -> Result<Vec<ListedBucket>, TransferError> {
     #[derive(Deserialize)]
     struct Buckets {
@@ -541,6 +573,7 @@ pub async fn list_buckets(client: &SignedClient) -> Result<Vec<ListedBucket>, Tr
 
 // ---------------------------------------------------------------- multipart
 
+/// Starts a multipart upload; returns its upload id.
 pub async fn create_multipart_upload(
     client: &SignedClient,
     bucket: &str,
@@ -558,6 +591,7 @@ pub async fn create_multipart_upload(
     Ok(result.upload_id)
 }
 
+/// Uploads one part; returns its ETag for the completion.
 pub async fn upload_part(
     client: &SignedClient,
     bucket: &str,
@@ -575,6 +609,8 @@ pub async fn upload_part(
     Ok(etag_of(&headers))
 }
 
+/// Completes an upload from its `(part number, ETag)` list; returns the
+/// object's ETag. A 200 answer that carries an `<Error>` is an error.
 pub async fn complete_multipart_upload(
     client: &SignedClient,
     bucket: &str,
@@ -622,6 +658,7 @@ pub async fn complete_multipart_upload(
     Ok(result.etag)
 }
 
+/// Aborts an upload and drops its parts.
 pub async fn abort_multipart_upload(
     client: &SignedClient,
     bucket: &str,

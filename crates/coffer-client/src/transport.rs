@@ -11,28 +11,49 @@ use sha2::{Digest, Sha256};
 
 use crate::connector::{CA_FILE_VARS, Connector, tls_config};
 
+/// Why a request to the server did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The endpoint URL is not `http://` or `https://` with a host.
     #[error("invalid endpoint URL {0:?}: expected http://host:port or https://host:port")]
     BadEndpoint(String),
+    /// The request never got an answer (connection refused, reset, …).
     #[error("request to {endpoint} failed: {message}")]
-    Transport { endpoint: String, message: String },
+    Transport {
+        /// The endpoint URL.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server answered with an error status.
     #[error("the server answered {status}: {message}")]
-    Server { status: StatusCode, message: String },
+    Server {
+        /// The HTTP status.
+        status: StatusCode,
+        /// `Code: Message` from the error body.
+        message: String,
+    },
+    /// The answer did not decode (XML, JSON, or a broken body).
     #[error("the server's answer could not be read: {0}")]
     BadResponse(String),
+    /// TLS could not be set up (CA file missing or unreadable).
     #[error("TLS: {0}")]
     Tls(String),
 }
 
 /// Where the server is and who signs.
 pub struct Endpoint {
+    /// `http://host:port` or `https://host:port`.
     pub url: String,
+    /// The access key id to sign with.
     pub access_key: String,
+    /// The secret access key to sign with.
     pub secret_key: Secret,
+    /// The region of the SigV4 credential scope.
     pub region: String,
 }
 
+/// An HTTP/1 client for one endpoint that signs every request with SigV4.
 pub struct SignedClient {
     endpoint: Endpoint,
     base: Uri,
@@ -40,6 +61,8 @@ pub struct SignedClient {
 }
 
 impl SignedClient {
+    /// A client for `endpoint`. An `https` endpoint trusts only the CA
+    /// certificate named by `COFFER_CA_FILE` or `AWS_CA_BUNDLE`.
     pub fn new(endpoint: Endpoint) -> Result<Self, ClientError> {
         let base: Uri = endpoint
             .url
@@ -223,8 +246,11 @@ pub(crate) async fn read_body(response: http::Response<Incoming>) -> Result<Byte
 
 /// A server's answer, whatever its status.
 pub struct ClientResponse {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The response headers.
     pub headers: HeaderMap,
+    /// The whole response body.
     pub body: Bytes,
 }
 

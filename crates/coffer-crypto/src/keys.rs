@@ -22,6 +22,9 @@ impl SymmetricKey {
         Ok(key)
     }
 
+    /// Copies existing key material (a root key read from disk, a key
+    /// unwrapped by the KMS); anything but 32 bytes is
+    /// [`CryptoError::KeyLength`].
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
         if bytes.len() != KEY_LEN {
             return Err(CryptoError::KeyLength { expected: KEY_LEN });

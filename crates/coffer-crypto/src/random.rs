@@ -4,6 +4,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::CryptoError;
 
+/// Fills `out` with cryptographically secure random bytes (nonces, keys,
+/// salts, identifiers).
 pub fn fill(out: &mut [u8]) -> Result<(), CryptoError> {
     SystemRandom::new()
         .fill(out)

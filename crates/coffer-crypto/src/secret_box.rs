@@ -1,7 +1,14 @@
-//! Sealing of small secrets at rest (user secret keys, later KMS key
-//! material) under a root key, with AES-256-GCM.
+//! Sealing of small secrets with AES-256-GCM: the secret box, and the
+//! AEAD core every small-secret format of Coffer shares.
 //!
-//! Sealed layout, version 1:
+//! The core ([`seal_append`], [`open_prefixed`]) writes and reads
+//! `nonce (12 bytes, random) ‖ ciphertext ‖ tag (16 bytes)` under a caller's
+//! AAD. Each stored format frames it its own way: the secret box below, the
+//! KMS ciphertext blob (a header in front, header and encryption context as
+//! AAD) and the S3 Encryption Client's `AES/GCM` key wrap (no framing).
+//!
+//! The secret box seals credentials and key material at rest under the
+//! root key. Sealed layout, version 1:
 //!
 //! ```text
 //! version (1 byte = 0x01) ‖ nonce (12 bytes, random) ‖ AES-256-GCM(ciphertext ‖ tag 16 bytes)
@@ -11,13 +18,17 @@
 //! to (for example `user-secret:<access key>`); it is authenticated as AAD,
 //! so a sealed value copied onto another record does not open.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
 use crate::{CryptoError, SymmetricKey};
 
+/// Length of the AES-GCM nonce in front of every sealed value.
+pub const NONCE_LEN: usize = aws_lc_rs::aead::NONCE_LEN;
+/// Length of the AES-GCM tag at the end of every sealed value.
+pub const TAG_LEN: usize = 16;
+
 const VERSION: u8 = 1;
-const TAG_LEN: usize = 16;
 const AAD_LABEL: &[u8] = b"coffer secret-box v1\0";
 
 /// Seals `plaintext` under `key`, bound to `context`.
@@ -35,17 +46,7 @@ fn seal_with_nonce(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
     out.push(VERSION);
-    out.extend_from_slice(&nonce);
-    let mut in_out = plaintext.to_vec();
-    cipher(key)
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            aad(context),
-            &mut in_out,
-        )
-        .expect("AES-GCM sealing only fails for inputs beyond 64 GiB");
-    out.extend_from_slice(&in_out);
-    in_out.fill(0);
+    seal_append_with_nonce(key, nonce, &aad(context), plaintext, &mut out);
     out
 }
 
@@ -59,14 +60,62 @@ pub fn open(
     if version != VERSION {
         return Err(CryptoError::UnsupportedVersion(version));
     }
-    if rest.len() < NONCE_LEN + TAG_LEN {
+    open_prefixed(key, &aad(context), rest)
+}
+
+/// Appends `nonce ‖ AES-256-GCM(key, plaintext, aad) ‖ tag` to `out`, with
+/// a fresh random nonce.
+pub fn seal_append(
+    key: &SymmetricKey,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    crate::random::fill(&mut nonce)?;
+    seal_append_with_nonce(key, nonce, aad, plaintext, out);
+    Ok(())
+}
+
+/// [`seal_append`] with a nonce chosen by the caller: for fixed test
+/// vectors only. A nonce must never be used twice under one key.
+pub fn seal_append_with_nonce(
+    key: &SymmetricKey,
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) {
+    out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    let tag = cipher(key)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[start..],
+        )
+        .expect("AES-GCM sealing only fails for inputs beyond 64 GiB");
+    out.extend_from_slice(tag.as_ref());
+}
+
+/// Opens `nonce ‖ ciphertext ‖ tag` (as [`seal_append`] writes it) with the
+/// same key and AAD. Every failure, a short input included, is
+/// [`CryptoError::Decryption`].
+pub fn open_prefixed(
+    key: &SymmetricKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(CryptoError::Decryption);
     }
-    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decryption)?;
     let mut in_out = Zeroizing::new(ciphertext.to_vec());
     let plaintext_len = cipher(key)
-        .open_in_place(nonce, aad(context), &mut in_out)
+        .open_in_place(nonce, Aad::from(aad), &mut in_out)
         .map_err(|_| CryptoError::Decryption)?
         .len();
     in_out.truncate(plaintext_len);
@@ -79,10 +128,10 @@ fn cipher(key: &SymmetricKey) -> LessSafeKey {
     LessSafeKey::new(unbound)
 }
 
-fn aad(context: &str) -> Aad<Vec<u8>> {
+fn aad(context: &str) -> Vec<u8> {
     let mut bytes = AAD_LABEL.to_vec();
     bytes.extend_from_slice(context.as_bytes());
-    Aad::from(bytes)
+    bytes
 }
 
 #[cfg(test)]

@@ -14,7 +14,12 @@ pub enum CseError {
     MissingField(String),
     /// A metadata field is present but does not decode or is inconsistent.
     #[error("invalid metadata field {field}: {reason}")]
-    InvalidField { field: String, reason: String },
+    InvalidField {
+        /// The metadata key.
+        field: String,
+        /// What is wrong with its value (never key material).
+        reason: String,
+    },
     /// A content or wrap algorithm Coffer does not implement.
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(String),
@@ -27,11 +32,21 @@ pub enum CseError {
     /// The KMS answered with an error; `code` is its `__type`
     /// (`NotFoundException`, `DisabledException`, …).
     #[error("KMS error {code}: {message}")]
-    Kms { code: String, message: String },
+    Kms {
+        /// The KMS error type.
+        code: String,
+        /// The KMS's own message.
+        message: String,
+    },
     /// A key file that cannot be read or written (the text never holds key
     /// bytes).
     #[error("key file {path}: {reason}")]
-    KeyFile { path: String, reason: String },
+    KeyFile {
+        /// The key file's path, as given.
+        path: String,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// A request the library cannot honour (e.g. a part size that is not a
     /// multiple of 16, an RSA key without its private half for reading).
     #[error("{0}")]

@@ -16,6 +16,7 @@
 //! `finish()`), or [`ObjectDecryption::range`] (never authenticated).
 //! [`rewrap`] changes the master key without touching the content.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod content;
 mod error;

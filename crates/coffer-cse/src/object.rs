@@ -21,6 +21,7 @@ pub struct PlaintextInfo {
 /// Total size and part size of an `oss` multipart upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MultipartLayout {
+    /// The whole object's plaintext size.
     pub data_size: u64,
     /// A multiple of 16, so that every part starts on a counter block.
     pub part_size: u64,
@@ -49,6 +50,7 @@ impl ObjectEncryption {
         })
     }
 
+    /// The object's client-side encryption format.
     pub fn format(&self) -> Format {
         self.format
     }
@@ -112,7 +114,14 @@ impl ObjectEncryption {
 
 /// Sequential content encryption (in place).
 pub enum ContentEncryptor {
-    Ctr { cipher: CtrCipher, offset: u64 },
+    /// AES-CTR (`oss`).
+    Ctr {
+        /// The keyed counter-mode cipher.
+        cipher: CtrCipher,
+        /// Bytes encrypted so far: where the keystream continues.
+        offset: u64,
+    },
+    /// AES-GCM (`aws`, `aws-v2`): the tag follows the last byte.
     Gcm(GcmEncryptor),
 }
 
@@ -165,6 +174,7 @@ impl ObjectDecryption {
         })
     }
 
+    /// The object's client-side encryption format.
     pub fn format(&self) -> Format {
         self.format
     }
@@ -222,7 +232,15 @@ impl ObjectDecryption {
 
 /// Sequential decryption of a whole stored object.
 pub enum ContentDecryptor {
-    Ctr { cipher: CtrCipher, offset: u64 },
+    /// AES-CTR (`oss`): no integrity beyond the transport's.
+    Ctr {
+        /// The keyed counter-mode cipher.
+        cipher: CtrCipher,
+        /// Bytes decrypted so far: where the keystream continues.
+        offset: u64,
+    },
+    /// AES-GCM (`aws`, `aws-v2`): the trailing tag is held back and checked
+    /// by `finish`.
     Gcm(GcmDecryptor),
 }
 

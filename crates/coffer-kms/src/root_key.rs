@@ -6,8 +6,8 @@
 //! so nothing on disk opens the keystore without the passphrase. HSM and
 //! external-KMS sources will be added as other constructors.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use coffer_crypto::{CryptoError, SymmetricKey, secret_box};
@@ -65,13 +65,10 @@ impl RootKey {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let key = SymmetricKey::generate()?;
-                let mut file = create_private(&path).map_err(io_err)?;
                 let mut contents = Zeroizing::new(FILE_HEADER.to_vec());
                 contents.extend_from_slice(hex(key.expose()).as_bytes());
                 contents.push(b'\n');
-                file.write_all(&contents).map_err(io_err)?;
-                file.sync_all().map_err(io_err)?;
-                sync_dir(data_dir).map_err(io_err)?;
+                coffer_files::create_new(&path, &contents).map_err(io_err)?;
                 Ok((RootKey { key }, Origin::Created))
             }
             Err(e) => Err(io_err(e)),
@@ -104,7 +101,6 @@ impl RootKey {
                 let mut salt = [0u8; 16];
                 coffer_crypto::random::fill(&mut salt)?;
                 let costs = ARGON2_COSTS;
-                let mut file = create_private(&path).map_err(io_err)?;
                 let text = format!(
                     "{}m={} t={} p={}\n{}\n",
                     std::str::from_utf8(SALT_HEADER).unwrap_or_default(),
@@ -113,9 +109,7 @@ impl RootKey {
                     costs.2,
                     hex(&salt).as_str()
                 );
-                file.write_all(text.as_bytes()).map_err(io_err)?;
-                file.sync_all().map_err(io_err)?;
-                sync_dir(data_dir).map_err(io_err)?;
+                coffer_files::create_new(&path, text.as_bytes()).map_err(io_err)?;
                 (salt.to_vec(), costs, Origin::Created)
             }
             Err(e) => return Err(io_err(e)),
@@ -185,22 +179,6 @@ fn parse_salt_file(text: &str) -> Option<(Vec<u8>, (u32, u32, u32))> {
 
 fn hex(bytes: &[u8]) -> Zeroizing<String> {
     Zeroizing::new(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Creates a new file readable by its owner only; fails if it exists.
-pub fn create_private(path: &Path) -> io::Result<fs::File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 //! `service-master-key:v<N>`, so versions cannot be swapped for one another.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -187,18 +186,7 @@ impl ServiceKeyring {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut out = crate::root_key::create_private(&tmp).map_err(io)?;
-        out.write_all(&json).map_err(io)?;
-        out.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
-        Ok(())
+        coffer_files::replace(&self.path, &json).map_err(io)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use coffer_client::bench::{self, BenchConfig, SseMode, Workload};
 
-use crate::user::{ConnectArgs, client};
+use crate::connect::{ConnectArgs, client};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -39,6 +39,8 @@ pub struct BenchArgs {
     objects: usize,
     /// The server's process id: report its peak resident memory per phase
     /// (read from /proc/<pid>/status, so the server must run on this host).
+    // This text is clap's help, printed verbatim: `<pid>` is not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long)]
     server_pid: Option<u32>,
     /// Print JSON instead of a table.

@@ -2,7 +2,6 @@
 //! `COFFER_ROOT_SECRET_KEY`, else from `<data-dir>/credentials`, else
 //! generated into that file (mode 0600) on first start.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use coffer_api::RootCredentials;
@@ -69,15 +68,12 @@ pub fn load(data_dir: &Path) -> Result<(RootCredentials, Source), String> {
             let random = |n| coffer_crypto::random::hex_id(n).map_err(|e| e.to_string());
             let access_key = format!("CFROOT{}", random(7)?);
             let secret_key = Zeroizing::new(random(20)?.to_ascii_lowercase());
-            let mut file = coffer_kms::root_key::create_private(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
             let contents = Zeroizing::new(format!(
                 "[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {}\n",
                 secret_key.as_str()
             ));
-            file.write_all(contents.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            coffer_files::create_new(&path, contents.as_bytes())
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
             Ok((
                 RootCredentials {
                     access_key,

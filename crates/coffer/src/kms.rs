@@ -5,7 +5,7 @@ use clap::Subcommand;
 use coffer_client::kms;
 use serde_json::{Value, json};
 
-use crate::user::{ConnectArgs, client};
+use crate::connect::{ConnectArgs, client};
 
 #[derive(Subcommand)]
 pub enum KmsCommand {

@@ -3,10 +3,13 @@
 
 mod bench;
 mod config;
+mod connect;
 mod credentials;
 mod cse_cli;
 mod inspect;
 mod kms;
+mod master_keys;
+mod object_url;
 mod objects_cli;
 mod server;
 mod sse;

@@ -23,8 +23,9 @@ use coffer_cse::{
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cse_cli::{MasterKeyArgs, parse_format};
-use crate::user::{ConnectArgs, client};
+use crate::connect::{ConnectArgs, client};
+use crate::master_keys::{MasterKeyArgs, parse_format};
+use crate::object_url::ObjectUrl;
 
 const DEFAULT_PART_SIZE: &str = "8MiB";
 
@@ -89,33 +90,6 @@ pub struct TransferArgs {
     quiet: bool,
     #[command(flatten)]
     connect: ConnectArgs,
-}
-
-/// `s3://bucket/key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectUrl {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl ObjectUrl {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let rest = text
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("{text:?} is not an s3://bucket/key URL"))?;
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("{text:?} names no bucket"));
-        }
-        Ok(Self {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        })
-    }
-
-    fn is(text: &str) -> bool {
-        text.starts_with("s3://")
-    }
 }
 
 /// `8MiB`, `100KiB`, `1048576`.
@@ -593,20 +567,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_and_sizes_parse() {
-        assert_eq!(
-            ObjectUrl::parse("s3://b/a/b c").expect("a URL with a key parses"),
-            ObjectUrl {
-                bucket: "b".into(),
-                key: "a/b c".into()
-            }
-        );
-        assert_eq!(
-            ObjectUrl::parse("s3://b").expect("a bucket URL parses").key,
-            ""
-        );
-        assert!(ObjectUrl::parse("/tmp/x").is_err());
-        assert!(ObjectUrl::parse("s3:///k").is_err());
+    fn sizes_parse() {
         assert_eq!(parse_size("8MiB"), Ok(8 << 20));
         assert_eq!(parse_size("100k"), Ok(100 << 10));
         assert_eq!(parse_size("4096"), Ok(4096));

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use coffer_client::admin;
 
-use crate::user::{ConnectArgs, client};
+use crate::connect::{ConnectArgs, client};
 
 #[derive(Subcommand)]
 pub enum SseCommand {

@@ -1,29 +1,9 @@
 //! `coffer user add|list|remove`: the admin API through signed requests.
 
-use clap::{Args, Subcommand};
-use coffer_auth::Secret;
+use clap::Subcommand;
 use coffer_client::admin::{self, NewUser};
-use coffer_client::{Endpoint, SignedClient};
 
-#[derive(Args, Clone)]
-pub struct ConnectArgs {
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "AWS_ENDPOINT_URL",
-        default_value = "http://127.0.0.1:9000"
-    )]
-    endpoint_url: String,
-    /// Root access key.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
-    access_key_id: String,
-    /// Root secret key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_access_key: String,
-    /// Region to sign for.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    region: String,
-}
+use crate::connect::{ConnectArgs, client};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -48,16 +28,6 @@ pub enum UserCommand {
         #[command(flatten)]
         connect: ConnectArgs,
     },
-}
-
-pub fn client(connect: ConnectArgs) -> Result<SignedClient, String> {
-    SignedClient::new(Endpoint {
-        url: connect.endpoint_url,
-        access_key: connect.access_key_id,
-        secret_key: Secret::new(connect.secret_access_key),
-        region: connect.region,
-    })
-    .map_err(|e| e.to_string())
 }
 
 pub async fn run(command: UserCommand) -> Result<(), String> {

@@ -146,7 +146,7 @@ impl ReloadingCertificate {
         }
     }
 
-    /// Checks the files every [`WATCH_INTERVAL`] for as long as the runtime runs.
+    /// Checks the files every `WATCH_INTERVAL` for as long as the runtime runs.
     pub fn spawn_watcher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {

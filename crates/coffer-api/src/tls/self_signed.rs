@@ -2,8 +2,7 @@
 //! `127.0.0.1` and `::1`, generated into the data dir on first start and
 //! kept until it nears expiry.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
@@ -59,8 +58,11 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<SelfSigned, TlsError> {
     let (cert_pem, key_pem, _) = generate()?;
     let dir = data_dir.join(DIR);
     std::fs::create_dir_all(&dir).map_err(|e| TlsError::file(&dir, e))?;
-    write_atomically(&files.key, key_pem.as_bytes(), 0o600)?;
-    write_atomically(&files.cert, cert_pem.as_bytes(), 0o644)?;
+    coffer_files::replace(&files.key, key_pem.as_bytes())
+        .map_err(|e| TlsError::file(&files.key, e))?;
+    // The certificate is public: readable by all, like any certificate.
+    coffer_files::replace_with_mode(&files.cert, cert_pem.as_bytes(), 0o644)
+        .map_err(|e| TlsError::file(&files.cert, e))?;
     Ok(SelfSigned {
         files,
         created: true,
@@ -96,21 +98,6 @@ pub fn generate() -> Result<(String, zeroize::Zeroizing<String>, String), TlsErr
         zeroize::Zeroizing::new(key.serialize_pem()),
         fingerprint(cert.der()),
     ))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    let tmp: PathBuf = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(&tmp).map_err(|e| TlsError::file(&tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| TlsError::file(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TlsError::file(path, e))
 }
 
 #[cfg(test)]

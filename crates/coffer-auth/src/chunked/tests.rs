@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::checksum::ChecksumAlgorithm;
 use crate::secret::Secret;
-use crate::sigv4::{scope, signing_key};
+use crate::signing::{scope, signing_key};
 
 /// The signer of AWS's "Transferring Payload in Multiple Chunks" example.
 fn aws_example_signer() -> ChunkSigner {

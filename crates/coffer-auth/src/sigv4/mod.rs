@@ -8,15 +8,16 @@
 //! See <https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html>.
 
 mod sign;
-mod streaming;
 
 use http::{HeaderMap, HeaderName};
 use time::{Duration, OffsetDateTime};
 
-pub use sign::{SigningParams, presign, sign};
-pub use streaming::ChunkSigner;
+pub use sign::{presign, sign};
 
+pub use crate::chunk_signer::ChunkSigner;
 use crate::credentials::{self, Credentials};
+pub use crate::signing::SigningParams;
+use crate::signing::{scope, signing_key};
 pub use crate::verified::{Payload, Verified};
 
 use crate::amz_time::{format_amz_date, parse_amz_date, parse_http_date};
@@ -24,7 +25,7 @@ use crate::canonical::{canonical_query_string, decoded_query_pairs, push_canonic
 use crate::error::AuthError;
 use crate::mac::{constant_time_eq, decode_hex32, hmac_sha256, sha256};
 use crate::scheme::Scheme;
-use crate::secret::{Secret, SigningKey};
+use crate::secret::Secret;
 
 /// The algorithm name, in the `Authorization` header and `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -94,16 +95,6 @@ fn payload_kind(value: &str) -> Result<PayloadKind, AuthError> {
             )
         })?),
     })
-}
-
-/// `date/region/service/aws4_request`.
-pub(crate) fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/aws4_request")
-}
-
-/// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-pub(crate) fn signing_key(secret: &Secret, date: &str, region: &str, service: &str) -> SigningKey {
-    SigningKey::derive("AWS4", secret, date, region, service, "aws4_request")
 }
 
 /// The canonical request. `signed_headers` is the `;`-separated list as the

@@ -1,32 +1,15 @@
 //! Signing requests (header and presigned) for our own clients and tests.
 
 use http::{HeaderMap, HeaderValue};
-use time::OffsetDateTime;
 
 use super::{
-    ALGORITHM, MAX_PRESIGNED_EXPIRES, UNSIGNED_PAYLOAD, canonical_request, scope, signing_key,
-    string_to_sign,
+    ALGORITHM, MAX_PRESIGNED_EXPIRES, UNSIGNED_PAYLOAD, canonical_request, string_to_sign,
 };
 use crate::amz_time::format_amz_date;
 use crate::canonical::{canonical_query_string, uri_encode};
 use crate::error::AuthError;
 use crate::mac::hmac_sha256;
-use crate::secret::Secret;
-
-/// Who signs, for which region and service, and when.
-#[derive(Debug, Clone, Copy)]
-pub struct SigningParams<'a> {
-    /// The access key id.
-    pub access_key: &'a str,
-    /// The secret access key.
-    pub secret: &'a Secret,
-    /// The region of the credential scope, e.g. `us-east-1`.
-    pub region: &'a str,
-    /// The service of the credential scope, e.g. `s3`.
-    pub service: &'a str,
-    /// The signing time.
-    pub now: OffsetDateTime,
-}
+use crate::signing::{SigningParams, scope, signing_key};
 
 /// All header names in `headers`, sorted and joined by `;`.
 fn all_header_names(headers: &HeaderMap) -> Result<String, AuthError> {

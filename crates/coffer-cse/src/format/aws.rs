@@ -19,23 +19,37 @@ use crate::{CseError, json};
 
 /// V3 metadata keys.
 pub mod v3 {
+    /// The content algorithm suite.
     pub const CONTENT_CIPHER: &str = "x-amz-c";
+    /// The wrapped data key, base64.
     pub const ENCRYPTED_DATA_KEY: &str = "x-amz-3";
+    /// The key wrap algorithm.
     pub const WRAP_ALG: &str = "x-amz-w";
+    /// The material description (AES and RSA wraps), JSON.
     pub const MAT_DESC: &str = "x-amz-m";
+    /// The KMS encryption context (KMS wrap), JSON.
     pub const ENCRYPTION_CONTEXT: &str = "x-amz-t";
+    /// The key commitment, base64.
     pub const KEY_COMMITMENT: &str = "x-amz-d";
+    /// The message id the content key is derived with, base64.
     pub const MESSAGE_ID: &str = "x-amz-i";
 }
 
 /// V2 (and V1) metadata keys.
 pub mod v2 {
+    /// The V1 wrapped data key, base64 (read only).
     pub const ENCRYPTED_DATA_KEY_V1: &str = "x-amz-key";
+    /// The V2 wrapped data key, base64.
     pub const ENCRYPTED_DATA_KEY: &str = "x-amz-key-v2";
+    /// The key wrap algorithm.
     pub const WRAP_ALG: &str = "x-amz-wrap-alg";
+    /// The material description or KMS encryption context, JSON.
     pub const MAT_DESC: &str = "x-amz-matdesc";
+    /// The content IV, base64.
     pub const IV: &str = "x-amz-iv";
+    /// The content cipher, e.g. `AES/GCM/NoPadding`.
     pub const CONTENT_CIPHER: &str = "x-amz-cek-alg";
+    /// The GCM tag length in bits.
     pub const TAG_LEN: &str = "x-amz-tag-len";
 }
 

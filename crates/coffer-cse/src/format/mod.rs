@@ -32,6 +32,8 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name on the command line and in messages (`oss`,
+    /// `aws`, `aws-v2`); [`str::parse`] reads it back.
     pub fn name(self) -> &'static str {
         match self {
             Format::Oss => "oss",

@@ -13,14 +13,23 @@ use crate::master_key::kms::KmsContext;
 use crate::master_key::{MasterKey, MasterKeyKind, RsaPadding};
 use crate::{CseError, json};
 
+/// The wrapped content key, base64.
 pub const KEY: &str = "client-side-encryption-key";
+/// The wrapped initial counter block, base64.
 pub const START: &str = "client-side-encryption-start";
+/// The content cipher, `AES/CTR/NoPadding`.
 pub const CEK_ALG: &str = "client-side-encryption-cek-alg";
+/// The key wrap algorithm.
 pub const WRAP_ALG: &str = "client-side-encryption-wrap-alg";
+/// The material description, JSON.
 pub const MATDESC: &str = "client-side-encryption-matdesc";
+/// The plaintext length in bytes.
 pub const UNENCRYPTED_LENGTH: &str = "client-side-encryption-unencrypted-content-length";
+/// The plaintext's MD5, base64.
 pub const UNENCRYPTED_MD5: &str = "client-side-encryption-unencrypted-content-md5";
+/// The total size of a multipart upload.
 pub const DATA_SIZE: &str = "client-side-encryption-data-size";
+/// The part size of a multipart upload.
 pub const PART_SIZE: &str = "client-side-encryption-part-size";
 
 /// Old oss2 names, read only.

@@ -1,18 +1,16 @@
 //! A local AES-256 master key and its key file: one line of standard
 //! base64 (44 characters) holding 32 random bytes, mode 0600.
 
-use std::io::Write;
 use std::path::Path;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::key_wrap::{AES_256, KeyEncryptionKey, KeyWrap};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use coffer_crypto::SymmetricKey;
+use coffer_crypto::secret_box;
 use zeroize::Zeroizing;
 
 use crate::CseError;
-use crate::content::gcm::TAG_LEN;
 
 /// An AES-256 key held in memory (zeroized on drop, never printed).
 #[derive(Clone)]
@@ -50,20 +48,8 @@ impl AesMasterKey {
     /// S3EC `AES/GCM`: `nonce(12) ‖ AES-256-GCM(master, plaintext) ‖ tag(16)`
     /// with `aad` (`"AES/GCM/NoPadding"`).
     pub(crate) fn gcm_wrap(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CseError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        coffer_crypto::random::fill(&mut nonce)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let mut body = out.split_off(NONCE_LEN);
-        self.aead()?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut body,
-            )
-            .map_err(|_| CseError::Crypto("AES-GCM wrap"))?;
-        out.extend_from_slice(&body);
+        let mut out = Vec::new();
+        secret_box::seal_append(&self.key, aad, plaintext, &mut out)?;
         Ok(out)
     }
 
@@ -72,20 +58,9 @@ impl AesMasterKey {
         wrapped: &[u8],
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CseError> {
-        let wrong = || CseError::WrongMasterKey("the AES key does not open the wrapped key".into());
-        if wrapped.len() < NONCE_LEN + TAG_LEN {
-            return Err(wrong());
-        }
-        let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
-        let mut buf = Zeroizing::new(sealed.to_vec());
-        let len = self
-            .aead()?
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .map_err(|_| wrong())?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
+        secret_box::open_prefixed(&self.key, aad, wrapped).map_err(|_| {
+            CseError::WrongMasterKey("the AES key does not open the wrapped key".into())
+        })
     }
 
     /// RFC 3394 AES key wrap (`AESWrap`); input a multiple of 8 bytes.
@@ -113,12 +88,6 @@ impl AesMasterKey {
         Ok(out)
     }
 
-    fn aead(&self) -> Result<LessSafeKey, CseError> {
-        UnboundKey::new(&AES_256_GCM, self.key.expose())
-            .map(LessSafeKey::new)
-            .map_err(|_| CseError::Crypto("AES-GCM key setup"))
-    }
-
     fn kek(&self) -> Result<KeyEncryptionKey<aws_lc_rs::key_wrap::AesBlockCipher>, CseError> {
         KeyEncryptionKey::new(&AES_256, self.key.expose())
             .map_err(|_| CseError::Crypto("AES key wrap setup"))
@@ -134,17 +103,7 @@ pub fn generate_key_file(path: &Path) -> Result<(), CseError> {
     };
     let key = SymmetricKey::generate()?;
     let line = Zeroizing::new(format!("{}\n", B64.encode(key.expose())));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| fail(e.to_string()))?;
-    file.write_all(line.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| fail(e.to_string()))
+    coffer_files::create_new(path, line.as_bytes()).map_err(|e| fail(e.to_string()))
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ impl KmsMasterKey {
         Self { client, key_id }
     }
 
+    /// The KMS key id, ARN or alias it was given.
     pub fn key_id(&self) -> &str {
         &self.key_id
     }

@@ -30,8 +30,11 @@ pub struct MasterKey {
 /// The three kinds of master key.
 #[derive(Clone, Debug)]
 pub enum MasterKeyKind {
+    /// A key of a KMS, which wraps and unwraps over the network.
     Kms(KmsMasterKey),
+    /// A local AES-256 key.
     Aes(AesMasterKey),
+    /// A local RSA key pair.
     Rsa(RsaMasterKey),
 }
 
@@ -95,15 +98,18 @@ impl MasterKey {
         self
     }
 
+    /// Which kind of key this is, and the key itself.
     pub fn kind(&self) -> &MasterKeyKind {
         &self.kind
     }
 
+    /// The material description (or KMS encryption context) stored with
+    /// every key this master key wraps.
     pub fn description(&self) -> &BTreeMap<String, String> {
         &self.description
     }
 
-    /// "KMS key <id>", "AES key", "RSA key": for messages.
+    /// `"KMS key <id>"`, `"AES key"`, `"RSA key"`: for messages.
     pub fn label(&self) -> String {
         match &self.kind {
             MasterKeyKind::Kms(k) => format!("KMS key {}", k.key_id()),

@@ -31,6 +31,8 @@ pub enum RsaPadding {
 /// The smallest RSA modulus accepted.
 const MIN_BITS: usize = 2048;
 
+/// An RSA key pair: the public half wraps, the private half (when loaded)
+/// unwraps.
 #[derive(Clone)]
 pub struct RsaMasterKey {
     public: PublicEncryptingKey,

@@ -17,23 +17,22 @@
 //! `{"a=b": "c"}` are different contexts. A blob therefore opens only under
 //! its own key id, version and the exact context it was made with.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use coffer_crypto::SymmetricKey;
+use coffer_crypto::secret_box::{self, NONCE_LEN, TAG_LEN};
 use zeroize::Zeroizing;
 
 use crate::kms::{EncryptionContext, KmsError};
 
 pub const MAGIC: &[u8; 4] = b"CKMS";
 pub const FORMAT_VERSION: u8 = 1;
-const TAG_LEN: usize = 16;
 
 /// A blob split into its parts; nothing is authenticated until [`open`].
 pub struct ParsedBlob<'a> {
     pub key_id: &'a str,
     pub key_version: u32,
     header: &'a [u8],
-    nonce: &'a [u8],
-    sealed: &'a [u8],
+    /// `nonce ‖ ciphertext ‖ tag`.
+    nonce_and_sealed: &'a [u8],
 }
 
 /// Encrypts `plaintext` under `key` (the material of `key_id` version
@@ -67,12 +66,7 @@ fn seal_with_nonce(
     out.extend_from_slice(key_id.as_bytes());
     out.extend_from_slice(&key_version.to_be_bytes());
     let aad = aad(&out, context);
-    out.extend_from_slice(&nonce);
-    let mut in_out = Zeroizing::new(plaintext.to_vec());
-    cipher(key)
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), aad, &mut *in_out)
-        .map_err(|_| KmsError::Internal("AES-GCM sealing failed".into()))?;
-    out.extend_from_slice(&in_out);
+    secret_box::seal_append_with_nonce(key, nonce, &aad, plaintext, &mut out);
     Ok(out)
 }
 
@@ -94,13 +88,11 @@ pub fn parse(blob: &[u8]) -> Result<ParsedBlob<'_>, KmsError> {
     let (version_bytes, rest) = rest.split_at(4);
     let key_version = u32::from_be_bytes(version_bytes.try_into().map_err(|_| bad())?);
     let header_len = MAGIC.len() + 2 + id_len + 4;
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
     Ok(ParsedBlob {
         key_id,
         key_version,
         header: &blob[..header_len],
-        nonce,
-        sealed,
+        nonce_and_sealed: rest,
     })
 }
 
@@ -111,27 +103,14 @@ pub fn open(
     blob: &ParsedBlob<'_>,
     context: &EncryptionContext,
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let nonce =
-        Nonce::try_assume_unique_for_key(blob.nonce).map_err(|_| KmsError::InvalidCiphertext)?;
-    let mut in_out = Zeroizing::new(blob.sealed.to_vec());
-    let len = cipher(key)
-        .open_in_place(nonce, aad(blob.header, context), &mut in_out)
-        .map_err(|_| KmsError::InvalidCiphertext)?
-        .len();
-    in_out.truncate(len);
-    Ok(in_out)
+    secret_box::open_prefixed(key, &aad(blob.header, context), blob.nonce_and_sealed)
+        .map_err(|_| KmsError::InvalidCiphertext)
 }
 
-fn cipher(key: &SymmetricKey) -> LessSafeKey {
-    let unbound =
-        UnboundKey::new(&AES_256_GCM, key.expose()).expect("a SymmetricKey is always 32 bytes");
-    LessSafeKey::new(unbound)
-}
-
-fn aad(header: &[u8], context: &EncryptionContext) -> Aad<Vec<u8>> {
+fn aad(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
     let mut bytes = header.to_vec();
     bytes.extend_from_slice(&canonical_context(context));
-    Aad::from(bytes)
+    bytes
 }
 
 /// The injective encoding of an encryption context (see the module doc).

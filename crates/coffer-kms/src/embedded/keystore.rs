@@ -22,7 +22,6 @@
 //! Times are RFC 3339.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -295,19 +294,7 @@ impl KeystoreFileStore {
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| internal(e.to_string()))?;
         let io = |e: std::io::Error| internal(format!("{}: {e}", self.path.display()));
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut out = crate::root_key::create_private(&tmp).map_err(io)?;
-        out.write_all(&json).map_err(io)?;
-        out.sync_all().map_err(io)?;
-        drop(out);
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
-        Ok(())
+        coffer_files::replace(&self.path, &json).map_err(io)
     }
 }
 

@@ -17,14 +17,14 @@
 
 use std::fmt;
 
-use super::{SigningParams, scope, signing_key};
 use crate::amz_time::format_amz_date;
 use crate::mac::{EMPTY_SHA256_HEX, constant_time_eq, decode_hex32, hmac_sha256, sha256};
 use crate::secret::SigningKey;
+use crate::signing::{SigningParams, scope, signing_key};
 
 /// Computes and checks the chained signatures of a signed aws-chunked body.
 ///
-/// Produced by [`super::verify`] for streaming-signed requests; hand it to
+/// Produced by SigV4 verification for streaming-signed requests; hand it to
 /// [`crate::ChunkedDecoder`]. Clients build one with [`ChunkSigner::new`].
 pub struct ChunkSigner {
     key: SigningKey,
@@ -58,7 +58,7 @@ impl ChunkSigner {
     }
 
     /// A signer for a client that signed its request headers with `params`
-    /// and got `seed_signature` (hex) from [`super::sign`].
+    /// and got `seed_signature` (hex) from SigV4 `sign`.
     /// Returns `None` if `seed_signature` is not 64 hex digits.
     pub fn new(params: &SigningParams<'_>, seed_signature: &str) -> Option<Self> {
         let seed = decode_hex32(seed_signature.as_bytes())?;

@@ -1,7 +1,7 @@
 //! Server-side encryption at the API edge: the request's SSE headers (or
-//! the bucket's default) become a [`Protection`] ([`request`]), the keying
+//! the bucket's default) become a [`Protection`] (`request.rs`), the keying
 //! layer (`coffer-keying`) turns it into a [`Sealing`] or an [`Opening`],
-//! and its answers become response headers ([`response`]) and S3/OSS
+//! and its answers become response headers (`response.rs`) and S3/OSS
 //! errors ([`keying_error`]). Every route (PUT, multipart, copies, GET,
 //! HEAD, rewrap) goes through the wrappers here, so there is one sealing
 //! path and one opening path (DESIGN.md §1.5).

@@ -1,13 +1,13 @@
 //! The embedded KMS: customer master keys kept in `<data-dir>/kms/`, sealed
-//! by the root key, behind the [`Kms`] trait.
+//! by the root key, behind the [`KmsDataPlane`] and [`KmsAdmin`] traits.
 //!
-//! - [`keystore`]: the in-memory state and `keystore.json` (every secret sealed).
-//! - [`lifecycle`]: key references, states, deletion windows, BYOK expiry,
+//! - `keystore`: the in-memory state and `keystore.json` (every secret sealed).
+//! - `lifecycle`: key references, states, deletion windows, BYOK expiry,
 //!   automatic rotation (applied lazily at the start of every call).
-//! - [`blob`]: the ciphertext blob format (`CKMS` ‖ 1 ‖ key id ‖ version ‖
+//! - `blob`: the ciphertext blob format (`CKMS` ‖ 1 ‖ key id ‖ version ‖
 //!   nonce ‖ AES-256-GCM, AAD = header ‖ canonical context).
-//! - [`byok`]: RSA-OAEP wrapping keys for imported material.
-//! - [`audit`]: `audit.log`, one JSON line per call.
+//! - `byok`: RSA-OAEP wrapping keys for imported material.
+//! - `audit`: `audit.log`, one JSON line per call.
 //!
 //! Every change is persisted (fsynced, atomically replaced) before the call
 //! returns; memory is only updated once the file is written.

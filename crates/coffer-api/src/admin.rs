@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ops::{blocking, now_ms, small_body};
 use crate::request::ApiRequest;
 use crate::state::{AppState, ROOT_NAME, user_secret_context};
@@ -63,15 +63,13 @@ pub async fn handle(
                 json(StatusCode::NO_CONTENT, &serde_json::json!({}))
             } else {
                 Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchUser",
+                    ErrorCode::NoSuchUser,
                     "The user does not exist.",
                 ))
             }
         }
         _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NoSuchAdminEndpoint",
+            ErrorCode::NoSuchAdminEndpoint,
             "Unknown admin endpoint.",
         )),
     }
@@ -155,8 +153,7 @@ async fn add_user(
         Ok(()) => {}
         Err(StoreError::UserExists) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "UserAlreadyExists",
+                ErrorCode::UserAlreadyExists,
                 "A user with this name or access key already exists.",
             ));
         }

@@ -9,31 +9,23 @@ use coffer_auth::{
     AuthError, OssRequest, Payload, Scheme, SignedRequest, SignedRequestV2, oss_v1, oss_v4, sigv2,
     sigv4,
 };
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
-use crate::error::{ApiError, ApiResult};
-use crate::request::{Dialect, Target, resolve_target};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::request::{Target, resolve_target};
 use crate::state::{AppState, Principal};
 
 /// Verifies the request's signature in whichever scheme it uses (SigV4,
 /// SigV2, OSS V1, OSS V4; header or presigned URL) and names its principal.
-/// Anonymous requests are refused. Errors use the request's dialect.
+/// Anonymous requests are refused. Errors carry S3 codes; the OSS dialect
+/// renames some when the error is rendered.
 pub fn authenticate(
     state: &AppState,
     parts: &http::request::Parts,
     target: &Target,
-    dialect: Dialect,
 ) -> ApiResult<(Principal, Payload)> {
-    let code_for = |error: AuthError| {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
-        let code = match dialect {
-            Dialect::S3 => error.code(),
-            Dialect::Oss => error.oss_code(),
-        };
-        ApiError::new(status, code, error.to_string())
-    };
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
     let verified = match coffer_auth::detect(&parts.headers, raw_query) {
@@ -75,10 +67,10 @@ pub fn authenticate(
             sigv4::verify(&request, now, "s3", state)
         }
     }
-    .map_err(code_for)?;
+    .map_err(ApiError::from)?;
     let principal = state
         .principal_for(&verified.access_key)
-        .ok_or_else(|| code_for(AuthError::UnknownAccessKey))?;
+        .ok_or_else(|| ApiError::from(AuthError::UnknownAccessKey))?;
     Ok((principal, verified.payload))
 }
 
@@ -123,8 +115,7 @@ impl From<Payload> for BodyChecks {
 
 pub fn sha256_mismatch() -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "XAmzContentSHA256Mismatch",
+        ErrorCode::XAmzContentSHA256Mismatch,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
     )
 }

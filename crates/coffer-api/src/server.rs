@@ -315,7 +315,7 @@ async fn route(
     } else {
         resolve_target(raw_path, host, &state.settings.domains)?
     };
-    let (principal, payload) = auth::authenticate(state, &parts, &target, dialect)?;
+    let (principal, payload) = auth::authenticate(state, &parts, &target)?;
     let query = Query::parse(parts.uri.query().unwrap_or_default())?;
     let req = ApiRequest {
         request_id: request_id.to_owned(),
@@ -349,7 +349,7 @@ impl Failure<'_> {
     /// S3 error XML; HEAD responses carry the status and headers only.
     fn s3_response(&self) -> Response<ResponseBody> {
         let mut w = XmlWriter::bare("Error");
-        w.elem("Code", self.error.code)
+        w.elem("Code", self.error.code.s3_code())
             .elem("Message", &self.error.message)
             .elem("Resource", self.resource)
             .elem("RequestId", self.request_id);
@@ -359,9 +359,9 @@ impl Failure<'_> {
     /// OSS error XML (with `HostId` and `EC`); for HEAD, where there is no
     /// body, the SDKs read the same document from `x-oss-err` (base64).
     fn oss_response(&self) -> Response<ResponseBody> {
-        let ec = crate::error::oss_ec(self.error);
+        let ec = self.error.oss_ec();
         let mut w = XmlWriter::bare("Error");
-        w.elem("Code", crate::error::oss_code(self.error.code))
+        w.elem("Code", self.error.code.oss_code())
             .elem("Message", &self.error.message)
             .elem("RequestId", self.request_id)
             .elem("HostId", self.host)
@@ -380,9 +380,9 @@ impl Failure<'_> {
     }
 
     fn response(&self, xml: String) -> Response<ResponseBody> {
-        if self.error.status.is_server_error() {
+        if self.error.status().is_server_error() {
             tracing::warn!(
-                code = self.error.code,
+                code = self.error.code.s3_code(),
                 request_id = self.request_id,
                 "request failed"
             );
@@ -393,7 +393,7 @@ impl Failure<'_> {
             ResponseBody::full(xml)
         };
         let mut response = Response::new(body);
-        *response.status_mut() = self.error.status;
+        *response.status_mut() = self.error.status();
         let headers = response.headers_mut();
         if !self.head {
             headers.insert(
@@ -401,7 +401,7 @@ impl Failure<'_> {
                 http::HeaderValue::from_static("application/xml"),
             );
         }
-        if self.error.status == StatusCode::METHOD_NOT_ALLOWED {
+        if self.error.status() == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(
                 http::header::ALLOW,
                 http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"),

@@ -227,7 +227,7 @@ mod tests {
             parse::<CompleteRequest>(b"<Complete><Part>")
                 .err()
                 .map(|e| e.code),
-            Some("MalformedXML")
+            Some(crate::error::ErrorCode::MalformedXML)
         );
         assert!(parse::<DeleteRequest>(&[0xff, 0xfe]).is_err());
     }

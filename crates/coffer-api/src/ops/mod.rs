@@ -16,7 +16,7 @@ use http::{Method, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
 use crate::state::AppState;
 
@@ -210,8 +210,7 @@ pub async fn small_body(
         };
         if bytes.len() + data.len() > LIMIT {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "MaxMessageLengthExceeded",
+                ErrorCode::MaxMessageLengthExceeded,
                 "Your request was too big.",
             ));
         }

@@ -14,7 +14,7 @@ use super::{
     xml_with_etag,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse;
@@ -260,8 +260,7 @@ pub async fn complete_upload(
         .any(|pair| pair[0].part_number >= pair[1].part_number)
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidPartOrder",
+            ErrorCode::InvalidPartOrder,
             "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
         ));
     }
@@ -290,8 +289,7 @@ pub async fn complete_upload(
         && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "EntityTooSmall",
+            ErrorCode::EntityTooSmall,
             format!(
                 "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
                 small.part_number, small.size

@@ -11,7 +11,7 @@ use super::{
     small_body, xml_response,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodyRules, BodySource, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse;
@@ -40,7 +40,7 @@ const STORED_HEADERS: &[&str] = &[
 ];
 
 /// Refuses a key longer than the dialect allows for a new object (OSS
-/// calls the error InvalidObjectName, see [`crate::error::oss_code`]).
+/// calls the error InvalidObjectName, see [`ErrorCode::oss_code`]).
 pub fn validate_key(dialect: Dialect, key: &str) -> ApiResult<()> {
     let limit = match dialect {
         Dialect::S3 => MAX_KEY_LEN,
@@ -48,8 +48,7 @@ pub fn validate_key(dialect: Dialect, key: &str) -> ApiResult<()> {
     };
     if key.len() > limit {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "KeyTooLongError",
+            ErrorCode::KeyTooLongError,
             "Your key is too long",
         ));
     }
@@ -100,11 +99,9 @@ pub fn stored_headers(headers: &HeaderMap, dialect: Dialect) -> ApiResult<Vec<(S
     };
     if user_bytes > limit {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MetadataTooLarge",
+            ErrorCode::MetadataTooLarge,
             "Your metadata headers exceed the maximum allowed metadata size.",
-        )
-        .with_ec("0011-00000002"));
+        ));
     }
     Ok(stored)
 }
@@ -220,8 +217,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> ApiResult<RangeRequest> {
     };
     let unsatisfiable = || {
         ApiError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "InvalidRange",
+            ErrorCode::InvalidRange,
             "The requested range is not satisfiable",
         )
     };
@@ -282,8 +278,7 @@ pub fn check_preconditions<'a>(
     };
     let failed = || {
         ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
+            ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",
         )
     };
@@ -471,8 +466,7 @@ fn part_range(sizes: &[u64], n: u32) -> ApiResult<RangeRequest> {
         start += size;
     }
     Err(ApiError::new(
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "InvalidPartNumber",
+        ErrorCode::InvalidPartNumber,
         "The requested partnumber is not satisfiable",
     ))
 }
@@ -507,12 +501,12 @@ pub async fn delete_objects(
             .into_iter()
             .map(|key| {
                 let outcome = if key.len() > MAX_KEY_LEN {
-                    Err("KeyTooLongError")
+                    Err(ErrorCode::KeyTooLongError)
                 } else {
                     store
                         .delete_object(&bucket.name, &key)
                         .map(|_| ())
-                        .map_err(|_| "InternalError")
+                        .map_err(|_| ErrorCode::InternalError)
                 };
                 (key, outcome)
             })
@@ -535,7 +529,7 @@ pub async fn delete_objects(
             Err(code) => {
                 w.start("Error")
                     .elem("Key", xml::encode_key(&key, url_encoded))
-                    .elem("Code", code)
+                    .elem("Code", code.s3_code())
                     .elem("Message", "The object could not be deleted")
                     .end();
             }
@@ -587,7 +581,7 @@ mod tests {
         headers.insert("x-amz-meta-big", "y".repeat(2048).parse().expect("valid"));
         assert_eq!(
             stored_headers(&headers, Dialect::S3).err().map(|e| e.code),
-            Some("MetadataTooLarge")
+            Some(ErrorCode::MetadataTooLarge)
         );
         // OSS allows 8 KB.
         let mut headers = HeaderMap::new();
@@ -597,7 +591,7 @@ mod tests {
         assert_eq!(
             stored_headers(&headers, Dialect::Oss)
                 .err()
-                .and_then(|e| e.ec),
+                .map(|e| e.oss_ec()),
             Some("0011-00000002")
         );
     }

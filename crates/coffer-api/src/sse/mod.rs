@@ -25,7 +25,6 @@ use coffer_crypto::sealed::{
     Algorithm, Envelope, KeyReference, ObjectId, PartLayout, PartOpener, PartSealer, WrapKind,
 };
 use coffer_store::BucketRecord;
-use http::StatusCode;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +37,7 @@ use std::sync::Arc;
 use coffer_kms::Kms;
 use coffer_kms::kms::{CallContext, EncryptionContext, KmsError};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::BlobTarget;
 use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
@@ -112,11 +111,7 @@ fn unsupported(dialect: Dialect, value: &str) -> ApiError {
     let message = format!("The encryption method {value:?} is not supported.");
     match dialect {
         Dialect::S3 => ApiError::invalid_argument(message),
-        Dialect::Oss => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidEncryptionAlgorithmError",
-            message,
-        ),
+        Dialect::Oss => ApiError::new(ErrorCode::InvalidEncryptionAlgorithmError, message),
     }
 }
 
@@ -139,8 +134,7 @@ pub fn customer_key(req: &ApiRequest, copy_source: bool) -> ApiResult<Option<Cus
         // S3 names an algorithm it does not know apart from a missing one.
         Some(_) => {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidEncryptionAlgorithmError",
+                ErrorCode::InvalidEncryptionAlgorithmError,
                 "The Encryption request you specified is not valid. Supported value: AES256.",
             ));
         }
@@ -274,28 +268,23 @@ fn object_context(client: &EncryptionContext, bucket: &str, key: &str) -> Encryp
 /// The KMS failure a request sees: the KMS's own exception name with the
 /// `KMS.` prefix S3 uses; the request fails and nothing is written.
 pub fn kms_error(error: KmsError) -> ApiError {
-    let status = match error {
-        KmsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        KmsError::NotFound(_) | KmsError::Validation(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::FORBIDDEN,
+    let code = match error {
+        KmsError::NotFound(_) => ErrorCode::KmsNotFound,
+        KmsError::Disabled(_) => ErrorCode::KmsDisabled,
+        KmsError::InvalidState { .. } => ErrorCode::KmsInvalidState,
+        KmsError::InvalidCiphertext => ErrorCode::KmsInvalidCiphertext,
+        KmsError::IncorrectKey => ErrorCode::KmsIncorrectKey,
+        KmsError::Validation(_) => ErrorCode::KmsValidation,
+        KmsError::Internal(_) => ErrorCode::KmsInternal,
+        _ => ErrorCode::KmsUnexpected,
     };
-    let code = match error.aws_type() {
-        "NotFoundException" => "KMS.NotFoundException",
-        "DisabledException" => "KMS.DisabledException",
-        "KMSInvalidStateException" => "KMS.KMSInvalidStateException",
-        "InvalidCiphertextException" => "KMS.InvalidCiphertextException",
-        "IncorrectKeyException" => "KMS.IncorrectKeyException",
-        "ValidationException" => "KMS.ValidationException",
-        _ => "KMS.KMSInternalException",
-    };
-    ApiError::new(status, code, error.to_string())
+    ApiError::new(code, error.to_string())
 }
 
 fn kms(state: &AppState) -> ApiResult<&Arc<dyn Kms>> {
     state.kms.as_ref().ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
+            ErrorCode::NotImplemented,
             "This server runs without a KMS: SSE-KMS is unavailable and nothing was stored.",
         )
     })
@@ -696,8 +685,7 @@ pub fn completed_envelope(
 pub fn integrity_error() -> ApiError {
     tracing::error!("an object failed its integrity check");
     ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "IntegrityCheckFailed",
+        ErrorCode::IntegrityCheckFailed,
         "The object's stored data failed its integrity check and is not served.",
     )
 }

@@ -15,6 +15,7 @@ pub mod kms_api;
 pub mod object_io;
 mod ops;
 pub mod request;
+mod router;
 pub mod server;
 pub mod sse;
 mod stall;

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Dialect, Query, Target, resolve_target};
+use crate::router::Operation;
 use crate::stall::StallGuard;
 use crate::state::SharedState;
 use crate::tls::TlsInfo;
@@ -207,7 +208,15 @@ async fn handle(
         .unwrap_or_default()
         .to_owned();
     let tls_version = tls.as_ref().map(|t| t.version.name());
-    let routed = route(state, req, &request_id, dialect, tls.clone());
+    let mut operation = None;
+    let routed = route(
+        state,
+        req,
+        &request_id,
+        dialect,
+        tls.clone(),
+        &mut operation,
+    );
     let mut response = match crate::tls::scope(tls, routed).await {
         Ok(response) => response,
         Err(error) => {
@@ -251,6 +260,7 @@ async fn handle(
     );
     tracing::info!(
         request_id,
+        op = operation.as_ref().map_or("-", Operation::name),
         %method,
         path,
         dialect = ?dialect,
@@ -288,16 +298,20 @@ fn dialect_of(req: &Request<Incoming>) -> Dialect {
     }
 }
 
+/// Runs the request's operation, naming it in `operation` as soon as it is
+/// known (a request whose target or query cannot be read has none).
 async fn route(
     state: &SharedState,
     req: Request<Incoming>,
     request_id: &str,
     dialect: Dialect,
     tls: Option<TlsInfo>,
+    operation: &mut Option<Operation>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     // The KMS API (AWS KMS JSON protocol) shares the listeners.
     if crate::kms_api::is_kms_request(&parts) {
+        *operation = Some(Operation::Kms(crate::kms_api::operation_of(&parts)));
         return Ok(crate::kms_api::serve(state, &parts, body).await);
     }
     let raw_path = parts.uri.path();
@@ -315,8 +329,16 @@ async fn route(
     } else {
         resolve_target(raw_path, host, &state.settings.domains)?
     };
+    // Parsed before authentication to name the operation; a bad query
+    // still fails only once the request is authenticated.
+    let query = Query::parse(parts.uri.query().unwrap_or_default());
+    let named = query
+        .as_ref()
+        .ok()
+        .map(|query| Operation::of(&parts, &target, query, dialect));
+    operation.clone_from(&named);
     let (principal, payload) = auth::authenticate(state, &parts, &target)?;
-    let query = Query::parse(parts.uri.query().unwrap_or_default())?;
+    let query = query?;
     let req = ApiRequest {
         request_id: request_id.to_owned(),
         dialect,
@@ -329,11 +351,16 @@ async fn route(
         tls,
         body_read_timeout: state.settings.limits.body_read_timeout,
     };
-    if admin {
-        let path = parts.uri.path().to_owned();
-        return admin::handle(state, &req, &path, body, payload).await;
+    match named {
+        Some(Operation::Admin(endpoint)) => {
+            admin::handle(state, &req, endpoint, body, payload).await
+        }
+        Some(operation) => ops::dispatch(state, operation, req, body, payload).await,
+        None => Err(ApiError::internal(
+            "routing",
+            "a parsed query names an operation",
+        )),
     }
-    ops::dispatch(state, req, body, payload).await
 }
 
 /// A failed request, rendered in its dialect's error format.

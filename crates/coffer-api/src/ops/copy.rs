@@ -3,8 +3,9 @@
 use coffer_store::ObjectRecord;
 use http::Response;
 
+use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
-use super::object::{Precondition, check_preconditions, stored_headers, validate_key};
+use super::object::{stored_headers, validate_key};
 use super::{blocking, iso8601, now_ms, quoted, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};

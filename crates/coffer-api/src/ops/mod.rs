@@ -2,12 +2,15 @@
 
 mod bucket;
 mod copy;
+mod delete;
 mod encryption;
 #[doc(hidden)]
 pub mod fuzzing;
+mod get;
 mod list;
 mod multipart;
 mod object;
+mod put;
 mod tls_policy;
 
 use coffer_auth::sigv4::Payload;
@@ -51,7 +54,7 @@ pub async fn dispatch(
         DeleteBucket => bucket::delete_bucket(state, &req).await,
         GetBucketLocation => bucket::get_bucket_location(state, &req).await,
         ListMultipartUploads => multipart::list_uploads(state, &req).await,
-        DeleteObjects => object::delete_objects(state, &req, body, payload).await,
+        DeleteObjects => delete::delete_objects(state, &req, body, payload).await,
         ListObjectsV2 => list::list_objects(state, &req, list::Version::V2).await,
         ListObjects => list::list_objects(state, &req, list::Version::V1).await,
 
@@ -65,10 +68,10 @@ pub async fn dispatch(
 
         // Object operations.
         CopyObject => copy::copy_object(state, &req).await,
-        PutObject => object::put_object(state, &req, body, payload).await,
-        GetObject => object::get_object(state, &req, false).await,
-        HeadObject => object::get_object(state, &req, true).await,
-        DeleteObject => object::delete_object(state, &req).await,
+        PutObject => put::put_object(state, &req, body, payload).await,
+        GetObject => get::get_object(state, &req, false).await,
+        HeadObject => get::get_object(state, &req, true).await,
+        DeleteObject => delete::delete_object(state, &req).await,
 
         UnsupportedObjectSubresource => Err(ApiError::not_implemented("This object sub-resource")),
         UnsupportedBucketSubresource => Err(ApiError::not_implemented("This bucket sub-resource")),

@@ -8,7 +8,8 @@ use hyper::body::Incoming;
 use md5::{Digest, Md5};
 
 use super::copy::copy_source;
-use super::object::{CRC64_HEADER, stored_headers, upload_response, validate_key};
+use super::object::{CRC64_HEADER, stored_headers, validate_key};
+use super::put::upload_response;
 use super::{
     authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
     xml_with_etag,

@@ -15,8 +15,6 @@ use crate::request::ApiRequest;
 use crate::router::AdminOperation;
 use crate::state::{AppState, ROOT_NAME, user_secret_context};
 
-pub const PREFIX: &str = "/_coffer/admin/";
-
 #[derive(Deserialize)]
 struct AddUser {
     name: String,

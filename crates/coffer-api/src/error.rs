@@ -4,6 +4,7 @@
 
 use coffer_auth::AuthError;
 use coffer_auth::ChunkError;
+use coffer_kms::kms::KmsError;
 use coffer_store::StoreError;
 use http::StatusCode;
 
@@ -244,7 +245,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// An API error: a code, a message for humans and, where the site knows
 /// a finer one than its code's, an OSS `EC`. Rendered in the request's
-/// dialect by [`crate::server`].
+/// dialect when the response is built (`server.rs`).
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
@@ -387,6 +388,27 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<KmsError> for ApiError {
+    /// The KMS failure an SSE request sees: the KMS's own exception name
+    /// with the `KMS.` prefix S3 uses.
+    fn from(error: KmsError) -> Self {
+        let code = match error {
+            KmsError::NotFound(_) => ErrorCode::KmsNotFound,
+            KmsError::Disabled(_) => ErrorCode::KmsDisabled,
+            KmsError::InvalidState { .. } => ErrorCode::KmsInvalidState,
+            KmsError::InvalidCiphertext => ErrorCode::KmsInvalidCiphertext,
+            KmsError::IncorrectKey => ErrorCode::KmsIncorrectKey,
+            KmsError::Validation(_) => ErrorCode::KmsValidation,
+            KmsError::Internal(_) => ErrorCode::KmsInternal,
+            KmsError::AlreadyExists(_)
+            | KmsError::InvalidImportToken
+            | KmsError::IncorrectKeyMaterial
+            | KmsError::ExpiredImportToken => ErrorCode::KmsUnexpected,
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -409,7 +431,6 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffer_kms::kms::KmsError;
 
     /// Every authentication failure keeps the code (in both dialects) and
     /// the status that `coffer-auth` gives it.
@@ -492,7 +513,7 @@ mod tests {
         };
         for (error, status) in cases {
             let want = expected_type(&error);
-            let api = crate::sse::kms_error(error);
+            let api = ApiError::from(error);
             assert_eq!(api.code.s3_code(), want);
             assert_eq!(api.code.oss_code(), want);
             assert_eq!(api.status().as_u16(), status, "{want}");

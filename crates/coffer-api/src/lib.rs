@@ -29,4 +29,4 @@ pub use server::{ConnectionLimits, serve, serve_tls};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 
 /// The admin API's path prefix, for clients.
-pub const ADMIN_PREFIX: &str = admin::PREFIX;
+pub use router::ADMIN_PREFIX;

@@ -1,13 +1,17 @@
 //! Request → operation: which operation a request names, decided once
 //! from its method, path, query and headers, before anything runs. The
-//! handlers are then picked by [`crate::ops::dispatch`] (S3 and OSS),
-//! [`crate::admin::handle`] and [`crate::kms_api::serve`].
+//! handlers are then picked by `ops::dispatch` (S3 and OSS),
+//! `admin::handle` and `kms_api::serve`.
 
 use http::Method;
 use http::request::Parts;
 
 use crate::kms_api::Operation as KmsOperation;
 use crate::request::{Dialect, Query, Target};
+
+/// The admin API's path prefix (a path no bucket can have, since bucket
+/// names cannot contain `_`).
+pub const ADMIN_PREFIX: &str = "/_coffer/admin/";
 
 /// Every operation Coffer routes to, S3 (and OSS) by their AWS names,
 /// plus the admin and KMS APIs that share the listeners, plus the requests
@@ -55,7 +59,7 @@ pub enum Operation {
     /// A method the resource does not have: MethodNotAllowed.
     MethodNotAllowed,
 
-    /// The admin API under [`crate::admin::PREFIX`].
+    /// The admin API under [`ADMIN_PREFIX`].
     Admin(AdminOperation),
     /// The KMS API (AWS KMS JSON protocol); `None` for an `X-Amz-Target`
     /// it does not know (UnknownOperationException).
@@ -80,11 +84,11 @@ pub enum AdminOperation {
 
 impl Operation {
     /// The operation of a request that is not a KMS API one
-    /// ([`crate::kms_api::is_kms_request`] is asked first), once its target
+    /// (`kms_api::is_kms_request` is asked first), once its target
     /// and query are known: an admin endpoint, or an S3 (or OSS) operation.
     pub fn of(parts: &Parts, target: &Target, query: &Query, dialect: Dialect) -> Self {
         let path = parts.uri.path();
-        if path.starts_with(crate::admin::PREFIX) {
+        if path.starts_with(ADMIN_PREFIX) {
             return Operation::Admin(AdminOperation::of(&parts.method, path));
         }
         // Read as `ApiRequest::vendor_header` reads it: a value that is not
@@ -198,10 +202,10 @@ impl Operation {
 
 impl AdminOperation {
     /// The admin endpoint that `method` on `path` (which starts with
-    /// [`crate::admin::PREFIX`]) names.
+    /// [`ADMIN_PREFIX`]) names.
     pub fn of(method: &Method, path: &str) -> Self {
         use AdminOperation::*;
-        let rest = path.strip_prefix(crate::admin::PREFIX).unwrap_or_default();
+        let rest = path.strip_prefix(ADMIN_PREFIX).unwrap_or_default();
         match (method, rest.split_once('/')) {
             (&Method::GET, None) if rest == "users" => ListUsers,
             (&Method::GET, Some(("sse", "keys"))) => ListServiceKeys,
@@ -282,7 +286,7 @@ mod tests {
             return Operation::Kms(crate::kms_api::operation_of(&parts));
         }
         let path = parts.uri.path();
-        let target = if path.starts_with(crate::admin::PREFIX) {
+        let target = if path.starts_with(ADMIN_PREFIX) {
             Target {
                 bucket: None,
                 key: None,

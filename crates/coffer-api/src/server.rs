@@ -320,7 +320,7 @@ async fn route(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-    let admin = raw_path.starts_with(admin::PREFIX);
+    let admin = raw_path.starts_with(crate::router::ADMIN_PREFIX);
     let target = if admin {
         Target {
             bucket: None,

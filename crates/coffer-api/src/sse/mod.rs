@@ -268,17 +268,7 @@ fn object_context(client: &EncryptionContext, bucket: &str, key: &str) -> Encryp
 /// The KMS failure a request sees: the KMS's own exception name with the
 /// `KMS.` prefix S3 uses; the request fails and nothing is written.
 pub fn kms_error(error: KmsError) -> ApiError {
-    let code = match error {
-        KmsError::NotFound(_) => ErrorCode::KmsNotFound,
-        KmsError::Disabled(_) => ErrorCode::KmsDisabled,
-        KmsError::InvalidState { .. } => ErrorCode::KmsInvalidState,
-        KmsError::InvalidCiphertext => ErrorCode::KmsInvalidCiphertext,
-        KmsError::IncorrectKey => ErrorCode::KmsIncorrectKey,
-        KmsError::Validation(_) => ErrorCode::KmsValidation,
-        KmsError::Internal(_) => ErrorCode::KmsInternal,
-        _ => ErrorCode::KmsUnexpected,
-    };
-    ApiError::new(code, error.to_string())
+    ApiError::from(error)
 }
 
 fn kms(state: &AppState) -> ApiResult<&Arc<dyn Kms>> {

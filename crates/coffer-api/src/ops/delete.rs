@@ -54,7 +54,7 @@ pub async fn delete_objects(
             .collect::<Vec<_>>())
     })
     .await?;
-    let url_encoded = xml::url_encoding(req)?;
+    let url_encoded = req.url_encoding()?;
     let mut w = req.xml("DeleteResult");
     if url_encoded {
         w.elem("EncodingType", "url");

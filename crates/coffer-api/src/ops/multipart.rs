@@ -448,7 +448,7 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
             .min(1000) as usize,
     };
     let max_uploads = query.max_uploads;
-    let url_encoded = xml::url_encoding(req)?;
+    let url_encoded = req.url_encoding()?;
     let enc = |s: &str| xml::encode_key(s, url_encoded);
     let store = state.store.clone();
     let name = bucket.name.clone();

@@ -12,6 +12,7 @@ mod auth;
 pub mod body;
 pub mod error;
 pub mod kms_api;
+mod limits;
 pub mod object_io;
 mod ops;
 pub mod request;
@@ -23,9 +24,10 @@ pub mod state;
 pub mod tls;
 pub mod xml;
 
+pub use limits::ConnectionLimits;
 #[doc(hidden)]
 pub use ops::fuzzing;
-pub use server::{ConnectionLimits, serve, serve_tls};
+pub use server::{serve, serve_tls};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 
 /// The admin API's path prefix, for clients.

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
+use crate::limits::ConnectionLimits;
 use crate::request::{ApiRequest, Dialect, Query, Target, resolve_target};
 use crate::router::Operation;
 use crate::stall::StallGuard;
@@ -35,35 +36,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// this leaves room for long presigned URLs. It also bounds what a client
 /// that never finishes its head can make the server buffer.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// What a listener grants each client: the defences against slow and
-/// greedy clients (slow-loris heads, stalled bodies, idle connections).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Connections served at once, per listener; more wait in the accept
-    /// queue until one closes.
-    pub max_connections: usize,
-    /// Time a client has to send a whole request head. It runs from the
-    /// first byte wait, so it also closes idle keep-alive connections.
-    pub header_read_timeout: Duration,
-    /// Longest silence allowed in the middle of a request body; the request
-    /// then fails with RequestTimeout.
-    pub body_read_timeout: Duration,
-    /// Longest time a response may wait on a client that does not read it;
-    /// the connection is then dropped.
-    pub send_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(30),
-            body_read_timeout: Duration::from_secs(60),
-            send_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Serves plain HTTP on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish (within a grace period).

@@ -24,7 +24,7 @@ pub struct ServerSettings {
     /// network in the clear).
     pub allow_insecure_sse_c: bool,
     /// Timeouts and connection limits of the listeners.
-    pub limits: crate::server::ConnectionLimits,
+    pub limits: crate::limits::ConnectionLimits,
 }
 
 pub struct AppState {

@@ -2,14 +2,17 @@
 //! SigV4 authentication, S3 XML and errors, and the operations.
 //!
 //! Layout: [`server`] accepts connections and renders errors; [`auth`]
-//! names the principal; [`request`] resolves bucket and key; [`ops`] holds
-//! one module per family of S3 operations; [`object_io`] is the single place
-//! where object bodies are written and read.
+//! names the principal; [`request`] resolves bucket and key; `router`
+//! names the operation; [`ops`] holds one module per family of S3
+//! operations; [`object_io`] is the single place where object bodies are
+//! written and read (`body_checks` verifies what a body promised);
+//! [`error`] holds every error code and its status.
 #![forbid(unsafe_code)]
 
 mod admin;
 mod auth;
 pub mod body;
+mod body_checks;
 pub mod error;
 pub mod kms_api;
 mod limits;

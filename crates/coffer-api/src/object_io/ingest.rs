@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use super::writer::{BlobTarget, BlobWriter, StagedBody};
-use crate::auth::{BodyChecks, sha256_mismatch};
+use crate::body_checks::{BodyChecks, sha256_mismatch};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Largest body a single PUT or part may carry (S3's limit).

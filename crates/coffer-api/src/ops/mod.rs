@@ -142,7 +142,7 @@ pub async fn small_body(
         }
         bytes.extend_from_slice(&data);
     }
-    crate::auth::verify_small_body(&req.headers, payload, bytes.freeze())
+    crate::body_checks::verify_small_body(&req.headers, payload, bytes.freeze())
 }
 
 pub fn xml_response(status: StatusCode, xml: String) -> ApiResult<Response<ResponseBody>> {

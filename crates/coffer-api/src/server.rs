@@ -306,11 +306,11 @@ async fn route(
     let query = Query::parse(parts.uri.query().unwrap_or_default());
     let named = query
         .as_ref()
-        .ok()
-        .map(|query| Operation::of(&parts, &target, query, dialect));
-    operation.clone_from(&named);
+        .map(|query| Operation::of(&parts, &target, query, dialect))
+        .map_err(ApiError::clone);
+    *operation = named.as_ref().ok().cloned();
     let (principal, payload) = auth::authenticate(state, &parts, &target)?;
-    let query = query?;
+    let (query, named) = (query?, named?);
     let req = ApiRequest {
         request_id: request_id.to_owned(),
         dialect,
@@ -324,14 +324,8 @@ async fn route(
         body_read_timeout: state.settings.limits.body_read_timeout,
     };
     match named {
-        Some(Operation::Admin(endpoint)) => {
-            admin::handle(state, &req, endpoint, body, payload).await
-        }
-        Some(operation) => ops::dispatch(state, operation, req, body, payload).await,
-        None => Err(ApiError::internal(
-            "routing",
-            "a parsed query names an operation",
-        )),
+        Operation::Admin(endpoint) => admin::handle(state, &req, endpoint, body, payload).await,
+        operation => ops::dispatch(state, operation, req, body, payload).await,
     }
 }
 

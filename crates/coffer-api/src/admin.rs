@@ -3,18 +3,17 @@
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::{StoreError, UserRecord};
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ops::{blocking, now_ms, small_body};
 use crate::request::ApiRequest;
+use crate::router::AdminOperation;
 use crate::state::{AppState, ROOT_NAME, user_secret_context};
-
-pub const PREFIX: &str = "/_coffer/admin/";
 
 #[derive(Deserialize)]
 struct AddUser {
@@ -40,7 +39,7 @@ struct UserListed {
 pub async fn handle(
     state: &AppState,
     req: &ApiRequest,
-    path: &str,
+    operation: AdminOperation,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
@@ -49,29 +48,26 @@ pub async fn handle(
             "Only the root credentials may use the admin API.",
         ));
     }
-    let rest = path.strip_prefix(PREFIX).unwrap_or_default();
-    match (&req.method, rest.split_once('/')) {
-        (&Method::GET, None) if rest == "users" => list_users(state).await,
-        (&Method::GET, Some(("sse", "keys"))) => service_key_versions(state),
-        (&Method::POST, Some(("sse", "rotate"))) => rotate_service_key(state),
-        (&Method::POST, Some(("sse", "rewrap"))) => rewrap_all(state).await,
-        (&Method::POST, None) if rest == "users" => add_user(state, req, body, payload).await,
-        (&Method::DELETE, Some(("users", name))) if !name.is_empty() => {
-            let name = crate::request::path_decode(name)?;
+    match operation {
+        AdminOperation::ListUsers => list_users(state).await,
+        AdminOperation::ListServiceKeys => service_key_versions(state),
+        AdminOperation::RotateServiceKey => rotate_service_key(state),
+        AdminOperation::RewrapAll => rewrap_all(state).await,
+        AdminOperation::AddUser => add_user(state, req, body, payload).await,
+        AdminOperation::DeleteUser { name } => {
+            let name = crate::request::path_decode(&name)?;
             let store = state.store.clone();
             if blocking(move || store.delete_user(&name)).await? {
                 json(StatusCode::NO_CONTENT, &serde_json::json!({}))
             } else {
                 Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchUser",
+                    ErrorCode::NoSuchUser,
                     "The user does not exist.",
                 ))
             }
         }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NoSuchAdminEndpoint",
+        AdminOperation::Unknown => Err(ApiError::new(
+            ErrorCode::NoSuchAdminEndpoint,
             "Unknown admin endpoint.",
         )),
     }
@@ -155,8 +151,7 @@ async fn add_user(
         Ok(()) => {}
         Err(StoreError::UserExists) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "UserAlreadyExists",
+                ErrorCode::UserAlreadyExists,
                 "A user with this name or access key already exists.",
             ));
         }

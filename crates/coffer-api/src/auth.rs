@@ -1,39 +1,23 @@
-//! Authentication at the API edge: who signed the request, and whether a
-//! small in-memory body matches what the signature and headers promised.
+//! Authentication at the API edge: who signed the request.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
-use coffer_auth::chunked::{ChunkMode, ChunkedDecoder};
 use coffer_auth::{
     AuthError, OssRequest, Payload, Scheme, SignedRequest, SignedRequestV2, oss_v1, oss_v4, sigv2,
     sigv4,
 };
-use http::{HeaderMap, StatusCode};
-use md5::{Digest, Md5};
-use sha2::Sha256;
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::{Dialect, Target, resolve_target};
+use crate::request::{Target, resolve_target};
 use crate::state::{AppState, Principal};
 
 /// Verifies the request's signature in whichever scheme it uses (SigV4,
 /// SigV2, OSS V1, OSS V4; header or presigned URL) and names its principal.
-/// Anonymous requests are refused. Errors use the request's dialect.
+/// Anonymous requests are refused. Errors carry S3 codes; the OSS dialect
+/// renames some when the error is rendered.
 pub fn authenticate(
     state: &AppState,
     parts: &http::request::Parts,
     target: &Target,
-    dialect: Dialect,
 ) -> ApiResult<(Principal, Payload)> {
-    let code_for = |error: AuthError| {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
-        let code = match dialect {
-            Dialect::S3 => error.code(),
-            Dialect::Oss => error.oss_code(),
-        };
-        ApiError::new(status, code, error.to_string())
-    };
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
     let verified = match coffer_auth::detect(&parts.headers, raw_query) {
@@ -75,10 +59,10 @@ pub fn authenticate(
             sigv4::verify(&request, now, "s3", state)
         }
     }
-    .map_err(code_for)?;
+    .map_err(ApiError::from)?;
     let principal = state
         .principal_for(&verified.access_key)
-        .ok_or_else(|| code_for(AuthError::UnknownAccessKey))?;
+        .ok_or_else(|| ApiError::from(AuthError::UnknownAccessKey))?;
     Ok((principal, verified.payload))
 }
 
@@ -91,79 +75,4 @@ fn host_bucket<'a>(raw_path: &str, target: &'a Target) -> Option<&'a str> {
         Ok(path_style) if path_style == *target => None,
         _ => Some(bucket),
     }
-}
-
-/// How a body must be checked, from its payload mode: an aws-chunked
-/// decoder (which verifies chunk signatures) and/or a SHA-256 to match.
-pub struct BodyChecks {
-    pub decoder: Option<ChunkedDecoder>,
-    pub sha256: Option<[u8; 32]>,
-}
-
-impl From<Payload> for BodyChecks {
-    fn from(payload: Payload) -> Self {
-        let (decoder, sha256) = match payload {
-            Payload::Unsigned => (None, None),
-            Payload::Sha256(hash) => (None, Some(hash)),
-            Payload::StreamingSigned(signer) => (
-                Some(ChunkedDecoder::new(ChunkMode::Signed(signer), false)),
-                None,
-            ),
-            Payload::StreamingSignedTrailer(signer) => (
-                Some(ChunkedDecoder::new(ChunkMode::Signed(signer), true)),
-                None,
-            ),
-            Payload::StreamingUnsignedTrailer => {
-                (Some(ChunkedDecoder::new(ChunkMode::Unsigned, true)), None)
-            }
-        };
-        Self { decoder, sha256 }
-    }
-}
-
-pub fn sha256_mismatch() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "XAmzContentSHA256Mismatch",
-        "The provided 'x-amz-content-sha256' header does not match what was computed.",
-    )
-}
-
-/// Checks a small body read into memory against the payload hash, the
-/// aws-chunked framing and Content-MD5, returning the decoded body.
-pub fn verify_small_body(headers: &HeaderMap, payload: Payload, raw: Bytes) -> ApiResult<Bytes> {
-    let checks = BodyChecks::from(payload);
-    let body = match checks.decoder {
-        Some(mut decoder) => {
-            let mut out = Vec::new();
-            decoder.push(&raw, &mut out).map_err(ApiError::chunked)?;
-            decoder.finish().map_err(ApiError::chunked)?;
-            Bytes::from(out)
-        }
-        None => raw,
-    };
-    if let Some(expected) = checks.sha256
-        && Sha256::digest(&body).as_slice() != expected.as_slice()
-    {
-        return Err(sha256_mismatch());
-    }
-    for (name, value) in headers {
-        if let Some(algorithm) = coffer_auth::ChecksumAlgorithm::from_header_name(name.as_str())
-            && value.to_str().ok().map(str::trim) != Some(algorithm.checksum(&body).as_str())
-        {
-            return Err(ApiError::bad_digest(format!(
-                "The {} you specified did not match the calculated checksum.",
-                algorithm.name()
-            )));
-        }
-    }
-    if let Some(expected) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
-        let actual = BASE64.encode(Md5::digest(&body));
-        if expected.trim() != actual {
-            return Err(ApiError::bad_digest(
-                "The Content-MD5 you specified did not match what we received.",
-            ));
-        }
-    }
-    Ok(body)
 }

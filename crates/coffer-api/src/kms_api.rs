@@ -56,6 +56,12 @@ pub fn is_kms_request(parts: &http::request::Parts) -> bool {
         && target_of(parts).is_some_and(|t| t.starts_with(TARGET_PREFIX))
 }
 
+/// The KMS operation a KMS request names; `None` for a target this KMS
+/// does not know.
+pub fn operation_of(parts: &http::request::Parts) -> Option<Operation> {
+    target_of(parts).and_then(Operation::from_target)
+}
+
 fn target_of(parts: &http::request::Parts) -> Option<&str> {
     parts
         .headers
@@ -181,10 +187,12 @@ async fn run(
 macro_rules! operations {
     ($($name:ident),+ $(,)?) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        enum Operation { $($name),+ }
+        /// A KMS API operation, by its AWS name.
+        pub enum Operation { $($name),+ }
 
         impl Operation {
-            fn name(self) -> &'static str {
+            /// The AWS name (`X-Amz-Target: TrentService.<name>`).
+            pub fn name(self) -> &'static str {
                 match self { $(Operation::$name => stringify!($name)),+ }
             }
 

@@ -1,21 +1,26 @@
 //! Coffer's HTTP edge on hyper: the TLS and plain listeners, the S3 and OSS
 //! dialects (request routing, authentication, XML and errors), the KMS API,
-//! and server-side encryption of object bodies.
+//! and server-side encryption of object bodies (keys from `coffer-keying`).
 //!
 //! Layout: [`server`] accepts connections and renders errors; `auth`
-//! names the principal; [`request`] resolves bucket and key; `ops` holds
-//! one module per family of S3 operations; [`object_io`] is the single place
-//! where object bodies are written and read.
+//! names the principal; [`request`] resolves bucket and key; `router`
+//! names the operation; `ops` holds one module per family of S3
+//! operations; [`object_io`] is the single place where object bodies are
+//! written and read (`body_checks` verifies what a body promised);
+//! [`error`] holds every error code and its status.
 #![forbid(unsafe_code)]
 
 mod admin;
 mod auth;
 pub mod body;
+mod body_checks;
 pub mod error;
 pub mod kms_api;
+mod limits;
 pub mod object_io;
 mod ops;
 pub mod request;
+mod router;
 pub mod server;
 pub mod sse;
 mod stall;
@@ -23,10 +28,11 @@ pub mod state;
 pub mod tls;
 pub mod xml;
 
+pub use limits::ConnectionLimits;
 #[doc(hidden)]
 pub use ops::fuzzing;
-pub use server::{ConnectionLimits, serve, serve_tls};
+pub use server::{serve, serve_tls};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 
 /// The admin API's path prefix, for clients.
-pub const ADMIN_PREFIX: &str = admin::PREFIX;
+pub use router::ADMIN_PREFIX;

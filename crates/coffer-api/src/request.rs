@@ -173,6 +173,18 @@ impl ApiRequest {
         self.header(&self.dialect.header(suffix))
     }
 
+    /// Whether the request asked for `encoding-type=url` (the only type
+    /// there is) for the keys in a listing.
+    pub fn url_encoding(&self) -> ApiResult<bool> {
+        match self.param("encoding-type") {
+            None => Ok(false),
+            Some(t) if t.eq_ignore_ascii_case("url") => Ok(true),
+            Some(_) => Err(ApiError::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            )),
+        }
+    }
+
     /// A response document in this request's dialect (S3 documents carry
     /// the S3 namespace; OSS documents carry none, and its SDKs expect none).
     pub fn xml(&self, root: &'static str) -> crate::xml::XmlWriter {

@@ -18,7 +18,9 @@ use tokio::sync::Semaphore;
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
+use crate::limits::ConnectionLimits;
 use crate::request::{ApiRequest, Dialect, Query, Target, resolve_target};
+use crate::router::Operation;
 use crate::stall::StallGuard;
 use crate::state::SharedState;
 use crate::tls::TlsInfo;
@@ -34,35 +36,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// this leaves room for long presigned URLs. It also bounds what a client
 /// that never finishes its head can make the server buffer.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// What a listener grants each client: the defences against slow and
-/// greedy clients (slow-loris heads, stalled bodies, idle connections).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Connections served at once, per listener; more wait in the accept
-    /// queue until one closes.
-    pub max_connections: usize,
-    /// Time a client has to send a whole request head. It runs from the
-    /// first byte wait, so it also closes idle keep-alive connections.
-    pub header_read_timeout: Duration,
-    /// Longest silence allowed in the middle of a request body; the request
-    /// then fails with RequestTimeout.
-    pub body_read_timeout: Duration,
-    /// Longest time a response may wait on a client that does not read it;
-    /// the connection is then dropped.
-    pub send_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(30),
-            body_read_timeout: Duration::from_secs(60),
-            send_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Serves plain HTTP on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish (within a grace period).
@@ -207,7 +180,9 @@ async fn handle(
         .unwrap_or_default()
         .to_owned();
     let tls_version = tls.as_ref().map(|t| t.version.name());
-    let mut response = match route(state, req, &request_id, dialect, tls).await {
+    let mut operation = None;
+    let routed = route(state, req, &request_id, dialect, tls, &mut operation);
+    let mut response = match routed.await {
         Ok(response) => response,
         Err(error) => {
             let failure = Failure {
@@ -250,6 +225,7 @@ async fn handle(
     );
     tracing::info!(
         request_id,
+        op = operation.as_ref().map_or("-", Operation::name),
         %method,
         path,
         dialect = ?dialect,
@@ -287,16 +263,20 @@ fn dialect_of(req: &Request<Incoming>) -> Dialect {
     }
 }
 
+/// Runs the request's operation, naming it in `operation` as soon as it is
+/// known (a request whose target or query cannot be read has none).
 async fn route(
     state: &SharedState,
     req: Request<Incoming>,
     request_id: &str,
     dialect: Dialect,
     tls: Option<TlsInfo>,
+    operation: &mut Option<Operation>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     // The KMS API (AWS KMS JSON protocol) shares the listeners.
     if crate::kms_api::is_kms_request(&parts) {
+        *operation = Some(Operation::Kms(crate::kms_api::operation_of(&parts)));
         return Ok(crate::kms_api::serve(state, &parts, body).await);
     }
     let raw_path = parts.uri.path();
@@ -305,7 +285,7 @@ async fn route(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-    let admin = raw_path.starts_with(admin::PREFIX);
+    let admin = raw_path.starts_with(crate::router::ADMIN_PREFIX);
     let target = if admin {
         Target {
             bucket: None,
@@ -314,8 +294,16 @@ async fn route(
     } else {
         resolve_target(raw_path, host, &state.settings.domains)?
     };
-    let (principal, payload) = auth::authenticate(state, &parts, &target, dialect)?;
-    let query = Query::parse(parts.uri.query().unwrap_or_default())?;
+    // Parsed before authentication to name the operation; a bad query
+    // still fails only once the request is authenticated.
+    let query = Query::parse(parts.uri.query().unwrap_or_default());
+    let named = query
+        .as_ref()
+        .map(|query| Operation::of(&parts, &target, query, dialect))
+        .map_err(ApiError::clone);
+    *operation = named.as_ref().ok().cloned();
+    let (principal, payload) = auth::authenticate(state, &parts, &target)?;
+    let (query, named) = (query?, named?);
     let req = ApiRequest {
         request_id: request_id.to_owned(),
         dialect,
@@ -328,11 +316,10 @@ async fn route(
         tls,
         body_read_timeout: state.settings.limits.body_read_timeout,
     };
-    if admin {
-        let path = parts.uri.path().to_owned();
-        return admin::handle(state, &req, &path, body, payload).await;
+    match named {
+        Operation::Admin(endpoint) => admin::handle(state, &req, endpoint, body, payload).await,
+        operation => ops::dispatch(state, operation, req, body, payload).await,
     }
-    ops::dispatch(state, req, body, payload).await
 }
 
 /// A failed request, rendered in its dialect's error format.
@@ -348,7 +335,7 @@ impl Failure<'_> {
     /// S3 error XML; HEAD responses carry the status and headers only.
     fn s3_response(&self) -> Response<ResponseBody> {
         let mut w = XmlWriter::bare("Error");
-        w.elem("Code", self.error.code)
+        w.elem("Code", self.error.code.s3_code())
             .elem("Message", &self.error.message)
             .elem("Resource", self.resource)
             .elem("RequestId", self.request_id);
@@ -358,9 +345,9 @@ impl Failure<'_> {
     /// OSS error XML (with `HostId` and `EC`); for HEAD, where there is no
     /// body, the SDKs read the same document from `x-oss-err` (base64).
     fn oss_response(&self) -> Response<ResponseBody> {
-        let ec = crate::error::oss_ec(self.error);
+        let ec = self.error.oss_ec();
         let mut w = XmlWriter::bare("Error");
-        w.elem("Code", crate::error::oss_code(self.error.code))
+        w.elem("Code", self.error.code.oss_code())
             .elem("Message", &self.error.message)
             .elem("RequestId", self.request_id)
             .elem("HostId", self.host)
@@ -379,9 +366,9 @@ impl Failure<'_> {
     }
 
     fn response(&self, xml: String) -> Response<ResponseBody> {
-        if self.error.status.is_server_error() {
+        if self.error.status().is_server_error() {
             tracing::warn!(
-                code = self.error.code,
+                code = self.error.code.s3_code(),
                 request_id = self.request_id,
                 "request failed"
             );
@@ -392,7 +379,7 @@ impl Failure<'_> {
             ResponseBody::full(xml)
         };
         let mut response = Response::new(body);
-        *response.status_mut() = self.error.status;
+        *response.status_mut() = self.error.status();
         let headers = response.headers_mut();
         if !self.head {
             headers.insert(
@@ -400,7 +387,7 @@ impl Failure<'_> {
                 http::HeaderValue::from_static("application/xml"),
             );
         }
-        if self.error.status == StatusCode::METHOD_NOT_ALLOWED {
+        if self.error.status() == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(
                 http::header::ALLOW,
                 http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"),

@@ -22,7 +22,7 @@ pub struct ServerSettings {
     /// `bucket.<domain>`.
     pub domains: Vec<String>,
     /// Timeouts and connection limits of the listeners.
-    pub limits: crate::server::ConnectionLimits,
+    pub limits: crate::limits::ConnectionLimits,
 }
 
 pub struct AppState {

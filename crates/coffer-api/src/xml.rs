@@ -129,17 +129,6 @@ pub fn encode_key(key: &str, url_encoded: bool) -> String {
     }
 }
 
-/// Whether the request asked for `encoding-type=url` (the only type there is).
-pub fn url_encoding(req: &crate::request::ApiRequest) -> ApiResult<bool> {
-    match req.param("encoding-type") {
-        None => Ok(false),
-        Some(t) if t.eq_ignore_ascii_case("url") => Ok(true),
-        Some(_) => Err(ApiError::invalid_argument(
-            "Invalid Encoding Method specified in Request",
-        )),
-    }
-}
-
 /// Parses a request body into `T`, mapping any failure to MalformedXML.
 pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> ApiResult<T> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed_xml())?;
@@ -227,7 +216,7 @@ mod tests {
             parse::<CompleteRequest>(b"<Complete><Part>")
                 .err()
                 .map(|e| e.code),
-            Some("MalformedXML")
+            Some(crate::error::ErrorCode::MalformedXML)
         );
         assert!(parse::<DeleteRequest>(&[0xff, 0xfe]).is_err());
     }

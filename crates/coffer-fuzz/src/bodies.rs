@@ -6,7 +6,7 @@
 //! Bad input must come back as a client error (4xx) with an S3 code, never
 //! a panic and never a 500.
 
-use coffer_api::error::{ApiError, ApiResult};
+use coffer_api::error::ApiResult;
 use coffer_api::fuzzing::{
     HttpsConfig, RangeRequest, parse_bucket_encryption, parse_encryption_context, parse_range,
     policy_refusal, validate_policy,
@@ -20,7 +20,8 @@ use coffer_crypto::sealed::{MAX_PART_SIZE, plan_range};
 fn client_error<T>(result: ApiResult<T>) -> Option<T> {
     match result {
         Ok(value) => Some(value),
-        Err(ApiError { status, code, .. }) => {
+        Err(error) => {
+            let (code, status) = (error.code, error.status());
             assert!(status.is_client_error(), "{code} has status {status}");
             None
         }

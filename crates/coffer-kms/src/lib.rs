@@ -8,7 +8,7 @@
 //! - [`embedded`]: the embedded backend: customer master keys, aliases,
 //!   rotation, BYOK, sealed in `<data-dir>/kms/keystore.json` by the root key,
 //!   with an audit log. External backends will sit beside it the way rustls
-//!   adds crypto providers, each passing the [`contract`] suite.
+//!   adds crypto providers, each passing the `contract` suite.
 //! - `memory` and `contract` (feature `testing`): an in-memory data plane for
 //!   tests, and the contract suite every backend passes.
 //! - [`service_keys`]: the service master key behind SSE-S3 / SSE-OSS.

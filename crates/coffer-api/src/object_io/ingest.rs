@@ -12,15 +12,15 @@ use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer};
 use coffer_auth::chunked::Trailers;
 use coffer_auth::sigv4::Payload;
 use coffer_store::Store;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use super::writer::{BlobTarget, BlobWriter, StagedBody};
-use crate::auth::{BodyChecks, sha256_mismatch};
-use crate::error::{ApiError, ApiResult};
+use crate::body_checks::{BodyChecks, sha256_mismatch};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Largest body a single PUT or part may carry (S3's limit).
 pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
@@ -55,8 +55,7 @@ impl BodyRules {
                     .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
                     .ok_or_else(|| {
                         ApiError::new(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidDigest",
+                            ErrorCode::InvalidDigest,
                             "The Content-MD5 you specified was invalid.",
                         )
                     })
@@ -101,8 +100,7 @@ impl BodyRules {
             })?),
             None if chunked => {
                 return Err(ApiError::new(
-                    StatusCode::LENGTH_REQUIRED,
-                    "MissingContentLength",
+                    ErrorCode::MissingContentLength,
                     "You must provide the x-amz-decoded-content-length header for aws-chunked bodies.",
                 ));
             }
@@ -112,8 +110,7 @@ impl BodyRules {
             && len > MAX_SINGLE_UPLOAD
         {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "EntityTooLarge",
+                ErrorCode::EntityTooLarge,
                 "Your proposed upload exceeds the maximum allowed object size.",
             ));
         }
@@ -230,8 +227,7 @@ fn write_staged(
         let mut consume = |data: &[u8]| -> ApiResult<()> {
             if writer.size() + data.len() as u64 > MAX_SINGLE_UPLOAD {
                 return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "EntityTooLarge",
+                    ErrorCode::EntityTooLarge,
                     "Your proposed upload exceeds the maximum allowed object size.",
                 ));
             }
@@ -312,8 +308,7 @@ fn write_staged(
         .is_some_and(|expected| expected != writer.crc64())
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidDigest",
+            ErrorCode::InvalidDigest,
             "The x-oss-hash-crc64ecma you specified did not match what we received.",
         ));
     }

@@ -11,7 +11,7 @@ use super::{
     authorized_bucket, blocking, empty_response, iso8601, now_ms, small_body, xml_response,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
 use crate::xml;
@@ -96,8 +96,7 @@ pub async fn create_bucket(
         let default_region = wanted.is_empty() && state.settings.region == "us-east-1";
         if wanted != state.settings.region && !default_region {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "IllegalLocationConstraintException",
+                ErrorCode::IllegalLocationConstraintException,
                 format!(
                     "The {wanted} location constraint is incompatible for the region specific endpoint this request was sent to ({}).",
                     state.settings.region
@@ -120,15 +119,13 @@ pub async fn create_bucket(
         Ok(()) => {}
         Err(StoreError::BucketExists { owner }) if owner == req.principal.name() => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "BucketAlreadyOwnedByYou",
+                ErrorCode::BucketAlreadyOwnedByYou,
                 "Your previous request to create the named bucket succeeded and you already own it.",
             ));
         }
         Err(StoreError::BucketExists { .. }) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "BucketAlreadyExists",
+                ErrorCode::BucketAlreadyExists,
                 "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
             ));
         }
@@ -188,8 +185,7 @@ fn oss_location(region: &str) -> String {
 pub fn validate_bucket_name(dialect: Dialect, name: &str) -> ApiResult<()> {
     let invalid = || {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidBucketName",
+            ErrorCode::InvalidBucketName,
             "The specified bucket is not valid.",
         )
     };

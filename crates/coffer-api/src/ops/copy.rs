@@ -1,13 +1,14 @@
 //! CopyObject, and the copy-source resolution it shares with UploadPartCopy.
 
 use coffer_store::ObjectRecord;
-use http::{Response, StatusCode};
+use http::Response;
 
+use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
-use super::object::{Precondition, check_preconditions, stored_headers, validate_key};
+use super::object::{stored_headers, validate_key};
 use super::{blocking, iso8601, now_ms, quoted, xml_with_etag};
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
 use crate::request::Dialect;
 use crate::request::{ApiRequest, path_decode};
@@ -60,8 +61,7 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
     let copy_header = |name: &str| req.vendor_header(&format!("copy-source-{name}"));
     if check_preconditions(copy_header, &record)? == Precondition::NotModified {
         return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
+            ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",
         ));
     }

@@ -14,7 +14,7 @@ use super::{
     authorized_bucket, blocking, empty_response, save_bucket_config, small_body, xml_response,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse::{BUCKET_CONFIG_KEY, BucketDefault};
 use crate::state::AppState;
@@ -138,13 +138,11 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
     let Some(rule) = BucketDefault::of(&bucket) else {
         return Err(match req.dialect {
             Dialect::S3 => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "ServerSideEncryptionConfigurationNotFoundError",
+                ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
                 "The server side encryption configuration was not found",
             ),
             Dialect::Oss => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NoSuchServerSideEncryptionRule",
+                ErrorCode::NoSuchServerSideEncryptionRule,
                 "The server side encryption rule does not exist.",
             ),
         });

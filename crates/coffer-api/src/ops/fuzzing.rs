@@ -7,7 +7,7 @@ use coffer_kms::kms::EncryptionContext;
 use crate::error::ApiResult;
 
 pub use super::encryption::parse_rule as parse_bucket_encryption;
-pub use super::object::{RangeRequest, parse_range};
+pub use super::get::{RangeRequest, parse_range};
 pub use super::tls_policy::{HttpsConfig, policy_refusal, validate_policy};
 
 /// The `x-amz-server-side-encryption-context` header's parser.

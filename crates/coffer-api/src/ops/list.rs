@@ -11,7 +11,7 @@ use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, owner_id};
-use crate::xml::{encode_key, url_encoding};
+use crate::xml::encode_key;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -28,7 +28,7 @@ pub async fn list_objects(
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
     let q = &req.query;
-    let url_encoded = url_encoding(req)?;
+    let url_encoded = req.url_encoding()?;
     let max_keys = q
         .number("max-keys", 0..=i64::MAX)?
         .unwrap_or(MAX_KEYS)

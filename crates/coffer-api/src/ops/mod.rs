@@ -2,159 +2,85 @@
 
 mod bucket;
 mod copy;
+mod delete;
 mod encryption;
 #[doc(hidden)]
 pub mod fuzzing;
+mod get;
 mod list;
 mod multipart;
 mod object;
+mod put;
 mod tls_policy;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::BucketRecord;
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
+use crate::router::Operation;
 use crate::state::AppState;
 
-/// Runs the operation the request names.
+/// Runs the S3 (or OSS) operation the router named.
 pub async fn dispatch(
     state: &AppState,
+    operation: Operation,
     req: ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let q = &req.query;
-    let copy = req.vendor_header("copy-source").is_some();
-    match (&req.method, &req.bucket, &req.key) {
-        (&Method::GET, None, None) => bucket::list_buckets(state, &req).await,
-        (_, None, _) => Err(ApiError::method_not_allowed()),
+    use Operation::*;
+    match operation {
+        ListBuckets => bucket::list_buckets(state, &req).await,
 
         // Bucket default encryption.
-        (&Method::PUT, Some(_), None) if q.has("encryption") => {
-            encryption::put(state, &req, body, payload).await
-        }
-        (&Method::GET, Some(_), None) if q.has("encryption") => encryption::get(state, &req).await,
-        (&Method::DELETE, Some(_), None) if q.has("encryption") => {
-            encryption::delete(state, &req).await
-        }
+        PutBucketEncryption => encryption::put(state, &req, body, payload).await,
+        GetBucketEncryption => encryption::get(state, &req).await,
+        DeleteBucketEncryption => encryption::delete(state, &req).await,
 
         // Bucket TLS policy: OSS httpsConfig, S3 bucket policy.
-        (&Method::PUT, Some(_), None) if q.has("httpsConfig") => {
-            tls_policy::put_https_config(state, &req, body, payload).await
-        }
-        (&Method::GET, Some(_), None) if q.has("httpsConfig") => {
-            tls_policy::get_https_config(state, &req).await
-        }
-        (&Method::PUT, Some(_), None) if q.has("policy") => {
-            tls_policy::put_policy(state, &req, body, payload).await
-        }
-        (&Method::GET, Some(_), None) if q.has("policy") => {
-            tls_policy::get_policy(state, &req).await
-        }
-        (&Method::DELETE, Some(_), None) if q.has("policy") => {
-            tls_policy::delete_policy(state, &req).await
-        }
+        PutBucketHttpsConfig => tls_policy::put_https_config(state, &req, body, payload).await,
+        GetBucketHttpsConfig => tls_policy::get_https_config(state, &req).await,
+        PutBucketPolicy => tls_policy::put_policy(state, &req, body, payload).await,
+        GetBucketPolicy => tls_policy::get_policy(state, &req).await,
+        DeleteBucketPolicy => tls_policy::delete_policy(state, &req).await,
 
         // Bucket operations.
-        (&Method::PUT, Some(_), None) if q.names().next().is_none() => {
-            bucket::create_bucket(state, &req, body, payload).await
-        }
-        (&Method::HEAD, Some(_), None) => bucket::head_bucket(state, &req).await,
-        (&Method::DELETE, Some(_), None) if q.names().next().is_none() => {
-            bucket::delete_bucket(state, &req).await
-        }
-        (&Method::GET, Some(_), None) if q.has("location") => {
-            bucket::get_bucket_location(state, &req).await
-        }
-        (&Method::GET, Some(_), None) if q.has("uploads") => {
-            multipart::list_uploads(state, &req).await
-        }
-        (&Method::POST, Some(_), None) if q.has("delete") => {
-            object::delete_objects(state, &req, body, payload).await
-        }
-        (&Method::GET, Some(_), None) if q.get("list-type") == Some("2") => {
-            list::list_objects(state, &req, list::Version::V2).await
-        }
-        (&Method::GET, Some(_), None) if !has_subresource(&req) => {
-            list::list_objects(state, &req, list::Version::V1).await
-        }
+        CreateBucket => bucket::create_bucket(state, &req, body, payload).await,
+        HeadBucket => bucket::head_bucket(state, &req).await,
+        DeleteBucket => bucket::delete_bucket(state, &req).await,
+        GetBucketLocation => bucket::get_bucket_location(state, &req).await,
+        ListMultipartUploads => multipart::list_uploads(state, &req).await,
+        DeleteObjects => delete::delete_objects(state, &req, body, payload).await,
+        ListObjectsV2 => list::list_objects(state, &req, list::Version::V2).await,
+        ListObjects => list::list_objects(state, &req, list::Version::V1).await,
 
         // Multipart operations.
-        (&Method::POST, Some(_), Some(_)) if q.has("uploads") => {
-            multipart::create_upload(state, &req).await
-        }
-        (&Method::PUT, Some(_), Some(_)) if q.has("uploadId") && copy => {
-            multipart::upload_part_copy(state, &req).await
-        }
-        (&Method::PUT, Some(_), Some(_)) if q.has("uploadId") => {
-            multipart::upload_part(state, &req, body, payload).await
-        }
-        (&Method::POST, Some(_), Some(_)) if q.has("uploadId") => {
-            multipart::complete_upload(state, &req, body, payload).await
-        }
-        (&Method::DELETE, Some(_), Some(_)) if q.has("uploadId") => {
-            multipart::abort_upload(state, &req).await
-        }
-        (&Method::GET, Some(_), Some(_)) if q.has("uploadId") => {
-            multipart::list_parts(state, &req).await
-        }
+        CreateMultipartUpload => multipart::create_upload(state, &req).await,
+        UploadPartCopy => multipart::upload_part_copy(state, &req).await,
+        UploadPart => multipart::upload_part(state, &req, body, payload).await,
+        CompleteMultipartUpload => multipart::complete_upload(state, &req, body, payload).await,
+        AbortMultipartUpload => multipart::abort_upload(state, &req).await,
+        ListParts => multipart::list_parts(state, &req).await,
 
         // Object operations.
-        (_, Some(_), Some(_)) if has_subresource(&req) => {
-            Err(ApiError::not_implemented("This object sub-resource"))
-        }
-        (&Method::PUT, Some(_), Some(_)) if copy => copy::copy_object(state, &req).await,
-        (&Method::PUT, Some(_), Some(_)) => object::put_object(state, &req, body, payload).await,
-        (&Method::GET, Some(_), Some(_)) => object::get_object(state, &req, false).await,
-        (&Method::HEAD, Some(_), Some(_)) => object::get_object(state, &req, true).await,
-        (&Method::DELETE, Some(_), Some(_)) => object::delete_object(state, &req).await,
+        CopyObject => copy::copy_object(state, &req).await,
+        PutObject => put::put_object(state, &req, body, payload).await,
+        GetObject => get::get_object(state, &req, false).await,
+        HeadObject => get::get_object(state, &req, true).await,
+        DeleteObject => delete::delete_object(state, &req).await,
 
-        (&Method::GET | &Method::PUT | &Method::DELETE, Some(_), None) => {
-            Err(ApiError::not_implemented("This bucket sub-resource"))
-        }
-        _ => Err(ApiError::method_not_allowed()),
+        UnsupportedObjectSubresource => Err(ApiError::not_implemented("This object sub-resource")),
+        UnsupportedBucketSubresource => Err(ApiError::not_implemented("This bucket sub-resource")),
+        MethodNotAllowed => Err(ApiError::method_not_allowed()),
+        Admin(_) | Kms(_) => Err(ApiError::internal(
+            "dispatch",
+            "admin and KMS operations are served by their own APIs",
+        )),
     }
-}
-
-/// Query parameters that name a sub-resource (`?acl`, `?tagging`, …) rather
-/// than modify a plain operation. Coffer answers those it implements and
-/// says NotImplemented for the rest instead of pretending.
-fn has_subresource(req: &ApiRequest) -> bool {
-    const PLAIN: &[&str] = &[
-        "prefix",
-        "delimiter",
-        "objectMeta",
-        "marker",
-        "max-keys",
-        "encoding-type",
-        "list-type",
-        "continuation-token",
-        "start-after",
-        "fetch-owner",
-        "versionId",
-        "partNumber",
-        "response-content-type",
-        "response-content-language",
-        "response-expires",
-        "response-cache-control",
-        "response-content-disposition",
-        "response-content-encoding",
-        "x-id",
-    ];
-    // Presigned-URL parameters of every scheme are authentication, not a
-    // sub-resource.
-    const PRESIGN: &[&str] = &["OSSAccessKeyId", "AWSAccessKeyId", "Expires", "Signature"];
-    req.query.names().any(|n| {
-        !PLAIN.contains(&n)
-            && !PRESIGN.contains(&n)
-            && !n.starts_with("X-Amz-")
-            && !n.starts_with("x-amz-")
-            && !n.starts_with("x-oss-")
-    })
 }
 
 /// The bucket, if it exists and the principal may use it. Buckets belong to
@@ -210,14 +136,13 @@ pub async fn small_body(
         };
         if bytes.len() + data.len() > LIMIT {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "MaxMessageLengthExceeded",
+                ErrorCode::MaxMessageLengthExceeded,
                 "Your request was too big.",
             ));
         }
         bytes.extend_from_slice(&data);
     }
-    crate::auth::verify_small_body(&req.headers, payload, bytes.freeze())
+    crate::body_checks::verify_small_body(&req.headers, payload, bytes.freeze())
 }
 
 pub fn xml_response(status: StatusCode, xml: String) -> ApiResult<Response<ResponseBody>> {

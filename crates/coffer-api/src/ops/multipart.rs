@@ -8,13 +8,14 @@ use hyper::body::Incoming;
 use md5::{Digest, Md5};
 
 use super::copy::copy_source;
-use super::object::{CRC64_HEADER, stored_headers, upload_response, validate_key};
+use super::object::{CRC64_HEADER, stored_headers, validate_key};
+use super::put::upload_response;
 use super::{
     authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
     xml_with_etag,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse::{self, ResponseHeaders};
@@ -260,8 +261,7 @@ pub async fn complete_upload(
         .any(|pair| pair[0].part_number >= pair[1].part_number)
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidPartOrder",
+            ErrorCode::InvalidPartOrder,
             "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
         ));
     }
@@ -290,8 +290,7 @@ pub async fn complete_upload(
         && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "EntityTooSmall",
+            ErrorCode::EntityTooSmall,
             format!(
                 "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
                 small.part_number, small.size
@@ -449,7 +448,7 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
             .min(1000) as usize,
     };
     let max_uploads = query.max_uploads;
-    let url_encoded = xml::url_encoding(req)?;
+    let url_encoded = req.url_encoding()?;
     let enc = |s: &str| xml::encode_key(s, url_encoded);
     let store = state.store.clone();
     let name = bucket.name.clone();

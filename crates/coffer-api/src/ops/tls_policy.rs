@@ -21,7 +21,7 @@ use super::{
     authorized_bucket, blocking, empty_response, save_bucket_config, small_body, xml_response,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
 use crate::state::AppState;
 use crate::tls::TlsInfo;
@@ -313,8 +313,7 @@ fn tls_conditions(condition: &Value) -> Option<Vec<Condition>> {
 pub fn validate_policy(body: &[u8]) -> ApiResult<Value> {
     let malformed = |why: &str| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MalformedPolicy",
+            ErrorCode::MalformedPolicy,
             format!("The bucket policy is malformed: {why}"),
         )
     };
@@ -401,8 +400,7 @@ pub async fn get_policy(state: &AppState, req: &ApiRequest) -> ApiResult<Respons
     let bucket = authorized_bucket(state, req).await?;
     let Some(text) = bucket.config.get(POLICY_KEY) else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NoSuchBucketPolicy",
+            ErrorCode::NoSuchBucketPolicy,
             "The bucket policy does not exist",
         ));
     };

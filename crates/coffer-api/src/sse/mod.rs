@@ -10,14 +10,12 @@ mod request;
 mod response;
 
 use coffer_keying::{Caller, KeyingError, ObjectName, Opening, Protection, Sealing};
-use coffer_kms::KmsError;
-use http::StatusCode;
 
 pub(crate) use request::parse_context;
 pub use request::{BUCKET_CONFIG_KEY, BucketDefault, customer_key, requested};
 pub use response::{ResponseHeaders, describe_stored};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
 use crate::state::AppState;
 
@@ -120,10 +118,9 @@ impl From<KeyingError> for ApiError {
 /// The S3/OSS error of a keying failure.
 pub fn keying_error(error: KeyingError) -> ApiError {
     match error {
-        KeyingError::Kms(error) => kms_error(error),
+        KeyingError::Kms(error) => ApiError::from(error),
         KeyingError::NoKms => ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
+            ErrorCode::NotImplemented,
             "This server runs without a KMS: SSE-KMS is unavailable and nothing was stored.",
         ),
         KeyingError::Integrity => ApiError::integrity_check_failed(),
@@ -141,24 +138,4 @@ pub fn keying_error(error: KeyingError) -> ApiError {
         ),
         KeyingError::Internal { context, message } => ApiError::internal(context, message),
     }
-}
-
-/// The KMS failure a request sees: the KMS's own exception name with the
-/// `KMS.` prefix S3 uses; the request fails and nothing is written.
-pub fn kms_error(error: KmsError) -> ApiError {
-    let status = match error {
-        KmsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        KmsError::NotFound(_) | KmsError::Validation(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::FORBIDDEN,
-    };
-    let code = match error.aws_type() {
-        "NotFoundException" => "KMS.NotFoundException",
-        "DisabledException" => "KMS.DisabledException",
-        "KMSInvalidStateException" => "KMS.KMSInvalidStateException",
-        "InvalidCiphertextException" => "KMS.InvalidCiphertextException",
-        "IncorrectKeyException" => "KMS.IncorrectKeyException",
-        "ValidationException" => "KMS.ValidationException",
-        _ => "KMS.KMSInternalException",
-    };
-    ApiError::new(status, code, error.to_string())
 }

@@ -7,10 +7,9 @@ use coffer_crypto::SymmetricKey;
 use coffer_keying::{CustomerKey, KmsProtection, Protection, decode_context, is_kms_name};
 use coffer_kms::EncryptionContext;
 use coffer_store::BucketRecord;
-use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
 
 /// The bucket config key under which the default encryption is kept.
@@ -42,11 +41,7 @@ fn unsupported(dialect: Dialect, value: &str) -> ApiError {
     let message = format!("The encryption method {value:?} is not supported.");
     match dialect {
         Dialect::S3 => ApiError::invalid_argument(message),
-        Dialect::Oss => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidEncryptionAlgorithmError",
-            message,
-        ),
+        Dialect::Oss => ApiError::new(ErrorCode::InvalidEncryptionAlgorithmError, message),
     }
 }
 
@@ -69,8 +64,7 @@ pub fn customer_key(req: &ApiRequest, copy_source: bool) -> ApiResult<Option<Cus
         // S3 names an algorithm it does not know apart from a missing one.
         Some(_) => {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidEncryptionAlgorithmError",
+                ErrorCode::InvalidEncryptionAlgorithmError,
                 "The Encryption request you specified is not valid. Supported value: AES256.",
             ));
         }

@@ -1,0 +1,319 @@
+//! GetObject and HeadObject: ranges, part numbers and conditional
+//! headers (which CopyObject shares).
+
+use coffer_store::ObjectRecord;
+use http::{Response, StatusCode};
+
+use super::object::{CRC64_HEADER, USER_META_PREFIX, object_type};
+use super::{authorized_bucket, blocking, http_date, parse_http_date, quoted};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::object_io::{self, BodySource};
+use crate::request::{ApiRequest, Dialect};
+use crate::sse::{self, ResponseHeaders};
+use crate::state::AppState;
+
+/// A byte range of an object, resolved against its size.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    Whole,
+    Part(std::ops::Range<u64>),
+}
+
+/// Parses a `Range` header against an object of `size` bytes. A header
+/// that is not a single `bytes=` range is ignored, as S3 does; a range
+/// that cannot be satisfied is InvalidRange.
+pub fn parse_range(header: Option<&str>, size: u64) -> ApiResult<RangeRequest> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(RangeRequest::Whole);
+    };
+    if spec.contains(',') {
+        return Ok(RangeRequest::Whole);
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ok(RangeRequest::Whole);
+    };
+    let unsatisfiable = || {
+        ApiError::new(
+            ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        )
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let range = match (first.is_empty(), last.is_empty()) {
+        (true, true) => return Ok(RangeRequest::Whole),
+        (true, false) => {
+            let Ok(suffix) = last.parse::<u64>() else {
+                return Ok(RangeRequest::Whole);
+            };
+            if suffix == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            size.saturating_sub(suffix)..size
+        }
+        (false, _) => {
+            let Ok(start) = first.parse::<u64>() else {
+                return Ok(RangeRequest::Whole);
+            };
+            let end = if last.is_empty() {
+                size
+            } else {
+                match last.parse::<u64>() {
+                    Ok(end) if end >= start => end.saturating_add(1).min(size),
+                    _ => return Ok(RangeRequest::Whole),
+                }
+            };
+            if start >= size {
+                return Err(unsatisfiable());
+            }
+            start..end
+        }
+    };
+    Ok(RangeRequest::Part(range))
+}
+
+/// The outcome of conditional headers (RFC 7232 order: If-Match, else
+/// If-Unmodified-Since; then If-None-Match, else If-Modified-Since).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Precondition {
+    Proceed,
+    NotModified,
+}
+
+/// Evaluates the four conditional headers, read through `header` (plain
+/// names for GET/HEAD, or their `copy-source-` variants for copies).
+pub fn check_preconditions<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    record: &ObjectRecord,
+) -> ApiResult<Precondition> {
+    let etag_matches = |list: &str| {
+        list.split(',')
+            .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+            .any(|t| t == "*" || t == record.etag)
+    };
+    let modified_after = |text: &str| {
+        parse_http_date(text).map(|since| record.last_modified_ms / 1000 > since / 1000)
+    };
+    let failed = || {
+        ApiError::new(
+            ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    if let Some(list) = header("if-match") {
+        if !etag_matches(list) {
+            return Err(failed());
+        }
+    } else if let Some(since) = header("if-unmodified-since")
+        && modified_after(since) == Some(true)
+    {
+        return Err(failed());
+    }
+    if let Some(list) = header("if-none-match") {
+        if etag_matches(list) {
+            return Ok(Precondition::NotModified);
+        }
+    } else if let Some(since) = header("if-modified-since")
+        && modified_after(since) == Some(false)
+    {
+        return Ok(Precondition::NotModified);
+    }
+    Ok(Precondition::Proceed)
+}
+
+pub async fn get_object(
+    state: &AppState,
+    req: &ApiRequest,
+    head_only: bool,
+) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    let bucket = authorized_bucket(state, req).await?;
+    let store = state.store.clone();
+    let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
+    let record = blocking(move || store.object(&bucket_name, &key_name)).await?;
+    let name = coffer_keying::ObjectName {
+        bucket: &bucket.name,
+        key: &key,
+        stored: &record.headers,
+    };
+    let opening = sse::open_stored(state, req, record.envelope.as_deref(), name, false)?;
+    if opening
+        .as_ref()
+        .is_some_and(|o| o.envelope().plain_size() != record.size)
+    {
+        return Err(ApiError::integrity_check_failed());
+    }
+
+    let part_number = req.query.number("partNumber", 1..=10_000)?;
+    let mut range = parse_range(req.header("range"), record.size)?;
+    if let Some(n) = part_number {
+        range = part_range(&part_sizes(&record, opening.as_ref()), n as u32)?;
+    }
+    let mut response = Response::builder();
+    for (name, value) in opening.iter().flat_map(|o| o.headers(req.dialect)) {
+        response = response.header(name, value);
+    }
+    let meta_prefix = req.dialect.header("meta-");
+    for (name, value) in &record.headers {
+        match name.strip_prefix(USER_META_PREFIX) {
+            Some(suffix) => {
+                response = response.header(format!("{meta_prefix}{suffix}"), value.as_str())
+            }
+            None => response = response.header(name.as_str(), value.as_str()),
+        }
+    }
+    response = response
+        .header(http::header::ETAG, quoted(&record.etag))
+        .header(
+            http::header::LAST_MODIFIED,
+            http_date(record.last_modified_ms),
+        )
+        .header(http::header::ACCEPT_RANGES, "bytes");
+    if !record.headers.iter().any(|(n, _)| n == "content-type") {
+        response = response.header(http::header::CONTENT_TYPE, "binary/octet-stream");
+    }
+    match req.dialect {
+        Dialect::S3 => {
+            if object_type(&record) == "Multipart" {
+                response = response.header("x-amz-mp-parts-count", record.extents.len());
+            }
+        }
+        Dialect::Oss => {
+            response = response
+                .header("x-oss-object-type", object_type(&record))
+                .header("x-oss-storage-class", req.storage_class());
+        }
+    }
+    for (param, header) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(value) = req.query.get(param)
+            && let Some(headers) = response.headers_mut()
+            && let Ok(value) = http::HeaderValue::from_str(value)
+        {
+            headers.insert(header, value);
+        }
+    }
+
+    match check_preconditions(|name| req.header(name), &record)? {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            return response
+                .status(StatusCode::NOT_MODIFIED)
+                .body(ResponseBody::Empty)
+                .map_err(|e| ApiError::internal("building a response", e));
+        }
+    }
+
+    let (status, span) = match range {
+        RangeRequest::Whole => (StatusCode::OK, 0..record.size),
+        RangeRequest::Part(span) => {
+            response = response.header(
+                http::header::CONTENT_RANGE,
+                format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    record.size
+                ),
+            );
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+    };
+    if status == StatusCode::OK
+        && req.dialect == Dialect::Oss
+        && let Some(crc64) = record.crc64
+    {
+        response = response.header(CRC64_HEADER, crc64.to_string());
+    }
+    if status == StatusCode::OK
+        && req.header("x-amz-checksum-mode") == Some("ENABLED")
+        && let Some((algorithm, value)) = &record.checksum
+    {
+        response = response.header(
+            format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()),
+            value,
+        );
+    }
+    let length = span.end - span.start;
+    response = response
+        .status(status)
+        .header(http::header::CONTENT_LENGTH, length);
+    let body = if head_only {
+        ResponseBody::Empty
+    } else {
+        let source = BodySource {
+            extents: record.extents,
+            opening,
+        };
+        object_io::stream_range(&state.store, source, span).await?
+    };
+    response
+        .body(body)
+        .map_err(|e| ApiError::internal("building a response", e))
+}
+
+/// The plaintext size of each part of an object, in order.
+fn part_sizes(record: &ObjectRecord, opening: Option<&coffer_keying::Opening>) -> Vec<u64> {
+    match opening {
+        Some(opening) => opening
+            .envelope()
+            .parts
+            .iter()
+            .map(|p| p.plain_size)
+            .collect(),
+        None => record.extents.iter().map(|e| e.size).collect(),
+    }
+}
+
+/// The byte range of part `n` of a multipart object (`?partNumber=`).
+fn part_range(sizes: &[u64], n: u32) -> ApiResult<RangeRequest> {
+    if sizes.len() <= 1 && n == 1 {
+        return Ok(RangeRequest::Whole);
+    }
+    let mut start = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        if i + 1 == n as usize {
+            return Ok(RangeRequest::Part(start..start + size));
+        }
+        start += size;
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidPartNumber,
+        "The requested partnumber is not satisfiable",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::*;
+        assert_eq!(parse_range(Some("bytes=0-9"), 100).ok(), Some(Part(0..10)));
+        assert_eq!(
+            parse_range(Some("bytes=90-200"), 100).ok(),
+            Some(Part(90..100))
+        );
+        assert_eq!(parse_range(Some("bytes=5-"), 100).ok(), Some(Part(5..100)));
+        assert_eq!(parse_range(Some("bytes=-5"), 100).ok(), Some(Part(95..100)));
+        assert_eq!(
+            parse_range(Some("bytes=-500"), 100).ok(),
+            Some(Part(0..100))
+        );
+        assert_eq!(parse_range(None, 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("bytes=9-3"), 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("items=0-1"), 100).ok(), Some(Whole));
+        assert_eq!(parse_range(Some("bytes=x-y"), 100).ok(), Some(Whole));
+        assert!(parse_range(Some("bytes=100-"), 100).is_err());
+        assert!(parse_range(Some("bytes=0-0"), 0).is_err());
+        assert!(parse_range(Some("bytes=-0"), 100).is_err());
+    }
+}

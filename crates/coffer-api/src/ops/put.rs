@@ -1,0 +1,93 @@
+//! PutObject, and the answer every body upload (PutObject, UploadPart)
+//! gives.
+
+use coffer_auth::sigv4::Payload;
+use coffer_store::ObjectRecord;
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::object::{CRC64_HEADER, stored_headers, validate_key};
+use super::{authorized_bucket, now_ms, quoted};
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ApiResult};
+use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
+use crate::request::{ApiRequest, Dialect};
+use crate::sse::{self, ResponseHeaders};
+use crate::state::AppState;
+
+pub async fn put_object(
+    state: &AppState,
+    req: &ApiRequest,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let key = req.key()?.to_owned();
+    validate_key(req.dialect, &key)?;
+    let bucket = authorized_bucket(state, req).await?;
+    let mut headers = stored_headers(&req.headers, req.dialect)?;
+    let rules = BodyRules::from_headers(&req.headers, payload)?;
+    let sealing = sse::seal_new(
+        state,
+        req,
+        sse::requested(req, &bucket)?,
+        &bucket.name,
+        &key,
+    )?;
+    if let Some(sealing) = &sealing {
+        headers.extend_from_slice(sealing.stored_attributes());
+    }
+    let target = BlobTarget::single_part(sealing.as_ref());
+    let staged =
+        object_io::ingest(&state.store, body, rules, target, req.body_read_timeout).await?;
+    let envelope = sealing
+        .as_ref()
+        .map(|s| s.single_part_envelope(staged.size))
+        .transpose()?;
+    let etag = staged.etag();
+    let checksum = staged
+        .checksum
+        .as_ref()
+        .map(|(algorithm, value)| (algorithm.name().to_owned(), value.clone()));
+    let record = ObjectRecord {
+        size: staged.size,
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        owner: req.principal.name().to_owned(),
+        headers,
+        checksum: checksum.clone(),
+        extents: vec![staged.extent(None)],
+        envelope,
+        crc64: Some(staged.crc64),
+    };
+    object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
+        store.put_object(&bucket.name, &key, record)
+    })
+    .await?;
+
+    let sse_headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
+    upload_response(req, &staged, sse_headers)
+}
+
+/// The answer to a body upload (PutObject, UploadPart): the ETag and the
+/// integrity values the client may check.
+pub fn upload_response(
+    req: &ApiRequest,
+    staged: &StagedBody,
+    sse_headers: Vec<(String, String)>,
+) -> ApiResult<Response<ResponseBody>> {
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::ETAG, quoted(&staged.etag()));
+    for (name, value) in sse_headers {
+        response = response.header(name, value);
+    }
+    if let Some((algorithm, value)) = &staged.checksum {
+        response = response.header(algorithm.header_name(), value);
+    }
+    if req.dialect == Dialect::Oss {
+        response = response.header(CRC64_HEADER, staged.crc64.to_string());
+    }
+    response
+        .body(ResponseBody::Empty)
+        .map_err(|e| ApiError::internal("building a response", e))
+}

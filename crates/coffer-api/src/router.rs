@@ -1,0 +1,492 @@
+//! Request → operation: which operation a request names, decided once
+//! from its method, path, query and headers, before anything runs. The
+//! handlers are then picked by `ops::dispatch` (S3 and OSS),
+//! `admin::handle` and `kms_api::serve`.
+
+use http::Method;
+use http::request::Parts;
+
+use crate::kms_api::Operation as KmsOperation;
+use crate::request::{Dialect, Query, Target};
+
+/// The admin API's path prefix (a path no bucket can have, since bucket
+/// names cannot contain `_`).
+pub const ADMIN_PREFIX: &str = "/_coffer/admin/";
+
+/// Every operation Coffer routes to, S3 (and OSS) by their AWS names,
+/// plus the admin and KMS APIs that share the listeners, plus the requests
+/// that are answered NotImplemented or MethodNotAllowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    ListBuckets,
+    CreateBucket,
+    HeadBucket,
+    DeleteBucket,
+    GetBucketLocation,
+    ListObjects,
+    ListObjectsV2,
+    ListMultipartUploads,
+    DeleteObjects,
+    PutBucketEncryption,
+    GetBucketEncryption,
+    DeleteBucketEncryption,
+    /// OSS `PUT ?httpsConfig`: the bucket's TLS policy.
+    PutBucketHttpsConfig,
+    /// OSS `GET ?httpsConfig`.
+    GetBucketHttpsConfig,
+    PutBucketPolicy,
+    GetBucketPolicy,
+    DeleteBucketPolicy,
+
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+
+    PutObject,
+    CopyObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+
+    /// An object sub-resource Coffer does not implement (`?acl`,
+    /// `?tagging`, …): NotImplemented.
+    UnsupportedObjectSubresource,
+    /// A bucket sub-resource Coffer does not implement: NotImplemented.
+    UnsupportedBucketSubresource,
+    /// A method the resource does not have: MethodNotAllowed.
+    MethodNotAllowed,
+
+    /// The admin API under [`ADMIN_PREFIX`].
+    Admin(AdminOperation),
+    /// The KMS API (AWS KMS JSON protocol); `None` for an `X-Amz-Target`
+    /// it does not know (UnknownOperationException).
+    Kms(Option<KmsOperation>),
+}
+
+/// The admin API's endpoints (root only, JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOperation {
+    ListUsers,
+    AddUser,
+    /// `DELETE users/<name>`, the name still percent-encoded.
+    DeleteUser {
+        name: String,
+    },
+    ListServiceKeys,
+    RotateServiceKey,
+    RewrapAll,
+    /// NoSuchAdminEndpoint.
+    Unknown,
+}
+
+impl Operation {
+    /// The operation of a request that is not a KMS API one
+    /// (`kms_api::is_kms_request` is asked first), once its target
+    /// and query are known: an admin endpoint, or an S3 (or OSS) operation.
+    pub fn of(parts: &Parts, target: &Target, query: &Query, dialect: Dialect) -> Self {
+        let path = parts.uri.path();
+        if path.starts_with(ADMIN_PREFIX) {
+            return Operation::Admin(AdminOperation::of(&parts.method, path));
+        }
+        // Read as `ApiRequest::vendor_header` reads it: a value that is not
+        // text counts as absent.
+        let copy_source = parts
+            .headers
+            .get(dialect.header("copy-source"))
+            .is_some_and(|v| v.to_str().is_ok());
+        Operation::s3(&parts.method, target, query, copy_source)
+    }
+
+    /// The S3 (or OSS) operation that `method` on `target` names, given
+    /// its query and whether it carries a copy-source header in its
+    /// dialect. The arms are tried in order: the first match wins.
+    pub fn s3(method: &Method, target: &Target, query: &Query, copy_source: bool) -> Self {
+        use Operation::*;
+        let q = query;
+        let copy = copy_source;
+        match (method, &target.bucket, &target.key) {
+            (&Method::GET, None, None) => ListBuckets,
+            (_, None, _) => MethodNotAllowed,
+
+            // Bucket default encryption.
+            (&Method::PUT, Some(_), None) if q.has("encryption") => PutBucketEncryption,
+            (&Method::GET, Some(_), None) if q.has("encryption") => GetBucketEncryption,
+            (&Method::DELETE, Some(_), None) if q.has("encryption") => DeleteBucketEncryption,
+
+            // Bucket TLS policy: OSS httpsConfig, S3 bucket policy.
+            (&Method::PUT, Some(_), None) if q.has("httpsConfig") => PutBucketHttpsConfig,
+            (&Method::GET, Some(_), None) if q.has("httpsConfig") => GetBucketHttpsConfig,
+            (&Method::PUT, Some(_), None) if q.has("policy") => PutBucketPolicy,
+            (&Method::GET, Some(_), None) if q.has("policy") => GetBucketPolicy,
+            (&Method::DELETE, Some(_), None) if q.has("policy") => DeleteBucketPolicy,
+
+            // Bucket operations.
+            (&Method::PUT, Some(_), None) if q.names().next().is_none() => CreateBucket,
+            (&Method::HEAD, Some(_), None) => HeadBucket,
+            (&Method::DELETE, Some(_), None) if q.names().next().is_none() => DeleteBucket,
+            (&Method::GET, Some(_), None) if q.has("location") => GetBucketLocation,
+            (&Method::GET, Some(_), None) if q.has("uploads") => ListMultipartUploads,
+            (&Method::POST, Some(_), None) if q.has("delete") => DeleteObjects,
+            (&Method::GET, Some(_), None) if q.get("list-type") == Some("2") => ListObjectsV2,
+            (&Method::GET, Some(_), None) if !has_subresource(q) => ListObjects,
+
+            // Multipart operations.
+            (&Method::POST, Some(_), Some(_)) if q.has("uploads") => CreateMultipartUpload,
+            (&Method::PUT, Some(_), Some(_)) if q.has("uploadId") && copy => UploadPartCopy,
+            (&Method::PUT, Some(_), Some(_)) if q.has("uploadId") => UploadPart,
+            (&Method::POST, Some(_), Some(_)) if q.has("uploadId") => CompleteMultipartUpload,
+            (&Method::DELETE, Some(_), Some(_)) if q.has("uploadId") => AbortMultipartUpload,
+            (&Method::GET, Some(_), Some(_)) if q.has("uploadId") => ListParts,
+
+            // Object operations.
+            (_, Some(_), Some(_)) if has_subresource(q) => UnsupportedObjectSubresource,
+            (&Method::PUT, Some(_), Some(_)) if copy => CopyObject,
+            (&Method::PUT, Some(_), Some(_)) => PutObject,
+            (&Method::GET, Some(_), Some(_)) => GetObject,
+            (&Method::HEAD, Some(_), Some(_)) => HeadObject,
+            (&Method::DELETE, Some(_), Some(_)) => DeleteObject,
+
+            (&Method::GET | &Method::PUT | &Method::DELETE, Some(_), None) => {
+                UnsupportedBucketSubresource
+            }
+            _ => MethodNotAllowed,
+        }
+    }
+
+    /// The operation's name for logs and metrics: the AWS name for S3 and
+    /// KMS operations (OSS's own names are not used), Coffer's own for the
+    /// admin API and the unsupported cases.
+    pub fn name(&self) -> &'static str {
+        use Operation::*;
+        match self {
+            ListBuckets => "ListBuckets",
+            CreateBucket => "CreateBucket",
+            HeadBucket => "HeadBucket",
+            DeleteBucket => "DeleteBucket",
+            GetBucketLocation => "GetBucketLocation",
+            ListObjects => "ListObjects",
+            ListObjectsV2 => "ListObjectsV2",
+            ListMultipartUploads => "ListMultipartUploads",
+            DeleteObjects => "DeleteObjects",
+            PutBucketEncryption => "PutBucketEncryption",
+            GetBucketEncryption => "GetBucketEncryption",
+            DeleteBucketEncryption => "DeleteBucketEncryption",
+            PutBucketHttpsConfig => "PutBucketHttpsConfig",
+            GetBucketHttpsConfig => "GetBucketHttpsConfig",
+            PutBucketPolicy => "PutBucketPolicy",
+            GetBucketPolicy => "GetBucketPolicy",
+            DeleteBucketPolicy => "DeleteBucketPolicy",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            UploadPartCopy => "UploadPartCopy",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListParts => "ListParts",
+            PutObject => "PutObject",
+            CopyObject => "CopyObject",
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            DeleteObject => "DeleteObject",
+            UnsupportedObjectSubresource => "UnsupportedObjectSubresource",
+            UnsupportedBucketSubresource => "UnsupportedBucketSubresource",
+            MethodNotAllowed => "MethodNotAllowed",
+            Admin(admin) => admin.name(),
+            Kms(Some(kms)) => kms.name(),
+            Kms(None) => "KmsUnknownOperation",
+        }
+    }
+}
+
+impl AdminOperation {
+    /// The admin endpoint that `method` on `path` (which starts with
+    /// [`ADMIN_PREFIX`]) names.
+    pub fn of(method: &Method, path: &str) -> Self {
+        use AdminOperation::*;
+        let rest = path.strip_prefix(ADMIN_PREFIX).unwrap_or_default();
+        match (method, rest.split_once('/')) {
+            (&Method::GET, None) if rest == "users" => ListUsers,
+            (&Method::GET, Some(("sse", "keys"))) => ListServiceKeys,
+            (&Method::POST, Some(("sse", "rotate"))) => RotateServiceKey,
+            (&Method::POST, Some(("sse", "rewrap"))) => RewrapAll,
+            (&Method::POST, None) if rest == "users" => AddUser,
+            (&Method::DELETE, Some(("users", name))) if !name.is_empty() => DeleteUser {
+                name: name.to_owned(),
+            },
+            _ => Unknown,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminOperation::ListUsers => "AdminListUsers",
+            AdminOperation::AddUser => "AdminAddUser",
+            AdminOperation::DeleteUser { .. } => "AdminDeleteUser",
+            AdminOperation::ListServiceKeys => "AdminListServiceKeys",
+            AdminOperation::RotateServiceKey => "AdminRotateServiceKey",
+            AdminOperation::RewrapAll => "AdminRewrapAll",
+            AdminOperation::Unknown => "AdminUnknownEndpoint",
+        }
+    }
+}
+
+/// Query parameters that name a sub-resource (`?acl`, `?tagging`, …) rather
+/// than modify a plain operation. Coffer answers those it implements and
+/// says NotImplemented for the rest instead of pretending.
+fn has_subresource(query: &Query) -> bool {
+    const PLAIN: &[&str] = &[
+        "prefix",
+        "delimiter",
+        "objectMeta",
+        "marker",
+        "max-keys",
+        "encoding-type",
+        "list-type",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+        "versionId",
+        "partNumber",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "x-id",
+    ];
+    // Presigned-URL parameters of every scheme are authentication, not a
+    // sub-resource.
+    const PRESIGN: &[&str] = &["OSSAccessKeyId", "AWSAccessKeyId", "Expires", "Signature"];
+    query.names().any(|n| {
+        !PLAIN.contains(&n)
+            && !PRESIGN.contains(&n)
+            && !n.starts_with("X-Amz-")
+            && !n.starts_with("x-amz-")
+            && !n.starts_with("x-oss-")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::resolve_target;
+
+    /// Routes a request as the server does: the KMS API first, then the
+    /// admin API and S3 (path-style addressing).
+    fn route(method: &str, uri: &str, headers: &[(&str, &str)]) -> Operation {
+        let mut request = http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (parts, ()) = request.body(()).expect("valid request").into_parts();
+        if crate::kms_api::is_kms_request(&parts) {
+            return Operation::Kms(crate::kms_api::operation_of(&parts));
+        }
+        let path = parts.uri.path();
+        let target = if path.starts_with(ADMIN_PREFIX) {
+            Target {
+                bucket: None,
+                key: None,
+            }
+        } else {
+            resolve_target(path, None, &[]).expect("valid target")
+        };
+        let query = Query::parse(parts.uri.query().unwrap_or_default()).expect("valid query");
+        let dialect = if headers.iter().any(|(n, _)| n.starts_with("x-oss-")) {
+            Dialect::Oss
+        } else {
+            Dialect::S3
+        };
+        Operation::of(&parts, &target, &query, dialect)
+    }
+
+    #[test]
+    fn every_arm_names_its_operation() {
+        use Operation::*;
+        let copy = [("x-amz-copy-source", "/src/key")];
+        let oss_copy = [("x-oss-copy-source", "/src/key")];
+        let kms = |action: &str| [("x-amz-target", format!("TrentService.{action}"))];
+        // Method, URI (path-style), headers, operation.
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Operation);
+        let table: &[Case] = &[
+            // The service.
+            ("GET", "/", &[], ListBuckets),
+            ("PUT", "/", &[], MethodNotAllowed),
+            ("DELETE", "/", &[], MethodNotAllowed),
+            ("POST", "/", &[], MethodNotAllowed),
+            // Bucket sub-resources.
+            ("PUT", "/b?encryption", &[], PutBucketEncryption),
+            ("GET", "/b?encryption", &[], GetBucketEncryption),
+            ("DELETE", "/b?encryption", &[], DeleteBucketEncryption),
+            ("PUT", "/b?httpsConfig", &[], PutBucketHttpsConfig),
+            ("GET", "/b?httpsConfig", &[], GetBucketHttpsConfig),
+            (
+                "DELETE",
+                "/b?httpsConfig",
+                &[],
+                UnsupportedBucketSubresource,
+            ),
+            ("PUT", "/b?policy", &[], PutBucketPolicy),
+            ("GET", "/b?policy", &[], GetBucketPolicy),
+            ("DELETE", "/b?policy", &[], DeleteBucketPolicy),
+            // Encryption wins over policy when both are given.
+            ("GET", "/b?policy&encryption", &[], GetBucketEncryption),
+            // Buckets.
+            ("PUT", "/b", &[], CreateBucket),
+            ("PUT", "/b/", &[], CreateBucket),
+            ("HEAD", "/b", &[], HeadBucket),
+            ("HEAD", "/b?acl", &[], HeadBucket),
+            ("DELETE", "/b", &[], DeleteBucket),
+            ("GET", "/b?location", &[], GetBucketLocation),
+            ("GET", "/b?uploads", &[], ListMultipartUploads),
+            ("GET", "/b?uploads&prefix=a", &[], ListMultipartUploads),
+            ("POST", "/b?delete", &[], DeleteObjects),
+            ("GET", "/b?list-type=2", &[], ListObjectsV2),
+            ("GET", "/b?list-type=2&acl", &[], ListObjectsV2),
+            ("GET", "/b", &[], ListObjects),
+            (
+                "GET",
+                "/b?prefix=a&max-keys=5&list-type=1",
+                &[],
+                ListObjects,
+            ),
+            ("GET", "/b?X-Amz-Signature=0&Expires=1", &[], ListObjects),
+            ("GET", "/b?acl", &[], UnsupportedBucketSubresource),
+            ("PUT", "/b?acl", &[], UnsupportedBucketSubresource),
+            ("DELETE", "/b?acl", &[], UnsupportedBucketSubresource),
+            ("POST", "/b", &[], MethodNotAllowed),
+            ("POST", "/b?uploads", &[], MethodNotAllowed),
+            ("PATCH", "/b", &[], MethodNotAllowed),
+            // Multipart uploads.
+            ("POST", "/b/k?uploads", &[], CreateMultipartUpload),
+            ("PUT", "/b/k?uploadId=u&partNumber=1", &copy, UploadPartCopy),
+            (
+                "PUT",
+                "/b/k?uploadId=u&partNumber=1",
+                &oss_copy,
+                UploadPartCopy,
+            ),
+            ("PUT", "/b/k?uploadId=u&partNumber=1", &[], UploadPart),
+            ("POST", "/b/k?uploadId=u", &[], CompleteMultipartUpload),
+            ("DELETE", "/b/k?uploadId=u", &[], AbortMultipartUpload),
+            ("GET", "/b/k?uploadId=u", &[], ListParts),
+            ("HEAD", "/b/k?uploadId=u", &[], UnsupportedObjectSubresource),
+            // Objects.
+            ("GET", "/b/k?tagging", &[], UnsupportedObjectSubresource),
+            ("PUT", "/b/k?acl", &copy, UnsupportedObjectSubresource),
+            ("POST", "/b/k?restore", &[], UnsupportedObjectSubresource),
+            ("PUT", "/b/k", &copy, CopyObject),
+            ("PUT", "/b/k", &oss_copy, CopyObject),
+            // A copy source in the other dialect's header is not one.
+            ("PUT", "/b/k", &[("x-oss-meta-a", "1"), copy[0]], PutObject),
+            ("PUT", "/b/k", &[], PutObject),
+            ("PUT", "/b/dir/k%20x", &[], PutObject),
+            ("GET", "/b/k", &[], GetObject),
+            ("GET", "/b/k?partNumber=1&versionId=null", &[], GetObject),
+            (
+                "GET",
+                "/b/k?response-content-type=a&x-id=GetObject",
+                &[],
+                GetObject,
+            ),
+            ("HEAD", "/b/k", &[], HeadObject),
+            ("DELETE", "/b/k", &[], DeleteObject),
+            ("POST", "/b/k", &[], MethodNotAllowed),
+            ("PATCH", "/b/k", &[], MethodNotAllowed),
+            // The admin API.
+            (
+                "GET",
+                "/_coffer/admin/users",
+                &[],
+                Admin(AdminOperation::ListUsers),
+            ),
+            (
+                "POST",
+                "/_coffer/admin/users",
+                &[],
+                Admin(AdminOperation::AddUser),
+            ),
+            (
+                "DELETE",
+                "/_coffer/admin/users/a%20b",
+                &[],
+                Admin(AdminOperation::DeleteUser {
+                    name: "a%20b".to_owned(),
+                }),
+            ),
+            (
+                "DELETE",
+                "/_coffer/admin/users/",
+                &[],
+                Admin(AdminOperation::Unknown),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/sse/keys",
+                &[],
+                Admin(AdminOperation::ListServiceKeys),
+            ),
+            (
+                "POST",
+                "/_coffer/admin/sse/rotate",
+                &[],
+                Admin(AdminOperation::RotateServiceKey),
+            ),
+            (
+                "POST",
+                "/_coffer/admin/sse/rewrap",
+                &[],
+                Admin(AdminOperation::RewrapAll),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/nothing",
+                &[],
+                Admin(AdminOperation::Unknown),
+            ),
+            (
+                "PUT",
+                "/_coffer/admin/users",
+                &[],
+                Admin(AdminOperation::Unknown),
+            ),
+        ];
+        for (method, uri, headers, expected) in table {
+            assert_eq!(
+                &route(method, uri, headers),
+                expected,
+                "{method} {uri} {headers:?}"
+            );
+        }
+
+        // The KMS API: a POST to `/` with a TrentService target.
+        let encrypt = kms("Encrypt");
+        let encrypt: Vec<(&str, &str)> = encrypt.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let op = route("POST", "/", &encrypt);
+        assert_eq!(op.name(), "Encrypt");
+        assert!(matches!(op, Kms(Some(_))));
+        assert_eq!(
+            route("POST", "/", &[("x-amz-target", "TrentService.Nope")]),
+            Kms(None)
+        );
+        // Any other target, or another path, is S3.
+        assert_eq!(
+            route("POST", "/", &[("x-amz-target", "Other.Encrypt")]),
+            MethodNotAllowed
+        );
+        assert_eq!(route("GET", "/", &encrypt), ListBuckets);
+    }
+
+    #[test]
+    fn names_are_aws_operation_names() {
+        assert_eq!(Operation::CopyObject.name(), "CopyObject");
+        assert_eq!(Operation::ListObjectsV2.name(), "ListObjectsV2");
+        assert_eq!(
+            Operation::Admin(AdminOperation::ListUsers).name(),
+            "AdminListUsers"
+        );
+    }
+}

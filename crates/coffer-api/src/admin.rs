@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ops::{blocking, now_ms, small_body};
+use crate::ops::{now_ms, small_body};
 use crate::request::ApiRequest;
 use crate::router::AdminOperation;
 use crate::state::{AppState, ROOT_NAME, user_secret_context};
@@ -56,8 +56,7 @@ pub async fn handle(
         AdminOperation::AddUser => add_user(state, req, body, payload).await,
         AdminOperation::DeleteUser { name } => {
             let name = crate::request::path_decode(&name)?;
-            let store = state.store.clone();
-            if blocking(move || store.delete_user(&name)).await? {
+            if state.meta.remove_user(&name).await? {
                 json(StatusCode::NO_CONTENT, &serde_json::json!({}))
             } else {
                 Err(ApiError::new(
@@ -74,8 +73,7 @@ pub async fn handle(
 }
 
 async fn list_users(state: &AppState) -> ApiResult<Response<ResponseBody>> {
-    let store = state.store.clone();
-    let users = blocking(move || store.list_users()).await?;
+    let users = state.meta.list_users().await?;
     let listed: Vec<UserListed> = users
         .into_iter()
         .map(|u| UserListed {
@@ -143,11 +141,7 @@ async fn add_user(
         sealed_secret,
         created_ms: now_ms(),
     };
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.put_user(user))
-        .await
-        .map_err(|e| ApiError::internal("blocking task", e))?
-    {
+    match state.meta.add_user(user).await {
         Ok(()) => {}
         Err(StoreError::UserExists) => {
             return Err(ApiError::new(
@@ -197,8 +191,7 @@ fn rotate_service_key(state: &AppState) -> ApiResult<Response<ResponseBody>> {
 /// Moves every object's data key to the current service master key version
 /// (metadata only: bodies are not read or rewritten).
 async fn rewrap_all(state: &AppState) -> ApiResult<Response<ResponseBody>> {
-    let store = state.store.clone();
-    let buckets = blocking(move || store.list_buckets()).await?;
+    let buckets = state.meta.list_buckets().await?;
     let (mut scanned, mut rewrapped) = (0u64, 0u64);
     for bucket in buckets {
         let mut start_after = None;
@@ -209,9 +202,7 @@ async fn rewrap_all(state: &AppState) -> ApiResult<Response<ResponseBody>> {
                 start_after: start_after.clone(),
                 max_keys: 1000,
             };
-            let store = state.store.clone();
-            let name = bucket.name.clone();
-            let page = blocking(move || store.list_objects(&name, &query)).await?;
+            let page = state.meta.list_objects(&bucket.name, &query).await?;
             let mut updates = Vec::new();
             for (key, record) in &page.objects {
                 scanned += 1;
@@ -221,19 +212,16 @@ async fn rewrap_all(state: &AppState) -> ApiResult<Response<ResponseBody>> {
                     updates.push((key.clone(), old.clone(), new));
                 }
             }
-            let store = state.store.clone();
-            let name = bucket.name.clone();
-            rewrapped += blocking(move || {
-                let mut done = 0;
-                for (key, old, new) in updates {
-                    // A concurrent overwrite already wrote a current envelope.
-                    if store.replace_envelope(&name, &key, &old, new)? {
-                        done += 1;
-                    }
+            for (key, old, new) in updates {
+                // A concurrent overwrite already wrote a current envelope.
+                if state
+                    .meta
+                    .replace_envelope(&bucket.name, &key, old, new)
+                    .await?
+                {
+                    rewrapped += 1;
                 }
-                Ok(done)
-            })
-            .await?;
+            }
             match (page.is_truncated, page.objects.last()) {
                 (true, Some((last, _))) => start_after = Some(last.clone()),
                 _ => break,

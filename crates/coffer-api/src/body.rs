@@ -15,7 +15,7 @@ pub enum ResponseBody {
     /// response started (see `object_io::stream_range`).
     Stream {
         first: Option<Bytes>,
-        chunks: mpsc::Receiver<Result<Bytes, crate::object_io::ReadError>>,
+        chunks: mpsc::Receiver<std::io::Result<Bytes>>,
         remaining: u64,
     },
 }
@@ -52,9 +52,7 @@ impl http_body::Body for ResponseBody {
                     *remaining = remaining.saturating_sub(bytes.len() as u64);
                     Poll::Ready(Some(Ok(Frame::data(bytes))))
                 }
-                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(std::io::Error::other(
-                    format!("object body failed: {error:?}"),
-                )))),
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
                 Poll::Ready(None) if *remaining > 0 => Poll::Ready(Some(Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "object body ended early",

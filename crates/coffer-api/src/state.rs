@@ -1,12 +1,12 @@
-//! What every request handler shares: the store, the root key, the root
-//! credentials and the server's settings.
+//! What every request handler shares: the metadata and blob stores, the
+//! keys, the root credentials and the server's settings.
 
 use std::sync::Arc;
 
 use coffer_auth::{Secret, SecretLookup};
 use coffer_keying::ObjectKeys;
 use coffer_kms::RootKey;
-use coffer_store::Store;
+use coffer_store::{BlobStore, MetadataStore, UserRecord};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -26,7 +26,10 @@ pub struct ServerSettings {
 }
 
 pub struct AppState {
-    pub store: Store,
+    /// Buckets, object records, uploads and users.
+    pub meta: Arc<dyn MetadataStore>,
+    /// The sealed (or plain) bytes of objects and parts.
+    pub blobs: Arc<dyn BlobStore>,
     pub root_key: std::sync::Arc<RootKey>,
     /// The keys of objects: the service master key, the KMS data plane and
     /// the bucket-key cache, behind one sealing and one opening path.
@@ -81,9 +84,25 @@ impl AppState {
         if access_key == self.root.access_key {
             return Some(Principal::Root);
         }
-        match self.store.user_by_access_key(access_key) {
-            Ok(Some(user)) => Some(Principal::User(user.name)),
-            Ok(None) => None,
+        self.user(access_key).map(|user| Principal::User(user.name))
+    }
+
+    /// The user with `access_key`, for the signature verifiers, which ask
+    /// synchronously: the store is waited on in place (the worker's other
+    /// tasks move to another thread meanwhile). A failed lookup is logged
+    /// and refuses the key.
+    fn user(&self, access_key: &str) -> Option<UserRecord> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let handle = Handle::try_current()
+            .ok()
+            .filter(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
+        let Some(handle) = handle else {
+            tracing::error!("user lookup outside the multi-threaded server runtime");
+            return None;
+        };
+        let lookup = self.meta.user_by_access_key(access_key);
+        match tokio::task::block_in_place(|| handle.block_on(lookup)) {
+            Ok(user) => user,
             Err(error) => {
                 tracing::error!(%error, "user lookup failed");
                 None
@@ -97,7 +116,7 @@ impl SecretLookup for AppState {
         if access_key == self.root.access_key {
             return Some(Secret::new(self.root.secret_key.as_str().to_owned()));
         }
-        let user = self.store.user_by_access_key(access_key).ok().flatten()?;
+        let user = self.user(access_key)?;
         let opened = self
             .root_key
             .open(&user_secret_context(access_key), &user.sealed_secret)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::{BlobId, StoreError};
 
 /// A blob being written. Dropping it without [`NewBlob::finish`] removes the temp file.
-pub struct NewBlob {
+pub(crate) struct NewBlob {
     id: BlobId,
     file: File,
     tmp_path: PathBuf,
@@ -34,19 +34,19 @@ impl NewBlob {
 
     /// The id the blob will have once finished: known up front, so that a pending row can
     /// name the blob before its bytes are written.
-    pub fn id(&self) -> &BlobId {
+    pub(crate) fn id(&self) -> &BlobId {
         &self.id
     }
 
     /// The temp file, for the caller to write the blob's bytes into.
-    pub fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         &mut self.file
     }
 
     /// Makes the blob durable: fsync the file, rename it into `blobs/`, fsync that directory.
     /// The blob is not referenced yet: a record must name it in a committed transaction, or
     /// the next `Store::open` deletes it.
-    pub fn finish(mut self) -> Result<BlobId, StoreError> {
+    pub(crate) fn finish(mut self) -> Result<BlobId, StoreError> {
         self.file.sync_all()?;
         let id = std::mem::take(&mut self.id);
         let final_path = blob_path(&self.blobs_dir, &id);

@@ -6,14 +6,16 @@
 //! checksums and encryption envelopes are opaque to it.
 //!
 //! # Two faces
-//! - The async traits a backend implements and the API will call: [`MetadataStore`]
+//! - The async traits a backend implements and the API calls: [`MetadataStore`]
 //!   (`meta.rs`: its module docs are the contract, including the commit order) and
 //!   [`BlobStore`] / [`BlobWriter`] (`blob_store.rs`). The embedded pair implementing them,
 //!   [`EmbeddedMetadata`] and [`FileBlobStore`] (`embedded/`), runs the synchronous store on
 //!   tokio's blocking threads. `contract.rs` is the suite every backend passes (feature
 //!   `contract` for other crates' tests).
 //! - The synchronous [`Store`] (`store/`, one module per family: buckets, objects, multipart,
-//!   blobs, users), whose every function blocks: call it from `spawn_blocking` in async code.
+//!   blobs, users), whose every function blocks: the embedded pair's engine, and what the
+//!   offline `coffer inspect` reads. Blob files never leave the crate: the API reads and
+//!   writes bytes through [`BlobStore`] only.
 //!
 //! # Crash safety
 //! A blob is written to `<data_dir>/tmp/`, fsynced, renamed into `blobs/` (directory fsynced),
@@ -43,7 +45,7 @@ mod meta;
 mod records;
 mod store;
 
-pub use blob::NewBlob;
+pub(crate) use blob::NewBlob;
 pub use blob_store::{BlobStore, BlobStream, BlobWriter};
 pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
 pub use error::StoreError;

@@ -9,7 +9,6 @@ use coffer_api::tls::{ReloadingCertificate, ServerConfig, ensure_self_signed, se
 use coffer_api::{AppState, ServerSettings};
 use coffer_kms::RootKey;
 use coffer_kms::root_key::Origin;
-use coffer_store::Store;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ServerArgs, Settings, TlsSettings};
@@ -52,7 +51,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         ),
     }
     let data_dir = settings.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+    let (meta, blobs) = tokio::task::spawn_blocking(move || coffer_store::open_embedded(&data_dir))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| {
@@ -80,7 +79,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         settings.allow_insecure_sse_c,
     );
     let state = Arc::new(AppState {
-        store,
+        meta: Arc::new(meta),
+        blobs: Arc::new(blobs),
         root_key,
         keys,
         kms: Some(kms),

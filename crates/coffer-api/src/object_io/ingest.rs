@@ -11,14 +11,15 @@ use bytes::Bytes;
 use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer};
 use coffer_auth::chunked::Trailers;
 use coffer_auth::sigv4::Payload;
-use coffer_store::Store;
+use coffer_store::BlobStore;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
-use super::writer::{BlobTarget, BlobWriter, StagedBody};
+use super::writer::{BlobTarget, BodyWriter, StagedBody};
 use crate::body_checks::{BodyChecks, sha256_mismatch};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -165,15 +166,18 @@ pub async fn next_frame(
 /// Streams a request body into a staged blob, verifying every integrity
 /// claim the request made. On any error nothing is left behind.
 pub async fn ingest(
-    store: &Store,
+    blobs: &Arc<dyn BlobStore>,
     mut body: Incoming,
     rules: BodyRules,
     target: BlobTarget,
     idle: Duration,
 ) -> ApiResult<StagedBody> {
     let (tx, rx) = mpsc::channel::<Frame>(FRAMES_IN_FLIGHT);
-    let store = store.clone();
-    let worker = tokio::task::spawn_blocking(move || write_staged(&store, rx, rules, target));
+    let (blobs, runtime) = (Arc::clone(blobs), tokio::runtime::Handle::current());
+    let worker = tokio::task::spawn_blocking(move || {
+        let writer = BodyWriter::new(runtime, blobs.as_ref(), target)?;
+        write_staged(writer, rx, rules)
+    });
 
     let mut failure = None;
     loop {
@@ -206,12 +210,10 @@ pub async fn ingest(
 }
 
 fn write_staged(
-    store: &Store,
+    mut writer: BodyWriter,
     mut rx: mpsc::Receiver<Frame>,
     rules: BodyRules,
-    target: BlobTarget,
 ) -> ApiResult<StagedBody> {
-    let mut writer = BlobWriter::new(store, target)?;
     let BodyChecks {
         mut decoder,
         sha256: expected_sha256,

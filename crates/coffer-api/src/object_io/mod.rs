@@ -1,18 +1,20 @@
 //! The one place where object bodies enter and leave the store.
 //!
-//! Writing ([`ingest`], [`copy_range`]): bytes go through a [`BlobWriter`]
+//! Writing ([`ingest`], [`copy_range`]): bytes go through a [`BodyWriter`]
 //! that hashes the plaintext and, for encrypted objects, seals it as one part
-//! of the sealed-object format (docs/format.md) before it reaches a staged
-//! blob; the blob only becomes visible when the operation commits its
-//! metadata ([`commit_staged`]). Reading ([`stream_range`]): only the blobs
-//! and chunks a range needs are read, and sealed chunks are opened before
-//! any byte is served. Every route (PUT, multipart, copies, ranged GET)
-//! shares these paths.
+//! of the sealed-object format (docs/format.md) before it reaches a new blob
+//! of the [`BlobStore`](coffer_store::BlobStore); the blob only becomes
+//! visible when the operation commits its metadata ([`commit_staged`]).
+//! Reading ([`stream_range`]): only the blobs and chunks a range needs are
+//! read, through the envelope's range planner, and sealed chunks are opened
+//! before any byte is served. Every route (PUT, multipart, copies, ranged
+//! GET) shares these paths. Hashing, sealing and opening are CPU work: they
+//! run on blocking threads, which wait on the stores there.
 
 mod ingest;
 mod reader;
 mod writer;
 
 pub use ingest::{BodyRules, MAX_SINGLE_UPLOAD, content_length, ingest, next_frame};
-pub use reader::{BodySource, ReadError, copy_range, read_range, stream_range};
-pub use writer::{BlobTarget, BlobWriter, StagedBody, commit_staged};
+pub use reader::{BodySource, copy_range, stream_range};
+pub use writer::{BlobTarget, BodyWriter, StagedBody, commit_staged};

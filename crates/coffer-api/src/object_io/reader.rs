@@ -2,20 +2,21 @@
 //! objects only the chunks, that the range needs; sealed chunks are opened
 //! (authenticated) before any byte of them is passed on.
 
-use std::io::Read;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use coffer_crypto::sealed::{self, CHUNK_SIZE};
-use coffer_store::{Extent, Store};
+use coffer_keying::Opening;
+use coffer_store::{BlobStore, Extent, StoreError};
+use futures_util::StreamExt;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use super::writer::{BlobTarget, BlobWriter, StagedBody};
+use super::writer::{BlobTarget, BodyWriter, StagedBody};
 use crate::body::ResponseBody;
-use coffer_keying::Opening;
-
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// Sealed chunks read and opened at a time.
 const READ_BATCH_CHUNKS: u64 = 16;
@@ -30,7 +31,7 @@ pub struct BodySource {
 
 /// Why a read stopped.
 #[derive(Debug)]
-pub enum ReadError {
+enum ReadError {
     Io(std::io::Error),
     /// A sealed chunk, or the layout, failed authentication.
     Integrity,
@@ -43,6 +44,26 @@ impl From<std::io::Error> for ReadError {
 }
 
 impl ReadError {
+    /// As the response body carries it: an integrity failure is
+    /// `InvalidData`, and nothing else is.
+    fn into_io(self) -> std::io::Error {
+        match self {
+            ReadError::Io(error) if error.kind() != std::io::ErrorKind::InvalidData => error,
+            ReadError::Io(error) => std::io::Error::other(error.to_string()),
+            ReadError::Integrity => std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the object failed its integrity check",
+            ),
+        }
+    }
+
+    fn from_io(error: std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::InvalidData => ReadError::Integrity,
+            _ => ReadError::Io(error),
+        }
+    }
+
     fn into_api(self) -> ApiError {
         match self {
             ReadError::Io(e) => ApiError::internal("reading an object", e),
@@ -51,49 +72,69 @@ impl ReadError {
     }
 }
 
-fn open_blob(store: &Store, extent: &Extent) -> Result<std::fs::File, ReadError> {
-    store
-        .open_blob(&extent.blob)
-        .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))
+/// The blob store, waited on from a blocking reader thread.
+struct Blobs {
+    store: Arc<dyn BlobStore>,
+    runtime: Handle,
 }
 
-/// Reads `len` bytes at `at` into a new buffer (not zero-filled first: the
-/// read fills it). Fewer bytes than asked is `UnexpectedEof`.
-fn read_at(file: &std::fs::File, at: u64, len: u64) -> Result<Vec<u8>, ReadError> {
-    let mut buf = Vec::with_capacity(len as usize);
-    FileOffset { file, at }.take(len).read_to_end(&mut buf)?;
-    if buf.len() as u64 != len {
-        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+impl Blobs {
+    fn len(&self, extent: &Extent) -> Result<u64, ReadError> {
+        self.runtime
+            .block_on(self.store.len(&extent.blob))
+            .map_err(store_error)
     }
-    Ok(buf)
+
+    /// Bytes `range` of a blob, in one buffer. A blob shorter than the
+    /// range is `UnexpectedEof`.
+    fn read(&self, extent: &Extent, range: Range<u64>) -> Result<Vec<u8>, ReadError> {
+        let wanted = usize::try_from(range.end - range.start).map_err(|_| ReadError::Integrity)?;
+        self.runtime.block_on(async {
+            let mut pieces = self
+                .store
+                .read(&extent.blob, range)
+                .await
+                .map_err(store_error)?;
+            let mut out: Option<Vec<u8>> = None;
+            while let Some(piece) = pieces.next().await {
+                let piece = piece.map_err(store_error)?;
+                match out.as_mut() {
+                    // The usual case, one piece: its buffer is taken over.
+                    None => out = Some(Vec::from(piece)),
+                    Some(out) => out.extend_from_slice(&piece),
+                }
+            }
+            let out = out.unwrap_or_default();
+            if out.len() != wanted {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            Ok(out)
+        })
+    }
 }
 
-/// `Read` over a file from an offset with `pread`, leaving the file's own
-/// position alone (no seek per batch).
-struct FileOffset<'a> {
-    file: &'a std::fs::File,
-    at: u64,
-}
-
-impl Read for FileOffset<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read_at(buf, self.at)?;
-        self.at += n as u64;
-        Ok(n)
+fn store_error(error: StoreError) -> ReadError {
+    match error {
+        // A blob shorter than the range its record promises: truncated.
+        StoreError::InvalidRange { .. } => {
+            ReadError::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
+        }
+        StoreError::Io(io) => ReadError::Io(io),
+        other => ReadError::Io(std::io::Error::other(other.to_string())),
     }
 }
 
 /// Calls `sink` with successive pieces of plaintext bytes `range` of the
 /// object. Stops early (returning Ok) when `sink` returns false.
-pub fn read_range(
-    store: &Store,
+fn read_range(
+    blobs: &Blobs,
     source: &BodySource,
     range: Range<u64>,
     sink: impl FnMut(Bytes) -> bool,
 ) -> Result<(), ReadError> {
     match &source.opening {
-        None => read_plain(store, &source.extents, range, sink),
-        Some(opening) => read_sealed(store, &source.extents, opening, range, sink),
+        None => read_plain(blobs, &source.extents, range, sink),
+        Some(opening) => read_sealed(blobs, &source.extents, opening, range, sink),
     }
 }
 
@@ -104,7 +145,7 @@ pub fn read_range(
 ///
 /// [`Envelope::plan_range`]: coffer_crypto::sealed::Envelope::plan_range
 fn read_sealed(
-    store: &Store,
+    blobs: &Blobs,
     extents: &[Extent],
     opening: &Opening,
     range: Range<u64>,
@@ -125,11 +166,10 @@ fn read_sealed(
         .map_err(|_| ReadError::Integrity)?;
     for piece in pieces {
         let (part, extent) = (&envelope.parts[piece.index], &extents[piece.index]);
-        let file = open_blob(store, extent)?;
         // A blob must be exactly as long as its layout says: bytes appended
         // after the final chunk would otherwise go unread, and the damage
         // unnoticed.
-        if file.metadata()?.len() != sealed::sealed_size(part.plain_size) {
+        if blobs.len(extent)? != sealed::sealed_size(part.plain_size) {
             return Err(ReadError::Integrity);
         }
         let opener = opening.opener(part.part_number);
@@ -137,18 +177,15 @@ fn read_sealed(
             if batch.sealed.end > extent.size {
                 return Err(ReadError::Integrity);
             }
-            let mut bytes = read_at(
-                &file,
-                batch.sealed.start,
-                batch.sealed.end - batch.sealed.start,
-            )
-            .map_err(|e| match e {
-                // A blob shorter than its layout says: truncated.
-                ReadError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    ReadError::Integrity
-                }
-                other => other,
-            })?;
+            let mut bytes = blobs
+                .read(extent, batch.sealed.clone())
+                .map_err(|e| match e {
+                    // A blob shorter than its layout says: truncated.
+                    ReadError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        ReadError::Integrity
+                    }
+                    other => other,
+                })?;
             // Opened where it was read: the buffer becomes the plaintext.
             opener
                 .open_range_in_place(&batch, &mut bytes)
@@ -162,7 +199,7 @@ fn read_sealed(
 }
 
 fn read_plain(
-    store: &Store,
+    blobs: &Blobs,
     extents: &[Extent],
     range: Range<u64>,
     mut sink: impl FnMut(Bytes) -> bool,
@@ -173,12 +210,11 @@ fn read_plain(
         let from = range.start.max(extent_start);
         let to = range.end.min(extent_end);
         if from < to {
-            let file = open_blob(store, extent)?;
             let mut at = from - extent_start;
             let end = to - extent_start;
             while at < end {
                 let len = (end - at).min(READ_BATCH);
-                let buf = read_at(&file, at, len)?;
+                let buf = blobs.read(extent, at..at + len)?;
                 at += len;
                 if !sink(Bytes::from(buf)) {
                     return Ok(());
@@ -199,25 +235,25 @@ fn read_plain(
 /// returns, so that a damaged object is answered with an error status
 /// rather than a truncated 200; later failures abort the stream.
 pub async fn stream_range(
-    store: &Store,
+    state: &AppState,
     source: BodySource,
     range: Range<u64>,
 ) -> ApiResult<ResponseBody> {
     let (tx, mut rx) = mpsc::channel(4);
-    let store = store.clone();
+    let blobs = blobs(state);
     let remaining = range.end - range.start;
     tokio::task::spawn_blocking(move || {
-        let result = read_range(&store, &source, range, |chunk| {
+        let result = read_range(&blobs, &source, range, |chunk| {
             tx.blocking_send(Ok(chunk)).is_ok()
         });
         if let Err(error) = result {
             tracing::error!(?error, "reading an object body failed");
-            let _ = tx.blocking_send(Err(error));
+            let _ = tx.blocking_send(Err(error.into_io()));
         }
     });
     let first = match rx.recv().await {
         Some(Ok(bytes)) => Some(bytes),
-        Some(Err(error)) => return Err(error.into_api()),
+        Some(Err(error)) => return Err(ReadError::from_io(error).into_api()),
         None => None,
     };
     Ok(ResponseBody::Stream {
@@ -230,16 +266,16 @@ pub async fn stream_range(
 /// Copies plaintext bytes `range` of an object into a new staged blob
 /// (CopyObject, UploadPartCopy), sealed for its new place if `target` says.
 pub async fn copy_range(
-    store: &Store,
+    state: &AppState,
     source: BodySource,
     range: Range<u64>,
     target: BlobTarget,
 ) -> ApiResult<StagedBody> {
-    let store = store.clone();
+    let blobs = blobs(state);
     tokio::task::spawn_blocking(move || {
-        let mut writer = BlobWriter::new(&store, target)?;
+        let mut writer = BodyWriter::new(blobs.runtime.clone(), blobs.store.as_ref(), target)?;
         let mut write_error = None;
-        read_range(&store, &source, range, |chunk| match writer.write(&chunk) {
+        read_range(&blobs, &source, range, |chunk| match writer.write(&chunk) {
             Ok(()) => true,
             Err(e) => {
                 write_error = Some(e);
@@ -254,4 +290,11 @@ pub async fn copy_range(
     })
     .await
     .map_err(|e| ApiError::internal("copy worker", e))?
+}
+
+fn blobs(state: &AppState) -> Blobs {
+    Blobs {
+        store: Arc::clone(&state.blobs),
+        runtime: Handle::current(),
+    }
 }

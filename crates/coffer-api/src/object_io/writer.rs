@@ -2,13 +2,15 @@
 //! OSS clients), sealing it when the object is encrypted, and staging the
 //! result; plus the commit that makes staged blobs visible.
 
-use std::io::Write;
-
 use coffer_auth::checksum::{ChecksumAlgorithm, Crc64Xz};
 use coffer_crypto::sealed::PartSealer;
 use coffer_keying::{SINGLE_PART, Sealing};
-use coffer_store::{BlobId, Extent, NewBlob, Store};
+use std::future::Future;
+
+use bytes::Bytes;
+use coffer_store::{BlobId, BlobStore, Extent, StoreError};
 use md5::{Digest as _, Md5};
+use tokio::runtime::Handle;
 use zeroize::Zeroize;
 
 use crate::error::{ApiError, ApiResult};
@@ -68,9 +70,13 @@ impl StagedBody {
     }
 }
 
-/// Streams plaintext into a new blob. Dropped unfinished, it leaves nothing.
-pub struct BlobWriter {
-    blob: NewBlob,
+/// Streams plaintext into a new blob of the [`BlobStore`]. It runs on a
+/// blocking thread (hashing and sealing are CPU work) and hands each batch
+/// to the store's async writer there. Dropped unfinished, it leaves
+/// nothing visible.
+pub struct BodyWriter {
+    blob: Box<dyn coffer_store::BlobWriter>,
+    runtime: Handle,
     sealer: Option<PartSealer>,
     /// Plaintext gathered for the sealer: it seals a whole batch of chunks
     /// at once (across cores for SM4), so it is fed 1 MiB at a time.
@@ -83,14 +89,17 @@ pub struct BlobWriter {
     stored: u64,
 }
 
-impl BlobWriter {
-    pub fn new(store: &Store, target: BlobTarget) -> ApiResult<Self> {
+impl BodyWriter {
+    /// A writer into a new blob of `blobs`. Call it from a blocking thread
+    /// of `runtime` (it waits on the store there).
+    pub fn new(runtime: Handle, blobs: &dyn BlobStore, target: BlobTarget) -> ApiResult<Self> {
         let sealer = match target {
             BlobTarget::Plain => None,
             BlobTarget::Sealed(sealer) => Some(sealer),
         };
         Ok(Self {
-            blob: store.new_blob()?,
+            blob: runtime.block_on(blobs.create())?,
+            runtime,
             plain: Vec::with_capacity(if sealer.is_some() { WRITE_BUFFER } else { 0 }),
             sealer,
             buffer: Vec::with_capacity(SEALED_BATCH_ROOM),
@@ -160,10 +169,10 @@ impl BlobWriter {
 
     fn write_out(&mut self, bytes: &[u8]) -> ApiResult<()> {
         self.stored += bytes.len() as u64;
-        self.blob
-            .file()
-            .write_all(bytes)
-            .map_err(|e| ApiError::internal("writing a blob", e))
+        // A copy, so that the batch buffers are reused: an upload's memory
+        // stays flat however large the object.
+        let batch = Bytes::copy_from_slice(bytes);
+        Ok(self.runtime.block_on(self.blob.write(batch))?)
     }
 
     /// Seals the final chunk, fsyncs and stages the blob.
@@ -178,7 +187,7 @@ impl BlobWriter {
         self.flush()?;
         let md5 = self.md5();
         let crc64 = self.crc64();
-        let blob = self.blob.finish()?;
+        let blob = self.runtime.block_on(self.blob.finish())?;
         Ok(StagedBody {
             blob,
             size: self.size,
@@ -190,24 +199,20 @@ impl BlobWriter {
     }
 }
 
-/// Commits staged blobs with `commit` (a metadata transaction, run off the
-/// async threads); if it fails, the blobs are deleted at once.
-pub async fn commit_staged<T: Send + 'static>(
-    store: &Store,
+/// Commits staged blobs with `commit` (the metadata write that references
+/// them); if it fails, the blobs are deleted at once.
+pub async fn commit_staged<T>(
+    blob_store: &dyn BlobStore,
     blobs: Vec<BlobId>,
-    commit: impl FnOnce(&Store) -> Result<T, coffer_store::StoreError> + Send + 'static,
+    commit: impl Future<Output = Result<T, StoreError>>,
 ) -> ApiResult<T> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        commit(&store).inspect_err(|_| {
-            for blob in &blobs {
-                if let Err(error) = store.discard_blob(blob) {
-                    tracing::warn!(%error, blob, "could not discard an uncommitted blob");
-                }
+    let committed = commit.await;
+    if committed.is_err() {
+        for blob in &blobs {
+            if let Err(error) = blob_store.delete(blob).await {
+                tracing::warn!(%error, blob, "could not discard an uncommitted blob");
             }
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal("blocking task", e))?
-    .map_err(ApiError::from)
+        }
+    }
+    Ok(committed?)
 }

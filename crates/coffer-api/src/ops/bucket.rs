@@ -7,9 +7,7 @@ use coffer_store::{BucketRecord, StoreError};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{
-    authorized_bucket, blocking, empty_response, iso8601, now_ms, small_body, xml_response,
-};
+use super::{authorized_bucket, empty_response, iso8601, now_ms, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
@@ -17,8 +15,7 @@ use crate::state::AppState;
 use crate::xml;
 
 pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let store = state.store.clone();
-    let buckets = blocking(move || store.list_buckets()).await?;
+    let buckets = state.meta.list_buckets().await?;
     // Filters and paging: `prefix`, then names after `marker` (OSS) or
     // `continuation-token` (S3), at most `max-keys` (OSS) / `max-buckets`.
     let prefix = req.param("prefix").unwrap_or_default();
@@ -111,11 +108,7 @@ pub async fn create_bucket(
         created_ms: now_ms(),
         config: BTreeMap::new(),
     };
-    let store = state.store.clone();
-    let created = tokio::task::spawn_blocking(move || store.create_bucket(record))
-        .await
-        .map_err(|e| ApiError::internal("blocking task", e))?;
-    match created {
+    match state.meta.create_bucket(record).await {
         Ok(()) => {}
         Err(StoreError::BucketExists { owner }) if owner == req.principal.name() => {
             return Err(ApiError::new(
@@ -152,8 +145,7 @@ pub async fn delete_bucket(
     req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
-    let store = state.store.clone();
-    blocking(move || store.delete_bucket(&bucket.name)).await?;
+    state.meta.delete_bucket(&bucket.name).await?;
     empty_response(StatusCode::NO_CONTENT)
 }
 

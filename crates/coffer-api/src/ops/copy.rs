@@ -1,12 +1,12 @@
 //! CopyObject, and the copy-source resolution it shares with UploadPartCopy.
 
-use coffer_store::ObjectRecord;
+use coffer_store::{Condition, ObjectRecord};
 use http::Response;
 
 use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
-use super::{blocking, iso8601, now_ms, quoted, xml_with_etag};
+use super::{iso8601, now_ms, quoted, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -43,14 +43,8 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         })?;
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
 
-    let store = state.store.clone();
-    let (bucket_name, key_name) = (bucket.clone(), key.clone());
-    let (source_bucket, record) = blocking(move || {
-        let b = store.bucket(&bucket_name)?;
-        let o = store.object(&bucket_name, &key_name)?;
-        Ok((b, o))
-    })
-    .await?;
+    let source_bucket = state.meta.get_bucket(&bucket).await?;
+    let record = state.meta.get_object(&bucket, &key).await?;
     if !req.principal.is_root() && source_bucket.owner != req.principal.name() {
         return Err(ApiError::access_denied("Access Denied"));
     }
@@ -134,7 +128,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_attributes());
     }
-    let staged = object_io::copy_range(&state.store, body, 0..size, blob_target).await?;
+    let staged = object_io::copy_range(state, body, 0..size, blob_target).await?;
     let envelope = sealing
         .as_ref()
         .map(|s| s.single_part_envelope(staged.size))
@@ -157,9 +151,13 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     };
     let (etag, modified, staged_crc64) =
         (record.etag.clone(), record.last_modified_ms, staged.crc64);
-    object_io::commit_staged(&state.store, vec![staged.blob], move |store| {
-        store.put_object(&target.name, &key, record)
-    })
+    object_io::commit_staged(
+        state.blobs.as_ref(),
+        vec![staged.blob],
+        state
+            .meta
+            .put_object(&target.name, &key, record, Condition::Always),
+    )
     .await?;
     let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))

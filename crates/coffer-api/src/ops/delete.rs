@@ -1,11 +1,12 @@
 //! DeleteObject and DeleteObjects.
 
 use coffer_auth::sigv4::Payload;
+use coffer_store::Condition;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::object::MAX_KEY_LEN;
-use super::{authorized_bucket, blocking, empty_response, small_body, xml_response};
+use super::{authorized_bucket, empty_response, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
@@ -18,8 +19,10 @@ pub async fn delete_object(
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
-    let store = state.store.clone();
-    blocking(move || store.delete_object(&bucket.name, &key)).await?;
+    state
+        .meta
+        .delete_object(&bucket.name, &key, Condition::Always)
+        .await?;
     empty_response(StatusCode::NO_CONTENT)
 }
 
@@ -35,25 +38,20 @@ pub async fn delete_objects(
     if request.objects.len() > 1000 {
         return Err(ApiError::malformed_xml());
     }
-    let store = state.store.clone();
-    let keys: Vec<String> = request.objects.into_iter().map(|o| o.key).collect();
-    let outcomes = blocking(move || {
-        Ok(keys
-            .into_iter()
-            .map(|key| {
-                let outcome = if key.len() > MAX_KEY_LEN {
-                    Err(ErrorCode::KeyTooLongError)
-                } else {
-                    store
-                        .delete_object(&bucket.name, &key)
-                        .map(|_| ())
-                        .map_err(|_| ErrorCode::InternalError)
-                };
-                (key, outcome)
-            })
-            .collect::<Vec<_>>())
-    })
-    .await?;
+    let mut outcomes = Vec::with_capacity(request.objects.len());
+    for key in request.objects.into_iter().map(|o| o.key) {
+        let outcome = if key.len() > MAX_KEY_LEN {
+            Err(ErrorCode::KeyTooLongError)
+        } else {
+            state
+                .meta
+                .delete_object(&bucket.name, &key, Condition::Always)
+                .await
+                .map(|_| ())
+                .map_err(|_| ErrorCode::InternalError)
+        };
+        outcomes.push((key, outcome));
+    }
     let url_encoded = req.url_encoding()?;
     let mut w = req.xml("DeleteResult");
     if url_encoded {

@@ -10,9 +10,7 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::{
-    authorized_bucket, blocking, empty_response, save_bucket_config, small_body, xml_response,
-};
+use super::{authorized_bucket, empty_response, save_bucket_config, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
@@ -174,10 +172,12 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 }
 
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let mut bucket = authorized_bucket(state, req).await?;
-    if bucket.config.remove(BUCKET_CONFIG_KEY).is_some() {
-        let store = state.store.clone();
-        blocking(move || store.update_bucket(bucket)).await?;
+    let bucket = authorized_bucket(state, req).await?;
+    if bucket.config.contains_key(BUCKET_CONFIG_KEY) {
+        state
+            .meta
+            .set_bucket_config(&bucket.name, BUCKET_CONFIG_KEY, None)
+            .await?;
     }
     empty_response(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@ use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
 use super::object::{CRC64_HEADER, USER_META_PREFIX, object_type};
-use super::{authorized_bucket, blocking, http_date, parse_http_date, quoted};
+use super::{authorized_bucket, http_date, parse_http_date, quoted};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -128,9 +128,7 @@ pub async fn get_object(
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
-    let store = state.store.clone();
-    let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
-    let record = blocking(move || store.object(&bucket_name, &key_name)).await?;
+    let record = state.meta.get_object(&bucket.name, &key).await?;
     let name = coffer_keying::ObjectName {
         bucket: &bucket.name,
         key: &key,
@@ -251,7 +249,7 @@ pub async fn get_object(
             extents: record.extents,
             opening,
         };
-        object_io::stream_range(&state.store, source, span).await?
+        object_io::stream_range(state, source, span).await?
     };
     response
         .body(body)

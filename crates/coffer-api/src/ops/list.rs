@@ -6,7 +6,7 @@ use coffer_store::ListQuery;
 use http::{Response, StatusCode};
 
 use super::object::object_type;
-use super::{authorized_bucket, blocking, iso8601, quoted, xml_response};
+use super::{authorized_bucket, iso8601, quoted, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{ApiRequest, Dialect};
@@ -48,9 +48,7 @@ pub async fn list_objects(
         start_after,
         max_keys,
     };
-    let store = state.store.clone();
-    let name = bucket.name.clone();
-    let page = blocking(move || store.list_objects(&name, &query)).await?;
+    let page = state.meta.list_objects(&bucket.name, &query).await?;
 
     let enc = |s: &str| encode_key(s, url_encoded);
     let mut w = req.xml("ListBucketResult");

@@ -88,8 +88,7 @@ pub async fn dispatch(
 /// (httpsConfig, bucket policy) is checked against the request's connection.
 pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<BucketRecord> {
     let name = req.bucket()?.to_owned();
-    let store = state.store.clone();
-    let bucket = blocking(move || store.bucket(&name)).await?;
+    let bucket = state.meta.get_bucket(&name).await?;
     if req.principal.is_root() || bucket.owner == req.principal.name() {
         tls_policy::enforce(&bucket, req)?;
         Ok(bucket)
@@ -98,27 +97,18 @@ pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<
     }
 }
 
-/// Runs blocking store work off the async threads.
-pub async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, coffer_store::StoreError> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal("blocking task", e))?
-        .map_err(ApiError::from)
-}
-
 /// Stores one bucket sub-resource document (`?encryption`, `?httpsConfig`,
 /// `?policy`) under `key` in the bucket's config and writes the bucket back.
 pub async fn save_bucket_config(
     state: &AppState,
-    mut bucket: BucketRecord,
+    bucket: BucketRecord,
     key: &str,
     document: String,
 ) -> ApiResult<()> {
-    bucket.config.insert(key.to_owned(), document);
-    let store = state.store.clone();
-    blocking(move || store.update_bucket(bucket)).await
+    Ok(state
+        .meta
+        .set_bucket_config(&bucket.name, key, Some(document))
+        .await?)
 }
 
 /// Reads a small request body (XML documents) into memory, verifying the

@@ -11,7 +11,7 @@ use super::copy::copy_source;
 use super::object::{CRC64_HEADER, stored_headers, validate_key};
 use super::put::upload_response;
 use super::{
-    authorized_bucket, blocking, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
+    authorized_bucket, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
     xml_with_etag,
 };
 use crate::body::ResponseBody;
@@ -84,9 +84,7 @@ pub async fn create_upload(
         checksum_algorithm: checksum_algorithm.clone(),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
     };
-    let store = state.store.clone();
-    let (bucket_name, key_name) = (bucket.name.clone(), key.clone());
-    let id = blocking(move || store.create_upload(&bucket_name, &key_name, upload)).await?;
+    let id = state.meta.create_upload(&bucket.name, &key, upload).await?;
     let mut w = req.xml("InitiateMultipartUploadResult");
     w.elem("Bucket", &bucket.name)
         .elem("Key", &key)
@@ -148,9 +146,7 @@ async fn existing_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Upload
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
     let id = upload_id(req)?;
-    let store = state.store.clone();
-    let (b, k, i) = (bucket.name.clone(), key.clone(), id.clone());
-    let record = blocking(move || store.upload(&b, &k, &i)).await?;
+    let record = state.meta.get_upload(&bucket.name, &key, &id).await?;
     Ok(Upload {
         bucket: bucket.name,
         key,
@@ -194,9 +190,11 @@ async fn commit_part(
         crc64: Some(staged.crc64),
     };
     let modified = part.last_modified_ms;
-    object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
-        store.put_part(&bucket, &key, &id, part)
-    })
+    object_io::commit_staged(
+        state.blobs.as_ref(),
+        vec![staged.blob.clone()],
+        state.meta.put_part(&bucket, &key, &id, part),
+    )
     .await?;
     Ok(modified)
 }
@@ -212,7 +210,7 @@ pub async fn upload_part(
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let (target, sse_headers) = upload.part_target(state, req, number)?;
     let staged =
-        object_io::ingest(&state.store, body, rules, target, req.body_read_timeout).await?;
+        object_io::ingest(&state.blobs, body, rules, target, req.body_read_timeout).await?;
     commit_part(state, &upload, number, &staged).await?;
     upload_response(req, &staged, sse_headers)
 }
@@ -231,7 +229,7 @@ pub async fn upload_part_copy(
     };
     let body = source.body(state, req)?;
     let (target, sse_headers) = upload.part_target(state, req, number)?;
-    let staged = object_io::copy_range(&state.store, body, range, target).await?;
+    let staged = object_io::copy_range(state, body, range, target).await?;
     let modified = commit_part(state, &upload, number, &staged).await?;
     let mut w = req.xml("CopyPartResult");
     w.elem("LastModified", iso8601(modified))
@@ -265,14 +263,11 @@ pub async fn complete_upload(
             "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
         ));
     }
-    let store = state.store.clone();
-    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    let (upload, uploaded) = blocking(move || {
-        let upload = store.upload(&b, &k, &i)?;
-        let (parts, _) = store.list_parts(&b, &k, &i, 0, MAX_PARTS as usize)?;
-        Ok((upload, parts))
-    })
-    .await?;
+    let upload = state.meta.get_upload(&bucket, &key, &id).await?;
+    let (uploaded, _) = state
+        .meta
+        .list_parts(&bucket, &key, &id, 0, MAX_PARTS as usize)
+        .await?;
 
     let invalid_part = || ApiError::from(coffer_store::StoreError::InvalidPart);
     let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
@@ -345,9 +340,10 @@ pub async fn complete_upload(
         .as_deref()
         .map(|envelope| sse::describe_stored(req.dialect, envelope))
         .unwrap_or_default();
-    let store = state.store.clone();
-    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    blocking(move || store.complete_upload(&b, &k, &i, record)).await?;
+    state
+        .meta
+        .complete_upload(&bucket, &key, &id, record)
+        .await?;
     let mut w = req.xml("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{bucket}/{key}"))
         .elem("Bucket", &bucket)
@@ -365,8 +361,7 @@ pub async fn abort_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
     let Upload {
         bucket, key, id, ..
     } = existing_upload(state, req).await?;
-    let store = state.store.clone();
-    blocking(move || store.abort_upload(&bucket, &key, &id)).await?;
+    state.meta.abort_upload(&bucket, &key, &id).await?;
     empty_response(StatusCode::NO_CONTENT)
 }
 
@@ -383,15 +378,11 @@ pub async fn list_parts(state: &AppState, req: &ApiRequest) -> ApiResult<Respons
         .number("max-parts", 0..=i64::MAX)?
         .unwrap_or(1000)
         .min(1000) as usize;
-    let store = state.store.clone();
-    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    let (upload, (parts, truncated)) = blocking(move || {
-        Ok((
-            store.upload(&b, &k, &i)?,
-            store.list_parts(&b, &k, &i, marker, max_parts)?,
-        ))
-    })
-    .await?;
+    let upload = state.meta.get_upload(&bucket, &key, &id).await?;
+    let (parts, truncated) = state
+        .meta
+        .list_parts(&bucket, &key, &id, marker, max_parts)
+        .await?;
     let mut w = req.xml("ListPartsResult");
     w.elem("Bucket", &bucket)
         .elem("Key", &key)
@@ -450,9 +441,7 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
     let max_uploads = query.max_uploads;
     let url_encoded = req.url_encoding()?;
     let enc = |s: &str| xml::encode_key(s, url_encoded);
-    let store = state.store.clone();
-    let name = bucket.name.clone();
-    let page = blocking(move || store.list_uploads(&name, &query)).await?;
+    let page = state.meta.list_uploads(&bucket.name, &query).await?;
     let mut w = req.xml("ListMultipartUploadsResult");
     w.elem("Bucket", &bucket.name)
         .elem("KeyMarker", q.get("key-marker").unwrap_or_default())

@@ -2,7 +2,7 @@
 //! gives.
 
 use coffer_auth::sigv4::Payload;
-use coffer_store::ObjectRecord;
+use coffer_store::{Condition, ObjectRecord};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -38,7 +38,7 @@ pub async fn put_object(
     }
     let target = BlobTarget::single_part(sealing.as_ref());
     let staged =
-        object_io::ingest(&state.store, body, rules, target, req.body_read_timeout).await?;
+        object_io::ingest(&state.blobs, body, rules, target, req.body_read_timeout).await?;
     let envelope = sealing
         .as_ref()
         .map(|s| s.single_part_envelope(staged.size))
@@ -59,9 +59,13 @@ pub async fn put_object(
         envelope,
         crc64: Some(staged.crc64),
     };
-    object_io::commit_staged(&state.store, vec![staged.blob.clone()], move |store| {
-        store.put_object(&bucket.name, &key, record)
-    })
+    object_io::commit_staged(
+        state.blobs.as_ref(),
+        vec![staged.blob.clone()],
+        state
+            .meta
+            .put_object(&bucket.name, &key, record, Condition::Always),
+    )
     .await?;
 
     let sse_headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();

@@ -17,9 +17,7 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    authorized_bucket, blocking, empty_response, save_bucket_config, small_body, xml_response,
-};
+use super::{authorized_bucket, empty_response, save_bucket_config, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
@@ -416,10 +414,12 @@ pub async fn delete_policy(
     state: &AppState,
     req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
-    let mut bucket = authorized_bucket(state, req).await?;
-    if bucket.config.remove(POLICY_KEY).is_some() {
-        let store = state.store.clone();
-        blocking(move || store.update_bucket(bucket)).await?;
+    let bucket = authorized_bucket(state, req).await?;
+    if bucket.config.contains_key(POLICY_KEY) {
+        state
+            .meta
+            .set_bucket_config(&bucket.name, POLICY_KEY, None)
+            .await?;
     }
     empty_response(StatusCode::NO_CONTENT)
 }

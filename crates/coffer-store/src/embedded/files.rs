@@ -1,7 +1,7 @@
 //! [`BlobStore`] over the blob files of a [`Store`]: `tmp/` while written, then
 //! `blobs/<2 hex>/<id>`, fsynced.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use crate::blob_store::{BlobStore, BlobStream, BlobWriter};
 use crate::meta::StoreFuture;
 use crate::{BlobId, NewBlob, Store, StoreError};
 
-/// Bytes per piece of a read stream.
-const READ_PIECE: u64 = 1024 * 1024;
+/// Bytes per piece of a read stream: a reader's batch (1 MiB of sealed
+/// chunks and their tags) comes in one piece.
+const READ_PIECE: u64 = 8 * 1024 * 1024;
 
 /// The embedded blob store: one file per blob under `<data_dir>/blobs/`.
 #[derive(Clone)]
@@ -70,8 +71,15 @@ impl BlobStore for FileBlobStore {
                 let len = (end - at).min(READ_PIECE);
                 let reading = Arc::clone(&file);
                 let piece = blocking(move || {
-                    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-                    reading.read_exact_at(&mut buf, at)?;
+                    // Read into spare capacity: no zero-fill of a buffer the
+                    // read overwrites anyway.
+                    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(usize::MAX));
+                    FileOffset { file: &reading, at }
+                        .take(len)
+                        .read_to_end(&mut buf)?;
+                    if buf.len() as u64 != len {
+                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                    }
                     Ok(Bytes::from(buf))
                 })
                 .await;
@@ -109,6 +117,21 @@ impl BlobStore for FileBlobStore {
                 })
             })
             .boxed()
+    }
+}
+
+/// `Read` over a file from an offset with `pread`, leaving the file's own
+/// position alone.
+struct FileOffset<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+}
+
+impl Read for FileOffset<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
     }
 }
 

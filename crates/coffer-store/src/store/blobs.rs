@@ -13,11 +13,11 @@ impl Store {
     // ---- Blobs ----
 
     /// A temp file to write a blob into; see [`NewBlob::finish`].
-    pub fn new_blob(&self) -> Result<NewBlob, StoreError> {
+    pub(crate) fn new_blob(&self) -> Result<NewBlob, StoreError> {
         NewBlob::create(&self.inner.tmp_dir, &self.inner.blobs_dir)
     }
 
-    pub fn open_blob(&self, id: &BlobId) -> Result<fs::File, StoreError> {
+    pub(crate) fn open_blob(&self, id: &BlobId) -> Result<fs::File, StoreError> {
         if !is_valid_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
         }
@@ -31,7 +31,7 @@ impl Store {
     /// Deletes a finished blob that no record references: the clean-up of a
     /// write whose metadata commit failed (otherwise it would wait for the
     /// next start-up's orphan collection).
-    pub fn discard_blob(&self, id: &BlobId) -> Result<(), StoreError> {
+    pub(crate) fn discard_blob(&self, id: &BlobId) -> Result<(), StoreError> {
         if !is_valid_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
         }

@@ -17,7 +17,7 @@ impl Store {
     // ---- Objects ----
 
     /// Inserts or replaces an object. Its extents must name blobs finished by
-    /// [`NewBlob::finish`](crate::NewBlob::finish) and not referenced by anything else (`NoSuchBlob`, `BlobInUse`).
+    /// `NewBlob::finish` and not referenced by anything else (`NoSuchBlob`, `BlobInUse`).
     pub fn put_object(
         &self,
         bucket: &str,

@@ -20,7 +20,10 @@ struct Fixture {
     cmk: String,
 }
 
-fn fixture() -> Fixture {
+/// Keying over a fresh root key, service keyring and in-memory KMS with one
+/// key; `kms` chooses the data plane the keying layer sees (given the
+/// in-memory KMS; `None`: no KMS at all).
+fn fixture_with(kms: impl FnOnce(&Arc<MemoryKms>) -> Option<Arc<dyn KmsDataPlane>>) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
     let service = ServiceKeyring::load_or_create(dir.path(), &root).expect("service keys");
@@ -29,14 +32,17 @@ fn fixture() -> Fixture {
         .create_key(KeySpec::SymmetricDefault)
         .expect("create")
         .key_id;
-    let kms: Arc<dyn KmsDataPlane> = memory.clone();
     Fixture {
         _dir: dir,
         root,
-        keys: ObjectKeys::new(service, Some(kms), false),
+        keys: ObjectKeys::new(service, kms(&memory), false),
         memory,
         cmk,
     }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(|memory| Some(memory.clone()))
 }
 
 const TLS: Caller<'static> = Caller {
@@ -399,15 +405,8 @@ impl KmsDataPlane for NoCheapState {
 
 #[test]
 fn bucket_keys_check_state_without_a_second_request_per_miss() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
-    let service = ServiceKeyring::load_or_create(dir.path(), &root).expect("service keys");
-    let memory = Arc::new(MemoryKms::new("us-east-1"));
-    let cmk = memory
-        .create_key(KeySpec::SymmetricDefault)
-        .expect("create")
-        .key_id;
-    let keys = ObjectKeys::new(service, Some(Arc::new(NoCheapState(memory.clone()))), false);
+    let f = fixture_with(|memory| Some(Arc::new(NoCheapState(memory.clone()))));
+    let (keys, memory, cmk) = (&f.keys, &f.memory, f.cmk.clone());
     let protection = || {
         Protection::Kms(KmsProtection {
             key_id: Some(cmk.clone()),
@@ -581,10 +580,8 @@ fn rewrap_moves_service_keys_to_the_current_version() {
 
 #[test]
 fn without_a_kms_sse_kms_is_refused_and_others_work() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
-    let service = ServiceKeyring::load_or_create(dir.path(), &root).expect("service keys");
-    let keys = ObjectKeys::new(service, None, false);
+    let f = fixture_with(|_| None);
+    let keys = &f.keys;
     assert!(matches!(
         keys.seal_new(
             &TLS,

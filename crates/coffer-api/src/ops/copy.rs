@@ -117,13 +117,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     let body = source.body(state, req)?;
     // The copy is a new object: sealed (or not) as this request and the
     // target bucket's default say, whatever the source's encryption was.
-    let sealing = sse::seal_new(
-        state,
-        req,
-        sse::requested(req, &target)?,
-        &target.name,
-        &key,
-    )?;
+    let sealing = sse::seal_new(state, req, &target, &key)?;
     let blob_target = object_io::BlobTarget::single_part(sealing.as_ref());
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_attributes());

@@ -62,13 +62,7 @@ pub async fn create_upload(
     }
     // One data key and object id for the whole upload; each part is
     // sealed independently under them with its own part number.
-    let sealing = sse::seal_new(
-        state,
-        req,
-        sse::requested(req, &bucket)?,
-        &bucket.name,
-        &key,
-    )?;
+    let sealing = sse::seal_new(state, req, &bucket, &key)?;
     let upload = UploadRecord {
         upload_id: String::new(),
         key: key.clone(),

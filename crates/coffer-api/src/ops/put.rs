@@ -26,13 +26,7 @@ pub async fn put_object(
     let bucket = authorized_bucket(state, req).await?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
-    let sealing = sse::seal_new(
-        state,
-        req,
-        sse::requested(req, &bucket)?,
-        &bucket.name,
-        &key,
-    )?;
+    let sealing = sse::seal_new(state, req, &bucket, &key)?;
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_attributes());
     }

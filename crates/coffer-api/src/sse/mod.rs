@@ -1,5 +1,5 @@
 //! Server-side encryption at the API edge: the request's SSE headers (or
-//! the bucket's default) become a [`Protection`] (`request.rs`), the keying
+//! the bucket's default) become a [`Protection`](coffer_keying::Protection) (`request.rs`), the keying
 //! layer (`coffer-keying`) turns it into a [`Sealing`] or an [`Opening`],
 //! and its answers become response headers (`response.rs`) and S3/OSS
 //! errors ([`keying_error`]). Every route (PUT, multipart, copies, GET,
@@ -9,7 +9,8 @@
 mod request;
 mod response;
 
-use coffer_keying::{Caller, KeyingError, ObjectName, Opening, Protection, Sealing};
+use coffer_keying::{Caller, KeyingError, ObjectName, Opening, Sealing};
+use coffer_store::BucketRecord;
 
 pub(crate) use request::parse_context;
 pub use request::{BUCKET_CONFIG_KEY, BucketDefault, customer_key, requested};
@@ -27,17 +28,18 @@ fn caller(req: &ApiRequest) -> Caller<'_> {
     }
 }
 
-/// The sealing for a new object (PutObject, CopyObject target, a new
-/// multipart upload), or `None` when it is stored in plaintext.
+/// The sealing for a new object `key` in `bucket` (PutObject, CopyObject
+/// target, a new multipart upload) as the request's SSE headers, else the
+/// bucket's default, ask; `None` when it is stored in plaintext.
 pub fn seal_new(
     state: &AppState,
     req: &ApiRequest,
-    protection: Protection,
-    bucket: &str,
+    bucket: &BucketRecord,
     key: &str,
 ) -> ApiResult<Option<Sealing>> {
+    let protection = requested(req, bucket)?;
     let object = ObjectName {
-        bucket,
+        bucket: &bucket.name,
         key,
         stored: &[],
     };

@@ -415,7 +415,7 @@ fn bucket_keys_check_state_without_a_second_request_per_miss() {
         })
     };
     let objects: Vec<_> = (0..3)
-        .map(|i| seal_object(&keys, protection(), "b", &format!("k{i}"), b"x").expect("seal"))
+        .map(|i| seal_object(keys, protection(), "b", &format!("k{i}"), b"x").expect("seal"))
         .collect();
     for (i, (_, envelope, stored)) in objects.iter().enumerate() {
         keys.open(&TLS, envelope, name("b", &format!("k{i}"), stored), None)
@@ -596,7 +596,7 @@ fn without_a_kms_sse_kms_is_refused_and_others_work() {
             .is_none()
     );
     seal_object(
-        &keys,
+        keys,
         Protection::Service(Algorithm::Aes256Gcm),
         "b",
         "k",

@@ -4,7 +4,8 @@
 //! They are a pair: the metadata side checks that a referenced blob file exists and deletes
 //! the files a commit releases, and [`Store::open`] collects every blob file no record
 //! references (which is this pair's sweeper: pending rows do not outlive a restart). The
-//! synchronous work runs on tokio's blocking threads.
+//! synchronous work runs in place on a multi-threaded runtime (see `blocking`), else on
+//! tokio's blocking threads.
 
 mod files;
 mod metadata;
@@ -27,10 +28,18 @@ pub fn open_embedded(data_dir: &Path) -> Result<(EmbeddedMetadata, FileBlobStore
     ))
 }
 
-/// Runs `f` on tokio's blocking threads.
+/// Runs the synchronous store's `f` without stalling other tasks: on a
+/// multi-threaded runtime in place (`block_in_place`: called from an async
+/// worker, the worker's other tasks move to another thread; called from a
+/// blocking thread — the API's body readers and writers — it simply runs,
+/// with no hand-off per call), elsewhere on tokio's blocking threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(f);
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(format!("store task failed: {e}"))))?

@@ -17,9 +17,12 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod embedded;
+pub mod keystore;
 pub mod kms;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory_keystore;
 pub mod root_key;
 
 pub use embedded::EmbeddedKms;

@@ -7,6 +7,8 @@
 //! rotate a key there: administration is not part of the data plane) and
 //! calls [`run`]. Every check panics with what the backend did wrong.
 
+pub mod keystore;
+
 use crate::kms::{CallContext, EncryptionContext, KeyState, KmsDataPlane, KmsError};
 
 /// What the suite needs beyond the data plane.

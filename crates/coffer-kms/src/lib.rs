@@ -6,20 +6,29 @@
 //!   encryption need, and all an external backend must offer), [`KmsAdmin`]
 //!   (key administration, served by the KMS API) and [`Kms`] (both).
 //! - [`embedded`]: the embedded backend: customer master keys, aliases,
-//!   rotation, BYOK, sealed in `<data-dir>/kms/keystore.json` by the root key,
-//!   with an audit log. External backends will sit beside it the way rustls
-//!   adds crypto providers, each passing the `contract` suite.
-//! - `memory` and `contract` (feature `testing`): an in-memory data plane for
-//!   tests, and the contract suite every backend passes.
+//!   rotation, BYOK, sealed by the root key, with an audit log. External
+//!   backends will sit beside it the way rustls adds crypto providers, each
+//!   passing the `contract` suite.
+//! - [`keystore`]: where the embedded KMS keeps its sealed records, behind
+//!   the [`keystore::KeyStore`] trait (get, list, compare-and-swap of one
+//!   record, audit append); [`keystore::file::FileKeyStore`] is
+//!   `<data-dir>/kms/keystore.json` and `audit.log`.
+//! - `memory`, `memory_keystore` and `contract` (feature `testing`): an
+//!   in-memory data plane and an in-memory keystore for tests, and the
+//!   contract suites every KMS backend and every keystore passes.
 //! - [`service_keys`]: the service master key behind SSE-S3 / SSE-OSS.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod embedded;
+pub mod keystore;
 pub mod kms;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory_keystore;
 pub mod root_key;
 
 pub use embedded::EmbeddedKms;

@@ -22,14 +22,27 @@ const SALT_HEADER: &[u8] = b"coffer-root-salt-v1 argon2id ";
 const ARGON2_COSTS: (u32, u32, u32) = (64 * 1024, 3, 1);
 const MIN_PASSPHRASE_LEN: usize = 12;
 
+/// Why the root key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum RootKeyError {
+    /// The key or salt file could not be read or written.
     #[error("root key file {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The key or salt file is not in the expected format.
     #[error("root key file {path} is malformed (expected a coffer-root-key-v1 file)")]
-    Malformed { path: PathBuf },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The passphrase is shorter than 12 bytes.
     #[error("the root passphrase must be at least 12 bytes")]
     WeakPassphrase,
+    /// Key generation or derivation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
 }
@@ -42,7 +55,9 @@ pub struct RootKey {
 /// Whether [`RootKey::load_or_create`] found a key or had to make one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// An existing key file was read.
     Loaded,
+    /// A new key file was written.
     Created,
 }
 
@@ -136,6 +151,7 @@ impl RootKey {
         secret_box::open(&self.key, context, sealed)
     }
 
+    /// Where the root key file lives in a data directory.
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join(FILE_NAME)
     }

@@ -27,16 +27,34 @@ use crate::RootKey;
 const FILE_NAME: &str = "service-keys.json";
 const FORMAT: u32 = 1;
 
+/// Why the service keyring could not be loaded or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
+    /// The keyring file could not be read or written.
     #[error("service keyring {path}: {message}")]
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A sealed key does not open: a wrong root key or a damaged file.
     #[error(
         "service keyring {path} does not open with this root key: wrong or replaced root key, or a damaged file"
     )]
-    WrongRootKey { path: PathBuf },
+    WrongRootKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not in the expected format.
     #[error("service keyring {path} is malformed: {reason}")]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Key generation or sealing failed.
     #[error(transparent)]
     Crypto(#[from] coffer_crypto::CryptoError),
 }

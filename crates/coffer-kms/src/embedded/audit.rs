@@ -1,5 +1,6 @@
-//! The audit log, `<data-dir>/kms/audit.log` (mode 0600): one JSON object
-//! per call, appended and flushed before the call returns.
+//! The audit log: one JSON object per call, appended through the keystore
+//! ([`crate::keystore::KeyStore::append_audit`]; the file backend writes
+//! `<data-dir>/kms/audit.log`, mode 0600) before the call returns.
 //!
 //! ```json
 //! {"time":"2025-01-01T00:00:00Z","principal":"alice","operation":"Decrypt",
@@ -11,16 +12,11 @@
 //! not secret by definition), never plaintext, key material or ciphertext.
 //! `outcome` is `ok` or the AWS error type (`DisabledException`, …).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::Path;
-use std::sync::Mutex;
-
 use serde::Serialize;
 
+#[cfg(test)]
+pub use crate::keystore::file::AUDIT_FILE_NAME as FILE_NAME;
 use crate::kms::{EncryptionContext, KmsError};
-
-pub const FILE_NAME: &str = "audit.log";
 
 /// What a call learned about itself while running, for its audit line.
 #[derive(Default)]
@@ -58,70 +54,38 @@ struct AuditLine<'a> {
     outcome: &'a str,
 }
 
-pub struct AuditLog {
-    file: Mutex<File>,
-}
-
-impl AuditLog {
-    pub fn open(dir: &Path) -> Result<Self, KmsError> {
-        let path = dir.join(FILE_NAME);
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options
-            .open(&path)
-            .map_err(|e| KmsError::Internal(format!("{}: {e}", path.display())))?;
-        Ok(Self {
-            file: Mutex::new(file),
-        })
-    }
-
-    /// Appends one line. A failure to write is logged, not returned: the
-    /// call it records has already happened (and was persisted).
-    pub fn record(
-        &self,
-        time: &str,
-        principal: &str,
-        resource: Option<&str>,
-        operation: &str,
-        details: &AuditDetails,
-        outcome: Result<(), &KmsError>,
-    ) {
-        let line = AuditLine {
-            time,
-            principal,
-            operation,
-            key_id: details.key_id.as_deref(),
-            key_version: details.key_version,
-            alias: details.alias.as_deref(),
-            source_key_id: details.source_key_id.as_deref(),
-            source_key_version: details.source_key_version,
-            resource,
-            encryption_context: details.encryption_context.as_ref(),
-            destination_encryption_context: details.destination_encryption_context.as_ref(),
-            outcome: match outcome {
-                Ok(()) => "ok",
-                Err(e) => e.aws_type(),
-            },
-        };
-        let mut bytes = match serde_json::to_vec(&line) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::error!(error = %e, operation, "KMS audit line not serialisable");
-                return;
-            }
-        };
-        bytes.push(b'\n');
-        let written = match self.file.lock() {
-            Ok(mut file) => file.write_all(&bytes).and_then(|()| file.flush()),
-            Err(_) => Err(std::io::Error::other("audit log lock poisoned")),
-        };
-        if let Err(e) = written {
-            tracing::error!(error = %e, operation, "KMS audit log write failed");
+/// The audit line of one call (without its newline); `None`, logged, if it
+/// cannot be serialised.
+pub fn line(
+    time: &str,
+    principal: &str,
+    resource: Option<&str>,
+    operation: &str,
+    details: &AuditDetails,
+    outcome: Result<(), &KmsError>,
+) -> Option<String> {
+    let line = AuditLine {
+        time,
+        principal,
+        operation,
+        key_id: details.key_id.as_deref(),
+        key_version: details.key_version,
+        alias: details.alias.as_deref(),
+        source_key_id: details.source_key_id.as_deref(),
+        source_key_version: details.source_key_version,
+        resource,
+        encryption_context: details.encryption_context.as_ref(),
+        destination_encryption_context: details.destination_encryption_context.as_ref(),
+        outcome: match outcome {
+            Ok(()) => "ok",
+            Err(e) => e.aws_type(),
+        },
+    };
+    match serde_json::to_string(&line) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            tracing::error!(error = %e, operation, "KMS audit line not serialisable");
+            None
         }
     }
 }

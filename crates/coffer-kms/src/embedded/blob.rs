@@ -23,7 +23,9 @@ use zeroize::Zeroizing;
 
 use crate::kms::{EncryptionContext, KmsError};
 
+/// The first bytes of every ciphertext blob.
 pub const MAGIC: &[u8; 4] = b"CKMS";
+/// The blob format's version byte, after the magic.
 pub const FORMAT_VERSION: u8 = 1;
 
 /// A blob split into its parts; nothing is authenticated until [`open`].

@@ -1,47 +1,62 @@
-//! The embedded KMS's state, in memory and on disk.
-//!
-//! On disk: `<data-dir>/kms/keystore.json` (directory 0700, file 0600,
-//! replaced atomically: temporary file, fsync, rename, fsync of the
-//! directory):
-//!
-//! ```json
-//! {"format":1,"integrity":"<base64>","keystore":{
-//!   "keys":[{"key_id":…,"state":"Enabled",…,"versions":[{"version":1,"created":…,
-//!            "rotation_type":null,"sealed":"<base64>"}],"import_commitment":"<base64>"}],
-//!   "aliases":{"alias/name":"<key id>"},
-//!   "import_tokens":[{"token_sha256":"<hex>","key_id":…,"algorithm":"RSAES_OAEP_SHA_256",
-//!                     "expires":…,"sealed_private_key":"<base64>"}]}}
-//! ```
+//! The embedded KMS's state in memory, and its records as the keystore
+//! stores them ([`crate::keystore`]): one sealed record per key, one per
+//! alias.
 //!
 //! Every secret is sealed by the root key under a context naming what it is
 //! and whose: `kms-cmk:<key id>:v<n>` (material), `kms-byok-commitment:<key id>`,
-//! `kms-import-key:<key id>:<token sha256>` (RSA wrapping private key). The
-//! `integrity` value is the SHA-256 of the compact `keystore` JSON sealed under
-//! `kms-keystore:v1`, so metadata (states, deletion dates, aliases) cannot be
-//! edited on disk either. Import tokens are stored only as their SHA-256.
-//! Times are RFC 3339.
+//! `kms-import-key:<key id>:<token sha256>` (RSA wrapping private key).
+//! [`RootIntegrity`] seals the file backend's digest under `kms-keystore:v1`.
+//! Import tokens are stored only as their SHA-256. Times are RFC 3339.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coffer_crypto::SymmetricKey;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
 use super::byok;
 use crate::RootKey;
+#[cfg(test)]
+pub use crate::keystore::file::FILE_NAME;
+use crate::keystore::{IntegritySeal, SealedImportToken, SealedKey, SealedRotation, SealedVersion};
 use crate::kms::{KeySpec, KeyState, KmsError, Origin, WrappingAlgorithm};
 
-pub const FILE_NAME: &str = "keystore.json";
-const FORMAT: u32 = 1;
 const INTEGRITY_CONTEXT: &str = "kms-keystore:v1";
 
-/// Everything the KMS knows. Cloned, changed and persisted as a whole, then
-/// swapped in, so a failed write never leaves memory ahead of disk.
+/// The keystore's [`IntegritySeal`] over the root key: seals and opens
+/// digests under `kms-keystore:v1` only, so a backend holding it can protect
+/// its records from editing without being able to open any secret.
+pub struct RootIntegrity(Arc<RootKey>);
+
+impl RootIntegrity {
+    /// The integrity seal of `root`.
+    pub fn new(root: Arc<RootKey>) -> Self {
+        Self(root)
+    }
+}
+
+impl IntegritySeal for RootIntegrity {
+    fn seal(&self, digest: &[u8]) -> Result<Vec<u8>, KmsError> {
+        self.0
+            .seal(INTEGRITY_CONTEXT, digest)
+            .map_err(|e| internal(e.to_string()))
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        self.0
+            .open(INTEGRITY_CONTEXT, sealed)
+            .map_err(|_| wrong_root())
+    }
+}
+
+/// Everything the KMS knows. Cloned and changed as a whole; the records that
+/// changed are then swapped into the keystore one by one, and only then is
+/// the copy made current, so a failed write never leaves memory ahead of the
+/// keystore.
 #[derive(Clone, Default)]
 pub struct State {
     pub keys: BTreeMap<String, Cmk>,
@@ -51,7 +66,7 @@ pub struct State {
     pub import_tokens: BTreeMap<String, ImportToken>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Cmk {
     pub key_id: String,
     pub description: String,
@@ -79,13 +94,21 @@ pub struct MaterialVersion {
     pub key: SymmetricKey,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 pub struct Rotation {
     pub enabled: bool,
     pub period_days: u32,
     /// When automatic rotation was enabled or last happened; the next
     /// rotation is `anchor + period_days`.
     pub anchor: Option<OffsetDateTime>,
+}
+
+impl PartialEq for MaterialVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.created == other.created
+            && self.rotation_type == other.rotation_type
+            && self.key.expose() == other.key.expose()
+    }
 }
 
 impl Rotation {
@@ -98,7 +121,7 @@ impl Rotation {
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct ImportToken {
     pub key_id: String,
     pub algorithm: WrappingAlgorithm,
@@ -116,62 +139,6 @@ fn commitment_context(key_id: &str) -> String {
 
 fn import_key_context(key_id: &str, token_sha256: &str) -> String {
     format!("kms-import-key:{key_id}:{token_sha256}")
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeystoreFile {
-    format: u32,
-    integrity: String,
-    keystore: KeystoreBody,
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeystoreBody {
-    keys: Vec<KeyRecord>,
-    aliases: BTreeMap<String, String>,
-    import_tokens: Vec<TokenRecord>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeyRecord {
-    key_id: String,
-    description: String,
-    state: String,
-    origin: String,
-    key_spec: String,
-    created: String,
-    deletion_date: Option<String>,
-    valid_to: Option<String>,
-    managed: bool,
-    tags: BTreeMap<String, String>,
-    current_version: u32,
-    rotation: RotationRecord,
-    versions: Vec<VersionRecord>,
-    import_commitment: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RotationRecord {
-    enabled: bool,
-    period_days: u32,
-    anchor: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct VersionRecord {
-    version: u32,
-    created: String,
-    rotation_type: Option<String>,
-    sealed: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct TokenRecord {
-    token_sha256: String,
-    key_id: String,
-    algorithm: String,
-    expires: String,
-    sealed_private_key: String,
 }
 
 fn internal(message: impl Into<String>) -> KmsError {
@@ -241,63 +208,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The keystore file: where it lives and how it is read and written.
-pub struct KeystoreFileStore {
-    path: PathBuf,
-}
-
-impl KeystoreFileStore {
-    pub fn new(dir: &Path) -> Self {
-        Self {
-            path: dir.join(FILE_NAME),
-        }
-    }
-
-    /// Reads and opens the keystore; `None` when there is no file yet.
-    pub fn load(&self, root: &RootKey) -> Result<Option<State>, KmsError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(internal(format!("{}: {e}", self.path.display()))),
-        };
-        let file: KeystoreFile =
-            serde_json::from_slice(&bytes).map_err(|_| malformed("not the expected JSON"))?;
-        if file.format != FORMAT {
-            return Err(malformed("unknown format version"));
-        }
-        let sealed_digest = BASE64
-            .decode(&file.integrity)
-            .map_err(|_| malformed("integrity is not base64"))?;
-        let digest = root
-            .open(INTEGRITY_CONTEXT, &sealed_digest)
-            .map_err(|_| wrong_root())?;
-        let body = serde_json::to_vec(&file.keystore).map_err(|e| internal(e.to_string()))?;
-        let actual = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
-        if aws_lc_rs::constant_time::verify_slices_are_equal(actual.as_ref(), &digest).is_err() {
-            return Err(wrong_root());
-        }
-        decode_body(file.keystore, root).map(Some)
-    }
-
-    /// Seals and writes `state`, durably, replacing the file atomically.
-    pub fn persist(&self, state: &State, root: &RootKey) -> Result<(), KmsError> {
-        let body = encode_body(state, root)?;
-        let compact = serde_json::to_vec(&body).map_err(|e| internal(e.to_string()))?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &compact);
-        let integrity = root
-            .seal(INTEGRITY_CONTEXT, digest.as_ref())
-            .map_err(|e| internal(e.to_string()))?;
-        let file = KeystoreFile {
-            format: FORMAT,
-            integrity: BASE64.encode(integrity),
-            keystore: body,
-        };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| internal(e.to_string()))?;
-        let io = |e: std::io::Error| internal(format!("{}: {e}", self.path.display()));
-        coffer_files::replace(&self.path, &json).map_err(io)
-    }
-}
-
 fn seal(root: &RootKey, context: &str, secret: &[u8]) -> Result<String, KmsError> {
     root.seal(context, secret)
         .map(|sealed| BASE64.encode(sealed))
@@ -311,50 +221,32 @@ fn unseal(root: &RootKey, context: &str, sealed: &str) -> Result<Zeroizing<Vec<u
     root.open(context, &bytes).map_err(|_| wrong_root())
 }
 
-fn encode_body(state: &State, root: &RootKey) -> Result<KeystoreBody, KmsError> {
-    let mut keys = Vec::with_capacity(state.keys.len());
-    for cmk in state.keys.values() {
-        let mut versions = Vec::with_capacity(cmk.versions.len());
-        for (&version, material) in &cmk.versions {
-            versions.push(VersionRecord {
-                version,
-                created: format_time(material.created)?,
-                rotation_type: material.rotation_type.map(str::to_owned),
-                sealed: seal(
-                    root,
-                    &material_context(&cmk.key_id, version),
-                    material.key.expose(),
-                )?,
-            });
-        }
-        let import_commitment = cmk
-            .import_commitment
-            .map(|c| seal(root, &commitment_context(&cmk.key_id), &c))
-            .transpose()?;
-        keys.push(KeyRecord {
-            key_id: cmk.key_id.clone(),
-            description: cmk.description.clone(),
-            state: state_name(cmk.state).to_owned(),
-            origin: origin_name(cmk.origin).to_owned(),
-            key_spec: key_spec_name(cmk.key_spec).to_owned(),
-            created: format_time(cmk.created)?,
-            deletion_date: cmk.deletion_date.map(format_time).transpose()?,
-            valid_to: cmk.valid_to.map(format_time).transpose()?,
-            managed: cmk.managed,
-            tags: cmk.tags.clone(),
-            current_version: cmk.current_version,
-            rotation: RotationRecord {
-                enabled: cmk.rotation.enabled,
-                period_days: cmk.rotation.period_days,
-                anchor: cmk.rotation.anchor.map(format_time).transpose()?,
-            },
-            versions,
-            import_commitment,
+/// Seals a key and its pending import tokens into its keystore record.
+pub fn seal_key<'a>(
+    cmk: &Cmk,
+    tokens: impl IntoIterator<Item = (&'a String, &'a ImportToken)>,
+    root: &RootKey,
+) -> Result<SealedKey, KmsError> {
+    let mut versions = Vec::with_capacity(cmk.versions.len());
+    for (&version, material) in &cmk.versions {
+        versions.push(SealedVersion {
+            version,
+            created: format_time(material.created)?,
+            rotation_type: material.rotation_type.map(str::to_owned),
+            sealed: seal(
+                root,
+                &material_context(&cmk.key_id, version),
+                material.key.expose(),
+            )?,
         });
     }
-    let mut import_tokens = Vec::with_capacity(state.import_tokens.len());
-    for (hash, token) in &state.import_tokens {
-        import_tokens.push(TokenRecord {
+    let import_commitment = cmk
+        .import_commitment
+        .map(|c| seal(root, &commitment_context(&cmk.key_id), &c))
+        .transpose()?;
+    let mut import_tokens = Vec::new();
+    for (hash, token) in tokens {
+        import_tokens.push(SealedImportToken {
             token_sha256: hash.clone(),
             key_id: token.key_id.clone(),
             algorithm: byok::algorithm_name(token.algorithm).to_owned(),
@@ -366,113 +258,125 @@ fn encode_body(state: &State, root: &RootKey) -> Result<KeystoreBody, KmsError> 
             )?,
         });
     }
-    Ok(KeystoreBody {
-        keys,
-        aliases: state.aliases.clone(),
+    Ok(SealedKey {
+        key_id: cmk.key_id.clone(),
+        description: cmk.description.clone(),
+        state: state_name(cmk.state).to_owned(),
+        origin: origin_name(cmk.origin).to_owned(),
+        key_spec: key_spec_name(cmk.key_spec).to_owned(),
+        created: format_time(cmk.created)?,
+        deletion_date: cmk.deletion_date.map(format_time).transpose()?,
+        valid_to: cmk.valid_to.map(format_time).transpose()?,
+        managed: cmk.managed,
+        tags: cmk.tags.clone(),
+        current_version: cmk.current_version,
+        rotation: SealedRotation {
+            enabled: cmk.rotation.enabled,
+            period_days: cmk.rotation.period_days,
+            anchor: cmk.rotation.anchor.map(format_time).transpose()?,
+        },
+        versions,
+        import_commitment,
         import_tokens,
     })
 }
 
-fn decode_body(body: KeystoreBody, root: &RootKey) -> Result<State, KmsError> {
-    let mut state = State::default();
-    for record in body.keys {
-        let mut versions = BTreeMap::new();
-        for v in &record.versions {
-            let opened = unseal(
-                root,
-                &material_context(&record.key_id, v.version),
-                &v.sealed,
-            )?;
-            let key = SymmetricKey::from_slice(&opened)
-                .map_err(|_| malformed("key material is not 32 bytes"))?;
-            let material = MaterialVersion {
-                created: parse_time(&v.created)?,
-                rotation_type: v.rotation_type.as_deref().map(rotation_type).transpose()?,
-                key,
-            };
-            if versions.insert(v.version, material).is_some() {
-                return Err(malformed("a material version appears twice"));
-            }
+/// Opens a key's record: the key, and its pending import tokens by digest.
+pub fn open_key(
+    record: SealedKey,
+    root: &RootKey,
+) -> Result<(Cmk, Vec<(String, ImportToken)>), KmsError> {
+    let mut versions = BTreeMap::new();
+    for v in &record.versions {
+        let opened = unseal(
+            root,
+            &material_context(&record.key_id, v.version),
+            &v.sealed,
+        )?;
+        let key = SymmetricKey::from_slice(&opened)
+            .map_err(|_| malformed("key material is not 32 bytes"))?;
+        let material = MaterialVersion {
+            created: parse_time(&v.created)?,
+            rotation_type: v.rotation_type.as_deref().map(rotation_type).transpose()?,
+            key,
+        };
+        if versions.insert(v.version, material).is_some() {
+            return Err(malformed("a material version appears twice"));
         }
-        let import_commitment = match &record.import_commitment {
-            Some(sealed) => {
-                let opened = unseal(root, &commitment_context(&record.key_id), sealed)?;
-                Some(
-                    <[u8; 32]>::try_from(opened.as_slice())
-                        .map_err(|_| malformed("a commitment is not 32 bytes"))?,
-                )
-            }
-            None => None,
-        };
-        let origin = match record.origin.as_str() {
-            "AWS_KMS" => Origin::Generated,
-            "EXTERNAL" => Origin::External,
-            _ => return Err(malformed("unknown origin")),
-        };
-        let key_spec = match record.key_spec.as_str() {
-            "SYMMETRIC_DEFAULT" => KeySpec::SymmetricDefault,
-            "SM4" => KeySpec::Sm4,
-            _ => return Err(malformed("unknown key spec")),
-        };
-        if !versions.is_empty() && !versions.contains_key(&record.current_version) {
-            return Err(malformed("the current version is missing"));
+    }
+    let import_commitment = match &record.import_commitment {
+        Some(sealed) => {
+            let opened = unseal(root, &commitment_context(&record.key_id), sealed)?;
+            Some(
+                <[u8; 32]>::try_from(opened.as_slice())
+                    .map_err(|_| malformed("a commitment is not 32 bytes"))?,
+            )
         }
-        let cmk = Cmk {
-            key_id: record.key_id.clone(),
-            description: record.description,
-            state: parse_state(&record.state)?,
-            origin,
-            key_spec,
-            created: parse_time(&record.created)?,
-            deletion_date: record
-                .deletion_date
+        None => None,
+    };
+    let origin = match record.origin.as_str() {
+        "AWS_KMS" => Origin::Generated,
+        "EXTERNAL" => Origin::External,
+        _ => return Err(malformed("unknown origin")),
+    };
+    let key_spec = match record.key_spec.as_str() {
+        "SYMMETRIC_DEFAULT" => KeySpec::SymmetricDefault,
+        "SM4" => KeySpec::Sm4,
+        _ => return Err(malformed("unknown key spec")),
+    };
+    if !versions.is_empty() && !versions.contains_key(&record.current_version) {
+        return Err(malformed("the current version is missing"));
+    }
+    let mut tokens = Vec::with_capacity(record.import_tokens.len());
+    for token in record.import_tokens {
+        if token.key_id != record.key_id {
+            return Err(malformed("an import token names another key"));
+        }
+        let pkcs8 = unseal(
+            root,
+            &import_key_context(&token.key_id, &token.token_sha256),
+            &token.sealed_private_key,
+        )?;
+        let algorithm = byok::algorithm_from_name(&token.algorithm)
+            .ok_or_else(|| malformed("unknown wrapping algorithm"))?;
+        tokens.push((
+            token.token_sha256,
+            ImportToken {
+                key_id: token.key_id,
+                algorithm,
+                expires: parse_time(&token.expires)?,
+                private_key_pkcs8: pkcs8,
+            },
+        ));
+    }
+    let cmk = Cmk {
+        key_id: record.key_id,
+        description: record.description,
+        state: parse_state(&record.state)?,
+        origin,
+        key_spec,
+        created: parse_time(&record.created)?,
+        deletion_date: record
+            .deletion_date
+            .as_deref()
+            .map(parse_time)
+            .transpose()?,
+        valid_to: record.valid_to.as_deref().map(parse_time).transpose()?,
+        managed: record.managed,
+        tags: record.tags,
+        current_version: record.current_version,
+        versions,
+        rotation: Rotation {
+            enabled: record.rotation.enabled,
+            period_days: record.rotation.period_days,
+            anchor: record
+                .rotation
+                .anchor
                 .as_deref()
                 .map(parse_time)
                 .transpose()?,
-            valid_to: record.valid_to.as_deref().map(parse_time).transpose()?,
-            managed: record.managed,
-            tags: record.tags,
-            current_version: record.current_version,
-            versions,
-            rotation: Rotation {
-                enabled: record.rotation.enabled,
-                period_days: record.rotation.period_days,
-                anchor: record
-                    .rotation
-                    .anchor
-                    .as_deref()
-                    .map(parse_time)
-                    .transpose()?,
-            },
-            import_commitment,
-        };
-        if state.keys.insert(record.key_id, cmk).is_some() {
-            return Err(malformed("a key appears twice"));
-        }
-    }
-    for (alias, target) in &body.aliases {
-        if !state.keys.contains_key(target) {
-            return Err(malformed("an alias names a missing key"));
-        }
-        state.aliases.insert(alias.clone(), target.clone());
-    }
-    for record in body.import_tokens {
-        let pkcs8 = unseal(
-            root,
-            &import_key_context(&record.key_id, &record.token_sha256),
-            &record.sealed_private_key,
-        )?;
-        let algorithm = byok::algorithm_from_name(&record.algorithm)
-            .ok_or_else(|| malformed("unknown wrapping algorithm"))?;
-        state.import_tokens.insert(
-            record.token_sha256,
-            ImportToken {
-                key_id: record.key_id,
-                algorithm,
-                expires: parse_time(&record.expires)?,
-                private_key_pkcs8: pkcs8,
-            },
-        );
-    }
-    Ok(state)
+        },
+        import_commitment,
+    };
+    Ok((cmk, tokens))
 }

@@ -1,7 +1,8 @@
 //! The embedded KMS: customer master keys kept in `<data-dir>/kms/`, sealed
 //! by the root key, behind the [`KmsDataPlane`] and [`KmsAdmin`] traits.
 //!
-//! - `keystore`: the in-memory state and `keystore.json` (every secret sealed).
+//! - `keystore`: the in-memory state, and the sealed records the
+//!   [`KeyStore`] holds (one per key, one per alias).
 //! - `lifecycle`: key references, states, deletion windows, BYOK expiry,
 //!   automatic rotation (applied lazily at the start of every call).
 //! - `blob`: the ciphertext blob format (`CKMS` ‖ 1 ‖ key id ‖ version ‖
@@ -9,8 +10,12 @@
 //! - `byok`: RSA-OAEP wrapping keys for imported material.
 //! - `audit`: `audit.log`, one JSON line per call.
 //!
-//! Every change is persisted (fsynced, atomically replaced) before the call
-//! returns; memory is only updated once the file is written.
+//! The KMS reads from an in-memory copy of the keystore. Every change is a
+//! compare-and-swap of each changed record in the [`KeyStore`], durable
+//! before the call returns; memory is only updated once every swap has
+//! succeeded. A swap that loses (another writer changed the record) fails
+//! the call with [`KmsError::Internal`] and reloads the copy: nothing is
+//! silently overwritten.
 
 mod audit;
 mod blob;
@@ -20,18 +25,22 @@ mod lifecycle;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::{Duration, OffsetDateTime};
 
-use self::audit::{AuditDetails, AuditLog};
-use self::keystore::{Cmk, ImportToken, KeystoreFileStore, MaterialVersion, Rotation, State};
+use self::audit::AuditDetails;
+use self::keystore::{Cmk, ImportToken, MaterialVersion, Rotation, State};
 use self::lifecycle::{
     check_usable, current_material, invalid_state, key_arn, material, metadata, new_key_id,
     validate_alias, validate_tags,
 };
 use crate::RootKey;
+use crate::keystore::file::FileKeyStore;
+use crate::keystore::{Cas, KeyRecord, KeyStore, Revision, Versioned};
 use crate::kms::{
     AliasEntry, CallContext, Ciphertext, CreateKey, EncryptionContext, GeneratedDataKey,
     ImportParameters, KeyMetadata, KeyRef, KeyState, KmsAdmin, KmsDataPlane, KmsError, Origin,
@@ -39,6 +48,7 @@ use crate::kms::{
 };
 
 pub use self::blob::{FORMAT_VERSION as BLOB_FORMAT_VERSION, MAGIC as BLOB_MAGIC};
+pub use self::keystore::RootIntegrity;
 
 /// The alias of the service's default SSE-KMS key.
 pub const DEFAULT_SSE_ALIAS: &str = "alias/aws/s3";
@@ -58,10 +68,110 @@ pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 pub struct EmbeddedKms {
     region: String,
     root: Arc<RootKey>,
-    store: KeystoreFileStore,
-    state: Mutex<State>,
-    audit: AuditLog,
+    store: Arc<dyn KeyStore>,
+    state: Mutex<Cache>,
     clock: Clock,
+}
+
+/// The keystore's records as last read or written, opened, with each
+/// record's revision in the keystore.
+struct Cache {
+    state: State,
+    revisions: BTreeMap<String, Revision>,
+    /// A failed write could not be followed by a reload: reload before the
+    /// next call.
+    stale: bool,
+}
+
+impl Deref for Cache {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for Cache {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+/// Reads and opens every record of `store`.
+fn load(store: &dyn KeyStore, root: &RootKey) -> Result<Cache, KmsError> {
+    let mut state = State::default();
+    let mut revisions = BTreeMap::new();
+    for (id, Versioned { revision, value }) in store.list()? {
+        match value {
+            KeyRecord::Key(sealed) => {
+                if sealed.key_id != id {
+                    return Err(KmsError::Internal(format!(
+                        "the KMS keystore is malformed: record '{id}' holds another key"
+                    )));
+                }
+                let (cmk, tokens) = keystore::open_key(*sealed, root)?;
+                state.keys.insert(id.clone(), cmk);
+                state.import_tokens.extend(tokens);
+            }
+            KeyRecord::Alias { target_key_id } => {
+                state.aliases.insert(id.clone(), target_key_id);
+            }
+        }
+        revisions.insert(id, revision);
+    }
+    Ok(Cache {
+        state,
+        revisions,
+        stale: false,
+    })
+}
+
+/// The records that differ between `old` and `new`, sealed, in the order
+/// they are swapped: new and changed keys, then aliases, then deleted keys,
+/// so an alias never names a key that is not yet (or no longer) stored.
+fn changes(
+    old: &State,
+    new: &State,
+    root: &RootKey,
+) -> Result<Vec<(String, Option<KeyRecord>)>, KmsError> {
+    type Tokens<'a> = BTreeMap<&'a str, Vec<(&'a String, &'a ImportToken)>>;
+    fn by_key(tokens: &BTreeMap<String, ImportToken>) -> Tokens<'_> {
+        let mut out: Tokens<'_> = BTreeMap::new();
+        for (hash, token) in tokens {
+            out.entry(token.key_id.as_str())
+                .or_default()
+                .push((hash, token));
+        }
+        out
+    }
+    let (old_tokens, new_tokens) = (by_key(&old.import_tokens), by_key(&new.import_tokens));
+    let mut out = Vec::new();
+    for (id, cmk) in &new.keys {
+        let tokens = new_tokens.get(id.as_str());
+        let unchanged = old.keys.get(id) == Some(cmk) && old_tokens.get(id.as_str()) == tokens;
+        if !unchanged {
+            let sealed = keystore::seal_key(cmk, tokens.into_iter().flatten().copied(), root)?;
+            out.push((id.clone(), Some(KeyRecord::Key(Box::new(sealed)))));
+        }
+    }
+    for (name, target) in &new.aliases {
+        if old.aliases.get(name) != Some(target) {
+            let record = KeyRecord::Alias {
+                target_key_id: target.clone(),
+            };
+            out.push((name.clone(), Some(record)));
+        }
+    }
+    for name in old.aliases.keys() {
+        if !new.aliases.contains_key(name) {
+            out.push((name.clone(), None));
+        }
+    }
+    for id in old.keys.keys() {
+        if !new.keys.contains_key(id) {
+            out.push((id.clone(), None));
+        }
+    }
+    Ok(out)
 }
 
 impl std::fmt::Debug for EmbeddedKms {
@@ -105,36 +215,34 @@ impl EmbeddedKms {
         })
     }
 
-    /// Opens (or creates, empty) the keystore in `<data_dir>/kms/`. A keystore
-    /// that does not open with `root` (wrong root key, damaged or edited
-    /// file) is [`KmsError::Internal`] and is left untouched.
+    /// Opens (or creates, empty) the file keystore in `<data_dir>/kms/`
+    /// ([`FileKeyStore`]). A keystore that does not open with `root` (wrong
+    /// root key, damaged or edited file) is [`KmsError::Internal`] and is
+    /// left untouched.
     pub fn open(data_dir: &Path, root: Arc<RootKey>, region: &str) -> Result<Self, KmsError> {
-        if region.is_empty()
-            || !region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(KmsError::Validation(format!("invalid region '{region}'")));
-        }
+        check_region(region)?;
         let dir = data_dir.join("kms");
         create_private_dir(&dir)
             .map_err(|e| KmsError::Internal(format!("{}: {e}", dir.display())))?;
-        let store = KeystoreFileStore::new(&dir);
-        let state = match store.load(&root)? {
-            Some(state) => state,
-            None => {
-                let state = State::default();
-                store.persist(&state, &root)?;
-                state
-            }
-        };
-        let audit = AuditLog::open(&dir)?;
+        let integrity = Arc::new(RootIntegrity::new(Arc::clone(&root)));
+        let store = FileKeyStore::open(&dir, integrity)?;
+        Self::with_keystore(Arc::new(store), root, region)
+    }
+
+    /// The embedded KMS over any [`KeyStore`]: reads and opens every record
+    /// with `root`. A record that does not open is [`KmsError::Internal`].
+    pub fn with_keystore(
+        store: Arc<dyn KeyStore>,
+        root: Arc<RootKey>,
+        region: &str,
+    ) -> Result<Self, KmsError> {
+        check_region(region)?;
+        let cache = load(store.as_ref(), &root)?;
         Ok(Self {
             region: region.to_owned(),
             root,
             store,
-            state: Mutex::new(state),
-            audit,
+            state: Mutex::new(cache),
             clock: Arc::new(OffsetDateTime::now_utc),
         })
     }
@@ -189,7 +297,7 @@ impl EmbeddedKms {
         let mut details = AuditDetails::default();
         let result = f(&mut details);
         let time = keystore::format_time(self.now()).unwrap_or_default();
-        self.audit.record(
+        let line = audit::line(
             &time,
             &ctx.principal,
             ctx.resource.as_deref(),
@@ -197,13 +305,62 @@ impl EmbeddedKms {
             &details,
             result.as_ref().map(|_| ()),
         );
+        // A failure to write is logged, not returned: the call it records
+        // has already happened (and was persisted).
+        if let Some(line) = line
+            && let Err(e) = self.store.append_audit(&line)
+        {
+            tracing::error!(error = %e, operation, "KMS audit log write failed");
+        }
         result
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, State>, KmsError> {
-        self.state
+    /// The state, reloaded first if a failed write left it stale.
+    fn lock(&self) -> Result<MutexGuard<'_, Cache>, KmsError> {
+        let mut guard = self
+            .state
             .lock()
-            .map_err(|_| KmsError::Internal("the KMS state lock is poisoned".into()))
+            .map_err(|_| KmsError::Internal("the KMS state lock is poisoned".into()))?;
+        if guard.stale {
+            *guard = load(self.store.as_ref(), &self.root)?;
+        }
+        Ok(guard)
+    }
+
+    /// Swaps every record that differs between the cache and `next` into the
+    /// keystore, then makes `next` current. A lost swap or a failed write
+    /// reloads the cache from the keystore and fails the call.
+    fn commit(&self, cache: &mut Cache, next: State) -> Result<(), KmsError> {
+        for (id, record) in changes(&cache.state, &next, &self.root)? {
+            let swapped =
+                self.store
+                    .compare_and_swap(&id, cache.revisions.get(&id), record.as_ref());
+            let error = match swapped {
+                Ok(Cas::Swapped(Some(revision))) => {
+                    cache.revisions.insert(id, revision);
+                    continue;
+                }
+                Ok(Cas::Swapped(None)) => {
+                    cache.revisions.remove(&id);
+                    continue;
+                }
+                Ok(Cas::Lost) => KmsError::Internal(format!(
+                    "the KMS keystore record '{id}' was changed by another writer, so this \
+                     call was not completed; the KMS reloaded the keystore: retry the call"
+                )),
+                Err(e) => e,
+            };
+            match load(self.store.as_ref(), &self.root) {
+                Ok(fresh) => *cache = fresh,
+                Err(e) => {
+                    tracing::error!(error = %e, "KMS keystore reload failed");
+                    cache.stale = true;
+                }
+            }
+            return Err(error);
+        }
+        cache.state = next;
+        Ok(())
     }
 
     /// Applies due timers (persisting them), then reads.
@@ -226,22 +383,19 @@ impl EmbeddedKms {
         let mut guard = self.lock()?;
         let now = self.now();
         self.run_timers(&mut guard, now)?;
-        let mut next = guard.clone();
+        let mut next = guard.state.clone();
         let out = f(&mut next, now)?;
-        self.store.persist(&next, &self.root)?;
-        *guard = next;
+        self.commit(&mut guard, next)?;
         Ok(out)
     }
 
-    fn run_timers(&self, state: &mut State, now: OffsetDateTime) -> Result<(), KmsError> {
-        if !state.timers_due(now) {
+    fn run_timers(&self, cache: &mut Cache, now: OffsetDateTime) -> Result<(), KmsError> {
+        if !cache.timers_due(now) {
             return Ok(());
         }
-        let mut next = state.clone();
+        let mut next = cache.state.clone();
         next.fire_timers(now)?;
-        self.store.persist(&next, &self.root)?;
-        *state = next;
-        Ok(())
+        self.commit(cache, next)
     }
 
     /// Decrypts a blob inside a read; shared by Decrypt and ReEncrypt.
@@ -353,6 +507,17 @@ impl EmbeddedKms {
     }
 }
 
+fn check_region(region: &str) -> Result<(), KmsError> {
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(KmsError::Validation(format!("invalid region '{region}'")));
+    }
+    Ok(())
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -386,6 +551,9 @@ impl KmsDataPlane for EmbeddedKms {
     fn usable_now(&self, key: KeyRef) -> Option<Result<String, KmsError>> {
         // Never wait: a write holds the lock while it persists the keystore.
         let guard = self.state.try_lock().ok()?;
+        if guard.stale {
+            return None;
+        }
         // A due timer (deletion, expiry) changes states when it runs, which
         // persists: leave that to a full call.
         if guard.timers_due(self.now()) {

@@ -1117,3 +1117,160 @@ impl crate::contract::Harness for Embedded {
 fn passes_the_kms_contract() {
     crate::contract::run(&Embedded(fixture()));
 }
+
+/// An embedded KMS over an in-memory keystore, sharing `store`.
+fn over_memory(store: &Arc<crate::memory_keystore::MemoryKeyStore>) -> EmbeddedKms {
+    let (root, _) =
+        RootKey::load_or_create(tempfile::tempdir().expect("tempdir").path()).expect("root key");
+    EmbeddedKms::with_keystore(store.clone(), Arc::new(root), REGION).expect("open")
+}
+
+struct OverMemory(EmbeddedKms);
+
+impl crate::contract::Harness for OverMemory {
+    fn kms(&self) -> &dyn KmsDataPlane {
+        &self.0
+    }
+    fn create_key(&self) -> String {
+        self.0
+            .create_key(
+                &ctx(),
+                CreateKey {
+                    description: "contract".into(),
+                    key_spec: KeySpec::SymmetricDefault,
+                    origin: Origin::Generated,
+                    tags: Vec::new(),
+                },
+            )
+            .expect("create")
+            .key_id
+    }
+    fn set_enabled(&self, key: &str, enabled: bool) {
+        let result = if enabled {
+            self.0.enable_key(&ctx(), key)
+        } else {
+            self.0.disable_key(&ctx(), key)
+        };
+        result.expect("set state");
+    }
+    fn rotate(&self, key: &str) {
+        self.0.rotate_key_on_demand(&ctx(), key).expect("rotate");
+    }
+}
+
+#[test]
+fn passes_the_kms_contract_over_an_in_memory_keystore() {
+    let store = Arc::new(crate::memory_keystore::MemoryKeyStore::new());
+    crate::contract::run(&OverMemory(over_memory(&store)));
+    let lines = store.audit_lines();
+    assert!(!lines.is_empty(), "audit lines go to the keystore");
+    for line in &lines {
+        let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        assert!(value["operation"].is_string() && value["outcome"].is_string());
+    }
+}
+
+#[test]
+fn a_lost_swap_fails_the_call_reloads_and_never_overwrites() {
+    let store = Arc::new(crate::memory_keystore::MemoryKeyStore::new());
+    let (root, _) =
+        RootKey::load_or_create(tempfile::tempdir().expect("tempdir").path()).expect("root key");
+    let root = Arc::new(root);
+    let a = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("a");
+    let request = || CreateKey {
+        description: "shared".into(),
+        key_spec: KeySpec::SymmetricDefault,
+        origin: Origin::Generated,
+        tags: Vec::new(),
+    };
+    let id = a.create_key(&ctx(), request()).expect("create").key_id;
+    // A second gateway reads the key, then the first disables it.
+    let b = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("b");
+    a.disable_key(&ctx(), &id).expect("disable on a");
+    // b's cache still has it enabled: its change loses, and says so.
+    let lost = b.tag_resource(&ctx(), &id, vec![("k".into(), "v".into())]);
+    assert!(
+        matches!(&lost, Err(KmsError::Internal(m)) if m.contains("another writer")),
+        "{lost:?}"
+    );
+    // b reloaded: it sees the disabled state, and a retry applies on top of it.
+    assert_eq!(
+        b.describe_key(&ctx(), &id).expect("describe").state,
+        KeyState::Disabled
+    );
+    b.tag_resource(&ctx(), &id, vec![("k".into(), "v".into())])
+        .expect("retry");
+    let c = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("c");
+    assert_eq!(
+        c.describe_key(&ctx(), &id).expect("describe").state,
+        KeyState::Disabled,
+        "the disable was not overwritten"
+    );
+    assert_eq!(
+        c.list_resource_tags(&ctx(), &id).expect("tags"),
+        vec![("k".to_owned(), "v".to_owned())]
+    );
+    // Aliases are records of their own: two gateways creating one alias,
+    // only the first wins.
+    let other = b.create_key(&ctx(), request()).expect("create").key_id;
+    a.create_alias(&ctx(), "alias/one", &id)
+        .expect("alias on a");
+    assert!(b.create_alias(&ctx(), "alias/one", &other).is_err());
+    // Reads come from each KMS's copy: a KMS opened now sees the keystore.
+    let d = EmbeddedKms::with_keystore(store, root, REGION).expect("d");
+    let aliases = d.list_aliases(&ctx(), None).expect("aliases");
+    assert_eq!(aliases.len(), 1);
+    assert_eq!(
+        (aliases[0].name.as_str(), aliases[0].target_key_id.as_str()),
+        ("alias/one", id.as_str()),
+        "the first alias was not overwritten"
+    );
+}
+
+/// The fixture's data directory, copied: root key and `kms/keystore.json`
+/// as the code before the `KeyStore` trait wrote them.
+fn previous_fixture() -> (tempfile::TempDir, Arc<RootKey>, Vec<String>) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keystore-v1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("kms")).expect("kms dir");
+    for name in ["root.key", "kms/keystore.json"] {
+        std::fs::copy(src.join(name), dir.path().join(name)).expect("copy fixture");
+    }
+    let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
+    let ids = std::fs::read_to_string(src.join("ids"))
+        .expect("ids")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (dir, Arc::new(root), ids)
+}
+
+#[test]
+fn a_keystore_written_by_the_previous_code_loads() {
+    let (dir, root, ids) = previous_fixture();
+    let now = Arc::new(Mutex::new(datetime!(2025-01-01 00:00 UTC)));
+    let kms = open_with(&dir, &root, &now);
+    let (rotated, doomed, external) = (&ids[0], &ids[1], &ids[2]);
+    let meta = kms.describe_key(&ctx(), "alias/fixture").expect("alias");
+    assert_eq!(&meta.key_id, rotated);
+    assert_eq!(meta.current_version, 2);
+    assert_eq!(
+        kms.get_key_rotation_status(&ctx(), rotated)
+            .expect("rotation")
+            .period_days,
+        180
+    );
+    let doomed = kms.describe_key(&ctx(), doomed).expect("doomed");
+    assert_eq!(doomed.state, KeyState::PendingDeletion);
+    assert_eq!(doomed.deletion_date, Some(datetime!(2025-01-31 00:00 UTC)));
+    assert_eq!(
+        kms.describe_key(&ctx(), external).expect("external").state,
+        KeyState::PendingImport
+    );
+    let sse = kms.default_sse_key(&ctx()).expect("sse");
+    assert!(sse.managed);
+    let state = kms.lock().expect("state");
+    assert_eq!(state.keys.len(), 4);
+    assert_eq!(state.import_tokens.len(), 2);
+    assert!(state.import_tokens.values().all(|t| &t.key_id == external));
+}

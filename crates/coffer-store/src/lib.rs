@@ -32,6 +32,7 @@
 //! keys are skipped by seeking, not iterating; a common prefix equal to `start_after` is skipped.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod blob;
 mod blob_store;

@@ -17,7 +17,9 @@ use crate::state::AppState;
 /// A byte range of an object, resolved against its size.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RangeRequest {
+    /// The whole object (no `Range`, or one the object's size makes whole).
     Whole,
+    /// These plaintext bytes: a `206 Partial Content`.
     Part(std::ops::Range<u64>),
 }
 

@@ -1,5 +1,8 @@
 //! Timestamps in the forms signatures use: `YYYYMMDDTHHMMSSZ` (ISO 8601
-//! basic, as in `x-amz-date`) and the RFC 1123 `Date` header.
+//! basic, as in `x-amz-date`) and the RFC 1123 `Date` header. The server's
+//! HTTP dates live here too: `Last-Modified` is written by
+//! [`format_http_date`], conditional headers are read by
+//! [`parse_conditional_date`].
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -210,9 +213,8 @@ mod tests {
         assert_eq!(parse_http_date(&written), t);
     }
 
-    /// The vectors of the server's `Last-Modified` formatter (coffer-api
-    /// `ops::http_date`, milliseconds since the epoch): this function writes
-    /// the same bytes, so the server can switch to it unchanged.
+    /// The vectors of the server's former `Last-Modified` formatter
+    /// (coffer-api's `ops::http_date`, now this function): the same bytes.
     #[test]
     fn http_date_matches_the_servers_last_modified_vectors() {
         for (seconds, expected) in [

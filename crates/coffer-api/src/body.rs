@@ -8,19 +8,26 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
+/// A response's body, as hyper sends it.
 pub enum ResponseBody {
+    /// No bytes (HEAD, 204, most errors' absence of a document).
     Empty,
+    /// One buffer, sent as one frame; `None` once sent.
     Full(Option<Bytes>),
     /// Chunks from a reader thread; `first` was received before the
     /// response started (see `object_io::stream_range`).
     Stream {
+        /// The first chunk, already authenticated; `None` once sent.
         first: Option<Bytes>,
+        /// The rest, as the reader thread opens them; an error ends the body.
         chunks: mpsc::Receiver<std::io::Result<Bytes>>,
+        /// Bytes still to come, for the size hint.
         remaining: u64,
     },
 }
 
 impl ResponseBody {
+    /// A body of exactly `bytes`.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         ResponseBody::Full(Some(bytes.into()))
     }

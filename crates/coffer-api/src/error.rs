@@ -16,74 +16,129 @@ use http::StatusCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     // Authentication and authorization.
+    /// The caller may not do this: not the owner, a policy denies it, or an admin call by a non-admin.
     AccessDenied,
+    /// The `Authorization` header cannot be parsed (scheme, credential scope, fields).
     AuthorizationHeaderMalformed,
+    /// A presigned URL's query parameters are missing or malformed.
     AuthorizationQueryParametersError,
+    /// No user has the access key the request is signed with.
     InvalidAccessKeyId,
+    /// A header the request needs is absent.
     MissingSecurityHeader,
+    /// The signed request time is too far from the server's clock (or a presigned URL is not
+    /// valid yet).
     RequestTimeTooSkewed,
+    /// The signature (of the request, or of an aws-chunked chunk) is not the one the secret key gives.
     SignatureDoesNotMatch,
 
     // The request itself.
+    /// A header or query parameter has a value the operation refuses.
     InvalidArgument,
+    /// The request as a whole is not one the operation accepts (conflicting or unsupported options, a malformed chunked body).
     InvalidRequest,
+    /// The XML body is not well-formed or not the expected document.
     MalformedXML,
+    /// A bucket policy document that cannot be parsed or is not supported.
     MalformedPolicy,
+    /// A request body (XML, JSON) longer than the operation reads.
     MaxMessageLengthExceeded,
+    /// The HTTP method is not one this resource answers.
     MethodNotAllowed,
+    /// A feature of S3 or OSS that Coffer does not implement.
     NotImplemented,
+    /// CreateBucket asked for a region other than the server's.
     IllegalLocationConstraintException,
 
     // The request body.
+    /// The body does not match its `Content-MD5` or declared checksum.
     BadDigest,
+    /// A `Content-MD5` or checksum header that is not a valid digest.
     InvalidDigest,
+    /// The body does not match its signed `x-amz-content-sha256`.
     XAmzContentSHA256Mismatch,
+    /// The body ended before its declared length.
     IncompleteBody,
+    /// A body sent without `Content-Length` where one is required.
     MissingContentLength,
+    /// The body stalled for longer than the server waits.
     RequestTimeout,
+    /// A body, part or object larger than the maximum.
     EntityTooLarge,
+    /// A part other than the last is below the minimum part size.
     EntityTooSmall,
 
     // Buckets.
+    /// The bucket does not exist.
     NoSuchBucket,
+    /// The bucket name breaks the naming rules.
     InvalidBucketName,
+    /// Another user owns a bucket of that name.
     BucketAlreadyExists,
+    /// The caller already owns a bucket of that name.
     BucketAlreadyOwnedByYou,
+    /// DeleteBucket on a bucket that still holds objects or uploads.
     BucketNotEmpty,
+    /// The bucket has no policy to get or delete.
     NoSuchBucketPolicy,
+    /// S3: the bucket has no default-encryption configuration.
     ServerSideEncryptionConfigurationNotFoundError,
+    /// OSS: the bucket has no default-encryption rule.
     NoSuchServerSideEncryptionRule,
 
     // Objects and multipart uploads.
+    /// No object under that key.
     NoSuchKey,
+    /// The object key is longer than the maximum.
     KeyTooLongError,
+    /// The user metadata headers exceed the size limit.
     MetadataTooLarge,
+    /// A `Range` that no byte of the object satisfies.
     InvalidRange,
+    /// A `partNumber` the object does not have.
     InvalidPartNumber,
+    /// A conditional header (`If-Match`, `If-Unmodified-Since`, or a copy source's conditions)
+    /// did not hold.
     PreconditionFailed,
+    /// No upload of that id: never created, or already completed or aborted.
     NoSuchUpload,
+    /// CompleteMultipartUpload names a part that was not uploaded, or with another ETag.
     InvalidPart,
+    /// CompleteMultipartUpload lists its parts out of ascending order.
     InvalidPartOrder,
 
     // Server-side encryption and the KMS behind it.
+    /// An SSE header names an algorithm Coffer does not offer.
     InvalidEncryptionAlgorithmError,
+    /// Stored data or metadata failed authentication; never served, reported without detail.
     IntegrityCheckFailed,
+    /// The KMS key named for SSE-KMS does not exist.
     KmsNotFound,
+    /// The KMS key is disabled.
     KmsDisabled,
+    /// The KMS key is in a state that refuses this use (for example pending deletion).
     KmsInvalidState,
+    /// The KMS could not decrypt the object's wrapped data key.
     KmsInvalidCiphertext,
+    /// The data key was wrapped under another KMS key than the one named.
     KmsIncorrectKey,
+    /// The KMS refused the request's parameters.
     KmsValidation,
+    /// The KMS failed internally.
     KmsInternal,
     /// A KMS failure SSE does not expect (alias or key-import errors):
     /// reported as `KMS.KMSInternalException`, but with 403.
     KmsUnexpected,
 
     // The admin API.
+    /// Admin API: no user of that name.
     NoSuchUser,
+    /// Admin API: a user of that name or access key exists.
     UserAlreadyExists,
+    /// Admin API: no endpoint at that path.
     NoSuchAdminEndpoint,
 
+    /// A failure of the server itself; the detail goes to the log, not the client.
     InternalError,
 }
 
@@ -248,16 +303,20 @@ impl std::fmt::Display for ErrorCode {
 /// dialect when the response is built (`server.rs`).
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// What failed, as the client is told: code and status.
     pub code: ErrorCode,
+    /// The `Message` of the error document, for humans.
     pub message: String,
     /// OSS's fine-grained code for this failure, when it is not the one
     /// its code always has ([`ErrorCode::oss_ec`]).
     pub ec: Option<&'static str>,
 }
 
+/// What every handler returns.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// An error with `code` and `message`, and no site-specific OSS `EC`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -286,51 +345,63 @@ impl ApiError {
             .unwrap_or("0000-00000000")
     }
 
+    /// `NoSuchBucket`, with S3's message.
     pub fn no_such_bucket() -> Self {
         Self::new(
             ErrorCode::NoSuchBucket,
             "The specified bucket does not exist",
         )
     }
+    /// `NoSuchKey`, with S3's message.
     pub fn no_such_key() -> Self {
         Self::new(ErrorCode::NoSuchKey, "The specified key does not exist.")
     }
+    /// `NoSuchUpload`, with S3's message.
     pub fn no_such_upload() -> Self {
         Self::new(
             ErrorCode::NoSuchUpload,
             "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
         )
     }
+    /// `AccessDenied`, saying why.
     pub fn access_denied(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::AccessDenied, message)
     }
+    /// `InvalidArgument`, naming the argument.
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidArgument, message)
     }
+    /// `InvalidRequest`, saying what is wrong.
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
     }
+    /// `MalformedXML`, with S3's message.
     pub fn malformed_xml() -> Self {
         Self::new(
             ErrorCode::MalformedXML,
             "The XML you provided was not well-formed or did not validate against our published schema.",
         )
     }
+    /// `BadDigest`, naming the digest that did not match.
     pub fn bad_digest(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadDigest, message)
     }
+    /// `NotImplemented`: `what` is a feature Coffer does not offer.
     pub fn not_implemented(what: &str) -> Self {
         Self::new(
             ErrorCode::NotImplemented,
             format!("{what} is not implemented by Coffer"),
         )
     }
+    /// `MethodNotAllowed`, with S3's message.
     pub fn method_not_allowed() -> Self {
         Self::new(
             ErrorCode::MethodNotAllowed,
             "The specified method is not allowed against this resource.",
         )
     }
+    /// `InternalError`: `context` and `error` are logged, the client gets only a generic
+    /// message.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error: {context}");
         Self::new(
@@ -367,6 +438,7 @@ impl ApiError {
             "The object's stored data failed its integrity check and is not served.",
         )
     }
+    /// `IncompleteBody`: fewer bytes than `Content-Length` arrived.
     pub fn incomplete_body() -> Self {
         Self::new(
             ErrorCode::IncompleteBody,

@@ -188,7 +188,7 @@ macro_rules! operations {
     ($($name:ident),+ $(,)?) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         /// A KMS API operation, by its AWS name.
-        pub enum Operation { $($name),+ }
+        pub enum Operation { $(#[doc = concat!("`TrentService.", stringify!($name), "`.")] $name),+ }
 
         impl Operation {
             /// The AWS name (`X-Amz-Target: TrentService.<name>`).

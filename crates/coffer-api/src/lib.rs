@@ -9,6 +9,7 @@
 //! written and read (`body_checks` verifies what a body promised);
 //! [`error`] holds every error code and its status.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod admin;
 mod auth;

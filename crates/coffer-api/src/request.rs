@@ -23,6 +23,7 @@ impl Query {
         Ok(Self(params))
     }
 
+    /// The first value of parameter `name`, empty if it came without one.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -30,6 +31,7 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether parameter `name` is present, with or without a value (`?uploads`).
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(n, _)| n == name)
     }
@@ -54,6 +56,7 @@ impl Query {
         }
     }
 
+    /// Every parameter name, in request order, repeats included.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(n, _)| n.as_str())
     }
@@ -79,10 +82,14 @@ pub fn path_decode(text: &str) -> ApiResult<String> {
 /// or from the Host header (virtual-host style).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The bucket, decoded; `None` for the service (ListBuckets).
     pub bucket: Option<String>,
+    /// The key, decoded; `None` for the bucket itself.
     pub key: Option<String>,
 }
 
+/// The target of a request for `raw_path` with `host`: virtual-host style when `host` is
+/// `<bucket>.<domain>` for one of `domains`, path style otherwise.
 pub fn resolve_target(raw_path: &str, host: Option<&str>, domains: &[String]) -> ApiResult<Target> {
     let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
     if let Some(bucket) = host.and_then(|h| virtual_host_bucket(h, domains)) {
@@ -148,13 +155,21 @@ impl Dialect {
 
 /// An authenticated request, ready for its operation.
 pub struct ApiRequest {
+    /// The id sent back in `x-amz-request-id` / `x-oss-request-id` and error documents.
     pub request_id: String,
+    /// S3 or OSS: how the request is read and the response written.
     pub dialect: Dialect,
+    /// The HTTP method.
     pub method: Method,
+    /// The target bucket, if any.
     pub bucket: Option<String>,
+    /// The target key, if any.
     pub key: Option<String>,
+    /// The decoded query parameters.
     pub query: Query,
+    /// The request's headers.
     pub headers: HeaderMap,
+    /// Who signed the request.
     pub principal: Principal,
     /// What the connection negotiated; `None` over plain HTTP.
     pub tls: Option<crate::tls::TlsInfo>,
@@ -163,6 +178,7 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
+    /// Header `name`, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -208,10 +224,12 @@ impl ApiRequest {
         self.query.get(name).filter(|v| !v.is_empty())
     }
 
+    /// The target bucket; `NoSuchBucket` for a request to the service.
     pub fn bucket(&self) -> ApiResult<&str> {
         self.bucket.as_deref().ok_or_else(ApiError::no_such_bucket)
     }
 
+    /// The target key; `NoSuchKey` for a request to a bucket.
     pub fn key(&self) -> ApiResult<&str> {
         self.key.as_deref().ok_or_else(ApiError::no_such_key)
     }

@@ -12,11 +12,15 @@ use zeroize::Zeroizing;
 
 /// Root credentials: the administrator that exists before any user does.
 pub struct RootCredentials {
+    /// The root's access key id, checked before the user table.
     pub access_key: String,
+    /// The root's secret key, wiped on drop.
     pub secret_key: Zeroizing<String>,
 }
 
+/// The server's settings that requests see.
 pub struct ServerSettings {
+    /// The one region the server is (bucket locations, SigV4 scopes).
     pub region: String,
     /// Host names under which virtual-host-style requests are recognised:
     /// `bucket.<domain>`.
@@ -25,33 +29,42 @@ pub struct ServerSettings {
     pub limits: crate::limits::ConnectionLimits,
 }
 
+/// Everything a request handler can reach, shared by all connections.
 pub struct AppState {
     /// Buckets, object records, uploads and users.
     pub meta: Arc<dyn MetadataStore>,
     /// The sealed (or plain) bytes of objects and parts.
     pub blobs: Arc<dyn BlobStore>,
+    /// The root key: seals users' secret keys and the service master key.
     pub root_key: std::sync::Arc<RootKey>,
     /// The keys of objects: the service master key, the KMS data plane and
     /// the bucket-key cache, behind one sealing and one opening path.
     pub keys: ObjectKeys,
     /// The KMS behind the KMS API (None: no KMS API, SSE-KMS refused).
     pub kms: Option<std::sync::Arc<dyn coffer_kms::Kms>>,
+    /// The administrator's credentials.
     pub root: RootCredentials,
+    /// Region, domains and limits.
     pub settings: ServerSettings,
 }
 
+/// The state as the listeners hold it.
 pub type SharedState = Arc<AppState>;
 
 /// Who signed a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
+    /// The administrator, with the root credentials.
     Root,
+    /// A user, by name.
     User(String),
 }
 
+/// The root's name wherever a principal is named (owners, logs).
 pub const ROOT_NAME: &str = "root";
 
 impl Principal {
+    /// The principal's name: a user's, or [`ROOT_NAME`].
     pub fn name(&self) -> &str {
         match self {
             Principal::Root => ROOT_NAME,
@@ -64,11 +77,14 @@ impl Principal {
         owner_id(self.name())
     }
 
+    /// Whether this is the administrator.
     pub fn is_root(&self) -> bool {
         matches!(self, Principal::Root)
     }
 }
 
+/// The canonical ID S3 documents show for the owner `name`: a SHA-256 of the name, so it
+/// is stable and the same on every server.
 pub fn owner_id(name: &str) -> String {
     hex::encode(Sha256::digest(format!("coffer-owner:{name}").as_bytes()))
 }

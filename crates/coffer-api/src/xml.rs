@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
 
+/// The `xmlns` of S3 response documents (OSS documents carry none).
 pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// Builds an XML document element by element, escaping text.
@@ -42,6 +43,7 @@ impl XmlWriter {
         }
     }
 
+    /// Opens `<name>`; it is closed by [`end`](Self::end) or [`finish`](Self::finish).
     pub fn start(&mut self, name: &'static str) -> &mut Self {
         self.out.push('<');
         self.out.push_str(name);
@@ -50,6 +52,7 @@ impl XmlWriter {
         self
     }
 
+    /// Closes the innermost open element (nothing if none is open).
     pub fn end(&mut self) -> &mut Self {
         if let Some(name) = self.open.pop() {
             self.out.push_str("</");
@@ -76,6 +79,7 @@ impl XmlWriter {
         escape_into(&mut self.out, text);
     }
 
+    /// `<name>text</name>` when there is a `text`; nothing otherwise.
     pub fn elem_opt(&mut self, name: &str, text: Option<impl AsRef<str>>) -> &mut Self {
         if let Some(text) = text {
             self.elem(name, text);
@@ -83,6 +87,7 @@ impl XmlWriter {
         self
     }
 
+    /// The document, with every element still open closed.
     pub fn finish(mut self) -> String {
         while !self.open.is_empty() {
             self.end();
@@ -138,16 +143,21 @@ pub fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> ApiResult<T> {
 /// `<Delete>` (DeleteObjects).
 #[derive(Debug, Deserialize)]
 pub struct DeleteRequest {
+    /// `<Quiet>`: report only the keys that failed.
     #[serde(rename = "Quiet", default)]
     pub quiet: bool,
+    /// The objects to delete.
     #[serde(rename = "Object", default)]
     pub objects: Vec<DeleteEntry>,
 }
 
+/// One `<Object>` of a DeleteObjects request.
 #[derive(Debug, Deserialize)]
 pub struct DeleteEntry {
+    /// The key to delete.
     #[serde(rename = "Key")]
     pub key: String,
+    /// Accepted and ignored: Coffer keeps no versions.
     #[serde(rename = "VersionId")]
     pub version_id: Option<String>,
 }
@@ -155,14 +165,18 @@ pub struct DeleteEntry {
 /// `<CompleteMultipartUpload>`.
 #[derive(Debug, Deserialize)]
 pub struct CompleteRequest {
+    /// The parts that make the object, in the client's order.
     #[serde(rename = "Part", default)]
     pub parts: Vec<CompletePart>,
 }
 
+/// One `<Part>` of a CompleteMultipartUpload request.
 #[derive(Debug, Deserialize)]
 pub struct CompletePart {
+    /// The part's number.
     #[serde(rename = "PartNumber")]
     pub part_number: u32,
+    /// The ETag the upload of that part returned (quotes allowed).
     #[serde(rename = "ETag")]
     pub etag: String,
 }
@@ -170,6 +184,7 @@ pub struct CompletePart {
 /// `<CreateBucketConfiguration>`.
 #[derive(Debug, Deserialize)]
 pub struct CreateBucketConfiguration {
+    /// The region asked for; empty or absent means the default region.
     #[serde(rename = "LocationConstraint")]
     pub location_constraint: Option<String>,
 }

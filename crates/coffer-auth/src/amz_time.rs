@@ -1,5 +1,8 @@
 //! Timestamps in the forms signatures use: `YYYYMMDDTHHMMSSZ` (ISO 8601
-//! basic, as in `x-amz-date`) and the RFC 1123 `Date` header.
+//! basic, as in `x-amz-date`) and the RFC 1123 `Date` header. The server's
+//! HTTP dates live here too: `Last-Modified` is written by
+//! [`format_http_date`], conditional headers are read by
+//! [`parse_conditional_date`].
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -74,6 +77,20 @@ pub fn parse_date_lenient(s: &str) -> Option<OffsetDateTime> {
         return parse_http_date(&format!("{rest} GMT"));
     }
     OffsetDateTime::parse(s, RFC822_NUMERIC).ok()
+}
+
+/// Parses the date of a conditional request header (`If-Modified-Since`,
+/// `If-Unmodified-Since` and their `x-amz-copy-source-` forms): the RFC 7231
+/// IMF-fixdate and every RFC 2822 form (weekday optional and unchecked,
+/// one-digit day, two-digit year, seconds optional, a numeric offset or a
+/// named zone). Laxer than [`parse_http_date`], which signatures use: a
+/// date a client cannot write exactly only weakens a precondition, and an
+/// unreadable one is ignored, as HTTP asks.
+pub fn parse_conditional_date(s: &str) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    let normalized = s.strip_suffix("GMT").map(|rest| format!("{rest}+0000"));
+    let candidate = normalized.as_deref().unwrap_or(s);
+    OffsetDateTime::parse(candidate, &time::format_description::well_known::Rfc2822).ok()
 }
 
 /// Formats `t` (converted to UTC) as an RFC 1123 HTTP date, e.g.
@@ -155,9 +172,49 @@ mod tests {
         );
     }
 
-    /// The vectors of the server's `Last-Modified` formatter (coffer-api
-    /// `ops::http_date`, milliseconds since the epoch): this function writes
-    /// the same bytes, so the server can switch to it unchanged.
+    /// What the server's conditional headers accepted before this parser
+    /// moved here from coffer-api's `ops`: every RFC 2822 form, wider than
+    /// the strict [`parse_http_date`].
+    #[test]
+    fn conditional_dates_accept_every_rfc_2822_form() {
+        let t = Some(datetime!(2026-11-29 11:26:33 UTC));
+        for s in [
+            "Sun, 29 Nov 2026 11:26:33 GMT",
+            " Sun, 29 Nov 2026 11:26:33 GMT ",
+            "29 Nov 2026 11:26:33 GMT",
+            "Mon, 29 Nov 2026 11:26:33 GMT",
+            "sun, 29 nov 2026 11:26:33 GMT",
+            "Sun, 29 Nov 26 11:26:33 GMT",
+            "Sun, 29 Nov 2026 11:26:33 +0000",
+            "Sun, 29 Nov 2026 12:26:33 +0100",
+            "Sun, 29 Nov 2026 06:26:33 EST",
+            "Sun, 29 Nov 2026 11:26:33 UT",
+        ] {
+            assert_eq!(parse_conditional_date(s), t, "{s}");
+        }
+        assert_eq!(
+            parse_conditional_date("Sun, 1 Nov 2026 11:26 GMT"),
+            Some(datetime!(2026-11-01 11:26:00 UTC))
+        );
+        for bad in [
+            "",
+            "garbage",
+            "Sun, 29 Nov 2026 11:26:33",
+            "20261129T112633Z",
+            "Sunday, 29-Nov-26 11:26:33 GMT",
+            "Sun Nov 29 11:26:33 2026",
+            "Sun, 29 Nov 1899 11:26:33 GMT",
+        ] {
+            assert_eq!(parse_conditional_date(bad), None, "{bad}");
+        }
+        // The strict form the server writes is read back exactly.
+        let written = format_http_date(datetime!(2026-11-29 11:26:33 UTC));
+        assert_eq!(parse_conditional_date(&written), t);
+        assert_eq!(parse_http_date(&written), t);
+    }
+
+    /// The vectors of the server's former `Last-Modified` formatter
+    /// (coffer-api's `ops::http_date`, now this function): the same bytes.
     #[test]
     fn http_date_matches_the_servers_last_modified_vectors() {
         for (seconds, expected) in [

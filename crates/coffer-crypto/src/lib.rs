@@ -13,8 +13,6 @@
 
 pub mod keys;
 pub mod random;
-// Documented item by item as `sealed/` is restructured (another branch owns it).
-#[allow(missing_docs)]
 pub mod sealed;
 pub mod secret_box;
 

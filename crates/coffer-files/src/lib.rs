@@ -18,6 +18,7 @@
 //! Standard library only; permissions are applied on Unix and ignored
 //! elsewhere.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -3,19 +3,28 @@
 /// Everything a store operation can fail with. Domain errors first, then I/O and database errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The named bucket does not exist.
     #[error("no such bucket")]
     NoSuchBucket,
+    /// A bucket of that name already exists.
     #[error("bucket already exists (owner {owner})")]
-    BucketExists { owner: String },
+    BucketExists {
+        /// The existing bucket's owner, so the caller can tell "yours" from "taken".
+        owner: String,
+    },
+    /// A bucket still holding objects or uploads cannot be deleted.
     #[error("bucket is not empty")]
     BucketNotEmpty,
+    /// No object record under that key.
     #[error("no such key")]
     NoSuchKey,
+    /// No upload of that id for that key (never created, completed or aborted).
     #[error("no such upload")]
     NoSuchUpload,
     /// An extent of a completed upload is not the blob of a current part of that upload.
     #[error("invalid part: not a current part of this upload")]
     InvalidPart,
+    /// The blob does not exist, or is not finished yet.
     #[error("no such blob")]
     NoSuchBlob,
     /// A blob handed to `put_object`/`put_part` is already referenced by another record.
@@ -27,7 +36,15 @@ pub enum StoreError {
     PreconditionFailed,
     /// A blob read asked for bytes past the blob's end, or a range that ends before it starts.
     #[error("range {start}..{end} is outside a blob of {len} bytes")]
-    InvalidRange { start: u64, end: u64, len: u64 },
+    InvalidRange {
+        /// The first byte asked for.
+        start: u64,
+        /// One past the last byte asked for.
+        end: u64,
+        /// The blob's length.
+        len: u64,
+    },
+    /// Another user already has this name or this access key.
     #[error("user name or access key already exists")]
     UserExists,
     /// A name or key the store cannot hold (empty, too long, contains NUL…).
@@ -36,8 +53,10 @@ pub enum StoreError {
     /// Stored metadata could not be decoded.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
+    /// A file or directory of the store could not be read or written.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The metadata database failed (redb's error, boxed: it is large).
     #[error("metadata database error: {0}")]
     Database(#[source] Box<redb::Error>),
 }

@@ -10,7 +10,7 @@
 //!   (`meta.rs`: its module docs are the contract, including the commit order) and
 //!   [`BlobStore`] / [`BlobWriter`] (`blob_store.rs`). The embedded pair implementing them,
 //!   [`EmbeddedMetadata`] and [`FileBlobStore`] (`embedded/`), runs the synchronous store on
-//!   tokio's blocking threads. `contract.rs` is the suite every backend passes (feature
+//!   tokio's blocking threads. `contract/` is the suite every backend passes (feature
 //!   `contract` for other crates' tests).
 //! - The synchronous [`Store`] (`store/`, one module per family: buckets, objects, multipart,
 //!   blobs, users), whose every function blocks: the embedded pair's engine, and what the
@@ -32,6 +32,7 @@
 //! keys are skipped by seeking, not iterating; a common prefix equal to `start_after` is skipped.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod blob;
 mod blob_store;

@@ -13,22 +13,31 @@ pub type BlobId = String;
 /// First byte of every stored record: the encoding version (1 = JSON follows).
 const RECORD_FORMAT_V1: u8 = 1;
 
+/// A bucket: its name, owner and configuration documents.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BucketRecord {
+    /// The bucket's name, unique in the store.
     pub name: String,
+    /// The user who created it; only they may use it.
     pub owner: String,
+    /// The region the bucket reports (`GetBucketLocation`, `x-amz-bucket-region`).
     pub region: String,
+    /// Creation time, in milliseconds since the Unix epoch.
     pub created_ms: i64,
     /// Opaque per-bucket configuration documents (encryption, policy, …), by name.
     pub config: BTreeMap<String, String>,
 }
 
+/// An object's metadata: what a HEAD answers from, and where its body lies.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ObjectRecord {
+    /// The body's length as clients see it (plaintext bytes).
     pub size: u64,
     /// Without quotes.
     pub etag: String,
+    /// Last write, in milliseconds since the Unix epoch (`Last-Modified`).
     pub last_modified_ms: i64,
+    /// The user who wrote the object.
     pub owner: String,
     /// Opaque headers with lower-case names (content-type, x-amz-meta-*, …).
     pub headers: Vec<(String, String)>,
@@ -43,47 +52,71 @@ pub struct ObjectRecord {
     pub crc64: Option<u64>,
 }
 
+/// One blob of an object's body.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Extent {
+    /// The blob holding these bytes.
     pub blob: BlobId,
     /// Stored bytes.
     pub size: u64,
+    /// The upload part this extent was, for an object completed from a multipart upload.
     pub part_number: Option<u32>,
+    /// That part's ETag (without quotes), for an object completed from a multipart upload.
     pub etag: Option<String>,
 }
 
+/// A multipart upload in progress: what its completed object will carry.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UploadRecord {
     /// Filled in by `Store::create_upload`.
     pub upload_id: String,
+    /// The key the completed object will have.
     pub key: String,
+    /// Creation time, in milliseconds since the Unix epoch.
     pub initiated_ms: i64,
+    /// The user who created the upload.
     pub owner: String,
+    /// Opaque headers for the completed object, with lower-case names.
     pub headers: Vec<(String, String)>,
+    /// The checksum algorithm the client declared at creation, opaque.
     pub checksum_algorithm: Option<String>,
+    /// Opaque encryption envelope the parts are sealed under.
     pub envelope: Option<Vec<u8>>,
 }
 
+/// One uploaded part of a multipart upload; a later part with the same number replaces it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PartRecord {
+    /// The client's part number.
     pub part_number: u32,
+    /// Without quotes.
     pub etag: String,
+    /// The part's length as the client sent it (plaintext bytes).
     pub size: u64,
+    /// Upload time, in milliseconds since the Unix epoch.
     pub last_modified_ms: i64,
+    /// The blob holding the part's stored bytes.
     pub blob: BlobId,
+    /// (algorithm, base64 value), opaque.
     pub checksum: Option<(String, String)>,
+    /// Opaque encryption envelope of this part alone, if any (parts sealed under the
+    /// upload's envelope carry none).
     pub envelope: Option<Vec<u8>>,
     /// CRC-64/XZ of the part's body.
     #[serde(default)]
     pub crc64: Option<u64>,
 }
 
+/// A user who can sign requests. Its `Debug` leaves the sealed secret out.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserRecord {
+    /// The user's name, unique in the store; it owns buckets and objects.
     pub name: String,
+    /// The access key id requests are signed with, unique in the store.
     pub access_key: String,
     /// Already sealed by the caller; opaque here.
     pub sealed_secret: Vec<u8>,
+    /// Creation time, in milliseconds since the Unix epoch.
     pub created_ms: i64,
 }
 
@@ -117,6 +150,7 @@ pub enum Condition {
 /// committed record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingBlob {
+    /// The pending blob.
     pub blob: BlobId,
     /// When the pending row was written, in milliseconds since the Unix epoch.
     pub since_ms: i64,
@@ -125,17 +159,24 @@ pub struct PendingBlob {
 /// A ListObjects request, already decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListQuery {
+    /// Only keys starting with this are listed.
     pub prefix: String,
+    /// Keys with this after the prefix roll up into one common prefix.
     pub delimiter: Option<String>,
     /// Exclusive: keys (and common prefixes) up to and including this are skipped.
     pub start_after: Option<String>,
+    /// At most this many objects and common prefixes together.
     pub max_keys: usize,
 }
 
+/// One page of a ListObjects answer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListPage {
+    /// The objects listed, by key, in key order.
     pub objects: Vec<(String, ObjectRecord)>,
+    /// The common prefixes listed, in order.
     pub common_prefixes: Vec<String>,
+    /// Whether more keys follow this page.
     pub is_truncated: bool,
     /// The last key or common prefix returned, when truncated.
     pub next_marker: Option<String>,
@@ -144,18 +185,27 @@ pub struct ListPage {
 /// A ListMultipartUploads request, already decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UploadListQuery {
+    /// Only uploads of keys starting with this are listed.
     pub prefix: String,
+    /// Keys with this after the prefix roll up into one common prefix.
     pub delimiter: Option<String>,
+    /// Exclusive: uploads of keys up to and including this are skipped (but see
+    /// `upload_id_marker`).
     pub key_marker: Option<String>,
     /// Only meaningful with `key_marker`: uploads of that key with a greater id are listed too.
     pub upload_id_marker: Option<String>,
+    /// At most this many uploads and common prefixes together.
     pub max_uploads: usize,
 }
 
+/// One page of a ListMultipartUploads answer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UploadListPage {
+    /// The uploads listed, by key then upload id.
     pub uploads: Vec<UploadRecord>,
+    /// The common prefixes listed, in order.
     pub common_prefixes: Vec<String>,
+    /// Whether more uploads follow this page.
     pub is_truncated: bool,
     /// When truncated: the key of the last upload, or the last common prefix, returned.
     pub next_key_marker: Option<String>,

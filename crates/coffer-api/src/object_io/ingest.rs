@@ -132,6 +132,7 @@ impl BodyRules {
     }
 }
 
+/// The `Content-Length` header as a number; `None` when absent or not a number.
 pub fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)

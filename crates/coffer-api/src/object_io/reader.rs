@@ -25,7 +25,9 @@ const READ_BATCH: u64 = READ_BATCH_CHUNKS * CHUNK_SIZE as u64;
 
 /// An object's stored body and what opens it.
 pub struct BodySource {
+    /// The blobs of the body, in order.
     pub extents: Vec<Extent>,
+    /// The keys that open them; `None` for a plaintext object.
     pub opening: Option<Opening>,
 }
 

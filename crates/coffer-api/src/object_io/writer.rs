@@ -27,7 +27,9 @@ const SEALED_BATCH_ROOM: usize = WRITE_BUFFER + 64 * 1024;
 /// How a blob's bytes are stored: as given, or sealed as one part of an
 /// encrypted object.
 pub enum BlobTarget {
+    /// The bytes as given (an object without server-side encryption).
     Plain,
+    /// Sealed by this part's sealer.
     Sealed(PartSealer),
 }
 
@@ -44,22 +46,28 @@ impl BlobTarget {
 
 /// A body written to a staged blob and verified; not yet visible.
 pub struct StagedBody {
+    /// The finished blob holding the stored bytes.
     pub blob: BlobId,
     /// Plaintext bytes.
     pub size: u64,
     /// Bytes in the blob (larger than `size` when sealed).
     pub stored_size: u64,
+    /// MD5 of the plaintext: the ETag, and what `Content-MD5` is checked against.
     pub md5: [u8; 16],
+    /// The checksum the client asked for (algorithm, base64 value), verified.
     pub checksum: Option<(ChecksumAlgorithm, String)>,
     /// CRC-64/XZ, kept for every object so OSS clients can check any of them.
     pub crc64: u64,
 }
 
 impl StagedBody {
+    /// The ETag (without quotes) of a body stored in one PUT or part: its MD5 in hex.
     pub fn etag(&self) -> String {
         hex::encode(self.md5)
     }
 
+    /// The extent this body becomes in an object record; `part_number` for a part of a
+    /// multipart upload.
     pub fn extent(&self, part_number: Option<u32>) -> Extent {
         Extent {
             blob: self.blob.clone(),

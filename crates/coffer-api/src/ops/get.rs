@@ -1,11 +1,12 @@
 //! GetObject and HeadObject: ranges, part numbers and conditional
 //! headers (which CopyObject shares).
 
+use coffer_auth::amz_time::{format_http_date, parse_conditional_date};
 use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
 use super::object::{CRC64_HEADER, USER_META_PREFIX, object_type};
-use super::{authorized_bucket, http_date, parse_http_date, quoted};
+use super::{authorized_bucket, quoted, utc_of_ms};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -16,7 +17,9 @@ use crate::state::AppState;
 /// A byte range of an object, resolved against its size.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RangeRequest {
+    /// The whole object (no `Range`, or one the object's size makes whole).
     Whole,
+    /// These plaintext bytes: a `206 Partial Content`.
     Part(std::ops::Range<u64>),
 }
 
@@ -92,7 +95,8 @@ pub fn check_preconditions<'a>(
             .any(|t| t == "*" || t == record.etag)
     };
     let modified_after = |text: &str| {
-        parse_http_date(text).map(|since| record.last_modified_ms / 1000 > since / 1000)
+        parse_conditional_date(text)
+            .map(|since| record.last_modified_ms / 1000 > since.unix_timestamp())
     };
     let failed = || {
         ApiError::new(
@@ -164,7 +168,7 @@ pub async fn get_object(
         .header(http::header::ETAG, quoted(&record.etag))
         .header(
             http::header::LAST_MODIFIED,
-            http_date(record.last_modified_ms),
+            format_http_date(utc_of_ms(record.last_modified_ms)),
         )
         .header(http::header::ACCEPT_RANGES, "bytes");
     if !record.headers.iter().any(|(n, _)| n == "content-type") {

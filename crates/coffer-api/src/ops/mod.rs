@@ -166,11 +166,17 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// The UTC time `ms` milliseconds after the epoch, whole seconds (the
+/// epoch if out of range): what the XML and `Last-Modified` write.
+pub fn utc_of_ms(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// `2009-10-12T17:50:30.000Z`, as S3 and OSS XML write times. Always
 /// `.000`: the OSS SDKs accept nothing else, and S3 does the same.
 pub fn iso8601(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = utc_of_ms(ms);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
         t.year(),
@@ -182,37 +188,6 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 7231 IMF-fixdate), as HTTP
-/// headers write times.
-pub fn http_date(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[t.month() as usize - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// Parses an HTTP date (RFC 7231 IMF-fixdate, or RFC 2822) to milliseconds.
-pub fn parse_http_date(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let normalized = text.strip_suffix("GMT").map(|s| format!("{s}+0000"));
-    let candidate = normalized.as_deref().unwrap_or(text);
-    time::OffsetDateTime::parse(candidate, &time::format_description::well_known::Rfc2822)
-        .ok()
-        .map(|t| t.unix_timestamp() * 1000)
-}
-
 /// Quoted ETag as S3 returns it.
 pub fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
@@ -221,26 +196,16 @@ pub fn quoted(etag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coffer_auth::amz_time::format_http_date;
 
     #[test]
-    fn dates_format_and_parse() {
+    fn dates_format() {
         let ms = 1_795_951_593_123;
         assert_eq!(iso8601(ms), "2026-11-29T11:26:33.000Z");
         assert_eq!(
-            http_date(1_780_000_000_000),
-            "Thu, 28 May 2026 20:26:40 GMT"
+            format_http_date(utc_of_ms(ms)),
+            "Sun, 29 Nov 2026 11:26:33 GMT"
         );
-        assert_eq!(
-            http_date(1_775_000_000_000),
-            "Tue, 31 Mar 2026 23:33:20 GMT"
-        );
-        assert_eq!(
-            http_date(1_767_312_000_000),
-            "Fri, 02 Jan 2026 00:00:00 GMT"
-        );
-        let http = http_date(ms);
-        assert_eq!(http, "Sun, 29 Nov 2026 11:26:33 GMT");
-        assert_eq!(parse_http_date(&http), Some(1_795_951_593_000));
-        assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(utc_of_ms(-1).unix_timestamp(), -1);
     }
 }

@@ -68,17 +68,25 @@ struct CipherSuiteXml {
 /// returned, not enforced (the listener's own allow-list governs suites).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpsConfig {
+    /// Whether the bucket refuses requests over other TLS versions (and plain HTTP).
     pub enable: bool,
+    /// The TLS versions allowed, as OSS names them (`TLSv1.2`, `TLSv1.3`).
     pub versions: Vec<String>,
+    /// The `CipherSuite` part, as the client sent it.
     #[serde(default)]
     pub cipher_suite: Option<StoredCipherSuite>,
 }
 
+/// The `CipherSuite` part of an httpsConfig, kept to be returned by a GET.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCipherSuite {
+    /// `Enable`.
     pub enable: Option<bool>,
+    /// `StrongCipherSuite`.
     pub strong: Option<bool>,
+    /// `CustomCipherSuite` entries (TLS 1.2 and below).
     pub custom: Vec<String>,
+    /// `TLS13CustomCipherSuite` entries.
     pub tls13_custom: Vec<String>,
 }
 
@@ -100,6 +108,8 @@ impl HttpsConfig {
         }
     }
 
+    /// Reads a PutBucketHttpsConfig body: `InvalidArgument` for a TLS version OSS does not
+    /// name, or for `Enable` without TLSv1.2 or TLSv1.3 among the versions.
     pub fn parse(body: &[u8]) -> ApiResult<Self> {
         let doc: HttpsConfigurationXml = xml::parse(body)?;
         let mut versions = Vec::new();
@@ -355,6 +365,8 @@ fn tls_denies(doc: &Value) -> Vec<TlsDeny> {
         .collect()
 }
 
+/// Why a validated bucket policy refuses a request over `tls` (`None`: plain HTTP): the
+/// first `Deny` statement whose TLS conditions all hold, described; `None` if none does.
 pub fn policy_refusal(doc: &Value, tls: Option<&TlsInfo>) -> Option<String> {
     let transport = match tls {
         None => "plain HTTP".to_owned(),

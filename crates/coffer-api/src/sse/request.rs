@@ -20,15 +20,19 @@ pub const BUCKET_CONFIG_KEY: &str = "encryption";
 pub struct BucketDefault {
     /// `AES256`, `SM4` or `KMS`.
     pub algorithm: String,
+    /// The KMS key for `KMS`; `None`: the KMS's default SSE key.
     #[serde(default)]
     pub kms_key_id: Option<String>,
+    /// OSS `KMSDataEncryption`: `SM4` to seal the data with SM4 under a KMS key.
     #[serde(default)]
     pub kms_data_encryption: Option<String>,
+    /// Whether SSE-KMS uses a bucket key (fewer KMS calls).
     #[serde(default)]
     pub bucket_key_enabled: bool,
 }
 
 impl BucketDefault {
+    /// The bucket's stored default, if it has one (an unreadable one counts as none).
     pub fn of(bucket: &BucketRecord) -> Option<BucketDefault> {
         bucket
             .config

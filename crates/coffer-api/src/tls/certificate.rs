@@ -89,6 +89,7 @@ impl ReloadingCertificate {
         })
     }
 
+    /// The certificate and key files it is loaded (and reloaded) from.
     pub fn files(&self) -> &CertificateFiles {
         &self.files
     }

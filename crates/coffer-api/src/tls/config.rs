@@ -16,7 +16,9 @@ use super::TlsError;
 /// A TLS protocol version Coffer can negotiate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
+    /// TLS 1.2.
     Tls12,
+    /// TLS 1.3.
     Tls13,
 }
 
@@ -75,7 +77,9 @@ impl FromStr for TlsVersion {
 /// What the HTTPS listener negotiates.
 #[derive(Debug, Clone)]
 pub struct TlsOptions {
+    /// The oldest version accepted.
     pub min_version: TlsVersion,
+    /// The newest version offered.
     pub max_version: TlsVersion,
     /// Allowed cipher suites by IANA name; empty means rustls's defaults.
     pub cipher_suites: Vec<String>,

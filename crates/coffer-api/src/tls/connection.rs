@@ -10,6 +10,7 @@ use super::config::iana_name;
 /// The TLS parameters of the connection a request came on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
+    /// The negotiated protocol version.
     pub version: TlsVersion,
     /// IANA name, e.g. `TLS_AES_256_GCM_SHA384`.
     pub cipher: String,

@@ -25,24 +25,51 @@ pub enum TlsError {
     #[error(
         "TLS {0} is not supported: Coffer speaks TLS 1.2 and 1.3 only (rustls does not implement 1.0 or 1.1, which RFC 8996 deprecates); use 1.2 or 1.3"
     )]
+    /// TLS 1.0 or 1.1 was asked for.
     ObsoleteVersion(String),
     #[error("unknown TLS version {0:?}: use 1.2 or 1.3")]
+    /// A version name Coffer does not recognise.
     UnknownVersion(String),
     #[error("the TLS minimum version ({min}) is above the maximum ({max})")]
-    VersionRange { min: String, max: String },
+    /// The minimum version is above the maximum.
+    VersionRange {
+        /// The minimum asked for.
+        min: String,
+        /// The maximum asked for.
+        max: String,
+    },
     #[error("unknown cipher suite {name:?}; supported (IANA names): {supported}")]
-    UnknownCipherSuite { name: String, supported: String },
+    /// A cipher suite name rustls does not know.
+    UnknownCipherSuite {
+        /// The name given.
+        name: String,
+        /// The names that would do, for the message.
+        supported: String,
+    },
     #[error(
         "no allowed cipher suite can be used with {versions}: allow one, or narrow --tls-min-version/--tls-max-version"
     )]
-    NoUsableCipherSuite { versions: String },
+    /// None of the allowed suites works with the allowed versions.
+    NoUsableCipherSuite {
+        /// The allowed versions, for the message.
+        versions: String,
+    },
     #[error("{path}: {message}")]
-    File { path: String, message: String },
+    /// A certificate or key file that cannot be read or used.
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     #[error("TLS configuration: {0}")]
+    /// rustls refused the configuration.
     Rustls(#[from] rustls::Error),
     #[error("client certificate verifier: {0}")]
+    /// The client-certificate verifier could not be built.
     ClientVerifier(String),
     #[error("generating the self-signed certificate: {0}")]
+    /// The self-signed certificate could not be generated.
     Generate(String),
 }
 

@@ -26,11 +26,14 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// The self-signed pair in the data dir, and whether it was made just now.
 #[derive(Debug)]
 pub struct SelfSigned {
+    /// Where the pair is.
     pub files: CertificateFiles,
+    /// Whether this call generated it (clients must then be given the new certificate).
     pub created: bool,
 }
 
 impl SelfSigned {
+    /// Where the self-signed pair lives under `data_dir`, whether or not it exists yet.
     pub fn files_in(data_dir: &Path) -> CertificateFiles {
         let dir = data_dir.join(DIR);
         CertificateFiles {

@@ -50,6 +50,7 @@ pub enum WrapKind {
 }
 
 impl WrapKind {
+    /// The id stored in the envelope's key reference.
     pub fn id(self) -> u8 {
         match self {
             WrapKind::ServiceKey => 1,
@@ -59,6 +60,7 @@ impl WrapKind {
         }
     }
 
+    /// The wrap kind an envelope's id names; `None` for an unknown id.
     pub fn from_id(id: u8) -> Option<Self> {
         match id {
             1 => Some(WrapKind::ServiceKey),
@@ -73,6 +75,7 @@ impl WrapKind {
 /// Where the DEK comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyReference {
+    /// How the DEK is wrapped, and so who can unwrap it.
     pub kind: WrapKind,
     /// The wrapping key's id; empty for [`WrapKind::CustomerKey`].
     pub key_id: String,
@@ -86,7 +89,10 @@ pub struct KeyReference {
 /// One part of an object: its number and plaintext size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartLayout {
+    /// 0 for a single PUT, the client's part number (1..=10000) for a multipart upload;
+    /// the part's key is derived from it.
     pub part_number: u32,
+    /// The part's plaintext length; its sealed length follows from it.
     pub plain_size: u64,
 }
 
@@ -94,9 +100,14 @@ pub struct PartLayout {
 /// [`CHUNK_SIZE`] in this version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
+    /// The AEAD every chunk is sealed with.
     pub algorithm: Algorithm,
+    /// The object's identity, mixed into every part key and the commitment.
     pub object_id: ObjectId,
+    /// The key commitment (format.md §4): checked before any chunk is opened, so
+    /// one ciphertext cannot open under two keys.
     pub commitment: [u8; COMMITMENT_LEN],
+    /// Where the DEK comes from.
     pub key: KeyReference,
     /// Parts in increasing part-number order: `[part 0]` for a single PUT,
     /// numbers in 1..=10000 for a multipart upload.

@@ -76,6 +76,7 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm an envelope's id names; `None` for an unknown id.
     pub fn from_id(id: u8) -> Option<Self> {
         match id {
             1 => Some(Algorithm::Aes256Gcm),
@@ -91,6 +92,7 @@ impl Algorithm {
 pub struct ObjectId(pub [u8; 16]);
 
 impl ObjectId {
+    /// A fresh id from the system CSPRNG, for each new object or upload.
     pub fn random() -> Result<Self, CryptoError> {
         let mut bytes = [0u8; 16];
         crate::random::fill(&mut bytes)?;

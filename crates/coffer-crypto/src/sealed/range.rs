@@ -104,8 +104,10 @@ pub struct PartRange {
     /// The part's position in the envelope's part list (and of its blob
     /// among the object's stored blobs).
     pub index: usize,
+    /// The part's number, from which its key is derived.
     pub part_number: u32,
     /// The piece's plaintext range within the part.
     pub plain: Range<u64>,
+    /// The sealed chunks of the part to read and open for that range.
     pub plan: RangePlan,
 }

@@ -153,6 +153,8 @@ pub struct PartSealer {
 }
 
 impl PartSealer {
+    /// A sealer for part `part_number` of the object `object_id`, whose DEK is
+    /// `dek`; sealing threads default to what suits `algorithm`.
     pub fn new(
         algorithm: Algorithm,
         dek: &SymmetricKey,

@@ -10,6 +10,8 @@ use crate::{BucketRecord, StoreError};
 impl Store {
     // ---- Buckets ----
 
+    /// Creates `bucket` in one transaction; `BucketExists` (naming the current owner) if the
+    /// name is taken, `InvalidArgument` if the store cannot hold the name.
     pub fn create_bucket(&self, bucket: BucketRecord) -> Result<(), StoreError> {
         check_bucket_name(&bucket.name)?;
         let value = encode(&bucket)?;
@@ -26,6 +28,7 @@ impl Store {
         })
     }
 
+    /// The bucket named `name`, or `NoSuchBucket`.
     pub fn bucket(&self, name: &str) -> Result<BucketRecord, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let buckets = txn.open_table(BUCKETS)?;

@@ -104,6 +104,7 @@ impl Store {
         Ok(store)
     }
 
+    /// The directory the store was opened on (`meta.redb`, `blobs/`, `tmp/`).
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
     }

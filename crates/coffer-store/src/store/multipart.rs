@@ -43,6 +43,7 @@ impl Store {
         })
     }
 
+    /// The upload `upload_id` of `key` in `bucket`, or `NoSuchUpload`.
     pub fn upload(
         &self,
         bucket: &str,

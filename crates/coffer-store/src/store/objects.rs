@@ -67,6 +67,7 @@ impl Store {
         })
     }
 
+    /// The record of `key` in `bucket`, or `NoSuchKey`.
     pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let objects = txn.open_table(OBJECTS)?;

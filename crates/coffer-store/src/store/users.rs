@@ -26,6 +26,7 @@ impl Store {
         })
     }
 
+    /// The user whose access key is `access_key`, if any.
     pub fn user_by_access_key(&self, access_key: &str) -> Result<Option<UserRecord>, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let access_keys = txn.open_table(ACCESS_KEYS)?;

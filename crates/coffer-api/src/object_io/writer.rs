@@ -17,8 +17,9 @@ use crate::error::{ApiError, ApiResult};
 
 /// Bytes gathered before each write to the blob file (and, sealed, before
 /// each batch given to the sealer). Batches are exactly this size, so the
-/// buffers below never grow past their first allocation: an upload holds
-/// about 2 MiB however large the object.
+/// buffers below never grow past their first allocation, and each written
+/// batch is replaced by one of the same size: an upload holds about 2 MiB
+/// (plus the batch the store is writing) however large the object.
 const WRITE_BUFFER: usize = 1024 * 1024;
 /// Room in `buffer` for one sealed batch: its tags and the chunk the sealer
 /// may hold back from the previous batch.
@@ -167,19 +168,20 @@ impl BodyWriter {
         self.crc64.clone().finish()
     }
 
+    /// Hands the gathered batch to the store whole (no copy); a buffer of
+    /// the same size takes its place, which the allocator serves from the
+    /// one the store just released, so an upload's memory stays flat.
     fn flush(&mut self) -> ApiResult<()> {
-        let buffer = std::mem::take(&mut self.buffer);
-        let result = self.write_out(&buffer);
-        self.buffer = buffer;
-        self.buffer.clear();
-        result
+        let batch = std::mem::replace(&mut self.buffer, Vec::with_capacity(SEALED_BATCH_ROOM));
+        self.send(Bytes::from(batch))
     }
 
     fn write_out(&mut self, bytes: &[u8]) -> ApiResult<()> {
-        self.stored += bytes.len() as u64;
-        // A copy, so that the batch buffers are reused: an upload's memory
-        // stays flat however large the object.
-        let batch = Bytes::copy_from_slice(bytes);
+        self.send(Bytes::copy_from_slice(bytes))
+    }
+
+    fn send(&mut self, batch: Bytes) -> ApiResult<()> {
+        self.stored += batch.len() as u64;
         Ok(self.runtime.block_on(self.blob.write(batch))?)
     }
 

@@ -53,7 +53,8 @@ pub use error::StoreError;
 pub use meta::{MetadataStore, StoreFuture};
 pub use records::{
     BlobId, BucketRecord, Condition, Extent, ListPage, ListQuery, ObjectRecord, PartRecord,
-    PendingBlob, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
+    PendingBlob, Retention, RetentionMode, UploadListPage, UploadListQuery, UploadRecord,
+    UserRecord,
 };
 pub use store::{MAX_KEY_LEN, Store};
 

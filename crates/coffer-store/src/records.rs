@@ -28,8 +28,11 @@ pub struct BucketRecord {
     pub config: BTreeMap<String, String>,
 }
 
-/// An object's metadata: what a HEAD answers from, and where its body lies.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// An object's metadata (one version of it): what a HEAD answers from, and where its body lies.
+///
+/// Fields added after the first release carry `#[serde(default)]`, so records written before
+/// them still decode.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ObjectRecord {
     /// The body's length as clients see it (plaintext bytes).
     pub size: u64,
@@ -50,10 +53,50 @@ pub struct ObjectRecord {
     /// CRC-64/XZ of the body (OSS `x-oss-hash-crc64ecma`), when known.
     #[serde(default)]
     pub crc64: Option<u64>,
+    /// The version's id; `None` is the null version (every object of a bucket that never had
+    /// versioning enabled). Assigned by the store when the record is written: whatever the
+    /// caller puts here is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Object tags (key, value), in the order they were given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// Object-lock retention of this version, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object-lock legal hold of this version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+    /// The multipart upload this version was completed from (a retried completion of that
+    /// upload answers with this version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// How `checksum` covers the body: `COMPOSITE` (a checksum of the parts' checksums, with a
+    /// `-N` suffix) or `FULL_OBJECT`; opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+}
+
+/// Object-lock retention of one version: until when, and how strictly.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Retention {
+    /// GOVERNANCE (removable by principals allowed to bypass it) or COMPLIANCE (by nobody).
+    pub mode: RetentionMode,
+    /// The version may not be deleted before this instant (milliseconds since the epoch).
+    pub until_ms: i64,
+}
+
+/// The two object-lock retention modes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum RetentionMode {
+    /// Principals allowed to may shorten or remove it (`x-amz-bypass-governance-retention`).
+    Governance,
+    /// Nobody may shorten or remove it, nor delete the version, until it ends.
+    Compliance,
 }
 
 /// One blob of an object's body.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Extent {
     /// The blob holding these bytes.
     pub blob: BlobId,
@@ -63,10 +106,16 @@ pub struct Extent {
     pub part_number: Option<u32>,
     /// That part's ETag (without quotes), for an object completed from a multipart upload.
     pub etag: Option<String>,
+    /// That part's checksum (algorithm, base64 value), opaque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
+    /// That part's plaintext length, for an object completed from a multipart upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_size: Option<u64>,
 }
 
 /// A multipart upload in progress: what its completed object will carry.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct UploadRecord {
     /// Filled in by `Store::create_upload`.
     pub upload_id: String,
@@ -82,6 +131,18 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
     /// Opaque encryption envelope the parts are sealed under.
     pub envelope: Option<Vec<u8>>,
+    /// The checksum type the client declared at creation (`COMPOSITE`, `FULL_OBJECT`), opaque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    /// Tags for the completed object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// Object-lock retention for the completed object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object-lock legal hold for the completed object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// One uploaded part of a multipart upload; a later part with the same number replaces it.

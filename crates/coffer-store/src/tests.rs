@@ -53,10 +53,12 @@ fn object(blobs: &[(&BlobId, Option<u32>)]) -> ObjectRecord {
                 size: 1,
                 part_number: *n,
                 etag: None,
+                ..Default::default()
             })
             .collect(),
         envelope: Some(vec![1, 2, 3]),
         crc64: Some(42),
+        ..Default::default()
     }
 }
 
@@ -73,6 +75,7 @@ fn upload_record() -> UploadRecord {
         headers: vec![],
         checksum_algorithm: None,
         envelope: None,
+        ..Default::default()
     }
 }
 

@@ -75,6 +75,7 @@ impl StagedBody {
             size: self.stored_size,
             part_number,
             etag: Some(self.etag()),
+            ..Default::default()
         }
     }
 }

@@ -142,6 +142,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
+        ..Default::default()
     };
     let (etag, modified, staged_crc64) =
         (record.etag.clone(), record.last_modified_ms, staged.crc64);

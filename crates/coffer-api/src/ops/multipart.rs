@@ -77,6 +77,7 @@ pub async fn create_upload(
         },
         checksum_algorithm: checksum_algorithm.clone(),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
+        ..Default::default()
     };
     let id = state.meta.create_upload(&bucket.name, &key, upload).await?;
     let mut w = req.xml("InitiateMultipartUploadResult");
@@ -311,6 +312,7 @@ pub async fn complete_upload(
                 },
                 part_number: Some(p.part_number),
                 etag: Some(p.etag.clone()),
+                ..Default::default()
             })
             .collect(),
         envelope: upload
@@ -327,6 +329,7 @@ pub async fn complete_upload(
             })
             .transpose()?,
         crc64: combined_crc64(&chosen),
+        ..Default::default()
     };
     let crc64 = record.crc64;
     let sse_headers = record

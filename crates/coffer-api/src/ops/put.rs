@@ -52,6 +52,7 @@ pub async fn put_object(
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
+        ..Default::default()
     };
     object_io::commit_staged(
         state.blobs.as_ref(),

@@ -76,10 +76,12 @@ pub(super) fn object_record(etag: &str, blobs: &[(&BlobId, Option<u32>)]) -> Obj
                 size: 1,
                 part_number: *part_number,
                 etag: None,
+                ..Default::default()
             })
             .collect(),
         envelope: Some(vec![1, 2, 3]),
         crc64: Some(42),
+        ..Default::default()
     }
 }
 
@@ -92,6 +94,7 @@ pub(super) fn upload_record() -> UploadRecord {
         headers: vec![],
         checksum_algorithm: None,
         envelope: None,
+        ..Default::default()
     }
 }
 

@@ -52,9 +52,9 @@ pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
 pub use error::StoreError;
 pub use meta::{MetadataStore, StoreFuture};
 pub use records::{
-    BlobId, BucketRecord, Condition, Extent, ListPage, ListQuery, ObjectRecord, PartRecord,
-    PendingBlob, Retention, RetentionMode, UploadListPage, UploadListQuery, UploadRecord,
-    UserRecord,
+    BlobId, BucketRecord, Condition, Deleted, Extent, ListPage, ListQuery, ObjectRecord,
+    PartRecord, PendingBlob, Retention, RetentionMode, UploadListPage, UploadListQuery,
+    UploadRecord, UserRecord, Written,
 };
 pub use store::{MAX_KEY_LEN, Store};
 

@@ -44,8 +44,8 @@ use std::time::SystemTime;
 use futures_util::future::BoxFuture;
 
 use crate::{
-    BlobId, BucketRecord, Condition, ListPage, ListQuery, ObjectRecord, PartRecord, PendingBlob,
-    StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
+    BlobId, BucketRecord, Condition, Deleted, ListPage, ListQuery, ObjectRecord, PartRecord,
+    PendingBlob, StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord, Written,
 };
 
 /// Shorthand for the futures the store traits return.
@@ -104,14 +104,18 @@ pub trait MetadataStore: Send + Sync {
         key: &str,
         record: ObjectRecord,
         condition: Condition,
-    ) -> StoreFuture<'_, ()>;
+    ) -> StoreFuture<'_, Written>;
 
     /// Deletes the record under `key` if `condition` holds, releasing its blobs; returns
     /// whether a record was deleted (an absent key is not an error under `Always` or
     /// `IfAbsent`). Errors: `NoSuchBucket`; `PreconditionFailed` and `NoSuchKey` as for
     /// [`MetadataStore::put_object`].
-    fn delete_object(&self, bucket: &str, key: &str, condition: Condition)
-    -> StoreFuture<'_, bool>;
+    fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: Condition,
+    ) -> StoreFuture<'_, Deleted>;
 
     /// One page of an S3 listing (prefix, delimiter roll-up, exclusive `start_after`,
     /// `max_keys`; see the crate docs). `NoSuchBucket` if absent.
@@ -180,14 +184,16 @@ pub trait MetadataStore: Send + Sync {
     /// parts are removed, and parts left out are released. After an error nothing changed:
     /// the upload and its parts are still there and the previous object is untouched.
     /// Every extent must be the blob of a current part of this upload, at most once, with a
-    /// matching part number if it names one (`InvalidPart`). `NoSuchUpload`.
+    /// matching part number if it names one (`InvalidPart`). `NoSuchUpload`. `condition` is
+    /// checked against the current object as for [`MetadataStore::put_object`].
     fn complete_upload(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         record: ObjectRecord,
-    ) -> StoreFuture<'_, ()>;
+        condition: Condition,
+    ) -> StoreFuture<'_, Written>;
 
     /// Removes the upload and its parts, releasing their blobs. `NoSuchUpload`.
     fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreFuture<'_, ()>;

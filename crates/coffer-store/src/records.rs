@@ -207,6 +207,28 @@ pub enum Condition {
     IfEtag(String),
 }
 
+/// What a write of an object version (put, copy, completion) created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The new version's id; `None` is the null version (unversioned or suspended bucket).
+    pub version_id: Option<String>,
+}
+
+/// What a delete of a key (without a version id) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// No current object was there; nothing changed (unversioned bucket).
+    Absent,
+    /// The current object was removed (unversioned bucket).
+    Removed,
+    /// A delete marker was written on top (versioned or suspended bucket); `None` is the null
+    /// version.
+    Marker {
+        /// The marker's version id.
+        version_id: Option<String>,
+    },
+}
+
 /// A blob recorded as pending: named before its bytes were written, not yet referenced by a
 /// committed record.
 #[derive(Clone, Debug, PartialEq, Eq)]

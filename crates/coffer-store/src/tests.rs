@@ -132,7 +132,7 @@ fn bucket_lifecycle() {
         s.delete_bucket("b1"),
         Err(StoreError::BucketNotEmpty)
     ));
-    assert!(s.delete_object("b1", "k").unwrap());
+    assert_eq!(s.delete_object("b1", "k").unwrap(), Deleted::Removed);
     // Not empty with only an in-progress upload.
     let id = s.create_upload("b1", "k", upload_record()).unwrap();
     assert!(matches!(
@@ -191,9 +191,9 @@ fn objects_put_get_overwrite_delete() {
     assert_eq!(read_blob(&s, &b2), b"world");
 
     // Delete frees the blob; deleting again is not an error.
-    assert!(s.delete_object("b", "k").unwrap());
+    assert_eq!(s.delete_object("b", "k").unwrap(), Deleted::Removed);
     assert!(!s.blob_file_exists(&b2));
-    assert!(!s.delete_object("b", "k").unwrap());
+    assert_eq!(s.delete_object("b", "k").unwrap(), Deleted::Absent);
     assert!(matches!(s.object("b", "k"), Err(StoreError::NoSuchKey)));
     assert!(matches!(
         s.delete_object("nope", "k"),
@@ -426,12 +426,18 @@ fn multipart_lifecycle() {
     // A stale blob (the replaced part 2) is refused, and nothing changes.
     let stale = object(&[(&blobs[0], Some(1)), (&blobs[1], Some(2))]);
     assert!(matches!(
-        s.complete_upload("b", "k", &id, stale),
+        s.complete_upload("b", "k", &id, stale, &Condition::Always),
         Err(StoreError::InvalidPart)
     ));
     // A part number that does not match its blob is refused.
     assert!(matches!(
-        s.complete_upload("b", "k", &id, object(&[(&blobs[0], Some(3))])),
+        s.complete_upload(
+            "b",
+            "k",
+            &id,
+            object(&[(&blobs[0], Some(3))]),
+            &Condition::Always
+        ),
         Err(StoreError::InvalidPart)
     ));
     assert_eq!(s.list_parts("b", "k", &id, 0, 100).unwrap().0.len(), 5);
@@ -442,7 +448,8 @@ fn multipart_lifecycle() {
 
     // Complete with parts 1, 2 and 4.
     let done = object(&[(&blobs[0], Some(1)), (&b2, Some(2)), (&blobs[3], Some(4))]);
-    s.complete_upload("b", "k", &id, done.clone()).unwrap();
+    s.complete_upload("b", "k", &id, done.clone(), &Condition::Always)
+        .unwrap();
     assert_eq!(s.object("b", "k").unwrap(), done);
     assert!(!s.blob_file_exists(&old));
     assert!(!s.blob_file_exists(&blobs[2]) && !s.blob_file_exists(&blobs[4]));
@@ -454,7 +461,7 @@ fn multipart_lifecycle() {
         Err(StoreError::NoSuchUpload)
     ));
     assert!(matches!(
-        s.complete_upload("b", "k", &id, done),
+        s.complete_upload("b", "k", &id, done, &Condition::Always),
         Err(StoreError::NoSuchUpload)
     ));
 
@@ -475,7 +482,7 @@ fn multipart_lifecycle() {
 
     // Deleting the object leaves no blob behind but the refused one, never referenced
     // (the next open collects it).
-    assert!(s.delete_object("b", "k").unwrap());
+    assert_eq!(s.delete_object("b", "k").unwrap(), Deleted::Removed);
     assert_eq!(s.blob_count(), 1);
     assert!(s.blob_file_exists(&refused));
     s.delete_bucket("b").unwrap();

@@ -339,7 +339,7 @@ pub async fn complete_upload(
         .unwrap_or_default();
     state
         .meta
-        .complete_upload(&bucket, &key, &id, record)
+        .complete_upload(&bucket, &key, &id, record, coffer_store::Condition::Always)
         .await?;
     let mut w = req.xml("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{bucket}/{key}"))

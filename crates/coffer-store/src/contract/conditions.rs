@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 
 use super::fixtures::{finished_blob, new_bucket, object_record, suffix};
-use crate::{BlobStore, Condition, MetadataStore, ObjectRecord, StoreError};
+use crate::{BlobStore, Condition, Deleted, MetadataStore, ObjectRecord, StoreError};
 
 pub(super) async fn conditional_put(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
     let bucket = new_bucket(meta, "cond-put").await;
@@ -144,10 +144,11 @@ pub(super) async fn conditional_delete(meta: &dyn MetadataStore, blobs: &dyn Blo
         Err(StoreError::PreconditionFailed)
     ));
     assert_eq!(meta.get_object(&bucket, "k").await.unwrap(), record);
-    assert!(
+    assert_eq!(
         meta.delete_object(&bucket, "k", Condition::IfEtag("e1".into()))
             .await
-            .unwrap()
+            .unwrap(),
+        Deleted::Removed
     );
     assert!(matches!(
         meta.get_object(&bucket, "k").await,
@@ -162,18 +163,18 @@ pub(super) async fn conditional_delete(meta: &dyn MetadataStore, blobs: &dyn Blo
             .await,
         Err(StoreError::NoSuchKey)
     ));
-    assert!(
-        !meta
-            .delete_object(&bucket, "k", Condition::Always)
+    assert_eq!(
+        meta.delete_object(&bucket, "k", Condition::Always)
             .await
             .unwrap(),
+        Deleted::Absent,
         "deleting an absent key is not an error"
     );
-    assert!(
-        !meta
-            .delete_object(&bucket, "k", Condition::IfAbsent)
+    assert_eq!(
+        meta.delete_object(&bucket, "k", Condition::IfAbsent)
             .await
-            .unwrap()
+            .unwrap(),
+        Deleted::Absent
     );
     let missing = format!("missing-{}", suffix());
     assert!(matches!(
@@ -278,7 +279,7 @@ pub(super) async fn concurrent_conditions(meta: &dyn MetadataStore, blobs: &dyn 
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, Ok(()) | Err(StoreError::PreconditionFailed))),
+            .all(|r| matches!(r, Ok(_) | Err(StoreError::PreconditionFailed))),
         "the losers see PreconditionFailed: {results:?}"
     );
     let stored = meta.get_object(&bucket, "k").await.unwrap();

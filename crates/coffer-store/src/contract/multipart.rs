@@ -124,7 +124,8 @@ pub(super) async fn multipart(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
         object_record("x", &[(&part_blobs[0], Some(1)), (&part_blobs[0], Some(1))]),
     ] {
         assert!(matches!(
-            meta.complete_upload(&bucket, "big", &id, bad).await,
+            meta.complete_upload(&bucket, "big", &id, bad, Condition::Always)
+                .await,
             Err(StoreError::InvalidPart)
         ));
         assert_eq!(
@@ -146,7 +147,7 @@ pub(super) async fn multipart(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
             (&part_blobs[3], Some(4)),
         ],
     );
-    meta.complete_upload(&bucket, "big", &id, done.clone())
+    meta.complete_upload(&bucket, "big", &id, done.clone(), Condition::Always)
         .await
         .unwrap();
     assert_eq!(meta.get_object(&bucket, "big").await.unwrap(), done);
@@ -159,7 +160,7 @@ pub(super) async fn multipart(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
         Err(StoreError::NoSuchUpload)
     ));
     assert!(matches!(
-        meta.complete_upload(&bucket, "big", &id, done.clone())
+        meta.complete_upload(&bucket, "big", &id, done.clone(), Condition::Always)
             .await,
         Err(StoreError::NoSuchUpload)
     ));

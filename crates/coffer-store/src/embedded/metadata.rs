@@ -5,8 +5,9 @@ use std::time::SystemTime;
 use super::{blocking, epoch_ms};
 use crate::meta::{MetadataStore, StoreFuture};
 use crate::{
-    BlobId, BucketRecord, Condition, ListPage, ListQuery, ObjectRecord, PartRecord, PendingBlob,
-    Store, StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
+    BlobId, BucketRecord, Condition, Deleted, ListPage, ListQuery, ObjectRecord, PartRecord,
+    PendingBlob, Store, StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
+    Written,
 };
 
 /// The embedded metadata store: redb in `<data_dir>/meta.redb`.
@@ -80,7 +81,7 @@ impl MetadataStore for EmbeddedMetadata {
         key: &str,
         record: ObjectRecord,
         condition: Condition,
-    ) -> StoreFuture<'_, ()> {
+    ) -> StoreFuture<'_, Written> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.run(move |s| s.put_object_if(&bucket, &key, record, &condition))
     }
@@ -90,7 +91,7 @@ impl MetadataStore for EmbeddedMetadata {
         bucket: &str,
         key: &str,
         condition: Condition,
-    ) -> StoreFuture<'_, bool> {
+    ) -> StoreFuture<'_, Deleted> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.run(move |s| s.delete_object_if(&bucket, &key, &condition))
     }
@@ -169,9 +170,10 @@ impl MetadataStore for EmbeddedMetadata {
         key: &str,
         upload_id: &str,
         record: ObjectRecord,
-    ) -> StoreFuture<'_, ()> {
+        condition: Condition,
+    ) -> StoreFuture<'_, Written> {
         let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        self.run(move |s| s.complete_upload(&bucket, &key, &id, record))
+        self.run(move |s| s.complete_upload(&bucket, &key, &id, record, &condition))
     }
 
     fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreFuture<'_, ()> {

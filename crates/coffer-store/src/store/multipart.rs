@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable, Table};
 
-use super::objects::{check_key, free_extents};
+use super::objects::{check_condition, check_key, free_extents};
 use super::{BLOB_REFS, BUCKETS, OBJECTS, PARTS, PENDING_BLOBS, Store, UPLOADS, require_bucket};
 use crate::blob::random_hex;
 use crate::keys::{
@@ -13,7 +13,10 @@ use crate::keys::{
 };
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::{decode, encode};
-use crate::{ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery, UploadRecord};
+use crate::{
+    Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery, UploadRecord,
+    Written,
+};
 
 impl Store {
     // ---- Multipart ----
@@ -205,11 +208,13 @@ impl Store {
         key: &str,
         upload_id: &str,
         record: ObjectRecord,
-    ) -> Result<(), StoreError> {
+        condition: &Condition,
+    ) -> Result<Written, StoreError> {
         let value = encode(&record)?;
         self.write(|txn, freed| {
             let mut uploads = txn.open_table(UPLOADS)?;
             get_upload(&uploads, bucket, key, upload_id)?;
+            check_condition(&txn.open_table(OBJECTS)?, bucket, key, condition)?;
             let mut parts = txn.open_table(PARTS)?;
             let current = take_parts(&mut parts, upload_id)?;
             let by_blob: BTreeMap<&str, u32> = current
@@ -243,7 +248,7 @@ impl Store {
             if let Some(old) = old {
                 free_extents(&mut refs, &old, &used, freed)?;
             }
-            Ok(())
+            Ok(Written::default())
         })
     }
 }

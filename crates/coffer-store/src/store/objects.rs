@@ -11,7 +11,7 @@ use super::{
 use crate::keys::{object_key, prefix_successor};
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::{decode, encode};
-use crate::{BlobId, Condition, ListPage, ListQuery, ObjectRecord, StoreError};
+use crate::{BlobId, Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, Written};
 
 impl Store {
     // ---- Objects ----
@@ -23,7 +23,7 @@ impl Store {
         bucket: &str,
         key: &str,
         record: ObjectRecord,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Written, StoreError> {
         self.put_object_if(bucket, key, record, &Condition::Always)
     }
 
@@ -36,7 +36,7 @@ impl Store {
         key: &str,
         record: ObjectRecord,
         condition: &Condition,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Written, StoreError> {
         check_key(key)?;
         let value = encode(&record)?;
         self.write(|txn, freed| {
@@ -63,7 +63,7 @@ impl Store {
             if let Some(old) = old {
                 free_extents(&mut refs, &old, &new_blobs, freed)?;
             }
-            Ok(())
+            Ok(Written::default())
         })
     }
 
@@ -132,8 +132,8 @@ impl Store {
         })
     }
 
-    /// Returns whether an object was deleted; an absent key is not an error.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+    /// Deletes the current object; an absent key is not an error.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, StoreError> {
         self.delete_object_if(bucket, key, &Condition::Always)
     }
 
@@ -144,7 +144,7 @@ impl Store {
         bucket: &str,
         key: &str,
         condition: &Condition,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Deleted, StoreError> {
         self.write(|txn, freed| {
             require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
             let mut objects = txn.open_table(OBJECTS)?;
@@ -157,9 +157,9 @@ impl Store {
                 Some(old) => {
                     let mut refs = txn.open_table(BLOB_REFS)?;
                     free_extents(&mut refs, &old, &BTreeSet::new(), freed)?;
-                    Ok(true)
+                    Ok(Deleted::Removed)
                 }
-                None => Ok(false),
+                None => Ok(Deleted::Absent),
             }
         })
     }
@@ -221,7 +221,7 @@ impl Store {
 }
 
 /// Checks `condition` against the record currently stored under `key`.
-fn check_condition(
+pub(super) fn check_condition(
     objects: &impl ReadableTable<&'static [u8], &'static [u8]>,
     bucket: &str,
     key: &str,

@@ -326,6 +326,15 @@ def empty_bucket(client, bucket: str) -> None:
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         for i in range(0, len(keys), 1000):
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys[i:i + 1000], "Quiet": True})
+    # Versions and delete markers (a versioned bucket keeps them after the deletes above).
+    # Versions under object lock stay: such buckets outlive the test.
+    versions = []
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            versions.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    for i in range(0, len(versions), 1000):
+        client.delete_objects(Bucket=bucket, Delete={"Objects": versions[i:i + 1000], "Quiet": True},
+                              BypassGovernanceRetention=True)
 
 
 def destroy_bucket(client, bucket: str) -> None:

@@ -188,44 +188,49 @@ fn rotate_service_key(state: &AppState) -> ApiResult<Response<ResponseBody>> {
     json(StatusCode::OK, &serde_json::json!({"current": version}))
 }
 
-/// Moves every object's data key to the current service master key version
-/// (metadata only: bodies are not read or rewritten).
+/// Moves the data key of every object version to the current service master
+/// key version (metadata only: bodies are not read or rewritten).
 async fn rewrap_all(state: &AppState) -> ApiResult<Response<ResponseBody>> {
     let buckets = state.meta.list_buckets().await?;
     let (mut scanned, mut rewrapped) = (0u64, 0u64);
     for bucket in buckets {
-        let mut start_after = None;
+        let mut query = coffer_store::VersionListQuery {
+            max_keys: 1000,
+            ..Default::default()
+        };
         loop {
-            let query = coffer_store::ListQuery {
-                prefix: String::new(),
-                delimiter: None,
-                start_after: start_after.clone(),
-                max_keys: 1000,
-            };
-            let page = state.meta.list_objects(&bucket.name, &query).await?;
+            let page = state.meta.list_versions(&bucket.name, &query).await?;
             let mut updates = Vec::new();
-            for (key, record) in &page.objects {
+            for listed in &page.versions {
+                let coffer_store::Version::Object(record) = &listed.version else {
+                    continue;
+                };
                 scanned += 1;
                 if let Some(old) = &record.envelope
-                    && let Some(new) = crate::sse::rewrap(state, old, &bucket.name, key)?
+                    && let Some(new) = crate::sse::rewrap(state, old, &bucket.name, &listed.key)?
                 {
-                    updates.push((key.clone(), old.clone(), new));
+                    let which = match &record.version_id {
+                        Some(id) => coffer_store::VersionRef::Id(id.clone()),
+                        None => coffer_store::VersionRef::Null,
+                    };
+                    updates.push((listed.key.clone(), which, old.clone(), new));
                 }
             }
-            for (key, old, new) in updates {
-                // A concurrent overwrite already wrote a current envelope.
+            for (key, which, old, new) in updates {
+                // A concurrent overwrite or delete already settled this version.
                 if state
                     .meta
-                    .replace_envelope(&bucket.name, &key, old, new)
+                    .replace_envelope(&bucket.name, &key, which, old, new)
                     .await?
                 {
                     rewrapped += 1;
                 }
             }
-            match (page.is_truncated, page.objects.last()) {
-                (true, Some((last, _))) => start_after = Some(last.clone()),
-                _ => break,
+            if !page.is_truncated {
+                break;
             }
+            query.key_marker = page.next_key_marker;
+            query.version_id_marker = page.next_version_id_marker;
         }
     }
     tracing::info!(scanned, rewrapped, "rewrap finished");

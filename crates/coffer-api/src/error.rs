@@ -89,6 +89,10 @@ pub enum ErrorCode {
     // Objects and multipart uploads.
     /// No object under that key.
     NoSuchKey,
+    /// No version of that id under that key.
+    NoSuchVersion,
+    /// The bucket's state refuses the request (versioning and object lock).
+    InvalidBucketState,
     /// The object key is longer than the maximum.
     KeyTooLongError,
     /// The user metadata headers exceed the size limit.
@@ -171,6 +175,8 @@ impl ErrorCode {
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchVersion => "NoSuchVersion",
+            InvalidBucketState => "InvalidBucketState",
             InvalidBucketName => "InvalidBucketName",
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
@@ -240,12 +246,15 @@ impl ErrorCode {
             | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchServerSideEncryptionRule
             | NoSuchKey
+            | NoSuchVersion
             | NoSuchUpload
             | NoSuchUser
             | NoSuchAdminEndpoint => StatusCode::NOT_FOUND,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | UserAlreadyExists => {
-                StatusCode::CONFLICT
-            }
+            BucketAlreadyExists
+            | BucketAlreadyOwnedByYou
+            | BucketNotEmpty
+            | UserAlreadyExists
+            | InvalidBucketState => StatusCode::CONFLICT,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -310,6 +319,9 @@ pub struct ApiError {
     /// OSS's fine-grained code for this failure, when it is not the one
     /// its code always has ([`ErrorCode::oss_ec`]).
     pub ec: Option<&'static str>,
+    /// Headers the error response carries besides the document (a delete
+    /// marker's `x-amz-delete-marker` and `x-amz-version-id`, …).
+    pub headers: Vec<(String, String)>,
 }
 
 /// What every handler returns.
@@ -322,7 +334,22 @@ impl ApiError {
             code,
             message: message.into(),
             ec: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The code as `dialect` names it.
+    pub fn code_in(&self, dialect: crate::request::Dialect) -> &'static str {
+        match dialect {
+            crate::request::Dialect::S3 => self.code.s3_code(),
+            crate::request::Dialect::Oss => self.code.oss_code(),
+        }
+    }
+
+    /// The same error with one more response header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// The same error with OSS's fine-grained code (`EC`) for its site.
@@ -500,6 +527,15 @@ impl From<StoreError> for ApiError {
                 ErrorCode::BucketNotEmpty,
                 "The bucket you tried to delete is not empty",
             ),
+            StoreError::NoSuchVersion => ApiError::new(
+                ErrorCode::NoSuchVersion,
+                "The specified version does not exist.",
+            ),
+            StoreError::DeleteMarker => ApiError::method_not_allowed(),
+            StoreError::ObjectLocked => {
+                ApiError::access_denied("Access Denied because object protected by object lock.")
+            }
+            StoreError::InvalidArgument(message) => ApiError::invalid_argument(message),
             StoreError::InvalidPart => ApiError::new(
                 ErrorCode::InvalidPart,
                 "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",

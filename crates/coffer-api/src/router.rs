@@ -37,6 +37,9 @@ pub enum Operation {
     PutBucketPolicy,
     GetBucketPolicy,
     DeleteBucketPolicy,
+    PutBucketVersioning,
+    GetBucketVersioning,
+    ListObjectVersions,
 
     CreateMultipartUpload,
     UploadPart,
@@ -123,6 +126,11 @@ impl Operation {
             (&Method::GET, Some(_), None) if q.has("policy") => GetBucketPolicy,
             (&Method::DELETE, Some(_), None) if q.has("policy") => DeleteBucketPolicy,
 
+            // Versioning.
+            (&Method::PUT, Some(_), None) if q.has("versioning") => PutBucketVersioning,
+            (&Method::GET, Some(_), None) if q.has("versioning") => GetBucketVersioning,
+            (&Method::GET, Some(_), None) if q.has("versions") => ListObjectVersions,
+
             // Bucket operations.
             (&Method::PUT, Some(_), None) if q.names().next().is_none() => CreateBucket,
             (&Method::HEAD, Some(_), None) => HeadBucket,
@@ -179,6 +187,9 @@ impl Operation {
             PutBucketPolicy => "PutBucketPolicy",
             GetBucketPolicy => "GetBucketPolicy",
             DeleteBucketPolicy => "DeleteBucketPolicy",
+            PutBucketVersioning => "PutBucketVersioning",
+            GetBucketVersioning => "GetBucketVersioning",
+            ListObjectVersions => "ListObjectVersions",
             CreateMultipartUpload => "CreateMultipartUpload",
             UploadPart => "UploadPart",
             UploadPartCopy => "UploadPartCopy",
@@ -249,6 +260,8 @@ fn has_subresource(query: &Query) -> bool {
         "fetch-owner",
         "versionId",
         "partNumber",
+        "key-marker",
+        "version-id-marker",
         "response-content-type",
         "response-content-language",
         "response-expires",

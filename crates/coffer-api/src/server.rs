@@ -387,6 +387,14 @@ impl Failure<'_> {
                 http::HeaderValue::from_static("application/xml"),
             );
         }
+        for (name, value) in &self.error.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
         if self.error.status() == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(
                 http::header::ALLOW,

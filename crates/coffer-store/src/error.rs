@@ -18,6 +18,15 @@ pub enum StoreError {
     /// No object record under that key.
     #[error("no such key")]
     NoSuchKey,
+    /// No version of that id under that key.
+    #[error("no such version")]
+    NoSuchVersion,
+    /// The version is a delete marker, and the operation needs an object.
+    #[error("the version is a delete marker")]
+    DeleteMarker,
+    /// The version is under an object-lock retention or legal hold that forbids the change.
+    #[error("the object version is locked (retention or legal hold)")]
+    ObjectLocked,
     /// No upload of that id for that key (never created, completed or aborted).
     #[error("no such upload")]
     NoSuchUpload,

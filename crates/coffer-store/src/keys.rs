@@ -7,6 +7,9 @@
 //!   before any continuation of the key), so uploads sort by (key, upload id) even for keys
 //!   containing NUL.
 //! - parts: `upload_id (32 bytes) ‖ part number (u32 big-endian)`.
+//! - versions (every version of a key but its current object): `bucket 0x00 escape(key) 0x00
+//!   0x01 ‖ !seq (u64 big-endian)`, the same key escaping as uploads, so versions sort by key,
+//!   then newest (highest sequence number) first.
 
 const KEY_TERMINATOR: [u8; 2] = [0x00, 0x01];
 /// Sorts after `KEY_TERMINATOR ‖ any upload id` and before any longer key.
@@ -52,6 +55,41 @@ pub(crate) fn after_key_uploads(bucket: &str, key: &str) -> Vec<u8> {
     out
 }
 
+pub(crate) fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut out = versions_of_key(bucket, key);
+    out.extend_from_slice(&(!seq).to_be_bytes());
+    out
+}
+
+/// The prefix every version of exactly `key` starts with.
+pub(crate) fn versions_of_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut out = upload_prefix(bucket, key);
+    out.extend_from_slice(&KEY_TERMINATOR);
+    out
+}
+
+/// Splits a versions-table key (without its `bucket 0x00` prefix) into the object key and the
+/// version's sequence number.
+pub(crate) fn split_version_key(encoded: &[u8]) -> Option<(String, u64)> {
+    let mut key = Vec::with_capacity(encoded.len());
+    let mut bytes = encoded.iter().copied().enumerate();
+    while let Some((i, b)) = bytes.next() {
+        if b != 0 {
+            key.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some((_, 0xFF)) => key.push(0),
+            Some((_, 0x01)) => {
+                let seq: [u8; 8] = encoded.get(i + 2..)?.try_into().ok()?;
+                return Some((String::from_utf8(key).ok()?, !u64::from_be_bytes(seq)));
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 pub(crate) fn part_key(upload_id: &str, part_number: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(upload_id.len() + 4);
     out.extend_from_slice(upload_id.as_bytes());
@@ -80,6 +118,29 @@ mod tests {
         assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_successor(b"a\xff\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_successor(b"\xff"), None);
+    }
+
+    #[test]
+    fn version_keys_sort_by_key_then_newest_and_split_back() {
+        let keys = ["a", "a\0", "a\0!", "a!", "a/b", "b"];
+        let mut encoded = Vec::new();
+        for k in keys {
+            for seq in [u64::MAX - 1, 7, 0] {
+                encoded.push(version_key("bk", k, seq));
+                let rest = &encoded.last().unwrap()["bk\0".len()..];
+                assert_eq!(split_version_key(rest), Some((k.to_owned(), seq)));
+                assert!(
+                    encoded
+                        .last()
+                        .unwrap()
+                        .starts_with(&versions_of_key("bk", k))
+                );
+            }
+        }
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(sorted, encoded);
+        assert_eq!(split_version_key(b"a\0\x02"), None);
     }
 
     #[test]

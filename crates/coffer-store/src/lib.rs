@@ -52,11 +52,12 @@ pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
 pub use error::StoreError;
 pub use meta::{MetadataStore, StoreFuture};
 pub use records::{
-    BlobId, BucketRecord, Condition, Deleted, Extent, ListPage, ListQuery, ObjectRecord,
-    PartRecord, PendingBlob, Retention, RetentionMode, UploadListPage, UploadListQuery,
-    UploadRecord, UserRecord, Written,
+    BlobId, BucketRecord, Condition, DeleteMarker, Deleted, Extent, FoundVersion, ListPage,
+    ListQuery, ListedVersion, ObjectRecord, PartRecord, PendingBlob, Retention, RetentionMode,
+    UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
+    VersionListPage, VersionListQuery, VersionRef, Versioning, Written,
 };
-pub use store::{MAX_KEY_LEN, Store};
+pub use store::{Deleter, MAX_KEY_LEN, Store};
 
 #[cfg(test)]
 mod tests;

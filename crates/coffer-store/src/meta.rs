@@ -33,19 +33,23 @@
 //! `blobs.delete(id)` then `remove_pending_blob(id)`. T must exceed the longest time a writer
 //! may take between steps 2 and 4 (the embedded backend has no sweeper: its open does it).
 //!
-//! # Versioning (later)
-//! Records are addressed by (bucket, key). Versioning will add version-addressed methods
-//! (read, delete, list versions) and a version id in [`ObjectRecord`] (a serde default, so
-//! stored records stay readable); the methods here keep their meaning: they act on the
-//! current version.
+//! # Versions
+//! A key has versions, newest first: objects and delete markers. The methods without a
+//! version argument act on the current object (the newest version when it is an object): a
+//! key whose newest version is a delete marker reads as absent. Each bucket's [`Versioning`]
+//! decides, in the write's own transaction, whether a write adds a version with a new id
+//! (Enabled) or replaces the null version (Unversioned, Suspended). A version's blobs are
+//! released only when that version is removed.
 
 use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 
 use crate::{
-    BlobId, BucketRecord, Condition, Deleted, ListPage, ListQuery, ObjectRecord, PartRecord,
-    PendingBlob, StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord, Written,
+    BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
+    ObjectRecord, PartRecord, PendingBlob, StoreError, UploadListPage, UploadListQuery,
+    UploadRecord, UserRecord, Version, VersionChange, VersionListPage, VersionListQuery,
+    VersionRef, Versioning, Written,
 };
 
 /// Shorthand for the futures the store traits return.
@@ -66,8 +70,9 @@ pub trait MetadataStore: Send + Sync {
     /// Every bucket, sorted by name.
     fn list_buckets(&self) -> StoreFuture<'_, Vec<BucketRecord>>;
 
-    /// Deletes a bucket that holds no object and no in-progress upload (`BucketNotEmpty`
-    /// otherwise; the check and the delete are one transaction). `NoSuchBucket` if absent.
+    /// Deletes a bucket that holds no object version, no delete marker and no in-progress
+    /// upload (`BucketNotEmpty` otherwise; the check and the delete are one transaction).
+    /// `NoSuchBucket` if absent.
     fn delete_bucket(&self, name: &str) -> StoreFuture<'_, ()>;
 
     /// One configuration document of a bucket (`encryption`, `policy`, …); `None` if unset.
@@ -106,32 +111,90 @@ pub trait MetadataStore: Send + Sync {
         condition: Condition,
     ) -> StoreFuture<'_, Written>;
 
-    /// Deletes the record under `key` if `condition` holds, releasing its blobs; returns
-    /// whether a record was deleted (an absent key is not an error under `Always` or
-    /// `IfAbsent`). Errors: `NoSuchBucket`; `PreconditionFailed` and `NoSuchKey` as for
-    /// [`MetadataStore::put_object`].
+    /// Deletes `key` if `condition` holds (against the current object, as for
+    /// [`MetadataStore::put_object`]). In an unversioned bucket the current object is removed
+    /// and its blobs released (`Removed`; `Absent` if there was none — not an error under
+    /// `Always` or `IfAbsent`); in a versioned or suspended bucket a delete marker by
+    /// `by.owner` at `by.now_ms` becomes the newest version (`Marker`), the previous current
+    /// object staying as a noncurrent version (suspended: the null version is replaced).
+    /// Errors: `NoSuchBucket`; `PreconditionFailed`, `NoSuchKey` as for `put_object`;
+    /// `ObjectLocked` if a replaced null version is locked.
     fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         condition: Condition,
+        by: Deleter<'_>,
     ) -> StoreFuture<'_, Deleted>;
 
     /// One page of an S3 listing (prefix, delimiter roll-up, exclusive `start_after`,
     /// `max_keys`; see the crate docs). `NoSuchBucket` if absent.
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<'_, ListPage>;
 
-    /// Compare-and-swap of an object's envelope (rewrap): replaces it with `new` only if the
-    /// record under `key` still has the envelope `expected`; nothing else in the record
-    /// changes. Returns whether it was replaced: `false` if the record is gone or was
-    /// overwritten meanwhile (the concurrent writer wins), never an error for that.
+    /// Compare-and-swap of one object version's envelope (rewrap): replaces it with `new`
+    /// only if that version still has the envelope `expected`; nothing else changes. Returns
+    /// whether it was replaced: `false` if the version is gone or changed meanwhile (the
+    /// concurrent writer wins), never an error for that.
     fn replace_envelope(
         &self,
         bucket: &str,
         key: &str,
+        which: VersionRef,
         expected: Vec<u8>,
         new: Vec<u8>,
     ) -> StoreFuture<'_, bool>;
+
+    // ---- Versions ----
+
+    /// Sets a bucket's versioning to `Enabled` or `Suspended` (`InvalidArgument` for
+    /// `Unversioned`: versioning cannot be turned off). `NoSuchBucket`.
+    fn set_bucket_versioning(&self, bucket: &str, versioning: Versioning) -> StoreFuture<'_, ()>;
+
+    /// The version `which` names (an object or a delete marker) and whether it is the newest.
+    /// `NoSuchKey` when the key has no version (`Latest`); `NoSuchVersion` when the named
+    /// version does not exist; `InvalidArgument` for an id that cannot name a version;
+    /// `NoSuchBucket`.
+    fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+    ) -> StoreFuture<'_, FoundVersion>;
+
+    /// Removes the version `which` names for good (S3 DeleteObject with a version id) and
+    /// releases its blobs; returns it, or `None` if there is no such version (not an error).
+    /// If it was the newest, the next newest version becomes the newest (an object becomes
+    /// the current object again). `ObjectLocked` if a legal hold or a retention unexpired at
+    /// `now_ms` protects it (GOVERNANCE yields to `bypass_governance`). `NoSuchBucket`.
+    fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        bypass_governance: bool,
+        now_ms: i64,
+    ) -> StoreFuture<'_, Option<Version>>;
+
+    /// Applies `change` (tags, legal hold, retention) to one object version, leaving its body
+    /// and envelope alone; returns the updated record. Errors as for `get_version`, plus
+    /// `DeleteMarker` if the version is one and `ObjectLocked` for a retention change the
+    /// rules of [`VersionChange::Retention`] forbid.
+    fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        change: VersionChange,
+    ) -> StoreFuture<'_, ObjectRecord>;
+
+    /// One page of a ListObjectVersions listing: every version (objects and delete markers)
+    /// by key in byte order, newest first within a key, with prefix, delimiter roll-up and
+    /// key / version-id markers (see [`VersionListQuery`]). `NoSuchBucket`.
+    fn list_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> StoreFuture<'_, VersionListPage>;
 
     // ---- Multipart ----
 

@@ -14,7 +14,7 @@ pub type BlobId = String;
 const RECORD_FORMAT_V1: u8 = 1;
 
 /// A bucket: its name, owner and configuration documents.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct BucketRecord {
     /// The bucket's name, unique in the store.
     pub name: String,
@@ -26,6 +26,158 @@ pub struct BucketRecord {
     pub created_ms: i64,
     /// Opaque per-bucket configuration documents (encryption, policy, …), by name.
     pub config: BTreeMap<String, String>,
+    /// Whether writes create versions; the store reads it in each write's transaction.
+    #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state (S3's `VersioningConfiguration` Status).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: each key holds one object, the null version, replaced by each write.
+    #[default]
+    Unversioned,
+    /// Each write and each delete adds a version with a new id; nothing is replaced.
+    Enabled,
+    /// Writes and deletes replace the null version; older versions are kept.
+    Suspended,
+}
+
+impl Versioning {
+    fn is_unversioned(&self) -> bool {
+        *self == Versioning::Unversioned
+    }
+}
+
+/// Which version of a key a read, update or delete names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionRef {
+    /// The newest version (an object or a delete marker).
+    Latest,
+    /// The null version (S3 `versionId=null`).
+    Null,
+    /// The version with this id.
+    Id(String),
+}
+
+impl VersionRef {
+    /// The version a request's `versionId` names: `null` is the null version.
+    pub fn from_query(version_id: &str) -> Self {
+        if version_id == "null" {
+            VersionRef::Null
+        } else {
+            VersionRef::Id(version_id.to_owned())
+        }
+    }
+}
+
+/// A delete marker: a version saying "deleted here", with no body.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeleteMarker {
+    /// `None` is the null version.
+    pub version_id: Option<String>,
+    /// The user who deleted.
+    pub owner: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+}
+
+/// One version of a key: an object or a delete marker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Version {
+    /// A stored object.
+    Object(ObjectRecord),
+    /// A delete marker.
+    DeleteMarker(DeleteMarker),
+}
+
+impl Version {
+    /// The version's id; `None` is the null version.
+    pub fn version_id(&self) -> Option<&str> {
+        match self {
+            Version::Object(o) => o.version_id.as_deref(),
+            Version::DeleteMarker(m) => m.version_id.as_deref(),
+        }
+    }
+
+    /// When the version was written, in milliseconds since the Unix epoch.
+    pub fn last_modified_ms(&self) -> i64 {
+        match self {
+            Version::Object(o) => o.last_modified_ms,
+            Version::DeleteMarker(m) => m.last_modified_ms,
+        }
+    }
+}
+
+/// A version found by [`crate::MetadataStore::get_version`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoundVersion {
+    /// The version.
+    pub version: Version,
+    /// Whether it is the newest version of its key.
+    pub is_latest: bool,
+}
+
+/// A change to one object version that leaves its body and envelope alone.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VersionChange {
+    /// Replaces the version's tags.
+    Tags(Vec<(String, String)>),
+    /// Sets or removes the legal hold.
+    LegalHold(bool),
+    /// Sets (`Some`) or removes (`None`) the retention. An active COMPLIANCE retention can
+    /// only be extended; an active GOVERNANCE one can be extended or made COMPLIANCE, and
+    /// shortened or removed only with `bypass_governance`. `ObjectLocked` otherwise.
+    Retention {
+        /// The new retention.
+        retention: Option<Retention>,
+        /// The caller may bypass GOVERNANCE retention.
+        bypass_governance: bool,
+        /// The time the rules are checked at, in milliseconds since the Unix epoch.
+        now_ms: i64,
+    },
+}
+
+/// A ListObjectVersions request, already decoded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VersionListQuery {
+    /// Only keys starting with this are listed.
+    pub prefix: String,
+    /// Keys with this after the prefix roll up into one common prefix.
+    pub delimiter: Option<String>,
+    /// Exclusive: versions of keys before this are skipped, and of this key too unless
+    /// `version_id_marker` names one of them (then the versions after it are listed).
+    pub key_marker: Option<String>,
+    /// Only meaningful with `key_marker`: a version id, or `null`.
+    pub version_id_marker: Option<String>,
+    /// At most this many versions and common prefixes together.
+    pub max_keys: usize,
+}
+
+/// One version in a ListObjectVersions page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedVersion {
+    /// The version's key.
+    pub key: String,
+    /// The version.
+    pub version: Version,
+    /// Whether it is the newest version of its key.
+    pub is_latest: bool,
+}
+
+/// One page of a ListObjectVersions answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VersionListPage {
+    /// Versions by key, newest first within a key.
+    pub versions: Vec<ListedVersion>,
+    /// The common prefixes listed, in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more follow this page.
+    pub is_truncated: bool,
+    /// When truncated: the key (or common prefix) of the last entry returned.
+    pub next_key_marker: Option<String>,
+    /// When truncated and the last entry was a version: its id (`null` for the null version).
+    pub next_version_id_marker: Option<String>,
 }
 
 /// An object's metadata (one version of it): what a HEAD answers from, and where its body lies.

@@ -23,6 +23,7 @@ fn bucket(name: &str) -> BucketRecord {
         region: "us-east-1".into(),
         created_ms: 1,
         config: BTreeMap::new(),
+        ..Default::default()
     }
 }
 
@@ -823,12 +824,12 @@ fn replace_envelope_is_compare_and_swap() {
         .expect("put");
     assert!(
         !store
-            .replace_envelope("b", "k", &[9, 9], vec![4])
+            .replace_envelope("b", "k", &VersionRef::Latest, &[9, 9], vec![4])
             .expect("cas")
     );
     assert!(
         store
-            .replace_envelope("b", "k", &[1, 2, 3], vec![4])
+            .replace_envelope("b", "k", &VersionRef::Latest, &[1, 2, 3], vec![4])
             .expect("cas")
     );
     let record = store.object("b", "k").expect("object");
@@ -836,7 +837,7 @@ fn replace_envelope_is_compare_and_swap() {
     assert_eq!(record.extents[0].blob, id, "the body is untouched");
     assert!(
         !store
-            .replace_envelope("b", "missing", &[4], vec![5])
+            .replace_envelope("b", "missing", &VersionRef::Latest, &[4], vec![5])
             .expect("cas")
     );
 }

@@ -107,6 +107,7 @@ pub async fn create_bucket(
         region: state.settings.region.clone(),
         created_ms: now_ms(),
         config: BTreeMap::new(),
+        ..Default::default()
     };
     match state.meta.create_bucket(record).await {
         Ok(()) => {}

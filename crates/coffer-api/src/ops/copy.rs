@@ -6,7 +6,7 @@ use http::Response;
 use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
-use super::{iso8601, now_ms, quoted, xml_with_etag};
+use super::{iso8601, now_ms, quoted, versioning, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -20,6 +20,8 @@ pub struct CopySource {
     pub bucket: String,
     pub key: String,
     pub record: ObjectRecord,
+    /// `x-amz-copy-source-version-id` of the answer, when the source bucket is versioned.
+    pub version_header: Option<(String, String)>,
 }
 
 /// Resolves `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`, URL-encoded),
@@ -31,7 +33,15 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         )
     })?;
-    let raw = raw.split_once("?versionId=").map_or(raw, |(path, _)| path);
+    let (raw, version_id) = match raw.split_once("?versionId=") {
+        Some((path, id)) => (path, Some(id)),
+        None => (raw, None),
+    };
+    let which = match version_id {
+        Some("") => return Err(ApiError::invalid_argument("Invalid version id specified")),
+        Some(id) => Some(coffer_store::VersionRef::from_query(&path_decode(id)?)),
+        None => None,
+    };
     let decoded = path_decode(raw.trim_start_matches('/'))?;
     let (bucket, key) = decoded
         .split_once('/')
@@ -44,10 +54,13 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
 
     let source_bucket = state.meta.get_bucket(&bucket).await?;
-    let record = state.meta.get_object(&bucket, &key).await?;
     if !req.principal.is_root() && source_bucket.owner != req.principal.name() {
         return Err(ApiError::access_denied("Access Denied"));
     }
+    let record = versioning::read_version(state, req, &source_bucket, &key, which).await?;
+    let version_header =
+        versioning::version_header(req, &source_bucket, record.version_id.as_deref())
+            .map(|(_, value)| (req.dialect.header("copy-source-version-id"), value));
     // The source bucket's TLS rules hold for reads through a copy too.
     super::tls_policy::enforce(&source_bucket, req)?;
 
@@ -63,6 +76,7 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         bucket,
         key,
         record,
+        version_header,
     })
 }
 
@@ -146,7 +160,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     };
     let (etag, modified, staged_crc64) =
         (record.etag.clone(), record.last_modified_ms, staged.crc64);
-    object_io::commit_staged(
+    let written = object_io::commit_staged(
         state.blobs.as_ref(),
         vec![staged.blob],
         state
@@ -158,7 +172,20 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));
     let mut response = xml_with_etag(w.finish(), &etag)?;
-    for (name, value) in sealing.iter().flat_map(|s| s.headers(req.dialect)) {
+    let version_headers = source
+        .version_header
+        .iter()
+        .cloned()
+        .chain(versioning::version_header(
+            req,
+            &target,
+            written.version_id.as_deref(),
+        ));
+    for (name, value) in sealing
+        .iter()
+        .flat_map(|s| s.headers(req.dialect))
+        .chain(version_headers)
+    {
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::try_from(name),
             http::HeaderValue::try_from(value),

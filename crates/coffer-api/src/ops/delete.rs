@@ -1,17 +1,82 @@
-//! DeleteObject and DeleteObjects.
+//! DeleteObject and DeleteObjects: without a version id, the current object goes (or, in a
+//! versioned bucket, a delete marker goes on top); with one, that version goes for good.
 
 use coffer_auth::sigv4::Payload;
-use coffer_store::Condition;
+use coffer_store::{BucketRecord, Condition, Deleted, Deleter, Version, VersionRef};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::object::MAX_KEY_LEN;
-use super::{authorized_bucket, empty_response, small_body, xml_response};
+use super::versioning::{requested_version, wire_version_id};
+use super::{authorized_bucket, empty_response, now_ms, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
 use crate::state::AppState;
 use crate::xml;
+
+/// What one delete did, as the response reports it.
+struct Outcome {
+    /// The version the response names (`x-amz-version-id` / `<VersionId>` or
+    /// `<DeleteMarkerVersionId>`), if any.
+    version_id: Option<String>,
+    /// Whether that version is a delete marker (one written now, or one removed).
+    delete_marker: bool,
+}
+
+/// Deletes `key` (the version `which`, if named) in `bucket`.
+async fn delete_one(
+    state: &AppState,
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    key: &str,
+    which: Option<VersionRef>,
+) -> ApiResult<Outcome> {
+    let Some(which) = which else {
+        let by = Deleter {
+            owner: req.principal.name(),
+            now_ms: now_ms(),
+        };
+        return Ok(
+            match state
+                .meta
+                .delete_object(&bucket.name, key, Condition::Always, by)
+                .await?
+            {
+                Deleted::Absent | Deleted::Removed => Outcome {
+                    version_id: None,
+                    delete_marker: false,
+                },
+                Deleted::Marker { version_id } => Outcome {
+                    version_id: Some(wire_version_id(version_id.as_deref()).to_owned()),
+                    delete_marker: true,
+                },
+            },
+        );
+    };
+    let bypass = req
+        .vendor_header("bypass-governance-retention")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let named = match &which {
+        VersionRef::Id(id) => id.clone(),
+        _ => "null".to_owned(),
+    };
+    let removed = match state
+        .meta
+        .delete_version(&bucket.name, key, which, bypass, now_ms())
+        .await
+    {
+        // An id that cannot be one of ours names no version: nothing to delete.
+        Err(coffer_store::StoreError::InvalidArgument(_)) => {
+            return Err(ApiError::invalid_argument("Invalid version id specified"));
+        }
+        other => other?,
+    };
+    Ok(Outcome {
+        version_id: Some(named),
+        delete_marker: matches!(removed, Some(Version::DeleteMarker(_))),
+    })
+}
 
 pub async fn delete_object(
     state: &AppState,
@@ -19,11 +84,22 @@ pub async fn delete_object(
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
-    state
-        .meta
-        .delete_object(&bucket.name, &key, Condition::Always)
-        .await?;
-    empty_response(StatusCode::NO_CONTENT)
+    let outcome = delete_one(state, req, &bucket, &key, requested_version(req)?).await?;
+    let mut response = empty_response(StatusCode::NO_CONTENT)?;
+    let headers = response.headers_mut();
+    if let Some(version_id) = outcome.version_id
+        && let Ok(value) = http::HeaderValue::from_str(&version_id)
+        && let Ok(name) = http::HeaderName::from_bytes(req.dialect.header("version-id").as_bytes())
+    {
+        headers.insert(name, value);
+    }
+    if outcome.delete_marker
+        && let Ok(name) =
+            http::HeaderName::from_bytes(req.dialect.header("delete-marker").as_bytes())
+    {
+        headers.insert(name, http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 pub async fn delete_objects(
@@ -39,37 +115,58 @@ pub async fn delete_objects(
         return Err(ApiError::malformed_xml());
     }
     let mut outcomes = Vec::with_capacity(request.objects.len());
-    for key in request.objects.into_iter().map(|o| o.key) {
-        let outcome = if key.len() > MAX_KEY_LEN {
-            Err(ErrorCode::KeyTooLongError)
-        } else {
-            state
-                .meta
-                .delete_object(&bucket.name, &key, Condition::Always)
-                .await
-                .map(|_| ())
-                .map_err(|_| ErrorCode::InternalError)
+    for entry in request.objects {
+        let which = match entry.version_id.as_deref() {
+            None => Ok(None),
+            Some("") => Err(ApiError::invalid_argument("Invalid version id specified")),
+            Some(id) => Ok(Some(VersionRef::from_query(id))),
         };
-        outcomes.push((key, outcome));
+        let outcome = if entry.key.len() > MAX_KEY_LEN {
+            Err(ApiError::new(
+                ErrorCode::KeyTooLongError,
+                "Your key is too long",
+            ))
+        } else {
+            match which {
+                Ok(which) => delete_one(state, req, &bucket, &entry.key, which).await,
+                Err(e) => Err(e),
+            }
+        };
+        outcomes.push((entry, outcome));
     }
     let url_encoded = req.url_encoding()?;
     let mut w = req.xml("DeleteResult");
     if url_encoded {
         w.elem("EncodingType", "url");
     }
-    for (key, outcome) in outcomes {
+    for (entry, outcome) in outcomes {
+        let key = xml::encode_key(&entry.key, url_encoded);
         match outcome {
-            Ok(()) if request.quiet => {}
-            Ok(()) => {
-                w.start("Deleted")
-                    .elem("Key", xml::encode_key(&key, url_encoded))
-                    .end();
+            Ok(_) if request.quiet => {}
+            Ok(outcome) => {
+                w.start("Deleted").elem("Key", key);
+                match (&entry.version_id, outcome.delete_marker) {
+                    // A named version was removed; a marker among them says so.
+                    (Some(named), marker) => {
+                        w.elem("VersionId", named);
+                        if marker {
+                            w.elem("DeleteMarker", "true");
+                        }
+                    }
+                    // A marker was written on top.
+                    (None, true) => {
+                        w.elem("DeleteMarker", "true");
+                        w.elem_opt("DeleteMarkerVersionId", outcome.version_id.as_deref());
+                    }
+                    (None, false) => {}
+                }
+                w.end();
             }
-            Err(code) => {
-                w.start("Error")
-                    .elem("Key", xml::encode_key(&key, url_encoded))
-                    .elem("Code", code.s3_code())
-                    .elem("Message", "The object could not be deleted")
+            Err(error) => {
+                w.start("Error").elem("Key", key);
+                w.elem_opt("VersionId", entry.version_id.as_deref());
+                w.elem("Code", error.code_in(req.dialect))
+                    .elem("Message", &error.message)
                     .end();
             }
         }

@@ -6,7 +6,7 @@ use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
 use super::object::{CRC64_HEADER, USER_META_PREFIX, object_type};
-use super::{authorized_bucket, quoted, utc_of_ms};
+use super::{authorized_bucket, quoted, utc_of_ms, versioning};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -132,7 +132,8 @@ pub async fn get_object(
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
-    let record = state.meta.get_object(&bucket.name, &key).await?;
+    let which = versioning::requested_version(req)?;
+    let record = versioning::read_version(state, req, &bucket, &key, which).await?;
     let name = coffer_keying::ObjectName {
         bucket: &bucket.name,
         key: &key,
@@ -171,6 +172,11 @@ pub async fn get_object(
             format_http_date(utc_of_ms(record.last_modified_ms)),
         )
         .header(http::header::ACCEPT_RANGES, "bytes");
+    if let Some((name, value)) =
+        versioning::version_header(req, &bucket, record.version_id.as_deref())
+    {
+        response = response.header(name, value);
+    }
     if !record.headers.iter().any(|(n, _)| n == "content-type") {
         response = response.header(http::header::CONTENT_TYPE, "binary/octet-stream");
     }

@@ -12,6 +12,7 @@ mod multipart;
 mod object;
 mod put;
 mod tls_policy;
+pub mod versioning;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::BucketRecord;
@@ -47,6 +48,11 @@ pub async fn dispatch(
         PutBucketPolicy => tls_policy::put_policy(state, &req, body, payload).await,
         GetBucketPolicy => tls_policy::get_policy(state, &req).await,
         DeleteBucketPolicy => tls_policy::delete_policy(state, &req).await,
+
+        // Versioning.
+        PutBucketVersioning => versioning::put_versioning(state, &req, body, payload).await,
+        GetBucketVersioning => versioning::get_versioning(state, &req).await,
+        ListObjectVersions => versioning::list_versions(state, &req).await,
 
         // Bucket operations.
         CreateBucket => bucket::create_bucket(state, &req, body, payload).await,

@@ -337,7 +337,7 @@ pub async fn complete_upload(
         .as_deref()
         .map(|envelope| sse::describe_stored(req.dialect, envelope))
         .unwrap_or_default();
-    state
+    let written = state
         .meta
         .complete_upload(&bucket, &key, &id, record, coffer_store::Condition::Always)
         .await?;
@@ -348,6 +348,12 @@ pub async fn complete_upload(
         .elem("ETag", quoted(&etag));
     let mut response = xml_with_etag(w.finish(), &etag)?;
     insert_headers(&mut response, sse_headers);
+    if let Some(version_id) = written.version_id {
+        insert_headers(
+            &mut response,
+            vec![(req.dialect.header("version-id"), version_id)],
+        );
+    }
     if let (Dialect::Oss, Some(crc64)) = (req.dialect, crc64) {
         response.headers_mut().insert(CRC64_HEADER, crc64.into());
     }

@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::object::{CRC64_HEADER, stored_headers, validate_key};
-use super::{authorized_bucket, now_ms, quoted};
+use super::{authorized_bucket, now_ms, quoted, versioning};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
@@ -54,7 +54,7 @@ pub async fn put_object(
         crc64: Some(staged.crc64),
         ..Default::default()
     };
-    object_io::commit_staged(
+    let written = object_io::commit_staged(
         state.blobs.as_ref(),
         vec![staged.blob.clone()],
         state
@@ -63,8 +63,13 @@ pub async fn put_object(
     )
     .await?;
 
-    let sse_headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
-    upload_response(req, &staged, sse_headers)
+    let mut headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
+    headers.extend(versioning::version_header(
+        req,
+        &bucket,
+        written.version_id.as_deref(),
+    ));
+    upload_response(req, &staged, headers)
 }
 
 /// The answer to a body upload (PutObject, UploadPart): the ETag and the

@@ -1,6 +1,7 @@
 //! Buckets: creation, configuration and deletion, and the listing of their objects (S3
 //! order, prefixes, delimiters, pages).
 
+use super::fixtures::BY;
 use super::fixtures::{
     bucket_record, finished_blob, new_bucket, object_record, suffix, upload_record,
 };
@@ -76,7 +77,7 @@ pub(super) async fn buckets(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
         meta.delete_bucket(&name).await,
         Err(StoreError::BucketNotEmpty)
     ));
-    meta.delete_object(&name, "k", Condition::Always)
+    meta.delete_object(&name, "k", Condition::Always, BY)
         .await
         .unwrap();
     let upload = meta
@@ -207,11 +208,11 @@ pub(super) async fn listing(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
     ));
 
     for key in keys {
-        meta.delete_object(&bucket, key, Condition::Always)
+        meta.delete_object(&bucket, key, Condition::Always, BY)
             .await
             .unwrap();
     }
-    meta.delete_object(&neighbour, "a", Condition::Always)
+    meta.delete_object(&neighbour, "a", Condition::Always, BY)
         .await
         .unwrap();
     meta.delete_bucket(&bucket).await.unwrap();

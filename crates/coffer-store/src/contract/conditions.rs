@@ -3,8 +3,9 @@
 
 use futures_util::future::join_all;
 
+use super::fixtures::BY;
 use super::fixtures::{finished_blob, new_bucket, object_record, suffix};
-use crate::{BlobStore, Condition, Deleted, MetadataStore, ObjectRecord, StoreError};
+use crate::{BlobStore, Condition, Deleted, MetadataStore, ObjectRecord, StoreError, VersionRef};
 
 pub(super) async fn conditional_put(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
     let bucket = new_bucket(meta, "cond-put").await;
@@ -120,7 +121,7 @@ pub(super) async fn conditional_put(meta: &dyn MetadataStore, blobs: &dyn BlobSt
         .await
         .unwrap();
     assert_eq!(meta.get_object(&bucket, "k").await.unwrap(), third);
-    meta.delete_object(&bucket, "k", Condition::Always)
+    meta.delete_object(&bucket, "k", Condition::Always, BY)
         .await
         .unwrap();
     meta.delete_bucket(&bucket).await.unwrap();
@@ -135,17 +136,18 @@ pub(super) async fn conditional_delete(meta: &dyn MetadataStore, blobs: &dyn Blo
         .unwrap();
 
     assert!(matches!(
-        meta.delete_object(&bucket, "k", Condition::IfEtag("other".into()))
+        meta.delete_object(&bucket, "k", Condition::IfEtag("other".into()), BY)
             .await,
         Err(StoreError::PreconditionFailed)
     ));
     assert!(matches!(
-        meta.delete_object(&bucket, "k", Condition::IfAbsent).await,
+        meta.delete_object(&bucket, "k", Condition::IfAbsent, BY)
+            .await,
         Err(StoreError::PreconditionFailed)
     ));
     assert_eq!(meta.get_object(&bucket, "k").await.unwrap(), record);
     assert_eq!(
-        meta.delete_object(&bucket, "k", Condition::IfEtag("e1".into()))
+        meta.delete_object(&bucket, "k", Condition::IfEtag("e1".into()), BY)
             .await
             .unwrap(),
         Deleted::Removed
@@ -159,26 +161,27 @@ pub(super) async fn conditional_delete(meta: &dyn MetadataStore, blobs: &dyn Blo
         "a delete releases the record's blobs"
     );
     assert!(matches!(
-        meta.delete_object(&bucket, "k", Condition::IfEtag("e1".into()))
+        meta.delete_object(&bucket, "k", Condition::IfEtag("e1".into()), BY)
             .await,
         Err(StoreError::NoSuchKey)
     ));
     assert_eq!(
-        meta.delete_object(&bucket, "k", Condition::Always)
+        meta.delete_object(&bucket, "k", Condition::Always, BY)
             .await
             .unwrap(),
         Deleted::Absent,
         "deleting an absent key is not an error"
     );
     assert_eq!(
-        meta.delete_object(&bucket, "k", Condition::IfAbsent)
+        meta.delete_object(&bucket, "k", Condition::IfAbsent, BY)
             .await
             .unwrap(),
         Deleted::Absent
     );
     let missing = format!("missing-{}", suffix());
     assert!(matches!(
-        meta.delete_object(&missing, "k", Condition::Always).await,
+        meta.delete_object(&missing, "k", Condition::Always, BY)
+            .await,
         Err(StoreError::NoSuchBucket)
     ));
     meta.delete_bucket(&bucket).await.unwrap();
@@ -195,7 +198,13 @@ pub(super) async fn envelope_compare_and_swap(meta: &dyn MetadataStore, blobs: &
 
     assert!(
         !meta
-            .replace_envelope(&bucket, "k", b"stale".to_vec(), b"new".to_vec())
+            .replace_envelope(
+                &bucket,
+                "k",
+                VersionRef::Latest,
+                b"stale".to_vec(),
+                b"new".to_vec()
+            )
             .await
             .unwrap(),
         "a CAS with the wrong expected envelope does nothing"
@@ -203,9 +212,15 @@ pub(super) async fn envelope_compare_and_swap(meta: &dyn MetadataStore, blobs: &
     assert_eq!(meta.get_object(&bucket, "k").await.unwrap(), record);
 
     assert!(
-        meta.replace_envelope(&bucket, "k", b"old".to_vec(), b"new".to_vec())
-            .await
-            .unwrap()
+        meta.replace_envelope(
+            &bucket,
+            "k",
+            VersionRef::Latest,
+            b"old".to_vec(),
+            b"new".to_vec()
+        )
+        .await
+        .unwrap()
     );
     let after = meta.get_object(&bucket, "k").await.unwrap();
     assert_eq!(after.envelope.as_deref(), Some(&b"new"[..]));
@@ -223,14 +238,26 @@ pub(super) async fn envelope_compare_and_swap(meta: &dyn MetadataStore, blobs: &
     );
     assert!(
         !meta
-            .replace_envelope(&bucket, "k", b"old".to_vec(), b"newer".to_vec())
+            .replace_envelope(
+                &bucket,
+                "k",
+                VersionRef::Latest,
+                b"old".to_vec(),
+                b"newer".to_vec()
+            )
             .await
             .unwrap(),
         "a second CAS from the same expected value loses"
     );
     assert!(
         !meta
-            .replace_envelope(&bucket, "absent", b"old".to_vec(), b"new".to_vec())
+            .replace_envelope(
+                &bucket,
+                "absent",
+                VersionRef::Latest,
+                b"old".to_vec(),
+                b"new".to_vec()
+            )
             .await
             .unwrap(),
         "a CAS on an absent key is false, not an error"
@@ -245,12 +272,18 @@ pub(super) async fn envelope_compare_and_swap(meta: &dyn MetadataStore, blobs: &
         .unwrap();
     assert!(
         !meta
-            .replace_envelope(&bucket, "plain", Vec::new(), b"new".to_vec())
+            .replace_envelope(
+                &bucket,
+                "plain",
+                VersionRef::Latest,
+                Vec::new(),
+                b"new".to_vec()
+            )
             .await
             .unwrap()
     );
     for key in ["k", "plain"] {
-        meta.delete_object(&bucket, key, Condition::Always)
+        meta.delete_object(&bucket, key, Condition::Always, BY)
             .await
             .unwrap();
     }
@@ -295,7 +328,9 @@ pub(super) async fn concurrent_conditions(meta: &dyn MetadataStore, blobs: &dyn 
     }
 
     let expected = stored.envelope.clone().unwrap();
-    let swaps = (0..8u8).map(|n| meta.replace_envelope(&bucket, "k", expected.clone(), vec![n]));
+    let swaps = (0..8u8).map(|n| {
+        meta.replace_envelope(&bucket, "k", VersionRef::Latest, expected.clone(), vec![n])
+    });
     let swapped = join_all(swaps).await;
     let won: Vec<usize> = (0..swapped.len())
         .filter(|&i| matches!(swapped[i], Ok(true)))
@@ -305,7 +340,7 @@ pub(super) async fn concurrent_conditions(meta: &dyn MetadataStore, blobs: &dyn 
     let envelope = meta.get_object(&bucket, "k").await.unwrap().envelope;
     assert_eq!(envelope, Some(vec![u8::try_from(won[0]).unwrap()]));
 
-    meta.delete_object(&bucket, "k", Condition::Always)
+    meta.delete_object(&bucket, "k", Condition::Always, BY)
         .await
         .unwrap();
     meta.delete_bucket(&bucket).await.unwrap();

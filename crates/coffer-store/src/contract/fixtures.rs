@@ -58,6 +58,7 @@ pub(super) fn bucket_record(name: &str, owner: &str) -> BucketRecord {
         region: "us-east-1".into(),
         created_ms: 1,
         config: BTreeMap::new(),
+        ..Default::default()
     }
 }
 
@@ -119,3 +120,9 @@ pub(super) fn user_record(name: &str) -> UserRecord {
         created_ms: 5,
     }
 }
+
+/// The deleter of the suite's deletes (the owner and time of any delete marker they write).
+pub(crate) const BY: crate::Deleter<'static> = crate::Deleter {
+    owner: "contract",
+    now_ms: 1_700_000_000_000,
+};

@@ -19,6 +19,7 @@ mod fixtures;
 mod multipart;
 mod pending;
 mod users;
+mod versions;
 
 use crate::{BlobId, BlobStore, Condition, MetadataStore, ObjectRecord, UserRecord};
 use blobs::{blob_delete_and_listing, blob_round_trip_and_ranges, unfinished_blob_is_invisible};
@@ -33,6 +34,9 @@ use fixtures::{
 use multipart::multipart;
 use pending::pending_blobs;
 use users::users;
+use versions::{
+    enabled_versioning, object_lock, suspended_and_unversioned, version_listing, version_updates,
+};
 
 /// Runs every metadata check; `blobs` is the store the backend's records point into.
 pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
@@ -45,6 +49,11 @@ pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     multipart(meta, blobs).await;
     pending_blobs(meta, blobs).await;
     users(meta).await;
+    enabled_versioning(meta, blobs).await;
+    suspended_and_unversioned(meta, blobs).await;
+    object_lock(meta, blobs).await;
+    version_updates(meta, blobs).await;
+    version_listing(meta, blobs).await;
 }
 
 /// Runs every blob store check.

@@ -1,5 +1,6 @@
 //! Multipart uploads: parts, listing, completion and abort.
 
+use super::fixtures::BY;
 use super::fixtures::{finished_blob, new_bucket, object_record, part_record, upload_record};
 use crate::{BlobStore, Condition, MetadataStore, StoreError, UploadListQuery};
 
@@ -193,7 +194,7 @@ pub(super) async fn multipart(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
         Err(StoreError::NoSuchUpload)
     ));
 
-    meta.delete_object(&bucket, "big", Condition::Always)
+    meta.delete_object(&bucket, "big", Condition::Always, BY)
         .await
         .unwrap();
     meta.delete_bucket(&bucket).await.unwrap();

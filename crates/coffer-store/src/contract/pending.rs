@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::fixtures::BY;
 use super::fixtures::{new_bucket, object_record, part_record, upload_record};
 use crate::{BlobId, BlobStore, Condition, MetadataStore, StoreError};
 
@@ -98,7 +99,7 @@ pub(super) async fn pending_blobs(meta: &dyn MetadataStore, blobs: &dyn BlobStor
     );
 
     meta.abort_upload(&bucket, "mp", &upload).await.unwrap();
-    meta.delete_object(&bucket, "k", Condition::Always)
+    meta.delete_object(&bucket, "k", Condition::Always, BY)
         .await
         .unwrap();
     meta.delete_bucket(&bucket).await.unwrap();

@@ -5,9 +5,10 @@ use std::time::SystemTime;
 use super::{blocking, epoch_ms};
 use crate::meta::{MetadataStore, StoreFuture};
 use crate::{
-    BlobId, BucketRecord, Condition, Deleted, ListPage, ListQuery, ObjectRecord, PartRecord,
-    PendingBlob, Store, StoreError, UploadListPage, UploadListQuery, UploadRecord, UserRecord,
-    Written,
+    BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
+    ObjectRecord, PartRecord, PendingBlob, Store, StoreError, UploadListPage, UploadListQuery,
+    UploadRecord, UserRecord, Version, VersionChange, VersionListPage, VersionListQuery,
+    VersionRef, Versioning, Written,
 };
 
 /// The embedded metadata store: redb in `<data_dir>/meta.redb`.
@@ -91,9 +92,17 @@ impl MetadataStore for EmbeddedMetadata {
         bucket: &str,
         key: &str,
         condition: Condition,
+        by: Deleter<'_>,
     ) -> StoreFuture<'_, Deleted> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.run(move |s| s.delete_object_if(&bucket, &key, &condition))
+        let (bucket, key, owner) = (bucket.to_owned(), key.to_owned(), by.owner.to_owned());
+        let now_ms = by.now_ms;
+        self.run(move |s| {
+            let by = Deleter {
+                owner: &owner,
+                now_ms,
+            };
+            s.delete_object_if(&bucket, &key, &condition, by)
+        })
     }
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<'_, ListPage> {
@@ -105,11 +114,59 @@ impl MetadataStore for EmbeddedMetadata {
         &self,
         bucket: &str,
         key: &str,
+        which: VersionRef,
         expected: Vec<u8>,
         new: Vec<u8>,
     ) -> StoreFuture<'_, bool> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.run(move |s| s.replace_envelope(&bucket, &key, &expected, new))
+        self.run(move |s| s.replace_envelope(&bucket, &key, &which, &expected, new))
+    }
+
+    fn set_bucket_versioning(&self, bucket: &str, versioning: Versioning) -> StoreFuture<'_, ()> {
+        let bucket = bucket.to_owned();
+        self.run(move |s| s.set_bucket_versioning(&bucket, versioning))
+    }
+
+    fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+    ) -> StoreFuture<'_, FoundVersion> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.version(&bucket, &key, &which))
+    }
+
+    fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        bypass_governance: bool,
+        now_ms: i64,
+    ) -> StoreFuture<'_, Option<Version>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.delete_version(&bucket, &key, &which, bypass_governance, now_ms))
+    }
+
+    fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        change: VersionChange,
+    ) -> StoreFuture<'_, ObjectRecord> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.update_version(&bucket, &key, &which, change))
+    }
+
+    fn list_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery,
+    ) -> StoreFuture<'_, VersionListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.run(move |s| s.list_versions(&bucket, &query))
     }
 
     fn create_upload(

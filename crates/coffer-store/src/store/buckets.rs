@@ -2,7 +2,7 @@
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{BUCKETS, OBJECTS, Store, UPLOADS};
+use super::{BUCKETS, OBJECTS, Store, UPLOADS, VERSIONS};
 use crate::keys::bucket_prefix;
 use crate::records::{decode, encode};
 use crate::{BucketRecord, StoreError};
@@ -50,7 +50,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Fails with `BucketNotEmpty` while the bucket holds objects or in-progress uploads.
+    /// Fails with `BucketNotEmpty` while the bucket holds objects, versions (delete markers
+    /// included) or in-progress uploads.
     pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
         self.write(|txn, _| {
             let mut buckets = txn.open_table(BUCKETS)?;
@@ -59,8 +60,10 @@ impl Store {
             }
             let objects = txn.open_table(OBJECTS)?;
             let uploads = txn.open_table(UPLOADS)?;
+            let versions = txn.open_table(VERSIONS)?;
             if has_prefix(&objects, &bucket_prefix(name))?
                 || has_prefix(&uploads, &bucket_prefix(name))?
+                || has_prefix(&versions, &bucket_prefix(name))?
             {
                 return Err(StoreError::BucketNotEmpty);
             }

@@ -10,6 +10,10 @@ mod buckets;
 mod multipart;
 mod objects;
 mod users;
+mod version_list;
+mod versions;
+
+pub use objects::Deleter;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +41,9 @@ const ACCESS_KEYS: TableDefinition<&str, &str> = TableDefinition::new("access_ke
 /// version 1 shipped without bumping it: a data dir without this table gains an empty one at
 /// open, and no other table changes.
 const PENDING_BLOBS: TableDefinition<&str, i64> = TableDefinition::new("pending_blobs");
+/// Every version of a key but its current object (see `versions.rs`). Added like
+/// `pending_blobs`: a data dir without it gains an empty one at open.
+const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
 
 /// Handle to the store; cheap to clone, shareable across threads.
 #[derive(Clone)]
@@ -90,6 +97,7 @@ impl Store {
             txn.open_table(USERS)?;
             txn.open_table(ACCESS_KEYS)?;
             txn.open_table(PENDING_BLOBS)?;
+            txn.open_table(VERSIONS)?;
         }
         txn.commit()?;
         let store = Store {

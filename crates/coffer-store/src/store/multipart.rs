@@ -5,17 +5,16 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable, Table};
 
-use super::objects::{check_condition, check_key, free_extents};
+use super::objects::{check_condition, check_key};
+use super::versions::{KeyVersions, bucket_versioning};
 use super::{BLOB_REFS, BUCKETS, OBJECTS, PARTS, PENDING_BLOBS, Store, UPLOADS, require_bucket};
 use crate::blob::random_hex;
-use crate::keys::{
-    after_key_uploads, object_key, part_key, prefix_successor, upload_key, upload_prefix,
-};
+use crate::keys::{after_key_uploads, part_key, prefix_successor, upload_key, upload_prefix};
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::{decode, encode};
 use crate::{
-    Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery, UploadRecord,
-    Written,
+    BlobId, Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery,
+    UploadRecord, Written,
 };
 
 impl Store {
@@ -210,8 +209,9 @@ impl Store {
         record: ObjectRecord,
         condition: &Condition,
     ) -> Result<Written, StoreError> {
-        let value = encode(&record)?;
+        let blobs: Vec<BlobId> = record.extents.iter().map(|e| e.blob.clone()).collect();
         self.write(|txn, freed| {
+            let versioning = bucket_versioning(txn, bucket)?;
             let mut uploads = txn.open_table(UPLOADS)?;
             get_upload(&uploads, bucket, key, upload_id)?;
             check_condition(&txn.open_table(OBJECTS)?, bucket, key, condition)?;
@@ -222,33 +222,24 @@ impl Store {
                 .map(|p| (p.blob.as_str(), p.part_number))
                 .collect();
             let mut used = BTreeSet::new();
-            for extent in &record.extents {
-                let Some(&number) = by_blob.get(extent.blob.as_str()) else {
+            for (extent, blob) in record.extents.iter().zip(&blobs) {
+                let Some(&number) = by_blob.get(blob.as_str()) else {
                     return Err(StoreError::InvalidPart);
                 };
-                if extent.part_number.is_some_and(|n| n != number)
-                    || !used.insert(extent.blob.as_str())
-                {
+                if extent.part_number.is_some_and(|n| n != number) || !used.insert(blob.as_str()) {
                     return Err(StoreError::InvalidPart);
                 }
             }
             uploads.remove(upload_key(bucket, key, upload_id).as_slice())?;
-            let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
             for part in current.values() {
                 if !used.contains(part.blob.as_str()) {
-                    refs.remove(part.blob.as_str())?;
+                    versions.refs.remove(part.blob.as_str())?;
                     freed.push(part.blob.clone());
                 }
             }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let old = objects
-                .insert(object_key(bucket, key).as_slice(), value.as_slice())?
-                .map(|v| decode::<ObjectRecord>(v.value()))
-                .transpose()?;
-            if let Some(old) = old {
-                free_extents(&mut refs, &old, &used, freed)?;
-            }
-            Ok(Written::default())
+            let version_id = versions.install(versioning, record, &used, freed)?;
+            Ok(Written { version_id })
         })
     }
 }

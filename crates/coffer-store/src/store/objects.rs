@@ -5,13 +5,24 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{
-    BLOB_REFS, BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, PENDING_BLOBS, Store, require_bucket,
-};
+use super::versions::{KeyVersions, bucket_versioning};
+use super::{BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, PENDING_BLOBS, Store, require_bucket};
 use crate::keys::{object_key, prefix_successor};
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::{decode, encode};
-use crate::{BlobId, Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, Written};
+use crate::{
+    BlobId, Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, VersionRef,
+    Versioning, Written,
+};
+
+/// Who deletes, and when: what a delete marker records.
+#[derive(Clone, Copy, Debug)]
+pub struct Deleter<'a> {
+    /// The user deleting.
+    pub owner: &'a str,
+    /// Milliseconds since the Unix epoch.
+    pub now_ms: i64,
+}
 
 impl Store {
     // ---- Objects ----
@@ -38,32 +49,25 @@ impl Store {
         condition: &Condition,
     ) -> Result<Written, StoreError> {
         check_key(key)?;
-        let value = encode(&record)?;
+        let blobs: Vec<BlobId> = record.extents.iter().map(|e| e.blob.clone()).collect();
         self.write(|txn, freed| {
-            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
-            let mut objects = txn.open_table(OBJECTS)?;
-            check_condition(&objects, bucket, key, condition)?;
-            let mut refs = txn.open_table(BLOB_REFS)?;
+            let versioning = bucket_versioning(txn, bucket)?;
+            check_condition(&txn.open_table(OBJECTS)?, bucket, key, condition)?;
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
             let mut new_blobs = BTreeSet::new();
-            for extent in &record.extents {
-                if !new_blobs.insert(extent.blob.as_str()) {
+            for blob in &blobs {
+                if !new_blobs.insert(blob.as_str()) {
                     return Err(StoreError::BlobInUse);
                 }
-                self.check_fresh_blob(&refs, &extent.blob)?;
+                self.check_fresh_blob(&versions.refs, blob)?;
             }
             let mut pending = txn.open_table(PENDING_BLOBS)?;
             for blob in &new_blobs {
-                refs.insert(*blob, ())?;
+                versions.refs.insert(*blob, ())?;
                 pending.remove(*blob)?;
             }
-            let old = objects
-                .insert(object_key(bucket, key).as_slice(), value.as_slice())?
-                .map(|v| decode::<ObjectRecord>(v.value()))
-                .transpose()?;
-            if let Some(old) = old {
-                free_extents(&mut refs, &old, &new_blobs, freed)?;
-            }
-            Ok(Written::default())
+            let version_id = versions.install(versioning, record, &new_blobs, freed)?;
+            Ok(Written { version_id })
         })
     }
 
@@ -78,36 +82,6 @@ impl Store {
                 Err(StoreError::NoSuchKey)
             }
         }
-    }
-
-    /// Replaces an object's envelope, only if the object still has the
-    /// envelope `expected` (a concurrent overwrite wins). The body is not
-    /// touched: this is how data keys are re-wrapped under a new key.
-    /// Returns whether the envelope was replaced.
-    pub fn replace_envelope(
-        &self,
-        bucket: &str,
-        key: &str,
-        expected: &[u8],
-        envelope: Vec<u8>,
-    ) -> Result<bool, StoreError> {
-        self.write(|txn, _| {
-            let mut objects = txn.open_table(OBJECTS)?;
-            let table_key = object_key(bucket, key);
-            let current = match objects.get(table_key.as_slice())? {
-                Some(v) => decode::<ObjectRecord>(v.value())?,
-                None => return Ok(false),
-            };
-            if current.envelope.as_deref() != Some(expected) {
-                return Ok(false);
-            }
-            let record = ObjectRecord {
-                envelope: Some(envelope),
-                ..current
-            };
-            objects.insert(table_key.as_slice(), encode(&record)?.as_slice())?;
-            Ok(true)
-        })
     }
 
     /// Overwrites an existing object's record exactly as given, without
@@ -134,31 +108,32 @@ impl Store {
 
     /// Deletes the current object; an absent key is not an error.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, StoreError> {
-        self.delete_object_if(bucket, key, &Condition::Always)
+        let by = Deleter {
+            owner: "",
+            now_ms: 0,
+        };
+        self.delete_object_if(bucket, key, &Condition::Always, by)
     }
 
     /// [`Store::delete_object`], only if `condition` holds for the current record (checked in
-    /// the same transaction).
+    /// the same transaction). In a versioned or suspended bucket it adds a delete marker.
     pub fn delete_object_if(
         &self,
         bucket: &str,
         key: &str,
         condition: &Condition,
+        by: Deleter<'_>,
     ) -> Result<Deleted, StoreError> {
         self.write(|txn, freed| {
-            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
-            let mut objects = txn.open_table(OBJECTS)?;
-            check_condition(&objects, bucket, key, condition)?;
-            let old = objects
-                .remove(object_key(bucket, key).as_slice())?
-                .map(|v| decode::<ObjectRecord>(v.value()))
-                .transpose()?;
-            match old {
-                Some(old) => {
-                    let mut refs = txn.open_table(BLOB_REFS)?;
-                    free_extents(&mut refs, &old, &BTreeSet::new(), freed)?;
-                    Ok(Deleted::Removed)
-                }
+            let versioning = bucket_versioning(txn, bucket)?;
+            check_condition(&txn.open_table(OBJECTS)?, bucket, key, condition)?;
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
+            if versioning != Versioning::Unversioned {
+                let version_id = versions.add_marker(versioning, by.owner, by.now_ms, freed)?;
+                return Ok(Deleted::Marker { version_id });
+            }
+            match versions.remove(&VersionRef::Latest, false, by.now_ms, freed)? {
+                Some(_) => Ok(Deleted::Removed),
                 None => Ok(Deleted::Absent),
             }
         })

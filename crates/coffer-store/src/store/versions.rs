@@ -1,0 +1,584 @@
+//! Versions: how a write, a delete and a delete by version id change the versions of a key.
+//!
+//! Layout. `objects` holds the current object of each key (what GET without a version id and
+//! ListObjects read, so an unversioned bucket costs nothing more than before versioning);
+//! `versions` holds every other version: noncurrent objects and delete markers, newest first
+//! per key. Invariants, kept by every transaction here:
+//! - a key's newest version is its `objects` entry if it has one, else its first `versions`
+//!   entry, which is then a delete marker;
+//! - an unversioned bucket has no `versions` entries;
+//! - a key has at most one null version (id `None`), in either table.
+//!
+//! Order. Each version in `versions` sits at a sequence number; higher is newer. A version
+//! with an id was given its number when it was created, and its id starts with it (16 hex
+//! digits), so a lookup by id is one `get`. A null version gets a number only when it leaves
+//! `objects` (the newest number then, since it was the newest version); finding the null
+//! version of a key scans that key's versions.
+
+use std::collections::BTreeSet;
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::objects::free_extents;
+use super::{BUCKETS, BlobRefs, META, OBJECTS, Store, VERSIONS, require_bucket};
+use crate::blob::random_hex;
+use crate::keys::{object_key, version_key, versions_of_key};
+use crate::records::{decode, encode};
+use crate::{
+    BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, Retention, RetentionMode,
+    StoreError, Version, VersionChange, VersionRef, Versioning,
+};
+
+/// The `meta` row holding the last sequence number given to a version.
+const VERSION_SEQ: &str = "version_seq";
+
+pub(super) type Versions<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+/// The versioning state of `bucket`, read in the caller's transaction; `NoSuchBucket`.
+pub(super) fn bucket_versioning(
+    txn: &WriteTransaction,
+    bucket: &str,
+) -> Result<Versioning, StoreError> {
+    let buckets = txn.open_table(BUCKETS)?;
+    let record: BucketRecord = match buckets.get(bucket)? {
+        Some(v) => decode(v.value())?,
+        None => return Err(StoreError::NoSuchBucket),
+    };
+    Ok(record.versioning)
+}
+
+/// A new sequence number, higher than every one given before.
+fn next_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let seq = meta.get(VERSION_SEQ)?.map_or(0, |v| v.value()) + 1;
+    meta.insert(VERSION_SEQ, seq)?;
+    Ok(seq)
+}
+
+/// A new version id: its sequence number (16 hex digits) then 64 random bits.
+fn new_version_id(txn: &WriteTransaction) -> Result<(String, u64), StoreError> {
+    let seq = next_seq(txn)?;
+    let random = random_hex()?;
+    Ok((format!("{seq:016x}{}", &random[..16]), seq))
+}
+
+/// The sequence number a version id starts with; `None` for a string that is not one of ours.
+pub(super) fn seq_of(version_id: &str) -> Option<u64> {
+    if version_id.len() != 32 || !version_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(version_id.get(..16)?, 16).ok()
+}
+
+/// Fails with `ObjectLocked` if a legal hold or an unexpired retention protects `record`
+/// (GOVERNANCE yields to `bypass_governance`).
+pub(super) fn check_removable(
+    record: &ObjectRecord,
+    bypass_governance: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if record.legal_hold {
+        return Err(StoreError::ObjectLocked);
+    }
+    match &record.retention {
+        Some(r)
+            if r.until_ms > now_ms
+                && !(r.mode == RetentionMode::Governance && bypass_governance) =>
+        {
+            Err(StoreError::ObjectLocked)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The working set of one write transaction on one key's versions.
+pub(super) struct KeyVersions<'t> {
+    txn: &'t WriteTransaction,
+    bucket: &'t str,
+    key: &'t str,
+    pub(super) objects: Table<'t, &'static [u8], &'static [u8]>,
+    versions: Versions<'t>,
+    pub(super) refs: BlobRefs<'t>,
+}
+
+impl<'t> KeyVersions<'t> {
+    pub(super) fn open(
+        txn: &'t WriteTransaction,
+        bucket: &'t str,
+        key: &'t str,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            txn,
+            bucket,
+            key,
+            objects: txn.open_table(OBJECTS)?,
+            versions: txn.open_table(VERSIONS)?,
+            refs: txn.open_table(super::BLOB_REFS)?,
+        })
+    }
+
+    /// The current object (the `objects` entry), if any.
+    pub(super) fn current(&self) -> Result<Option<ObjectRecord>, StoreError> {
+        self.objects
+            .get(object_key(self.bucket, self.key).as_slice())?
+            .map(|v| decode(v.value()))
+            .transpose()
+    }
+
+    /// The key's versions in `versions`, newest first, with their sequence numbers.
+    fn history(&self) -> Result<Vec<(u64, Version)>, StoreError> {
+        let start = versions_of_key(self.bucket, self.key);
+        let mut out = Vec::new();
+        for entry in self.versions.range::<&[u8]>(start.as_slice()..)? {
+            let (k, v) = entry?;
+            let Some(rest) = k.value().strip_prefix(start.as_slice()) else {
+                break;
+            };
+            let seq: [u8; 8] = rest
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("bad version key".into()))?;
+            out.push((!u64::from_be_bytes(seq), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Installs `record` as the key's newest version under the bucket's versioning, in this
+    /// transaction; returns its version id. Versions it replaces (the null version, in an
+    /// unversioned or suspended bucket) must be removable at `record.last_modified_ms`; their
+    /// blobs not in `keep` are released into `freed`.
+    pub(super) fn install(
+        &mut self,
+        versioning: Versioning,
+        mut record: ObjectRecord,
+        keep: &BTreeSet<&str>,
+        freed: &mut Vec<BlobId>,
+    ) -> Result<Option<String>, StoreError> {
+        let now_ms = record.last_modified_ms;
+        record.version_id = match versioning {
+            Versioning::Enabled => Some(new_version_id(self.txn)?.0),
+            Versioning::Unversioned | Versioning::Suspended => None,
+        };
+        self.retire_current(versioning, now_ms, keep, freed)?;
+        let version_id = record.version_id.clone();
+        self.objects.insert(
+            object_key(self.bucket, self.key).as_slice(),
+            encode(&record)?.as_slice(),
+        )?;
+        Ok(version_id)
+    }
+
+    /// Puts a delete marker on top (versioned or suspended bucket); returns its version id.
+    pub(super) fn add_marker(
+        &mut self,
+        versioning: Versioning,
+        owner: &str,
+        now_ms: i64,
+        freed: &mut Vec<BlobId>,
+    ) -> Result<Option<String>, StoreError> {
+        let (version_id, seq) = match versioning {
+            Versioning::Enabled => {
+                let (id, seq) = new_version_id(self.txn)?;
+                (Some(id), seq)
+            }
+            Versioning::Suspended => (None, 0),
+            Versioning::Unversioned => {
+                return Err(StoreError::InvalidArgument(
+                    "an unversioned bucket has no delete markers".into(),
+                ));
+            }
+        };
+        self.retire_current(versioning, now_ms, &BTreeSet::new(), freed)?;
+        let seq = if version_id.is_some() {
+            seq
+        } else {
+            next_seq(self.txn)?
+        };
+        let marker = Version::DeleteMarker(DeleteMarker {
+            version_id: version_id.clone(),
+            owner: owner.to_owned(),
+            last_modified_ms: now_ms,
+        });
+        self.versions.insert(
+            version_key(self.bucket, self.key, seq).as_slice(),
+            encode(&marker)?.as_slice(),
+        )?;
+        Ok(version_id)
+    }
+
+    /// Makes room for a new newest version: the current object is replaced (unversioned),
+    /// or moves into `versions`; in a suspended bucket the null version is removed wherever
+    /// it is.
+    fn retire_current(
+        &mut self,
+        versioning: Versioning,
+        now_ms: i64,
+        keep: &BTreeSet<&str>,
+        freed: &mut Vec<BlobId>,
+    ) -> Result<(), StoreError> {
+        let current = self.current()?;
+        if versioning == Versioning::Suspended {
+            self.remove_null_from_history(now_ms, freed)?;
+        }
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let replaced = match versioning {
+            Versioning::Unversioned => true,
+            Versioning::Suspended => current.version_id.is_none(),
+            Versioning::Enabled => false,
+        };
+        if replaced {
+            check_removable(&current, false, now_ms)?;
+            free_extents(&mut self.refs, &current, keep, freed)?;
+            self.objects
+                .remove(object_key(self.bucket, self.key).as_slice())?;
+        } else {
+            self.demote(current)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the current object into `versions`.
+    fn demote(&mut self, current: ObjectRecord) -> Result<(), StoreError> {
+        let seq = match current.version_id.as_deref() {
+            Some(id) => seq_of(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad stored version id {id:?}")))?,
+            None => next_seq(self.txn)?,
+        };
+        self.objects
+            .remove(object_key(self.bucket, self.key).as_slice())?;
+        self.versions.insert(
+            version_key(self.bucket, self.key, seq).as_slice(),
+            encode(&Version::Object(current))?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    fn remove_null_from_history(
+        &mut self,
+        now_ms: i64,
+        freed: &mut Vec<BlobId>,
+    ) -> Result<(), StoreError> {
+        let null = self
+            .history()?
+            .into_iter()
+            .find(|(_, v)| v.version_id().is_none());
+        if let Some((seq, version)) = null {
+            self.remove_from_history(seq, &version, false, now_ms, freed)?;
+        }
+        Ok(())
+    }
+
+    fn remove_from_history(
+        &mut self,
+        seq: u64,
+        version: &Version,
+        bypass_governance: bool,
+        now_ms: i64,
+        freed: &mut Vec<BlobId>,
+    ) -> Result<(), StoreError> {
+        if let Version::Object(record) = version {
+            check_removable(record, bypass_governance, now_ms)?;
+            free_extents(&mut self.refs, record, &BTreeSet::new(), freed)?;
+        }
+        self.versions
+            .remove(version_key(self.bucket, self.key, seq).as_slice())?;
+        Ok(())
+    }
+
+    /// Finds the version `which` names: where it is (`None` = `objects`, `Some(seq)` =
+    /// `versions`), the version, and whether it is the newest.
+    pub(super) fn find(
+        &self,
+        which: &VersionRef,
+    ) -> Result<Option<(Option<u64>, Version, bool)>, StoreError> {
+        let current = self.current()?;
+        match which {
+            VersionRef::Latest => {
+                if let Some(current) = current {
+                    return Ok(Some((None, Version::Object(current), true)));
+                }
+                Ok(self
+                    .history()?
+                    .into_iter()
+                    .next()
+                    .map(|(seq, v)| (Some(seq), v, true)))
+            }
+            VersionRef::Null | VersionRef::Id(_) => {
+                let wanted = match which {
+                    VersionRef::Id(id) => Some(id.as_str()),
+                    _ => None,
+                };
+                if let Some(current) = current.filter(|c| c.version_id.as_deref() == wanted) {
+                    return Ok(Some((None, Version::Object(current), true)));
+                }
+                let has_current = self
+                    .objects
+                    .get(object_key(self.bucket, self.key).as_slice())?
+                    .is_some();
+                let found = match wanted {
+                    Some(id) => {
+                        let seq = seq_of(id).ok_or_else(|| {
+                            StoreError::InvalidArgument("invalid version id".into())
+                        })?;
+                        self.versions
+                            .get(version_key(self.bucket, self.key, seq).as_slice())?
+                            .map(|v| decode::<Version>(v.value()))
+                            .transpose()?
+                            .filter(|v| v.version_id() == Some(id))
+                            .map(|v| (seq, v))
+                    }
+                    None => self
+                        .history()?
+                        .into_iter()
+                        .find(|(_, v)| v.version_id().is_none()),
+                };
+                let Some((seq, version)) = found else {
+                    return Ok(None);
+                };
+                let newest = !has_current && self.history()?.first().map(|(s, _)| *s) == Some(seq);
+                Ok(Some((Some(seq), version, newest)))
+            }
+        }
+    }
+
+    /// Removes the version `which` names for good (no marker); returns it, or `None` if there
+    /// is no such version. If it was the newest, the next newest takes its place.
+    pub(super) fn remove(
+        &mut self,
+        which: &VersionRef,
+        bypass_governance: bool,
+        now_ms: i64,
+        freed: &mut Vec<BlobId>,
+    ) -> Result<Option<Version>, StoreError> {
+        let Some((place, version, newest)) = self.find(which)? else {
+            return Ok(None);
+        };
+        match place {
+            None => {
+                let Version::Object(record) = &version else {
+                    return Err(StoreError::Corrupt("a delete marker in objects".into()));
+                };
+                check_removable(record, bypass_governance, now_ms)?;
+                free_extents(&mut self.refs, record, &BTreeSet::new(), freed)?;
+                self.objects
+                    .remove(object_key(self.bucket, self.key).as_slice())?;
+            }
+            Some(seq) => {
+                self.remove_from_history(seq, &version, bypass_governance, now_ms, freed)?
+            }
+        }
+        if newest {
+            self.promote()?;
+        }
+        Ok(Some(version))
+    }
+
+    /// After the newest version went away: if the next newest is an object, it becomes the
+    /// current object.
+    fn promote(&mut self) -> Result<(), StoreError> {
+        if self.current()?.is_some() {
+            return Ok(());
+        }
+        if let Some((seq, Version::Object(record))) = self.history()?.into_iter().next() {
+            self.versions
+                .remove(version_key(self.bucket, self.key, seq).as_slice())?;
+            self.objects.insert(
+                object_key(self.bucket, self.key).as_slice(),
+                encode(&record)?.as_slice(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the object version at `place` (as [`KeyVersions::find`] returned it).
+    pub(super) fn rewrite(
+        &mut self,
+        place: Option<u64>,
+        record: ObjectRecord,
+    ) -> Result<(), StoreError> {
+        match place {
+            None => {
+                self.objects.insert(
+                    object_key(self.bucket, self.key).as_slice(),
+                    encode(&record)?.as_slice(),
+                )?;
+            }
+            Some(seq) => {
+                self.versions.insert(
+                    version_key(self.bucket, self.key, seq).as_slice(),
+                    encode(&Version::Object(record))?.as_slice(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    // ---- Versions ----
+
+    /// Sets a bucket's versioning to Enabled or Suspended (never back to Unversioned:
+    /// `InvalidArgument`). `NoSuchBucket`.
+    pub fn set_bucket_versioning(
+        &self,
+        bucket: &str,
+        versioning: Versioning,
+    ) -> Result<(), StoreError> {
+        if versioning == Versioning::Unversioned {
+            return Err(StoreError::InvalidArgument(
+                "versioning can be enabled or suspended, not turned off".into(),
+            ));
+        }
+        self.write(|txn, _| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            let mut record: BucketRecord = match buckets.get(bucket)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::NoSuchBucket),
+            };
+            record.versioning = versioning;
+            buckets.insert(bucket, encode(&record)?.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// The version `which` names, and whether it is the newest. `NoSuchKey` when the key has
+    /// no version at all (`Latest`), `NoSuchVersion` when the named one does not exist,
+    /// `InvalidArgument` for an id that cannot be one of ours, `NoSuchBucket`.
+    pub fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: &VersionRef,
+    ) -> Result<FoundVersion, StoreError> {
+        // A read through a write transaction (aborted): one code path finds versions for
+        // reads and writes alike. redb serialises writers, so this is for version-addressed
+        // reads only; GET of the current object goes through `Store::object`.
+        let txn = self.inner.db.begin_write()?;
+        let found = (|| {
+            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+            KeyVersions::open(&txn, bucket, key)?.find(which)
+        })();
+        txn.abort()?;
+        match found? {
+            Some((_, version, is_latest)) => Ok(FoundVersion { version, is_latest }),
+            None if *which == VersionRef::Latest => Err(StoreError::NoSuchKey),
+            None => Err(StoreError::NoSuchVersion),
+        }
+    }
+
+    /// Removes the version `which` names for good; returns it (`None`: no such version, not
+    /// an error). The next newest version takes its place if it was the newest. A locked
+    /// version is refused (`ObjectLocked`) unless only GOVERNANCE protects it and
+    /// `bypass_governance` is set.
+    pub fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: &VersionRef,
+        bypass_governance: bool,
+        now_ms: i64,
+    ) -> Result<Option<Version>, StoreError> {
+        self.write(|txn, freed| {
+            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+            KeyVersions::open(txn, bucket, key)?.remove(which, bypass_governance, now_ms, freed)
+        })
+    }
+
+    /// Applies `change` to the object version `which` names; returns the updated record.
+    /// `NoSuchKey`/`NoSuchVersion` as for [`Store::version`]; `DeleteMarker` if it is one;
+    /// `ObjectLocked` for a retention change the rules forbid.
+    pub fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: &VersionRef,
+        change: VersionChange,
+    ) -> Result<ObjectRecord, StoreError> {
+        self.write(|txn, _| {
+            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
+            let (place, version) = match versions.find(which)? {
+                Some((place, version, _)) => (place, version),
+                None if *which == VersionRef::Latest => return Err(StoreError::NoSuchKey),
+                None => return Err(StoreError::NoSuchVersion),
+            };
+            let Version::Object(mut record) = version else {
+                return Err(StoreError::DeleteMarker);
+            };
+            match change {
+                VersionChange::Tags(tags) => record.tags = tags,
+                VersionChange::LegalHold(on) => record.legal_hold = on,
+                VersionChange::Retention {
+                    retention,
+                    bypass_governance,
+                    now_ms,
+                } => {
+                    check_retention_change(
+                        record.retention.as_ref(),
+                        retention.as_ref(),
+                        bypass_governance,
+                        now_ms,
+                    )?;
+                    record.retention = retention;
+                }
+            }
+            versions.rewrite(place, record.clone())?;
+            Ok(record)
+        })
+    }
+
+    /// Compare-and-swap of one object version's envelope (rewrap): replaces it only if the
+    /// version still has `expected`. Returns whether it did (a version gone or changed
+    /// meanwhile is `false`, not an error).
+    pub fn replace_envelope(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: &VersionRef,
+        expected: &[u8],
+        envelope: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn, _| {
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
+            let Some((place, Version::Object(record), _)) = versions.find(which)? else {
+                return Ok(false);
+            };
+            if record.envelope.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+            let record = ObjectRecord {
+                envelope: Some(envelope),
+                ..record
+            };
+            versions.rewrite(place, record)?;
+            Ok(true)
+        })
+    }
+}
+
+/// Whether a retention may go from `old` to `new` at `now_ms`: an expired (or absent)
+/// retention may be changed freely; an active COMPLIANCE one only extended; an active
+/// GOVERNANCE one extended or made COMPLIANCE, or anything with `bypass_governance`.
+fn check_retention_change(
+    old: Option<&Retention>,
+    new: Option<&Retention>,
+    bypass_governance: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some(old) = old.filter(|r| r.until_ms > now_ms) else {
+        return Ok(());
+    };
+    let keeps_or_extends = new.is_some_and(|new| new.until_ms >= old.until_ms);
+    let allowed = match old.mode {
+        RetentionMode::Compliance => {
+            keeps_or_extends && new.is_some_and(|n| n.mode == RetentionMode::Compliance)
+        }
+        RetentionMode::Governance => keeps_or_extends || bypass_governance,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(StoreError::ObjectLocked)
+    }
+}

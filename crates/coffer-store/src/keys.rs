@@ -126,15 +126,11 @@ mod tests {
         let mut encoded = Vec::new();
         for k in keys {
             for seq in [u64::MAX - 1, 7, 0] {
-                encoded.push(version_key("bk", k, seq));
-                let rest = &encoded.last().unwrap()["bk\0".len()..];
+                let one = version_key("bk", k, seq);
+                let rest = one.get("bk\0".len()..).expect("longer than the bucket");
                 assert_eq!(split_version_key(rest), Some((k.to_owned(), seq)));
-                assert!(
-                    encoded
-                        .last()
-                        .unwrap()
-                        .starts_with(&versions_of_key("bk", k))
-                );
+                assert!(one.starts_with(&versions_of_key("bk", k)));
+                encoded.push(one);
             }
         }
         let mut sorted = encoded.clone();

@@ -83,6 +83,9 @@ pub struct DeleteMarker {
 }
 
 /// One version of a key: an object or a delete marker.
+// Markers are rare and short-lived next to objects: boxing the common variant would cost an
+// allocation per version read for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Version {
     /// A stored object.

@@ -760,20 +760,24 @@ def find_in_files(files: list[Path], needles: dict[str, bytes]) -> list[str]:
 # --------------------------------------------------------------------------- offline inspection
 
 
-def inspect_object(data_dir: Path, bucket: str, key: str) -> dict:
+def inspect_object(data_dir: Path, bucket: str, key: str, version_id: str | None = None) -> dict:
     """`coffer inspect object`: the record and decoded envelope (server stopped)."""
+    version = ["--version-id", version_id] if version_id else []
     proc = subprocess.run(
-        [str(coffer_bin()), "inspect", "object", "--data-dir", str(data_dir), bucket, key],
+        [str(coffer_bin()), "inspect", "object", "--data-dir", str(data_dir), *version, bucket, key],
         env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, f"coffer inspect object failed ({proc.returncode}): {proc.stderr}"
     return json.loads(proc.stdout)
 
 
-def tamper_set_record(data_dir: Path, bucket: str, key: str, record: dict) -> None:
+def tamper_set_record(data_dir: Path, bucket: str, key: str, record: dict,
+                      version_id: str | None = None) -> None:
     """The hidden `coffer inspect tamper-set-record`: overwrite a record unchecked (server stopped)."""
+    version = ["--version-id", version_id] if version_id else []
     proc = subprocess.run(
-        [str(coffer_bin()), "inspect", "tamper-set-record", "--data-dir", str(data_dir), bucket, key],
+        [str(coffer_bin()), "inspect", "tamper-set-record", "--data-dir", str(data_dir), *version,
+         bucket, key],
         env=_clean_env(), input=json.dumps(record), capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, f"coffer inspect tamper-set-record failed ({proc.returncode}): {proc.stderr}"

@@ -6,9 +6,16 @@ import os
 
 import oss2
 import pytest
+from botocore.exceptions import ClientError
 
 from oss_support import oss2_bucket
-from support import destroy_bucket, expect_error, unique_bucket_name
+from support import (
+    destroy_bucket,
+    expect_error,
+    inspect_object,
+    tamper_set_record,
+    unique_bucket_name,
+)
 from test_sse_keys import coffer_sse
 from test_sse_kms import kms_client, new_key
 
@@ -237,3 +244,32 @@ def test_oss2_versioning(server, s3):
         assert bucket.get_object("k", params={"versionId": second}).read() == b"second"
     finally:
         destroy_bucket(s3, name)
+
+
+@pytest.mark.parametrize("what", ["envelope", "extents"])
+def test_swapping_two_versions_envelopes_or_blobs_is_refused(make_server, what):
+    """An attacker with the metadata database swaps the envelopes (or the blob lists) of two
+    versions of one key: each version's data key no longer matches its body, and GET refuses
+    both instead of serving the other version's bytes."""
+    server = make_server()
+    s3 = server.client()
+    bucket = unique_bucket_name("verswap")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    bodies = [os.urandom(4000), os.urandom(4000)]
+    ids = [s3.put_object(Bucket=bucket, Key="k", Body=b, ServerSideEncryption="AES256")["VersionId"]
+           for b in bodies]
+    server.stop()
+    records = [inspect_object(server.data_dir, bucket, "k", v)["record"] for v in ids]
+    assert records[0]["version_id"] == ids[0] and records[1]["version_id"] == ids[1]
+    first, second = records
+    first[what], second[what] = second[what], first[what]
+    tamper_set_record(server.data_dir, bucket, "k", first, ids[0])
+    tamper_set_record(server.data_dir, bucket, "k", second, ids[1])
+    server.start()
+    s3 = server.client()
+    for version_id in ids:
+        with pytest.raises(ClientError) as refused:
+            s3.get_object(Bucket=bucket, Key="k", VersionId=version_id)["Body"].read()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert refused.value.response["Error"]["Code"] == "IntegrityCheckFailed"

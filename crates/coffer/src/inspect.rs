@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use coffer_crypto::sealed::{Algorithm, Envelope, WrapKind};
-use coffer_store::{ObjectRecord, Store};
+use coffer_store::{ObjectRecord, Store, Version, VersionRef};
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
@@ -41,15 +41,32 @@ pub struct ObjectTarget {
     data_dir: PathBuf,
     bucket: String,
     key: String,
+    /// One version of the key (`null` for the null version); the newest object otherwise.
+    #[arg(long)]
+    version_id: Option<String>,
+}
+
+impl ObjectTarget {
+    fn version(&self) -> VersionRef {
+        self.version_id
+            .as_deref()
+            .map_or(VersionRef::Latest, VersionRef::from_query)
+    }
 }
 
 pub fn run(command: InspectCommand) -> Result<(), String> {
     match command {
         InspectCommand::Object { target } => {
             let store = open_store(&target.data_dir)?;
-            let record = store
-                .object(&target.bucket, &target.key)
+            let found = store
+                .version(&target.bucket, &target.key, &target.version())
                 .map_err(|e| format!("{}/{}: {e}", target.bucket, target.key))?;
+            let Version::Object(record) = found.version else {
+                return Err(format!(
+                    "{}/{}: that version is a delete marker",
+                    target.bucket, target.key
+                ));
+            };
             let view = object_view(&store, &target, &record)?;
             let text = serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?;
             println!("{text}");
@@ -64,7 +81,12 @@ pub fn run(command: InspectCommand) -> Result<(), String> {
                 .map_err(|e| format!("stdin is not an object record: {e}"))?;
             let store = open_store(&target.data_dir)?;
             store
-                .overwrite_object_record_unchecked(&target.bucket, &target.key, &record)
+                .overwrite_object_record_unchecked(
+                    &target.bucket,
+                    &target.key,
+                    &target.version(),
+                    &record,
+                )
                 .map_err(|e| format!("{}/{}: {e}", target.bucket, target.key))?;
             eprintln!(
                 "coffer: overwrote the record of {}/{} unchecked (test tool)",

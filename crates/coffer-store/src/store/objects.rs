@@ -9,7 +9,7 @@ use super::versions::{KeyVersions, bucket_versioning};
 use super::{BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, PENDING_BLOBS, Store, require_bucket};
 use crate::keys::{object_key, prefix_successor};
 use crate::list::{Entry, Walk, max_lower, walk};
-use crate::records::{decode, encode};
+use crate::records::decode;
 use crate::{
     BlobId, Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, VersionRef,
     Versioning, Written,
@@ -82,28 +82,6 @@ impl Store {
                 Err(StoreError::NoSuchKey)
             }
         }
-    }
-
-    /// Overwrites an existing object's record exactly as given, without
-    /// checking it or touching blob references. Only for offline tools with
-    /// the server stopped (`coffer inspect tamper`, which plays an attacker
-    /// who edits the metadata database in tests); never call it from a server.
-    pub fn overwrite_object_record_unchecked(
-        &self,
-        bucket: &str,
-        key: &str,
-        record: &ObjectRecord,
-    ) -> Result<(), StoreError> {
-        let value = encode(record)?;
-        self.write(|txn, _| {
-            let mut objects = txn.open_table(OBJECTS)?;
-            let table_key = object_key(bucket, key);
-            if objects.get(table_key.as_slice())?.is_none() {
-                return Err(StoreError::NoSuchKey);
-            }
-            objects.insert(table_key.as_slice(), value.as_slice())?;
-            Ok(())
-        })
     }
 
     /// Deletes the current object; an absent key is not an error.

@@ -528,6 +528,27 @@ impl Store {
         })
     }
 
+    /// Overwrites an existing object version's record exactly as given, without checking it
+    /// or touching blob references. Only for offline tools with the server stopped (`coffer
+    /// inspect tamper-set-record`, which plays an attacker who edits the metadata database in
+    /// tests); never call it from a server.
+    pub fn overwrite_object_record_unchecked(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: &VersionRef,
+        record: &ObjectRecord,
+    ) -> Result<(), StoreError> {
+        self.write(|txn, _| {
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
+            match versions.find(which)? {
+                Some((place, Version::Object(_), _)) => versions.rewrite(place, record.clone()),
+                Some((_, Version::DeleteMarker(_), _)) => Err(StoreError::DeleteMarker),
+                None => Err(StoreError::NoSuchKey),
+            }
+        })
+    }
+
     /// Compare-and-swap of one object version's envelope (rewrap): replaces it only if the
     /// version still has `expected`. Returns whether it did (a version gone or changed
     /// meanwhile is `false`, not an error).

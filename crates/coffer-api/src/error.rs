@@ -86,6 +86,24 @@ pub enum ErrorCode {
     /// OSS: the bucket has no default-encryption rule.
     NoSuchServerSideEncryptionRule,
 
+    // Bucket configuration for data protection.
+    /// The bucket has no lifecycle configuration (OSS: NoSuchLifecycle).
+    NoSuchLifecycleConfiguration,
+    /// S3: the bucket has no tag set.
+    NoSuchTagSet,
+    /// A tag breaks the limits: count, key or value length, a duplicate key, a reserved prefix.
+    InvalidTag,
+    /// S3: the bucket has no object-lock configuration.
+    ObjectLockConfigurationNotFoundError,
+    /// The bucket's state does not allow the request (object lock without versioning).
+    InvalidBucketState,
+    /// OSS: the bucket has no WORM retention policy (or none with that id).
+    NoSuchWORMConfiguration,
+    /// OSS: the WORM retention policy is locked and cannot be removed or changed so.
+    WORMConfigurationLocked,
+    /// OSS: the WORM request is not valid for the policy (period out of range, wrong state).
+    InvalidWORMConfiguration,
+
     // Objects and multipart uploads.
     /// No object under that key.
     NoSuchKey,
@@ -180,6 +198,14 @@ impl ErrorCode {
                 "ServerSideEncryptionConfigurationNotFoundError"
             }
             NoSuchServerSideEncryptionRule => "NoSuchServerSideEncryptionRule",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchTagSet => "NoSuchTagSet",
+            InvalidTag => "InvalidTag",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            InvalidBucketState => "InvalidBucketState",
+            NoSuchWORMConfiguration => "NoSuchWORMConfiguration",
+            WORMConfigurationLocked => "WORMConfigurationLocked",
+            InvalidWORMConfiguration => "InvalidWORMConfiguration",
             NoSuchKey => "NoSuchKey",
             KeyTooLongError => "KeyTooLongError",
             MetadataTooLarge => "MetadataTooLarge",
@@ -207,7 +233,8 @@ impl ErrorCode {
 
     /// The code OSS uses for the same failure. The two differ for a few:
     /// OSS says InvalidDigest for any digest mismatch, InvalidObjectName
-    /// for a key that is too long, and InvalidArgument for a malformed
+    /// for a key that is too long, NoSuchLifecycle for a bucket without
+    /// lifecycle rules, and InvalidArgument for a malformed
     /// `Authorization` header or presigned query and a missing required
     /// header; the rest are shared.
     pub fn oss_code(self) -> &'static str {
@@ -215,6 +242,7 @@ impl ErrorCode {
         match self {
             BadDigest | XAmzContentSHA256Mismatch => "InvalidDigest",
             KeyTooLongError => "InvalidObjectName",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycle",
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | MissingSecurityHeader => "InvalidArgument",
@@ -239,13 +267,20 @@ impl ErrorCode {
             | NoSuchBucketPolicy
             | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchServerSideEncryptionRule
+            | NoSuchLifecycleConfiguration
+            | NoSuchTagSet
+            | ObjectLockConfigurationNotFoundError
+            | NoSuchWORMConfiguration
             | NoSuchKey
             | NoSuchUpload
             | NoSuchUser
             | NoSuchAdminEndpoint => StatusCode::NOT_FOUND,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | UserAlreadyExists => {
-                StatusCode::CONFLICT
-            }
+            BucketAlreadyExists
+            | BucketAlreadyOwnedByYou
+            | BucketNotEmpty
+            | UserAlreadyExists
+            | InvalidBucketState => StatusCode::CONFLICT,
+            WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -273,6 +308,8 @@ impl ErrorCode {
             | MetadataTooLarge
             | InvalidPart
             | InvalidPartOrder
+            | InvalidTag
+            | InvalidWORMConfiguration
             | InvalidEncryptionAlgorithmError
             | KmsNotFound
             | KmsValidation => StatusCode::BAD_REQUEST,

@@ -15,6 +15,7 @@ mod admin;
 mod auth;
 pub mod body;
 mod body_checks;
+pub mod bucket_config;
 pub mod error;
 pub mod kms_api;
 mod limits;

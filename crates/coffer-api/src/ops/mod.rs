@@ -7,11 +7,15 @@ mod encryption;
 #[doc(hidden)]
 pub mod fuzzing;
 mod get;
+mod lifecycle;
 mod list;
 mod multipart;
 mod object;
+mod object_lock;
 mod put;
+mod tagging;
 mod tls_policy;
+mod worm;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::BucketRecord;
@@ -47,6 +51,21 @@ pub async fn dispatch(
         PutBucketPolicy => tls_policy::put_policy(state, &req, body, payload).await,
         GetBucketPolicy => tls_policy::get_policy(state, &req).await,
         DeleteBucketPolicy => tls_policy::delete_policy(state, &req).await,
+
+        // Bucket data protection: lifecycle, object lock, WORM, tags.
+        PutBucketLifecycleConfiguration => lifecycle::put(state, &req, body, payload).await,
+        GetBucketLifecycleConfiguration => lifecycle::get(state, &req).await,
+        DeleteBucketLifecycle => lifecycle::delete(state, &req).await,
+        PutObjectLockConfiguration => object_lock::put(state, &req, body, payload).await,
+        GetObjectLockConfiguration => object_lock::get(state, &req).await,
+        InitiateBucketWorm => worm::initiate(state, &req, body, payload).await,
+        AbortBucketWorm => worm::abort(state, &req).await,
+        CompleteBucketWorm => worm::complete(state, &req).await,
+        ExtendBucketWorm => worm::extend(state, &req, body, payload).await,
+        GetBucketWorm => worm::get(state, &req).await,
+        PutBucketTagging => tagging::put(state, &req, body, payload).await,
+        GetBucketTagging => tagging::get(state, &req).await,
+        DeleteBucketTagging => tagging::delete(state, &req).await,
 
         // Bucket operations.
         CreateBucket => bucket::create_bucket(state, &req, body, payload).await,
@@ -98,7 +117,7 @@ pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<
 }
 
 /// Stores one bucket sub-resource document (`?encryption`, `?httpsConfig`,
-/// `?policy`) under `key` in the bucket's config and writes the bucket back.
+/// `?policy`, `?lifecycle`, `?object-lock`, `?worm`, `?tagging`) under `key` in the bucket's config and writes the bucket back.
 pub async fn save_bucket_config(
     state: &AppState,
     bucket: BucketRecord,

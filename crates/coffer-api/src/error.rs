@@ -638,6 +638,56 @@ mod tests {
         }
     }
 
+    /// The data-protection bucket configuration codes: S3 and OSS names and statuses.
+    #[test]
+    fn bucket_protection_codes() {
+        use ErrorCode::*;
+        let table = [
+            (
+                NoSuchLifecycleConfiguration,
+                "NoSuchLifecycleConfiguration",
+                "NoSuchLifecycle",
+                404,
+            ),
+            (NoSuchTagSet, "NoSuchTagSet", "NoSuchTagSet", 404),
+            (InvalidTag, "InvalidTag", "InvalidTag", 400),
+            (
+                ObjectLockConfigurationNotFoundError,
+                "ObjectLockConfigurationNotFoundError",
+                "ObjectLockConfigurationNotFoundError",
+                404,
+            ),
+            (
+                InvalidBucketState,
+                "InvalidBucketState",
+                "InvalidBucketState",
+                409,
+            ),
+            (
+                NoSuchWORMConfiguration,
+                "NoSuchWORMConfiguration",
+                "NoSuchWORMConfiguration",
+                404,
+            ),
+            (
+                WORMConfigurationLocked,
+                "WORMConfigurationLocked",
+                "WORMConfigurationLocked",
+                403,
+            ),
+            (
+                InvalidWORMConfiguration,
+                "InvalidWORMConfiguration",
+                "InvalidWORMConfiguration",
+                400,
+            ),
+        ];
+        for (code, s3, oss, status) in table {
+            assert_eq!((code.s3_code(), code.oss_code()), (s3, oss));
+            assert_eq!(code.status().as_u16(), status, "{s3}");
+        }
+    }
+
     #[test]
     fn dialects_differ_only_where_oss_documents_it() {
         assert_eq!(ErrorCode::BadDigest.oss_code(), "InvalidDigest");

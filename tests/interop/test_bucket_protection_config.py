@@ -362,3 +362,19 @@ def test_oss2_bucket_tagging(obucket, s3):
     assert obucket.get_bucket_tagging().tag_set.tagging_rule == {"project": "coffer"}
     obucket.delete_bucket_tagging()
     assert obucket.get_bucket_tagging().tag_set.tagging_rule == {}
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def test_only_the_bucket_owner_may_configure(s3, s3_user2, s3_bucket):
+    s3.put_bucket_tagging(Bucket=s3_bucket, Tagging=tag_set([("owner", "root")]))
+    s3.put_bucket_lifecycle_configuration(Bucket=s3_bucket, LifecycleConfiguration={"Rules": RULES[:1]})
+    expect_error(s3_user2.get_bucket_tagging, "AccessDenied", 403, Bucket=s3_bucket)
+    expect_error(s3_user2.put_bucket_tagging, "AccessDenied", 403, Bucket=s3_bucket,
+                 Tagging=tag_set([("owner", "intruder")]))
+    expect_error(s3_user2.get_bucket_lifecycle_configuration, "AccessDenied", 403, Bucket=s3_bucket)
+    expect_error(s3_user2.delete_bucket_lifecycle, "AccessDenied", 403, Bucket=s3_bucket)
+    expect_error(s3_user2.get_object_lock_configuration, "AccessDenied", 403, Bucket=s3_bucket)
+    assert s3.get_bucket_tagging(Bucket=s3_bucket)["TagSet"] == [{"Key": "owner", "Value": "root"}]
+    assert s3.get_bucket_lifecycle_configuration(Bucket=s3_bucket)["Rules"] == RULES[:1]

@@ -55,3 +55,21 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 pub fn is_midnight(ms: i64) -> bool {
     ms.rem_euclid(DAY_MS) == 0
 }
+
+/// `x-amz-checksum-*`, Content-MD5 or a trailing checksum: AWS requires
+/// one on PutBucketLifecycleConfiguration, PutObjectLockConfiguration and
+/// PutBucketTagging, so Coffer does too.
+pub fn has_integrity_header(headers: &http::HeaderMap) -> bool {
+    headers.contains_key("content-md5")
+        || headers.contains_key("x-amz-trailer")
+        || headers
+            .keys()
+            .any(|name| name.as_str().starts_with("x-amz-checksum-"))
+}
+
+/// The refusal of a PUT without [`has_integrity_header`].
+pub fn missing_integrity_header() -> ApiError {
+    ApiError::invalid_request(
+        "Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)",
+    )
+}

@@ -9,9 +9,8 @@ use hyper::body::Incoming;
 
 use super::{authorized_bucket, empty_response, save_bucket_config, small_body, xml_response};
 use crate::body::ResponseBody;
-use crate::bucket_config::lifecycle::{has_integrity_header, missing_integrity_header};
 use crate::bucket_config::tags::{BUCKET_TAGGING_KEY, TagSet, TagTarget};
-use crate::bucket_config::{stored, to_json};
+use crate::bucket_config::{has_integrity_header, missing_integrity_header, stored, to_json};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;

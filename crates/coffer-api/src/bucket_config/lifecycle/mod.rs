@@ -169,24 +169,6 @@ pub(crate) fn transitions_refused() -> ApiError {
     )
 }
 
-/// `x-amz-checksum-*`, Content-MD5 or a trailing checksum: AWS requires
-/// one on PutBucketLifecycleConfiguration (and the other bucket-config
-/// PUTs that carry rules), so Coffer does too.
-pub fn has_integrity_header(headers: &http::HeaderMap) -> bool {
-    headers.contains_key("content-md5")
-        || headers.contains_key("x-amz-trailer")
-        || headers
-            .keys()
-            .any(|name| name.as_str().starts_with("x-amz-checksum-"))
-}
-
-/// The refusal of a PUT without [`has_integrity_header`].
-pub fn missing_integrity_header() -> ApiError {
-    ApiError::invalid_request(
-        "Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)",
-    )
-}
-
 impl LifecycleConfiguration {
     /// Checks the rules as AWS does, once they are parsed from either
     /// dialect; fills in generated IDs for rules that came without one.

@@ -86,13 +86,29 @@ pub enum ErrorCode {
     /// OSS: the bucket has no default-encryption rule.
     NoSuchServerSideEncryptionRule,
 
+    // Bucket configuration for data protection.
+    /// The bucket has no lifecycle configuration (OSS: NoSuchLifecycle).
+    NoSuchLifecycleConfiguration,
+    /// S3: the bucket has no tag set.
+    NoSuchTagSet,
+    /// A tag breaks the limits: count, key or value length, a duplicate key, a reserved prefix.
+    InvalidTag,
+    /// S3: the bucket has no object-lock configuration.
+    ObjectLockConfigurationNotFoundError,
+    /// The bucket's state does not allow the request (object lock without versioning).
+    InvalidBucketState,
+    /// OSS: the bucket has no WORM retention policy (or none with that id).
+    NoSuchWORMConfiguration,
+    /// OSS: the WORM retention policy is locked and cannot be removed or changed so.
+    WORMConfigurationLocked,
+    /// OSS: the WORM request is not valid for the policy (period out of range, wrong state).
+    InvalidWORMConfiguration,
+
     // Objects and multipart uploads.
     /// No object under that key.
     NoSuchKey,
     /// No version of that id under that key.
     NoSuchVersion,
-    /// The bucket's state refuses the request (versioning and object lock).
-    InvalidBucketState,
     /// The object key is longer than the maximum.
     KeyTooLongError,
     /// The user metadata headers exceed the size limit.
@@ -176,7 +192,6 @@ impl ErrorCode {
             EntityTooSmall => "EntityTooSmall",
             NoSuchBucket => "NoSuchBucket",
             NoSuchVersion => "NoSuchVersion",
-            InvalidBucketState => "InvalidBucketState",
             InvalidBucketName => "InvalidBucketName",
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
@@ -186,6 +201,14 @@ impl ErrorCode {
                 "ServerSideEncryptionConfigurationNotFoundError"
             }
             NoSuchServerSideEncryptionRule => "NoSuchServerSideEncryptionRule",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchTagSet => "NoSuchTagSet",
+            InvalidTag => "InvalidTag",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            InvalidBucketState => "InvalidBucketState",
+            NoSuchWORMConfiguration => "NoSuchWORMConfiguration",
+            WORMConfigurationLocked => "WORMConfigurationLocked",
+            InvalidWORMConfiguration => "InvalidWORMConfiguration",
             NoSuchKey => "NoSuchKey",
             KeyTooLongError => "KeyTooLongError",
             MetadataTooLarge => "MetadataTooLarge",
@@ -213,7 +236,8 @@ impl ErrorCode {
 
     /// The code OSS uses for the same failure. The two differ for a few:
     /// OSS says InvalidDigest for any digest mismatch, InvalidObjectName
-    /// for a key that is too long, and InvalidArgument for a malformed
+    /// for a key that is too long, NoSuchLifecycle for a bucket without
+    /// lifecycle rules, and InvalidArgument for a malformed
     /// `Authorization` header or presigned query and a missing required
     /// header; the rest are shared.
     pub fn oss_code(self) -> &'static str {
@@ -221,6 +245,7 @@ impl ErrorCode {
         match self {
             BadDigest | XAmzContentSHA256Mismatch => "InvalidDigest",
             KeyTooLongError => "InvalidObjectName",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycle",
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | MissingSecurityHeader => "InvalidArgument",
@@ -245,6 +270,10 @@ impl ErrorCode {
             | NoSuchBucketPolicy
             | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchServerSideEncryptionRule
+            | NoSuchLifecycleConfiguration
+            | NoSuchTagSet
+            | ObjectLockConfigurationNotFoundError
+            | NoSuchWORMConfiguration
             | NoSuchKey
             | NoSuchVersion
             | NoSuchUpload
@@ -255,6 +284,7 @@ impl ErrorCode {
             | BucketNotEmpty
             | UserAlreadyExists
             | InvalidBucketState => StatusCode::CONFLICT,
+            WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -282,6 +312,8 @@ impl ErrorCode {
             | MetadataTooLarge
             | InvalidPart
             | InvalidPartOrder
+            | InvalidTag
+            | InvalidWORMConfiguration
             | InvalidEncryptionAlgorithmError
             | KmsNotFound
             | KmsValidation => StatusCode::BAD_REQUEST,
@@ -634,6 +666,56 @@ mod tests {
             assert_eq!(api.code.s3_code(), want);
             assert_eq!(api.code.oss_code(), want);
             assert_eq!(api.status().as_u16(), status, "{want}");
+        }
+    }
+
+    /// The data-protection bucket configuration codes: S3 and OSS names and statuses.
+    #[test]
+    fn bucket_protection_codes() {
+        use ErrorCode::*;
+        let table = [
+            (
+                NoSuchLifecycleConfiguration,
+                "NoSuchLifecycleConfiguration",
+                "NoSuchLifecycle",
+                404,
+            ),
+            (NoSuchTagSet, "NoSuchTagSet", "NoSuchTagSet", 404),
+            (InvalidTag, "InvalidTag", "InvalidTag", 400),
+            (
+                ObjectLockConfigurationNotFoundError,
+                "ObjectLockConfigurationNotFoundError",
+                "ObjectLockConfigurationNotFoundError",
+                404,
+            ),
+            (
+                InvalidBucketState,
+                "InvalidBucketState",
+                "InvalidBucketState",
+                409,
+            ),
+            (
+                NoSuchWORMConfiguration,
+                "NoSuchWORMConfiguration",
+                "NoSuchWORMConfiguration",
+                404,
+            ),
+            (
+                WORMConfigurationLocked,
+                "WORMConfigurationLocked",
+                "WORMConfigurationLocked",
+                403,
+            ),
+            (
+                InvalidWORMConfiguration,
+                "InvalidWORMConfiguration",
+                "InvalidWORMConfiguration",
+                400,
+            ),
+        ];
+        for (code, s3, oss, status) in table {
+            assert_eq!((code.s3_code(), code.oss_code()), (s3, oss));
+            assert_eq!(code.status().as_u16(), status, "{s3}");
         }
     }
 

@@ -5,8 +5,10 @@
 //! Layout: [`server`] accepts connections and renders errors; `auth`
 //! names the principal; [`request`] resolves bucket and key; `router`
 //! names the operation; `ops` holds one module per family of S3
-//! operations; [`object_io`] is the single place where object bodies are
-//! written and read (`body_checks` verifies what a body promised);
+//! operations; [`bucket_config`] holds the data-protection bucket
+//! configurations as plain data (lifecycle rules and their evaluation,
+//! object lock, the OSS WORM policy, tag sets); [`object_io`] is the
+//! single place where object bodies are written and read (`body_checks` verifies what a body promised);
 //! [`error`] holds every error code and its status.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +17,7 @@ mod admin;
 mod auth;
 pub mod body;
 mod body_checks;
+pub mod bucket_config;
 pub mod error;
 pub mod kms_api;
 mod limits;

@@ -60,6 +60,11 @@ impl Query {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(n, _)| n.as_str())
     }
+
+    /// Every (name, value) pair, decoded, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
 }
 
 fn form_decode(text: &str) -> ApiResult<String> {

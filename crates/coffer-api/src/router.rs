@@ -40,6 +40,32 @@ pub enum Operation {
     PutBucketVersioning,
     GetBucketVersioning,
     ListObjectVersions,
+    /// `PUT ?lifecycle` (OSS: PutBucketLifecycle).
+    PutBucketLifecycleConfiguration,
+    /// `GET ?lifecycle` (OSS: GetBucketLifecycle).
+    GetBucketLifecycleConfiguration,
+    /// `DELETE ?lifecycle`.
+    DeleteBucketLifecycle,
+    /// S3 `PUT ?object-lock`.
+    PutObjectLockConfiguration,
+    /// S3 `GET ?object-lock`.
+    GetObjectLockConfiguration,
+    /// OSS `POST ?worm`.
+    InitiateBucketWorm,
+    /// OSS `DELETE ?worm`.
+    AbortBucketWorm,
+    /// OSS `POST ?wormId=ID`.
+    CompleteBucketWorm,
+    /// OSS `POST ?wormId=ID&wormExtend`.
+    ExtendBucketWorm,
+    /// OSS `GET ?worm`.
+    GetBucketWorm,
+    /// `PUT ?tagging` on a bucket (OSS: PutBucketTags).
+    PutBucketTagging,
+    /// `GET ?tagging` on a bucket (OSS: GetBucketTags).
+    GetBucketTagging,
+    /// `DELETE ?tagging` on a bucket (OSS: DeleteBucketTags).
+    DeleteBucketTagging,
 
     CreateMultipartUpload,
     UploadPart,
@@ -130,6 +156,22 @@ impl Operation {
             (&Method::PUT, Some(_), None) if q.has("versioning") => PutBucketVersioning,
             (&Method::GET, Some(_), None) if q.has("versioning") => GetBucketVersioning,
             (&Method::GET, Some(_), None) if q.has("versions") => ListObjectVersions,
+            // Bucket data protection: lifecycle, object lock, WORM, tags.
+            (&Method::PUT, Some(_), None) if q.has("lifecycle") => PutBucketLifecycleConfiguration,
+            (&Method::GET, Some(_), None) if q.has("lifecycle") => GetBucketLifecycleConfiguration,
+            (&Method::DELETE, Some(_), None) if q.has("lifecycle") => DeleteBucketLifecycle,
+            (&Method::PUT, Some(_), None) if q.has("object-lock") => PutObjectLockConfiguration,
+            (&Method::GET, Some(_), None) if q.has("object-lock") => GetObjectLockConfiguration,
+            (&Method::POST, Some(_), None) if q.has("wormId") && q.has("wormExtend") => {
+                ExtendBucketWorm
+            }
+            (&Method::POST, Some(_), None) if q.has("wormId") => CompleteBucketWorm,
+            (&Method::POST, Some(_), None) if q.has("worm") => InitiateBucketWorm,
+            (&Method::DELETE, Some(_), None) if q.has("worm") => AbortBucketWorm,
+            (&Method::GET, Some(_), None) if q.has("worm") => GetBucketWorm,
+            (&Method::PUT, Some(_), None) if q.has("tagging") => PutBucketTagging,
+            (&Method::GET, Some(_), None) if q.has("tagging") => GetBucketTagging,
+            (&Method::DELETE, Some(_), None) if q.has("tagging") => DeleteBucketTagging,
 
             // Bucket operations.
             (&Method::PUT, Some(_), None) if q.names().next().is_none() => CreateBucket,
@@ -190,6 +232,19 @@ impl Operation {
             PutBucketVersioning => "PutBucketVersioning",
             GetBucketVersioning => "GetBucketVersioning",
             ListObjectVersions => "ListObjectVersions",
+            PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            InitiateBucketWorm => "InitiateBucketWorm",
+            AbortBucketWorm => "AbortBucketWorm",
+            CompleteBucketWorm => "CompleteBucketWorm",
+            ExtendBucketWorm => "ExtendBucketWorm",
+            GetBucketWorm => "GetBucketWorm",
+            PutBucketTagging => "PutBucketTagging",
+            GetBucketTagging => "GetBucketTagging",
+            DeleteBucketTagging => "DeleteBucketTagging",
             CreateMultipartUpload => "CreateMultipartUpload",
             UploadPart => "UploadPart",
             UploadPartCopy => "UploadPartCopy",
@@ -345,6 +400,27 @@ mod tests {
             ("PUT", "/b?policy", &[], PutBucketPolicy),
             ("GET", "/b?policy", &[], GetBucketPolicy),
             ("DELETE", "/b?policy", &[], DeleteBucketPolicy),
+            ("PUT", "/b?lifecycle", &[], PutBucketLifecycleConfiguration),
+            ("GET", "/b?lifecycle", &[], GetBucketLifecycleConfiguration),
+            ("DELETE", "/b?lifecycle", &[], DeleteBucketLifecycle),
+            ("POST", "/b?lifecycle", &[], MethodNotAllowed),
+            ("PUT", "/b?object-lock", &[], PutObjectLockConfiguration),
+            ("GET", "/b?object-lock", &[], GetObjectLockConfiguration),
+            (
+                "DELETE",
+                "/b?object-lock",
+                &[],
+                UnsupportedBucketSubresource,
+            ),
+            ("POST", "/b?worm", &[], InitiateBucketWorm),
+            ("DELETE", "/b?worm", &[], AbortBucketWorm),
+            ("GET", "/b?worm", &[], GetBucketWorm),
+            ("POST", "/b?wormId=abc", &[], CompleteBucketWorm),
+            ("POST", "/b?wormId=abc&wormExtend", &[], ExtendBucketWorm),
+            ("PUT", "/b?tagging", &[], PutBucketTagging),
+            ("GET", "/b?tagging", &[], GetBucketTagging),
+            ("DELETE", "/b?tagging", &[], DeleteBucketTagging),
+            ("DELETE", "/b?tagging=k1,k2", &[], DeleteBucketTagging),
             // Encryption wins over policy when both are given.
             ("GET", "/b?policy&encryption", &[], GetBucketEncryption),
             // Buckets.

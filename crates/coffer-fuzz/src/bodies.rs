@@ -1,11 +1,14 @@
 //! Request bodies and headers the API parses: every XML body
 //! (DeleteObjects, CompleteMultipartUpload, CreateBucketConfiguration,
-//! bucket encryption in both dialects, OSS httpsConfig), the bucket policy
+//! bucket encryption in both dialects, OSS httpsConfig, lifecycle rules in
+//! both dialects, object lock, OSS WORM periods, tag sets), the bucket policy
 //! (JSON), the SSE-KMS encryption context header and the `Range` header.
 //!
 //! Bad input must come back as a client error (4xx) with an S3 code, never
 //! a panic and never a 500.
 
+use coffer_api::bucket_config::tags::{TagSet, TagTarget};
+use coffer_api::bucket_config::{lifecycle, object_lock, worm};
 use coffer_api::error::ApiResult;
 use coffer_api::fuzzing::{
     HttpsConfig, RangeRequest, parse_bucket_encryption, parse_encryption_context, parse_range,
@@ -46,6 +49,31 @@ pub fn xml_body(data: &[u8]) {
                 "bucket encryption accepted algorithm {:?}",
                 rule.algorithm
             );
+        }
+    }
+    // Data-protection bucket configs: what parses also renders in both dialects.
+    for parsed in [lifecycle::parse_s3(data), lifecycle::parse_oss(data)] {
+        if let Some(config) = client_error(parsed) {
+            assert!(!config.rules.is_empty() && config.rules.len() <= lifecycle::MAX_RULES);
+            let _ = (
+                lifecycle::render_s3(&config),
+                lifecycle::render_oss(&config),
+            );
+        }
+    }
+    if let Some(config) = client_error(object_lock::parse(data)) {
+        let _ = (
+            object_lock::render(&config),
+            object_lock::default_retention(&config),
+        );
+    }
+    if let Some(days) = client_error(worm::parse_period(data)) {
+        assert!((1..=worm::MAX_RETENTION_DAYS).contains(&days));
+    }
+    for target in [TagTarget::Object, TagTarget::Bucket] {
+        client_error(TagSet::parse_xml(data, target));
+        if let Ok(text) = std::str::from_utf8(data) {
+            client_error(TagSet::parse_header(text, target));
         }
     }
     if let Some(config) = client_error(HttpsConfig::parse(data)) {

@@ -236,7 +236,7 @@ fn chunked(corpus: &Corpus) {
 }
 
 fn bodies(corpus: &Corpus) {
-    let xml: [(&str, &str); 7] = [
+    let xml: [(&str, &str); 12] = [
         (
             "delete.xml",
             "<Delete><Quiet>true</Quiet><Object><Key>a b.txt</Key></Object><Object><Key>dir/&lt;x&gt;</Key><VersionId>null</VersionId></Object></Delete>",
@@ -260,6 +260,26 @@ fn bodies(corpus: &Corpus) {
         (
             "https-config.xml",
             "<HttpsConfiguration><TLS><Enable>true</Enable><TLSVersion>TLSv1.2</TLSVersion><TLSVersion>TLSv1.3</TLSVersion></TLS><CipherSuite><Enable>true</Enable><StrongCipherSuite>false</StrongCipherSuite><CustomCipherSuite>ECDHE-ECDSA-AES128-SHA256</CustomCipherSuite><TLS13CustomCipherSuite>TLS_AES_256_GCM_SHA384</TLS13CustomCipherSuite></CipherSuite></HttpsConfiguration>",
+        ),
+        (
+            "lifecycle-s3.xml",
+            "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ID>a</ID><Filter><And><Prefix>p/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag><ObjectSizeGreaterThan>1</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration><NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays><NewerNoncurrentVersions>1</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule><Rule><Prefix>x</Prefix><Status>Disabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>",
+        ),
+        (
+            "lifecycle-oss.xml",
+            "<LifecycleConfiguration><Rule><ID>o</ID><Prefix>logs/</Prefix><Status>Enabled</Status><Expiration><CreatedBeforeDate>2024-01-01T00:00:00.000Z</CreatedBeforeDate></Expiration><Tag><Key>k</Key><Value>v</Value></Tag><Filter><ObjectSizeLessThan>9</ObjectSizeLessThan><Not><Prefix>logs/keep</Prefix><Tag><Key>a</Key><Value>b</Value></Tag></Not></Filter></Rule></LifecycleConfiguration>",
+        ),
+        (
+            "object-lock.xml",
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>",
+        ),
+        (
+            "worm.xml",
+            "<InitiateWormConfiguration><RetentionPeriodInDays>30</RetentionPeriodInDays></InitiateWormConfiguration>",
+        ),
+        (
+            "tagging.xml",
+            "<Tagging><TagSet><Tag><Key>env</Key><Value>prod</Value></Tag><Tag><Key>a b</Key><Value></Value></Tag></TagSet></Tagging>",
         ),
         (
             "entities.xml",

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 
 use coffer_auth::sigv4::Payload;
-use coffer_store::{BucketRecord, StoreError};
+use coffer_store::{BucketRecord, StoreError, Versioning};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::{authorized_bucket, empty_response, iso8601, now_ms, small_body, xml_response};
 use crate::body::ResponseBody;
+use crate::bucket_config::object_lock::{OBJECT_LOCK_KEY, ObjectLockConfig};
+use crate::bucket_config::to_json;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::AppState;
@@ -101,13 +103,24 @@ pub async fn create_bucket(
             ));
         }
     }
+    let mut config = BTreeMap::new();
+    if object_lock_requested(req)? {
+        // Recorded with the bucket, in the same write that creates it.
+        let lock = ObjectLockConfig::enabled_without_default();
+        config.insert(OBJECT_LOCK_KEY.to_owned(), to_json(&lock)?);
+    }
     let record = BucketRecord {
         name: name.clone(),
         owner: req.principal.name().to_owned(),
         region: state.settings.region.clone(),
         created_ms: now_ms(),
-        config: BTreeMap::new(),
-        ..Default::default()
+        // A bucket created with object lock is versioned from the start.
+        versioning: if config.contains_key(OBJECT_LOCK_KEY) {
+            Versioning::Enabled
+        } else {
+            Versioning::Unversioned
+        },
+        config,
     };
     match state.meta.create_bucket(record).await {
         Ok(()) => {}
@@ -130,6 +143,26 @@ pub async fn create_bucket(
         .header(http::header::LOCATION, format!("/{name}"))
         .body(ResponseBody::Empty)
         .map_err(|e| ApiError::internal("building a response", e))
+}
+
+/// Whether CreateBucket asks for object lock: S3's
+/// `x-amz-bucket-object-lock-enabled: true` (`false` or absent: no;
+/// anything else is InvalidArgument).
+fn object_lock_requested(req: &ApiRequest) -> ApiResult<bool> {
+    if req.dialect != Dialect::S3 {
+        return Ok(false);
+    }
+    match req
+        .header("x-amz-bucket-object-lock-enabled")
+        .map(str::trim)
+    {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(ApiError::invalid_argument(
+            "x-amz-bucket-object-lock-enabled must be true or false",
+        )),
+    }
 }
 
 pub async fn head_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {

@@ -7,12 +7,16 @@ mod encryption;
 #[doc(hidden)]
 pub mod fuzzing;
 mod get;
+mod lifecycle;
 mod list;
 mod multipart;
 mod object;
+mod object_lock;
 mod put;
+mod tagging;
 mod tls_policy;
 pub mod versioning;
+mod worm;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::BucketRecord;
@@ -53,6 +57,20 @@ pub async fn dispatch(
         PutBucketVersioning => versioning::put_versioning(state, &req, body, payload).await,
         GetBucketVersioning => versioning::get_versioning(state, &req).await,
         ListObjectVersions => versioning::list_versions(state, &req).await,
+        // Bucket data protection: lifecycle, object lock, WORM, tags.
+        PutBucketLifecycleConfiguration => lifecycle::put(state, &req, body, payload).await,
+        GetBucketLifecycleConfiguration => lifecycle::get(state, &req).await,
+        DeleteBucketLifecycle => lifecycle::delete(state, &req).await,
+        PutObjectLockConfiguration => object_lock::put(state, &req, body, payload).await,
+        GetObjectLockConfiguration => object_lock::get(state, &req).await,
+        InitiateBucketWorm => worm::initiate(state, &req, body, payload).await,
+        AbortBucketWorm => worm::abort(state, &req).await,
+        CompleteBucketWorm => worm::complete(state, &req).await,
+        ExtendBucketWorm => worm::extend(state, &req, body, payload).await,
+        GetBucketWorm => worm::get(state, &req).await,
+        PutBucketTagging => tagging::put(state, &req, body, payload).await,
+        GetBucketTagging => tagging::get(state, &req).await,
+        DeleteBucketTagging => tagging::delete(state, &req).await,
 
         // Bucket operations.
         CreateBucket => bucket::create_bucket(state, &req, body, payload).await,
@@ -104,7 +122,7 @@ pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<
 }
 
 /// Stores one bucket sub-resource document (`?encryption`, `?httpsConfig`,
-/// `?policy`) under `key` in the bucket's config and writes the bucket back.
+/// `?policy`, `?lifecycle`, `?object-lock`, `?worm`, `?tagging`) under `key` in the bucket's config and writes the bucket back.
 pub async fn save_bucket_config(
     state: &AppState,
     bucket: BucketRecord,

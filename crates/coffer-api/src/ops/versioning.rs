@@ -16,14 +16,11 @@ use super::{
     authorized_bucket, empty_response, iso8601, quoted, small_body, utc_of_ms, xml_response,
 };
 use crate::body::ResponseBody;
+use crate::bucket_config::object_lock::OBJECT_LOCK_KEY;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, encode_key};
-
-/// The bucket config document that marks a bucket as created with object lock (its
-/// versioning can never be suspended).
-pub const OBJECT_LOCK_CONFIG: &str = "object-lock";
 
 /// The `versionId` a request names: `None` when it names none (the current object).
 pub fn requested_version(req: &ApiRequest) -> ApiResult<Option<VersionRef>> {
@@ -129,7 +126,7 @@ pub async fn put_versioning(
         Some("Suspended") => Versioning::Suspended,
         _ => return Err(ApiError::malformed_xml()),
     };
-    if versioning == Versioning::Suspended && bucket.config.contains_key(OBJECT_LOCK_CONFIG) {
+    if versioning == Versioning::Suspended && bucket.config.contains_key(OBJECT_LOCK_KEY) {
         return Err(ApiError::new(
             ErrorCode::InvalidBucketState,
             "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",

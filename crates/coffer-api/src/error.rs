@@ -287,6 +287,7 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => Some("0026-00000001"),
             ErrorCode::NoSuchBucket => Some("0015-00000101"),
             ErrorCode::MetadataTooLarge => Some("0011-00000002"),
+            ErrorCode::EntityTooSmall => Some("0042-00000213"),
             _ => None,
         }
     }

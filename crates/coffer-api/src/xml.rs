@@ -104,9 +104,10 @@ fn escape_into(out: &mut String, text: &str) {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0 text; S3 keys
-            // may hold them, so they go out as character references.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+            // Every control character goes out as a character reference, as
+            // S3 writes them: a literal CR would be read back as LF (XML
+            // end-of-line handling) and the others are not XML 1.0 text.
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 out.push_str(&format!("&#x{:X};", c as u32));
             }
             c => out.push(c),
@@ -132,6 +133,15 @@ pub fn encode_key(key: &str, url_encoded: bool) -> String {
     } else {
         key.to_owned()
     }
+}
+
+/// Whether `text` can be written into an XML 1.0 document at all: S3 keys
+/// may hold control characters that not even a character reference can
+/// carry (U+0001–U+0008, U+000B, U+000C, U+000E–U+001F); only
+/// `encoding-type=url` lists those so that XML parsers accept the answer.
+pub fn is_xml_text(text: &str) -> bool {
+    text.chars()
+        .all(|c| (c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Parses a request body into `T`, mapping any failure to MalformedXML.
@@ -196,11 +206,13 @@ mod tests {
     #[test]
     fn writer_escapes_text() {
         let mut w = XmlWriter::new("R");
-        w.elem("Key", "a<b&\"c\u{1}");
+        w.elem("Key", "a<b&\"c\u{1}\n\r\t");
         assert!(
             w.finish()
-                .ends_with("<Key>a&lt;b&amp;&quot;c&#x1;</Key></R>")
+                .ends_with("<Key>a&lt;b&amp;&quot;c&#x1;&#xA;&#xD;&#x9;</Key></R>")
         );
+        assert!(is_xml_text("a\tb\r\nc"));
+        assert!(!is_xml_text("a\u{1}b"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use coffer_auth::amz_time::{format_http_date, parse_conditional_date};
 use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
-use super::object::{CRC64_HEADER, USER_META_PREFIX, object_type};
+use super::object::{CRC64_HEADER, USER_META_PREFIX, header_value, object_type};
 use super::{authorized_bucket, quoted, utc_of_ms};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -157,11 +157,12 @@ pub async fn get_object(
     }
     let meta_prefix = req.dialect.header("meta-");
     for (name, value) in &record.headers {
+        let Some(value) = header_value(value) else {
+            continue;
+        };
         match name.strip_prefix(USER_META_PREFIX) {
-            Some(suffix) => {
-                response = response.header(format!("{meta_prefix}{suffix}"), value.as_str())
-            }
-            None => response = response.header(name.as_str(), value.as_str()),
+            Some(suffix) => response = response.header(format!("{meta_prefix}{suffix}"), value),
+            None => response = response.header(name.as_str(), value),
         }
     }
     response = response

@@ -22,8 +22,6 @@ use crate::sse::{self, ResponseHeaders};
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, XmlWriter};
 
-/// Smallest size of every part but the last.
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PARTS: i64 = 10_000;
 
 fn upload_id(req: &ApiRequest) -> ApiResult<String> {
@@ -276,13 +274,14 @@ pub async fn complete_upload(
         }
         chosen.push(part);
     }
+    let floor = req.dialect.min_part_size();
     if let Some((_, all_but_last)) = chosen.split_last()
-        && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
+        && let Some(small) = all_but_last.iter().find(|p| p.size < floor)
     {
         return Err(ApiError::new(
             ErrorCode::EntityTooSmall,
             format!(
-                "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
+                "Your proposed upload is smaller than the minimum allowed size (part {} is {} bytes; every part but the last must be at least {floor} bytes).",
                 small.part_number, small.size
             ),
         ));

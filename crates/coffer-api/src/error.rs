@@ -100,6 +100,9 @@ pub enum ErrorCode {
     /// A conditional header (`If-Match`, `If-Unmodified-Since`, or a copy source's conditions)
     /// did not hold.
     PreconditionFailed,
+    /// A conditional write whose condition held when it began lost to another write of the
+    /// key before it committed: retry.
+    ConditionalRequestConflict,
     /// No upload of that id: never created, or already completed or aborted.
     NoSuchUpload,
     /// CompleteMultipartUpload names a part that was not uploaded, or with another ETag.
@@ -186,6 +189,7 @@ impl ErrorCode {
             InvalidRange => "InvalidRange",
             InvalidPartNumber => "InvalidPartNumber",
             PreconditionFailed => "PreconditionFailed",
+            ConditionalRequestConflict => "ConditionalRequestConflict",
             NoSuchUpload => "NoSuchUpload",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
@@ -246,6 +250,7 @@ impl ErrorCode {
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | UserAlreadyExists => {
                 StatusCode::CONFLICT
             }
+            ConditionalRequestConflict => StatusCode::CONFLICT,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -500,6 +505,10 @@ impl From<StoreError> for ApiError {
             StoreError::BucketNotEmpty => ApiError::new(
                 ErrorCode::BucketNotEmpty,
                 "The bucket you tried to delete is not empty",
+            ),
+            StoreError::PreconditionFailed => ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
             ),
             StoreError::InvalidPart => ApiError::new(
                 ErrorCode::InvalidPart,

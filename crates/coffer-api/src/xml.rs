@@ -2,6 +2,7 @@
 //! shapes are fixed and flat, so a writer is clearer than serde attributes);
 //! request bodies are parsed with quick-xml's serde support.
 
+use coffer_auth::checksum::ChecksumAlgorithm;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
@@ -189,6 +190,38 @@ pub struct CompletePart {
     /// The ETag the upload of that part returned (quotes allowed).
     #[serde(rename = "ETag")]
     pub etag: String,
+    /// `<ChecksumCRC32>` and its siblings: the part's checksum as its upload
+    /// returned it.
+    #[serde(rename = "ChecksumCRC32")]
+    pub checksum_crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C")]
+    #[allow(missing_docs)]
+    pub checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME")]
+    #[allow(missing_docs)]
+    pub checksum_crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1")]
+    #[allow(missing_docs)]
+    pub checksum_sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256")]
+    #[allow(missing_docs)]
+    pub checksum_sha256: Option<String>,
+}
+
+impl CompletePart {
+    /// The checksums the part names, with their algorithms.
+    pub fn checksums(&self) -> impl Iterator<Item = (ChecksumAlgorithm, &str)> {
+        use ChecksumAlgorithm::*;
+        [
+            (Crc32, &self.checksum_crc32),
+            (Crc32c, &self.checksum_crc32c),
+            (Crc64Nvme, &self.checksum_crc64nvme),
+            (Sha1, &self.checksum_sha1),
+            (Sha256, &self.checksum_sha256),
+        ]
+        .into_iter()
+        .filter_map(|(algorithm, value)| Some((algorithm, value.as_deref()?.trim())))
+    }
 }
 
 /// `<CreateBucketConfiguration>`.
@@ -227,6 +260,13 @@ mod tests {
         let parsed: CompleteRequest = parse(body).expect("valid");
         assert_eq!(parsed.parts.len(), 2);
         assert_eq!(parsed.parts[1].part_number, 2);
+        assert_eq!(parsed.parts[1].checksums().count(), 0);
+        let body = br#"<CompleteMultipartUpload><Part><ChecksumSHA256>abc=</ChecksumSHA256><ETag>"aa"</ETag><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>"#;
+        let parsed: CompleteRequest = parse(body).expect("valid");
+        assert_eq!(
+            parsed.parts[0].checksums().collect::<Vec<_>>(),
+            [(ChecksumAlgorithm::Sha256, "abc=")]
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The S3 operations, one module per family, and the router that picks one.
 
+mod attributes;
 mod bucket;
+mod checksum;
+mod conditional;
 mod copy;
 mod delete;
 mod encryption;
@@ -70,6 +73,7 @@ pub async fn dispatch(
         CopyObject => copy::copy_object(state, &req).await,
         PutObject => put::put_object(state, &req, body, payload).await,
         GetObject => get::get_object(state, &req, false).await,
+        GetObjectAttributes => attributes::get_object_attributes(state, &req).await,
         HeadObject => get::get_object(state, &req, true).await,
         DeleteObject => delete::delete_object(state, &req).await,
 

@@ -1,6 +1,7 @@
 //! Conditional writes (PutObject, CopyObject, CompleteMultipartUpload):
-//! `If-None-Match: *` and `If-Match: "<etag>"` (OSS: `x-oss-forbid-overwrite:
-//! true`), checked by the store in the same transaction as the write.
+//! `If-None-Match: *` and `If-Match: "<etag>"`, checked by the store in the
+//! same transaction as the write. (OSS's `x-oss-forbid-overwrite`, answered
+//! with its own 409 FileAlreadyExists, is not implemented.)
 //!
 //! The condition is also looked at before the body is read. If it held then
 //! but the store refuses the write, another writer changed the key while
@@ -17,9 +18,6 @@ use crate::state::AppState;
 pub fn requested(req: &ApiRequest) -> ApiResult<Condition> {
     let if_match = req.header("if-match");
     let if_none_match = req.header("if-none-match");
-    let forbid_overwrite = req
-        .vendor_header("forbid-overwrite")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     match (if_match, if_none_match) {
         (Some(_), Some(_)) => Err(ApiError::not_implemented(
             "If-Match together with If-None-Match on a write",
@@ -35,7 +33,6 @@ pub fn requested(req: &ApiRequest) -> ApiResult<Condition> {
             }
             Ok(Condition::IfEtag(etag.to_owned()))
         }
-        (None, None) if forbid_overwrite => Ok(Condition::IfAbsent),
         (None, None) => Ok(Condition::Always),
     }
 }

@@ -15,7 +15,9 @@ use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ops::checksum::{ChecksumType, UploadChecksum, checksum_element, stored_digest};
 use crate::ops::object::CRC64_HEADER;
-use crate::ops::{authorized_bucket, conditional, now_ms, quoted, small_body, xml_with_etag};
+use crate::ops::{
+    authorized_bucket, conditional, now_ms, quoted, small_body_without_checksums, xml_with_etag,
+};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse;
 use crate::state::AppState;
@@ -35,7 +37,7 @@ pub async fn complete_upload(
         Err(error) => return Err(error),
     };
     let condition = conditional::requested(req)?;
-    let body = small_body(req, body, payload).await?;
+    let body = small_body_without_checksums(req, body, payload).await?;
     let request: xml::CompleteRequest = xml::parse(&body)?;
     if request.parts.is_empty() {
         return Err(ApiError::malformed_xml());

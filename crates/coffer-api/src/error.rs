@@ -120,6 +120,9 @@ pub enum ErrorCode {
     /// A conditional header (`If-Match`, `If-Unmodified-Since`, or a copy source's conditions)
     /// did not hold.
     PreconditionFailed,
+    /// A conditional write whose condition held when it began lost to another write of the
+    /// key before it committed: retry.
+    ConditionalRequestConflict,
     /// No upload of that id: never created, or already completed or aborted.
     NoSuchUpload,
     /// CompleteMultipartUpload names a part that was not uploaded, or with another ETag.
@@ -215,6 +218,7 @@ impl ErrorCode {
             InvalidRange => "InvalidRange",
             InvalidPartNumber => "InvalidPartNumber",
             PreconditionFailed => "PreconditionFailed",
+            ConditionalRequestConflict => "ConditionalRequestConflict",
             NoSuchUpload => "NoSuchUpload",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
@@ -283,7 +287,8 @@ impl ErrorCode {
             | BucketAlreadyOwnedByYou
             | BucketNotEmpty
             | UserAlreadyExists
-            | InvalidBucketState => StatusCode::CONFLICT,
+            | InvalidBucketState
+            | ConditionalRequestConflict => StatusCode::CONFLICT,
             WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -328,6 +333,7 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => Some("0026-00000001"),
             ErrorCode::NoSuchBucket => Some("0015-00000101"),
             ErrorCode::MetadataTooLarge => Some("0011-00000002"),
+            ErrorCode::EntityTooSmall => Some("0042-00000213"),
             _ => None,
         }
     }
@@ -568,6 +574,10 @@ impl From<StoreError> for ApiError {
                 ApiError::access_denied("Access Denied because object protected by object lock.")
             }
             StoreError::InvalidArgument(message) => ApiError::invalid_argument(message),
+            StoreError::PreconditionFailed => ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
+            ),
             StoreError::InvalidPart => ApiError::new(
                 ErrorCode::InvalidPart,
                 "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",

@@ -152,6 +152,15 @@ impl Dialect {
         }
     }
 
+    /// The smallest size of every part but the last of a multipart upload:
+    /// 5 MiB on S3, 100 KB on OSS.
+    pub fn min_part_size(self) -> u64 {
+        match self {
+            Dialect::S3 => 5 * 1024 * 1024,
+            Dialect::Oss => 100 * 1024,
+        }
+    }
+
     /// `x-amz-<suffix>` or `x-oss-<suffix>`.
     pub fn header(self, suffix: &str) -> String {
         format!("{}{suffix}", self.prefix())

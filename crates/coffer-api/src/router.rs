@@ -77,6 +77,8 @@ pub enum Operation {
     PutObject,
     CopyObject,
     GetObject,
+    /// `GET ?attributes`: an object's ETag, checksum, parts and size.
+    GetObjectAttributes,
     HeadObject,
     DeleteObject,
 
@@ -192,6 +194,7 @@ impl Operation {
             (&Method::GET, Some(_), Some(_)) if q.has("uploadId") => ListParts,
 
             // Object operations.
+            (&Method::GET, Some(_), Some(_)) if q.has("attributes") => GetObjectAttributes,
             (_, Some(_), Some(_)) if has_subresource(q) => UnsupportedObjectSubresource,
             (&Method::PUT, Some(_), Some(_)) if copy => CopyObject,
             (&Method::PUT, Some(_), Some(_)) => PutObject,
@@ -254,6 +257,7 @@ impl Operation {
             PutObject => "PutObject",
             CopyObject => "CopyObject",
             GetObject => "GetObject",
+            GetObjectAttributes => "GetObjectAttributes",
             HeadObject => "HeadObject",
             DeleteObject => "DeleteObject",
             UnsupportedObjectSubresource => "UnsupportedObjectSubresource",
@@ -475,6 +479,8 @@ mod tests {
             ("PUT", "/b/dir/k%20x", &[], PutObject),
             ("GET", "/b/k", &[], GetObject),
             ("GET", "/b/k?partNumber=1&versionId=null", &[], GetObject),
+            ("GET", "/b/k?attributes", &[], GetObjectAttributes),
+            ("PUT", "/b/k?attributes", &[], UnsupportedObjectSubresource),
             (
                 "GET",
                 "/b/k?response-content-type=a&x-id=GetObject",

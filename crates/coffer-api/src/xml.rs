@@ -2,6 +2,7 @@
 //! shapes are fixed and flat, so a writer is clearer than serde attributes);
 //! request bodies are parsed with quick-xml's serde support.
 
+use coffer_auth::checksum::ChecksumAlgorithm;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
@@ -104,9 +105,10 @@ fn escape_into(out: &mut String, text: &str) {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0 text; S3 keys
-            // may hold them, so they go out as character references.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+            // Every control character goes out as a character reference, as
+            // S3 writes them: a literal CR would be read back as LF (XML
+            // end-of-line handling) and the others are not XML 1.0 text.
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 out.push_str(&format!("&#x{:X};", c as u32));
             }
             c => out.push(c),
@@ -132,6 +134,15 @@ pub fn encode_key(key: &str, url_encoded: bool) -> String {
     } else {
         key.to_owned()
     }
+}
+
+/// Whether `text` can be written into an XML 1.0 document at all: S3 keys
+/// may hold control characters that not even a character reference can
+/// carry (U+0001–U+0008, U+000B, U+000C, U+000E–U+001F); only
+/// `encoding-type=url` lists those so that XML parsers accept the answer.
+pub fn is_xml_text(text: &str) -> bool {
+    text.chars()
+        .all(|c| (c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Parses a request body into `T`, mapping any failure to MalformedXML.
@@ -179,6 +190,38 @@ pub struct CompletePart {
     /// The ETag the upload of that part returned (quotes allowed).
     #[serde(rename = "ETag")]
     pub etag: String,
+    /// `<ChecksumCRC32>` and its siblings: the part's checksum as its upload
+    /// returned it.
+    #[serde(rename = "ChecksumCRC32")]
+    pub checksum_crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C")]
+    #[allow(missing_docs)]
+    pub checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME")]
+    #[allow(missing_docs)]
+    pub checksum_crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1")]
+    #[allow(missing_docs)]
+    pub checksum_sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256")]
+    #[allow(missing_docs)]
+    pub checksum_sha256: Option<String>,
+}
+
+impl CompletePart {
+    /// The checksums the part names, with their algorithms.
+    pub fn checksums(&self) -> impl Iterator<Item = (ChecksumAlgorithm, &str)> {
+        use ChecksumAlgorithm::*;
+        [
+            (Crc32, &self.checksum_crc32),
+            (Crc32c, &self.checksum_crc32c),
+            (Crc64Nvme, &self.checksum_crc64nvme),
+            (Sha1, &self.checksum_sha1),
+            (Sha256, &self.checksum_sha256),
+        ]
+        .into_iter()
+        .filter_map(|(algorithm, value)| Some((algorithm, value.as_deref()?.trim())))
+    }
 }
 
 /// `<CreateBucketConfiguration>`.
@@ -196,11 +239,13 @@ mod tests {
     #[test]
     fn writer_escapes_text() {
         let mut w = XmlWriter::new("R");
-        w.elem("Key", "a<b&\"c\u{1}");
+        w.elem("Key", "a<b&\"c\u{1}\n\r\t");
         assert!(
             w.finish()
-                .ends_with("<Key>a&lt;b&amp;&quot;c&#x1;</Key></R>")
+                .ends_with("<Key>a&lt;b&amp;&quot;c&#x1;&#xA;&#xD;&#x9;</Key></R>")
         );
+        assert!(is_xml_text("a\tb\r\nc"));
+        assert!(!is_xml_text("a\u{1}b"));
     }
 
     #[test]
@@ -215,6 +260,13 @@ mod tests {
         let parsed: CompleteRequest = parse(body).expect("valid");
         assert_eq!(parsed.parts.len(), 2);
         assert_eq!(parsed.parts[1].part_number, 2);
+        assert_eq!(parsed.parts[1].checksums().count(), 0);
+        let body = br#"<CompleteMultipartUpload><Part><ChecksumSHA256>abc=</ChecksumSHA256><ETag>"aa"</ETag><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>"#;
+        let parsed: CompleteRequest = parse(body).expect("valid");
+        assert_eq!(
+            parsed.parts[0].checksums().collect::<Vec<_>>(),
+            [(ChecksumAlgorithm::Sha256, "abc=")]
+        );
     }
 
     #[test]

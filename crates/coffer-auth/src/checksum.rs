@@ -200,17 +200,25 @@ impl Crc64Xz {
 
 /// CRC-64/XZ of `a ‖ b` from the CRCs of `a` and `b` and the length of `b`,
 /// without the data: how a multipart object's CRC is made from its parts'.
-///
-/// This is zlib's `crc32_combine` method over GF(2), for a reflected CRC
-/// whose initial value equals its final XOR (true of CRC-64/XZ): appending
-/// `len_b` zero bytes to `a` is a linear map, applied by repeated squaring.
 pub fn crc64_xz_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
     /// CRC-64/XZ's polynomial, bit-reflected.
     const POLY_REFLECTED: u64 = 0xC96C_5795_D787_0F42;
+    combine_reflected(POLY_REFLECTED, 64, crc_a, crc_b, len_b)
+}
+
+/// The CRC of `a ‖ b` from the CRCs of `a` and `b` and the length of `b`,
+/// for a reflected CRC of `width` bits (at most 64) with polynomial `poly`
+/// (bit-reflected) whose initial value equals its final XOR (true of
+/// CRC-32, CRC-32C, CRC-64/NVME and CRC-64/XZ).
+///
+/// This is zlib's `crc32_combine` method over GF(2): appending `len_b`
+/// zero bytes to `a` is a linear map, applied by repeated squaring.
+fn combine_reflected(poly: u64, width: usize, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    type Matrix = [u64; 64];
     if len_b == 0 {
         return crc_a;
     }
-    fn times(matrix: &[u64; 64], mut vector: u64) -> u64 {
+    fn times(matrix: &Matrix, mut vector: u64) -> u64 {
         let mut sum = 0;
         let mut row = 0;
         while vector != 0 {
@@ -222,13 +230,19 @@ pub fn crc64_xz_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
         }
         sum
     }
-    fn square(matrix: &[u64; 64]) -> [u64; 64] {
-        std::array::from_fn(|n| times(matrix, matrix[n]))
-    }
+    let square = |matrix: &Matrix| -> Matrix {
+        std::array::from_fn(|n| {
+            if n < width {
+                times(matrix, matrix[n])
+            } else {
+                0
+            }
+        })
+    };
     // The operator for one zero bit, then two, then four.
-    let mut odd = [0u64; 64];
-    odd[0] = POLY_REFLECTED;
-    for (n, row) in odd.iter_mut().enumerate().skip(1) {
+    let mut odd: Matrix = [0; 64];
+    odd[0] = poly;
+    for (n, row) in odd.iter_mut().enumerate().take(width).skip(1) {
         *row = 1 << (n - 1);
     }
     let mut even = square(&odd);
@@ -257,6 +271,34 @@ pub fn crc64_xz_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
     crc ^ crc_b
 }
 
+impl ChecksumAlgorithm {
+    /// Whether the algorithm is a CRC, whose value for a whole object can be
+    /// combined from its parts' ([`ChecksumAlgorithm::combine`]).
+    pub fn is_crc(self) -> bool {
+        matches!(self, Self::Crc32 | Self::Crc32c | Self::Crc64Nvme)
+    }
+
+    /// The digest of `a ‖ b` from the digests (big-endian bytes) of `a` and
+    /// `b` and the length of `b`; `None` for the SHA algorithms (which cannot
+    /// be combined) or digests of the wrong length.
+    pub fn combine(self, a: &[u8], b: &[u8], len_b: u64) -> Option<Vec<u8>> {
+        fn number(bytes: &[u8]) -> u64 {
+            bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b))
+        }
+        let (poly, width) = match self {
+            Self::Crc32 => (0xEDB8_8320, 32),
+            Self::Crc32c => (0x82F6_3B78, 32),
+            Self::Crc64Nvme => (0x9A6C_9329_AC4B_C9B5, 64),
+            Self::Sha1 | Self::Sha256 => return None,
+        };
+        if a.len() != self.digest_len() || b.len() != self.digest_len() {
+            return None;
+        }
+        let crc = combine_reflected(poly, width, number(a), number(b), len_b);
+        Some(crc.to_be_bytes()[8 - self.digest_len()..].to_vec())
+    }
+}
+
 #[cfg(test)]
 mod combine_tests {
     use super::*;
@@ -277,6 +319,27 @@ mod combine_tests {
             crc64_xz_combine(acc, crc64_xz(part), part.len() as u64)
         });
         assert_eq!(combined, crc64_xz(&data));
+    }
+
+    /// The flexible-checksum CRCs combine too; SHA digests do not.
+    #[test]
+    fn flexible_crcs_combine() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for alg in ChecksumAlgorithm::ALL {
+            let digest = |bytes: &[u8]| {
+                let mut c = alg.checksummer();
+                c.update(bytes);
+                c.finish_bytes()
+            };
+            for split in [0, 1, 4096, 65_537, 70_000] {
+                let (a, b) = data.split_at(split);
+                let combined = alg.combine(&digest(a), &digest(b), b.len() as u64);
+                match alg.is_crc() {
+                    true => assert_eq!(combined, Some(digest(&data)), "{alg:?} at {split}"),
+                    false => assert_eq!(combined, None),
+                }
+            }
+        }
     }
 }
 

@@ -48,9 +48,27 @@ pub(crate) fn push_trimmed_values(headers: &HeaderMap, name: &str, out: &mut Vec
             out.push(b',');
         }
         present = true;
-        out.extend_from_slice(trim(value.as_bytes()));
+        out.extend_from_slice(&signed_value(trim(value.as_bytes())));
     }
     present
+}
+
+/// A header value as a client signed it. Python clients (oss2, the OSS v2
+/// SDK) sign the text's UTF-8 but send it through `http.client`, which
+/// writes Latin-1: a value that is not UTF-8 is read back as the Latin-1
+/// text it was and signed as that text's UTF-8. UTF-8 values (botocore
+/// sends non-ASCII as UTF-8) are signed as they came.
+pub(crate) fn signed_value(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match std::str::from_utf8(value) {
+        Ok(_) => std::borrow::Cow::Borrowed(value),
+        Err(_) => std::borrow::Cow::Owned(
+            value
+                .iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into_bytes(),
+        ),
+    }
 }
 
 pub(crate) fn trim(value: &[u8]) -> &[u8] {
@@ -68,6 +86,19 @@ pub(crate) fn trim(value: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin1_values_are_signed_as_their_text() {
+        assert_eq!(
+            &*signed_value(b"Hello World\xe9"),
+            "Hello World\u{e9}".as_bytes()
+        );
+        assert_eq!(
+            &*signed_value("caf\u{e9}".as_bytes()),
+            "caf\u{e9}".as_bytes()
+        );
+        assert_eq!(&*signed_value(b"ascii"), b"ascii");
+    }
 
     #[test]
     fn resource_paths() {

@@ -136,26 +136,34 @@ impl Variant {
         out.push(b'\n');
 
         // Header names are already lower case in a HeaderMap.
-        let mut headers: BTreeMap<&[u8], Vec<&[u8]>> = BTreeMap::new();
+        let mut headers: BTreeMap<&[u8], Vec<std::borrow::Cow<'_, [u8]>>> = BTreeMap::new();
         for (name, value) in req.headers {
             if self.is_prefixed(name.as_str().as_bytes()) && skip_header != Some(name.as_str()) {
                 headers
                     .entry(name.as_str().as_bytes())
                     .or_default()
-                    .push(trim(value.as_bytes()));
+                    .push(crate::oss::signed_value(trim(value.as_bytes())));
             }
         }
         if from_query {
             for (name, value) in &pairs {
                 if self.is_prefixed(name) {
-                    headers.entry(name).or_default().push(trim(value));
+                    headers
+                        .entry(name)
+                        .or_default()
+                        .push(std::borrow::Cow::Borrowed(trim(value)));
                 }
             }
         }
         for (name, values) in headers {
             out.extend_from_slice(name);
             out.push(b':');
-            out.extend_from_slice(&values.join(&b',')[..]);
+            for (i, value) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(value);
+            }
             out.push(b'\n');
         }
 

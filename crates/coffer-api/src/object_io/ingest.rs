@@ -30,14 +30,25 @@ pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
 /// concurrent uploads these queues are most of the server's memory.
 const FRAMES_IN_FLIGHT: usize = 4;
 
+/// Where the expected value of a body's flexible checksum comes from.
+enum Expected {
+    /// An `x-amz-checksum-*` header.
+    Header(String),
+    /// The aws-chunked trailer announced by `x-amz-trailer`.
+    Trailer,
+    /// Nowhere: the checksum is computed for the record (a part of an
+    /// upload that declared an algorithm, sent without one), not checked.
+    Computed,
+}
+
 /// What a request says its body must satisfy.
 pub struct BodyRules {
     /// Payload mode from the signature.
     payload: Payload,
     /// `Content-MD5`, decoded.
     content_md5: Option<[u8; 16]>,
-    /// The flexible checksum: algorithm and, unless it comes in a trailer, value.
-    checksum: Option<(ChecksumAlgorithm, Option<String>)>,
+    /// The flexible checksum: algorithm and where its expected value is.
+    checksum: Option<(ChecksumAlgorithm, Expected)>,
     /// `x-amz-decoded-content-length` for aws-chunked bodies.
     decoded_length: Option<u64>,
     /// `x-oss-hash-crc64ecma` sent by an OSS client: the body's CRC-64/XZ.
@@ -74,7 +85,7 @@ impl BodyRules {
                 let value = value
                     .to_str()
                     .map_err(|_| ApiError::invalid_request("Invalid checksum header value"))?;
-                checksum = Some((algorithm, Some(value.to_owned())));
+                checksum = Some((algorithm, Expected::Header(value.to_owned())));
             }
         }
         if let Some(trailer) = header("x-amz-trailer") {
@@ -87,7 +98,7 @@ impl BodyRules {
                     "A checksum cannot be sent both as a header and as a trailer",
                 ));
             }
-            checksum = Some((algorithm, None));
+            checksum = Some((algorithm, Expected::Trailer));
         }
         let chunked = matches!(
             payload,
@@ -129,6 +140,27 @@ impl BodyRules {
             decoded_length,
             crc64,
         })
+    }
+}
+
+impl BodyRules {
+    /// Makes sure the body's `algorithm` checksum is computed (a part of an
+    /// upload that declared it): checked if the request sent one, computed
+    /// if it sent none; a checksum of another algorithm is refused, as S3
+    /// refuses it.
+    pub fn with_checksum(mut self, algorithm: ChecksumAlgorithm) -> ApiResult<Self> {
+        match &self.checksum {
+            None => self.checksum = Some((algorithm, Expected::Computed)),
+            Some((sent, _)) if *sent == algorithm => {}
+            Some((sent, _)) => {
+                return Err(ApiError::invalid_request(format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    algorithm.name().to_ascii_lowercase(),
+                    sent.name().to_ascii_lowercase()
+                )));
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -285,8 +317,9 @@ fn write_staged(
         (Some((algorithm, expected)), Some(checksummer)) => {
             let computed = checksummer.finish();
             let expected = match expected {
-                Some(value) => Some(value),
-                None => trailers.get(algorithm.header_name()).map(str::to_owned),
+                Expected::Header(value) => Some(value),
+                Expected::Trailer => trailers.get(algorithm.header_name()).map(str::to_owned),
+                Expected::Computed => Some(computed.clone()),
             };
             match expected {
                 Some(value) if value.trim() == computed => Some((algorithm, computed)),

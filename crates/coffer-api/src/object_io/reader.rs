@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use coffer_auth::checksum::ChecksumAlgorithm;
 use coffer_crypto::sealed::{self, CHUNK_SIZE};
 use coffer_keying::Opening;
 use coffer_store::{BlobStore, Extent, StoreError};
@@ -266,16 +267,21 @@ pub async fn stream_range(
 }
 
 /// Copies plaintext bytes `range` of an object into a new staged blob
-/// (CopyObject, UploadPartCopy), sealed for its new place if `target` says.
+/// (CopyObject, UploadPartCopy), sealed for its new place if `target` says,
+/// with its `checksum` computed if asked for.
 pub async fn copy_range(
     state: &AppState,
     source: BodySource,
     range: Range<u64>,
     target: BlobTarget,
+    checksum: Option<ChecksumAlgorithm>,
 ) -> ApiResult<StagedBody> {
     let blobs = blobs(state);
     tokio::task::spawn_blocking(move || {
         let mut writer = BodyWriter::new(blobs.runtime.clone(), blobs.store.as_ref(), target)?;
+        if let Some(algorithm) = checksum {
+            writer.compute_checksum(algorithm);
+        }
         let mut write_error = None;
         read_range(&blobs, &source, range, |chunk| match writer.write(&chunk) {
             Ok(()) => true,

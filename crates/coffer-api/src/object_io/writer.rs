@@ -2,7 +2,7 @@
 //! OSS clients), sealing it when the object is encrypted, and staging the
 //! result; plus the commit that makes staged blobs visible.
 
-use coffer_auth::checksum::{ChecksumAlgorithm, Crc64Xz};
+use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz};
 use coffer_crypto::sealed::PartSealer;
 use coffer_keying::{SINGLE_PART, Sealing};
 use std::future::Future;
@@ -95,6 +95,8 @@ pub struct BodyWriter {
     buffer: Vec<u8>,
     md5: Md5,
     crc64: Crc64Xz,
+    /// A flexible checksum computed for the record, when asked for.
+    checksum: Option<Checksummer>,
     size: u64,
     stored: u64,
 }
@@ -115,9 +117,16 @@ impl BodyWriter {
             buffer: Vec::with_capacity(SEALED_BATCH_ROOM),
             md5: Md5::new(),
             crc64: Crc64Xz::new(),
+            checksum: None,
             size: 0,
             stored: 0,
         })
+    }
+
+    /// Also computes the `algorithm` checksum of the plaintext, for the
+    /// staged body's record (a copied part of an upload that declared one).
+    pub fn compute_checksum(&mut self, algorithm: ChecksumAlgorithm) {
+        self.checksum = Some(algorithm.checksummer());
     }
 
     /// Appends plaintext.
@@ -125,6 +134,9 @@ impl BodyWriter {
         self.size += data.len() as u64;
         self.md5.update(data);
         self.crc64.update(data);
+        if let Some(checksum) = self.checksum.as_mut() {
+            checksum.update(data);
+        }
         if self.sealer.is_none() && self.buffer.is_empty() && data.len() >= WRITE_BUFFER {
             return self.write_out(data);
         }
@@ -198,13 +210,14 @@ impl BodyWriter {
         self.flush()?;
         let md5 = self.md5();
         let crc64 = self.crc64();
+        let checksum = self.checksum.take().map(|c| (c.algorithm(), c.finish()));
         let blob = self.runtime.block_on(self.blob.finish())?;
         Ok(StagedBody {
             blob,
             size: self.size,
             stored_size: self.stored,
             md5,
-            checksum: None,
+            checksum,
             crc64,
         })
     }

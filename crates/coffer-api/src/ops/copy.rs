@@ -1,8 +1,10 @@
 //! CopyObject, and the copy-source resolution it shares with UploadPartCopy.
 
-use coffer_store::{Condition, ObjectRecord};
+use coffer_store::ObjectRecord;
 use http::Response;
 
+use super::checksum::ChecksumType;
+use super::conditional;
 use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
@@ -96,11 +98,21 @@ impl CopySource {
     }
 }
 
+/// The source's checksum if it covers its whole body (a single PUT, or a
+/// FULL_OBJECT multipart checksum).
+fn whole_body_checksum(record: &ObjectRecord) -> Option<(String, String)> {
+    let whole = record.extents.len() <= 1
+        || record.checksum_type.as_deref() == Some(ChecksumType::FullObject.name());
+    record.checksum.clone().filter(|_| whole)
+}
+
 pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let target = super::authorized_bucket(state, req).await?;
+    let condition = conditional::requested(req)?;
     let source = copy_source(state, req).await?;
+    conditional::check_now(state, &target.name, &key, &condition).await?;
     let replace = match req.vendor_header("metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -136,7 +148,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_attributes());
     }
-    let staged = object_io::copy_range(state, body, 0..size, blob_target).await?;
+    let staged = object_io::copy_range(state, body, 0..size, blob_target, None).await?;
     let envelope = sealing
         .as_ref()
         .map(|s| s.single_part_envelope(staged.size))
@@ -148,11 +160,11 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         last_modified_ms: now_ms(),
         owner: req.principal.name().to_owned(),
         headers,
-        checksum: if source.record.extents.len() <= 1 {
-            source.record.checksum.clone()
-        } else {
-            None
-        },
+        // A checksum of the whole body still holds for the copy; one made
+        // of parts' checksums belongs to the source's parts.
+        checksum: whole_body_checksum(&source.record),
+        checksum_type: whole_body_checksum(&source.record)
+            .map(|_| ChecksumType::FullObject.name().to_owned()),
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
@@ -165,9 +177,10 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         vec![staged.blob],
         state
             .meta
-            .put_object(&target.name, &key, record, Condition::Always),
+            .put_object(&target.name, &key, record, condition.clone()),
     )
-    .await?;
+    .await
+    .map_err(|e| conditional::write_error(&condition, e))?;
     let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));

@@ -5,7 +5,8 @@ use coffer_auth::amz_time::{format_http_date, parse_conditional_date};
 use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
-use super::object::{CRC64_HEADER, USER_META_PREFIX, object_type};
+use super::checksum::checksum_headers;
+use super::object::{CRC64_HEADER, USER_META_PREFIX, header_value, object_type};
 use super::{authorized_bucket, quoted, utc_of_ms, versioning};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -147,22 +148,35 @@ pub async fn get_object(
         return Err(ApiError::integrity_check_failed());
     }
 
-    let part_number = req.query.number("partNumber", 1..=10_000)?;
-    let mut range = parse_range(req.header("range"), record.size)?;
-    if let Some(n) = part_number {
-        range = part_range(&part_sizes(&record, opening.as_ref()), n as u32)?;
-    }
+    let part_number = req
+        .query
+        .number("partNumber", 1..=10_000)?
+        .map(|n| n as u32);
+    let range = match part_number {
+        None => parse_range(req.header("range"), record.size)?,
+        Some(_) if req.header("range").is_some() => {
+            return Err(ApiError::invalid_request(
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        Some(n) => part_range(
+            &part_sizes(&record, opening.as_ref()),
+            n,
+            object_type(&record) == "Multipart",
+        )?,
+    };
     let mut response = Response::builder();
     for (name, value) in opening.iter().flat_map(|o| o.headers(req.dialect)) {
         response = response.header(name, value);
     }
     let meta_prefix = req.dialect.header("meta-");
     for (name, value) in &record.headers {
+        let Some(value) = header_value(value) else {
+            continue;
+        };
         match name.strip_prefix(USER_META_PREFIX) {
-            Some(suffix) => {
-                response = response.header(format!("{meta_prefix}{suffix}"), value.as_str())
-            }
-            None => response = response.header(name.as_str(), value.as_str()),
+            Some(suffix) => response = response.header(format!("{meta_prefix}{suffix}"), value),
+            None => response = response.header(name.as_str(), value),
         }
     }
     response = response
@@ -239,14 +253,10 @@ pub async fn get_object(
     {
         response = response.header(CRC64_HEADER, crc64.to_string());
     }
-    if status == StatusCode::OK
-        && req.header("x-amz-checksum-mode") == Some("ENABLED")
-        && let Some((algorithm, value)) = &record.checksum
-    {
-        response = response.header(
-            format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()),
-            value,
-        );
+    if req.header("x-amz-checksum-mode") == Some("ENABLED") {
+        for (name, value) in answered_checksum(&record, part_number, status) {
+            response = response.header(name, value);
+        }
     }
     let length = span.end - span.start;
     response = response
@@ -266,22 +276,67 @@ pub async fn get_object(
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
-/// The plaintext size of each part of an object, in order.
-fn part_sizes(record: &ObjectRecord, opening: Option<&coffer_keying::Opening>) -> Vec<u64> {
-    match opening {
-        Some(opening) => opening
-            .envelope()
-            .parts
-            .iter()
-            .map(|p| p.plain_size)
-            .collect(),
-        None => record.extents.iter().map(|e| e.size).collect(),
-    }
+/// The checksum headers a GET or HEAD with `x-amz-checksum-mode: ENABLED`
+/// answers: the object's for the whole object, a part's own for
+/// `?partNumber=` of a multipart object, none for other ranges (no stored
+/// checksum covers them).
+fn answered_checksum(
+    record: &ObjectRecord,
+    part_number: Option<u32>,
+    status: StatusCode,
+) -> Vec<(String, String)> {
+    let stored = match part_number {
+        Some(n) if status == StatusCode::PARTIAL_CONTENT => record
+            .extents
+            .get(n as usize - 1)
+            .and_then(|e| e.checksum.as_ref())
+            .map(|c| (c, None)),
+        _ if status == StatusCode::OK => record
+            .checksum
+            .as_ref()
+            .map(|c| (c, record.checksum_type.as_deref())),
+        _ => None,
+    };
+    stored
+        .map(|(checksum, kind)| checksum_headers(checksum, kind).to_vec())
+        .unwrap_or_default()
+}
+
+/// The plaintext size of each part of an object, in order: recorded at
+/// completion; for records older than that, from the envelope when it is
+/// open, else from the stored sizes (sealed or plain).
+pub fn part_sizes(record: &ObjectRecord, opening: Option<&coffer_keying::Opening>) -> Vec<u64> {
+    let envelope_parts = opening.map(|o| o.envelope().parts.as_slice());
+    record
+        .extents
+        .iter()
+        .enumerate()
+        .map(|(i, extent)| {
+            extent
+                .plain_size
+                .unwrap_or_else(|| match (record.envelope.is_some(), envelope_parts) {
+                    (false, _) => extent.size,
+                    (true, Some(parts)) => parts.get(i).map_or(0, |p| p.plain_size),
+                    (true, None) => plain_size_of_sealed(extent.size),
+                })
+        })
+        .collect()
+}
+
+/// The plaintext length of a part whose sealed blob is `sealed` bytes:
+/// every chunk of the sealed-object format carries one tag, and every
+/// chunk but the last is full.
+fn plain_size_of_sealed(sealed: u64) -> u64 {
+    use coffer_crypto::sealed::{SEALED_CHUNK_SIZE, TAG_LEN};
+    let chunks = sealed.div_ceil(SEALED_CHUNK_SIZE as u64).max(1);
+    sealed.saturating_sub(chunks * TAG_LEN as u64)
 }
 
 /// The byte range of part `n` of a multipart object (`?partNumber=`).
-fn part_range(sizes: &[u64], n: u32) -> ApiResult<RangeRequest> {
-    if sizes.len() <= 1 && n == 1 {
+/// A single-part object has one part, the whole object (a 200); a part of
+/// a multipart object is a 206, even if it is the only part.
+fn part_range(sizes: &[u64], n: u32, multipart: bool) -> ApiResult<RangeRequest> {
+    if !multipart && n == 1 {
         return Ok(RangeRequest::Whole);
     }
     let mut start = 0;
@@ -300,6 +355,38 @@ fn part_range(sizes: &[u64], n: u32) -> ApiResult<RangeRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_sizes_invert() {
+        use coffer_crypto::sealed::{CHUNK_SIZE, sealed_size};
+        let chunk = CHUNK_SIZE as u64;
+        for plain in [
+            0,
+            1,
+            chunk - 1,
+            chunk,
+            chunk + 1,
+            5 * chunk,
+            5 << 20,
+            (5 << 20) + 7,
+        ] {
+            assert_eq!(plain_size_of_sealed(sealed_size(plain)), plain, "{plain}");
+        }
+    }
+
+    #[test]
+    fn part_ranges() {
+        use RangeRequest::*;
+        assert_eq!(part_range(&[10], 1, false).ok(), Some(Whole));
+        assert_eq!(part_range(&[10], 1, true).ok(), Some(Part(0..10)));
+        assert_eq!(part_range(&[10, 5, 3], 2, true).ok(), Some(Part(10..15)));
+        assert_eq!(part_range(&[10, 5, 3], 3, true).ok(), Some(Part(15..18)));
+        assert_eq!(
+            part_range(&[10, 5], 3, true).err().map(|e| e.code),
+            Some(ErrorCode::InvalidPartNumber)
+        );
+        assert!(part_range(&[10], 2, false).is_err());
+    }
 
     #[test]
     fn ranges() {

@@ -11,7 +11,7 @@ use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, owner_id};
-use crate::xml::encode_key;
+use crate::xml::{encode_key, is_xml_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -52,7 +52,18 @@ pub async fn list_objects(
 
     let enc = |s: &str| encode_key(s, url_encoded);
     let mut w = req.xml("ListBucketResult");
-    w.elem("Name", &bucket.name).elem("Prefix", enc(&prefix));
+    w.elem("Name", &bucket.name);
+    match version {
+        // ListObjects (V1) answers its Prefix as given, even with
+        // `encoding-type=url`, and botocore (which asks for url on every
+        // listing) does not decode it; only a prefix XML cannot carry is
+        // encoded.
+        Version::V1 => w.elem(
+            "Prefix",
+            encode_key(&prefix, url_encoded && !is_xml_text(&prefix)),
+        ),
+        Version::V2 => w.elem("Prefix", enc(&prefix)),
+    };
     match version {
         Version::V1 => {
             w.elem("Marker", enc(q.get("marker").unwrap_or_default()));

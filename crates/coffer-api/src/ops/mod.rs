@@ -1,6 +1,9 @@
 //! The S3 operations, one module per family, and the router that picks one.
 
+mod attributes;
 mod bucket;
+mod checksum;
+mod conditional;
 mod copy;
 mod delete;
 mod encryption;
@@ -94,6 +97,7 @@ pub async fn dispatch(
         CopyObject => copy::copy_object(state, &req).await,
         PutObject => put::put_object(state, &req, body, payload).await,
         GetObject => get::get_object(state, &req, false).await,
+        GetObjectAttributes => attributes::get_object_attributes(state, &req).await,
         HeadObject => get::get_object(state, &req, true).await,
         DeleteObject => delete::delete_object(state, &req).await,
 
@@ -136,12 +140,32 @@ pub async fn save_bucket_config(
 }
 
 /// Reads a small request body (XML documents) into memory, verifying the
-/// signed payload hash and Content-MD5 when given.
+/// signed payload hash, Content-MD5 and `x-amz-checksum-*` when given.
 pub async fn small_body(
     req: &ApiRequest,
-    mut body: Incoming,
+    body: Incoming,
     payload: Payload,
 ) -> ApiResult<bytes::Bytes> {
+    let bytes = read_small_body(req, body).await?;
+    crate::body_checks::verify_small_body(&req.headers, payload, bytes)
+}
+
+/// [`small_body`] for a request whose `x-amz-checksum-*` headers describe
+/// something else than its body (CompleteMultipartUpload: the object).
+pub async fn small_body_without_checksums(
+    req: &ApiRequest,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<bytes::Bytes> {
+    let bytes = read_small_body(req, body).await?;
+    let mut headers = req.headers.clone();
+    for algorithm in coffer_auth::ChecksumAlgorithm::ALL {
+        headers.remove(algorithm.header_name());
+    }
+    crate::body_checks::verify_small_body(&headers, payload, bytes)
+}
+
+async fn read_small_body(req: &ApiRequest, mut body: Incoming) -> ApiResult<bytes::Bytes> {
     const LIMIT: usize = 2 * 1024 * 1024;
     let mut bytes = bytes::BytesMut::new();
     while let Some(frame) = crate::object_io::next_frame(&mut body, req.body_read_timeout).await? {
@@ -156,7 +180,7 @@ pub async fn small_body(
         }
         bytes.extend_from_slice(&data);
     }
-    crate::body_checks::verify_small_body(&req.headers, payload, bytes.freeze())
+    Ok(bytes.freeze())
 }
 
 pub fn xml_response(status: StatusCode, xml: String) -> ApiResult<Response<ResponseBody>> {

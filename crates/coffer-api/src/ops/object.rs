@@ -63,10 +63,10 @@ pub fn stored_headers(headers: &HeaderMap, dialect: Dialect) -> ApiResult<Vec<(S
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if is_meta {
             user_bytes += name.len() - USER_META_PREFIX.len() + value.len();
         }
+        let value = stored_value(value.as_bytes());
         let value = if name == "content-encoding" {
             // aws-chunked is transport framing, never part of the object.
             let kept: Vec<&str> = value
@@ -96,6 +96,39 @@ pub fn stored_headers(headers: &HeaderMap, dialect: Dialect) -> ApiResult<Vec<(S
     Ok(stored)
 }
 
+/// Marks a stored header value kept as Latin-1 characters, one per byte
+/// (NUL never occurs in a header value, so it cannot begin a UTF-8 one).
+const RAW_BYTES_MARK: char = '\0';
+
+/// A header value as an object record keeps it, so that it is answered
+/// byte for byte as it came: UTF-8 (what botocore sends for non-ASCII
+/// metadata) is kept as the text it is; any other bytes (what `http.client`
+/// sends for Latin-1 text, as oss2 and the OSS v2 SDK do) are kept one
+/// character per byte behind [`RAW_BYTES_MARK`].
+pub fn stored_value(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => std::iter::once(RAW_BYTES_MARK)
+            .chain(bytes.iter().map(|&b| char::from(b)))
+            .collect(),
+    }
+}
+
+/// The bytes of a stored header value ([`stored_value`]'s inverse).
+pub fn value_bytes(stored: &str) -> Vec<u8> {
+    match stored.strip_prefix(RAW_BYTES_MARK) {
+        // Every char after the mark came from one byte, so fits in a u8.
+        Some(raw) => raw.chars().map(|c| c as u32 as u8).collect(),
+        None => stored.as_bytes().to_vec(),
+    }
+}
+
+/// A stored header value as the response header that carries it back;
+/// `None` for one no header can carry (never stored by Coffer itself).
+pub fn header_value(stored: &str) -> Option<http::HeaderValue> {
+    http::HeaderValue::from_bytes(&value_bytes(stored)).ok()
+}
+
 /// OSS's object type: `Multipart` for objects assembled from parts.
 pub fn object_type(record: &ObjectRecord) -> &'static str {
     if record.extents.iter().any(|e| e.part_number.is_some()) {
@@ -111,6 +144,36 @@ pub const CRC64_HEADER: &str = "x-oss-hash-crc64ecma";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Header values come back byte for byte: UTF-8 as botocore sends it,
+    /// Latin-1 bytes as `http.client` (oss2, the OSS v2 SDK) sends them.
+    #[test]
+    fn header_bytes_round_trip() {
+        for bytes in [
+            &b"Hello World"[..],
+            "Hello World\u{e9}".as_bytes(),
+            b"Hello World\xe9",
+            b"\xff\xfe \x80",
+            "\u{65e5}\u{672c} attachment; filename=\"\u{e9}.txt\"".as_bytes(),
+        ] {
+            let stored = stored_value(bytes);
+            assert_eq!(value_bytes(&stored), bytes, "{bytes:?}");
+            assert_eq!(
+                header_value(&stored).expect("a header value").as_bytes(),
+                bytes
+            );
+        }
+        assert_eq!(stored_value(b"plain"), "plain");
+        assert_eq!(stored_value("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(stored_value(b"caf\xe9"), "\0caf\u{e9}");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-oss-meta-x",
+            http::HeaderValue::from_bytes(b"Hello World\xe9").expect("obs-text"),
+        );
+        let stored = stored_headers(&headers, Dialect::Oss).expect("within limits");
+        assert_eq!(value_bytes(&stored[0].1), b"Hello World\xe9");
+    }
 
     #[test]
     fn metadata_limit_and_aws_chunked_stripped() {

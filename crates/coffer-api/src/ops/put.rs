@@ -2,10 +2,12 @@
 //! gives.
 
 use coffer_auth::sigv4::Payload;
-use coffer_store::{Condition, ObjectRecord};
+use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::checksum::ChecksumType;
+use super::conditional;
 use super::object::{CRC64_HEADER, stored_headers, validate_key};
 use super::{authorized_bucket, now_ms, quoted, versioning};
 use crate::body::ResponseBody;
@@ -14,6 +16,9 @@ use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse::{self, ResponseHeaders};
 use crate::state::AppState;
+
+/// The checksum type of a body checksummed whole (a single PUT or copy).
+const FULL_OBJECT: &str = ChecksumType::FullObject.name();
 
 pub async fn put_object(
     state: &AppState,
@@ -24,6 +29,8 @@ pub async fn put_object(
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
+    let condition = conditional::requested(req)?;
+    conditional::check_now(state, &bucket.name, &key, &condition).await?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
@@ -48,7 +55,8 @@ pub async fn put_object(
         last_modified_ms: now_ms(),
         owner: req.principal.name().to_owned(),
         headers,
-        checksum: checksum.clone(),
+        checksum_type: checksum.as_ref().map(|_| FULL_OBJECT.to_owned()),
+        checksum,
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
@@ -59,9 +67,10 @@ pub async fn put_object(
         vec![staged.blob.clone()],
         state
             .meta
-            .put_object(&bucket.name, &key, record, Condition::Always),
+            .put_object(&bucket.name, &key, record, condition.clone()),
     )
-    .await?;
+    .await
+    .map_err(|e| conditional::write_error(&condition, e))?;
 
     let mut headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
     headers.extend(versioning::version_header(

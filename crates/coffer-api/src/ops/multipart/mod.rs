@@ -1,29 +1,30 @@
-//! Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort,
-//! ListParts, ListMultipartUploads.
+//! Multipart uploads: Create, UploadPart, UploadPartCopy, Abort, ListParts,
+//! ListMultipartUploads; Complete in [`complete`].
+
+mod complete;
+
+pub use complete::complete_upload;
 
 use coffer_auth::sigv4::Payload;
-use coffer_store::{ObjectRecord, PartRecord, UploadListQuery, UploadRecord};
+use coffer_store::{PartRecord, UploadListQuery, UploadRecord};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
-use md5::{Digest, Md5};
 
+use super::checksum::{UploadChecksum, checksum_element};
 use super::copy::copy_source;
-use super::object::{CRC64_HEADER, stored_headers, validate_key};
+use super::object::{stored_headers, validate_key};
 use super::put::upload_response;
 use super::{
-    authorized_bucket, empty_response, iso8601, now_ms, quoted, small_body, xml_response,
-    xml_with_etag,
+    authorized_bucket, empty_response, iso8601, now_ms, quoted, xml_response, xml_with_etag,
 };
 use crate::body::ResponseBody;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
-use crate::request::{ApiRequest, Dialect};
+use crate::request::ApiRequest;
 use crate::sse::{self, ResponseHeaders};
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, XmlWriter};
 
-/// Smallest size of every part but the last.
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PARTS: i64 = 10_000;
 
 fn upload_id(req: &ApiRequest) -> ApiResult<String> {
@@ -50,16 +51,7 @@ pub async fn create_upload(
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
-    let checksum_algorithm = req
-        .header("x-amz-checksum-algorithm")
-        .map(str::to_ascii_uppercase);
-    if let Some(name) = &checksum_algorithm
-        && coffer_auth::checksum::ChecksumAlgorithm::from_name(name).is_none()
-    {
-        return Err(ApiError::invalid_request(format!(
-            "Checksum algorithm {name} is not supported"
-        )));
-    }
+    let checksum = UploadChecksum::declared(req)?;
     // One data key and object id for the whole upload; each part is
     // sealed independently under them with its own part number.
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
@@ -75,7 +67,8 @@ pub async fn create_upload(
             }
             headers
         },
-        checksum_algorithm: checksum_algorithm.clone(),
+        checksum_algorithm: checksum.map(|c| c.algorithm.name().to_owned()),
+        checksum_type: checksum.map(|c| c.kind.name().to_owned()),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
         ..Default::default()
     };
@@ -89,12 +82,15 @@ pub async fn create_upload(
         &mut response,
         sealing.iter().flat_map(|s| s.headers(req.dialect)),
     );
-    if let Some(name) = checksum_algorithm
-        && let Ok(value) = http::HeaderValue::from_str(&name)
-    {
-        response
-            .headers_mut()
-            .insert("x-amz-checksum-algorithm", value);
+    if let Some(checksum) = checksum {
+        insert_headers(
+            &mut response,
+            [
+                ("x-amz-checksum-algorithm", checksum.algorithm.name()),
+                ("x-amz-checksum-type", checksum.kind.name()),
+            ]
+            .map(|(name, value)| (name.to_owned(), value.to_owned())),
+        );
     }
     Ok(response)
 }
@@ -202,7 +198,10 @@ pub async fn upload_part(
 ) -> ApiResult<Response<ResponseBody>> {
     let number = part_number(req)?;
     let upload = existing_upload(state, req).await?;
-    let rules = BodyRules::from_headers(&req.headers, payload)?;
+    let mut rules = BodyRules::from_headers(&req.headers, payload)?;
+    if let Some(declared) = UploadChecksum::of_upload(&upload.record) {
+        rules = rules.with_checksum(declared.algorithm)?;
+    }
     let (target, sse_headers) = upload.part_target(state, req, number)?;
     let staged =
         object_io::ingest(&state.blobs, body, rules, target, req.body_read_timeout).await?;
@@ -224,139 +223,14 @@ pub async fn upload_part_copy(
     };
     let body = source.body(state, req)?;
     let (target, sse_headers) = upload.part_target(state, req, number)?;
-    let staged = object_io::copy_range(state, body, range, target).await?;
+    let checksum = UploadChecksum::of_upload(&upload.record).map(|c| c.algorithm);
+    let staged = object_io::copy_range(state, body, range, target, checksum).await?;
     let modified = commit_part(state, &upload, number, &staged).await?;
     let mut w = req.xml("CopyPartResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&staged.etag()));
     let mut response = xml_with_etag(w.finish(), &staged.etag())?;
     insert_headers(&mut response, sse_headers);
-    Ok(response)
-}
-
-pub async fn complete_upload(
-    state: &AppState,
-    req: &ApiRequest,
-    body: Incoming,
-    payload: Payload,
-) -> ApiResult<Response<ResponseBody>> {
-    let Upload {
-        bucket, key, id, ..
-    } = existing_upload(state, req).await?;
-    let body = small_body(req, body, payload).await?;
-    let request: xml::CompleteRequest = xml::parse(&body)?;
-    if request.parts.is_empty() {
-        return Err(ApiError::malformed_xml());
-    }
-    if request
-        .parts
-        .windows(2)
-        .any(|pair| pair[0].part_number >= pair[1].part_number)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPartOrder,
-            "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
-        ));
-    }
-    let upload = state.meta.get_upload(&bucket, &key, &id).await?;
-    let (uploaded, _) = state
-        .meta
-        .list_parts(&bucket, &key, &id, 0, MAX_PARTS as usize)
-        .await?;
-
-    let invalid_part = || ApiError::from(coffer_store::StoreError::InvalidPart);
-    let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
-    for wanted in &request.parts {
-        let part = uploaded
-            .iter()
-            .find(|p| p.part_number == wanted.part_number)
-            .ok_or_else(invalid_part)?;
-        if wanted.etag.trim().trim_matches('"') != part.etag {
-            return Err(invalid_part());
-        }
-        chosen.push(part);
-    }
-    if let Some((_, all_but_last)) = chosen.split_last()
-        && let Some(small) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE)
-    {
-        return Err(ApiError::new(
-            ErrorCode::EntityTooSmall,
-            format!(
-                "Your proposed upload is smaller than the minimum allowed object size (part {} is {} bytes; every part but the last must be at least 5 MiB).",
-                small.part_number, small.size
-            ),
-        ));
-    }
-    let mut md5_of_md5s = Md5::new();
-    for part in &chosen {
-        let digest =
-            hex::decode(&part.etag).map_err(|e| ApiError::internal("stored part ETag", e))?;
-        md5_of_md5s.update(&digest);
-    }
-    let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), chosen.len());
-    let record = ObjectRecord {
-        size: chosen.iter().map(|p| p.size).sum(),
-        etag: etag.clone(),
-        last_modified_ms: now_ms(),
-        owner: upload.owner.clone(),
-        headers: upload.headers.clone(),
-        checksum: None,
-        extents: chosen
-            .iter()
-            .map(|p| coffer_store::Extent {
-                blob: p.blob.clone(),
-                size: if upload.envelope.is_some() {
-                    coffer_crypto::sealed::sealed_size(p.size)
-                } else {
-                    p.size
-                },
-                part_number: Some(p.part_number),
-                etag: Some(p.etag.clone()),
-                ..Default::default()
-            })
-            .collect(),
-        envelope: upload
-            .envelope
-            .as_deref()
-            .map(|envelope| {
-                let name = coffer_keying::ObjectName {
-                    bucket: &bucket,
-                    key: &key,
-                    stored: &upload.headers,
-                };
-                let layout: Vec<_> = chosen.iter().map(|p| (p.part_number, p.size)).collect();
-                sse::completed_envelope(state, req, envelope, name, &layout)
-            })
-            .transpose()?,
-        crc64: combined_crc64(&chosen),
-        ..Default::default()
-    };
-    let crc64 = record.crc64;
-    let sse_headers = record
-        .envelope
-        .as_deref()
-        .map(|envelope| sse::describe_stored(req.dialect, envelope))
-        .unwrap_or_default();
-    let written = state
-        .meta
-        .complete_upload(&bucket, &key, &id, record, coffer_store::Condition::Always)
-        .await?;
-    let mut w = req.xml("CompleteMultipartUploadResult");
-    w.elem("Location", format!("/{bucket}/{key}"))
-        .elem("Bucket", &bucket)
-        .elem("Key", &key)
-        .elem("ETag", quoted(&etag));
-    let mut response = xml_with_etag(w.finish(), &etag)?;
-    insert_headers(&mut response, sse_headers);
-    if let Some(version_id) = written.version_id {
-        insert_headers(
-            &mut response,
-            vec![(req.dialect.header("version-id"), version_id)],
-        );
-    }
-    if let (Dialect::Oss, Some(crc64)) = (req.dialect, crc64) {
-        response.headers_mut().insert(CRC64_HEADER, crc64.into());
-    }
     Ok(response)
 }
 
@@ -399,8 +273,9 @@ pub async fn list_parts(state: &AppState, req: &ApiRequest) -> ApiResult<Respons
         .elem("NextPartNumberMarker", next_marker.to_string());
     w.elem("MaxParts", max_parts.to_string())
         .elem("IsTruncated", truncated.to_string());
-    if let Some(algorithm) = &upload.checksum_algorithm {
-        w.elem("ChecksumAlgorithm", algorithm);
+    if let Some(declared) = UploadChecksum::of_upload(&upload) {
+        w.elem("ChecksumAlgorithm", declared.algorithm.name())
+            .elem("ChecksumType", declared.kind.name());
     }
     for part in &parts {
         w.start("Part")
@@ -408,11 +283,8 @@ pub async fn list_parts(state: &AppState, req: &ApiRequest) -> ApiResult<Respons
             .elem("LastModified", iso8601(part.last_modified_ms))
             .elem("ETag", quoted(&part.etag))
             .elem("Size", part.size.to_string());
-        if let Some((algorithm, value)) = &part.checksum {
-            w.elem(
-                &format!("Checksum{}", algorithm.to_ascii_uppercase()),
-                value,
-            );
+        if let Some(checksum) = &part.checksum {
+            checksum_element(&mut w, checksum);
         }
         w.end();
     }
@@ -482,19 +354,6 @@ pub async fn list_uploads(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
         w.start("CommonPrefixes").elem("Prefix", enc(prefix)).end();
     }
     xml_response(StatusCode::OK, w.finish())
-}
-
-/// The object's CRC-64 from its parts' (absent if any part lacks one).
-fn combined_crc64(parts: &[&PartRecord]) -> Option<u64> {
-    parts
-        .iter()
-        .try_fold(coffer_auth::crc64_xz(&[]), |crc, part| {
-            Some(coffer_auth::checksum::crc64_xz_combine(
-                crc,
-                part.crc64?,
-                part.size,
-            ))
-        })
 }
 
 fn person(w: &mut XmlWriter, element: &'static str, name: &str) {

@@ -1,0 +1,37 @@
+//! The server's clock for object times: Last-Modified, retention, lifecycle ages.
+//!
+//! It is the system clock, plus an offset that only a server started with the test clock
+//! (`coffer server --test-clock`) lets the admin API move forward, so that tests can drive
+//! lifecycle expiration and retention without waiting days. The offset is process-wide
+//! because time is: every handler and the lifecycle worker must agree on "now". Request
+//! signatures are checked against the real clock (coffer-auth), never this one.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+static OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+static ADJUSTABLE: AtomicBool = AtomicBool::new(false);
+
+/// Milliseconds since the epoch, now (plus the test offset).
+pub fn now_ms() -> i64 {
+    let real = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    real.saturating_add(OFFSET_MS.load(Ordering::Relaxed))
+}
+
+/// Lets [`advance`] move the clock: only `coffer server --test-clock` calls this.
+pub fn make_adjustable() {
+    ADJUSTABLE.store(true, Ordering::Relaxed);
+}
+
+/// Whether the clock may be moved (the server runs with the test clock).
+pub fn is_adjustable() -> bool {
+    ADJUSTABLE.load(Ordering::Relaxed)
+}
+
+/// Moves the clock forward by `ms` (never back: object times must not run backwards);
+/// returns the new offset, or `None` if the clock is not adjustable or `ms` is negative.
+pub fn advance(ms: i64) -> Option<i64> {
+    if !is_adjustable() || ms < 0 {
+        return None;
+    }
+    Some(OFFSET_MS.fetch_add(ms, Ordering::Relaxed).saturating_add(ms))
+}

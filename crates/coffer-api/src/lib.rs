@@ -17,6 +17,7 @@ mod admin;
 mod auth;
 pub mod body;
 mod body_checks;
+pub mod clock;
 pub mod bucket_config;
 pub mod error;
 pub mod kms_api;

@@ -209,10 +209,7 @@ pub fn empty_response(status: StatusCode) -> ApiResult<Response<ResponseBody>> {
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+pub use crate::clock::now_ms;
 
 /// The UTC time `ms` milliseconds after the epoch, whole seconds (the
 /// epoch if out of range): what the XML and `Last-Modified` write.

@@ -837,3 +837,30 @@ SECRETS = SecretRegistry()
 SERVER_LOG_DIRS: list[Path] = []
 # Error bodies the tests captured (bytes), for the secrets grep.
 ERROR_BODIES: list[bytes] = []
+
+
+# --------------------------------------------------------------------------- admin API
+
+
+def admin_call(server: CofferServer, method: str, path: str, body: dict | None = None) -> dict:
+    """A root-signed call to the admin API (`/_coffer/admin/<path>`); the JSON answer."""
+    import urllib.request
+
+    url = f"{server.endpoint}/_coffer/admin/{path}"
+    data = json.dumps(body).encode() if body is not None else b""
+    signed = sign_request(method, url, server.access_key, server.secret_key, body=data)
+    request = urllib.request.Request(url, data=data if data else None, method=method,
+                                     headers=signed.headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        text = response.read()
+    return json.loads(text) if text else {}
+
+
+def advance_clock(server: CofferServer, days: float) -> None:
+    """Moves a `--test-clock` server's object clock forward."""
+    admin_call(server, "POST", "clock", {"seconds": int(days * 86400)})
+
+
+def run_lifecycle(server: CofferServer) -> dict:
+    """One lifecycle pass now; its report."""
+    return admin_call(server, "POST", "lifecycle/run")

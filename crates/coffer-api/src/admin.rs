@@ -53,6 +53,11 @@ pub async fn handle(
         AdminOperation::ListServiceKeys => service_key_versions(state),
         AdminOperation::RotateServiceKey => rotate_service_key(state),
         AdminOperation::RewrapAll => rewrap_all(state).await,
+        AdminOperation::RunLifecycle => json(
+            StatusCode::OK,
+            &crate::lifecycle_worker::run_pass(state).await?,
+        ),
+        AdminOperation::AdvanceClock => advance_clock(req, body, payload).await,
         AdminOperation::AddUser => add_user(state, req, body, payload).await,
         AdminOperation::DeleteUser { name } => {
             let name = crate::request::path_decode(&name)?;
@@ -186,6 +191,38 @@ fn rotate_service_key(state: &AppState) -> ApiResult<Response<ResponseBody>> {
         .map_err(crate::sse::keying_error)?;
     tracing::info!(version, "service master key rotated");
     json(StatusCode::OK, &serde_json::json!({"current": version}))
+}
+
+#[derive(Deserialize)]
+struct ClockAdvance {
+    seconds: i64,
+}
+
+/// Moves the object clock forward (`{"seconds": N}`), on a server started with the test
+/// clock only; answers the new offset.
+async fn advance_clock(
+    req: &ApiRequest,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    if !crate::clock::is_adjustable() {
+        return Err(ApiError::new(
+            ErrorCode::NoSuchAdminEndpoint,
+            "The clock can only be moved on a server started with --test-clock.",
+        ));
+    }
+    let body = small_body(req, body, payload).await?;
+    let advance: ClockAdvance = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid_argument(format!("expected {{\"seconds\": N}}: {e}")))?;
+    let offset_ms = advance
+        .seconds
+        .checked_mul(1000)
+        .and_then(crate::clock::advance)
+        .ok_or_else(|| ApiError::invalid_argument("seconds must be a positive number"))?;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"offset_seconds": offset_ms / 1000}),
+    )
 }
 
 /// Moves the data key of every object version to the current service master

@@ -33,5 +33,9 @@ pub fn advance(ms: i64) -> Option<i64> {
     if !is_adjustable() || ms < 0 {
         return None;
     }
-    Some(OFFSET_MS.fetch_add(ms, Ordering::Relaxed).saturating_add(ms))
+    Some(
+        OFFSET_MS
+            .fetch_add(ms, Ordering::Relaxed)
+            .saturating_add(ms),
+    )
 }

@@ -79,6 +79,9 @@ pub enum Operation {
     GetObject,
     /// `GET ?attributes`: an object's ETag, checksum, parts and size.
     GetObjectAttributes,
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
     HeadObject,
     DeleteObject,
 
@@ -109,6 +112,10 @@ pub enum AdminOperation {
     ListServiceKeys,
     RotateServiceKey,
     RewrapAll,
+    /// `POST lifecycle/run`: one lifecycle pass now, its report as the answer.
+    RunLifecycle,
+    /// `POST clock`: move the object clock forward (only a `--test-clock` server).
+    AdvanceClock,
     /// NoSuchAdminEndpoint.
     Unknown,
 }
@@ -195,6 +202,9 @@ impl Operation {
 
             // Object operations.
             (&Method::GET, Some(_), Some(_)) if q.has("attributes") => GetObjectAttributes,
+            (&Method::PUT, Some(_), Some(_)) if q.has("tagging") => PutObjectTagging,
+            (&Method::GET, Some(_), Some(_)) if q.has("tagging") => GetObjectTagging,
+            (&Method::DELETE, Some(_), Some(_)) if q.has("tagging") => DeleteObjectTagging,
             (_, Some(_), Some(_)) if has_subresource(q) => UnsupportedObjectSubresource,
             (&Method::PUT, Some(_), Some(_)) if copy => CopyObject,
             (&Method::PUT, Some(_), Some(_)) => PutObject,
@@ -258,6 +268,9 @@ impl Operation {
             CopyObject => "CopyObject",
             GetObject => "GetObject",
             GetObjectAttributes => "GetObjectAttributes",
+            PutObjectTagging => "PutObjectTagging",
+            GetObjectTagging => "GetObjectTagging",
+            DeleteObjectTagging => "DeleteObjectTagging",
             HeadObject => "HeadObject",
             DeleteObject => "DeleteObject",
             UnsupportedObjectSubresource => "UnsupportedObjectSubresource",
@@ -281,6 +294,8 @@ impl AdminOperation {
             (&Method::GET, Some(("sse", "keys"))) => ListServiceKeys,
             (&Method::POST, Some(("sse", "rotate"))) => RotateServiceKey,
             (&Method::POST, Some(("sse", "rewrap"))) => RewrapAll,
+            (&Method::POST, Some(("lifecycle", "run"))) => RunLifecycle,
+            (&Method::POST, None) if rest == "clock" => AdvanceClock,
             (&Method::POST, None) if rest == "users" => AddUser,
             (&Method::DELETE, Some(("users", name))) if !name.is_empty() => DeleteUser {
                 name: name.to_owned(),
@@ -297,6 +312,8 @@ impl AdminOperation {
             AdminOperation::ListServiceKeys => "AdminListServiceKeys",
             AdminOperation::RotateServiceKey => "AdminRotateServiceKey",
             AdminOperation::RewrapAll => "AdminRewrapAll",
+            AdminOperation::RunLifecycle => "AdminRunLifecycle",
+            AdminOperation::AdvanceClock => "AdminAdvanceClock",
             AdminOperation::Unknown => "AdminUnknownEndpoint",
         }
     }
@@ -480,6 +497,10 @@ mod tests {
             ("GET", "/b/k", &[], GetObject),
             ("GET", "/b/k?partNumber=1&versionId=null", &[], GetObject),
             ("GET", "/b/k?attributes", &[], GetObjectAttributes),
+            ("PUT", "/b/k?tagging", &[], PutObjectTagging),
+            ("GET", "/b/k?tagging&versionId=x", &[], GetObjectTagging),
+            ("DELETE", "/b/k?tagging", &[], DeleteObjectTagging),
+            ("GET", "/b?tagging", &[], GetBucketTagging),
             ("PUT", "/b/k?attributes", &[], UnsupportedObjectSubresource),
             (
                 "GET",

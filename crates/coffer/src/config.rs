@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// Seconds between two lifecycle passes unless configured.
+const DEFAULT_LIFECYCLE_INTERVAL_SECS: u64 = 3600;
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -91,6 +93,14 @@ pub struct ServerArgs {
     /// the connection is dropped [default: 60].
     #[arg(long, env = "COFFER_SEND_TIMEOUT")]
     pub send_timeout: Option<u64>,
+    /// Seconds between two passes of the lifecycle worker (expiration, noncurrent version
+    /// expiration, abort of incomplete uploads); 0 turns it off [default: 3600].
+    #[arg(long, env = "COFFER_LIFECYCLE_INTERVAL")]
+    pub lifecycle_interval: Option<u64>,
+    /// TEST ONLY: let the admin API move the object clock forward (POST
+    /// /_coffer/admin/clock), to drive lifecycle and retention in tests.
+    #[arg(long, env = "COFFER_TEST_CLOCK", hide = true)]
+    pub test_clock: bool,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -115,6 +125,7 @@ struct ConfigFile {
     header_read_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
     send_timeout: Option<u64>,
+    lifecycle_interval: Option<u64>,
 }
 
 /// Settings after merging every source.
@@ -131,6 +142,9 @@ pub struct Settings {
     pub allow_insecure_sse_c: bool,
     pub root_passphrase_file: Option<PathBuf>,
     pub limits: ConnectionLimits,
+    /// Between two lifecycle passes; `None` when switched off.
+    pub lifecycle_interval: Option<std::time::Duration>,
+    pub test_clock: bool,
 }
 
 /// The HTTPS listener's settings.
@@ -197,6 +211,15 @@ impl ServerArgs {
             allow_insecure_sse_c: self.allow_insecure_sse_c,
             root_passphrase_file: self.root_passphrase_file,
             limits,
+            lifecycle_interval: match self
+                .lifecycle_interval
+                .or(file.lifecycle_interval)
+                .unwrap_or(DEFAULT_LIFECYCLE_INTERVAL_SECS)
+            {
+                0 => None,
+                secs => Some(std::time::Duration::from_secs(secs)),
+            },
+            test_clock: self.test_clock,
         })
     }
 
@@ -322,6 +345,8 @@ mod tests {
             header_read_timeout: None,
             body_read_timeout: None,
             send_timeout: None,
+            lifecycle_interval: None,
+            test_clock: false,
         }
     }
 

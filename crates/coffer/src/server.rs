@@ -91,6 +91,15 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             limits: settings.limits,
         },
     });
+    if settings.test_clock {
+        coffer_api::clock::make_adjustable();
+        tracing::warn!(
+            "the object clock can be moved through the admin API (--test-clock): for tests only"
+        );
+    }
+    if let Some(interval) = settings.lifecycle_interval {
+        coffer_api::lifecycle_worker::spawn(state.clone(), interval);
+    }
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         region = %settings.region,

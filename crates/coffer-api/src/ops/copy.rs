@@ -8,6 +8,7 @@ use super::conditional;
 use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
+use super::object_tagging;
 use super::{iso8601, now_ms, quoted, versioning, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -168,6 +169,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
+        tags: object_tagging::copy_tags(req, &source.record)?,
         ..Default::default()
     };
     let (etag, modified, staged_crc64) =

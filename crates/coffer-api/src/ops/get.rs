@@ -7,6 +7,7 @@ use http::{Response, StatusCode};
 
 use super::checksum::checksum_headers;
 use super::object::{CRC64_HEADER, USER_META_PREFIX, header_value, object_type};
+use super::object_tagging;
 use super::{authorized_bucket, quoted, utc_of_ms, versioning};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -186,6 +187,9 @@ pub async fn get_object(
             format_http_date(utc_of_ms(record.last_modified_ms)),
         )
         .header(http::header::ACCEPT_RANGES, "bytes");
+    if let Some((name, value)) = object_tagging::count_header(req, &record) {
+        response = response.header(name, value);
+    }
     if let Some((name, value)) =
         versioning::version_header(req, &bucket, record.version_id.as_deref())
     {

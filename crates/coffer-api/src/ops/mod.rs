@@ -15,6 +15,7 @@ mod list;
 mod multipart;
 mod object;
 mod object_lock;
+mod object_tagging;
 mod put;
 mod tagging;
 mod tls_policy;
@@ -98,6 +99,9 @@ pub async fn dispatch(
         PutObject => put::put_object(state, &req, body, payload).await,
         GetObject => get::get_object(state, &req, false).await,
         GetObjectAttributes => attributes::get_object_attributes(state, &req).await,
+        PutObjectTagging => object_tagging::put(state, &req, body, payload).await,
+        GetObjectTagging => object_tagging::get(state, &req).await,
+        DeleteObjectTagging => object_tagging::delete(state, &req).await,
         HeadObject => get::get_object(state, &req, true).await,
         DeleteObject => delete::delete_object(state, &req).await,
 

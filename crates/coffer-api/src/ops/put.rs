@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use super::checksum::ChecksumType;
 use super::conditional;
 use super::object::{CRC64_HEADER, stored_headers, validate_key};
+use super::object_tagging;
 use super::{authorized_bucket, now_ms, quoted, versioning};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
@@ -60,6 +61,7 @@ pub async fn put_object(
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
+        tags: object_tagging::request_tags(req)?,
         ..Default::default()
     };
     let written = object_io::commit_staged(

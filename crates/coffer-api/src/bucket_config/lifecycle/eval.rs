@@ -35,18 +35,7 @@ use super::{
     AbortUpload, Expiration, LifecycleConfiguration, LifecycleRule, RuleFilter, ceil_midnight,
 };
 use crate::bucket_config::DAY_MS;
-
-/// The bucket's versioning state, which decides what expiring a current
-/// version means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Versioning {
-    /// Versioning was never enabled: an expired object is deleted.
-    Unversioned,
-    /// A delete marker with a new version id is added on top.
-    Enabled,
-    /// A delete marker with the null version id replaces the null version.
-    Suspended,
-}
+use coffer_store::Versioning;
 
 /// What the worker knows about one version of one key.
 #[derive(Debug, Clone, Copy)]

@@ -19,8 +19,7 @@ use super::{DAY_MS, is_midnight};
 use crate::error::{ApiError, ApiResult};
 
 pub use eval::{
-    DueAction, LifecycleAction, UploadFacts, VersionFacts, Versioning, action_for_version,
-    upload_due_for_abort,
+    DueAction, LifecycleAction, UploadFacts, VersionFacts, action_for_version, upload_due_for_abort,
 };
 pub use oss::{parse_oss, render_oss};
 pub use s3::{parse_s3, render_s3};

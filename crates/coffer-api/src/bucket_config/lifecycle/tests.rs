@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::error::ErrorCode;
+use coffer_store::Versioning;
 
 const NS: &str = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
 

@@ -128,6 +128,7 @@ pub async fn complete_upload(
             })
             .transpose()?,
         crc64: combined_crc64(&chosen),
+        tags: upload.tags.clone(),
         upload_id: Some(id.clone()),
         ..Default::default()
     };

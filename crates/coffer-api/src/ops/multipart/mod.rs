@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use super::checksum::{UploadChecksum, checksum_element};
 use super::copy::copy_source;
 use super::object::{stored_headers, validate_key};
+use super::object_tagging;
 use super::put::upload_response;
 use super::{
     authorized_bucket, empty_response, iso8601, now_ms, quoted, xml_response, xml_with_etag,
@@ -70,6 +71,7 @@ pub async fn create_upload(
         checksum_algorithm: checksum.map(|c| c.algorithm.name().to_owned()),
         checksum_type: checksum.map(|c| c.kind.name().to_owned()),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
+        tags: object_tagging::request_tags(req)?,
         ..Default::default()
     };
     let id = state.meta.create_upload(&bucket.name, &key, upload).await?;

@@ -1,0 +1,136 @@
+"""Lifecycle rules applied by the server's worker, driven by a test clock: expiration of
+current objects (markers in versioned buckets), noncurrent version expiration, removal of
+expired delete markers, abort of stale uploads, tag and size filters; through boto3 and oss2.
+Each test runs a dedicated `--test-clock` server whose timer is off; passes are run on demand
+through the admin API (`lifecycle/run`)."""
+
+import oss2
+import pytest
+
+from oss_support import oss2_bucket
+from support import advance_clock, expect_error, run_lifecycle, unique_bucket_name
+
+CLOCK_ARGS = ["--test-clock", "--lifecycle-interval", "0"]
+
+
+@pytest.fixture
+def clocked(make_server):
+    return make_server(extra_args=CLOCK_ARGS)
+
+
+def rule(rule_id, prefix="", **actions):
+    return {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix}, **actions}
+
+
+def version_ids(s3, bucket, key):
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    return ([v["VersionId"] for v in listed.get("Versions", []) if v["Key"] == key],
+            [m["VersionId"] for m in listed.get("DeleteMarkers", []) if m["Key"] == key])
+
+
+def test_versioned_bucket_expiration_noncurrent_and_stale_uploads(clocked):
+    s3 = clocked.client()
+    bucket = unique_bucket_name("lcv")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        rule("logs", "logs/", Expiration={"Days": 1}),
+        rule("noncurrent", NoncurrentVersionExpiration={"NoncurrentDays": 2}),
+        rule("uploads", AbortIncompleteMultipartUpload={"DaysAfterInitiation": 1}),
+    ]})
+    s3.put_object(Bucket=bucket, Key="logs/a", Body=b"log line")
+    old = s3.put_object(Bucket=bucket, Key="data/x", Body=b"old")["VersionId"]
+    new = s3.put_object(Bucket=bucket, Key="data/x", Body=b"new")["VersionId"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+
+    report = run_lifecycle(clocked)
+    assert report["buckets"] == 1 and report["versions_scanned"] == 3
+    assert report["expired"] == report["noncurrent_deleted"] == report["uploads_aborted"] == 0
+
+    advance_clock(clocked, days=3)
+    report = run_lifecycle(clocked)
+    assert (report["expired"], report["noncurrent_deleted"], report["uploads_aborted"]) == (1, 1, 1), report
+    # logs/a is hidden behind a marker, its data kept as a noncurrent version.
+    expect_error(s3.get_object, "NoSuchKey", 404, Bucket=bucket, Key="logs/a")
+    versions, markers = version_ids(s3, bucket, "logs/a")
+    assert len(versions) == 1 and len(markers) == 1
+    # data/x lost only its noncurrent version.
+    assert version_ids(s3, bucket, "data/x") == ([new], [])
+    expect_error(s3.get_object, "NoSuchVersion", 404, Bucket=bucket, Key="data/x", VersionId=old)
+    assert s3.get_object(Bucket=bucket, Key="data/x")["Body"].read() == b"new"
+    expect_error(s3.list_parts, "NoSuchUpload", 404, Bucket=bucket, Key="big", UploadId=upload)
+
+    # Later the noncurrent logs/a version goes, then its marker is an expired object delete
+    # marker and goes too.
+    advance_clock(clocked, days=3)
+    assert run_lifecycle(clocked)["noncurrent_deleted"] == 1
+    assert run_lifecycle(clocked)["delete_markers_removed"] == 1
+    assert version_ids(s3, bucket, "logs/a") == ([], [])
+    # Nothing is left to do; the current data/x is not touched by any rule.
+    report = run_lifecycle(clocked)
+    assert report["expired"] == report["noncurrent_deleted"] == report["delete_markers_removed"] == 0
+
+
+def test_unversioned_expiration_with_tag_and_size_filters(clocked):
+    s3 = clocked.client()
+    bucket = unique_bucket_name("lcu")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "tagged", "Status": "Enabled",
+         "Filter": {"Tag": {"Key": "retention", "Value": "short"}}, "Expiration": {"Days": 1}},
+        {"ID": "big", "Status": "Enabled",
+         "Filter": {"ObjectSizeGreaterThan": 1000}, "Expiration": {"Days": 1}},
+        {"ID": "disabled", "Status": "Disabled", "Filter": {"Prefix": ""},
+         "Expiration": {"Days": 1}},
+    ]})
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t", Tagging="retention=short")
+    s3.put_object(Bucket=bucket, Key="other-tag", Body=b"o", Tagging="retention=long")
+    s3.put_object(Bucket=bucket, Key="big", Body=b"b" * 2000)
+    s3.put_object(Bucket=bucket, Key="small", Body=b"s")
+    advance_clock(clocked, days=2)
+    report = run_lifecycle(clocked)
+    assert report["expired"] == 2, report
+    left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert left == ["other-tag", "small"]
+    # An unversioned bucket keeps nothing of an expired object.
+    assert [v["Key"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]] == left
+
+
+def test_date_rule_and_restart(clocked):
+    s3 = clocked.client()
+    bucket = unique_bucket_name("lcd")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    # A date in the past applies at once, on the next pass after a restart too.
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        rule("date", Expiration={"Date": "2020-01-01T00:00:00Z"})]})
+    clocked.restart()
+    s3 = clocked.client()
+    assert run_lifecycle(clocked)["expired"] == 1
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_oss2_lifecycle_expires_objects(clocked):
+    s3 = clocked.client()
+    name = unique_bucket_name("lco")
+    bucket = oss2_bucket(clocked, name, "v4")
+    bucket.create_bucket()
+    rules = [oss2.models.LifecycleRule(
+        "expire-tmp", "tmp/", status=oss2.models.LifecycleRule.ENABLED,
+        expiration=oss2.models.LifecycleExpiration(days=1))]
+    bucket.put_bucket_lifecycle(oss2.models.BucketLifecycle(rules))
+    bucket.put_object("tmp/a", b"a")
+    bucket.put_object("keep/b", b"b")
+    advance_clock(clocked, days=2)
+    assert run_lifecycle(clocked)["expired"] == 1
+    assert not bucket.object_exists("tmp/a")
+    assert bucket.get_object("keep/b").read() == b"b"
+    s3.delete_object(Bucket=name, Key="keep/b")
+
+
+def test_clock_cannot_move_without_test_clock(server):
+    from urllib.error import HTTPError
+
+    with pytest.raises(HTTPError) as refused:
+        advance_clock(server, days=1)
+    assert refused.value.code == 404

@@ -18,6 +18,10 @@ def clocked(make_server):
     return make_server(extra_args=CLOCK_ARGS)
 
 
+def blob_files(server) -> int:
+    return sum(1 for f in (server.data_dir / "blobs").glob("*/*") if f.is_file())
+
+
 def rule(rule_id, prefix="", **actions):
     return {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix}, **actions}
 
@@ -87,9 +91,11 @@ def test_unversioned_expiration_with_tag_and_size_filters(clocked):
     s3.put_object(Bucket=bucket, Key="other-tag", Body=b"o", Tagging="retention=long")
     s3.put_object(Bucket=bucket, Key="big", Body=b"b" * 2000)
     s3.put_object(Bucket=bucket, Key="small", Body=b"s")
+    blobs_before = blob_files(clocked)
     advance_clock(clocked, days=2)
     report = run_lifecycle(clocked)
     assert report["expired"] == 2, report
+    assert blob_files(clocked) == blobs_before - 2, "expired objects' blobs are freed"
     left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     assert left == ["other-tag", "small"]
     # An unversioned bucket keeps nothing of an expired object.

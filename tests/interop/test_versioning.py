@@ -155,6 +155,21 @@ def test_copy_of_a_version_and_delete_objects_by_version(s3, vbucket):
         first not in [v[1] for v in versions_of(s3, vbucket, "src")]
 
 
+def test_upload_part_copy_of_a_version(s3, vbucket):
+    old = s3.put_object(Bucket=vbucket, Key="src", Body=b"A" * 6000)["VersionId"]
+    s3.put_object(Bucket=vbucket, Key="src", Body=b"B" * 6000)
+    upload = s3.create_multipart_upload(Bucket=vbucket, Key="dst")["UploadId"]
+    part = s3.upload_part_copy(Bucket=vbucket, Key="dst", UploadId=upload, PartNumber=1,
+                               CopySource={"Bucket": vbucket, "Key": "src", "VersionId": old},
+                               CopySourceRange="bytes=0-999")
+    assert part["CopySourceVersionId"] == old
+    done = s3.complete_multipart_upload(
+        Bucket=vbucket, Key="dst", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]})
+    assert done["VersionId"] not in (None, "null")
+    assert s3.get_object(Bucket=vbucket, Key="dst")["Body"].read() == b"A" * 1000
+
+
 def test_every_version_sealed_under_its_own_key_in_each_mode(make_server):
     """Three versions of one key under AES256, SSE-KMS and SSE-C each read back by id;
     rotating the KMS key and the service key, then rewrapping, leaves all readable."""

@@ -233,6 +233,7 @@ pub async fn upload_part_copy(
         .elem("ETag", quoted(&staged.etag()));
     let mut response = xml_with_etag(w.finish(), &staged.etag())?;
     insert_headers(&mut response, sse_headers);
+    insert_headers(&mut response, source.version_header.clone());
     Ok(response)
 }
 

@@ -86,7 +86,7 @@ pub enum Operation {
     DeleteObject,
 
     /// An object sub-resource Coffer does not implement (`?acl`,
-    /// `?tagging`, …): NotImplemented.
+    /// `?restore`, …): NotImplemented.
     UnsupportedObjectSubresource,
     /// A bucket sub-resource Coffer does not implement: NotImplemented.
     UnsupportedBucketSubresource,
@@ -485,7 +485,7 @@ mod tests {
             ("GET", "/b/k?uploadId=u", &[], ListParts),
             ("HEAD", "/b/k?uploadId=u", &[], UnsupportedObjectSubresource),
             // Objects.
-            ("GET", "/b/k?tagging", &[], UnsupportedObjectSubresource),
+            ("GET", "/b/k?acl", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k?acl", &copy, UnsupportedObjectSubresource),
             ("POST", "/b/k?restore", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k", &copy, CopyObject),

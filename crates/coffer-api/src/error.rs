@@ -376,14 +376,6 @@ impl ApiError {
         }
     }
 
-    /// The code as `dialect` names it.
-    pub fn code_in(&self, dialect: crate::request::Dialect) -> &'static str {
-        match dialect {
-            crate::request::Dialect::S3 => self.code.s3_code(),
-            crate::request::Dialect::Oss => self.code.oss_code(),
-        }
-    }
-
     /// The same error with one more response header.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));

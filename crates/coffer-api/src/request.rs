@@ -165,6 +165,14 @@ impl Dialect {
     pub fn header(self, suffix: &str) -> String {
         format!("{}{suffix}", self.prefix())
     }
+
+    /// The code of `error` as this dialect names it.
+    pub fn error_code(self, error: &ApiError) -> &'static str {
+        match self {
+            Dialect::S3 => error.code.s3_code(),
+            Dialect::Oss => error.code.oss_code(),
+        }
+    }
 }
 
 /// An authenticated request, ready for its operation.

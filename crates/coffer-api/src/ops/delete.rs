@@ -165,7 +165,7 @@ pub async fn delete_objects(
             Err(error) => {
                 w.start("Error").elem("Key", key);
                 w.elem_opt("VersionId", entry.version_id.as_deref());
-                w.elem("Code", error.code_in(req.dialect))
+                w.elem("Code", req.dialect.error_code(&error))
                     .elem("Message", &error.message)
                     .end();
             }

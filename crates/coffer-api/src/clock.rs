@@ -5,6 +5,8 @@
 //! lifecycle expiration and retention without waiting days. The offset is process-wide
 //! because time is: every handler and the lifecycle worker must agree on "now". Request
 //! signatures are checked against the real clock (coffer-auth), never this one.
+//!
+//! Object times are also written here: as XML timestamps and as `time` values.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -37,5 +39,27 @@ pub fn advance(ms: i64) -> Option<i64> {
         OFFSET_MS
             .fetch_add(ms, Ordering::Relaxed)
             .saturating_add(ms),
+    )
+}
+
+/// The UTC time `ms` milliseconds after the epoch, whole seconds (the
+/// epoch if out of range): what the XML and `Last-Modified` write.
+pub fn utc_of_ms(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `2009-10-12T17:50:30.000Z`, as S3 and OSS XML write times. Always
+/// `.000`: the OSS SDKs accept nothing else, and S3 does the same.
+pub fn iso8601(ms: i64) -> String {
+    let t = utc_of_ms(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
     )
 }

@@ -8,7 +8,7 @@ use http::{Response, StatusCode};
 use super::checksum::checksum_element;
 use super::get::part_sizes;
 use super::object::object_type;
-use super::{authorized_bucket, utc_of_ms, versioning, xml_response};
+use super::{authorized_bucket, insert_headers, utc_of_ms, versioning, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::request::ApiRequest;
@@ -142,14 +142,9 @@ pub async fn get_object_attributes(
             .headers_mut()
             .insert(http::header::LAST_MODIFIED, value);
     }
-    if let Some((name, value)) =
-        versioning::version_header(req, &bucket, record.version_id.as_deref())
-        && let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        )
-    {
-        response.headers_mut().insert(name, value);
-    }
+    insert_headers(
+        &mut response,
+        versioning::version_header(req, &bucket, record.version_id.as_deref()),
+    );
     Ok(response)
 }

@@ -9,7 +9,7 @@ use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
 use super::object_tagging;
-use super::{iso8601, now_ms, quoted, versioning, xml_with_etag};
+use super::{insert_headers, iso8601, now_ms, quoted, versioning, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -196,18 +196,13 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             &target,
             written.version_id.as_deref(),
         ));
-    for (name, value) in sealing
-        .iter()
-        .flat_map(|s| s.headers(req.dialect))
-        .chain(version_headers)
-    {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::try_from(name),
-            http::HeaderValue::try_from(value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
+    insert_headers(
+        &mut response,
+        sealing
+            .iter()
+            .flat_map(|s| s.headers(req.dialect))
+            .chain(version_headers),
+    );
     if req.dialect == Dialect::Oss {
         response
             .headers_mut()

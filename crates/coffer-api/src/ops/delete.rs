@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use super::object::MAX_KEY_LEN;
 use super::versioning::{requested_version, wire_version_id};
-use super::{authorized_bucket, empty_response, now_ms, small_body, xml_response};
+use super::{authorized_bucket, empty_response, insert_headers, now_ms, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
@@ -86,19 +86,13 @@ pub async fn delete_object(
     let bucket = authorized_bucket(state, req).await?;
     let outcome = delete_one(state, req, &bucket, &key, requested_version(req)?).await?;
     let mut response = empty_response(StatusCode::NO_CONTENT)?;
-    let headers = response.headers_mut();
-    if let Some(version_id) = outcome.version_id
-        && let Ok(value) = http::HeaderValue::from_str(&version_id)
-        && let Ok(name) = http::HeaderName::from_bytes(req.dialect.header("version-id").as_bytes())
-    {
-        headers.insert(name, value);
-    }
-    if outcome.delete_marker
-        && let Ok(name) =
-            http::HeaderName::from_bytes(req.dialect.header("delete-marker").as_bytes())
-    {
-        headers.insert(name, http::HeaderValue::from_static("true"));
-    }
+    let version = outcome
+        .version_id
+        .map(|id| (req.dialect.header("version-id"), id));
+    let marker = outcome
+        .delete_marker
+        .then(|| (req.dialect.header("delete-marker"), "true".to_owned()));
+    insert_headers(&mut response, version.into_iter().chain(marker));
     Ok(response)
 }
 

@@ -29,10 +29,7 @@ pub async fn list_objects(
     let bucket = authorized_bucket(state, req).await?;
     let q = &req.query;
     let url_encoded = req.url_encoding()?;
-    let max_keys = q
-        .number("max-keys", 0..=i64::MAX)?
-        .unwrap_or(MAX_KEYS)
-        .min(MAX_KEYS) as usize;
+    let max_keys = max_keys(req)?;
     let prefix = req.param("prefix").unwrap_or_default().to_owned();
     let delimiter = req.param("delimiter").map(str::to_owned);
     let start_after = match version {
@@ -114,6 +111,15 @@ pub async fn list_objects(
         w.start("CommonPrefixes").elem("Prefix", enc(prefix)).end();
     }
     xml_response(StatusCode::OK, w.finish())
+}
+
+/// The page size a listing asks for (`max-keys`), at most 1000 (the default).
+pub fn max_keys(req: &ApiRequest) -> ApiResult<usize> {
+    Ok(req
+        .query
+        .number("max-keys", 0..=i64::MAX)?
+        .unwrap_or(MAX_KEYS)
+        .min(MAX_KEYS) as usize)
 }
 
 fn encode_token(marker: &str) -> String {

@@ -206,6 +206,22 @@ pub fn xml_with_etag(xml: String, etag: &str) -> ApiResult<Response<ResponseBody
     Ok(response)
 }
 
+/// Adds `headers` to `response`; a name or value that cannot be a header is left out (they
+/// are Coffer's own names and stored values, already checked on the way in).
+pub fn insert_headers(
+    response: &mut Response<ResponseBody>,
+    headers: impl IntoIterator<Item = (String, String)>,
+) {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(name),
+            http::HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
 pub fn empty_response(status: StatusCode) -> ApiResult<Response<ResponseBody>> {
     Response::builder()
         .status(status)
@@ -213,29 +229,7 @@ pub fn empty_response(status: StatusCode) -> ApiResult<Response<ResponseBody>> {
         .map_err(|e| ApiError::internal("building a response", e))
 }
 
-pub use crate::clock::now_ms;
-
-/// The UTC time `ms` milliseconds after the epoch, whole seconds (the
-/// epoch if out of range): what the XML and `Last-Modified` write.
-pub fn utc_of_ms(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-/// `2009-10-12T17:50:30.000Z`, as S3 and OSS XML write times. Always
-/// `.000`: the OSS SDKs accept nothing else, and S3 does the same.
-pub fn iso8601(ms: i64) -> String {
-    let t = utc_of_ms(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-    )
-}
+pub use crate::clock::{iso8601, now_ms, utc_of_ms};
 
 /// Quoted ETag as S3 returns it.
 pub fn quoted(etag: &str) -> String {

@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::versioning::{read_version, requested_version, version_header};
-use super::{authorized_bucket, empty_response, small_body, xml_response};
+use super::{authorized_bucket, empty_response, insert_headers, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::bucket_config::tags::{TagSet, TagTarget};
 use crate::error::{ApiError, ApiResult};
@@ -121,12 +121,8 @@ fn add_version_header(
     bucket: &BucketRecord,
     record: &ObjectRecord,
 ) {
-    if let Some((name, value)) = version_header(req, bucket, record.version_id.as_deref())
-        && let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        )
-    {
-        response.headers_mut().insert(name, value);
-    }
+    insert_headers(
+        response,
+        version_header(req, bucket, record.version_id.as_deref()),
+    );
 }

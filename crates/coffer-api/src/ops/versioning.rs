@@ -158,20 +158,14 @@ pub async fn get_versioning(
     xml_response(StatusCode::OK, w.finish())
 }
 
-const MAX_KEYS: i64 = 1000;
-
 /// ListObjectVersions (`GET ?versions`): versions and delete markers by key, newest first.
 pub async fn list_versions(
     state: &AppState,
     req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
-    let q = &req.query;
     let url_encoded = req.url_encoding()?;
-    let max_keys = q
-        .number("max-keys", 0..=i64::MAX)?
-        .unwrap_or(MAX_KEYS)
-        .min(MAX_KEYS) as usize;
+    let max_keys = super::list::max_keys(req)?;
     let key_marker = req.param("key-marker").filter(|m| !m.is_empty());
     let version_id_marker = req.param("version-id-marker").filter(|m| !m.is_empty());
     if version_id_marker.is_some() && key_marker.is_none() {

@@ -270,19 +270,17 @@ impl LifecycleRule {
     }
 }
 
-/// `2024-01-01T00:00:00.000Z`: how both dialects write lifecycle dates.
-pub(crate) fn iso_date(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+/// A rule's `Status` (`Enabled` or `Disabled`, MalformedXML otherwise), after refusing
+/// transitions, which both dialects parse the same way.
+pub(crate) fn rule_enabled(status: Option<&str>, has_transitions: bool) -> ApiResult<bool> {
+    if has_transitions {
+        return Err(transitions_refused());
+    }
+    match status.map(str::trim) {
+        Some("Enabled") => Ok(true),
+        Some("Disabled") => Ok(false),
+        _ => Err(ApiError::malformed_xml()),
+    }
 }
 
 /// The first midnight UTC at or after `ms`.

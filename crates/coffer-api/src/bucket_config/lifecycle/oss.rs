@@ -9,8 +9,7 @@ use serde::de::IgnoredAny;
 use super::s3::boolean;
 use super::{
     AbortUpload, Expiration, LifecycleConfiguration, LifecycleRule, NoncurrentExpiration,
-    NotFilter, RuleFilter, iso_date, midnight_date, number, positive_days, size_bound,
-    transitions_refused,
+    NotFilter, RuleFilter, midnight_date, number, positive_days, rule_enabled, size_bound,
 };
 use crate::bucket_config::tags::TagXml;
 use crate::error::{ApiError, ApiResult};
@@ -107,14 +106,8 @@ pub fn parse_oss(body: &[u8]) -> ApiResult<LifecycleConfiguration> {
 }
 
 fn rule(r: RuleXml) -> ApiResult<LifecycleRule> {
-    if !r.transitions.is_empty() || !r.noncurrent_transitions.is_empty() {
-        return Err(transitions_refused());
-    }
-    let enabled = match r.status.as_deref().map(str::trim) {
-        Some("Enabled") => true,
-        Some("Disabled") => false,
-        _ => return Err(ApiError::malformed_xml()),
-    };
+    let has_transitions = !r.transitions.is_empty() || !r.noncurrent_transitions.is_empty();
+    let enabled = rule_enabled(r.status.as_deref(), has_transitions)?;
     let tags = r
         .tags
         .into_iter()
@@ -256,8 +249,10 @@ pub fn render_oss(config: &LifecycleConfiguration) -> String {
             w.start("Expiration");
             match e {
                 Expiration::Days(days) => w.elem("Days", days.to_string()),
-                Expiration::Date(ms) => w.elem("Date", iso_date(*ms)),
-                Expiration::CreatedBeforeDate(ms) => w.elem("CreatedBeforeDate", iso_date(*ms)),
+                Expiration::Date(ms) => w.elem("Date", crate::clock::iso8601(*ms)),
+                Expiration::CreatedBeforeDate(ms) => {
+                    w.elem("CreatedBeforeDate", crate::clock::iso8601(*ms))
+                }
                 Expiration::ExpiredObjectDeleteMarker => {
                     w.elem("ExpiredObjectDeleteMarker", "true")
                 }
@@ -268,7 +263,9 @@ pub fn render_oss(config: &LifecycleConfiguration) -> String {
             w.start("AbortMultipartUpload");
             match abort {
                 AbortUpload::DaysAfterInitiation(days) => w.elem("Days", days.to_string()),
-                AbortUpload::CreatedBeforeDate(ms) => w.elem("CreatedBeforeDate", iso_date(*ms)),
+                AbortUpload::CreatedBeforeDate(ms) => {
+                    w.elem("CreatedBeforeDate", crate::clock::iso8601(*ms))
+                }
             };
             w.end();
         }

@@ -6,7 +6,7 @@ use serde::de::IgnoredAny;
 
 use super::{
     AbortUpload, Expiration, LifecycleConfiguration, LifecycleRule, NoncurrentExpiration,
-    RuleFilter, iso_date, midnight_date, number, positive_days, size_bound, transitions_refused,
+    RuleFilter, midnight_date, number, positive_days, rule_enabled, size_bound,
 };
 use crate::bucket_config::tags::TagXml;
 use crate::error::{ApiError, ApiResult};
@@ -111,14 +111,8 @@ pub fn parse_s3(body: &[u8]) -> ApiResult<LifecycleConfiguration> {
 }
 
 fn rule(r: RuleXml) -> ApiResult<LifecycleRule> {
-    if !r.transitions.is_empty() || !r.noncurrent_transitions.is_empty() {
-        return Err(transitions_refused());
-    }
-    let enabled = match r.status.as_deref().map(str::trim) {
-        Some("Enabled") => true,
-        Some("Disabled") => false,
-        _ => return Err(ApiError::malformed_xml()),
-    };
+    let has_transitions = !r.transitions.is_empty() || !r.noncurrent_transitions.is_empty();
+    let enabled = rule_enabled(r.status.as_deref(), has_transitions)?;
     let (filter, legacy_prefix) = match (r.prefix, r.filter) {
         (Some(prefix), None) => (
             RuleFilter {
@@ -254,7 +248,7 @@ pub fn render_s3(config: &LifecycleConfiguration) -> String {
             match e {
                 Expiration::Days(days) => w.elem("Days", days.to_string()),
                 Expiration::Date(ms) | Expiration::CreatedBeforeDate(ms) => {
-                    w.elem("Date", iso_date(*ms))
+                    w.elem("Date", crate::clock::iso8601(*ms))
                 }
                 Expiration::ExpiredObjectDeleteMarker => {
                     w.elem("ExpiredObjectDeleteMarker", "true")

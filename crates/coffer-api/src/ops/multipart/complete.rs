@@ -10,10 +10,11 @@ use http::Response;
 use hyper::body::Incoming;
 use md5::{Digest, Md5};
 
-use super::{MAX_PARTS, Upload, existing_upload, insert_headers, upload_id};
+use super::{MAX_PARTS, Upload, existing_upload, upload_id};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ops::checksum::{ChecksumType, UploadChecksum, checksum_element, stored_digest};
+use crate::ops::insert_headers;
 use crate::ops::object::CRC64_HEADER;
 use crate::ops::{
     authorized_bucket, conditional, now_ms, quoted, small_body_without_checksums, xml_with_etag,

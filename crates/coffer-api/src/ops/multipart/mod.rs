@@ -16,7 +16,8 @@ use super::object::{stored_headers, validate_key};
 use super::object_tagging;
 use super::put::upload_response;
 use super::{
-    authorized_bucket, empty_response, iso8601, now_ms, quoted, xml_response, xml_with_etag,
+    authorized_bucket, empty_response, insert_headers, iso8601, now_ms, quoted, xml_response,
+    xml_with_etag,
 };
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
@@ -146,20 +147,6 @@ async fn existing_upload(state: &AppState, req: &ApiRequest) -> ApiResult<Upload
         id,
         record,
     })
-}
-
-fn insert_headers(
-    response: &mut Response<ResponseBody>,
-    headers: impl IntoIterator<Item = (String, String)>,
-) {
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::try_from(name),
-            http::HeaderValue::try_from(value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
 }
 
 async fn commit_part(

@@ -103,6 +103,11 @@ pub enum ErrorCode {
     WORMConfigurationLocked,
     /// OSS: the WORM request is not valid for the policy (period out of range, wrong state).
     InvalidWORMConfiguration,
+    /// S3: the object version has no retention (or legal hold) to get.
+    NoSuchObjectLockConfiguration,
+    /// The bucket's WORM retention policy protects the object from being overwritten or
+    /// deleted yet (OSS `FileImmutable`, 409; the S3 dialect answers the same).
+    FileImmutable,
 
     // Objects and multipart uploads.
     /// No object under that key.
@@ -209,6 +214,8 @@ impl ErrorCode {
             NoSuchWORMConfiguration => "NoSuchWORMConfiguration",
             WORMConfigurationLocked => "WORMConfigurationLocked",
             InvalidWORMConfiguration => "InvalidWORMConfiguration",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            FileImmutable => "FileImmutable",
             NoSuchKey => "NoSuchKey",
             KeyTooLongError => "KeyTooLongError",
             MetadataTooLarge => "MetadataTooLarge",
@@ -273,6 +280,7 @@ impl ErrorCode {
             | NoSuchLifecycleConfiguration
             | NoSuchTagSet
             | ObjectLockConfigurationNotFoundError
+            | NoSuchObjectLockConfiguration
             | NoSuchWORMConfiguration
             | NoSuchKey
             | NoSuchVersion
@@ -283,7 +291,8 @@ impl ErrorCode {
             | BucketAlreadyOwnedByYou
             | BucketNotEmpty
             | UserAlreadyExists
-            | InvalidBucketState => StatusCode::CONFLICT,
+            | InvalidBucketState
+            | FileImmutable => StatusCode::CONFLICT,
             WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -328,6 +337,7 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => Some("0026-00000001"),
             ErrorCode::NoSuchBucket => Some("0015-00000101"),
             ErrorCode::MetadataTooLarge => Some("0011-00000002"),
+            ErrorCode::FileImmutable => Some("0026-00000005"),
             _ => None,
         }
     }
@@ -564,6 +574,10 @@ impl From<StoreError> for ApiError {
                 "The specified version does not exist.",
             ),
             StoreError::DeleteMarker => ApiError::method_not_allowed(),
+            StoreError::PreconditionFailed => ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
+            ),
             StoreError::ObjectLocked => {
                 ApiError::access_denied("Access Denied because object protected by object lock.")
             }

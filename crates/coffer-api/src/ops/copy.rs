@@ -6,7 +6,7 @@ use http::Response;
 use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
-use super::{iso8601, now_ms, quoted, versioning, xml_with_etag};
+use super::{iso8601, now_ms, quoted, retention, versioning, worm, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -101,6 +101,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     validate_key(req.dialect, &key)?;
     let target = super::authorized_bucket(state, req).await?;
     let source = copy_source(state, req).await?;
+    let lock = retention::for_new_version(req, &target, now_ms())?;
     let replace = match req.vendor_header("metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -156,8 +157,11 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
         ..Default::default()
     };
+    let guard = worm::guard_current(state, &target, &key, Condition::Always).await?;
     let (etag, modified, staged_crc64) =
         (record.etag.clone(), record.last_modified_ms, staged.crc64);
     let written = object_io::commit_staged(
@@ -165,9 +169,10 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         vec![staged.blob],
         state
             .meta
-            .put_object(&target.name, &key, record, Condition::Always),
+            .put_object(&target.name, &key, record, guard.condition()),
     )
-    .await?;
+    .await
+    .map_err(|e| guard.refusal(e))?;
     let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));

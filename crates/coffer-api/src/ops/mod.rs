@@ -13,6 +13,7 @@ mod multipart;
 mod object;
 mod object_lock;
 mod put;
+mod retention;
 mod tagging;
 mod tls_policy;
 pub mod versioning;
@@ -96,6 +97,10 @@ pub async fn dispatch(
         GetObject => get::get_object(state, &req, false).await,
         HeadObject => get::get_object(state, &req, true).await,
         DeleteObject => delete::delete_object(state, &req).await,
+        PutObjectRetention => retention::put_retention(state, &req, body, payload).await,
+        GetObjectRetention => retention::get_retention(state, &req).await,
+        PutObjectLegalHold => retention::put_legal_hold(state, &req, body, payload).await,
+        GetObjectLegalHold => retention::get_legal_hold(state, &req).await,
 
         UnsupportedObjectSubresource => Err(ApiError::not_implemented("This object sub-resource")),
         UnsupportedBucketSubresource => Err(ApiError::not_implemented("This bucket sub-resource")),

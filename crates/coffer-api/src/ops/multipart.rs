@@ -63,6 +63,7 @@ pub async fn create_upload(
     // One data key and object id for the whole upload; each part is
     // sealed independently under them with its own part number.
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
+    let lock = super::retention::for_new_version(req, &bucket, now_ms())?;
     let upload = UploadRecord {
         upload_id: String::new(),
         key: key.clone(),
@@ -77,6 +78,8 @@ pub async fn create_upload(
         },
         checksum_algorithm: checksum_algorithm.clone(),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
         ..Default::default()
     };
     let id = state.meta.create_upload(&bucket.name, &key, upload).await?;
@@ -202,6 +205,7 @@ pub async fn upload_part(
 ) -> ApiResult<Response<ResponseBody>> {
     let number = part_number(req)?;
     let upload = existing_upload(state, req).await?;
+    super::retention::require_part_integrity(req, &upload.record)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let (target, sse_headers) = upload.part_target(state, req, number)?;
     let staged =
@@ -329,6 +333,8 @@ pub async fn complete_upload(
             })
             .transpose()?,
         crc64: combined_crc64(&chosen),
+        retention: upload.retention.clone(),
+        legal_hold: upload.legal_hold,
         ..Default::default()
     };
     let crc64 = record.crc64;
@@ -337,10 +343,18 @@ pub async fn complete_upload(
         .as_deref()
         .map(|envelope| sse::describe_stored(req.dialect, envelope))
         .unwrap_or_default();
+    let guard = super::worm::guard_current(
+        state,
+        &state.meta.get_bucket(&bucket).await?,
+        &key,
+        coffer_store::Condition::Always,
+    )
+    .await?;
     let written = state
         .meta
-        .complete_upload(&bucket, &key, &id, record, coffer_store::Condition::Always)
-        .await?;
+        .complete_upload(&bucket, &key, &id, record, guard.condition())
+        .await
+        .map_err(|e| guard.refusal(e.into()))?;
     let mut w = req.xml("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{bucket}/{key}"))
         .elem("Bucket", &bucket)

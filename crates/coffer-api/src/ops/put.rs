@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::object::{CRC64_HEADER, stored_headers, validate_key};
-use super::{authorized_bucket, now_ms, quoted, versioning};
+use super::{authorized_bucket, now_ms, quoted, retention, versioning, worm};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
@@ -24,6 +24,8 @@ pub async fn put_object(
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
+    let lock = retention::for_new_version(req, &bucket, now_ms())?;
+    retention::require_integrity(req, &lock)?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
@@ -52,16 +54,20 @@ pub async fn put_object(
         extents: vec![staged.extent(None)],
         envelope,
         crc64: Some(staged.crc64),
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
         ..Default::default()
     };
+    let guard = worm::guard_current(state, &bucket, &key, Condition::Always).await?;
     let written = object_io::commit_staged(
         state.blobs.as_ref(),
         vec![staged.blob.clone()],
         state
             .meta
-            .put_object(&bucket.name, &key, record, Condition::Always),
+            .put_object(&bucket.name, &key, record, guard.condition()),
     )
-    .await?;
+    .await
+    .map_err(|e| guard.refusal(e))?;
 
     let mut headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
     headers.extend(versioning::version_header(

@@ -224,3 +224,61 @@ async fn check_age(
         Err(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn bucket_with(config: Option<WormConfig>) -> BucketRecord {
+        let mut bucket = BucketRecord {
+            name: "b".into(),
+            ..Default::default()
+        };
+        if let Some(config) = config {
+            bucket
+                .config
+                .insert(WORM_KEY.into(), to_json(&config).expect("json"));
+        }
+        bucket
+    }
+
+    #[test]
+    fn the_cutoff_is_the_retention_before_now() {
+        assert_eq!(cutoff(&bucket_with(None), T0).expect("ok"), None);
+        let policy = worm::initiate(None, 3, "ID".into(), T0).expect("initiate");
+        let bucket = bucket_with(Some(policy.clone()));
+        assert_eq!(
+            cutoff(&bucket, T0 + 1).expect("ok"),
+            Some(T0 + 1 - 3 * DAY_MS)
+        );
+        // An in-progress policy lapses after 24 hours; a locked one never does.
+        assert_eq!(cutoff(&bucket, T0 + DAY_MS).expect("ok"), None);
+        let locked = worm::complete(Some(policy), "ID", T0).expect("lock");
+        let later = T0 + 400 * DAY_MS;
+        assert_eq!(
+            cutoff(&bucket_with(Some(locked)), later).expect("ok"),
+            Some(later - 3 * DAY_MS)
+        );
+    }
+
+    #[test]
+    fn only_the_imposed_condition_becomes_file_immutable() {
+        let failed = || ApiError::from(coffer_store::StoreError::PreconditionFailed);
+        let imposed = WormGuard {
+            condition: Condition::IfNotModifiedAfter(T0),
+            imposed: true,
+        };
+        let refusal = imposed.refusal(failed());
+        assert_eq!(refusal.code, ErrorCode::FileImmutable);
+        assert_eq!(refusal.status(), StatusCode::CONFLICT);
+        assert_eq!(refusal.oss_ec(), "0026-00000005");
+        let client = WormGuard {
+            condition: Condition::IfAbsent,
+            imposed: false,
+        };
+        assert_eq!(client.refusal(failed()).code, ErrorCode::PreconditionFailed);
+    }
+}

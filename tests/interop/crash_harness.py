@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import hashlib
 import json
 import random
@@ -69,7 +70,7 @@ S3_MODES = ["none", "AES256", "SM4", "aws:kms", "aws:kms-named", "aws:kms-bucket
 OSS_MODES = ["none", "AES256", "SM4", "KMS"]
 KEYS_PER_WORKER = 8
 # Kill strategies: after a random delay, or just as an operation of this kind starts.
-KILL_ON_OPS = ["put", "complete", "copy", "part", "delete"]
+KILL_ON_OPS = ["put", "complete", "copy", "part", "delete", "vput", "marker", "vdelete", "locked-put"]
 ORPHAN_LOG = re.compile(r"removed orphaned temp and blob files.*?temp_files=(\d+).*?blob_files=(\d+)")
 
 
@@ -189,6 +190,9 @@ class Stats:
     orphan_blob_files: int = 0
     foreign_answers: int = 0
     kills: Counter = field(default_factory=Counter)
+    versions_checked: int = 0
+    markers_checked: int = 0
+    locked_delete_refusals_checked: int = 0
 
     def summary(self) -> dict:
         return {
@@ -206,6 +210,9 @@ class Stats:
             "orphan_blob_files_removed": self.orphan_blob_files,
             "answers_the_server_never_gave": self.foreign_answers,
             "kills_by_trigger": dict(sorted(self.kills.items())),
+            "versions_checked": self.versions_checked,
+            "delete_markers_checked": self.markers_checked,
+            "locked_delete_refusals_checked_after_restart": self.locked_delete_refusals_checked,
         }
 
 
@@ -604,6 +611,269 @@ class OssWorker(Worker):
         return self.bucket.abort_multipart_upload(upload.key, upload_id)
 
 
+VERSIONED_BUCKET = "crash-versioned"
+LOCKED_BUCKET = "crash-locked"
+VERSION_KEYS = 4
+LOCK_KINDS = ["GOVERNANCE", "COMPLIANCE", "hold"]
+# Bounds on what a versioned worker keeps, so that a long run's checks stay fast.
+MAX_UNLOCKED_VERSIONS = 60
+MAX_LOCKED_VERSIONS = 40
+
+
+@dataclass
+class VersionEntry:
+    """One version the model knows: an object (its bytes' SHA-256) or a delete marker."""
+
+    key: str
+    marker: bool
+    sha256: str | None = None
+    lock: str | None = None  # None, or one of LOCK_KINDS
+    origin: str = ""
+
+
+class VersionWorker(Worker):
+    """boto3 against a bucket with versioning enabled, or with object lock: PUTs add versions,
+    deletes add markers, deletes by version id remove exactly that version. In the object-lock
+    bucket some PUTs carry a retention (GOVERNANCE, COMPLIANCE) or a legal hold, and deletes of
+    those versions by id are tried and must be refused (403 AccessDenied), before and after
+    every kill. The model is every version by id; after each restart `verify` checks it against
+    ListObjectVersions and GET by version id."""
+
+    def __init__(self, harness: Harness, index: int, bucket: str):
+        super().__init__(harness, index)
+        self.keys = {}  # the plain bucket's model stays empty for this worker
+        self.bucket = bucket
+        self.locking = bucket == LOCKED_BUCKET
+        self.name = f"{'l' if self.locking else 'v'}{index}"
+        self.vkeys = [f"{self.name}/k{i}" for i in range(VERSION_KEYS)]
+        self.versions: dict[str, VersionEntry] = {}
+        self.removed: set[str] = set()
+        # Operations in doubt: PUTs (key, sha256, lock), markers by key, removals by version id.
+        self.doubt_puts: list[tuple[str, str, str | None]] = []
+        self.doubt_markers: Counter = Counter()
+        self.doubt_removals: set[str] = set()
+
+    def connect(self) -> None:
+        super().connect()
+        # Locked PUTs need a body checksum (S3's rule): botocore's default CRC32.
+        self.client = self.h.s3_client(checksum="when_supported")
+
+    def unlocked(self) -> list[str]:
+        return [vid for vid, e in self.versions.items() if e.lock is None and vid not in self.doubt_removals]
+
+    def locked(self) -> list[str]:
+        return [vid for vid, e in self.versions.items() if e.lock is not None]
+
+    def step(self) -> None:
+        r = self.rng.random()
+        key = self.rng.choice(self.vkeys)
+        if len(self.unlocked()) > MAX_UNLOCKED_VERSIONS and r < 0.6:
+            return self.remove_version()
+        if r < 0.40:
+            self.vput(key)
+        elif r < 0.55:
+            self.add_marker(key)
+        elif r < 0.75:
+            self.remove_version()
+        elif r < 0.85 and self.locking:
+            self.try_locked_delete()
+        else:
+            self.read_version()
+
+    def vput(self, key: str) -> None:
+        size = self.rng.choice([0, self.rng.randint(1, 4 * KiB), self.rng.randint(4 * KiB, 64 * KiB)])
+        data = random.Random(self.rng.getrandbits(63)).randbytes(size)
+        sha = hashlib.sha256(data).hexdigest()
+        lock = None
+        if self.locking and len(self.locked()) < MAX_LOCKED_VERSIONS and self.rng.random() < 0.5:
+            lock = self.rng.choice(LOCK_KINDS)
+        kwargs = {}
+        if lock == "hold":
+            kwargs["ObjectLockLegalHoldStatus"] = "ON"
+        elif lock is not None:
+            kwargs["ObjectLockMode"] = lock
+            kwargs["ObjectLockRetainUntilDate"] = datetime.datetime.now(datetime.timezone.utc) + \
+                datetime.timedelta(days=1)
+        kind = "locked-put" if lock else "vput"
+        try:
+            r = self.call(kind, self.client.put_object, Bucket=self.bucket, Key=key, Body=data, **kwargs)
+        except InDoubt:
+            self.doubt_puts.append((key, sha, lock))
+            raise
+        self.versions[r["VersionId"]] = VersionEntry(key, False, sha, lock, self.origin(kind))
+        self.h.stats_acked(kind)
+
+    def add_marker(self, key: str) -> None:
+        try:
+            r = self.call("marker", self.client.delete_object, Bucket=self.bucket, Key=key)
+        except InDoubt:
+            self.doubt_markers[key] += 1
+            raise
+        if r.get("DeleteMarker") is not True or not r.get("VersionId"):
+            raise Unexpected(f"{self.name}: delete of {key} in a versioned bucket added no marker: {r}")
+        self.versions[r["VersionId"]] = VersionEntry(key, True, origin=self.origin("marker"))
+        self.h.stats_acked("marker")
+
+    def remove_version(self) -> None:
+        candidates = self.unlocked()
+        if not candidates:
+            return
+        vid = self.rng.choice(candidates)
+        entry = self.versions[vid]
+        try:
+            self.call("vdelete", self.client.delete_object, Bucket=self.bucket, Key=entry.key, VersionId=vid)
+        except InDoubt:
+            self.doubt_removals.add(vid)
+            raise
+        del self.versions[vid]
+        self.removed.add(vid)
+        self.h.stats_acked("vdelete")
+
+    def try_locked_delete(self) -> None:
+        candidates = self.locked()
+        if not candidates:
+            return
+        vid = self.rng.choice(candidates)
+        self.call("locked-delete", self.refused_delete, self.client, vid)
+        self.h.stats_acked("locked-delete")
+
+    def refused_delete(self, client, vid: str) -> dict:
+        """A delete by id of a locked version: it must be refused with 403 AccessDenied."""
+        entry = self.versions[vid]
+        try:
+            r = client.delete_object(Bucket=self.bucket, Key=entry.key, VersionId=vid)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+                raise
+            return {"ResponseMetadata": exc.response.get("ResponseMetadata", {})}
+        raise Unexpected(f"{self.name}: {entry.lock} version {vid} of {entry.key} ({entry.origin}) was "
+                         f"deleted: {describe_answer(r)}")
+
+    def read_version(self) -> None:
+        objects = [vid for vid, e in self.versions.items() if not e.marker and vid not in self.doubt_removals]
+        if not objects:
+            return
+        vid = self.rng.choice(objects)
+        entry = self.versions[vid]
+        body, _ = self.call("get", self.get_version, self.reader, entry.key, vid)
+        if hashlib.sha256(body).hexdigest() != entry.sha256:
+            raise Unexpected(f"{self.name}: live GET of {entry.key} version {vid} ({entry.origin}): wrong bytes")
+        self.h.stats_acked("get")
+
+    def get_version(self, client, key: str, vid: str):
+        r = client.get_object(Bucket=self.bucket, Key=key, VersionId=vid)
+        return r["Body"].read(), r
+
+    # -- after a restart
+
+    def verify(self, client) -> tuple[list[str], int]:
+        """Checks the bucket against the model and settles the model on it; returns the
+        problems and how many blob files the bucket's versions reference."""
+        problems: list[str] = []
+        listed: dict[str, tuple[str, bool, bool]] = {}  # version id -> (key, marker, latest)
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=self.bucket,
+                                                                          Prefix=f"{self.name}/"):
+            for v in page.get("Versions", []):
+                listed[v["VersionId"]] = (v["Key"], False, v["IsLatest"])
+            for m in page.get("DeleteMarkers", []):
+                listed[m["VersionId"]] = (m["Key"], True, m["IsLatest"])
+        # Every acknowledged version is there, whole; every acknowledged removal stays removed.
+        for vid, entry in list(self.versions.items()):
+            if vid not in listed:
+                if vid in self.doubt_removals:
+                    del self.versions[vid]
+                    self.removed.add(vid)
+                    self.h.stats_resolved(True)
+                    continue
+                problems.append(f"{self.bucket}/{entry.key}: acknowledged version {vid} ({entry.origin}"
+                                f"{', ' + entry.lock if entry.lock else ''}) lost")
+                continue
+            if vid in self.doubt_removals:
+                self.h.stats_resolved(False)
+            if listed[vid][:2] != (entry.key, entry.marker):
+                problems.append(f"{self.bucket}: version {vid} listed as {listed[vid]}, expected {entry}")
+        for vid in self.removed & set(listed):
+            problems.append(f"{self.bucket}/{listed[vid][0]}: removed version {vid} is listed again")
+        # Versions nobody acknowledged: each must be the whole outcome of an operation in doubt.
+        for vid, (key, marker, _) in listed.items():
+            if vid in self.versions or vid in self.removed:
+                continue
+            if marker:
+                if self.doubt_markers[key] > 0:
+                    self.doubt_markers[key] -= 1
+                    self.versions[vid] = VersionEntry(key, True, origin="marker in doubt")
+                    self.h.stats_resolved(True)
+                else:
+                    problems.append(f"{self.bucket}/{key}: unknown delete marker {vid}")
+                continue
+            try:
+                body, _ = self.get_version(client, key, vid)
+            except Exception as exc:  # noqa: BLE001 - reported
+                problems.append(f"{self.bucket}/{key}: listed version {vid} cannot be read: {exc!r}")
+                continue
+            sha = hashlib.sha256(body).hexdigest()
+            match = next((d for d in self.doubt_puts if d[0] == key and d[1] == sha), None)
+            if match is None:
+                problems.append(f"{self.bucket}/{key}: version {vid} matches no PUT ({len(body)} bytes)")
+                continue
+            self.doubt_puts.remove(match)
+            self.versions[vid] = VersionEntry(key, False, sha, match[2], "PUT in doubt")
+            self.h.stats_resolved(True)
+        self.h.stats_resolved(False, len(self.doubt_puts) + sum(self.doubt_markers.values()))
+        # Bytes by version id; markers answer as markers (whole records, never half-written).
+        for vid, entry in self.versions.items():
+            if entry.marker:
+                try:
+                    client.head_object(Bucket=self.bucket, Key=entry.key, VersionId=vid)
+                    problems.append(f"{self.bucket}/{entry.key}: delete marker {vid} answers HEAD with 200")
+                except ClientError as exc:
+                    status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+                    headers = exc.response["ResponseMetadata"].get("HTTPHeaders", {})
+                    if status != 405 or headers.get("x-amz-delete-marker") != "true":
+                        problems.append(f"{self.bucket}/{entry.key}: delete marker {vid}: HEAD answers {status}")
+                self.h.stats_versions(markers=1)
+                continue
+            try:
+                body, _ = self.get_version(client, entry.key, vid)
+            except Exception as exc:  # noqa: BLE001 - reported
+                problems.append(f"{self.bucket}/{entry.key}: version {vid} ({entry.origin}): GET failed: {exc!r}")
+                continue
+            if hashlib.sha256(body).hexdigest() != entry.sha256:
+                problems.append(f"{self.bucket}/{entry.key}: version {vid} ({entry.origin}): wrong bytes")
+            self.h.stats_versions(objects=1)
+        # The current object of each key is its newest version (404 under a marker).
+        for key in self.vkeys:
+            latest = [vid for vid, (k, _, is_latest) in listed.items() if k == key and is_latest]
+            if len(latest) > 1:
+                problems.append(f"{self.bucket}/{key}: {len(latest)} versions listed as latest")
+                continue
+            entry = self.versions.get(latest[0]) if latest else None
+            try:
+                body, _ = self.get_current(client, key)
+                if entry is None or entry.marker or hashlib.sha256(body).hexdigest() != entry.sha256:
+                    problems.append(f"{self.bucket}/{key}: current object is not its newest version")
+            except ClientError as exc:
+                if exc.response["ResponseMetadata"]["HTTPStatusCode"] != 404 or (entry and not entry.marker):
+                    problems.append(f"{self.bucket}/{key}: GET answers {exc.response.get('Error')}")
+        # No locked version can be removed, after the restart as before it.
+        locked = self.locked()
+        for vid in self.rng.sample(locked, min(3, len(locked))):
+            try:
+                self.refused_delete(client, vid)
+                self.h.stats_versions(refusals=1)
+            except Exception as exc:  # noqa: BLE001 - reported
+                problems.append(f"{self.bucket}: locked version {vid}: {exc}")
+        self.doubt_puts.clear()
+        self.doubt_markers.clear()
+        self.doubt_removals.clear()
+        blobs = sum(1 for _, marker, _ in listed.values() if not marker)
+        return problems, blobs
+
+    def get_current(self, client, key: str):
+        r = client.get_object(Bucket=self.bucket, Key=key)
+        return r["Body"].read(), r
+
+
 def request_id(result) -> str | None:
     """The request id of a boto3 or oss2 response, a (value, response) pair, or a
     (body, lower-cased headers) pair."""
@@ -645,6 +915,7 @@ def customer_args(sse: Sse, prefix: str = "") -> dict:
 
 class Harness:
     def __init__(self, server: CofferServer, *, seed: int, workers: int = 4, oss_workers: int = 1,
+                 versioned_workers: int = 1, locked_workers: int = 1,
                  min_run_s: float = 0.3, max_run_s: float = 2.5, log=print):
         self.server = server
         self.seed = seed
@@ -660,13 +931,19 @@ class Harness:
         self.named_kms_key: str | None = None
         self.workers: list[Worker] = [S3Worker(self, i) for i in range(workers)]
         self.workers += [OssWorker(self, workers + i) for i in range(oss_workers)]
+        first = len(self.workers)
+        self.version_workers: list[VersionWorker] = [
+            VersionWorker(self, first + i, VERSIONED_BUCKET) for i in range(versioned_workers)]
+        self.version_workers += [VersionWorker(self, first + versioned_workers + i, LOCKED_BUCKET)
+                                 for i in range(locked_workers)]
+        self.workers += self.version_workers
 
     # -- clients
 
-    def s3_client(self, read_timeout: float = 60):
+    def s3_client(self, read_timeout: float = 60, checksum: str = "when_required"):
         cfg = Config(region_name=REGION, signature_version="s3v4", s3={"addressing_style": "path"},
                      retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
-                     read_timeout=read_timeout, request_checksum_calculation="when_required")
+                     read_timeout=read_timeout, request_checksum_calculation=checksum)
         session = boto3.session.Session(aws_access_key_id=self.server.access_key,
                                         aws_secret_access_key=self.server.secret_key, region_name=REGION)
         return session.client("s3", endpoint_url=self.server.endpoint, config=cfg)
@@ -698,6 +975,20 @@ class Harness:
         with self.lock:
             self.stats.foreign_answers += 1
         self.log(f"answer the killed server never gave (client reported it): {what}")
+
+    def stats_resolved(self, applied: bool, n: int = 1) -> None:
+        """An operation in doubt turned out applied (or not) after the restart."""
+        with self.lock:
+            if applied:
+                self.stats.in_doubt_applied += n
+            else:
+                self.stats.in_doubt_not_applied += n
+
+    def stats_versions(self, objects: int = 0, markers: int = 0, refusals: int = 0) -> None:
+        with self.lock:
+            self.stats.versions_checked += objects
+            self.stats.markers_checked += markers
+            self.stats.locked_delete_refusals_checked += refusals
 
     def logged_by_server(self, rid: str | None) -> bool:
         """Whether the current server run logged this request id (it logs before answering)."""
@@ -750,6 +1041,12 @@ class Harness:
     def setup(self) -> None:
         self.server.start()
         self.s3_client().create_bucket(Bucket=BUCKET)
+        if any(not w.locking for w in self.version_workers):
+            self.s3_client().create_bucket(Bucket=VERSIONED_BUCKET)
+            self.s3_client().put_bucket_versioning(Bucket=VERSIONED_BUCKET,
+                                                   VersioningConfiguration={"Status": "Enabled"})
+        if any(w.locking for w in self.version_workers):
+            self.s3_client().create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
         session = boto3.session.Session(aws_access_key_id=self.server.access_key,
                                         aws_secret_access_key=self.server.secret_key, region_name=REGION)
         kms = session.client("kms", endpoint_url=self.server.endpoint,
@@ -897,6 +1194,10 @@ class Harness:
             for u in page.get("Uploads", []):
                 listed_uploads[u["UploadId"]] = u["Key"]
         referenced_blobs = sum(v.blobs for v in resolved.values() if v is not None)
+        for w in self.version_workers:
+            found, blobs = w.verify(client)
+            problems += found
+            referenced_blobs += blobs
         for w in self.workers:
             for upload_id, upload in w.uploads.items():
                 listed_now = upload_id in listed_uploads
@@ -985,6 +1286,8 @@ def main() -> int:
     p.add_argument("--data-dir", type=Path, default=None, help="a new or empty directory (default: a temp dir)")
     p.add_argument("--workers", type=int, default=4, help="boto3 workers (plus one oss2 worker)")
     p.add_argument("--max-run", type=float, default=2.5, help="longest run before the kill, seconds")
+    p.add_argument("--versioned-workers", type=int, default=1, help="workers on a versioned bucket")
+    p.add_argument("--locked-workers", type=int, default=1, help="workers on an object-lock bucket")
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     base = args.data_dir or Path(tempfile.mkdtemp(prefix="coffer-crash-"))
@@ -998,6 +1301,7 @@ def main() -> int:
     print(f"crash harness: seed {seed}, {args.cycles} cycles, data in {data_dir}", flush=True)
     started = time.monotonic()
     harness = Harness(server, seed=seed, workers=args.workers, max_run_s=args.max_run,
+                      versioned_workers=args.versioned_workers, locked_workers=args.locked_workers,
                       log=lambda m: print(m, flush=True))
 
     def interrupted(*_):

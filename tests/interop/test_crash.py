@@ -3,7 +3,8 @@
 DESIGN.md §1.4: "A write acknowledged to the client survives kill -9 … A failed or interrupted
 write leaves no visible partial object."
 
-The short run of crash_harness.py (see its docstring for what every cycle does and checks):
+The short run of crash_harness.py (see its docstring for what every cycle does and checks), over
+a plain bucket, a versioned bucket and an object-lock bucket:
 COFFER_CRASH_CYCLES cycles (default 10), seeded by COFFER_CRASH_SEED (default: random, printed,
 so a failure can be replayed). The long run is by hand; docs/reliability.md has its figures.
 """
@@ -37,9 +38,14 @@ def test_kill_9_during_concurrent_writes(make_server):
     print(stats)
     assert stats["cycles"] == cycles
     # The run exercised what it claims to: every kind of write was acknowledged, and checked.
-    for kind in ("put", "copy", "delete", "create", "part", "complete"):
+    for kind in ("put", "copy", "delete", "create", "part", "complete",
+                 "vput", "marker", "vdelete", "locked-put", "locked-delete"):
         assert stats["acknowledged_ops_by_kind"].get(kind, 0) > 0, f"no {kind} acknowledged in {cycles} cycles"
     assert stats["acknowledged_objects_checked"] > 0
+    # Versioned and object-lock buckets: versions and markers read back after every restart,
+    # locked versions refused deletion after restarts too.
+    assert stats["versions_checked"] > 0 and stats["delete_markers_checked"] > 0, stats
+    assert stats["locked_delete_refusals_checked_after_restart"] > 0, stats
     # The server closes connections that could hand botocore a stale answer (see the next
     # test); an answer the server never logged is a server bug again, not noise to absorb.
     assert stats["answers_the_server_never_gave"] == 0, stats

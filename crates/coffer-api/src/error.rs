@@ -103,6 +103,11 @@ pub enum ErrorCode {
     WORMConfigurationLocked,
     /// OSS: the WORM request is not valid for the policy (period out of range, wrong state).
     InvalidWORMConfiguration,
+    /// S3: the object version has no retention (or legal hold) to get.
+    NoSuchObjectLockConfiguration,
+    /// The bucket's WORM retention policy protects the object from being overwritten or
+    /// deleted yet (OSS `FileImmutable`, 409; the S3 dialect answers the same).
+    FileImmutable,
 
     // Objects and multipart uploads.
     /// No object under that key.
@@ -212,6 +217,8 @@ impl ErrorCode {
             NoSuchWORMConfiguration => "NoSuchWORMConfiguration",
             WORMConfigurationLocked => "WORMConfigurationLocked",
             InvalidWORMConfiguration => "InvalidWORMConfiguration",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            FileImmutable => "FileImmutable",
             NoSuchKey => "NoSuchKey",
             KeyTooLongError => "KeyTooLongError",
             MetadataTooLarge => "MetadataTooLarge",
@@ -277,6 +284,7 @@ impl ErrorCode {
             | NoSuchLifecycleConfiguration
             | NoSuchTagSet
             | ObjectLockConfigurationNotFoundError
+            | NoSuchObjectLockConfiguration
             | NoSuchWORMConfiguration
             | NoSuchKey
             | NoSuchVersion
@@ -288,7 +296,8 @@ impl ErrorCode {
             | BucketNotEmpty
             | UserAlreadyExists
             | InvalidBucketState
-            | ConditionalRequestConflict => StatusCode::CONFLICT,
+            | ConditionalRequestConflict
+            | FileImmutable => StatusCode::CONFLICT,
             WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -334,6 +343,7 @@ impl ErrorCode {
             ErrorCode::NoSuchBucket => Some("0015-00000101"),
             ErrorCode::MetadataTooLarge => Some("0011-00000002"),
             ErrorCode::EntityTooSmall => Some("0042-00000213"),
+            ErrorCode::FileImmutable => Some("0026-00000005"),
             _ => None,
         }
     }
@@ -562,14 +572,14 @@ impl From<StoreError> for ApiError {
                 "The specified version does not exist.",
             ),
             StoreError::DeleteMarker => ApiError::method_not_allowed(),
-            StoreError::ObjectLocked => {
-                ApiError::access_denied("Access Denied because object protected by object lock.")
-            }
-            StoreError::InvalidArgument(message) => ApiError::invalid_argument(message),
             StoreError::PreconditionFailed => ApiError::new(
                 ErrorCode::PreconditionFailed,
                 "At least one of the pre-conditions you specified did not hold",
             ),
+            StoreError::ObjectLocked => {
+                ApiError::access_denied("Access Denied because object protected by object lock.")
+            }
+            StoreError::InvalidArgument(message) => ApiError::invalid_argument(message),
             StoreError::InvalidPart => ApiError::new(
                 ErrorCode::InvalidPart,
                 "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",

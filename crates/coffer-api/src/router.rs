@@ -84,6 +84,14 @@ pub enum Operation {
     DeleteObjectTagging,
     HeadObject,
     DeleteObject,
+    /// `PUT ?retention` on an object.
+    PutObjectRetention,
+    /// `GET ?retention` on an object.
+    GetObjectRetention,
+    /// `PUT ?legal-hold` on an object.
+    PutObjectLegalHold,
+    /// `GET ?legal-hold` on an object.
+    GetObjectLegalHold,
 
     /// An object sub-resource Coffer does not implement (`?acl`,
     /// `?restore`, …): NotImplemented.
@@ -200,6 +208,12 @@ impl Operation {
             (&Method::DELETE, Some(_), Some(_)) if q.has("uploadId") => AbortMultipartUpload,
             (&Method::GET, Some(_), Some(_)) if q.has("uploadId") => ListParts,
 
+            // Object lock on one version.
+            (&Method::PUT, Some(_), Some(_)) if q.has("retention") => PutObjectRetention,
+            (&Method::GET, Some(_), Some(_)) if q.has("retention") => GetObjectRetention,
+            (&Method::PUT, Some(_), Some(_)) if q.has("legal-hold") => PutObjectLegalHold,
+            (&Method::GET, Some(_), Some(_)) if q.has("legal-hold") => GetObjectLegalHold,
+
             // Object operations.
             (&Method::GET, Some(_), Some(_)) if q.has("attributes") => GetObjectAttributes,
             (&Method::PUT, Some(_), Some(_)) if q.has("tagging") => PutObjectTagging,
@@ -273,6 +287,10 @@ impl Operation {
             DeleteObjectTagging => "DeleteObjectTagging",
             HeadObject => "HeadObject",
             DeleteObject => "DeleteObject",
+            PutObjectRetention => "PutObjectRetention",
+            GetObjectRetention => "GetObjectRetention",
+            PutObjectLegalHold => "PutObjectLegalHold",
+            GetObjectLegalHold => "GetObjectLegalHold",
             UnsupportedObjectSubresource => "UnsupportedObjectSubresource",
             UnsupportedBucketSubresource => "UnsupportedBucketSubresource",
             MethodNotAllowed => "MethodNotAllowed",
@@ -486,6 +504,16 @@ mod tests {
             ("HEAD", "/b/k?uploadId=u", &[], UnsupportedObjectSubresource),
             // Objects.
             ("GET", "/b/k?acl", &[], UnsupportedObjectSubresource),
+            ("PUT", "/b/k?retention", &[], PutObjectRetention),
+            ("GET", "/b/k?retention&versionId=v", &[], GetObjectRetention),
+            ("PUT", "/b/k?legal-hold", &[], PutObjectLegalHold),
+            ("GET", "/b/k?legal-hold", &[], GetObjectLegalHold),
+            (
+                "DELETE",
+                "/b/k?retention",
+                &[],
+                UnsupportedObjectSubresource,
+            ),
             ("PUT", "/b/k?acl", &copy, UnsupportedObjectSubresource),
             ("POST", "/b/k?restore", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k", &copy, CopyObject),

@@ -100,7 +100,7 @@ pub trait MetadataStore: Send + Sync {
     ///
     /// Errors: `NoSuchBucket`; `InvalidArgument` (key empty or over [`crate::MAX_KEY_LEN`]
     /// bytes); `PreconditionFailed` (`IfAbsent` and a record exists, `IfEtag` and its ETag
-    /// differs); `NoSuchKey` (`IfEtag` and no record); `BlobInUse` (a blob is referenced
+    /// differs, `IfNotModifiedAfter` and it is newer); `NoSuchKey` (`IfEtag` and no record); `BlobInUse` (a blob is referenced
     /// already, or twice by this record); `NoSuchBlob` (a blob the backend can tell does not
     /// exist — the embedded one checks, others may not).
     fn put_object(

@@ -360,6 +360,12 @@ pub enum Condition {
     /// Only if a record exists and its ETag (without quotes) equals this (S3 `If-Match`);
     /// `NoSuchKey` when absent, `PreconditionFailed` when the ETag differs.
     IfEtag(String),
+    /// Only if no record exists under the key, or the one there was last modified at or
+    /// before this instant (milliseconds since the Unix epoch); `PreconditionFailed`
+    /// otherwise. A retention policy that protects each object for a while after its last
+    /// modification (OSS WORM) writes and deletes under it, so that an object written
+    /// meanwhile is never replaced or removed.
+    IfNotModifiedAfter(i64),
 }
 
 /// What a write of an object version (put, copy, completion) created.

@@ -80,6 +80,17 @@ pub fn run(command: InspectCommand) -> Result<(), String> {
             let record: ObjectRecord = serde_json::from_str(&input)
                 .map_err(|e| format!("stdin is not an object record: {e}"))?;
             let store = open_store(&target.data_dir)?;
+            // Even the test tool never loosens an object lock: the one offline write path
+            // keeps every version's retention and legal hold as they are.
+            if let Ok(found) = store.version(&target.bucket, &target.key, &target.version())
+                && let Version::Object(old) = found.version
+                && (old.retention != record.retention || old.legal_hold != record.legal_hold)
+            {
+                return Err(format!(
+                    "{}/{}: refusing to change the version's retention or legal hold",
+                    target.bucket, target.key
+                ));
+            }
             store
                 .overwrite_object_record_unchecked(
                     &target.bucket,

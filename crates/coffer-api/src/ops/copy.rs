@@ -9,7 +9,7 @@ use super::get::{Precondition, check_preconditions};
 use super::object::CRC64_HEADER;
 use super::object::{stored_headers, validate_key};
 use super::object_tagging;
-use super::{insert_headers, iso8601, now_ms, quoted, versioning, xml_with_etag};
+use super::{insert_headers, iso8601, now_ms, quoted, retention, versioning, worm, xml_with_etag};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::object_io::{self, BodySource};
@@ -114,6 +114,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     let condition = conditional::requested(req)?;
     let source = copy_source(state, req).await?;
     conditional::check_now(state, &target.name, &key, &condition).await?;
+    let lock = retention::for_new_version(req, &target, now_ms())?;
     let replace = match req.vendor_header("metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -170,8 +171,11 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         envelope,
         crc64: Some(staged.crc64),
         tags: object_tagging::copy_tags(req, &source.record)?,
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
         ..Default::default()
     };
+    let guard = worm::guard_current(state, &target, &key, condition.clone()).await?;
     let (etag, modified, staged_crc64) =
         (record.etag.clone(), record.last_modified_ms, staged.crc64);
     let written = object_io::commit_staged(
@@ -179,10 +183,10 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         vec![staged.blob],
         state
             .meta
-            .put_object(&target.name, &key, record, condition.clone()),
+            .put_object(&target.name, &key, record, guard.condition()),
     )
     .await
-    .map_err(|e| conditional::write_error(&condition, e))?;
+    .map_err(|e| guard.refusal(conditional::write_error(&condition, e)))?;
     let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));

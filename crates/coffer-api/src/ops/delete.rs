@@ -8,7 +8,10 @@ use hyper::body::Incoming;
 
 use super::object::MAX_KEY_LEN;
 use super::versioning::{requested_version, wire_version_id};
-use super::{authorized_bucket, empty_response, insert_headers, now_ms, small_body, xml_response};
+use super::{
+    authorized_bucket, empty_response, insert_headers, now_ms, retention, small_body, worm,
+    xml_response,
+};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
@@ -37,11 +40,13 @@ async fn delete_one(
             owner: req.principal.name(),
             now_ms: now_ms(),
         };
+        let guard = worm::guard_current(state, bucket, key, Condition::Always).await?;
         return Ok(
             match state
                 .meta
-                .delete_object(&bucket.name, key, Condition::Always, by)
-                .await?
+                .delete_object(&bucket.name, key, guard.condition(), by)
+                .await
+                .map_err(|e| guard.refusal(e.into()))?
             {
                 Deleted::Absent | Deleted::Removed => Outcome {
                     version_id: None,
@@ -54,9 +59,8 @@ async fn delete_one(
             },
         );
     };
-    let bypass = req
-        .vendor_header("bypass-governance-retention")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let bypass = retention::may_bypass_governance(req, bucket);
+    worm::guard_version_delete(state, bucket, key, &which).await?;
     let named = match &which {
         VersionRef::Id(id) => id.clone(),
         _ => "null".to_owned(),

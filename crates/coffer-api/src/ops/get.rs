@@ -195,6 +195,9 @@ pub async fn get_object(
     {
         response = response.header(name, value);
     }
+    for (name, value) in super::retention::response_headers(req, &bucket, &record) {
+        response = response.header(name, value);
+    }
     if !record.headers.iter().any(|(n, _)| n == "content-type") {
         response = response.header(http::header::CONTENT_TYPE, "binary/octet-stream");
     }

@@ -17,6 +17,7 @@ mod object;
 mod object_lock;
 mod object_tagging;
 mod put;
+mod retention;
 mod tagging;
 mod tls_policy;
 pub mod versioning;
@@ -104,6 +105,10 @@ pub async fn dispatch(
         DeleteObjectTagging => object_tagging::delete(state, &req).await,
         HeadObject => get::get_object(state, &req, true).await,
         DeleteObject => delete::delete_object(state, &req).await,
+        PutObjectRetention => retention::put_retention(state, &req, body, payload).await,
+        GetObjectRetention => retention::get_retention(state, &req).await,
+        PutObjectLegalHold => retention::put_legal_hold(state, &req, body, payload).await,
+        GetObjectLegalHold => retention::get_legal_hold(state, &req).await,
 
         UnsupportedObjectSubresource => Err(ApiError::not_implemented("This object sub-resource")),
         UnsupportedBucketSubresource => Err(ApiError::not_implemented("This bucket sub-resource")),

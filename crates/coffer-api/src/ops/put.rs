@@ -10,7 +10,7 @@ use super::checksum::ChecksumType;
 use super::conditional;
 use super::object::{CRC64_HEADER, stored_headers, validate_key};
 use super::object_tagging;
-use super::{authorized_bucket, now_ms, quoted, versioning};
+use super::{authorized_bucket, now_ms, quoted, retention, versioning, worm};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
@@ -32,6 +32,8 @@ pub async fn put_object(
     let bucket = authorized_bucket(state, req).await?;
     let condition = conditional::requested(req)?;
     conditional::check_now(state, &bucket.name, &key, &condition).await?;
+    let lock = retention::for_new_version(req, &bucket, now_ms())?;
+    retention::require_integrity(req, &lock)?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
@@ -62,17 +64,20 @@ pub async fn put_object(
         envelope,
         crc64: Some(staged.crc64),
         tags: object_tagging::request_tags(req)?,
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
         ..Default::default()
     };
+    let guard = worm::guard_current(state, &bucket, &key, condition.clone()).await?;
     let written = object_io::commit_staged(
         state.blobs.as_ref(),
         vec![staged.blob.clone()],
         state
             .meta
-            .put_object(&bucket.name, &key, record, condition.clone()),
+            .put_object(&bucket.name, &key, record, guard.condition()),
     )
     .await
-    .map_err(|e| conditional::write_error(&condition, e))?;
+    .map_err(|e| guard.refusal(conditional::write_error(&condition, e)))?;
 
     let mut headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
     headers.extend(versioning::version_header(

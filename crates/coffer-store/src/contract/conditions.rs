@@ -1,4 +1,4 @@
-//! Conditional writes: `IfAbsent` and `IfEtag` puts and deletes, the envelope
+//! Conditional writes: `IfAbsent`, `IfEtag` and `IfNotModifiedAfter` puts and deletes, the envelope
 //! compare-and-swap, and races between them.
 
 use futures_util::future::join_all;
@@ -343,5 +343,70 @@ pub(super) async fn concurrent_conditions(meta: &dyn MetadataStore, blobs: &dyn 
     meta.delete_object(&bucket, "k", Condition::Always, BY)
         .await
         .unwrap();
+    meta.delete_bucket(&bucket).await.unwrap();
+}
+
+/// `IfNotModifiedAfter`: puts, deletes and completions go through only while the current
+/// object (if any) is at least as old as the cutoff.
+pub(super) async fn not_modified_after(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
+    let bucket = new_bucket(meta, "cond-age").await;
+    let young = |blob: &crate::BlobId, at: i64| ObjectRecord {
+        last_modified_ms: at,
+        ..object_record("e", &[(blob, None)])
+    };
+    // An absent key passes.
+    let b1 = finished_blob(blobs, &[b"one"]).await;
+    meta.put_object(
+        &bucket,
+        "k",
+        young(&b1, 100),
+        Condition::IfNotModifiedAfter(50),
+    )
+    .await
+    .unwrap();
+    // The object there is newer than the cutoff: nothing changes.
+    let b2 = finished_blob(blobs, &[b"two"]).await;
+    assert!(matches!(
+        meta.put_object(
+            &bucket,
+            "k",
+            young(&b2, 200),
+            Condition::IfNotModifiedAfter(99)
+        )
+        .await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        meta.delete_object(&bucket, "k", Condition::IfNotModifiedAfter(99), BY)
+            .await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert_eq!(
+        meta.get_object(&bucket, "k").await.unwrap(),
+        young(&b1, 100)
+    );
+    assert!(!meta.is_blob_referenced(&b2).await.unwrap());
+    // At the cutoff or older: replaced, then removed.
+    meta.put_object(
+        &bucket,
+        "k",
+        young(&b2, 200),
+        Condition::IfNotModifiedAfter(100),
+    )
+    .await
+    .unwrap();
+    assert!(!meta.is_blob_referenced(&b1).await.unwrap());
+    assert_eq!(
+        meta.delete_object(&bucket, "k", Condition::IfNotModifiedAfter(250), BY)
+            .await
+            .unwrap(),
+        Deleted::Removed
+    );
+    assert_eq!(
+        meta.delete_object(&bucket, "k", Condition::IfNotModifiedAfter(0), BY)
+            .await
+            .unwrap(),
+        Deleted::Absent
+    );
     meta.delete_bucket(&bucket).await.unwrap();
 }

@@ -26,6 +26,7 @@ use blobs::{blob_delete_and_listing, blob_round_trip_and_ranges, unfinished_blob
 use buckets::{buckets, listing};
 use conditions::{
     concurrent_conditions, conditional_delete, conditional_put, envelope_compare_and_swap,
+    not_modified_after,
 };
 use fixtures::{
     finished_blob, new_bucket, object_record, part_record, read_all, suffix, upload_record,
@@ -43,6 +44,7 @@ pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     buckets(meta, blobs).await;
     conditional_put(meta, blobs).await;
     conditional_delete(meta, blobs).await;
+    not_modified_after(meta, blobs).await;
     envelope_compare_and_swap(meta, blobs).await;
     concurrent_conditions(meta, blobs).await;
     listing(meta, blobs).await;

@@ -193,6 +193,11 @@ pub(super) fn check_condition(
         (Condition::IfEtag(etag), Some(current)) if current.etag != *etag => {
             Err(StoreError::PreconditionFailed)
         }
+        (Condition::IfNotModifiedAfter(cutoff), Some(current))
+            if current.last_modified_ms > *cutoff =>
+        {
+            Err(StoreError::PreconditionFailed)
+        }
         _ => Ok(()),
     }
 }

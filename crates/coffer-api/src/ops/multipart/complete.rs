@@ -17,7 +17,8 @@ use crate::ops::checksum::{ChecksumType, UploadChecksum, checksum_element, store
 use crate::ops::insert_headers;
 use crate::ops::object::CRC64_HEADER;
 use crate::ops::{
-    authorized_bucket, conditional, now_ms, quoted, small_body_without_checksums, xml_with_etag,
+    authorized_bucket, conditional, now_ms, quoted, small_body_without_checksums, worm,
+    xml_with_etag,
 };
 use crate::request::{ApiRequest, Dialect};
 use crate::sse;
@@ -130,13 +131,17 @@ pub async fn complete_upload(
             .transpose()?,
         crc64: combined_crc64(&chosen),
         tags: upload.tags.clone(),
+        retention: upload.retention.clone(),
+        legal_hold: upload.legal_hold,
         upload_id: Some(id.clone()),
         ..Default::default()
     };
     let mut answered = record.clone();
+    let target = state.meta.get_bucket(&bucket).await?;
+    let guard = worm::guard_current(state, &target, &key, condition.clone()).await?;
     match state
         .meta
-        .complete_upload(&bucket, &key, &id, record, condition.clone())
+        .complete_upload(&bucket, &key, &id, record, guard.condition())
         .await
     {
         Ok(written) => {
@@ -147,7 +152,7 @@ pub async fn complete_upload(
         Err(StoreError::NoSuchUpload) => {
             completed_before(state, req, ApiError::no_such_upload()).await
         }
-        Err(error) => Err(conditional::write_error(&condition, error.into())),
+        Err(error) => Err(guard.refusal(conditional::write_error(&condition, error.into()))),
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn create_upload(
     // One data key and object id for the whole upload; each part is
     // sealed independently under them with its own part number.
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
+    let lock = super::retention::for_new_version(req, &bucket, now_ms())?;
     let upload = UploadRecord {
         upload_id: String::new(),
         key: key.clone(),
@@ -73,6 +74,8 @@ pub async fn create_upload(
         checksum_type: checksum.map(|c| c.kind.name().to_owned()),
         envelope: sealing.as_ref().map(|s| s.upload_envelope()).transpose()?,
         tags: object_tagging::request_tags(req)?,
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
         ..Default::default()
     };
     let id = state.meta.create_upload(&bucket.name, &key, upload).await?;
@@ -187,6 +190,7 @@ pub async fn upload_part(
 ) -> ApiResult<Response<ResponseBody>> {
     let number = part_number(req)?;
     let upload = existing_upload(state, req).await?;
+    super::retention::require_part_integrity(req, &upload.record)?;
     let mut rules = BodyRules::from_headers(&req.headers, payload)?;
     if let Some(declared) = UploadChecksum::of_upload(&upload.record) {
         rules = rules.with_checksum(declared.algorithm)?;

@@ -76,7 +76,6 @@ pub async fn create_upload(
         tags: object_tagging::request_tags(req)?,
         retention: lock.retention,
         legal_hold: lock.legal_hold,
-        ..Default::default()
     };
     let id = state.meta.create_upload(&bucket.name, &key, upload).await?;
     let mut w = req.xml("InitiateMultipartUploadResult");

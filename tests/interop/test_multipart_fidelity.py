@@ -381,6 +381,17 @@ def test_conditional_put(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"three"
 
 
+def test_conditional_put_aws_cli(aws, s3, bucket, tmp_path):
+    body = tmp_path / "body"
+    body.write_bytes(b"first")
+    aws("s3api", "put-object", "--bucket", bucket, "--key", "c", "--body", str(body),
+        "--if-none-match", "*")
+    refused = aws("s3api", "put-object", "--bucket", bucket, "--key", "c", "--body", str(body),
+                  "--if-none-match", "*", check=False)
+    assert refused.returncode != 0 and "PreconditionFailed" in refused.stderr, refused.stderr
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"first"
+
+
 def test_conditional_complete_and_copy(s3, bucket):
     s3.put_object(Bucket=bucket, Key="taken", Body=b"here")
     uid = s3.create_multipart_upload(Bucket=bucket, Key="taken")["UploadId"]

@@ -38,6 +38,19 @@ async fn listing(meta: &dyn MetadataStore, bucket: &str) -> Vec<(String, String,
         .collect()
 }
 
+/// The object version `which` names (a panic if it is a marker or absent).
+async fn object_version(
+    meta: &dyn MetadataStore,
+    bucket: &str,
+    key: &str,
+    which: VersionRef,
+) -> ObjectRecord {
+    match meta.get_version(bucket, key, which).await.unwrap().version {
+        Version::Object(record) => record,
+        Version::DeleteMarker(marker) => panic!("a delete marker: {marker:?}"),
+    }
+}
+
 fn locked<T>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::ObjectLocked))
 }
@@ -432,14 +445,7 @@ pub(super) async fn version_updates(meta: &dyn MetadataStore, blobs: &dyn BlobSt
     meta.update_version(&bucket, "k", id(&old), VersionChange::Tags(tags.clone()))
         .await
         .unwrap();
-    let Version::Object(stored) = meta
-        .get_version(&bucket, "k", id(&old))
-        .await
-        .unwrap()
-        .version
-    else {
-        panic!("an object");
-    };
+    let stored = object_version(meta, &bucket, "k", id(&old)).await;
     assert_eq!(stored.tags, tags);
     assert!(
         meta.get_object(&bucket, "k").await.unwrap().tags.is_empty(),
@@ -457,14 +463,7 @@ pub(super) async fn version_updates(meta: &dyn MetadataStore, blobs: &dyn BlobSt
             .await
             .unwrap()
     );
-    let Version::Object(stored) = meta
-        .get_version(&bucket, "k", id(&old))
-        .await
-        .unwrap()
-        .version
-    else {
-        panic!("an object");
-    };
+    let stored = object_version(meta, &bucket, "k", id(&old)).await;
     assert_eq!(stored.envelope, Some(vec![7]));
     let marker = match meta
         .delete_object(&bucket, "k", Condition::Always, BY)

@@ -15,7 +15,8 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("cannot decode record: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("cannot decode record: {e}")))
 }
 
 /// 128 random bits as 32 lower-case hex characters.

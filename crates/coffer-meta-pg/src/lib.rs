@@ -64,9 +64,9 @@ use std::time::SystemTime;
 
 use coffer_store::{
     BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
-    MetadataStore, ObjectRecord, PartRecord, PendingBlob, StoreError, StoreFuture,
-    UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
-    VersionListPage, VersionListQuery, VersionRef, Versioning, Written,
+    MetadataStore, ObjectRecord, PartRecord, PendingBlob, StoreError, StoreFuture, UploadListPage,
+    UploadListQuery, UploadRecord, UserRecord, Version, VersionChange, VersionListPage,
+    VersionListQuery, VersionRef, Versioning, Written,
 };
 use deadpool_postgres::Pool;
 
@@ -148,7 +148,10 @@ impl MetadataStore for PgMetadata {
 
     fn get_bucket_config(&self, bucket: &str, name: &str) -> StoreFuture<'_, Option<String>> {
         let (bucket, name) = (bucket.to_owned(), name.to_owned());
-        read!(self, async move |tx| Ok(versions::bucket(tx, &bucket).await?.config.remove(&name)))
+        read!(self, async move |tx| Ok(versions::bucket(tx, &bucket)
+            .await?
+            .config
+            .remove(&name)))
     }
 
     fn set_bucket_config(
@@ -195,7 +198,10 @@ impl MetadataStore for PgMetadata {
             return Box::pin(async { Err(e) });
         }
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        write!(self, async move |tx| objects::put(tx, &bucket, &key, &record, &condition).await)
+        write!(self, async move |tx| objects::put(
+            tx, &bucket, &key, &record, &condition
+        )
+        .await)
     }
 
     fn delete_object(
@@ -214,7 +220,8 @@ impl MetadataStore for PgMetadata {
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<'_, ListPage> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
-        read!(self, async move |tx| objects::list(tx, &bucket, &query).await)
+        read!(self, async move |tx| objects::list(tx, &bucket, &query)
+            .await)
     }
 
     fn replace_envelope(
@@ -240,7 +247,10 @@ impl MetadataStore for PgMetadata {
             });
         }
         let bucket = bucket.to_owned();
-        write!(self, async move |tx| buckets::set_versioning(tx, &bucket, versioning).await)
+        write!(self, async move |tx| buckets::set_versioning(
+            tx, &bucket, versioning
+        )
+        .await)
     }
 
     fn get_version(
@@ -324,7 +334,10 @@ impl MetadataStore for PgMetadata {
         query: &VersionListQuery,
     ) -> StoreFuture<'_, VersionListPage> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
-        read!(self, async move |tx| version_list::list(tx, &bucket, &query).await)
+        read!(self, async move |tx| version_list::list(
+            tx, &bucket, &query
+        )
+        .await)
     }
 
     fn create_upload(
@@ -337,7 +350,10 @@ impl MetadataStore for PgMetadata {
             return Box::pin(async { Err(e) });
         }
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        write!(self, async move |tx| multipart::create(tx, &bucket, &key, &upload).await)
+        write!(self, async move |tx| multipart::create(
+            tx, &bucket, &key, &upload
+        )
+        .await)
     }
 
     fn get_upload(
@@ -347,7 +363,8 @@ impl MetadataStore for PgMetadata {
         upload_id: &str,
     ) -> StoreFuture<'_, UploadRecord> {
         let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        read!(self, async move |tx| multipart::get(tx, &bucket, &key, &id).await)
+        read!(self, async move |tx| multipart::get(tx, &bucket, &key, &id)
+            .await)
     }
 
     fn put_part(
@@ -358,7 +375,10 @@ impl MetadataStore for PgMetadata {
         part: PartRecord,
     ) -> StoreFuture<'_, ()> {
         let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        write!(self, async move |tx| multipart::put_part(tx, &bucket, &key, &id, &part).await)
+        write!(self, async move |tx| multipart::put_part(
+            tx, &bucket, &key, &id, &part
+        )
+        .await)
     }
 
     fn list_parts(
@@ -381,7 +401,8 @@ impl MetadataStore for PgMetadata {
         query: &UploadListQuery,
     ) -> StoreFuture<'_, UploadListPage> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
-        read!(self, async move |tx| multipart::list(tx, &bucket, &query).await)
+        read!(self, async move |tx| multipart::list(tx, &bucket, &query)
+            .await)
     }
 
     fn complete_upload(
@@ -400,7 +421,10 @@ impl MetadataStore for PgMetadata {
 
     fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreFuture<'_, ()> {
         let (bucket, key, id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        write!(self, async move |tx| multipart::abort(tx, &bucket, &key, &id).await)
+        write!(self, async move |tx| multipart::abort(
+            tx, &bucket, &key, &id
+        )
+        .await)
     }
 
     fn add_user(&self, user: UserRecord) -> StoreFuture<'_, ()> {
@@ -409,7 +433,8 @@ impl MetadataStore for PgMetadata {
 
     fn user_by_access_key(&self, access_key: &str) -> StoreFuture<'_, Option<UserRecord>> {
         let access_key = access_key.to_owned();
-        read!(self, async move |tx| users::by_access_key(tx, &access_key).await)
+        read!(self, async move |tx| users::by_access_key(tx, &access_key)
+            .await)
     }
 
     fn list_users(&self) -> StoreFuture<'_, Vec<UserRecord>> {
@@ -423,7 +448,8 @@ impl MetadataStore for PgMetadata {
 
     fn add_pending_blob(&self, blob: &BlobId, since: SystemTime) -> StoreFuture<'_, ()> {
         let (blob, since_ms) = (blob.clone(), epoch_ms(since));
-        write!(self, async move |tx| pending::add(tx, &blob, since_ms).await)
+        write!(self, async move |tx| pending::add(tx, &blob, since_ms)
+            .await)
     }
 
     fn remove_pending_blob(&self, blob: &BlobId) -> StoreFuture<'_, bool> {
@@ -433,11 +459,13 @@ impl MetadataStore for PgMetadata {
 
     fn list_pending_blobs(&self, before: SystemTime) -> StoreFuture<'_, Vec<PendingBlob>> {
         let before_ms = epoch_ms(before);
-        read!(self, async move |tx| pending::older_than(tx, before_ms).await)
+        read!(self, async move |tx| pending::older_than(tx, before_ms)
+            .await)
     }
 
     fn is_blob_referenced(&self, blob: &BlobId) -> StoreFuture<'_, bool> {
         let blob = blob.clone();
-        read!(self, async move |tx| pending::is_referenced(tx, &blob).await)
+        read!(self, async move |tx| pending::is_referenced(tx, &blob)
+            .await)
     }
 }

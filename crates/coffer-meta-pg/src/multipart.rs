@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use coffer_store::{
-    Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery,
-    UploadRecord, Written,
+    Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery, UploadRecord,
+    Written,
 };
 
 use crate::codec::{
@@ -199,7 +199,12 @@ async fn take_parts(tx: &Tx<'_>, upload_id: &str) -> Result<BTreeMap<u32, PartRe
 }
 
 async fn delete_upload(tx: &Tx<'_>, upload_id: &str) -> Result<(), Error> {
-    execute(tx, "DELETE FROM uploads WHERE upload_id = $1", &[&upload_id]).await?;
+    execute(
+        tx,
+        "DELETE FROM uploads WHERE upload_id = $1",
+        &[&upload_id],
+    )
+    .await?;
     Ok(())
 }
 

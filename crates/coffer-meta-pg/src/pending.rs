@@ -44,7 +44,9 @@ pub(crate) async fn older_than(tx: &Tx<'_>, before_ms: i64) -> Result<Vec<Pendin
 }
 
 pub(crate) async fn is_referenced(tx: &Tx<'_>, blob: &str) -> Result<bool, Error> {
-    Ok(query_opt(tx, "SELECT 1 FROM blob_refs WHERE blob = $1", &[&blob])
-        .await?
-        .is_some())
+    Ok(
+        query_opt(tx, "SELECT 1 FROM blob_refs WHERE blob = $1", &[&blob])
+            .await?
+            .is_some(),
+    )
 }

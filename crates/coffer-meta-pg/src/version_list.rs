@@ -64,7 +64,11 @@ impl Rows<'_, '_> {
             Cursor::From(key) => (key, CURRENT, "key >= $2"),
             Cursor::After(key, order) => (key, *order, "((key = $2 AND ord < $3) OR key > $2)"),
         };
-        let upper = if self.upper.is_some() { "AND key < $6" } else { "" };
+        let upper = if self.upper.is_some() {
+            "AND key < $6"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT key, ord, record, is_object FROM (
                 SELECT key, $4::bigint AS ord, record, true AS is_object
@@ -85,7 +89,14 @@ impl Rows<'_, '_> {
                 )
                 .await?
             }
-            None => query(self.tx, &sql, &[&self.bucket, key, &order, &CURRENT, &BATCH]).await?,
+            None => {
+                query(
+                    self.tx,
+                    &sql,
+                    &[&self.bucket, key, &order, &CURRENT, &BATCH],
+                )
+                .await?
+            }
         };
         self.exhausted = (rows.len() as i64) < BATCH;
         for row in rows {

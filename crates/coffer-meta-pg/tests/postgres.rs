@@ -124,7 +124,10 @@ impl Cluster {
     }
 
     fn restart(&self) {
-        self.run("pg_ctl", &["-D", path(&self.data), "-m", "fast", "-w", "stop"]);
+        self.run(
+            "pg_ctl",
+            &["-D", path(&self.data), "-m", "fast", "-w", "stop"],
+        );
         self.pg_ctl_start();
     }
 

@@ -70,10 +70,11 @@ use coffer_store::{
 };
 use deadpool_postgres::Pool;
 
-use crate::codec::{check_bucket_name, check_key, decode, epoch_ms};
+use crate::codec::decode;
 use crate::db::{query_opt, serializable, snapshot};
 use crate::error::Error;
-use crate::versions::{KeyVersions, check_retention_change};
+use crate::versions::KeyVersions;
+use coffer_store::rules::{check_bucket_name, check_key, check_retention_change, epoch_ms};
 
 pub use schema::LATEST as SCHEMA_VERSION;
 

@@ -8,13 +8,12 @@ use coffer_store::{
     Written,
 };
 
-use crate::codec::{
-    decode, encode, is_valid_upload_id, key_successor, prefix_successor, random_hex,
-};
+use crate::codec::{decode, encode, key_successor};
 use crate::db::{Tx, execute, query, query_opt};
 use crate::error::Error;
 use crate::versions::{KeyVersions, bucket, release_blob, take_blob};
 use crate::walk::{Entry, Fetched, Walk, Walker};
+use coffer_store::rules::{is_valid_upload_id, prefix_successor, random_hex};
 
 /// Starts an upload of `key`; returns its id.
 pub(crate) async fn create(

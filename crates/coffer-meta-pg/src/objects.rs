@@ -7,11 +7,12 @@ use coffer_store::{
     Written,
 };
 
-use crate::codec::{decode, key_string, key_successor, prefix_successor};
+use crate::codec::{decode, key_string, key_successor};
 use crate::db::{Tx, query};
 use crate::error::Error;
 use crate::versions::{KeyVersions, bucket, take_blob};
 use crate::walk::{Entry, Fetched, Walk, Walker};
+use coffer_store::rules::prefix_successor;
 
 /// Writes `record` under `key` if `condition` holds, as the key's newest version.
 pub(crate) async fn put(

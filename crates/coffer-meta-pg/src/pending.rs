@@ -2,9 +2,9 @@
 
 use coffer_store::{PendingBlob, StoreError};
 
-use crate::codec::is_valid_blob_id;
 use crate::db::{Tx, execute, query, query_opt};
 use crate::error::Error;
+use coffer_store::rules::is_valid_blob_id;
 
 pub(crate) async fn add(tx: &Tx<'_>, blob: &str, since_ms: i64) -> Result<(), Error> {
     if !is_valid_blob_id(blob) {

@@ -10,8 +10,8 @@ use coffer_store::StoreError;
 use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 
-use crate::codec::epoch_ms;
 use crate::error::Error;
+use coffer_store::rules::epoch_ms;
 
 /// One migration: its number (1, 2, … in order, never reused), a name, and its SQL.
 struct Migration {

@@ -6,10 +6,11 @@ use std::collections::VecDeque;
 
 use coffer_store::{ListedVersion, Version, VersionListPage, VersionListQuery};
 
-use crate::codec::{common_prefix, decode, key_string, prefix_successor};
+use crate::codec::{decode, key_string};
 use crate::db::{Tx, query};
 use crate::error::Error;
 use crate::versions::bucket;
+use coffer_store::rules::{common_prefix, prefix_successor};
 
 /// Rows per query.
 const BATCH: i64 = 500;

@@ -10,13 +10,14 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use coffer_store::{
-    BucketRecord, Condition, DeleteMarker, ObjectRecord, Retention, RetentionMode, StoreError,
-    Version, VersionRef, Versioning,
+    BucketRecord, Condition, DeleteMarker, ObjectRecord, StoreError, Version, VersionRef,
+    Versioning,
 };
 
-use crate::codec::{decode, encode, epoch_ms, is_valid_blob_id, seq_of, version_id};
+use crate::codec::{decode, encode, seq_of, version_id};
 use crate::db::{Tx, execute, query, query_opt};
 use crate::error::Error;
+use coffer_store::rules::{check_removable, epoch_ms, is_valid_blob_id};
 
 /// Where a version lives: `None` = the `objects` row, `Some(seq)` = a `versions` row.
 pub(crate) type Place = Option<i64>;
@@ -83,53 +84,6 @@ async fn release_extents(
     Ok(())
 }
 
-/// Fails with `ObjectLocked` if a legal hold or an unexpired retention protects `record`
-/// (GOVERNANCE yields to `bypass_governance`).
-pub(crate) fn check_removable(
-    record: &ObjectRecord,
-    bypass_governance: bool,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    if record.legal_hold {
-        return Err(StoreError::ObjectLocked);
-    }
-    match &record.retention {
-        Some(r)
-            if r.until_ms > now_ms
-                && !(r.mode == RetentionMode::Governance && bypass_governance) =>
-        {
-            Err(StoreError::ObjectLocked)
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Whether a retention may go from `old` to `new` at `now_ms`: an expired (or absent)
-/// retention may be changed freely; an active COMPLIANCE one only extended; an active
-/// GOVERNANCE one extended or made COMPLIANCE, or anything with `bypass_governance`.
-pub(crate) fn check_retention_change(
-    old: Option<&Retention>,
-    new: Option<&Retention>,
-    bypass_governance: bool,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let Some(old) = old.filter(|r| r.until_ms > now_ms) else {
-        return Ok(());
-    };
-    let keeps_or_extends = new.is_some_and(|new| new.until_ms >= old.until_ms);
-    let allowed = match old.mode {
-        RetentionMode::Compliance => {
-            keeps_or_extends && new.is_some_and(|n| n.mode == RetentionMode::Compliance)
-        }
-        RetentionMode::Governance => keeps_or_extends || bypass_governance,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(StoreError::ObjectLocked)
-    }
-}
-
 /// One key's versions, inside one transaction.
 pub(crate) struct KeyVersions<'a, 't> {
     tx: &'a Tx<'t>,
@@ -162,14 +116,7 @@ impl<'a, 't> KeyVersions<'a, 't> {
         if *condition == Condition::Always {
             return Ok(());
         }
-        match (condition, self.current().await?) {
-            (Condition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed.into()),
-            (Condition::IfEtag(_), None) => Err(StoreError::NoSuchKey.into()),
-            (Condition::IfEtag(etag), Some(current)) if current.etag != *etag => {
-                Err(StoreError::PreconditionFailed.into())
-            }
-            _ => Ok(()),
-        }
+        Ok(condition.check(self.current().await?.as_ref())?)
     }
 
     /// The key's `versions` rows, newest first, with their sequence numbers.

@@ -6,7 +6,7 @@
 //! query, [`Walker::feed`] the rows — so that each listing's query stays an ordinary async
 //! function.
 
-use crate::codec::{common_prefix, prefix_successor};
+use coffer_store::rules::{common_prefix, prefix_successor};
 
 /// At most this many rows per query.
 const BATCH: usize = 1000;

@@ -3,6 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use crate::rules::random_hex;
 use crate::{BlobId, StoreError};
 
 /// A blob being written. Dropping it without [`NewBlob::finish`] removes the temp file.
@@ -68,21 +69,6 @@ impl Drop for NewBlob {
             tracing::warn!(path = %self.tmp_path.display(), error = %e, "cannot remove temp blob");
         }
     }
-}
-
-/// 128 random bits as 32 lower-case hex characters.
-pub(crate) fn random_hex() -> Result<String, StoreError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| std::io::Error::other(format!("random source failed: {e}")))?;
-    Ok(hex::encode(bytes))
-}
-
-pub(crate) fn is_valid_blob_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn shard_dir(blobs_dir: &Path, id: &str) -> PathBuf {

@@ -97,17 +97,7 @@ pub(crate) fn part_key(upload_id: &str, part_number: u32) -> Vec<u8> {
     out
 }
 
-/// The smallest byte string greater than every string starting with `prefix`, if any.
-pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut out = prefix.to_vec();
-    while let Some(last) = out.pop() {
-        if last < 0xFF {
-            out.push(last + 1);
-            return Some(out);
-        }
-    }
-    None
-}
+pub(crate) use crate::rules::prefix_successor;
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,7 @@ mod keys;
 mod list;
 mod meta;
 mod records;
+pub mod rules;
 mod store;
 
 pub(crate) use blob::NewBlob;

@@ -30,16 +30,7 @@ pub(crate) struct Walk<'a, D, G> {
     pub encode_prefix: G,
 }
 
-/// The smallest common prefix `key` rolls up into: the prefix up to and including the first
-/// delimiter after `prefix`.
-pub(crate) fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: &str) -> Option<&'k str> {
-    if delimiter.is_empty() {
-        return None;
-    }
-    let rest = key.strip_prefix(prefix)?;
-    let at = rest.find(delimiter)?;
-    key.get(..prefix.len() + at + delimiter.len())
-}
+pub(crate) use crate::rules::common_prefix;
 
 /// Walks the table; returns the entries of one page and whether more follow.
 /// A common prefix is emitted once and the walk then seeks past every key under it.

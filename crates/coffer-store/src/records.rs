@@ -390,6 +390,28 @@ pub enum Deleted {
     },
 }
 
+impl Condition {
+    /// Whether the condition holds for `current`, the key's current object (`None`: the key
+    /// has none, or its newest version is a delete marker): `PreconditionFailed`, or
+    /// `NoSuchKey` for `IfEtag` on an absent key. Every backend checks conditions with this,
+    /// inside the transaction of the write it guards.
+    pub fn check(&self, current: Option<&ObjectRecord>) -> Result<(), StoreError> {
+        match (self, current) {
+            (Condition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed),
+            (Condition::IfEtag(_), None) => Err(StoreError::NoSuchKey),
+            (Condition::IfEtag(etag), Some(current)) if current.etag != *etag => {
+                Err(StoreError::PreconditionFailed)
+            }
+            (Condition::IfNotModifiedAfter(cutoff), Some(current))
+                if current.last_modified_ms > *cutoff =>
+            {
+                Err(StoreError::PreconditionFailed)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A blob recorded as pending: named before its bytes were written, not yet referenced by a
 /// committed record.
 #[derive(Clone, Debug, PartialEq, Eq)]

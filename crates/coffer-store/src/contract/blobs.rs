@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use super::fixtures::{finished_blob, listed_older_than, read_all};
-use crate::blob::random_hex;
+use crate::rules::random_hex;
 use crate::{BlobStore, StoreError};
 
 pub(super) async fn blob_round_trip_and_ranges(blobs: &dyn BlobStore) {

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::blob::random_hex;
+use crate::rules::random_hex;
 use crate::{
     BlobId, BlobStore, BucketRecord, Extent, MetadataStore, ObjectRecord, PartRecord, UploadRecord,
     UserRecord,

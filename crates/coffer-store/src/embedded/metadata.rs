@@ -2,8 +2,9 @@
 
 use std::time::SystemTime;
 
-use super::{blocking, epoch_ms};
+use super::blocking;
 use crate::meta::{MetadataStore, StoreFuture};
+use crate::rules::epoch_ms;
 use crate::{
     BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
     ObjectRecord, PartRecord, PendingBlob, Store, StoreError, UploadListPage, UploadListQuery,

@@ -11,7 +11,6 @@ mod files;
 mod metadata;
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use files::FileBlobStore;
 pub use metadata::EmbeddedMetadata;
@@ -43,14 +42,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(format!("store task failed: {e}"))))?
-}
-
-/// Milliseconds since the Unix epoch (negative before it), saturating.
-fn epoch_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::{BLOB_REFS, BlobRefs, PENDING_BLOBS, Store};
-use crate::blob::{NewBlob, blob_path, is_valid_blob_id};
+use crate::blob::{NewBlob, blob_path};
+use crate::rules::is_valid_blob_id;
 use crate::{BlobId, PendingBlob, StoreError};
 
 impl Store {

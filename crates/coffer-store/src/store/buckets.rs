@@ -5,6 +5,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use super::{BUCKETS, OBJECTS, Store, UPLOADS, VERSIONS};
 use crate::keys::bucket_prefix;
 use crate::records::{decode, encode};
+use crate::rules::check_bucket_name;
 use crate::{BucketRecord, StoreError};
 
 impl Store {
@@ -107,15 +108,6 @@ impl Store {
             Ok(())
         })
     }
-}
-
-fn check_bucket_name(name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || name.contains('\0') {
-        return Err(StoreError::InvalidArgument(
-            "bucket name must be non-empty and without NUL".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn has_prefix(

@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use crate::blob::{blob_path, is_valid_blob_id, sync_dir};
+use crate::blob::{blob_path, sync_dir};
+use crate::rules::is_valid_blob_id;
 use crate::{BlobId, StoreError};
 
 /// Schema of the tables below; bump on incompatible change.

@@ -5,13 +5,14 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable, Table};
 
-use super::objects::{check_condition, check_key};
+use super::objects::check_condition;
 use super::versions::{KeyVersions, bucket_versioning};
 use super::{BLOB_REFS, BUCKETS, OBJECTS, PARTS, PENDING_BLOBS, Store, UPLOADS, require_bucket};
-use crate::blob::random_hex;
 use crate::keys::{after_key_uploads, part_key, prefix_successor, upload_key, upload_prefix};
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::{decode, encode};
+use crate::rules::random_hex;
+use crate::rules::{check_key, is_valid_upload_id};
 use crate::{
     BlobId, Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery,
     UploadRecord, Written,
@@ -242,14 +243,6 @@ impl Store {
             Ok(Written { version_id })
         })
     }
-}
-
-/// Upload ids are ours: 32 upper-case hex characters. Anything else names no upload.
-fn is_valid_upload_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }
 
 fn get_upload(

@@ -6,10 +6,11 @@ use std::ops::Bound;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::versions::{KeyVersions, bucket_versioning};
-use super::{BUCKETS, BlobRefs, MAX_KEY_LEN, OBJECTS, PENDING_BLOBS, Store, require_bucket};
+use super::{BUCKETS, BlobRefs, OBJECTS, PENDING_BLOBS, Store, require_bucket};
 use crate::keys::{object_key, prefix_successor};
 use crate::list::{Entry, Walk, max_lower, walk};
 use crate::records::decode;
+use crate::rules::check_key;
 use crate::{
     BlobId, Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, VersionRef,
     Versioning, Written,
@@ -187,28 +188,7 @@ pub(super) fn check_condition(
         .get(object_key(bucket, key).as_slice())?
         .map(|v| decode::<ObjectRecord>(v.value()))
         .transpose()?;
-    match (condition, current) {
-        (Condition::IfAbsent, Some(_)) => Err(StoreError::PreconditionFailed),
-        (Condition::IfEtag(_), None) => Err(StoreError::NoSuchKey),
-        (Condition::IfEtag(etag), Some(current)) if current.etag != *etag => {
-            Err(StoreError::PreconditionFailed)
-        }
-        (Condition::IfNotModifiedAfter(cutoff), Some(current))
-            if current.last_modified_ms > *cutoff =>
-        {
-            Err(StoreError::PreconditionFailed)
-        }
-        _ => Ok(()),
-    }
-}
-
-pub(super) fn check_key(key: &str) -> Result<(), StoreError> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(StoreError::InvalidArgument(format!(
-            "object key must be 1 to {MAX_KEY_LEN} bytes"
-        )));
-    }
-    Ok(())
+    condition.check(current.as_ref())
 }
 
 /// Unreferences the blobs of `old` that are not in `keep`, queueing their files for deletion.

@@ -21,12 +21,12 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::objects::free_extents;
 use super::{BUCKETS, BlobRefs, META, OBJECTS, Store, VERSIONS, require_bucket};
-use crate::blob::random_hex;
 use crate::keys::{object_key, version_key, versions_of_key};
 use crate::records::{decode, encode};
+use crate::rules::{check_removable, check_retention_change, seq_of, version_id};
 use crate::{
-    BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, Retention, RetentionMode,
-    StoreError, Version, VersionChange, VersionRef, Versioning,
+    BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, StoreError, Version,
+    VersionChange, VersionRef, Versioning,
 };
 
 /// The `meta` row holding the last sequence number given to a version.
@@ -55,40 +55,10 @@ fn next_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
     Ok(seq)
 }
 
-/// A new version id: its sequence number (16 hex digits) then 64 random bits.
+/// A new version id and its sequence number.
 fn new_version_id(txn: &WriteTransaction) -> Result<(String, u64), StoreError> {
     let seq = next_seq(txn)?;
-    let random = random_hex()?;
-    Ok((format!("{seq:016x}{}", &random[..16]), seq))
-}
-
-/// The sequence number a version id starts with; `None` for a string that is not one of ours.
-pub(super) fn seq_of(version_id: &str) -> Option<u64> {
-    if version_id.len() != 32 || !version_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(version_id.get(..16)?, 16).ok()
-}
-
-/// Fails with `ObjectLocked` if a legal hold or an unexpired retention protects `record`
-/// (GOVERNANCE yields to `bypass_governance`).
-pub(super) fn check_removable(
-    record: &ObjectRecord,
-    bypass_governance: bool,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    if record.legal_hold {
-        return Err(StoreError::ObjectLocked);
-    }
-    match &record.retention {
-        Some(r)
-            if r.until_ms > now_ms
-                && !(r.mode == RetentionMode::Governance && bypass_governance) =>
-        {
-            Err(StoreError::ObjectLocked)
-        }
-        _ => Ok(()),
-    }
+    Ok((version_id(seq)?, seq))
 }
 
 /// The working set of one write transaction on one key's versions.
@@ -575,31 +545,5 @@ impl Store {
             versions.rewrite(place, record)?;
             Ok(true)
         })
-    }
-}
-
-/// Whether a retention may go from `old` to `new` at `now_ms`: an expired (or absent)
-/// retention may be changed freely; an active COMPLIANCE one only extended; an active
-/// GOVERNANCE one extended or made COMPLIANCE, or anything with `bypass_governance`.
-fn check_retention_change(
-    old: Option<&Retention>,
-    new: Option<&Retention>,
-    bypass_governance: bool,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let Some(old) = old.filter(|r| r.until_ms > now_ms) else {
-        return Ok(());
-    };
-    let keeps_or_extends = new.is_some_and(|new| new.until_ms >= old.until_ms);
-    let allowed = match old.mode {
-        RetentionMode::Compliance => {
-            keeps_or_extends && new.is_some_and(|n| n.mode == RetentionMode::Compliance)
-        }
-        RetentionMode::Governance => keeps_or_extends || bypass_governance,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(StoreError::ObjectLocked)
     }
 }

@@ -1,0 +1,145 @@
+//! The rules every metadata backend applies the same way — ids, names, key ranges, listing
+//! roll-up, object lock — written once here so that the embedded store and any other backend
+//! (coffer-meta-pg) cannot drift apart. Pure functions: no I/O but the random source.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError};
+
+/// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
+pub fn random_hex() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("random source failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Blob ids are 32 lower-case hex characters (what every `BlobStore` hands out).
+pub fn is_valid_blob_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Upload ids are the store's: 32 upper-case hex characters. Anything else names no upload.
+pub fn is_valid_upload_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// An object key the store holds: 1 to [`MAX_KEY_LEN`] bytes (`InvalidArgument` otherwise).
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(StoreError::InvalidArgument(format!(
+            "object key must be 1 to {MAX_KEY_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A bucket name the store holds: non-empty, without NUL (`InvalidArgument` otherwise).
+pub fn check_bucket_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(StoreError::InvalidArgument(
+            "bucket name must be non-empty and without NUL".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch (negative before it), saturating.
+pub fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`, if any.
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut out = prefix.to_vec();
+    while let Some(last) = out.pop() {
+        if last < 0xFF {
+            out.push(last + 1);
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// The smallest common prefix `key` rolls up into: the prefix up to and including the first
+/// delimiter after `prefix`.
+pub fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: &str) -> Option<&'k str> {
+    if delimiter.is_empty() {
+        return None;
+    }
+    let rest = key.strip_prefix(prefix)?;
+    let at = rest.find(delimiter)?;
+    key.get(..prefix.len() + at + delimiter.len())
+}
+
+/// The id of the version given sequence number `seq`: `seq` as 16 hex digits, then 64
+/// random bits. Ids sort by age, and a lookup by id needs no index (`seq_of`).
+pub fn version_id(seq: u64) -> Result<String, StoreError> {
+    let random = random_hex()?;
+    Ok(format!("{seq:016x}{}", &random[..16]))
+}
+
+/// The sequence number a version id starts with; `None` for a string that is not one of ours.
+pub fn seq_of(version_id: &str) -> Option<u64> {
+    if version_id.len() != 32 || !version_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(version_id.get(..16)?, 16).ok()
+}
+
+/// Fails with `ObjectLocked` if a legal hold or a retention unexpired at `now_ms` protects
+/// `record` (GOVERNANCE yields to `bypass_governance`).
+pub fn check_removable(
+    record: &ObjectRecord,
+    bypass_governance: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if record.legal_hold {
+        return Err(StoreError::ObjectLocked);
+    }
+    match &record.retention {
+        Some(r)
+            if r.until_ms > now_ms
+                && !(r.mode == RetentionMode::Governance && bypass_governance) =>
+        {
+            Err(StoreError::ObjectLocked)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether a retention may go from `old` to `new` at `now_ms` (`ObjectLocked` if not): an
+/// expired (or absent) retention may be changed freely; an active COMPLIANCE one only
+/// extended; an active GOVERNANCE one extended or made COMPLIANCE, or anything with
+/// `bypass_governance`.
+pub fn check_retention_change(
+    old: Option<&Retention>,
+    new: Option<&Retention>,
+    bypass_governance: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some(old) = old.filter(|r| r.until_ms > now_ms) else {
+        return Ok(());
+    };
+    let keeps_or_extends = new.is_some_and(|new| new.until_ms >= old.until_ms);
+    let allowed = match old.mode {
+        RetentionMode::Compliance => {
+            keeps_or_extends && new.is_some_and(|n| n.mode == RetentionMode::Compliance)
+        }
+        RetentionMode::Governance => keeps_or_extends || bypass_governance,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(StoreError::ObjectLocked)
+    }
+}

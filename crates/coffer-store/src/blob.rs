@@ -78,7 +78,15 @@ pub(crate) fn random_hex() -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
-pub(crate) fn is_valid_blob_id(id: &str) -> bool {
+/// A fresh blob id: 128 random bits as 32 lower-case hex characters. For backends other than
+/// the embedded one, which must name blobs exactly as it does.
+pub fn new_blob_id() -> Result<BlobId, StoreError> {
+    random_hex()
+}
+
+/// Whether `id` has the form of a blob id (32 lower-case hex characters): what a backend
+/// checks before an id reaches a path or an upstream key, and what a listing keeps.
+pub fn is_blob_id(id: &str) -> bool {
     id.len() == 32
         && id
             .bytes()

@@ -47,6 +47,7 @@ mod records;
 mod store;
 
 pub(crate) use blob::NewBlob;
+pub use blob::{is_blob_id, new_blob_id};
 pub use blob_store::{BlobStore, BlobStream, BlobWriter};
 pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
 pub use error::StoreError;

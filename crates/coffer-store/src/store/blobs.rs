@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::{BLOB_REFS, BlobRefs, PENDING_BLOBS, Store};
-use crate::blob::{NewBlob, blob_path, is_valid_blob_id};
+use crate::blob::{NewBlob, blob_path, is_blob_id};
 use crate::{BlobId, PendingBlob, StoreError};
 
 impl Store {
@@ -18,7 +18,7 @@ impl Store {
     }
 
     pub(crate) fn open_blob(&self, id: &BlobId) -> Result<fs::File, StoreError> {
-        if !is_valid_blob_id(id) {
+        if !is_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
         }
         match fs::File::open(blob_path(&self.inner.blobs_dir, id)) {
@@ -32,7 +32,7 @@ impl Store {
     /// write whose metadata commit failed (otherwise it would wait for the
     /// next start-up's orphan collection).
     pub(crate) fn discard_blob(&self, id: &BlobId) -> Result<(), StoreError> {
-        if !is_valid_blob_id(id) {
+        if !is_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
         }
         let txn = self.inner.db.begin_read()?;
@@ -48,7 +48,7 @@ impl Store {
 
     /// Checks that `id` names a finished blob no record references yet.
     pub(super) fn check_fresh_blob(&self, refs: &BlobRefs<'_>, id: &str) -> Result<(), StoreError> {
-        if !is_valid_blob_id(id) || !blob_path(&self.inner.blobs_dir, id).is_file() {
+        if !is_blob_id(id) || !blob_path(&self.inner.blobs_dir, id).is_file() {
             return Err(StoreError::NoSuchBlob);
         }
         if refs.get(id)?.is_some() {
@@ -60,7 +60,7 @@ impl Store {
     /// Records `id` as pending since `since_ms`: named, its bytes about to be written, not
     /// referenced yet. The commit that references it clears the row.
     pub fn add_pending_blob(&self, id: &BlobId, since_ms: i64) -> Result<(), StoreError> {
-        if !is_valid_blob_id(id) {
+        if !is_blob_id(id) {
             return Err(StoreError::InvalidArgument("not a blob id".into()));
         }
         self.write(|txn, _| {
@@ -126,7 +126,7 @@ impl Store {
                 continue;
             };
             let metadata = entry.metadata()?;
-            if is_valid_blob_id(&id) && metadata.is_file() && metadata.modified()? < before {
+            if is_blob_id(&id) && metadata.is_file() && metadata.modified()? < before {
                 out.push(id);
             }
         }

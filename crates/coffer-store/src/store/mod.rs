@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use crate::blob::{blob_path, is_valid_blob_id, sync_dir};
+use crate::blob::{blob_path, is_blob_id, sync_dir};
 use crate::{BlobId, StoreError};
 
 /// Schema of the tables below; bump on incompatible change.
@@ -139,7 +139,7 @@ impl Store {
                 let entry = entry?;
                 let name = entry.file_name();
                 let referenced = match name.to_str() {
-                    Some(id) if is_valid_blob_id(id) => refs.get(id)?.is_some(),
+                    Some(id) if is_blob_id(id) => refs.get(id)?.is_some(),
                     _ => false,
                 };
                 if !referenced && entry.file_type()?.is_file() {
@@ -195,7 +195,7 @@ impl Store {
     }
 
     fn remove_blob_file(&self, id: &str) {
-        if !is_valid_blob_id(id) {
+        if !is_blob_id(id) {
             return;
         }
         if let Err(e) = fs::remove_file(blob_path(&self.inner.blobs_dir, id))

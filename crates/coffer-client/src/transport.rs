@@ -122,8 +122,8 @@ impl SignedClient {
             } else {
                 None
             };
-        let http = Client::builder(TokioExecutor::new())
-            .build(Connector::new(tls, timeouts.connect));
+        let http =
+            Client::builder(TokioExecutor::new()).build(Connector::new(tls, timeouts.connect));
         Ok(Self {
             endpoint,
             base,
@@ -254,15 +254,16 @@ impl SignedClient {
             .map_err(|_| ClientError::BadEndpoint(uri.clone()))?;
         *request.headers_mut() = headers;
         let answer = self.http.request(request);
-        let answer = match self.timeouts.response {
-            Some(waited) => tokio::time::timeout(waited, answer).await.map_err(|_| {
-                ClientError::Timeout {
-                    endpoint: self.endpoint.url.clone(),
-                    waited,
-                }
-            })?,
-            None => answer.await,
-        };
+        let answer =
+            match self.timeouts.response {
+                Some(waited) => tokio::time::timeout(waited, answer).await.map_err(|_| {
+                    ClientError::Timeout {
+                        endpoint: self.endpoint.url.clone(),
+                        waited,
+                    }
+                })?,
+                None => answer.await,
+            };
         answer.map_err(|e| ClientError::Transport {
             endpoint: self.endpoint.url.clone(),
             message: error_chain(&e),

@@ -116,13 +116,18 @@ impl S3BlobWriter {
         Ok(())
     }
 
-    async fn append(&mut self, data: Bytes) -> Result<(), StoreError> {
-        self.buffer.extend_from_slice(&data);
+    /// Fills the buffer up to one part at a time, so that each part is one
+    /// allocation of exactly the part size, sent as soon as it is full.
+    async fn append(&mut self, mut data: Bytes) -> Result<(), StoreError> {
         let part_size = self.upstream.part_size;
-        while self.buffer.len() >= part_size {
-            let part = self.buffer.split_to(part_size).freeze();
-            self.buffer.reserve(part_size);
-            self.send_part(part).await?;
+        while !data.is_empty() {
+            let take = (part_size - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data.split_to(take));
+            if self.buffer.len() == part_size {
+                let next = BytesMut::with_capacity(part_size);
+                let part = std::mem::replace(&mut self.buffer, next).freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }

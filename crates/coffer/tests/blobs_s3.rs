@@ -148,10 +148,12 @@ fn body(len: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn write_blob(blobs: &dyn BlobStore, body: &[u8]) -> BlobId {
+/// Coffer's body path writes 1 MiB batches.
+const BATCH: usize = 1 << 20;
+
+async fn write_blob(blobs: &dyn BlobStore, body: &[u8], batch: usize) -> BlobId {
     let mut writer = blobs.create().await.unwrap();
-    // As Coffer's body path does: 1 MiB batches.
-    for batch in body.chunks(1 << 20) {
+    for batch in body.chunks(batch) {
         writer.write(Bytes::copy_from_slice(batch)).await.unwrap();
     }
     writer.finish().await.unwrap()
@@ -202,13 +204,14 @@ async fn large_blobs_go_up_in_parts_and_are_stored_byte_for_byte() {
     let bucket = upstream.bucket("parts").await;
     let blobs = upstream.store(&upstream.config(&bucket, "p"));
 
-    // Two whole parts and a short third one; and one exactly one part long.
+    // Two whole parts and a short third one, written in pieces that straddle
+    // part boundaries; one exactly one part long; one small.
     let big = body(2 * PART + 123_457);
-    let id = write_blob(&blobs, &big).await;
+    let id = write_blob(&blobs, &big, 700_001).await;
     let exact = body(PART);
-    let exact_id = write_blob(&blobs, &exact).await;
+    let exact_id = write_blob(&blobs, &exact, BATCH).await;
     let small = body(1000);
-    let small_id = write_blob(&blobs, &small).await;
+    let small_id = write_blob(&blobs, &small, BATCH).await;
 
     let len = big.len() as u64;
     assert_eq!(blobs.len(&id).await.unwrap(), len);
@@ -243,6 +246,18 @@ async fn large_blobs_go_up_in_parts_and_are_stored_byte_for_byte() {
     assert!(upstream.raw(&bucket, &format!("p/{id}")).await == big);
     assert!(upstream.raw(&bucket, &format!("p/{exact_id}")).await == exact);
     assert_eq!(upstream.raw(&bucket, &format!("p/{small_id}")).await, small);
+    // A multipart object's ETag ends in its count of parts: 8 MiB parts.
+    let client = upstream.client();
+    for (blob, parts) in [(&id, "-3\""), (&exact_id, "-1\"")] {
+        let head = objects::head_object(&client, &bucket, &format!("p/{blob}"))
+            .await
+            .unwrap();
+        assert!(head.etag.ends_with(parts), "{}", head.etag);
+    }
+    let head = objects::head_object(&client, &bucket, &format!("p/{small_id}"))
+        .await
+        .unwrap();
+    assert!(!head.etag.contains('-'), "a small blob is one PUT");
     for blob in [&id, &exact_id, &small_id] {
         blobs.delete(blob).await.unwrap();
     }
@@ -258,7 +273,7 @@ async fn a_dropped_writer_leaves_nothing_upstream() {
     // Past two parts: the multipart upload is under way, parts are up.
     let mut writer = blobs.create().await.unwrap();
     let id = writer.id().clone();
-    for batch in body(2 * PART + 5).chunks(1 << 20) {
+    for batch in body(2 * PART + 5).chunks(BATCH) {
         writer.write(Bytes::copy_from_slice(batch)).await.unwrap();
     }
     assert!(
@@ -306,7 +321,7 @@ async fn listings_page_and_keep_only_blob_ids_under_the_prefix() {
 
     let mut ids = Vec::new();
     for n in 0..5u8 {
-        ids.push(write_blob(&blobs, &[n; 10]).await);
+        ids.push(write_blob(&blobs, &[n; 10], BATCH).await);
     }
     ids.sort();
     // Objects that are not this store's blobs, some of them id-shaped.

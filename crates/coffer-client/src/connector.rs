@@ -8,6 +8,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
@@ -56,10 +57,12 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(tls: Option<rustls::ClientConfig>) -> Self {
+    /// `connect_timeout` bounds the TCP connect (`None`: the system's own).
+    pub fn new(tls: Option<rustls::ClientConfig>, connect_timeout: Option<Duration>) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
+        tcp.set_connect_timeout(connect_timeout);
         Self {
             tcp,
             tls: tls.map(|config| TlsConnector::from(Arc::new(config))),

@@ -19,4 +19,4 @@ pub mod kms;
 pub mod objects;
 pub mod transport;
 
-pub use transport::{ClientError, ClientResponse, Endpoint, SignedClient};
+pub use transport::{ClientError, ClientResponse, Endpoint, SignedClient, Timeouts};

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -323,12 +324,29 @@ pub struct ObjectStream {
     /// What the answer's headers say about the object.
     pub head: ObjectHead,
     body: Incoming,
+    /// The client's response timeout, which bounds each read of the body;
+    /// and the endpoint its error names.
+    read_timeout: Option<(Duration, String)>,
 }
 
 impl ObjectStream {
-    /// The next piece of the body, `None` at its end.
+    /// The next piece of the body, `None` at its end. With a client
+    /// response timeout ([`crate::Timeouts`]), a server that sends nothing
+    /// for that long is a [`ClientError::Timeout`].
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, TransferError> {
-        while let Some(frame) = self.body.frame().await {
+        loop {
+            let frame = match &self.read_timeout {
+                Some((waited, endpoint)) => tokio::time::timeout(*waited, self.body.frame())
+                    .await
+                    .map_err(|_| ClientError::Timeout {
+                        endpoint: endpoint.clone(),
+                        waited: *waited,
+                    })?,
+                None => self.body.frame().await,
+            };
+            let Some(frame) = frame else {
+                return Ok(None);
+            };
             let frame = frame.map_err(|e| ClientError::BadResponse(e.to_string()))?;
             if let Ok(data) = frame.into_data()
                 && !data.is_empty()
@@ -336,7 +354,6 @@ impl ObjectStream {
                 return Ok(Some(data));
             }
         }
-        Ok(None)
     }
 }
 
@@ -371,6 +388,10 @@ pub async fn get_object(
     Ok(ObjectStream {
         head,
         body: response.into_body(),
+        read_timeout: client
+            .timeouts()
+            .response
+            .map(|waited| (waited, client.url().to_owned())),
     })
 }
 
@@ -513,12 +534,44 @@ pub async fn list_objects_page(
     delimiter: Option<&str>,
     token: Option<&str>,
 ) -> Result<ObjectPage, TransferError> {
-    let mut query = format!("list-type=2&prefix={}", query_value(prefix));
-    if let Some(delimiter) = delimiter {
+    let request = ListRequest {
+        prefix,
+        delimiter,
+        token,
+        max_keys: None,
+    };
+    list_objects_v2(client, bucket, &request).await
+}
+
+/// What one ListObjectsV2 page asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListRequest<'a> {
+    /// Only keys that start with this.
+    pub prefix: &'a str,
+    /// Roll keys up to the first of this after the prefix.
+    pub delimiter: Option<&'a str>,
+    /// The previous page's `NextContinuationToken`.
+    pub token: Option<&'a str>,
+    /// At most this many keys and prefixes (the server's own cap, 1000 for
+    /// S3, when `None`).
+    pub max_keys: Option<u32>,
+}
+
+/// One page of ListObjectsV2.
+pub async fn list_objects_v2(
+    client: &SignedClient,
+    bucket: &str,
+    request: &ListRequest<'_>,
+) -> Result<ObjectPage, TransferError> {
+    let mut query = format!("list-type=2&prefix={}", query_value(request.prefix));
+    if let Some(delimiter) = request.delimiter {
         query.push_str(&format!("&delimiter={}", query_value(delimiter)));
     }
-    if let Some(token) = token {
+    if let Some(token) = request.token {
         query.push_str(&format!("&continuation-token={}", query_value(token)));
+    }
+    if let Some(max_keys) = request.max_keys {
+        query.push_str(&format!("&max-keys={max_keys}"));
     }
     let path = format!("/{}?{query}", utf8_percent_encode(bucket, URI_ENCODE));
     let (_, body) = call(client, Method::GET, &path, HeaderMap::new(), Bytes::new()).await?;

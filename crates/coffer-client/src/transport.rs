@@ -1,5 +1,7 @@
 //! A small HTTP/1 client that signs every request with SigV4.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use coffer_auth::{Secret, sigv4};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
@@ -24,6 +26,14 @@ pub enum ClientError {
         endpoint: String,
         /// What went wrong.
         message: String,
+    },
+    /// The server did not answer within the client's response timeout.
+    #[error("request to {endpoint} timed out: no answer within {waited:?}")]
+    Timeout {
+        /// The endpoint URL.
+        endpoint: String,
+        /// How long the client waited.
+        waited: Duration,
     },
     /// The server answered with an error status.
     #[error("the server answered {status}: {message}")]
@@ -53,17 +63,37 @@ pub struct Endpoint {
     pub region: String,
 }
 
+/// How long a client waits. `None` waits as long as the system does:
+/// interactive commands keep the defaults; a server calling another server
+/// (an upstream blob store) bounds both, so that a dead peer is an error,
+/// not a hang.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    /// The TCP connect (a refused connection fails at once whatever this is).
+    pub connect: Option<Duration>,
+    /// From sending a request (body included) to the answer's status line
+    /// and headers. The body is not bounded here: a streaming reader bounds
+    /// each of its reads itself ([`SignedClient::timeouts`]).
+    pub response: Option<Duration>,
+}
+
 /// An HTTP/1 client for one endpoint that signs every request with SigV4.
 pub struct SignedClient {
     endpoint: Endpoint,
     base: Uri,
     http: Client<Connector, Full<Bytes>>,
+    timeouts: Timeouts,
 }
 
 impl SignedClient {
-    /// A client for `endpoint`. An `https` endpoint trusts only the CA
-    /// certificate named by `COFFER_CA_FILE` or `AWS_CA_BUNDLE`.
+    /// A client for `endpoint`, without timeouts. An `https` endpoint trusts
+    /// only the CA certificate named by `COFFER_CA_FILE` or `AWS_CA_BUNDLE`.
     pub fn new(endpoint: Endpoint) -> Result<Self, ClientError> {
+        Self::with_timeouts(endpoint, Timeouts::default())
+    }
+
+    /// [`SignedClient::new`] with bounded waits.
+    pub fn with_timeouts(endpoint: Endpoint, timeouts: Timeouts) -> Result<Self, ClientError> {
         let base: Uri = endpoint
             .url
             .trim_end_matches('/')
@@ -92,12 +122,24 @@ impl SignedClient {
             } else {
                 None
             };
-        let http = Client::builder(TokioExecutor::new()).build(Connector::new(tls));
+        let http =
+            Client::builder(TokioExecutor::new()).build(Connector::new(tls, timeouts.connect));
         Ok(Self {
             endpoint,
             base,
             http,
+            timeouts,
         })
+    }
+
+    /// The endpoint URL, as given: what error messages name.
+    pub fn url(&self) -> &str {
+        &self.endpoint.url
+    }
+
+    /// The waits this client bounds.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// Sends a signed request; `path` is already percent-encoded. Errors
@@ -211,13 +253,21 @@ impl SignedClient {
             .body(Full::new(body))
             .map_err(|_| ClientError::BadEndpoint(uri.clone()))?;
         *request.headers_mut() = headers;
-        self.http
-            .request(request)
-            .await
-            .map_err(|e| ClientError::Transport {
-                endpoint: self.endpoint.url.clone(),
-                message: error_chain(&e),
-            })
+        let answer = self.http.request(request);
+        let answer =
+            match self.timeouts.response {
+                Some(waited) => tokio::time::timeout(waited, answer).await.map_err(|_| {
+                    ClientError::Timeout {
+                        endpoint: self.endpoint.url.clone(),
+                        waited,
+                    }
+                })?,
+                None => answer.await,
+            };
+        answer.map_err(|e| ClientError::Transport {
+            endpoint: self.endpoint.url.clone(),
+            message: error_chain(&e),
+        })
     }
 }
 

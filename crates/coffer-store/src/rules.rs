@@ -14,6 +14,12 @@ pub fn random_hex() -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
+/// A fresh blob id: what every `BlobStore` names a new blob (a backend other than the embedded
+/// one must name blobs exactly as it does).
+pub fn new_blob_id() -> Result<crate::BlobId, StoreError> {
+    random_hex()
+}
+
 /// Blob ids are 32 lower-case hex characters (what every `BlobStore` hands out).
 pub fn is_valid_blob_id(id: &str) -> bool {
     id.len() == 32

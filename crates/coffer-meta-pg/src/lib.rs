@@ -51,6 +51,7 @@ mod buckets;
 mod codec;
 mod db;
 mod error;
+pub mod keystore;
 mod multipart;
 mod objects;
 mod pending;
@@ -74,7 +75,9 @@ use crate::codec::decode;
 use crate::db::{query_opt, serializable, snapshot};
 use crate::error::Error;
 use crate::versions::KeyVersions;
+
 use coffer_store::rules::{check_bucket_name, check_key, check_retention_change, epoch_ms};
+pub use keystore::PgKeyStore;
 
 pub use schema::LATEST as SCHEMA_VERSION;
 

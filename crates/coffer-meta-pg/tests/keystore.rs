@@ -1,6 +1,7 @@
 //! `PgKeyStore` against a real PostgreSQL (a throwaway cluster per test, see `cluster`): the
 //! keystore contract, the KMS contract with the embedded KMS over it, two gateways sharing
-//! one database, and the cost of the synchronous bridge.
+//! one database, the service key ring in `service_keys`, the root-key check, and the cost of
+//! the synchronous bridge.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
@@ -11,8 +12,11 @@ use std::time::Instant;
 use coffer_kms::contract::keystore as keystore_contract;
 use coffer_kms::keystore::{Cas, KeyStore};
 use coffer_kms::kms::{CreateKey, KeySpec, KeyState, Origin};
-use coffer_kms::{CallContext, EmbeddedKms, KmsAdmin, KmsDataPlane, KmsError, RootKey};
+use coffer_kms::{
+    CallContext, EmbeddedKms, KmsAdmin, KmsDataPlane, KmsError, RootKey, ServiceKeyring,
+};
 use coffer_meta_pg::PgKeyStore;
+use coffer_meta_pg::keystore::ROOT_MISMATCH;
 
 use cluster::Cluster;
 
@@ -221,5 +225,118 @@ async fn keystore_calls_cost() {
     let direct = started.elapsed() / CALLS;
     eprintln!(
         "keystore get through the bridge: {bridged:?}; the query on a direct async client: {direct:?}"
+    );
+}
+
+/// The service key ring in `service_keys`: gateways rotating at once (each its own keyring
+/// over its own `PgKeyStore`) lose no version, and the row holds only sealed keys.
+#[test]
+fn service_key_rotations_from_several_gateways_lose_no_version() {
+    let cluster = Cluster::start();
+    let root = root_key();
+    let open = || {
+        let store = PgKeyStore::connect(&cluster.url()).unwrap();
+        ServiceKeyring::load_or_create_in(Arc::new(store.service_keys()), &root).unwrap()
+    };
+    let first = open();
+    assert_eq!(first.current().0, 1);
+    let v1 = first.version(1).unwrap().expose().to_vec();
+    const GATEWAYS: usize = 4;
+    const ROTATIONS: usize = 3;
+    let rotated: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..GATEWAYS)
+            .map(|_| {
+                let mut keyring = open();
+                let root = &root;
+                scope.spawn(move || {
+                    (0..ROTATIONS)
+                        .map(|_| keyring.rotate(root).unwrap())
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut versions: Vec<u32> = rotated.into_iter().flatten().collect();
+    versions.sort_unstable();
+    let expected: Vec<u32> = (2..=(1 + GATEWAYS * ROTATIONS) as u32).collect();
+    assert_eq!(versions, expected, "every rotation got its own version");
+    let reloaded = open();
+    assert_eq!(
+        reloaded.versions().map(|(v, _)| v).collect::<Vec<_>>(),
+        (1..=(1 + GATEWAYS * ROTATIONS) as u32).collect::<Vec<_>>(),
+        "no version was lost"
+    );
+    assert_eq!(reloaded.current().0, (1 + GATEWAYS * ROTATIONS) as u32);
+    assert_eq!(reloaded.version(1).unwrap().expose().as_slice(), v1);
+    let row = cluster.psql("SELECT document FROM service_keys");
+    let hex: String = v1.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(row.contains("\"format\": 1") && !row.contains(&hex));
+}
+
+/// The root-key check: the first gateway stores the check value, the same root key passes,
+/// another root key is refused with a message saying so, also on a database whose service
+/// key ring predates the check (the wrong key cannot claim the check first).
+#[test]
+fn a_gateway_with_another_root_key_refuses_to_start() {
+    let cluster = Cluster::start();
+    let (root, other) = (root_key(), root_key());
+    let store = PgKeyStore::connect(&cluster.url()).unwrap();
+    // A ring and a key written before any check.
+    ServiceKeyring::load_or_create_in(Arc::new(store.service_keys()), &root).unwrap();
+    let kms =
+        EmbeddedKms::with_keystore(Arc::new(store.clone()), Arc::clone(&root), REGION).unwrap();
+    new_key(&kms, "before the check");
+
+    let refused = |result: Result<(), KmsError>| match result {
+        Err(KmsError::Internal(message)) => {
+            assert!(message.starts_with(ROOT_MISMATCH), "{message}");
+            message
+        }
+        other => panic!("another root key must be refused: {other:?}"),
+    };
+    let message = refused(store.check_root_key(&other));
+    assert!(message.contains("service_keys"), "{message}");
+    assert_eq!(
+        cluster.psql("SELECT count(*) FROM kms_root_check").trim(),
+        "0"
+    );
+
+    // Without a ring, the KMS's records are what the first check opens.
+    cluster.psql("DELETE FROM service_keys");
+    let message = refused(store.check_root_key(&other));
+    assert!(message.contains("kms_keys"), "{message}");
+
+    store.check_root_key(&root).unwrap();
+    assert_eq!(
+        cluster.psql("SELECT count(*) FROM kms_root_check").trim(),
+        "1"
+    );
+    let second_gateway = PgKeyStore::connect(&cluster.url()).unwrap();
+    second_gateway.check_root_key(&root).unwrap();
+    let message = refused(second_gateway.check_root_key(&other));
+    assert!(message.contains("kms_root_check"), "{message}");
+    assert_eq!(
+        format!("{}", KmsError::Internal(message.clone())),
+        format!("the key store is unavailable: {message}")
+    );
+}
+
+/// In a fresh database the first check stores the value; a later gateway with another root
+/// key is refused.
+#[test]
+fn the_first_check_on_a_fresh_database_claims_it() {
+    let cluster = Cluster::start();
+    let (root, other) = (root_key(), root_key());
+    let (a, b) = (
+        PgKeyStore::connect(&cluster.url()).unwrap(),
+        PgKeyStore::connect(&cluster.url()).unwrap(),
+    );
+    a.check_root_key(&root).unwrap();
+    b.check_root_key(&root).unwrap();
+    let refused = b.check_root_key(&other);
+    assert!(
+        matches!(&refused, Err(KmsError::Internal(m)) if m.starts_with(ROOT_MISMATCH)),
+        "{refused:?}"
     );
 }

@@ -27,6 +27,8 @@
 //! the seam for the polling fallback and for LISTEN/NOTIFY, which issue 16 adds later.
 
 mod bridge;
+mod root_check;
+mod service_keys;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,6 +38,9 @@ use coffer_kms::keystore::{Cas, KeyRecord, KeyStore, Revision, Versioned, check_
 
 use self::bridge::{Bridge, internal};
 use crate::error::Error;
+
+pub use self::root_check::ROOT_MISMATCH;
+pub use self::service_keys::PgServiceKeyStore;
 
 /// Connections a [`PgKeyStore`] keeps open at most, unless told otherwise: the KMS calls its
 /// keystore under one lock, so a few suffice.
@@ -68,6 +73,12 @@ impl PgKeyStore {
         Ok(PgKeyStore {
             bridge: Arc::new(Bridge::connect(url, max_connections)?),
         })
+    }
+
+    /// The service master key ring's storage (`service_keys`), on this keystore's
+    /// connections: pass it to `coffer_kms::ServiceKeyring::load_or_create_in`.
+    pub fn service_keys(&self) -> PgServiceKeyStore {
+        PgServiceKeyStore::new(Arc::clone(&self.bridge))
     }
 
     /// Every record id whose revision is above `mark`, deleted records included, with its

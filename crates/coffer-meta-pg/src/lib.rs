@@ -4,6 +4,10 @@
 //! as the embedded redb store (`coffer_store::contract`), against a real PostgreSQL 15 started
 //! by this crate's tests.
 //!
+//! The [`keystore`] module keeps the embedded KMS's keystore ([`PgKeyStore`]), the service
+//! master key ring and the root-key check in the same database (migration 2): records sealed
+//! by the root key, which stays on the gateways.
+//!
 //! # Tables
 //! One table per embedded table (docs/metadata.md, "The PostgreSQL backend"): `buckets`,
 //! `objects` (the current object of each key), `versions` (noncurrent versions and delete

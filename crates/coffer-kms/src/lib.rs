@@ -16,7 +16,10 @@
 //! - `memory`, `memory_keystore` and `contract` (feature `testing`): an
 //!   in-memory data plane and an in-memory keystore for tests, and the
 //!   contract suites every KMS backend and every keystore passes.
-//! - [`service_keys`]: the service master key behind SSE-S3 / SSE-OSS.
+//! - [`service_keys`]: the service master key behind SSE-S3 / SSE-OSS, its
+//!   document behind the [`ServiceKeyStore`] trait (load, compare-and-swap of
+//!   the whole document); [`FileServiceKeyStore`] is
+//!   `<data-dir>/service-keys.json`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -36,4 +39,4 @@ pub use kms::{CallContext, EncryptionContext, Kms, KmsAdmin, KmsDataPlane, KmsEr
 pub use root_key::{RootKey, RootKeyError};
 pub mod service_keys;
 
-pub use service_keys::{KeyringError, ServiceKeyring};
+pub use service_keys::{FileServiceKeyStore, KeyringError, ServiceKeyStore, ServiceKeyring};

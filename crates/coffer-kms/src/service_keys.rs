@@ -13,9 +13,19 @@
 //!
 //! Each `sealed` value is the key sealed by the root key with the context
 //! `service-master-key:v<N>`, so versions cannot be swapped for one another.
+//!
+//! Where that document lives is a [`ServiceKeyStore`]: load it with its revision, or
+//! compare-and-swap it whole. [`FileServiceKeyStore`] is the file above (the embedded
+//! default); gateways sharing a database keep the same document in a row there
+//! (`coffer_meta_pg::keystore::PgServiceKeyStore`). Every change (creation, rotation) is one
+//! swap from the revision the keyring was read at: when two gateways rotate at once, one swap
+//! loses, that keyring reloads the document and adds its version on top, so no version is ever
+//! lost. A keyring does not notice other gateways' rotations by itself:
+//! [`ServiceKeyring::refresh`] reloads it when the stored document changed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -23,34 +33,37 @@ use coffer_crypto::SymmetricKey;
 use serde::{Deserialize, Serialize};
 
 use crate::RootKey;
+use crate::keystore::{Cas, Revision, Versioned};
 
 const FILE_NAME: &str = "service-keys.json";
 const FORMAT: u32 = 1;
+/// Swaps a rotation tries (each after reloading what another writer stored) before giving up.
+const MAX_SWAPS: u32 = 16;
 
 /// Why the service keyring could not be loaded or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    /// The keyring file could not be read or written.
-    #[error("service keyring {path}: {message}")]
+    /// The keyring's storage could not be read or written.
+    #[error("service keyring {location}: {message}")]
     Io {
-        /// The file.
-        path: PathBuf,
+        /// Where the keyring is stored ([`ServiceKeyStore::location`]).
+        location: String,
         /// What went wrong.
         message: String,
     },
-    /// A sealed key does not open: a wrong root key or a damaged file.
+    /// A sealed key does not open: a wrong root key or a damaged document.
     #[error(
-        "service keyring {path} does not open with this root key: wrong or replaced root key, or a damaged file"
+        "service keyring {location} does not open with this root key: wrong or replaced root key, or a damaged file"
     )]
     WrongRootKey {
-        /// The file.
-        path: PathBuf,
+        /// Where the keyring is stored.
+        location: String,
     },
-    /// The file is not in the expected format.
-    #[error("service keyring {path} is malformed: {reason}")]
+    /// The document is not in the expected format.
+    #[error("service keyring {location} is malformed: {reason}")]
     Malformed {
-        /// The file.
-        path: PathBuf,
+        /// Where the keyring is stored.
+        location: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -59,23 +72,127 @@ pub enum KeyringError {
     Crypto(#[from] coffer_crypto::CryptoError),
 }
 
-#[derive(Serialize, Deserialize)]
+/// Storage for the service key ring's document (the JSON above, as bytes), shared by every
+/// process that opens it.
+///
+/// The contract: [`compare_and_swap`](Self::compare_and_swap) writes the whole document if,
+/// and only if, the stored one is still at `expected` (`None`: there is none), atomically
+/// with respect to every other writer, and durably before it returns
+/// [`Cas::Swapped`] with the new revision; otherwise it writes nothing and returns
+/// [`Cas::Lost`]. Revisions are opaque, compared for equality only, and never repeat for
+/// different documents. A document comes back exactly as written. The store never opens
+/// anything: the versions in it are sealed by the root key before it sees them.
+pub trait ServiceKeyStore: Send + Sync {
+    /// Where the document lives, for messages: a path, or a database table.
+    fn location(&self) -> String;
+
+    /// The stored document and its revision, or `None` before the first swap.
+    fn load(&self) -> Result<Option<Versioned<Vec<u8>>>, KeyringError>;
+
+    /// Replaces the document if it is at `expected` (see the trait's contract).
+    fn compare_and_swap(
+        &self,
+        expected: Option<&Revision>,
+        document: &[u8],
+    ) -> Result<Cas, KeyringError>;
+}
+
+/// The embedded default: `<data-dir>/service-keys.json`, mode 0600, fsynced and replaced
+/// atomically. Its revision is the hex SHA-256 of the file's bytes. One process owns a data
+/// directory: a lock in this handle serialises its read-compare-write.
+pub struct FileServiceKeyStore {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileServiceKeyStore {
+    /// The keyring file of `data_dir`.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            path: data_dir.join(FILE_NAME),
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn io(&self, message: impl std::fmt::Display) -> KeyringError {
+        KeyringError::Io {
+            location: self.location(),
+            message: message.to_string(),
+        }
+    }
+
+    fn read(&self) -> Result<Option<Versioned<Vec<u8>>>, KeyringError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(Some(Versioned {
+                revision: digest_revision(&bytes),
+                value: bytes,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+}
+
+fn digest_revision(bytes: &[u8]) -> Revision {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    Revision::new(
+        digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )
+}
+
+impl ServiceKeyStore for FileServiceKeyStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn load(&self) -> Result<Option<Versioned<Vec<u8>>>, KeyringError> {
+        self.read()
+    }
+
+    fn compare_and_swap(
+        &self,
+        expected: Option<&Revision>,
+        document: &[u8],
+    ) -> Result<Cas, KeyringError> {
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| self.io("the keyring file lock is poisoned"))?;
+        let stored = self.read()?;
+        if stored.as_ref().map(|v| &v.revision) != expected {
+            return Ok(Cas::Lost);
+        }
+        coffer_files::replace(&self.path, document).map_err(|e| self.io(e))?;
+        Ok(Cas::Swapped(Some(digest_revision(document))))
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 struct KeyringFile {
     format: u32,
     current: u32,
     versions: Vec<SealedVersion>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct SealedVersion {
     version: u32,
     created_ms: i64,
     sealed: String,
 }
 
-/// The service master key's versions, opened.
+/// The service master key's versions, opened, and the stored document they came from.
 pub struct ServiceKeyring {
-    path: PathBuf,
+    store: Arc<dyn ServiceKeyStore>,
+    /// The stored document's revision; the next swap expects it.
+    revision: Revision,
+    /// The document as stored: a rotation adds its version to it, leaving the others' sealed
+    /// bytes as they are.
+    document: KeyringFile,
     current: u32,
     keys: BTreeMap<u32, (i64, SymmetricKey)>,
 }
@@ -84,37 +201,83 @@ fn context(version: u32) -> String {
     format!("service-master-key:v{version}")
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new key, sealed as `version` of a document.
+fn new_version(
+    root: &RootKey,
+    version: u32,
+) -> Result<(SealedVersion, SymmetricKey), KeyringError> {
+    let key = SymmetricKey::generate()?;
+    let sealed = SealedVersion {
+        version,
+        created_ms: now_ms(),
+        sealed: BASE64.encode(root.seal(&context(version), key.expose())?),
+    };
+    Ok((sealed, key))
+}
+
 impl ServiceKeyring {
-    /// Opens the keyring, or creates it with a first version when absent.
-    /// A keyring that does not open with `root` is an error: it is never
-    /// replaced by a new one.
+    /// Opens the keyring file in `data_dir` ([`FileServiceKeyStore`]), or creates it with a
+    /// first version when absent. A keyring that does not open with `root` is an error: it is
+    /// never replaced by a new one.
     pub fn load_or_create(data_dir: &Path, root: &RootKey) -> Result<Self, KeyringError> {
-        let path = data_dir.join(FILE_NAME);
-        match std::fs::read(&path) {
-            Ok(bytes) => Self::open(path, &bytes, root),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut keyring = Self {
-                    path,
-                    current: 0,
-                    keys: BTreeMap::new(),
-                };
-                keyring.rotate(root)?;
-                Ok(keyring)
-            }
-            Err(e) => Err(KeyringError::Io {
-                path,
-                message: e.to_string(),
-            }),
-        }
+        Self::load_or_create_in(Arc::new(FileServiceKeyStore::new(data_dir)), root)
     }
 
-    fn open(path: PathBuf, bytes: &[u8], root: &RootKey) -> Result<Self, KeyringError> {
+    /// [`ServiceKeyring::load_or_create`] over any [`ServiceKeyStore`]. When several
+    /// processes create the keyring at once, one creation wins and the others open it.
+    pub fn load_or_create_in(
+        store: Arc<dyn ServiceKeyStore>,
+        root: &RootKey,
+    ) -> Result<Self, KeyringError> {
+        for _ in 0..MAX_SWAPS {
+            if let Some(stored) = store.load()? {
+                return Self::open(Arc::clone(&store), stored, root);
+            }
+            let (sealed, key) = new_version(root, 1)?;
+            let document = KeyringFile {
+                format: FORMAT,
+                current: 1,
+                versions: vec![sealed],
+            };
+            if let Cas::Swapped(Some(revision)) =
+                store.compare_and_swap(None, &encode(&*store, &document)?)?
+            {
+                let created_ms = document.versions[0].created_ms;
+                return Ok(Self {
+                    store,
+                    revision,
+                    document,
+                    current: 1,
+                    keys: BTreeMap::from([(1, (created_ms, key))]),
+                });
+            }
+            // Another process created it first: open theirs.
+        }
+        Err(KeyringError::Io {
+            location: store.location(),
+            message: "other writers kept changing the keyring".into(),
+        })
+    }
+
+    fn open(
+        store: Arc<dyn ServiceKeyStore>,
+        stored: Versioned<Vec<u8>>,
+        root: &RootKey,
+    ) -> Result<Self, KeyringError> {
+        let location = store.location();
         let malformed = |reason: &str| KeyringError::Malformed {
-            path: path.clone(),
+            location: location.clone(),
             reason: reason.to_owned(),
         };
         let file: KeyringFile =
-            serde_json::from_slice(bytes).map_err(|e| malformed(&e.to_string()))?;
+            serde_json::from_slice(&stored.value).map_err(|e| malformed(&e.to_string()))?;
         if file.format != FORMAT {
             return Err(malformed("unknown format version"));
         }
@@ -123,9 +286,11 @@ impl ServiceKeyring {
             let sealed = BASE64
                 .decode(&entry.sealed)
                 .map_err(|_| malformed("a sealed key is not base64"))?;
-            let opened = root
-                .open(&context(entry.version), &sealed)
-                .map_err(|_| KeyringError::WrongRootKey { path: path.clone() })?;
+            let opened = root.open(&context(entry.version), &sealed).map_err(|_| {
+                KeyringError::WrongRootKey {
+                    location: location.clone(),
+                }
+            })?;
             let key = SymmetricKey::from_slice(&opened)?;
             if keys
                 .insert(entry.version, (entry.created_ms, key))
@@ -138,10 +303,28 @@ impl ServiceKeyring {
             return Err(malformed("the current version is missing"));
         }
         Ok(Self {
-            path,
+            store,
+            revision: stored.revision,
             current: file.current,
+            document: file,
             keys,
         })
+    }
+
+    /// Reloads the keyring if its stored document changed since it was read (another
+    /// gateway rotated); returns whether it did.
+    pub fn refresh(&mut self, root: &RootKey) -> Result<bool, KeyringError> {
+        match self.store.load()? {
+            Some(stored) if stored.revision != self.revision => {
+                *self = Self::open(Arc::clone(&self.store), stored, root)?;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => Err(KeyringError::Io {
+                location: self.store.location(),
+                message: "the keyring was removed".into(),
+            }),
+        }
     }
 
     /// The version new objects use, and its key.
@@ -163,49 +346,44 @@ impl ServiceKeyring {
         self.keys.iter().map(|(v, (created, _))| (*v, *created))
     }
 
-    /// Adds a new version, makes it current and persists the keyring
-    /// (fsynced, atomically replaced) before returning it.
+    /// Adds a new version, makes it current and stores the keyring (durably, one
+    /// compare-and-swap) before returning it. If another writer changed the stored keyring
+    /// since it was read, the keyring reloads it and adds the version on top of theirs.
     pub fn rotate(&mut self, root: &RootKey) -> Result<u32, KeyringError> {
-        let version = self.keys.keys().next_back().copied().unwrap_or(0) + 1;
-        let created_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        self.keys
-            .insert(version, (created_ms, SymmetricKey::generate()?));
-        let previous = std::mem::replace(&mut self.current, version);
-        if let Err(error) = self.persist(root) {
-            self.keys.remove(&version);
-            self.current = previous;
-            return Err(error);
+        for _ in 0..MAX_SWAPS {
+            let version = self.keys.keys().next_back().copied().unwrap_or(0) + 1;
+            let (sealed, key) = new_version(root, version)?;
+            let created_ms = sealed.created_ms;
+            let mut document = self.document.clone();
+            document.versions.push(sealed);
+            document.current = version;
+            let bytes = encode(&*self.store, &document)?;
+            match self.store.compare_and_swap(Some(&self.revision), &bytes)? {
+                Cas::Swapped(Some(revision)) => {
+                    self.revision = revision;
+                    self.document = document;
+                    self.keys.insert(version, (created_ms, key));
+                    self.current = version;
+                    return Ok(version);
+                }
+                Cas::Swapped(None) | Cas::Lost => {
+                    self.refresh(root)?;
+                }
+            }
         }
-        Ok(version)
+        Err(KeyringError::Io {
+            location: self.store.location(),
+            message: "other writers kept rotating the keyring".into(),
+        })
     }
+}
 
-    fn persist(&self, root: &RootKey) -> Result<(), KeyringError> {
-        let io = |e: std::io::Error| KeyringError::Io {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let mut versions = Vec::new();
-        for (version, (created_ms, key)) in &self.keys {
-            versions.push(SealedVersion {
-                version: *version,
-                created_ms: *created_ms,
-                sealed: BASE64.encode(root.seal(&context(*version), key.expose())?),
-            });
-        }
-        let file = KeyringFile {
-            format: FORMAT,
-            current: self.current,
-            versions,
-        };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| KeyringError::Io {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        coffer_files::replace(&self.path, &json).map_err(io)
-    }
+/// The document as stored: pretty JSON, as the file has always been written.
+fn encode(store: &dyn ServiceKeyStore, document: &KeyringFile) -> Result<Vec<u8>, KeyringError> {
+    serde_json::to_vec_pretty(document).map_err(|e| KeyringError::Io {
+        location: store.location(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -248,6 +426,68 @@ mod tests {
         assert_eq!(
             std::fs::read(dir.path().join(FILE_NAME)).expect("read"),
             before
+        );
+    }
+
+    /// The file format is unchanged: a keyring written by the code before [`ServiceKeyStore`]
+    /// (`testdata/service-keys-v1`: its root key, its `service-keys.json` with versions 1 and
+    /// 2, and those keys in hex) opens, and a rotation keeps the old versions' sealed bytes.
+    #[test]
+    fn opens_a_keyring_file_written_before_the_store_trait() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/service-keys-v1");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["root.key", FILE_NAME] {
+            std::fs::copy(src.join(name), dir.path().join(name)).expect("copy fixture");
+        }
+        let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
+        let expected = std::fs::read_to_string(src.join("keys.hex")).expect("keys");
+        let expected: Vec<&str> = expected.lines().collect();
+        let mut keyring = ServiceKeyring::load_or_create(dir.path(), &root).expect("open");
+        assert_eq!(keyring.current().0, 2);
+        for (version, key) in [(1, expected[0]), (2, expected[1])] {
+            assert_eq!(
+                hex(keyring.version(version).expect("version").expose()),
+                key
+            );
+        }
+        assert_eq!(keyring.rotate(&root).expect("rotate"), 3);
+        let before: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join(FILE_NAME)).expect("read"))
+                .expect("json");
+        let after: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).expect("read"))
+                .expect("json");
+        assert_eq!(after["format"], 1);
+        assert_eq!(after["current"], 3);
+        assert_eq!(after["versions"][0], before["versions"][0]);
+        assert_eq!(after["versions"][1], before["versions"][1]);
+        assert_eq!(after["versions"][2]["version"], 3);
+    }
+
+    /// Two keyrings over one store (two gateways) rotating from the same revision: the second
+    /// swap loses, reloads and adds its version on top: no version is lost.
+    #[test]
+    fn concurrent_rotations_lose_no_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
+        let store: Arc<dyn ServiceKeyStore> = Arc::new(FileServiceKeyStore::new(dir.path()));
+        let mut a = ServiceKeyring::load_or_create_in(Arc::clone(&store), &root).expect("a");
+        let mut b = ServiceKeyring::load_or_create_in(Arc::clone(&store), &root).expect("b");
+        assert_eq!(a.rotate(&root).expect("rotate a"), 2);
+        let a2 = a.version(2).expect("v2").expose().to_vec();
+        assert_eq!(
+            b.rotate(&root).expect("rotate b"),
+            3,
+            "b lost, reloaded, rotated on top"
+        );
+        assert_eq!(b.version(2).expect("b has a's v2").expose().as_slice(), a2);
+        assert!(a.refresh(&root).expect("refresh"));
+        assert!(!a.refresh(&root).expect("refresh again"));
+        assert_eq!(a.current().0, 3);
+        let reloaded = ServiceKeyring::load_or_create(dir.path(), &root).expect("reload");
+        assert_eq!(
+            reloaded.versions().map(|(v, _)| v).collect::<Vec<_>>(),
+            [1, 2, 3]
         );
     }
 

@@ -4,6 +4,10 @@
 //! as the embedded redb store (`coffer_store::contract`), against a real PostgreSQL 15 started
 //! by this crate's tests.
 //!
+//! The [`keystore`] module keeps the embedded KMS's keystore ([`PgKeyStore`]), the service
+//! master key ring and the root-key check in the same database (migration 2): records sealed
+//! by the root key, which stays on the gateways.
+//!
 //! # Tables
 //! One table per embedded table (docs/metadata.md, "The PostgreSQL backend"): `buckets`,
 //! `objects` (the current object of each key), `versions` (noncurrent versions and delete
@@ -51,6 +55,7 @@ mod buckets;
 mod codec;
 mod db;
 mod error;
+pub mod keystore;
 mod multipart;
 mod objects;
 mod pending;
@@ -74,7 +79,9 @@ use crate::codec::decode;
 use crate::db::{query_opt, serializable, snapshot};
 use crate::error::Error;
 use crate::versions::KeyVersions;
+
 use coffer_store::rules::{check_bucket_name, check_key, check_retention_change, epoch_ms};
+pub use keystore::PgKeyStore;
 
 pub use schema::LATEST as SCHEMA_VERSION;
 

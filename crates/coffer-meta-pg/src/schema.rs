@@ -22,14 +22,21 @@ struct Migration {
 
 /// Every migration this build knows, oldest first. Append only: a shipped migration never
 /// changes.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "buckets, objects, versions, uploads, parts, blob references, pending blobs, users",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "buckets, objects, versions, uploads, parts, blob references, pending blobs, users",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "KMS keystore, KMS audit, service master key ring, root-key check",
+        sql: include_str!("migrations/0002_kms_keystore.sql"),
+    },
+];
 
 /// The schema version this build reads and writes.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version bigint PRIMARY KEY,

@@ -4,13 +4,13 @@
 
 use std::collections::VecDeque;
 
-use coffer_store::{ListedVersion, Version, VersionListPage, VersionListQuery};
+use coffer_store::{Version, VersionListPage, VersionListQuery};
 
 use crate::codec::{decode, key_string};
 use crate::db::{Tx, query};
 use crate::error::Error;
 use crate::versions::bucket;
-use coffer_store::rules::{common_prefix, prefix_successor};
+use coffer_store::rules::{VersionPage, prefix_successor};
 
 /// Rows per query.
 const BATCH: i64 = 500;
@@ -123,9 +123,8 @@ pub(crate) async fn list(
     q: &VersionListQuery,
 ) -> Result<VersionListPage, Error> {
     bucket(tx, bucket_name).await?;
-    let mut page = VersionListPage::default();
     if q.max_keys == 0 {
-        return Ok(page);
+        return Ok(VersionListPage::default());
     }
     let start = match &q.key_marker {
         Some(marker) if marker.as_str() > q.prefix.as_str() => marker.as_str(),
@@ -140,27 +139,17 @@ pub(crate) async fn list(
         exhausted: false,
     };
     rows.seek(start.as_bytes().to_vec());
-    let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
-    let mut count = 0;
+    let mut page = VersionPage::new(q);
     while let Some(key) = rows.peek_key().await? {
-        if let Some(cp) = delimiter.and_then(|d| common_prefix(&key, &q.prefix, d)) {
+        if let Some(prefix) = page.rolled_up(&key).map(str::to_owned) {
             // Every key under the common prefix is skipped: seek past them.
-            let cp = cp.to_owned();
-            match prefix_successor(cp.as_bytes()) {
+            match prefix_successor(prefix.as_bytes()) {
                 Some(next) => rows.seek(next),
                 None => rows.exhausted_now(),
             }
-            if q.key_marker.as_deref() == Some(cp.as_str()) {
-                continue;
-            }
-            if count == q.max_keys {
-                page.is_truncated = true;
+            if !page.add_prefix(&prefix) {
                 break;
             }
-            count += 1;
-            page.next_key_marker = Some(cp.clone());
-            page.next_version_id_marker = None;
-            page.common_prefixes.push(cp);
             continue;
         }
         // The key's versions, newest first.
@@ -168,39 +157,11 @@ pub(crate) async fn list(
         while rows.peek_key().await?.as_deref() == Some(key.as_str()) {
             of_key.extend(rows.next().await?);
         }
-        let mut skip = 0;
-        if q.key_marker.as_deref() == Some(key.as_str()) {
-            skip = of_key.len();
-            if let Some(marker) = q.version_id_marker.as_deref() {
-                let marker = (marker != "null").then_some(marker);
-                if let Some(at) = of_key.iter().position(|v| v.version_id() == marker) {
-                    skip = at + 1;
-                }
-            }
-        }
-        for (i, version) in of_key.into_iter().enumerate().skip(skip) {
-            if count == q.max_keys {
-                page.is_truncated = true;
-                break;
-            }
-            count += 1;
-            page.next_key_marker = Some(key.clone());
-            page.next_version_id_marker = Some(version.version_id().unwrap_or("null").to_owned());
-            page.versions.push(ListedVersion {
-                key: key.clone(),
-                version,
-                is_latest: i == 0,
-            });
-        }
-        if page.is_truncated {
+        if !page.add_key(&key, of_key) {
             break;
         }
     }
-    if !page.is_truncated {
-        page.next_key_marker = None;
-        page.next_version_id_marker = None;
-    }
-    Ok(page)
+    Ok(page.finish())
 }
 
 impl Rows<'_, '_> {

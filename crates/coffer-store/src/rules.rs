@@ -4,7 +4,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError};
+use crate::{
+    ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError, Version,
+    VersionListPage, VersionListQuery,
+};
 
 /// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
 pub fn random_hex() -> Result<String, StoreError> {
@@ -147,5 +150,101 @@ pub fn check_retention_change(
         Ok(())
     } else {
         Err(StoreError::ObjectLocked)
+    }
+}
+
+/// One ListObjectVersions page as it fills: every backend walks its keys in byte order and
+/// hands each key's versions (newest first), or the common prefix it rolls up into, to this;
+/// the markers, the roll-up, the count and the truncation are decided here, once.
+pub struct VersionPage<'q> {
+    query: &'q VersionListQuery,
+    page: VersionListPage,
+    count: usize,
+    last_prefix: Option<String>,
+}
+
+impl<'q> VersionPage<'q> {
+    /// An empty page for `query`.
+    pub fn new(query: &'q VersionListQuery) -> Self {
+        Self {
+            query,
+            page: VersionListPage::default(),
+            count: 0,
+            last_prefix: None,
+        }
+    }
+
+    /// The common prefix `key` rolls up into under the query's delimiter, if any; the caller
+    /// then skips every key under it (by seeking or walking).
+    pub fn rolled_up<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let delimiter = self.query.delimiter.as_deref()?;
+        common_prefix(key, &self.query.prefix, delimiter)
+    }
+
+    /// Adds a common prefix (once; not the one the key marker names). Returns `false` when the
+    /// page was already full: it is then truncated, and the walk stops.
+    pub fn add_prefix(&mut self, prefix: &str) -> bool {
+        if self.last_prefix.as_deref() == Some(prefix)
+            || self.query.key_marker.as_deref() == Some(prefix)
+        {
+            return true;
+        }
+        if !self.room() {
+            return false;
+        }
+        self.page.next_key_marker = Some(prefix.to_owned());
+        self.page.next_version_id_marker = None;
+        self.page.common_prefixes.push(prefix.to_owned());
+        self.last_prefix = Some(prefix.to_owned());
+        true
+    }
+
+    /// Adds one key's versions, newest first, after the version-id marker when `key` is the
+    /// key marker. Returns `false` when the page filled up before all were added: it is then
+    /// truncated, and the walk stops.
+    pub fn add_key(&mut self, key: &str, versions: Vec<Version>) -> bool {
+        let mut skip = 0;
+        if self.query.key_marker.as_deref() == Some(key) {
+            skip = versions.len();
+            if let Some(marker) = self.query.version_id_marker.as_deref() {
+                let marker = (marker != "null").then_some(marker);
+                if let Some(at) = versions.iter().position(|v| v.version_id() == marker) {
+                    skip = at + 1;
+                }
+            }
+        }
+        for (i, version) in versions.into_iter().enumerate().skip(skip) {
+            if !self.room() {
+                return false;
+            }
+            self.page.next_key_marker = Some(key.to_owned());
+            self.page.next_version_id_marker =
+                Some(version.version_id().unwrap_or("null").to_owned());
+            self.page.versions.push(ListedVersion {
+                key: key.to_owned(),
+                version,
+                is_latest: i == 0,
+            });
+        }
+        true
+    }
+
+    /// Counts one more entry if there is room; marks the page truncated if not.
+    fn room(&mut self) -> bool {
+        if self.count == self.query.max_keys {
+            self.page.is_truncated = true;
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+
+    /// The page; its next markers only when truncated.
+    pub fn finish(mut self) -> VersionListPage {
+        if !self.page.is_truncated {
+            self.page.next_key_marker = None;
+            self.page.next_version_id_marker = None;
+        }
+        self.page
     }
 }

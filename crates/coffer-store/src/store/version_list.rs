@@ -7,9 +7,9 @@ use redb::ReadableDatabase;
 
 use super::{BUCKETS, OBJECTS, Store, VERSIONS, require_bucket};
 use crate::keys::{bucket_prefix, object_key, prefix_successor, split_version_key, upload_prefix};
-use crate::list::common_prefix;
 use crate::records::decode;
-use crate::{ListedVersion, StoreError, Version, VersionListPage, VersionListQuery};
+use crate::rules::VersionPage;
+use crate::{StoreError, Version, VersionListPage, VersionListQuery};
 
 impl Store {
     /// One page of a ListObjectVersions listing: versions by key, newest first within a key,
@@ -23,9 +23,8 @@ impl Store {
     ) -> Result<VersionListPage, StoreError> {
         let txn = self.inner.db.begin_read()?;
         require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
-        let mut page = VersionListPage::default();
         if q.max_keys == 0 {
-            return Ok(page);
+            return Ok(VersionListPage::default());
         }
         let start = match &q.key_marker {
             Some(marker) if marker.as_str() > q.prefix.as_str() => marker.as_str(),
@@ -61,9 +60,7 @@ impl Store {
             })
             .peekable();
 
-        let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
-        let mut count = 0;
-        let mut last_prefix: Option<String> = None;
+        let mut page = VersionPage::new(q);
         loop {
             let key = match (peek_key(&mut objects)?, peek_key(&mut versions)?) {
                 (None, None) => break,
@@ -79,55 +76,15 @@ impl Store {
             while peek_key(&mut versions)?.as_deref() == Some(key.as_str()) {
                 of_key.extend(versions.next().transpose()?.map(|(_, v)| v));
             }
-            let mut skip = 0;
-            if q.key_marker.as_deref() == Some(key.as_str()) {
-                skip = of_key.len();
-                if let Some(marker) = q.version_id_marker.as_deref() {
-                    let marker = (marker != "null").then_some(marker);
-                    if let Some(at) = of_key.iter().position(|v| v.version_id() == marker) {
-                        skip = at + 1;
-                    }
-                }
-            }
-            if let Some(cp) = delimiter.and_then(|d| common_prefix(&key, &q.prefix, d)) {
-                if last_prefix.as_deref() == Some(cp) || q.key_marker.as_deref() == Some(cp) {
-                    continue;
-                }
-                if count == q.max_keys {
-                    page.is_truncated = true;
-                    break;
-                }
-                count += 1;
-                page.next_key_marker = Some(cp.to_owned());
-                page.next_version_id_marker = None;
-                page.common_prefixes.push(cp.to_owned());
-                last_prefix = Some(cp.to_owned());
-                continue;
-            }
-            for (i, version) in of_key.into_iter().enumerate().skip(skip) {
-                if count == q.max_keys {
-                    page.is_truncated = true;
-                    break;
-                }
-                count += 1;
-                page.next_key_marker = Some(key.clone());
-                page.next_version_id_marker =
-                    Some(version.version_id().unwrap_or("null").to_owned());
-                page.versions.push(ListedVersion {
-                    key: key.clone(),
-                    version,
-                    is_latest: i == 0,
-                });
-            }
-            if page.is_truncated {
+            let more = match page.rolled_up(&key).map(str::to_owned) {
+                Some(prefix) => page.add_prefix(&prefix),
+                None => page.add_key(&key, of_key),
+            };
+            if !more {
                 break;
             }
         }
-        if !page.is_truncated {
-            page.next_key_marker = None;
-            page.next_version_id_marker = None;
-        }
-        Ok(page)
+        Ok(page.finish())
     }
 }
 

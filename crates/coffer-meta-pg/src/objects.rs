@@ -11,8 +11,8 @@ use crate::codec::{decode, key_string, key_successor};
 use crate::db::{Tx, query};
 use crate::error::Error;
 use crate::versions::{KeyVersions, bucket, take_blob};
-use crate::walk::{Entry, Fetched, Walk, Walker};
-use coffer_store::rules::prefix_successor;
+use crate::walk::{Fetched, Walk, Walker};
+use coffer_store::rules::{list_page, prefix_successor};
 
 /// Writes `record` under `key` if `condition` holds, as the key's newest version.
 pub(crate) async fn put(
@@ -109,26 +109,7 @@ pub(crate) async fn list(tx: &Tx<'_>, bucket_name: &str, q: &ListQuery) -> Resul
         walker.feed(rows);
     }
     let (entries, is_truncated) = walker.finish();
-    let mut page = ListPage {
-        is_truncated,
-        ..ListPage::default()
-    };
-    for entry in entries {
-        match entry {
-            Entry::Item(key, record) => {
-                page.next_marker = Some(key.clone());
-                page.objects.push((key, record));
-            }
-            Entry::CommonPrefix(cp) => {
-                page.next_marker = Some(cp.clone());
-                page.common_prefixes.push(cp);
-            }
-        }
-    }
-    if !is_truncated {
-        page.next_marker = None;
-    }
-    Ok(page)
+    Ok(list_page(entries, is_truncated))
 }
 
 /// Objects from `lower` on (and before `upper`), in key order, at most `limit`.

@@ -11,11 +11,7 @@ use coffer_store::rules::{common_prefix, prefix_successor};
 /// At most this many rows per query.
 const BATCH: usize = 1000;
 
-/// One entry of a listing page, in key order.
-pub(crate) enum Entry<T> {
-    Item(String, T),
-    CommonPrefix(String),
-}
+pub(crate) use coffer_store::rules::ListEntry as Entry;
 
 /// One row a query returns: its object key, its item, and the lower bound that resumes the
 /// walk just after it.

@@ -7,11 +7,7 @@ use redb::ReadableTable;
 use crate::StoreError;
 use crate::keys::prefix_successor;
 
-/// One entry of a listing page, in key order.
-pub(crate) enum Entry<T> {
-    Item(String, T),
-    CommonPrefix(String),
-}
+pub(crate) use crate::rules::ListEntry as Entry;
 
 /// What a walk needs to know about the table it walks.
 pub(crate) struct Walk<'a, D, G> {

@@ -5,8 +5,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{
-    ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError, Version,
-    VersionListPage, VersionListQuery,
+    ListPage, ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError,
+    Version, VersionListPage, VersionListQuery,
 };
 
 /// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
@@ -88,6 +88,39 @@ pub fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: &str) -> Option<
     let rest = key.strip_prefix(prefix)?;
     let at = rest.find(delimiter)?;
     key.get(..prefix.len() + at + delimiter.len())
+}
+
+/// One entry of a listing page, in key order: an item under its key, or a common prefix.
+pub enum ListEntry<T> {
+    /// An object (or upload) under its key.
+    Item(String, T),
+    /// A common prefix the delimiter rolled keys up into.
+    CommonPrefix(String),
+}
+
+/// The ListObjects page of a walk's entries: the objects and common prefixes in order, and
+/// the last one as the next marker when `is_truncated`.
+pub fn list_page(entries: Vec<ListEntry<ObjectRecord>>, is_truncated: bool) -> ListPage {
+    let mut page = ListPage {
+        is_truncated,
+        ..ListPage::default()
+    };
+    for entry in entries {
+        match entry {
+            ListEntry::Item(key, record) => {
+                page.next_marker = Some(key.clone());
+                page.objects.push((key, record));
+            }
+            ListEntry::CommonPrefix(prefix) => {
+                page.next_marker = Some(prefix.clone());
+                page.common_prefixes.push(prefix);
+            }
+        }
+    }
+    if !is_truncated {
+        page.next_marker = None;
+    }
+    page
 }
 
 /// The id of the version given sequence number `seq`: `seq` as 16 hex digits, then 64

@@ -8,9 +8,9 @@ use redb::{ReadableDatabase, ReadableTable};
 use super::versions::{KeyVersions, bucket_versioning};
 use super::{BUCKETS, BlobRefs, OBJECTS, PENDING_BLOBS, Store, require_bucket};
 use crate::keys::{object_key, prefix_successor};
-use crate::list::{Entry, Walk, max_lower, walk};
+use crate::list::{Walk, max_lower, walk};
 use crate::records::decode;
-use crate::rules::check_key;
+use crate::rules::{check_key, list_page};
 use crate::{
     BlobId, Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, VersionRef,
     Versioning, Written,
@@ -151,26 +151,7 @@ impl Store {
                 encode_prefix: |cp: &str| object_key(bucket, cp),
             },
         )?;
-        let mut page = ListPage {
-            is_truncated,
-            ..ListPage::default()
-        };
-        for entry in entries {
-            match entry {
-                Entry::Item(key, record) => {
-                    page.next_marker = Some(key.clone());
-                    page.objects.push((key, record));
-                }
-                Entry::CommonPrefix(cp) => {
-                    page.next_marker = Some(cp.clone());
-                    page.common_prefixes.push(cp);
-                }
-            }
-        }
-        if !is_truncated {
-            page.next_marker = None;
-        }
-        Ok(page)
+        Ok(list_page(entries, is_truncated))
     }
 }
 

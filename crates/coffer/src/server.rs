@@ -89,6 +89,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
             limits: settings.limits,
+            default_protection: settings.default_protection.clone(),
         },
     });
     if settings.test_clock {
@@ -103,6 +104,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         region = %settings.region,
+        default_sse = %settings.default_protection,
         "serving"
     );
     listeners.serve(state).await?;

@@ -13,7 +13,10 @@ use coffer_keying::{Caller, KeyingError, ObjectName, Opening, Sealing};
 use coffer_store::BucketRecord;
 
 pub(crate) use request::parse_context;
-pub use request::{BUCKET_CONFIG_KEY, BucketDefault, PLAINTEXT_OPT_OUT, customer_key, requested};
+pub use request::{
+    BUCKET_CONFIG_KEY, BucketDefault, PLAINTEXT_OPT_OUT, customer_key, requested,
+    stored_plaintext_protection,
+};
 pub use response::{ResponseHeaders, describe_stored};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -48,6 +51,28 @@ pub fn seal_new(
         .keys
         .seal_new(&caller(req), protection, object)
         .map_err(keying_error)
+}
+
+/// The sealing for an object already stored in plaintext under `key` in
+/// `bucket`, to seal it in place (`coffer sse rewrap --seal-plaintext`):
+/// see [`stored_plaintext_protection`]. Asked by `req`'s principal (root).
+pub fn seal_existing(
+    state: &AppState,
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    key: &str,
+) -> ApiResult<Sealing> {
+    let protection = stored_plaintext_protection(bucket, &state.settings.default_protection);
+    let object = ObjectName {
+        bucket: &bucket.name,
+        key,
+        stored: &[],
+    };
+    state
+        .keys
+        .seal_new(&caller(req), protection, object)
+        .map_err(keying_error)?
+        .ok_or_else(|| ApiError::internal("sealing in place", "no sealing for a sealing mode"))
 }
 
 /// Whether a copy to `bucket` would protect the object differently from

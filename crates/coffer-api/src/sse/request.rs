@@ -185,6 +185,31 @@ pub fn requested(
     .map_err(|unsupported_name| unsupported(req.dialect, &unsupported_name.0))
 }
 
+/// What seals an object that is already stored in `bucket` without
+/// encryption (`coffer sse rewrap --seal-plaintext`): the bucket's rule if
+/// it names a mode, else the server's `default` — also in a bucket that
+/// opted out, whose owner keeps the opt-out for new writes only.
+pub fn stored_plaintext_protection(
+    bucket: &BucketRecord,
+    default: &DefaultProtection,
+) -> Protection {
+    let rule = BucketDefault::of(bucket).filter(|rule| !rule.is_plaintext_opt_out());
+    let Some(rule) = rule else {
+        return default.protection();
+    };
+    let (key_id, bucket_key) = (rule.kms_key_id, rule.bucket_key_enabled);
+    Protection::named(&rule.algorithm, rule.kms_data_encryption.as_deref(), || {
+        KmsProtection {
+            key_id,
+            bucket_key,
+            ..KmsProtection::default()
+        }
+    })
+    // A stored rule was checked when it was set; one that no longer reads
+    // yields to the server's default rather than to plaintext.
+    .unwrap_or_else(|_| default.protection())
+}
+
 /// A client's encryption context: base64 of a JSON object of strings.
 pub(crate) fn parse_context(encoded: &str) -> ApiResult<EncryptionContext> {
     decode_context(encoded).ok_or_else(|| {

@@ -106,6 +106,8 @@ pub enum Operation {
     /// The KMS API (AWS KMS JSON protocol); `None` for an `X-Amz-Target`
     /// it does not know (UnknownOperationException).
     Kms(Option<KmsOperation>),
+    /// An unauthenticated health probe (`/health/live`, `/health/ready`).
+    Health(crate::health::Probe),
 }
 
 /// The admin API's endpoints (root only, JSON).
@@ -301,6 +303,7 @@ impl Operation {
             Admin(admin) => admin.name(),
             Kms(Some(kms)) => kms.name(),
             Kms(None) => "KmsUnknownOperation",
+            Health(probe) => probe.name(),
         }
     }
 }

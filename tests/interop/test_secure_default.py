@@ -32,6 +32,7 @@ from support import (
     find_in_files,
     free_port,
     kms_client,
+    opt_out_of_encryption,
     run_coffer,
     unique_bucket_name,
     windows,
@@ -46,16 +47,6 @@ def marker(seed: int, n: int = MiB) -> bytes:
 
 def all_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
-
-
-def opt_out(client, bucket: str) -> None:
-    """The explicit, per-bucket opt-out of encryption at rest."""
-    client.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "none"}}]
-        },
-    )
 
 
 def needles(name: str, body: bytes) -> dict[str, bytes]:
@@ -77,7 +68,7 @@ def test_every_client_write_is_sealed_by_default(make_server, tmp_path):
     bucket, plain_bucket = unique_bucket_name("sealed"), unique_bucket_name("optout")
     c.create_bucket(Bucket=bucket)
     c.create_bucket(Bucket=plain_bucket)
-    opt_out(c, plain_bucket)
+    opt_out_of_encryption(c, plain_bucket)
     rule = c.get_bucket_encryption(Bucket=plain_bucket)["ServerSideEncryptionConfiguration"]
     assert rule["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "none"
     seed = random.SystemRandom().randrange(1 << 62)
@@ -166,7 +157,7 @@ def test_opt_out_is_explicit_and_deletable(make_server):
         c.get_bucket_encryption(Bucket=bucket)
     assert ei.value.response["Error"]["Code"] == "ServerSideEncryptionConfigurationNotFoundError"
     assert c.put_object(Bucket=bucket, Key="a", Body=b"x")["ServerSideEncryption"] == "AES256"
-    opt_out(c, bucket)
+    opt_out_of_encryption(c, bucket)
     assert "ServerSideEncryption" not in c.put_object(Bucket=bucket, Key="b", Body=b"x")
     # A request that asks for encryption still gets it in an opted-out bucket.
     r = c.put_object(Bucket=bucket, Key="c", Body=b"x", ServerSideEncryption="AES256")
@@ -241,7 +232,7 @@ def test_seal_plaintext_in_place(make_server):
     bucket = unique_bucket_name("legacy")
     c.create_bucket(Bucket=bucket)
     c.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    opt_out(c, bucket)  # how a test makes "objects written before the change"
+    opt_out_of_encryption(c, bucket)  # how a test makes "objects written before the change"
     seed = random.SystemRandom().randrange(1 << 62)
     old_v1, old_v2, single, part2 = (marker(seed + i) for i in range(4))
     c.put_object(Bucket=bucket, Key="versioned", Body=old_v1)

@@ -1019,7 +1019,8 @@ class Harness:
         key_id = h.get("x-amz-server-side-encryption-aws-kms-key-id")
         bucket_key = h.get("x-amz-server-side-encryption-bucket-key-enabled") == "true"
         if sse.mode == "none":
-            ok = not seen
+            # No header and no bucket rule: the server's default, AES256.
+            ok = amz == "AES256" and alg is None and key_id is None
         elif sse.mode in ("AES256", "SM4"):
             ok = amz == sse.mode and alg is None and key_id is None
         elif sse.mode == "SSE-C":

@@ -653,7 +653,8 @@ def kms_client(srv):
 class SseWriter:
     """Writes and reads objects of one bucket in one encryption mode through boto3.
 
-    Modes: "plain", "AES256", "SM4" (a raw header: boto3 has no typed SM4), "aws:kms" and
+    Modes: "plain" (no encryption parameter: plaintext only in a bucket that opted out, see
+    `opt_out_of_encryption`; else the server's default), "AES256", "SM4" (a raw header: boto3 has no typed SM4), "aws:kms" and
     "aws:kms+bk" (bucket keys; both under `kms_key_id`, or the default key), "SSE-C".
     """
 
@@ -727,6 +728,18 @@ class SseWriter:
             assert h.get("x-amz-server-side-encryption") == "aws:kms", h
         elif self.mode != "plain":
             assert h.get("x-amz-server-side-encryption") == self.mode, h
+
+
+def opt_out_of_encryption(client, bucket: str) -> None:
+    """The bucket's explicit opt-out of encryption at rest (`SSEAlgorithm` `none`): objects
+    written there without encryption headers are stored in plaintext. Tests use it for
+    plaintext controls and "plain" cells; without it every object is sealed."""
+    client.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "none"}}]
+        },
+    )
 
 
 def blob_files(data_dir: Path) -> list[Path]:

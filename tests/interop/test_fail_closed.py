@@ -23,7 +23,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from support import coffer_bin, error_code, find_in_files, http_status, kms_client, windows
+from support import (
+    coffer_bin,
+    error_code,
+    find_in_files,
+    http_status,
+    kms_client,
+    opt_out_of_encryption,
+    windows,
+)
 
 MiB = 1 << 20
 STATES = {
@@ -67,7 +75,10 @@ def test_unusable_kms_key_fails_every_request_and_writes_nothing(make_server, st
     copy_marker = rng.randbytes(512 * 1024)
     s3.put_object(Bucket="fc-b", Key="source", Body=copy_marker, ServerSideEncryption="AES256")
     control = rng.randbytes(512 * 1024)
-    s3.put_object(Bucket="fc-b", Key="control", Body=control)
+    # The positive control is plaintext: it lives in a bucket that opted out of encryption.
+    s3.create_bucket(Bucket="fc-plain")
+    opt_out_of_encryption(s3, "fc-plain")
+    s3.put_object(Bucket="fc-plain", Key="control", Body=control)
 
     if state == "disabled":
         kms.disable_key(KeyId=key_id)
@@ -97,7 +108,7 @@ def test_unusable_kms_key_fails_every_request_and_writes_nothing(make_server, st
     expect_kms_error(err, "ranged GET", s3.get_object, Bucket="fc-b", Key="readable", Range="bytes=0-9")
 
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket="fc-b").get("Contents", [])}
-    assert listed == {"readable", "source", "control"}, f"objects appeared: {listed}"
+    assert listed == {"readable", "source"}, f"objects appeared: {listed}"
     assert s3.list_objects_v2(Bucket="fc-default")["KeyCount"] == 0
     parts = s3.list_parts(Bucket="fc-b", Key="mp", UploadId=upload).get("Parts", [])
     assert [p["PartNumber"] for p in parts] == [1], f"a part appeared: {parts}"

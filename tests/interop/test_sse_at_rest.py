@@ -12,7 +12,8 @@ batch of a larger object is found mid-stream, after a 200 was sent; the stream i
 short, so the client sees an incomplete body (never bytes that failed authentication).
 `test_damage_in_a_later_part_is_not_served` pins that down.
 
-Plain (unencrypted) objects are stored as-is: flipping a byte of a plain blob is NOT detected,
+Plain objects (only in a bucket that opted out of encryption at rest; every other object is
+sealed by default) are stored as-is: flipping a byte of a plain blob is NOT detected,
 and a GET serves the altered bytes with 200. That is expected for plaintext storage and is not
 tested (nothing to assert).
 
@@ -43,6 +44,7 @@ from support import (
     expect_error,
     flip,
     http_status,
+    opt_out_of_encryption,
     sealed_size,
     windows,
 )
@@ -51,6 +53,7 @@ MiB = 1 << 20
 SSE_C_FLAG = ["--allow-insecure-sse-c"]
 MODES = ["AES256", "SM4", "SSE-C"]
 BUCKET = "at-rest"
+PLAIN_BUCKET = "at-rest-plain"
 
 
 def rand(n: int, seed: int) -> bytes:
@@ -95,8 +98,11 @@ def test_plaintext_and_key_never_on_disk(make_server, mode):
     part1 = bytearray(rand(5 * MiB, seed + 3))
     part1[1_234_567:1_234_567 + MiB] = marker_mp
     w.multipart("multi.bin", [bytes(part1), marker_mp])
-    # The positive control: the same scan finds a plaintext object's bytes.
-    Writer(c, "plain").put("control.bin", control)
+    # The positive control: the same scan finds a plaintext object's bytes (stored in a bucket
+    # that opted out of encryption at rest; without that, it would be sealed by default).
+    c.create_bucket(Bucket=PLAIN_BUCKET)
+    opt_out_of_encryption(c, PLAIN_BUCKET)
+    SseWriter(c, PLAIN_BUCKET, "plain").put("control.bin", control)
 
     # A graceful stop flushes everything; then every file of the data dir is scanned.
     srv.stop()
@@ -124,7 +130,7 @@ def test_plaintext_and_key_never_on_disk(make_server, mode):
     w = Writer(c, mode, ck)
     assert w.get("single.bin") == marker_single
     assert w.get("multi.bin") == bytes(part1) + marker_mp
-    assert c.get_object(Bucket=BUCKET, Key="control.bin")["Body"].read() == control
+    assert c.get_object(Bucket=PLAIN_BUCKET, Key="control.bin")["Body"].read() == control
 
 
 # --------------------------------------------------------------------------- tampering

@@ -40,7 +40,16 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from oss2.models import PartInfo, ServerSideEncryptionRule
 
 from oss_support import cleanup_bucket, oss2_bucket, unique_oss_bucket, v2_client
-from support import CHUNK, REGION, error_code, expect_error, find_in_files, http_status, windows
+from support import (
+    CHUNK,
+    REGION,
+    error_code,
+    expect_error,
+    find_in_files,
+    http_status,
+    opt_out_of_encryption,
+    windows,
+)
 
 MiB = 1 << 20
 PART_SIZES = [5 * MiB, 5 * MiB, MiB + 123]
@@ -381,7 +390,14 @@ def test_copy_kms_to_aes256_to_kms_and_plain(s3k, kms, bucket):
     g = s3k.get_object(Bucket=bucket, Key="k2")
     assert g["Body"].read() == body
     check_s3_kms(hdrs(g), key_b["KeyId"], "GET AES256 -> KMS copy")
-    # KMS -> plain (no SSE headers, bucket without default) and plain -> KMS default key.
+    # KMS -> no SSE headers, bucket without a rule: the server's default (AES256).
+    r = s3k.copy_object(Bucket=bucket, Key="default", CopySource={"Bucket": bucket, "Key": "k2"})
+    assert sse(hdrs(r)) == {"x-amz-server-side-encryption": "AES256"}, sse(hdrs(r))
+    g = s3k.get_object(Bucket=bucket, Key="default")
+    assert g["Body"].read() == body
+    assert sse(hdrs(g)) == {"x-amz-server-side-encryption": "AES256"}, sse(hdrs(g))
+    # KMS -> plain (no SSE headers, in a bucket that opted out) and plain -> KMS default key.
+    opt_out_of_encryption(s3k, bucket)
     r = s3k.copy_object(Bucket=bucket, Key="plain", CopySource={"Bucket": bucket, "Key": "k2"})
     assert sse(hdrs(r)) == {}, sse(hdrs(r))
     g = s3k.get_object(Bucket=bucket, Key="plain")
@@ -819,7 +835,9 @@ def test_no_plaintext_or_data_key_at_rest(make_server):
     ob.put_object("sm4", markers["sm4"], headers={"x-oss-server-side-encryption": "KMS",
                                                   "x-oss-server-side-encryption-key-id": key_id,
                                                   "x-oss-server-side-data-encryption": "SM4"})
-    s3.put_object(Bucket="atrest", Key="control", Body=markers["control"])
+    s3.create_bucket(Bucket="atrest-plain")
+    opt_out_of_encryption(s3, "atrest-plain")  # the plaintext control
+    s3.put_object(Bucket="atrest-plain", Key="control", Body=markers["control"])
     # A data key handed out by the KMS API must not be kept either.
     dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext={"k": "v"})
     assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"k": "v"})["Plaintext"] == dk["Plaintext"]

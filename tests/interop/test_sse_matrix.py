@@ -14,6 +14,12 @@ algorithms, SSE-C over HTTP without the opt-in flag) is at the end, with a smoke
 SSE-KMS (the full SSE-KMS suite is test_sse_kms.py).
 
 The session server runs with --allow-insecure-sse-c (conftest), since the suite speaks plain HTTP.
+
+The matrix's buckets opt out of encryption at rest (`SSEAlgorithm` `none`), so that the "plain"
+mode (no encryption header) still means a plaintext object and every copy to "plain" drops the
+source's encryption; in any other bucket a request without a header gets the server's default,
+AES256 — that case, through every client and route, is test_secure_default.py, and the
+last test here.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from oss_support import (
     unique_oss_bucket,
     v2_client,
 )
-from support import expect_error, unique_bucket_name
+from support import expect_error, opt_out_of_encryption, unique_bucket_name
 
 MiB = 1 << 20
 CHUNK = 64 * 1024
@@ -326,6 +332,8 @@ def drivers(server, s3_required):
     v2 = v2_client(server, retries=2)
     v2.put_bucket(oss.PutBucketRequest(bucket=b3))
     made.append(b3)
+    for name in made:
+        opt_out_of_encryption(s3c, name)
     yield {"boto3": S3Driver(s3c, b1), "oss2": Oss2Driver(ob), "ossv2": V2Driver(v2, b3)}
     for name in made:
         cleanup_bucket(s3_required, name)
@@ -731,3 +739,21 @@ def test_sse_c_reads_refused_after_restart_without_flag(make_server):
     c = srv.client(checksum="when_required")
     got = c.get_object(Bucket="ssec-restart", Key="k", SSECustomerAlgorithm="AES256", SSECustomerKey=ck)
     assert got["Body"].read() == b"secret"
+
+
+@pytest.mark.parametrize("client_name", ["boto3", "oss2", "ossv2"])
+def test_no_header_without_opt_out_is_the_server_default(drivers, client_name, s3_required):
+    """The same drivers, "plain" writes, in a bucket with the opt-out removed: AES256."""
+    d = drivers[client_name]
+    bucket = d.bucket
+    s3_required.delete_bucket_encryption(Bucket=bucket)
+    try:
+        body = data(SMALL, seed_of(client_name, "default"))
+        h, etag = d.put("default/put.bin", body, "plain", None)
+        check_sse(h, "AES256", d.dialect, f"{client_name} PutObject without a header")
+        assert etag.strip('"').lower() == md5_hex(body)
+        status, h, got = d.get("default/put.bin", "AES256", None)  # what it must read as
+        assert status == 200 and got == body
+        check_sse(h, "AES256", d.dialect, f"{client_name} GetObject of a default-sealed object")
+    finally:
+        opt_out_of_encryption(s3_required, bucket)

@@ -9,7 +9,8 @@
 //! configurations as plain data (lifecycle rules and their evaluation,
 //! object lock, the OSS WORM policy, tag sets); [`object_io`] is the
 //! single place where object bodies are written and read (`body_checks` verifies what a body promised);
-//! [`error`] holds every error code and its status.
+//! [`error`] holds every error code and its status; [`health`] answers the
+//! unauthenticated `/health/live` and `/health/ready` probes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ mod body_checks;
 pub mod bucket_config;
 pub mod clock;
 pub mod error;
+pub mod health;
 pub mod kms_api;
 pub mod lifecycle_worker;
 mod limits;

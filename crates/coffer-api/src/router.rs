@@ -106,6 +106,8 @@ pub enum Operation {
     /// The KMS API (AWS KMS JSON protocol); `None` for an `X-Amz-Target`
     /// it does not know (UnknownOperationException).
     Kms(Option<KmsOperation>),
+    /// An unauthenticated health probe (`/health/live`, `/health/ready`).
+    Health(crate::health::Probe),
 }
 
 /// The admin API's endpoints (root only, JSON).
@@ -120,6 +122,10 @@ pub enum AdminOperation {
     ListServiceKeys,
     RotateServiceKey,
     RewrapAll,
+    /// `GET sse/status`: the server's default encryption, opted-out buckets, plaintext objects.
+    PlaintextStatus,
+    /// `POST sse/seal-plaintext`: seal every plaintext object version in place.
+    SealPlaintext,
     /// `POST lifecycle/run`: one lifecycle pass now, its report as the answer.
     RunLifecycle,
     /// `POST clock`: move the object clock forward (only a `--test-clock` server).
@@ -297,6 +303,7 @@ impl Operation {
             Admin(admin) => admin.name(),
             Kms(Some(kms)) => kms.name(),
             Kms(None) => "KmsUnknownOperation",
+            Health(probe) => probe.name(),
         }
     }
 }
@@ -312,6 +319,8 @@ impl AdminOperation {
             (&Method::GET, Some(("sse", "keys"))) => ListServiceKeys,
             (&Method::POST, Some(("sse", "rotate"))) => RotateServiceKey,
             (&Method::POST, Some(("sse", "rewrap"))) => RewrapAll,
+            (&Method::GET, Some(("sse", "status"))) => PlaintextStatus,
+            (&Method::POST, Some(("sse", "seal-plaintext"))) => SealPlaintext,
             (&Method::POST, Some(("lifecycle", "run"))) => RunLifecycle,
             (&Method::POST, None) if rest == "clock" => AdvanceClock,
             (&Method::POST, None) if rest == "users" => AddUser,
@@ -330,6 +339,8 @@ impl AdminOperation {
             AdminOperation::ListServiceKeys => "AdminListServiceKeys",
             AdminOperation::RotateServiceKey => "AdminRotateServiceKey",
             AdminOperation::RewrapAll => "AdminRewrapAll",
+            AdminOperation::PlaintextStatus => "AdminPlaintextStatus",
+            AdminOperation::SealPlaintext => "AdminSealPlaintext",
             AdminOperation::RunLifecycle => "AdminRunLifecycle",
             AdminOperation::AdvanceClock => "AdminAdvanceClock",
             AdminOperation::Unknown => "AdminUnknownEndpoint",

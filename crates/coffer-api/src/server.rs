@@ -294,6 +294,12 @@ async fn route(
     } else {
         resolve_target(raw_path, host, &state.settings.domains)?
     };
+    // Before authentication: probes are unsigned (and a signed request to a
+    // bucket named `health` is never one).
+    if let Some(probe) = crate::health::probe_of(&parts, &target) {
+        *operation = Some(Operation::Health(probe));
+        return Ok(crate::health::answer(state, probe, parts.method == Method::HEAD).await);
+    }
     // Parsed before authentication to name the operation; a bad query
     // still fails only once the request is authenticated.
     let query = Query::parse(parts.uri.query().unwrap_or_default());

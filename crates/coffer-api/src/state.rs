@@ -27,6 +27,9 @@ pub struct ServerSettings {
     pub domains: Vec<String>,
     /// Timeouts and connection limits of the listeners.
     pub limits: crate::limits::ConnectionLimits,
+    /// What protects a new object whose request and bucket name no
+    /// encryption (`--default-sse`; AES256 unless configured).
+    pub default_protection: coffer_keying::DefaultProtection,
 }
 
 /// Everything a request handler can reach, shared by all connections.

@@ -88,6 +88,18 @@ pub async fn rotate_service_key(client: &SignedClient) -> Result<serde_json::Val
     json_call(client, Method::POST, &format!("{SSE}/rotate")).await
 }
 
+/// The server's default encryption, the buckets that opted out of encryption at rest, and
+/// every object version stored in plaintext.
+pub async fn encryption_status(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
+    json_call(client, Method::GET, &format!("{SSE}/status")).await
+}
+
+/// Seals every object version stored in plaintext in place (same version id, ETag and
+/// metadata); resumable: a second run seals what the first left.
+pub async fn seal_plaintext(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
+    json_call(client, Method::POST, &format!("{SSE}/seal-plaintext")).await
+}
+
 /// Re-wraps every object's data key under the current version.
 pub async fn rewrap_objects(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
     json_call(client, Method::POST, &format!("{SSE}/rewrap")).await

@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Owner read and write: the mode of every private file.
 pub const PRIVATE_MODE: u32 = 0o600;
 
+/// Owner only: the mode of every directory Coffer keeps data in.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
 /// How many temporary names to try before giving up (another process could
 /// hold one by chance; the counter and clock make that unlikely).
 const TEMP_ATTEMPTS: u32 = 16;
@@ -63,6 +66,32 @@ pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     linked?;
     removed?;
     sync_parent(path)
+}
+
+/// Makes `path` a directory only its owner can enter (0700): creates it,
+/// and any missing parents, with that mode, or narrows an existing one.
+/// Returns whether an existing directory was wider and has been narrowed
+/// (for the caller to say so); parents that existed are left alone.
+pub fn ensure_private_dir(path: &Path) -> io::Result<bool> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let existed = path.is_dir();
+        builder.mode(PRIVATE_DIR_MODE).create(path)?;
+        let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode != PRIVATE_DIR_MODE {
+            fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE_DIR_MODE))?;
+            return Ok(existed);
+        }
+        Ok(false)
+    }
+    #[cfg(not(unix))]
+    {
+        builder.create(path)?;
+        Ok(false)
+    }
 }
 
 /// Writes `bytes` to a new temporary file beside `path`, created with
@@ -191,6 +220,30 @@ mod tests {
         replace_with_mode(&path, b"cert", 0o644).expect("write");
         assert_eq!(mode_of(&path), 0o644);
         assert_eq!(entries(dir.path()), ["cert.pem"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_dirs_are_created_or_narrowed_to_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nested = dir.path().join("a").join("b");
+        assert!(
+            !ensure_private_dir(&nested).expect("create"),
+            "nothing existed"
+        );
+        assert_eq!(mode_of(&nested), 0o700);
+        assert_eq!(mode_of(&dir.path().join("a")), 0o700, "created parents too");
+        fs::set_permissions(&nested, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert!(
+            ensure_private_dir(&nested).expect("narrow"),
+            "a wider dir is narrowed"
+        );
+        assert_eq!(mode_of(&nested), 0o700);
+        assert!(
+            !ensure_private_dir(&nested).expect("again"),
+            "already private"
+        );
     }
 
     #[test]

@@ -46,8 +46,8 @@ use coffer_kms::{KeyringError, RootKey, ServiceKeyring};
 use bucket_keys::BucketKeyCache;
 pub use error::{KeyingError, KeyingResult};
 pub use protection::{
-    CONTEXT_ATTRIBUTE, CustomerKey, KmsProtection, Protection, UnsupportedAlgorithm,
-    decode_context, is_kms_name,
+    CONTEXT_ATTRIBUTE, CustomerKey, DefaultProtection, KmsProtection, Protection,
+    UnsupportedAlgorithm, decode_context, is_kms_name,
 };
 pub use sealing::{Applied, Opening, SINGLE_PART, Sealing};
 

@@ -11,7 +11,10 @@ use md5::{Digest, Md5};
 /// How a new object is protected at rest.
 #[derive(Debug)]
 pub enum Protection {
-    /// Stored as sent (no header and no bucket rule asked for encryption).
+    /// Stored as sent: only for a bucket whose owner opted out of
+    /// encryption at rest explicitly (a request without encryption headers
+    /// otherwise gets the bucket's rule, else the server's
+    /// [`DefaultProtection`]).
     None,
     /// A fresh data key wrapped by the service master key (`AES256`, OSS `SM4`).
     Service(Algorithm),
@@ -68,6 +71,78 @@ impl Protection {
     }
 }
 
+/// What protects a new object whose request and bucket name no encryption:
+/// the server's default (`--default-sse`), never plaintext. AWS S3 has
+/// sealed every new object with SSE-S3 since 2023; so does Coffer, with
+/// [`DefaultProtection::default`] (`AES256`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DefaultProtection {
+    /// A fresh data key wrapped by the service master key: `AES256` or `SM4`.
+    Service(Algorithm),
+    /// SSE-KMS under `key_id` (id, ARN or alias), or the KMS's default SSE
+    /// key (`alias/aws/s3`) when `None`.
+    Kms {
+        /// The customer master key; `None`: the default SSE key.
+        key_id: Option<String>,
+    },
+}
+
+impl Default for DefaultProtection {
+    fn default() -> Self {
+        DefaultProtection::Service(Algorithm::Aes256Gcm)
+    }
+}
+
+impl DefaultProtection {
+    /// Reads `AES256`, `SM4`, `aws:kms` (also `KMS`) or `aws:kms:KEY-ID`
+    /// (`KEY-ID` an id, ARN or alias; the part after the first
+    /// `aws:kms:`). Plaintext is not a server default: there is no name
+    /// for it here.
+    pub fn parse(text: &str) -> Result<Self, UnsupportedAlgorithm> {
+        let text = text.trim();
+        match text {
+            "AES256" => Ok(DefaultProtection::Service(Algorithm::Aes256Gcm)),
+            "SM4" => Ok(DefaultProtection::Service(Algorithm::Sm4Gcm)),
+            "aws:kms" | "KMS" => Ok(DefaultProtection::Kms { key_id: None }),
+            _ => match text
+                .strip_prefix("aws:kms:")
+                .or_else(|| text.strip_prefix("KMS:"))
+                .map(str::trim)
+            {
+                Some(key_id) if !key_id.is_empty() => Ok(DefaultProtection::Kms {
+                    key_id: Some(key_id.to_owned()),
+                }),
+                _ => Err(UnsupportedAlgorithm(text.to_owned())),
+            },
+        }
+    }
+
+    /// The protection a new object gets from this default.
+    pub fn protection(&self) -> Protection {
+        match self {
+            DefaultProtection::Service(algorithm) => Protection::Service(*algorithm),
+            DefaultProtection::Kms { key_id } => Protection::Kms(KmsProtection {
+                key_id: key_id.clone(),
+                ..KmsProtection::default()
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for DefaultProtection {
+    /// The name [`DefaultProtection::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefaultProtection::Service(Algorithm::Aes256Gcm) => f.write_str("AES256"),
+            DefaultProtection::Service(Algorithm::Sm4Gcm) => f.write_str("SM4"),
+            DefaultProtection::Kms { key_id: None } => f.write_str("aws:kms"),
+            DefaultProtection::Kms {
+                key_id: Some(key_id),
+            } => write!(f, "aws:kms:{key_id}"),
+        }
+    }
+}
+
 /// Whether `name` asks for SSE-KMS in either dialect.
 pub fn is_kms_name(name: &str) -> bool {
     matches!(name.trim(), "KMS" | "aws:kms" | "aws:kms:dsse")
@@ -118,4 +193,42 @@ pub fn decode_context(encoded: &str) -> Option<EncryptionContext> {
 /// The stored form of a client's encryption context.
 pub(crate) fn encode_context(context: &EncryptionContext) -> String {
     BASE64.encode(serde_json::to_vec(context).expect("a map of strings serialises"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_protection_names() {
+        for (text, expected) in [
+            ("AES256", DefaultProtection::Service(Algorithm::Aes256Gcm)),
+            (" SM4 ", DefaultProtection::Service(Algorithm::Sm4Gcm)),
+            ("aws:kms", DefaultProtection::Kms { key_id: None }),
+            ("KMS", DefaultProtection::Kms { key_id: None }),
+            (
+                "aws:kms:alias/backups",
+                DefaultProtection::Kms {
+                    key_id: Some("alias/backups".into()),
+                },
+            ),
+            (
+                "aws:kms:arn:aws:kms:us-east-1:000000000000:key/k1",
+                DefaultProtection::Kms {
+                    key_id: Some("arn:aws:kms:us-east-1:000000000000:key/k1".into()),
+                },
+            ),
+        ] {
+            let parsed = DefaultProtection::parse(text).expect(text);
+            assert_eq!(parsed, expected, "{text}");
+            assert_eq!(
+                DefaultProtection::parse(&parsed.to_string()).expect("round trip"),
+                parsed
+            );
+        }
+        for refused in ["", "none", "aes256", "aws:kms:", "DES"] {
+            assert!(DefaultProtection::parse(refused).is_err(), "{refused:?}");
+        }
+        assert_eq!(DefaultProtection::default().to_string(), "AES256");
+    }
 }

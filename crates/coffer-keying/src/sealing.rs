@@ -86,6 +86,20 @@ impl Sealing {
         )
     }
 
+    /// The envelope of an object whose parts, `(part number, plaintext
+    /// size)` in order, are all written (version 2, its layout tagged):
+    /// what sealing a stored plaintext object in place ends with.
+    pub fn final_envelope(&self, parts: &[(u32, u64)]) -> KeyingResult<Vec<u8>> {
+        let layout = parts
+            .iter()
+            .map(|&(part_number, plain_size)| PartLayout {
+                part_number,
+                plain_size,
+            })
+            .collect();
+        self.envelope(layout, true)
+    }
+
     /// The envelope of a multipart upload before its parts are known: one
     /// placeholder part, replaced by the real layout at completion.
     pub fn upload_envelope(&self) -> KeyingResult<Vec<u8>> {

@@ -313,6 +313,22 @@ pub trait KmsDataPlane: Send + Sync {
         None
     }
 
+    /// Whether the KMS can serve data keys now, for a readiness probe
+    /// (`/health/ready`): no key is used and nothing is audited. The
+    /// default describes the default SSE key (`alias/aws/s3`), where "not
+    /// found" still shows the KMS answered; a backend with a cheaper or
+    /// deeper check overrides it.
+    fn check_ready(&self) -> Result<(), KmsError> {
+        let ctx = CallContext {
+            principal: "coffer-health".to_owned(),
+            resource: None,
+        };
+        match self.describe_key(&ctx, "alias/aws/s3") {
+            Ok(_) | Err(KmsError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     // Data keys. Every ciphertext blob names its key and version, so
     // Decrypt needs no key reference (if one is given, it must match).
     /// A fresh 256-bit data key, in plaintext and encrypted under `key`'s

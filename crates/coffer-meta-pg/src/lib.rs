@@ -69,9 +69,9 @@ use std::time::SystemTime;
 
 use coffer_store::{
     BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
-    MetadataStore, ObjectRecord, PartRecord, PendingBlob, StoreError, StoreFuture, UploadListPage,
-    UploadListQuery, UploadRecord, UserRecord, Version, VersionChange, VersionListPage,
-    VersionListQuery, VersionRef, Versioning, Written,
+    MetadataStore, ObjectRecord, PartRecord, PendingBlob, StoreError, StoreFuture, StoredBody,
+    UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
+    VersionListPage, VersionListQuery, VersionRef, Versioning, Written,
 };
 use deadpool_postgres::Pool;
 
@@ -243,6 +243,20 @@ impl MetadataStore for PgMetadata {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         write!(self, async move |tx| {
             objects::replace_envelope(tx, &bucket, &key, &which, &expected, &new).await
+        })
+    }
+
+    fn replace_body(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        expected: StoredBody,
+        new: StoredBody,
+    ) -> StoreFuture<'_, bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        write!(self, async move |tx| {
+            objects::replace_body(tx, &bucket, &key, &which, &expected, new.clone()).await
         })
     }
 

@@ -3,14 +3,14 @@
 use std::collections::BTreeSet;
 
 use coffer_store::{
-    Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, VersionRef, Versioning,
-    Written,
+    Condition, Deleted, ListPage, ListQuery, ObjectRecord, StoreError, StoredBody, VersionRef,
+    Versioning, Written,
 };
 
 use crate::codec::{decode, key_string, key_successor};
 use crate::db::{Tx, query};
 use crate::error::Error;
-use crate::versions::{KeyVersions, bucket, take_blob};
+use crate::versions::{KeyVersions, bucket, release_blob, take_blob};
 use crate::walk::{Fetched, Walk, Walker};
 use coffer_store::rules::{list_page, prefix_successor};
 
@@ -80,6 +80,43 @@ pub(crate) async fn replace_envelope(
     }
     let record = ObjectRecord {
         envelope: Some(new.to_vec()),
+        ..record
+    };
+    versions.rewrite(place, record).await?;
+    Ok(true)
+}
+
+/// Compare-and-swap of one object version's body (extents and envelope); see the trait.
+pub(crate) async fn replace_body(
+    tx: &Tx<'_>,
+    bucket_name: &str,
+    key: &str,
+    which: &VersionRef,
+    expected: &StoredBody,
+    new: StoredBody,
+) -> Result<bool, Error> {
+    bucket(tx, bucket_name).await?;
+    let versions = KeyVersions::new(tx, bucket_name, key);
+    let Some((place, coffer_store::Version::Object(record), _)) = versions.find(which).await?
+    else {
+        return Ok(false);
+    };
+    if record.extents != expected.extents || record.envelope != expected.envelope {
+        return Ok(false);
+    }
+    let mut new_blobs = BTreeSet::new();
+    for extent in &new.extents {
+        if !new_blobs.insert(extent.blob.clone()) {
+            return Err(StoreError::BlobInUse.into());
+        }
+        take_blob(tx, &extent.blob).await?;
+    }
+    for extent in &record.extents {
+        release_blob(tx, &extent.blob).await?;
+    }
+    let record = ObjectRecord {
+        extents: new.extents,
+        envelope: new.envelope,
         ..record
     };
     versions.rewrite(place, record).await?;

@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::rules::random_hex;
 use crate::{BlobId, StoreError};
 
+/// Mode of every directory of the store: owner only.
+pub(crate) const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of every file of the store (`meta.redb`, blobs, temp files): owner read and write.
+pub(crate) const PRIVATE_FILE_MODE: u32 = 0o600;
+
 /// A blob being written. Dropping it without [`NewBlob::finish`] removes the temp file.
 pub(crate) struct NewBlob {
     id: BlobId,
@@ -19,11 +24,14 @@ impl NewBlob {
     pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<NewBlob, StoreError> {
         let id = random_hex()?;
         let tmp_path = tmp_dir.join(&id);
-        let file = File::options()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .open(&tmp_path)?;
+        let mut options = File::options();
+        options.write(true).read(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(PRIVATE_FILE_MODE);
+        }
+        let file = options.open(&tmp_path)?;
         Ok(NewBlob {
             id,
             file,
@@ -52,7 +60,7 @@ impl NewBlob {
         let id = std::mem::take(&mut self.id);
         let final_path = blob_path(&self.blobs_dir, &id);
         let shard = shard_dir(&self.blobs_dir, &id);
-        fs::create_dir_all(&shard)?;
+        private_dir(&shard)?;
         fs::rename(&self.tmp_path, &final_path)?;
         self.finished = true;
         sync_dir(&shard)?;
@@ -81,5 +89,45 @@ pub(crate) fn blob_path(blobs_dir: &Path, id: &str) -> PathBuf {
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) owner-only, or narrows an existing one to 0700:
+/// object bodies and metadata are nobody else's business, sealed or not.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)?;
+        if fs::metadata(dir)?.permissions().mode() & 0o777 != PRIVATE_DIR_MODE {
+            fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))?;
+        }
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// Makes `path` an owner-only (0600) file: creates it empty if absent (redb initialises an
+/// empty file), narrows it if it exists.
+pub(crate) fn private_file(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PRIVATE_FILE_MODE)
+            .open(path)?;
+        if file.metadata()?.permissions().mode() & 0o777 != PRIVATE_FILE_MODE {
+            file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }

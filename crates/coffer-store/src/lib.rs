@@ -55,7 +55,7 @@ pub use meta::{MetadataStore, StoreFuture};
 pub use records::{
     BlobId, BucketRecord, Condition, DeleteMarker, Deleted, Extent, FoundVersion, ListPage,
     ListQuery, ListedVersion, ObjectRecord, PartRecord, PendingBlob, Retention, RetentionMode,
-    UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
+    StoredBody, UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
     VersionListPage, VersionListQuery, VersionRef, Versioning, Written,
 };
 pub use store::{Deleter, MAX_KEY_LEN, Store};

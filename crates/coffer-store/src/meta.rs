@@ -47,7 +47,7 @@ use futures_util::future::BoxFuture;
 
 use crate::{
     BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
-    ObjectRecord, PartRecord, PendingBlob, StoreError, UploadListPage, UploadListQuery,
+    ObjectRecord, PartRecord, PendingBlob, StoreError, StoredBody, UploadListPage, UploadListQuery,
     UploadRecord, UserRecord, Version, VersionChange, VersionListPage, VersionListQuery,
     VersionRef, Versioning, Written,
 };
@@ -145,6 +145,25 @@ pub trait MetadataStore: Send + Sync {
     ) -> StoreFuture<'_, bool>;
 
     // ---- Versions ----
+
+    /// Compare-and-swap of one object version's stored body (`coffer sse rewrap
+    /// --seal-plaintext` seals a plaintext version in place): replaces its extents and
+    /// envelope with `new` only if that version still has exactly `expected` (every extent
+    /// field, and the envelope). Everything else stays: version id, ETag, size, headers,
+    /// checksums, tags, lock, last-modified, and the version's place among the key's versions.
+    /// In the same transaction the new blobs are referenced (their pending rows deleted, as
+    /// for [`MetadataStore::put_object`]) and the old ones released. Returns whether it
+    /// replaced; `false` if the version is gone or was changed meanwhile (the concurrent
+    /// writer wins, and nothing changed: the caller deletes its new blobs). Errors:
+    /// `NoSuchBucket`; `BlobInUse`, `NoSuchBlob` for the new blobs as for `put_object`.
+    fn replace_body(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        expected: StoredBody,
+        new: StoredBody,
+    ) -> StoreFuture<'_, bool>;
 
     /// Sets a bucket's versioning to `Enabled` or `Suspended` (`InvalidArgument` for
     /// `Unversioned`: versioning cannot be turned off). `NoSuchBucket`.

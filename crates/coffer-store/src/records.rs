@@ -232,6 +232,16 @@ pub struct ObjectRecord {
     pub checksum_type: Option<String>,
 }
 
+/// Where one object version's bytes are stored and what opens them: its extents and its
+/// envelope. [`crate::MetadataStore::replace_body`] swaps one for another.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredBody {
+    /// The body's blobs, in order.
+    pub extents: Vec<Extent>,
+    /// The opaque encryption envelope; `None` for a body stored as sent.
+    pub envelope: Option<Vec<u8>>,
+}
+
 /// Object-lock retention of one version: until when, and how strictly.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Retention {

@@ -841,3 +841,42 @@ fn replace_envelope_is_compare_and_swap() {
             .expect("cas")
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn every_directory_is_0700_and_every_file_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    // An existing data dir and database that are open to others (an older release) narrow.
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = Store::open(&data_dir).unwrap();
+    store.create_bucket(bucket("b")).unwrap();
+    let id = blob(&store, b"body");
+    store.put_object("b", "k", object(&[(&id, None)])).unwrap();
+    let unfinished = store.new_blob().unwrap();
+    let mut seen = 0;
+    let mut stack = vec![data_dir.clone()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        if meta.is_dir() {
+            assert_eq!(mode(&path), 0o700, "{}", path.display());
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 3, "meta.redb, the blob and the temp blob");
+    drop(unfinished);
+    drop(store);
+    std::fs::set_permissions(
+        data_dir.join("meta.redb"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let _store = Store::open(&data_dir).unwrap();
+    assert_eq!(mode(&data_dir.join("meta.redb")), 0o600);
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use coffer_api::ConnectionLimits;
 use coffer_api::tls::{CertificateFiles, TlsOptions, TlsVersion};
+use coffer_keying::DefaultProtection;
 use serde::Deserialize;
 
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
@@ -18,8 +19,8 @@ const DEFAULT_LIFECYCLE_INTERVAL_SECS: u64 = 3600;
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
-    /// TOML file with any of: data_dir, listen, region, domains, log, the
-    /// connection limits (max_connections, header_read_timeout,
+    /// TOML file with any of: data_dir, listen, region, domains, log,
+    /// default_sse, lifecycle_interval, the connection limits (max_connections, header_read_timeout,
     /// body_read_timeout, send_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
     /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
     /// tls_client_ca).
@@ -69,6 +70,12 @@ pub struct ServerArgs {
     /// Log filter (tracing syntax), e.g. `info` or `coffer_api=debug`.
     #[arg(long, env = "COFFER_LOG")]
     pub log: Option<String>,
+    /// How objects written without encryption headers or a bucket rule are
+    /// sealed: AES256, SM4, aws:kms, or aws:kms:KEY-ID (id, ARN or alias).
+    /// Never plaintext: a bucket opts out with the rule SSEAlgorithm `none`
+    /// [default: AES256].
+    #[arg(long, env = "COFFER_DEFAULT_SSE")]
+    pub default_sse: Option<String>,
     /// Accept SSE-C (customer-provided keys) over plain HTTP. For tests only:
     /// the key then crosses the network in the clear.
     #[arg(long, env = "COFFER_ALLOW_INSECURE_SSE_C")]
@@ -126,6 +133,7 @@ struct ConfigFile {
     body_read_timeout: Option<u64>,
     send_timeout: Option<u64>,
     lifecycle_interval: Option<u64>,
+    default_sse: Option<String>,
 }
 
 /// Settings after merging every source.
@@ -140,6 +148,8 @@ pub struct Settings {
     pub domains: Vec<String>,
     pub log: String,
     pub allow_insecure_sse_c: bool,
+    /// What seals objects that name no encryption (`--default-sse`).
+    pub default_protection: DefaultProtection,
     pub root_passphrase_file: Option<PathBuf>,
     pub limits: ConnectionLimits,
     /// Between two lifecycle passes; `None` when switched off.
@@ -198,6 +208,15 @@ impl ServerArgs {
         {
             return Err(format!("invalid region {region:?}"));
         }
+        let default_protection = match self.default_sse.take().or(file.default_sse.take()) {
+            None => DefaultProtection::default(),
+            Some(text) => DefaultProtection::parse(&text).map_err(|_| {
+                format!(
+                    "invalid --default-sse {text:?}: expected AES256, SM4, aws:kms or aws:kms:KEY-ID \
+                     (plaintext is a per-bucket opt-out, not a server default)"
+                )
+            })?,
+        };
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -209,6 +228,7 @@ impl ServerArgs {
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             allow_insecure_sse_c: self.allow_insecure_sse_c,
+            default_protection,
             root_passphrase_file: self.root_passphrase_file,
             limits,
             lifecycle_interval: match self
@@ -340,6 +360,7 @@ mod tests {
             domains: vec![],
             log: None,
             allow_insecure_sse_c: false,
+            default_sse: None,
             root_passphrase_file: None,
             max_connections: None,
             header_read_timeout: None,
@@ -362,6 +383,33 @@ mod tests {
         assert_eq!(s.region, "us-east-1");
         assert_eq!(s.domains, vec!["localhost".to_owned()]);
         assert_eq!(s.limits, ConnectionLimits::default());
+        assert_eq!(
+            s.default_protection,
+            DefaultProtection::default(),
+            "sealed by default"
+        );
+    }
+
+    #[test]
+    fn default_sse() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("coffer.toml");
+        std::fs::write(&path, "default_sse = \"SM4\"\n").expect("write");
+        let mut a = args();
+        a.config = Some(path.clone());
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.default_protection.to_string(), "SM4");
+        let mut a = args();
+        a.config = Some(path);
+        a.default_sse = Some("aws:kms:alias/backups".into());
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.default_protection.to_string(), "aws:kms:alias/backups");
+        for refused in ["none", "plaintext", ""] {
+            let mut a = args();
+            a.default_sse = Some(refused.into());
+            let error = a.resolve().expect_err(refused);
+            assert!(error.contains("per-bucket opt-out"), "{error}");
+        }
     }
 
     #[test]

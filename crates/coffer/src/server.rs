@@ -24,12 +24,18 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+    let narrowed = coffer_files::ensure_private_dir(&settings.data_dir).map_err(|e| {
         format!(
             "cannot create data dir {}: {e}",
             settings.data_dir.display()
         )
     })?;
+    if narrowed {
+        tracing::warn!(
+            data_dir = %settings.data_dir.display(),
+            "the data dir was open to other users: narrowed it to owner-only (0700)"
+        );
+    }
     let root_key = Arc::new(load_root_key(&settings)?);
     if settings.allow_insecure_sse_c {
         tracing::warn!(
@@ -89,6 +95,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             region: settings.region.clone(),
             domains: settings.domains.clone(),
             limits: settings.limits,
+            default_protection: settings.default_protection.clone(),
         },
     });
     if settings.test_clock {
@@ -103,6 +110,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         region = %settings.region,
+        default_sse = %settings.default_protection,
         "serving"
     );
     listeners.serve(state).await?;

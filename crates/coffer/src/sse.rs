@@ -1,5 +1,6 @@
-//! `coffer sse keys|rotate-key|rewrap`: the service master key behind
-//! SSE-S3/SSE-OSS, administered through the running server.
+//! `coffer sse status|keys|rotate-key|rewrap`: encryption at rest and the
+//! service master key behind SSE-S3/SSE-OSS, administered through the
+//! running server.
 
 use clap::Subcommand;
 use coffer_client::admin;
@@ -8,6 +9,12 @@ use crate::connect::{ConnectArgs, client};
 
 #[derive(Subcommand)]
 pub enum SseCommand {
+    /// Show the server's default encryption, the buckets that opted out, and
+    /// every object version stored in plaintext (bucket, key, version id, size).
+    Status {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
     /// Show the service master key's versions and the current one.
     Keys {
         #[command(flatten)]
@@ -21,6 +28,11 @@ pub enum SseCommand {
     /// Re-wrap every object's data key under the current version
     /// (metadata only; object data is not read or rewritten).
     Rewrap {
+        /// First seal every object stored in plaintext, in place: same
+        /// version id, ETag, metadata and last-modified time; resumable (run
+        /// it again after an interruption), a no-op once nothing is left.
+        #[arg(long)]
+        seal_plaintext: bool,
         #[command(flatten)]
         connect: ConnectArgs,
     },
@@ -30,7 +42,23 @@ pub async fn run(command: SseCommand) -> Result<(), String> {
     let result = match command {
         SseCommand::Keys { connect } => admin::service_keys(&client(connect)?).await,
         SseCommand::RotateKey { connect } => admin::rotate_service_key(&client(connect)?).await,
-        SseCommand::Rewrap { connect } => admin::rewrap_objects(&client(connect)?).await,
+        SseCommand::Status { connect } => admin::encryption_status(&client(connect)?).await,
+        SseCommand::Rewrap {
+            seal_plaintext: false,
+            connect,
+        } => admin::rewrap_objects(&client(connect)?).await,
+        SseCommand::Rewrap {
+            seal_plaintext: true,
+            connect,
+        } => {
+            let client = client(connect)?;
+            match admin::seal_plaintext(&client).await {
+                Ok(sealed) => admin::rewrap_objects(&client)
+                    .await
+                    .map(|rewrap| serde_json::json!({"seal_plaintext": sealed, "rewrap": rewrap})),
+                Err(error) => Err(error),
+            }
+        }
     }
     .map_err(|e| e.to_string())?;
     println!(

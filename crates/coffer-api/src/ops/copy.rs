@@ -124,11 +124,11 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             ));
         }
     };
-    // Re-encrypting in place is a change; so is dropping the source's
-    // encryption (a copy is encrypted only as its own request says).
+    // Re-encrypting in place is a change; so is a copy that the target's
+    // rule (or the server's default) protects otherwise than its source.
     let changes_encryption = req.vendor_header("server-side-encryption").is_some()
         || sse::customer_key(req, false)?.is_some()
-        || source.record.envelope.is_some();
+        || sse::copy_changes_protection(state, req, &target, source.record.envelope.as_deref())?;
     if source.bucket == target.name && source.key == key && !replace && !changes_encryption {
         return Err(ApiError::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",

@@ -4,6 +4,13 @@
 //! OSS a bare `ServerSideEncryptionRule/ApplyServerSideEncryptionByDefault`;
 //! both are kept as one [`BucketDefault`] in the bucket's config and applied
 //! to new objects and multipart uploads whose request names no encryption.
+//!
+//! Without a rule the server's default applies (`--default-sse`, AES256):
+//! every object is sealed. `SSEAlgorithm` `none` ([`PLAINTEXT_OPT_OUT`], a
+//! Coffer extension) is the one way to store plaintext: the bucket's owner
+//! opts out explicitly, GET shows it, and DELETE returns the bucket to the
+//! server's default, as DeleteBucketEncryption returns an AWS bucket to
+//! SSE-S3.
 
 use coffer_auth::sigv4::Payload;
 use http::{Response, StatusCode};
@@ -14,7 +21,7 @@ use super::{authorized_bucket, empty_response, save_bucket_config, small_body, x
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
-use crate::sse::{BUCKET_CONFIG_KEY, BucketDefault};
+use crate::sse::{BUCKET_CONFIG_KEY, BucketDefault, PLAINTEXT_OPT_OUT};
 use crate::state::AppState;
 use crate::xml;
 
@@ -65,12 +72,13 @@ fn normalise(
         "AES256" => "AES256",
         "SM4" => "SM4",
         "KMS" | "aws:kms" | "aws:kms:dsse" => "KMS",
+        PLAINTEXT_OPT_OUT => PLAINTEXT_OPT_OUT,
         // S3 checks the value against its schema's enumeration.
         _ if dialect == Dialect::S3 => return Err(ApiError::malformed_xml()),
         _ => {
             return Err(invalid(
                 "0005-00000003",
-                "SSEAlgorithm must be AES256, SM4 or KMS (aws:kms).",
+                "SSEAlgorithm must be AES256, SM4, KMS (aws:kms) or none.",
             ));
         }
     };
@@ -95,7 +103,8 @@ fn normalise(
         algorithm: algorithm.to_owned(),
         kms_key_id,
         kms_data_encryption,
-        bucket_key_enabled,
+        // A bucket key has nothing to wrap without encryption.
+        bucket_key_enabled: bucket_key_enabled && algorithm != PLAINTEXT_OPT_OUT,
     })
 }
 
@@ -210,5 +219,19 @@ mod tests {
         assert!(normalise(Dialect::Oss, rule("AES256", Some("k"), None), false).is_err());
         assert!(normalise(Dialect::Oss, rule("KMS", None, Some("AES")), false).is_err());
         assert!(normalise(Dialect::Oss, rule("SM4", None, None), false).is_ok());
+        assert!(normalise(Dialect::S3, rule("none", Some("k"), None), false).is_err());
+        assert!(normalise(Dialect::S3, rule("NONE", None, None), false).is_err());
+    }
+
+    #[test]
+    fn plaintext_is_an_explicit_rule() {
+        let rule = ByDefault {
+            algorithm: "none".into(),
+            kms_key_id: None,
+            kms_data_encryption: None,
+        };
+        let rule = normalise(Dialect::S3, rule, true).expect("the opt-out is a rule");
+        assert!(rule.is_plaintext_opt_out());
+        assert!(!rule.bucket_key_enabled);
     }
 }

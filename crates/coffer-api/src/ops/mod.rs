@@ -113,7 +113,7 @@ pub async fn dispatch(
         UnsupportedObjectSubresource => Err(ApiError::not_implemented("This object sub-resource")),
         UnsupportedBucketSubresource => Err(ApiError::not_implemented("This bucket sub-resource")),
         MethodNotAllowed => Err(ApiError::method_not_allowed()),
-        Admin(_) | Kms(_) => Err(ApiError::internal(
+        Admin(_) | Kms(_) | Health(_) => Err(ApiError::internal(
             "dispatch",
             "admin and KMS operations are served by their own APIs",
         )),

@@ -13,7 +13,10 @@ use coffer_keying::{Caller, KeyingError, ObjectName, Opening, Sealing};
 use coffer_store::BucketRecord;
 
 pub(crate) use request::parse_context;
-pub use request::{BUCKET_CONFIG_KEY, BucketDefault, customer_key, requested};
+pub use request::{
+    BUCKET_CONFIG_KEY, BucketDefault, PLAINTEXT_OPT_OUT, customer_key, requested,
+    stored_plaintext_protection,
+};
 pub use response::{ResponseHeaders, describe_stored};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -30,14 +33,15 @@ fn caller(req: &ApiRequest) -> Caller<'_> {
 
 /// The sealing for a new object `key` in `bucket` (PutObject, CopyObject
 /// target, a new multipart upload) as the request's SSE headers, else the
-/// bucket's default, ask; `None` when it is stored in plaintext.
+/// bucket's default, else the server's default ask; `None` only when the
+/// bucket opted out of encryption at rest.
 pub fn seal_new(
     state: &AppState,
     req: &ApiRequest,
     bucket: &BucketRecord,
     key: &str,
 ) -> ApiResult<Option<Sealing>> {
-    let protection = requested(req, bucket)?;
+    let protection = requested(req, bucket, &state.settings.default_protection)?;
     let object = ObjectName {
         bucket: &bucket.name,
         key,
@@ -47,6 +51,52 @@ pub fn seal_new(
         .keys
         .seal_new(&caller(req), protection, object)
         .map_err(keying_error)
+}
+
+/// The sealing for an object already stored in plaintext under `key` in
+/// `bucket`, to seal it in place (`coffer sse rewrap --seal-plaintext`):
+/// see [`stored_plaintext_protection`]. Asked by `req`'s principal (root).
+pub fn seal_existing(
+    state: &AppState,
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    key: &str,
+) -> ApiResult<Sealing> {
+    let protection = stored_plaintext_protection(bucket, &state.settings.default_protection);
+    let object = ObjectName {
+        bucket: &bucket.name,
+        key,
+        stored: &[],
+    };
+    state
+        .keys
+        .seal_new(&caller(req), protection, object)
+        .map_err(keying_error)?
+        .ok_or_else(|| ApiError::internal("sealing in place", "no sealing for a sealing mode"))
+}
+
+/// Whether a copy to `bucket` would protect the object differently from
+/// its source's `envelope` (what a copy of an object onto itself must
+/// change, among other things): plaintext to sealed, sealed to plaintext,
+/// another mode or cipher. A copy that gets the service key with the
+/// source's cipher changes nothing here (re-keying alone, as S3 sees it).
+pub fn copy_changes_protection(
+    state: &AppState,
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    envelope: Option<&[u8]>,
+) -> ApiResult<bool> {
+    use coffer_crypto::sealed::{Envelope, WrapKind};
+    use coffer_keying::Protection;
+    let protection = requested(req, bucket, &state.settings.default_protection)?;
+    let source = envelope.map(Envelope::decode);
+    Ok(match (protection, source) {
+        (Protection::None, None) => false,
+        (Protection::Service(algorithm), Some(Ok(source))) => {
+            source.key.kind != WrapKind::ServiceKey || source.algorithm != algorithm
+        }
+        _ => true,
+    })
 }
 
 /// Opens the envelope of an object (or upload) with the request's SSE-C

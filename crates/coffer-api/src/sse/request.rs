@@ -1,10 +1,14 @@
 //! Reading the protection a request asks for from its SSE headers (in
-//! either dialect), else from the bucket's default encryption.
+//! either dialect), else from the bucket's default encryption, else the
+//! server's default: the one place where a new object's protection is
+//! decided, for every route that writes one.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coffer_crypto::SymmetricKey;
-use coffer_keying::{CustomerKey, KmsProtection, Protection, decode_context, is_kms_name};
+use coffer_keying::{
+    CustomerKey, DefaultProtection, KmsProtection, Protection, decode_context, is_kms_name,
+};
 use coffer_kms::EncryptionContext;
 use coffer_store::BucketRecord;
 use serde::{Deserialize, Serialize};
@@ -15,10 +19,15 @@ use crate::request::{ApiRequest, Dialect};
 /// The bucket config key under which the default encryption is kept.
 pub const BUCKET_CONFIG_KEY: &str = "encryption";
 
+/// The `SSEAlgorithm` of a bucket rule that opts the bucket out of
+/// encryption at rest (a Coffer extension; AWS has no way to): new objects
+/// written without encryption headers are stored in plaintext.
+pub const PLAINTEXT_OPT_OUT: &str = "none";
+
 /// A bucket's default encryption (`?encryption`), in a dialect-neutral form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketDefault {
-    /// `AES256`, `SM4` or `KMS`.
+    /// `AES256`, `SM4`, `KMS`, or [`PLAINTEXT_OPT_OUT`].
     pub algorithm: String,
     /// The KMS key for `KMS`; `None`: the KMS's default SSE key.
     #[serde(default)]
@@ -38,6 +47,11 @@ impl BucketDefault {
             .config
             .get(BUCKET_CONFIG_KEY)
             .and_then(|json| serde_json::from_str(json).ok())
+    }
+
+    /// Whether this rule opts its bucket out of encryption at rest.
+    pub fn is_plaintext_opt_out(&self) -> bool {
+        self.algorithm == PLAINTEXT_OPT_OUT
     }
 }
 
@@ -94,8 +108,14 @@ pub fn customer_key(req: &ApiRequest, copy_source: bool) -> ApiResult<Option<Cus
 }
 
 /// The protection the request asks for: its SSE headers, else the bucket's
-/// default encryption, else none. Bad values are errors, never ignored.
-pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<Protection> {
+/// default encryption, else the server's `default` — never plaintext unless
+/// the bucket opted out ([`PLAINTEXT_OPT_OUT`]). Bad values are errors,
+/// never ignored.
+pub fn requested(
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    default: &DefaultProtection,
+) -> ApiResult<Protection> {
     let customer = customer_key(req, false)?;
     let header = req.vendor_header("server-side-encryption");
     if let Some(customer) = customer {
@@ -141,13 +161,14 @@ pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<Protectio
             req.vendor_header("server-side-encryption-bucket-key-enabled") == Some("true"),
         ),
         None => match BucketDefault::of(bucket) {
-            Some(default) => (
-                default.algorithm,
-                default.kms_data_encryption,
-                default.kms_key_id,
-                default.bucket_key_enabled,
+            Some(rule) if rule.is_plaintext_opt_out() => return Ok(Protection::None),
+            Some(rule) => (
+                rule.algorithm,
+                rule.kms_data_encryption,
+                rule.kms_key_id,
+                rule.bucket_key_enabled,
             ),
-            None => return Ok(Protection::None),
+            None => return Ok(default.protection()),
         },
     };
     // Only a request that asked for KMS can carry a context (checked above).
@@ -162,6 +183,31 @@ pub fn requested(req: &ApiRequest, bucket: &BucketRecord) -> ApiResult<Protectio
         bucket_key,
     })
     .map_err(|unsupported_name| unsupported(req.dialect, &unsupported_name.0))
+}
+
+/// What seals an object that is already stored in `bucket` without
+/// encryption (`coffer sse rewrap --seal-plaintext`): the bucket's rule if
+/// it names a mode, else the server's `default` — also in a bucket that
+/// opted out, whose owner keeps the opt-out for new writes only.
+pub fn stored_plaintext_protection(
+    bucket: &BucketRecord,
+    default: &DefaultProtection,
+) -> Protection {
+    let rule = BucketDefault::of(bucket).filter(|rule| !rule.is_plaintext_opt_out());
+    let Some(rule) = rule else {
+        return default.protection();
+    };
+    let (key_id, bucket_key) = (rule.kms_key_id, rule.bucket_key_enabled);
+    Protection::named(&rule.algorithm, rule.kms_data_encryption.as_deref(), || {
+        KmsProtection {
+            key_id,
+            bucket_key,
+            ..KmsProtection::default()
+        }
+    })
+    // A stored rule was checked when it was set; one that no longer reads
+    // yields to the server's default rather than to plaintext.
+    .unwrap_or_else(|_| default.protection())
 }
 
 /// A client's encryption context: base64 of a JSON object of strings.

@@ -60,11 +60,12 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<SelfSigned, TlsError> {
     }
     let (cert_pem, key_pem, _) = generate()?;
     let dir = data_dir.join(DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| TlsError::file(&dir, e))?;
+    coffer_files::ensure_private_dir(&dir).map_err(|e| TlsError::file(&dir, e))?;
     coffer_files::replace(&files.key, key_pem.as_bytes())
         .map_err(|e| TlsError::file(&files.key, e))?;
-    // The certificate is public: readable by all, like any certificate.
-    coffer_files::replace_with_mode(&files.cert, cert_pem.as_bytes(), 0o644)
+    // The certificate is public, but it lives in the private data dir like
+    // every file Coffer writes: owner-only too (copy it out for clients).
+    coffer_files::replace(&files.cert, cert_pem.as_bytes())
         .map_err(|e| TlsError::file(&files.cert, e))?;
     Ok(SelfSigned {
         files,

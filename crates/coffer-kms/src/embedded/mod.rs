@@ -548,6 +548,15 @@ impl KmsDataPlane for EmbeddedKms {
         })
     }
 
+    /// The state loads (a cache left stale by a failed write reloads from
+    /// the keystore), and the keystore itself reads and passes its
+    /// integrity check now: a keystore file gone, unreadable or edited
+    /// fails the probe before it fails a request.
+    fn check_ready(&self) -> Result<(), KmsError> {
+        drop(self.lock()?);
+        self.store.get(DEFAULT_SSE_ALIAS).map(|_| ())
+    }
+
     fn usable_now(&self, key: KeyRef) -> Option<Result<String, KmsError>> {
         // Never wait: a write holds the lock while it persists the keystore.
         let guard = self.state.try_lock().ok()?;

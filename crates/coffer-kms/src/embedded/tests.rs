@@ -1274,3 +1274,20 @@ fn a_keystore_written_by_the_previous_code_loads() {
     assert_eq!(state.import_tokens.len(), 2);
     assert!(state.import_tokens.values().all(|t| &t.key_id == external));
 }
+
+#[test]
+fn readiness_follows_the_keystore_without_an_audit_line() {
+    let f = fixture();
+    f.create(Origin::Generated);
+    let audited = f.audit_text();
+    f.kms.check_ready().expect("ready");
+    assert_eq!(f.audit_text(), audited, "a probe is not a KMS request");
+    let aside = f.keystore_path().with_extension("aside");
+    std::fs::rename(f.keystore_path(), &aside).expect("move the keystore away");
+    assert!(
+        f.kms.check_ready().is_err(),
+        "a missing keystore is not ready"
+    );
+    std::fs::rename(&aside, f.keystore_path()).expect("put it back");
+    f.kms.check_ready().expect("ready again");
+}

@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod blobs;
+mod body_swap;
 mod buckets;
 mod conditions;
 mod fixtures;
@@ -23,6 +24,7 @@ mod versions;
 
 use crate::{BlobId, BlobStore, Condition, MetadataStore, ObjectRecord, UserRecord};
 use blobs::{blob_delete_and_listing, blob_round_trip_and_ranges, unfinished_blob_is_invisible};
+use body_swap::body_compare_and_swap;
 use buckets::{buckets, listing};
 use conditions::{
     concurrent_conditions, conditional_delete, conditional_put, envelope_compare_and_swap,
@@ -46,6 +48,7 @@ pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     conditional_delete(meta, blobs).await;
     not_modified_after(meta, blobs).await;
     envelope_compare_and_swap(meta, blobs).await;
+    body_compare_and_swap(meta, blobs).await;
     concurrent_conditions(meta, blobs).await;
     listing(meta, blobs).await;
     multipart(meta, blobs).await;

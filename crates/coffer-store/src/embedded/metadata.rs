@@ -7,9 +7,9 @@ use crate::meta::{MetadataStore, StoreFuture};
 use crate::rules::epoch_ms;
 use crate::{
     BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
-    ObjectRecord, PartRecord, PendingBlob, Store, StoreError, UploadListPage, UploadListQuery,
-    UploadRecord, UserRecord, Version, VersionChange, VersionListPage, VersionListQuery,
-    VersionRef, Versioning, Written,
+    ObjectRecord, PartRecord, PendingBlob, Store, StoreError, StoredBody, UploadListPage,
+    UploadListQuery, UploadRecord, UserRecord, Version, VersionChange, VersionListPage,
+    VersionListQuery, VersionRef, Versioning, Written,
 };
 
 /// The embedded metadata store: redb in `<data_dir>/meta.redb`.
@@ -121,6 +121,18 @@ impl MetadataStore for EmbeddedMetadata {
     ) -> StoreFuture<'_, bool> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.run(move |s| s.replace_envelope(&bucket, &key, &which, &expected, new))
+    }
+
+    fn replace_body(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef,
+        expected: StoredBody,
+        new: StoredBody,
+    ) -> StoreFuture<'_, bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.replace_body(&bucket, &key, &which, &expected, new))
     }
 
     fn set_bucket_versioning(&self, bucket: &str, versioning: Versioning) -> StoreFuture<'_, ()> {

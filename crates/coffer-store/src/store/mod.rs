@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use crate::blob::{blob_path, sync_dir};
+use crate::blob::{blob_path, private_dir, private_file, sync_dir};
 use crate::rules::is_valid_blob_id;
 use crate::{BlobId, StoreError};
 
@@ -67,14 +67,17 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let tmp_dir = data_dir.join("tmp");
         let blobs_dir = data_dir.join("blobs");
-        fs::create_dir_all(&tmp_dir)?;
-        fs::create_dir_all(&blobs_dir)?;
+        private_dir(data_dir)?;
+        private_dir(&tmp_dir)?;
+        private_dir(&blobs_dir)?;
         for shard in 0..=255u8 {
-            fs::create_dir_all(blobs_dir.join(hex::encode([shard])))?;
+            private_dir(&blobs_dir.join(hex::encode([shard])))?;
         }
         sync_dir(&blobs_dir)?;
         sync_dir(data_dir)?;
-        let db = Database::create(data_dir.join("meta.redb"))?;
+        let db_path = data_dir.join("meta.redb");
+        private_file(&db_path)?;
+        let db = Database::create(&db_path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;

@@ -20,13 +20,13 @@ use std::collections::BTreeSet;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::objects::free_extents;
-use super::{BUCKETS, BlobRefs, META, OBJECTS, Store, VERSIONS, require_bucket};
+use super::{BUCKETS, BlobRefs, META, OBJECTS, PENDING_BLOBS, Store, VERSIONS, require_bucket};
 use crate::keys::{object_key, version_key, versions_of_key};
 use crate::records::{decode, encode};
 use crate::rules::{check_removable, check_retention_change, seq_of, version_id};
 use crate::{
-    BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, StoreError, Version,
-    VersionChange, VersionRef, Versioning,
+    BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, StoreError, StoredBody,
+    Version, VersionChange, VersionRef, Versioning,
 };
 
 /// The `meta` row holding the last sequence number given to a version.
@@ -540,6 +540,53 @@ impl Store {
             }
             let record = ObjectRecord {
                 envelope: Some(envelope),
+                ..record
+            };
+            versions.rewrite(place, record)?;
+            Ok(true)
+        })
+    }
+}
+
+impl Store {
+    /// Compare-and-swap of one object version's body (sealing a plaintext version in place):
+    /// replaces its extents and envelope with `new` only if the version still has exactly
+    /// `expected`; every other field stays. Takes the new blobs' references (clearing their
+    /// pending rows) and releases the old blobs in the same transaction. Returns whether it
+    /// did (`false`: the version is gone or changed meanwhile, and nothing changed).
+    pub fn replace_body(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: &VersionRef,
+        expected: &StoredBody,
+        new: StoredBody,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn, freed| {
+            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+            let mut versions = KeyVersions::open(txn, bucket, key)?;
+            let Some((place, Version::Object(record), _)) = versions.find(which)? else {
+                return Ok(false);
+            };
+            if record.extents != expected.extents || record.envelope != expected.envelope {
+                return Ok(false);
+            }
+            let mut new_blobs = BTreeSet::new();
+            for extent in &new.extents {
+                if !new_blobs.insert(extent.blob.as_str()) {
+                    return Err(StoreError::BlobInUse);
+                }
+                self.check_fresh_blob(&versions.refs, &extent.blob)?;
+            }
+            free_extents(&mut versions.refs, &record, &BTreeSet::new(), freed)?;
+            let mut pending = txn.open_table(PENDING_BLOBS)?;
+            for blob in &new_blobs {
+                versions.refs.insert(*blob, ())?;
+                pending.remove(*blob)?;
+            }
+            let record = ObjectRecord {
+                extents: new.extents,
+                envelope: new.envelope,
                 ..record
             };
             versions.rewrite(place, record)?;

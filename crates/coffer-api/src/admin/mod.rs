@@ -1,5 +1,8 @@
 //! The admin API under `/_coffer/admin/` (a path no bucket can have, since
-//! bucket names cannot contain `_`): user management, root only, JSON.
+//! bucket names cannot contain `_`): user management, service keys, rewrap and the sealing
+//! of plaintext objects (`plaintext.rs`); root only, JSON.
+
+mod plaintext;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::{StoreError, UserRecord};
@@ -53,6 +56,10 @@ pub async fn handle(
         AdminOperation::ListServiceKeys => service_key_versions(state),
         AdminOperation::RotateServiceKey => rotate_service_key(state),
         AdminOperation::RewrapAll => rewrap_all(state).await,
+        AdminOperation::PlaintextStatus => json(StatusCode::OK, &plaintext::status(state).await?),
+        AdminOperation::SealPlaintext => {
+            json(StatusCode::OK, &plaintext::seal_all(state, req).await?)
+        }
         AdminOperation::RunLifecycle => json(
             StatusCode::OK,
             &crate::lifecycle_worker::run_pass(state).await?,

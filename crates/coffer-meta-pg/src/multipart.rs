@@ -13,7 +13,7 @@ use crate::db::{Tx, execute, query, query_opt};
 use crate::error::Error;
 use crate::versions::{KeyVersions, bucket, release_blob, take_blob};
 use crate::walk::{Entry, Fetched, Walk, Walker};
-use coffer_store::rules::{is_valid_upload_id, prefix_successor, random_hex};
+use coffer_store::rules::{is_valid_upload_id, prefix_successor, random_hex, upload_list_page};
 
 /// Starts an upload of `key`; returns its id.
 pub(crate) async fn create(
@@ -156,29 +156,7 @@ pub(crate) async fn list(
         walker.feed(rows);
     }
     let (entries, is_truncated) = walker.finish();
-    let mut page = UploadListPage {
-        is_truncated,
-        ..UploadListPage::default()
-    };
-    for entry in entries {
-        match entry {
-            Entry::Item(key, upload) => {
-                page.next_key_marker = Some(key);
-                page.next_upload_id_marker = Some(upload.upload_id.clone());
-                page.uploads.push(upload);
-            }
-            Entry::CommonPrefix(cp) => {
-                page.next_key_marker = Some(cp.clone());
-                page.next_upload_id_marker = None;
-                page.common_prefixes.push(cp);
-            }
-        }
-    }
-    if !is_truncated {
-        page.next_key_marker = None;
-        page.next_upload_id_marker = None;
-    }
-    Ok(page)
+    Ok(upload_list_page(entries, is_truncated))
 }
 
 /// Removes and returns every part of the upload, by part number.

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{
     ListPage, ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError,
-    Version, VersionListPage, VersionListQuery,
+    UploadListPage, UploadRecord, Version, VersionListPage, VersionListQuery,
 };
 
 /// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
@@ -119,6 +119,37 @@ pub fn list_page(entries: Vec<ListEntry<ObjectRecord>>, is_truncated: bool) -> L
     }
     if !is_truncated {
         page.next_marker = None;
+    }
+    page
+}
+
+/// The ListMultipartUploads page of a walk's entries: the uploads and common prefixes in
+/// order, and the last one's key (and upload id) as the next markers when `is_truncated`.
+pub fn upload_list_page(
+    entries: Vec<ListEntry<UploadRecord>>,
+    is_truncated: bool,
+) -> UploadListPage {
+    let mut page = UploadListPage {
+        is_truncated,
+        ..UploadListPage::default()
+    };
+    for entry in entries {
+        match entry {
+            ListEntry::Item(key, upload) => {
+                page.next_key_marker = Some(key);
+                page.next_upload_id_marker = Some(upload.upload_id.clone());
+                page.uploads.push(upload);
+            }
+            ListEntry::CommonPrefix(prefix) => {
+                page.next_key_marker = Some(prefix.clone());
+                page.next_upload_id_marker = None;
+                page.common_prefixes.push(prefix);
+            }
+        }
+    }
+    if !is_truncated {
+        page.next_key_marker = None;
+        page.next_upload_id_marker = None;
     }
     page
 }

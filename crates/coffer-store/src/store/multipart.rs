@@ -9,10 +9,10 @@ use super::objects::check_condition;
 use super::versions::{KeyVersions, bucket_versioning};
 use super::{BLOB_REFS, BUCKETS, OBJECTS, PARTS, PENDING_BLOBS, Store, UPLOADS, require_bucket};
 use crate::keys::{after_key_uploads, part_key, prefix_successor, upload_key, upload_prefix};
-use crate::list::{Entry, Walk, max_lower, walk};
+use crate::list::{Walk, max_lower, walk};
 use crate::records::{decode, encode};
 use crate::rules::random_hex;
-use crate::rules::{check_key, is_valid_upload_id};
+use crate::rules::{check_key, is_valid_upload_id, upload_list_page};
 use crate::{
     BlobId, Condition, ObjectRecord, PartRecord, StoreError, UploadListPage, UploadListQuery,
     UploadRecord, Written,
@@ -157,29 +157,7 @@ impl Store {
                 encode_prefix: |cp: &str| upload_prefix(bucket, cp),
             },
         )?;
-        let mut page = UploadListPage {
-            is_truncated,
-            ..UploadListPage::default()
-        };
-        for entry in entries {
-            match entry {
-                Entry::Item(key, upload) => {
-                    page.next_key_marker = Some(key);
-                    page.next_upload_id_marker = Some(upload.upload_id.clone());
-                    page.uploads.push(upload);
-                }
-                Entry::CommonPrefix(cp) => {
-                    page.next_key_marker = Some(cp.clone());
-                    page.next_upload_id_marker = None;
-                    page.common_prefixes.push(cp);
-                }
-            }
-        }
-        if !is_truncated {
-            page.next_key_marker = None;
-            page.next_upload_id_marker = None;
-        }
-        Ok(page)
+        Ok(upload_list_page(entries, is_truncated))
     }
 
     /// Removes the upload and its parts; frees the part blobs.

@@ -12,7 +12,7 @@ use crate::codec::{decode, encode, key_successor};
 use crate::db::{Tx, execute, query, query_opt};
 use crate::error::Error;
 use crate::versions::{KeyVersions, bucket, release_blob, take_blob};
-use crate::walk::{Entry, Fetched, Walk, Walker};
+use crate::walk::{Fetched, Walk, Walker};
 use coffer_store::rules::{is_valid_upload_id, prefix_successor, random_hex, upload_list_page};
 
 /// Starts an upload of `key`; returns its id.

@@ -164,10 +164,7 @@ async fn apply_to_key(
             }
             (LifecycleAction::ExpireCurrent { .. }, Version::DeleteMarker(_)) => continue,
             (action, version) => {
-                let which = match version.version_id() {
-                    Some(id) => VersionRef::Id(id.to_owned()),
-                    None => VersionRef::Null,
-                };
+                let which = VersionRef::exactly(version.version_id());
                 let counter = if action == LifecycleAction::RemoveExpiredDeleteMarker {
                     &mut report.delete_markers_removed
                 } else {

@@ -61,6 +61,15 @@ pub enum VersionRef {
 }
 
 impl VersionRef {
+    /// The reference to exactly this version id (`None` is the null version), as a stored
+    /// record or a listing names it.
+    pub fn exactly(version_id: Option<&str>) -> Self {
+        match version_id {
+            Some(id) => VersionRef::Id(id.to_owned()),
+            None => VersionRef::Null,
+        }
+    }
+
     /// The version a request's `versionId` names: `null` is the null version.
     pub fn from_query(version_id: &str) -> Self {
         if version_id == "null" {

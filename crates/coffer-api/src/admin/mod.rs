@@ -253,10 +253,7 @@ async fn rewrap_all(state: &AppState) -> ApiResult<Response<ResponseBody>> {
                 if let Some(old) = &record.envelope
                     && let Some(new) = crate::sse::rewrap(state, old, &bucket.name, &listed.key)?
                 {
-                    let which = match &record.version_id {
-                        Some(id) => coffer_store::VersionRef::Id(id.clone()),
-                        None => coffer_store::VersionRef::Null,
-                    };
+                    let which = coffer_store::VersionRef::exactly(record.version_id.as_deref());
                     updates.push((listed.key.clone(), which, old.clone(), new));
                 }
             }

@@ -271,10 +271,7 @@ async fn seal_version(
             return Err(sse::keying_error(error));
         }
     };
-    let which = match &record.version_id {
-        Some(id) => VersionRef::Id(id.clone()),
-        None => VersionRef::Null,
-    };
+    let which = VersionRef::exactly(record.version_id.as_deref());
     let expected = StoredBody {
         extents: record.extents.clone(),
         envelope: None,

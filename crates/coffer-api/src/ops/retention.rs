@@ -258,6 +258,22 @@ struct RetentionXml {
     retain_until_date: Option<String>,
 }
 
+/// The bucket (with object lock) and the XML document of a PUT `?retention` or
+/// `?legal-hold`, which S3 sends with `Content-MD5` or a checksum.
+async fn locked_document<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: &ApiRequest,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<(BucketRecord, T)> {
+    let bucket = locked_bucket(state, req).await?;
+    if !has_integrity_header(&req.headers) {
+        return Err(missing_integrity_header());
+    }
+    let body = small_body(req, body, payload).await?;
+    Ok((bucket, xml::parse(&body)?))
+}
+
 /// `PUT /<bucket>/<key>?retention[&versionId=…]`: sets, extends, shortens or removes one
 /// version's retention, as the store's rules allow (`AccessDenied` otherwise; GOVERNANCE
 /// yields to `x-amz-bypass-governance-retention` from a principal who may).
@@ -267,12 +283,7 @@ pub async fn put_retention(
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let bucket = locked_bucket(state, req).await?;
-    if !has_integrity_header(&req.headers) {
-        return Err(missing_integrity_header());
-    }
-    let body = small_body(req, body, payload).await?;
-    let doc: RetentionXml = xml::parse(&body)?;
+    let (bucket, doc): (_, RetentionXml) = locked_document(state, req, body, payload).await?;
     let now = now_ms();
     let retention = match (doc.mode.as_deref(), doc.retain_until_date.as_deref()) {
         (Some(mode), Some(until)) => Some(Retention {
@@ -329,12 +340,7 @@ pub async fn put_legal_hold(
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
-    let bucket = locked_bucket(state, req).await?;
-    if !has_integrity_header(&req.headers) {
-        return Err(missing_integrity_header());
-    }
-    let body = small_body(req, body, payload).await?;
-    let doc: LegalHoldXml = xml::parse(&body)?;
+    let (bucket, doc): (_, LegalHoldXml) = locked_document(state, req, body, payload).await?;
     let on = match doc.status.as_deref().map(str::trim) {
         Some("ON") => true,
         Some("OFF") => false,

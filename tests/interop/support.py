@@ -75,10 +75,12 @@ class CofferServer:
     """One `coffer server` process: startable, stoppable, killable, restartable."""
 
     def __init__(self, data_dir: Path, log_dir: Path, access_key: str | None, secret_key: str | None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, extra_env: dict[str, str] | None = None):
         self.data_dir = data_dir
-        # Extra `coffer server` flags (e.g. --allow-insecure-sse-c), kept across restarts.
+        # Extra `coffer server` flags (e.g. --allow-insecure-sse-c) and environment variables
+        # (e.g. a gateway's COFFER_BLOBS_*), kept across restarts.
         self.extra_args = list(extra_args or [])
+        self.extra_env = dict(extra_env or {})
         self.log_dir = log_dir
         self.access_key = access_key
         self.secret_key = secret_key
@@ -106,6 +108,7 @@ class CofferServer:
         if self.access_key is not None:
             env["COFFER_ROOT_ACCESS_KEY"] = self.access_key
             env["COFFER_ROOT_SECRET_KEY"] = self.secret_key or ""
+        env.update(self.extra_env)
         return env
 
     def log_text(self) -> str:
@@ -237,7 +240,8 @@ class ServerFactory:
         self.servers: list[CofferServer] = []
 
     def __call__(self, *, with_root_env: bool = True, start: bool = True,
-                 extra_args: list[str] | None = None) -> CofferServer:
+                 extra_args: list[str] | None = None,
+                 extra_env: dict[str, str] | None = None) -> CofferServer:
         n = len(self.servers)
         root = self.base / f"srv{n}"
         root.mkdir(parents=True)
@@ -246,9 +250,10 @@ class ServerFactory:
         log_dir.mkdir()
         SERVER_LOG_DIRS.append(log_dir)
         if with_root_env:
-            srv = CofferServer(data_dir, log_dir, random_access_key(), random_secret_key(), extra_args)
+            srv = CofferServer(data_dir, log_dir, random_access_key(), random_secret_key(),
+                               extra_args, extra_env)
         else:
-            srv = CofferServer(data_dir, log_dir, None, None, extra_args)
+            srv = CofferServer(data_dir, log_dir, None, None, extra_args, extra_env)
         self.servers.append(srv)
         if start:
             srv.start()

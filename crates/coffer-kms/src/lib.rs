@@ -36,7 +36,7 @@ pub mod root_key;
 
 pub use embedded::EmbeddedKms;
 pub use kms::{CallContext, EncryptionContext, Kms, KmsAdmin, KmsDataPlane, KmsError};
-pub use root_key::{RootKey, RootKeyError};
+pub use root_key::{RootKey, RootKeyError, SaltError};
 pub mod service_keys;
 
 pub use service_keys::{FileServiceKeyStore, KeyringError, ServiceKeyStore, ServiceKeyring};

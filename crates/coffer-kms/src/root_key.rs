@@ -47,6 +47,20 @@ pub enum RootKeyError {
     Crypto(#[from] CryptoError),
 }
 
+/// Why [`RootKey::from_passphrase_and_salt`] derived no key.
+#[derive(Debug, thiserror::Error)]
+pub enum SaltError {
+    /// The passphrase is shorter than 12 bytes.
+    #[error("the root passphrase must be at least 12 bytes")]
+    WeakPassphrase,
+    /// The salt text is not a `coffer-root-salt-v1` text.
+    #[error("the root salt is malformed (expected a coffer-root-salt-v1 text)")]
+    Malformed,
+    /// Key derivation failed.
+    #[error(transparent)]
+    Crypto(CryptoError),
+}
+
 /// The key that seals secrets at rest. Wiped from memory on drop.
 pub struct RootKey {
     key: SymmetricKey,
@@ -106,39 +120,52 @@ impl RootKey {
             path: path.clone(),
             source,
         };
-        let (salt, costs, origin) = match fs::read_to_string(&path) {
-            Ok(text) => {
-                let (salt, costs) = parse_salt_file(&text)
-                    .ok_or_else(|| RootKeyError::Malformed { path: path.clone() })?;
-                (salt, costs, Origin::Loaded)
-            }
+        let (salt, origin) = match fs::read_to_string(&path) {
+            Ok(text) => (text, Origin::Loaded),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let mut salt = [0u8; 16];
-                coffer_crypto::random::fill(&mut salt)?;
-                let costs = ARGON2_COSTS;
-                let text = format!(
-                    "{}m={} t={} p={}\n{}\n",
-                    std::str::from_utf8(SALT_HEADER).unwrap_or_default(),
-                    costs.0,
-                    costs.1,
-                    costs.2,
-                    hex(&salt).as_str()
-                );
+                let text = Self::new_salt()?;
                 coffer_files::create_new(&path, text.as_bytes()).map_err(io_err)?;
-                (salt.to_vec(), costs, Origin::Created)
+                (text, Origin::Created)
             }
             Err(e) => return Err(io_err(e)),
         };
+        let key = Self::from_passphrase_and_salt(passphrase, &salt)
+            .map_err(|_| RootKeyError::Malformed { path })?;
+        Ok((key, origin))
+    }
+
+    /// A new salt for [`RootKey::from_passphrase_and_salt`]: random, with
+    /// today's Argon2id costs, as the text `root.salt` holds. Not secret: it
+    /// can be stored beside what the key seals (a shared keystore, say).
+    pub fn new_salt() -> Result<String, RootKeyError> {
+        let mut salt = [0u8; 16];
+        coffer_crypto::random::fill(&mut salt)?;
+        let (m, t, p) = ARGON2_COSTS;
+        Ok(format!(
+            "{}m={m} t={t} p={p}\n{}\n",
+            std::str::from_utf8(SALT_HEADER).unwrap_or_default(),
+            hex(&salt).as_str()
+        ))
+    }
+
+    /// Derives the root key from `passphrase` with Argon2id under `salt`, a
+    /// text made by [`RootKey::new_salt`] (salt and costs). Refused when
+    /// the passphrase is too short or the salt text is malformed.
+    pub fn from_passphrase_and_salt(passphrase: &[u8], salt: &str) -> Result<RootKey, SaltError> {
+        if passphrase.len() < MIN_PASSPHRASE_LEN {
+            return Err(SaltError::WeakPassphrase);
+        }
+        let (salt, costs) = parse_salt_file(salt).ok_or(SaltError::Malformed)?;
         let params = argon2::Params::new(costs.0, costs.1, costs.2, Some(32))
-            .map_err(|_| RootKeyError::Malformed { path: path.clone() })?;
+            .map_err(|_| SaltError::Malformed)?;
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut derived = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(passphrase, &salt, derived.as_mut_slice())
-            .map_err(|_| RootKeyError::Malformed { path })?;
-        let key = SymmetricKey::from_slice(derived.as_slice())?;
-        Ok((RootKey { key }, origin))
+            .map_err(|_| SaltError::Malformed)?;
+        let key = SymmetricKey::from_slice(derived.as_slice()).map_err(SaltError::Crypto)?;
+        Ok(RootKey { key })
     }
 
     /// Seals a secret under the root key, bound to `context`.

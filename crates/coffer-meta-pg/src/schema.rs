@@ -33,10 +33,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "KMS keystore, KMS audit, service master key ring, root-key check",
         sql: include_str!("migrations/0002_kms_keystore.sql"),
     },
+    Migration {
+        version: 3,
+        name: "gateway settings: the passphrase salt, the sealed root credentials",
+        sql: include_str!("migrations/0003_gateway_settings.sql"),
+    },
 ];
 
 /// The schema version this build reads and writes.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version bigint PRIMARY KEY,

@@ -20,7 +20,7 @@ const DEFAULT_LIFECYCLE_INTERVAL_SECS: u64 = 3600;
 #[derive(Args, Debug)]
 pub struct ServerArgs {
     /// TOML file with any of: data_dir, listen, region, domains, log,
-    /// default_sse, lifecycle_interval, the connection limits (max_connections, header_read_timeout,
+    /// default_sse, lifecycle_interval, meta, blobs, the connection limits (max_connections, header_read_timeout,
     /// body_read_timeout, send_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
     /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
     /// tls_client_ca).
@@ -104,6 +104,17 @@ pub struct ServerArgs {
     /// expiration, abort of incomplete uploads); 0 turns it off [default: 3600].
     #[arg(long, env = "COFFER_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<u64>,
+    /// Where metadata, users and (with it) the KMS keystore live: `embedded` (redb in the data
+    /// dir) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, shared by every gateway
+    /// (docs/deploy.md). Needs --blobs s3://… [default: embedded].
+    #[arg(long, env = "COFFER_META")]
+    pub meta: Option<String>,
+    /// Where sealed object bodies live: `embedded` (files in the data dir) or
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`, an existing S3-compatible bucket; its
+    /// credentials come from COFFER_BLOBS_ACCESS_KEY_ID / COFFER_BLOBS_SECRET_ACCESS_KEY.
+    /// Needs --meta postgres://… [default: embedded].
+    #[arg(long, env = "COFFER_BLOBS")]
+    pub blobs: Option<String>,
     /// TEST ONLY: let the admin API move the object clock forward (POST
     /// /_coffer/admin/clock), to drive lifecycle and retention in tests.
     #[arg(long, env = "COFFER_TEST_CLOCK", hide = true)]
@@ -134,6 +145,8 @@ struct ConfigFile {
     send_timeout: Option<u64>,
     lifecycle_interval: Option<u64>,
     default_sse: Option<String>,
+    meta: Option<String>,
+    blobs: Option<String>,
 }
 
 /// Settings after merging every source.
@@ -155,6 +168,22 @@ pub struct Settings {
     /// Between two lifecycle passes; `None` when switched off.
     pub lifecycle_interval: Option<std::time::Duration>,
     pub test_clock: bool,
+    /// Where metadata and blobs live.
+    pub backends: Backends,
+}
+
+/// Where metadata, the keystore and blobs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backends {
+    /// Everything in the data dir (redb, blob files, keystore files): one server.
+    Embedded,
+    /// Stateless gateways: metadata and the keystore in PostgreSQL, blobs upstream.
+    Gateway {
+        /// The PostgreSQL URL (it may carry a password: never logged).
+        meta_url: String,
+        /// The upstream bucket, prefix and endpoint.
+        blobs: coffer_blobs_s3::S3BlobConfig,
+    },
 }
 
 /// The HTTPS listener's settings.
@@ -240,6 +269,10 @@ impl ServerArgs {
                 secs => Some(std::time::Duration::from_secs(secs)),
             },
             test_clock: self.test_clock,
+            backends: resolve_backends(
+                self.meta.take().or(file.meta.take()),
+                self.blobs.take().or(file.blobs.take()),
+            )?,
         })
     }
 
@@ -333,6 +366,41 @@ impl ServerArgs {
     }
 }
 
+/// `--meta` and `--blobs` go together: a gateway keeps nothing local that another gateway would
+/// need, and the embedded metadata store collects blob files it does not reference.
+fn resolve_backends(meta: Option<String>, blobs: Option<String>) -> Result<Backends, String> {
+    let embedded = |value: &Option<String>| {
+        value
+            .as_deref()
+            .is_none_or(|v| matches!(v.trim(), "" | "embedded"))
+    };
+    match (embedded(&meta), embedded(&blobs)) {
+        (true, true) => Ok(Backends::Embedded),
+        (false, false) => {
+            let meta_url = meta.unwrap_or_default().trim().to_owned();
+            if !(meta_url.starts_with("postgres://") || meta_url.starts_with("postgresql://")) {
+                return Err(
+                    "invalid --meta: expected embedded or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                        .into(),
+                );
+            }
+            let blobs = coffer_blobs_s3::S3BlobConfig::parse(blobs.unwrap_or_default().trim())
+                .map_err(|e| format!("--blobs: {e}"))?;
+            Ok(Backends::Gateway { meta_url, blobs })
+        }
+        (false, true) => Err(
+            "--meta postgres://… needs --blobs s3://BUCKET/PREFIX?endpoint=URL: gateways share \
+             their blobs through an S3-compatible bucket, never a local directory"
+                .into(),
+        ),
+        (true, false) => Err(
+            "--blobs s3://… needs --meta postgres://…: the embedded metadata store keeps its blobs \
+             in the data dir"
+                .into(),
+        ),
+    }
+}
+
 fn read_config(path: &Path) -> Result<ConfigFile, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
@@ -368,6 +436,8 @@ mod tests {
             send_timeout: None,
             lifecycle_interval: None,
             test_clock: false,
+            meta: None,
+            blobs: None,
         }
     }
 
@@ -410,6 +480,40 @@ mod tests {
             let error = a.resolve().expect_err(refused);
             assert!(error.contains("per-bucket opt-out"), "{error}");
         }
+    }
+
+    #[test]
+    fn backends() {
+        assert_eq!(
+            args().resolve().expect("defaults").backends,
+            Backends::Embedded
+        );
+        let mut a = args();
+        a.meta = Some("postgres://coffer@127.0.0.1:5432/coffer".into());
+        a.blobs = Some("s3://sealed/gw?endpoint=http://127.0.0.1:9100&region=eu-west-1".into());
+        match a.resolve().expect("gateway").backends {
+            Backends::Gateway { meta_url, blobs } => {
+                assert_eq!(meta_url, "postgres://coffer@127.0.0.1:5432/coffer");
+                assert_eq!(
+                    (blobs.bucket.as_str(), blobs.prefix.as_str()),
+                    ("sealed", "gw")
+                );
+                assert_eq!(blobs.region, "eu-west-1");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut a = args();
+        a.meta = Some("postgres://coffer@127.0.0.1/coffer".into());
+        let error = a.resolve().expect_err("meta without blobs");
+        assert!(error.contains("needs --blobs"), "{error}");
+        let mut a = args();
+        a.blobs = Some("s3://sealed?endpoint=http://127.0.0.1:9100".into());
+        let error = a.resolve().expect_err("blobs without meta");
+        assert!(error.contains("needs --meta"), "{error}");
+        let mut a = args();
+        a.meta = Some("mysql://x".into());
+        a.blobs = Some("s3://sealed?endpoint=http://127.0.0.1:9100".into());
+        assert!(a.resolve().is_err(), "only PostgreSQL");
     }
 
     #[test]

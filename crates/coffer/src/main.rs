@@ -1,6 +1,7 @@
 //! `coffer`: the object server and its client commands in one binary.
 #![forbid(unsafe_code)]
 
+mod backends;
 mod bench;
 mod config;
 mod connect;

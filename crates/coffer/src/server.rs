@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use coffer_api::tls::{ReloadingCertificate, ServerConfig, ensure_self_signed, server_config};
 use coffer_api::{AppState, ServerSettings};
-use coffer_kms::RootKey;
-use coffer_kms::root_key::Origin;
 use tracing_subscriber::EnvFilter;
 
+use crate::backends::{self, Opened};
 use crate::config::{ServerArgs, Settings, TlsSettings};
-use crate::credentials::{self, Source};
+use crate::credentials::Source;
 
 pub async fn run(args: ServerArgs) -> Result<(), String> {
     let settings = args.resolve()?;
@@ -36,15 +35,20 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             "the data dir was open to other users: narrowed it to owner-only (0700)"
         );
     }
-    let root_key = Arc::new(load_root_key(&settings)?);
     if settings.allow_insecure_sse_c {
         tracing::warn!(
             "SSE-C is accepted over plain HTTP (--allow-insecure-sse-c): for tests only"
         );
     }
-    let service_keys = coffer_kms::ServiceKeyring::load_or_create(&settings.data_dir, &root_key)
-        .map_err(|e| format!("{e}; refusing to start"))?;
-    let (root, source) = credentials::load(&settings.data_dir)?;
+    let Opened {
+        meta,
+        blobs,
+        root_key,
+        service_keys,
+        kms,
+        root,
+        source,
+    } = backends::open(&settings).await?;
     match source {
         Source::Environment => {
             tracing::info!("root credentials from COFFER_ROOT_ACCESS_KEY / COFFER_ROOT_SECRET_KEY")
@@ -55,38 +59,20 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             access_key = %root.access_key,
             "generated root credentials (the secret is in the file only)"
         ),
+        Source::Shared => tracing::info!(
+            access_key = %root.access_key,
+            "root credentials shared by the gateways (sealed in the PostgreSQL keystore)"
+        ),
     }
-    let data_dir = settings.data_dir.clone();
-    let (meta, blobs) = tokio::task::spawn_blocking(move || coffer_store::open_embedded(&data_dir))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| {
-            format!(
-                "cannot open the store in {}: {e}",
-                settings.data_dir.display()
-            )
-        })?;
-
     let listeners = Listeners::bind(&settings).await?;
-    let kms_dir = settings.data_dir.clone();
-    let kms_root = root_key.clone();
-    let kms_region = settings.region.clone();
-    let kms: Arc<dyn coffer_kms::Kms> = Arc::new(
-        tokio::task::spawn_blocking(move || {
-            coffer_kms::EmbeddedKms::open(&kms_dir, kms_root, &kms_region)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open the embedded KMS: {e}; refusing to start"))?,
-    );
     let keys = coffer_keying::ObjectKeys::new(
         service_keys,
         Some(kms.clone()),
         settings.allow_insecure_sse_c,
     );
     let state = Arc::new(AppState {
-        meta: Arc::new(meta),
-        blobs: Arc::new(blobs),
+        meta,
+        blobs,
         root_key,
         keys,
         kms: Some(kms),
@@ -116,59 +102,6 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     listeners.serve(state).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The root key: derived from a passphrase when one is given, else the
-/// key file (created on first start).
-fn load_root_key(settings: &crate::config::Settings) -> Result<RootKey, String> {
-    let passphrase = match (
-        &settings.root_passphrase_file,
-        std::env::var("COFFER_ROOT_PASSPHRASE"),
-    ) {
-        (Some(path), _) => Some(zeroize::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| {
-                    format!(
-                        "cannot read the root passphrase file {}: {e}",
-                        path.display()
-                    )
-                })?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-        )),
-        (None, Ok(passphrase)) if !passphrase.is_empty() => {
-            Some(zeroize::Zeroizing::new(passphrase))
-        }
-        _ => None,
-    };
-    if let Some(passphrase) = passphrase {
-        let (key, origin) = RootKey::from_passphrase(&settings.data_dir, passphrase.as_bytes())
-            .map_err(|e| e.to_string())?;
-        if origin == Origin::Created {
-            tracing::warn!(
-                "root key derived from a new passphrase: without it this data dir cannot be opened"
-            );
-        }
-        return Ok(key);
-    }
-    // A keystore without its root key file is a lost or misplaced key, not a
-    // first start: creating a new key would only leave a useless file behind.
-    let root_key_path = RootKey::path(&settings.data_dir);
-    if !root_key_path.exists() && settings.data_dir.join("service-keys.json").exists() {
-        return Err(format!(
-            "the root key file {} is missing but this data dir has a keystore sealed by it; \
-             restore the file from your backup (or pass --root-passphrase-file if it used one)",
-            root_key_path.display()
-        ));
-    }
-    let (key, origin) = RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
-    if origin == Origin::Created {
-        tracing::warn!(
-            path = %RootKey::path(&settings.data_dir).display(),
-            "created a new root key file: it seals every secret Coffer keeps; back it up and keep it private"
-        );
-    }
-    Ok(key)
 }
 
 /// The listeners, bound before anything is served: HTTPS first, so that

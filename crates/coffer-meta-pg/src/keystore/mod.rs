@@ -29,6 +29,7 @@
 mod bridge;
 mod root_check;
 mod service_keys;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

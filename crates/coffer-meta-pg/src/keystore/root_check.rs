@@ -60,6 +60,12 @@ impl PgKeyStore {
         ))
     }
 
+    /// Whether a root key has claimed this database (the first [`PgKeyStore::check_root_key`]
+    /// ran): a gateway without its root key must then be given that one, not a new one.
+    pub fn has_root_key(&self) -> Result<bool, KmsError> {
+        Ok(self.root_check()?.is_some())
+    }
+
     /// Opens whatever the database already holds sealed, before the first check value is
     /// stored.
     fn open_existing(&self, root: &Arc<RootKey>) -> Result<(), KmsError> {

@@ -1,0 +1,80 @@
+//! The embedded backends: redb metadata, blob files, the file keystore and the root key, all
+//! in the data dir.
+
+use std::sync::Arc;
+
+use coffer_kms::root_key::Origin;
+use coffer_kms::{RootKey, ServiceKeyring};
+
+use super::{Opened, passphrase};
+use crate::config::Settings;
+use crate::credentials;
+
+/// The embedded backends: everything in the data dir.
+pub async fn open(settings: &Settings) -> Result<Opened, String> {
+    let root_key = Arc::new(load_root_key(settings)?);
+    let service_keys = ServiceKeyring::load_or_create(&settings.data_dir, &root_key)
+        .map_err(|e| format!("{e}; refusing to start"))?;
+    let (root, source) = credentials::load(&settings.data_dir)?;
+    let data_dir = settings.data_dir.clone();
+    let (meta, blobs) = tokio::task::spawn_blocking(move || coffer_store::open_embedded(&data_dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| {
+            format!(
+                "cannot open the store in {}: {e}",
+                settings.data_dir.display()
+            )
+        })?;
+    let kms_dir = settings.data_dir.clone();
+    let kms_root = root_key.clone();
+    let kms_region = settings.region.clone();
+    let kms = tokio::task::spawn_blocking(move || {
+        coffer_kms::EmbeddedKms::open(&kms_dir, kms_root, &kms_region)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("cannot open the embedded KMS: {e}; refusing to start"))?;
+    Ok(Opened {
+        meta: Arc::new(meta),
+        blobs: Arc::new(blobs),
+        root_key,
+        service_keys,
+        kms: Arc::new(kms),
+        root,
+        source,
+    })
+}
+
+/// The root key: derived from a passphrase when one is given, else the
+/// key file (created on first start).
+fn load_root_key(settings: &Settings) -> Result<RootKey, String> {
+    if let Some(passphrase) = passphrase(settings)? {
+        let (key, origin) = RootKey::from_passphrase(&settings.data_dir, passphrase.as_bytes())
+            .map_err(|e| e.to_string())?;
+        if origin == Origin::Created {
+            tracing::warn!(
+                "root key derived from a new passphrase: without it this data dir cannot be opened"
+            );
+        }
+        return Ok(key);
+    }
+    // A keystore without its root key file is a lost or misplaced key, not a
+    // first start: creating a new key would only leave a useless file behind.
+    let root_key_path = RootKey::path(&settings.data_dir);
+    if !root_key_path.exists() && settings.data_dir.join("service-keys.json").exists() {
+        return Err(format!(
+            "the root key file {} is missing but this data dir has a keystore sealed by it; \
+             restore the file from your backup (or pass --root-passphrase-file if it used one)",
+            root_key_path.display()
+        ));
+    }
+    let (key, origin) = RootKey::load_or_create(&settings.data_dir).map_err(|e| e.to_string())?;
+    if origin == Origin::Created {
+        tracing::warn!(
+            path = %RootKey::path(&settings.data_dir).display(),
+            "created a new root key file: it seals every secret Coffer keeps; back it up and keep it private"
+        );
+    }
+    Ok(key)
+}

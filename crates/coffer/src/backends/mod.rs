@@ -1,0 +1,60 @@
+//! What a server runs on: the embedded backends (everything in the data dir) or a gateway's
+//! (PostgreSQL and an upstream S3 bucket, `gateway.rs`), opened with the root key, the
+//! service key ring, the KMS and the root credentials.
+
+mod embedded;
+mod gateway;
+
+use std::sync::Arc;
+
+use coffer_api::RootCredentials;
+use coffer_kms::{Kms, RootKey, ServiceKeyring};
+use coffer_store::{BlobStore, MetadataStore};
+
+use crate::config::{Backends, Settings};
+use crate::credentials::Source;
+
+/// What a server runs on, opened: the stores, the keys, the root credentials.
+pub struct Opened {
+    pub meta: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub root_key: Arc<RootKey>,
+    pub service_keys: ServiceKeyring,
+    pub kms: Arc<dyn Kms>,
+    pub root: RootCredentials,
+    pub source: Source,
+}
+
+/// Opens the backends `settings` name.
+pub async fn open(settings: &Settings) -> Result<Opened, String> {
+    match &settings.backends {
+        Backends::Embedded => embedded::open(settings).await,
+        Backends::Gateway { meta_url, blobs } => gateway::open(settings, meta_url, blobs).await,
+    }
+}
+
+/// The root passphrase, from `--root-passphrase-file` or `COFFER_ROOT_PASSPHRASE`.
+pub fn passphrase(settings: &Settings) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    Ok(
+        match (
+            &settings.root_passphrase_file,
+            std::env::var("COFFER_ROOT_PASSPHRASE"),
+        ) {
+            (Some(path), _) => Some(zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        format!(
+                            "cannot read the root passphrase file {}: {e}",
+                            path.display()
+                        )
+                    })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+            )),
+            (None, Ok(passphrase)) if !passphrase.is_empty() => {
+                Some(zeroize::Zeroizing::new(passphrase))
+            }
+            _ => None,
+        },
+    )
+}

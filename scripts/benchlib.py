@@ -1,0 +1,63 @@
+"""Shared by scripts/bench-compare and scripts/bench-gateway: start a `coffer server` pinned
+to a core, and run one `coffer bench` cell against it pinned to another."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ACCESS, SECRET = "bench-admin", "bench-secret-not-for-production"
+CONCURRENCY = {"4KiB": 16, "64KiB": 8, "1MiB": 4, "16MiB": 2, "64MiB": 2}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(binary, core, extra_args=(), extra_env=None, data=None):
+    """A server on a fresh (or the given) data dir and a free port; returns (process, port,
+    data dir) once it answers."""
+    data = data or tempfile.mkdtemp(prefix="coffer-bench-")
+    port = free_port()
+    env = dict(os.environ, COFFER_ROOT_ACCESS_KEY=ACCESS, COFFER_ROOT_SECRET_KEY=SECRET,
+               COFFER_LOG="warn", **(extra_env or {}))
+    server = subprocess.Popen(
+        ["taskset", "-c", core, binary, "server", "--data-dir", data,
+         "--listen", f"127.0.0.1:{port}", "--allow-insecure-sse-c", *extra_args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+        except urllib.error.HTTPError:
+            return server, port, data  # an S3 error answer: the server is up
+        except OSError:
+            time.sleep(0.2)
+            continue
+        return server, port, data
+    server.kill()
+    shutil.rmtree(data, ignore_errors=True)
+    sys.exit(f"{binary} did not start on port {port}")
+
+
+def bench(generator, core, port, pid, workload, size, mode, duration):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS, AWS_SECRET_ACCESS_KEY=SECRET,
+               AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+    out = subprocess.run(
+        ["taskset", "-c", core, generator, "bench", "--workload", workload, "--size", size,
+         "--concurrency", str(CONCURRENCY.get(size, 4)), "--duration", str(duration),
+         "--sse", mode, "--server-pid", str(pid), "--bucket", f"b-{workload}-{mode}".lower()
+         .replace(":", "-").replace("+", "-").replace("_", "-"), "--json"],
+        env=env, capture_output=True, text=True, check=True).stdout
+    reports = json.loads(out)
+    report = reports[-1] if isinstance(reports, list) else reports
+    return report["megabytes_per_second"], report["ops_per_second"]
+
+

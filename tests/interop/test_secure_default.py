@@ -365,7 +365,7 @@ def test_health_probes(make_server):
     assert ready.status_code == 200, ready.text
     assert ready.headers["content-type"] == "application/json"
     assert ready.json() == {"status": "ready",
-                            "checks": {"store": "ok", "keystore": "ok", "kms": "ok"}}
+                            "checks": {"store": "ok", "blobs": "ok", "keystore": "ok", "kms": "ok"}}
     head = requests.head(f"{srv.endpoint}/health/ready", timeout=10)
     assert head.status_code == 200 and head.content == b""
 
@@ -378,7 +378,7 @@ def test_health_probes(make_server):
         down = requests.get(f"{srv.endpoint}/health/ready", timeout=10)
         assert down.status_code == 503, down.text
         assert down.json() == {"status": "not ready",
-                               "checks": {"store": "ok", "keystore": "ok", "kms": "failed"}}
+                               "checks": {"store": "ok", "blobs": "ok", "keystore": "ok", "kms": "failed"}}
         assert "keystore" not in down.text.replace('"keystore"', "")
         assert requests.get(f"{srv.endpoint}/health/live", timeout=10).status_code == 200
     finally:

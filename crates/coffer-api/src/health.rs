@@ -1,7 +1,7 @@
 //! Health probes for load balancers and orchestrators, on the S3 listeners, without
 //! authentication: `GET /health/live` (200 while the process serves) and `GET
-//! /health/ready` (200 when the store is writable, the service keyring usable and the KMS
-//! ready; 503 naming the part that is not). HEAD answers the same statuses without a body.
+//! /health/ready` (200 when the metadata store is writable, the blob store answers, the
+//! service keyring is usable and the KMS ready; 503 naming the part that is not). HEAD answers the same statuses without a body.
 //!
 //! They never shadow S3: a probe is exactly `/health/live` or `/health/ready` addressed
 //! path-style, without a query string and unsigned. A bucket named `health` keeps its objects
@@ -63,6 +63,7 @@ pub fn probe_of(parts: &http::request::Parts, target: &Target) -> Option<Probe> 
 #[derive(Serialize)]
 struct Checks {
     store: &'static str,
+    blobs: &'static str,
     keystore: &'static str,
     kms: &'static str,
 }
@@ -84,19 +85,33 @@ fn verdict<E: std::fmt::Display>(part: &'static str, result: Result<(), E>) -> &
     }
 }
 
-/// The store takes a write: a pending-blob row is written and removed (two committed
-/// metadata transactions), and a new blob can be started (and is dropped unfinished).
-async fn store_writable(state: &AppState) -> Result<(), coffer_store::StoreError> {
-    let probe = coffer_crypto::random::hex_id(16)
+fn probe_blob_id() -> Result<String, coffer_store::StoreError> {
+    Ok(coffer_crypto::random::hex_id(16)
         .map_err(|e| coffer_store::StoreError::Io(std::io::Error::other(e.to_string())))?
-        .to_ascii_lowercase();
+        .to_ascii_lowercase())
+}
+
+/// The metadata store takes a write: a pending-blob row is written and removed (two
+/// committed transactions).
+async fn store_writable(state: &AppState) -> Result<(), coffer_store::StoreError> {
+    let probe = probe_blob_id()?;
     state
         .meta
         .add_pending_blob(&probe, std::time::SystemTime::now())
         .await?;
     state.meta.remove_pending_blob(&probe).await?;
-    drop(state.blobs.create().await?);
     Ok(())
+}
+
+/// The blob store answers: a new blob can be started (and is dropped unfinished), and the
+/// length of a blob that does not exist is asked — "no such blob" is the healthy answer (an
+/// upstream S3 that answers 404 is reachable and accepts the credentials).
+async fn blobs_reachable(state: &AppState) -> Result<(), coffer_store::StoreError> {
+    drop(state.blobs.create().await?);
+    match state.blobs.len(&probe_blob_id()?).await {
+        Ok(_) | Err(coffer_store::StoreError::NoSuchBlob) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn kms_ready(state: &AppState) -> Result<(), String> {
@@ -122,10 +137,11 @@ pub async fn answer(state: &AppState, probe: Probe, head: bool) -> Response<Resp
         Probe::Ready => {
             let checks = Checks {
                 store: verdict("store", store_writable(state).await),
+                blobs: verdict("blobs", blobs_reachable(state).await),
                 keystore: verdict("keystore", state.keys.service_key_versions().map(|_| ())),
                 kms: verdict("kms", kms_ready(state).await),
             };
-            let ready = [checks.store, checks.keystore, checks.kms]
+            let ready = [checks.store, checks.blobs, checks.keystore, checks.kms]
                 .iter()
                 .all(|v| *v == "ok");
             (

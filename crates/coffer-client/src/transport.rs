@@ -94,6 +94,19 @@ impl SignedClient {
 
     /// [`SignedClient::new`] with bounded waits.
     pub fn with_timeouts(endpoint: Endpoint, timeouts: Timeouts) -> Result<Self, ClientError> {
+        let ca_file = CA_FILE_VARS
+            .iter()
+            .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()));
+        Self::with_ca_file(endpoint, timeouts, ca_file.as_deref().map(std::path::Path::new))
+    }
+
+    /// [`SignedClient::with_timeouts`], an `https` endpoint checked against the CA
+    /// certificates of `ca_file` (PEM) rather than the environment's.
+    pub fn with_ca_file(
+        endpoint: Endpoint,
+        timeouts: Timeouts,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, ClientError> {
         let base: Uri = endpoint
             .url
             .trim_end_matches('/')
@@ -107,21 +120,19 @@ impl SignedClient {
         if base.authority().is_none() {
             return Err(ClientError::BadEndpoint(endpoint.url.clone()));
         }
-        // https trusts only the CA file named in the environment: a
-        // self-hosted server's certificate is rarely in a public store.
-        let tls =
-            if https {
-                let ca_file = CA_FILE_VARS
-                .iter()
-                .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
-                .ok_or_else(|| ClientError::Tls(format!(
-                    "an https endpoint needs the server's CA certificate (PEM): set {} or {}",
-                    CA_FILE_VARS[0], CA_FILE_VARS[1]
-                )))?;
-                Some(tls_config(std::path::Path::new(&ca_file)).map_err(ClientError::Tls)?)
-            } else {
-                None
-            };
+        // https trusts only the CA file given: a self-hosted server's certificate is rarely
+        // in a public store.
+        let tls = match (https, ca_file) {
+            (false, _) => None,
+            (true, Some(ca_file)) => Some(tls_config(ca_file).map_err(ClientError::Tls)?),
+            (true, None) => {
+                return Err(ClientError::Tls(format!(
+                    "an https endpoint needs the server's CA certificate (PEM): pass --ca-bundle \
+                     or set {} or {}",
+                    CA_FILE_VARS[1], CA_FILE_VARS[0]
+                )));
+            }
+        };
         let http =
             Client::builder(TokioExecutor::new()).build(Connector::new(tls, timeouts.connect));
         Ok(Self {

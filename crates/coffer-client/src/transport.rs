@@ -97,7 +97,11 @@ impl SignedClient {
         let ca_file = CA_FILE_VARS
             .iter()
             .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()));
-        Self::with_ca_file(endpoint, timeouts, ca_file.as_deref().map(std::path::Path::new))
+        Self::with_ca_file(
+            endpoint,
+            timeouts,
+            ca_file.as_deref().map(std::path::Path::new),
+        )
     }
 
     /// [`SignedClient::with_timeouts`], an `https` endpoint checked against the CA

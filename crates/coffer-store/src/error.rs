@@ -70,6 +70,14 @@ pub enum StoreError {
     Database(#[source] Box<redb::Error>),
 }
 
+impl StoreError {
+    /// Whether the embedded store could not open because another process holds its
+    /// database (another server on the same data dir).
+    pub fn is_locked_by_another_process(&self) -> bool {
+        matches!(self, StoreError::Database(e) if matches!(**e, redb::Error::DatabaseAlreadyOpen))
+    }
+}
+
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {

@@ -10,7 +10,7 @@ use coffer_api::{AppState, ServerSettings};
 use tracing_subscriber::EnvFilter;
 
 use crate::backends::{self, Opened};
-use crate::config::{ServerArgs, Settings, TlsSettings};
+use crate::config::{Backends, ServerArgs, Settings, TlsSettings};
 use crate::credentials::Source;
 
 pub async fn run(args: ServerArgs) -> Result<(), String> {
@@ -23,6 +23,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    let fresh = !settings.data_dir.exists();
     let narrowed = coffer_files::ensure_private_dir(&settings.data_dir).map_err(|e| {
         format!(
             "cannot create data dir {}: {e}",
@@ -48,7 +49,18 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         kms,
         root,
         source,
-    } = backends::open(&settings).await?;
+    } = backends::open(&settings, fresh).await?;
+    let listeners = match Listeners::bind(&settings).await {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            // A first embedded start removes the data dir it made (see backends/embedded.rs);
+            // it still holds the store's lock here, so no other server is using it.
+            if fresh && settings.backends == Backends::Embedded {
+                let _ = std::fs::remove_dir_all(&settings.data_dir);
+            }
+            return Err(e);
+        }
+    };
     match source {
         Source::Environment => {
             tracing::info!("root credentials from COFFER_ROOT_ACCESS_KEY / COFFER_ROOT_SECRET_KEY")
@@ -64,7 +76,6 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             "root credentials shared by the gateways (sealed in the PostgreSQL keystore)"
         ),
     }
-    let listeners = Listeners::bind(&settings).await?;
     let keys = coffer_keying::ObjectKeys::new(
         service_keys,
         Some(kms.clone()),

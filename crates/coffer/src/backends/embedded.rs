@@ -10,22 +10,50 @@ use super::{Opened, passphrase};
 use crate::config::Settings;
 use crate::credentials;
 
-/// The embedded backends: everything in the data dir.
-pub async fn open(settings: &Settings) -> Result<Opened, String> {
-    let root_key = Arc::new(load_root_key(settings)?);
-    let service_keys = ServiceKeyring::load_or_create(&settings.data_dir, &root_key)
-        .map_err(|e| format!("{e}; refusing to start"))?;
-    let (root, source) = credentials::load(&settings.data_dir)?;
+/// Where a server records its pid, for the message a second server on the same data dir gets.
+const PID_FILE: &str = "coffer.pid";
+
+/// The embedded backends: everything in the data dir. The store is opened first: it locks
+/// the data dir, so a second server stops before it touches any key file. A first start
+/// (`fresh`) that fails once it holds the lock removes the data dir it made: a key file
+/// without the keystore it was made for would only mislead the next start.
+pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
     let data_dir = settings.data_dir.clone();
     let (meta, blobs) = tokio::task::spawn_blocking(move || coffer_store::open_embedded(&data_dir))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| {
-            format!(
-                "cannot open the store in {}: {e}",
-                settings.data_dir.display()
-            )
+            if e.is_locked_by_another_process() {
+                held_by_another_server(&settings.data_dir)
+            } else {
+                format!(
+                    "cannot open the store in {}: {e}",
+                    settings.data_dir.display()
+                )
+            }
         })?;
+    let opened = open_keys(settings, Arc::new(meta), Arc::new(blobs)).await;
+    if opened.is_err() && fresh {
+        let _ = std::fs::remove_dir_all(&settings.data_dir);
+    }
+    opened
+}
+
+/// The keys, the credentials and the KMS, once the store holds the data dir.
+async fn open_keys(
+    settings: &Settings,
+    meta: Arc<coffer_store::EmbeddedMetadata>,
+    blobs: Arc<coffer_store::FileBlobStore>,
+) -> Result<Opened, String> {
+    let pid_file = settings.data_dir.join(PID_FILE);
+    if let Err(e) = coffer_files::replace(&pid_file, format!("{}\n", std::process::id()).as_bytes())
+    {
+        tracing::warn!(path = %pid_file.display(), error = %e, "cannot record this server's pid");
+    }
+    let root_key = Arc::new(load_root_key(settings)?);
+    let service_keys = ServiceKeyring::load_or_create(&settings.data_dir, &root_key)
+        .map_err(|e| format!("{e}; refusing to start"))?;
+    let (root, source) = credentials::load(&settings.data_dir)?;
     let kms_dir = settings.data_dir.clone();
     let kms_root = root_key.clone();
     let kms_region = settings.region.clone();
@@ -36,8 +64,8 @@ pub async fn open(settings: &Settings) -> Result<Opened, String> {
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("cannot open the embedded KMS: {e}; refusing to start"))?;
     Ok(Opened {
-        meta: Arc::new(meta),
-        blobs: Arc::new(blobs),
+        meta,
+        blobs,
         root_key,
         service_keys,
         kms: Arc::new(kms),
@@ -77,4 +105,18 @@ fn load_root_key(settings: &Settings) -> Result<RootKey, String> {
         );
     }
     Ok(key)
+}
+
+fn held_by_another_server(data_dir: &std::path::Path) -> String {
+    let pid = std::fs::read_to_string(data_dir.join(PID_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    let holder = match pid {
+        Some(pid) => format!("another coffer server (pid {pid})"),
+        None => "another coffer server".to_owned(),
+    };
+    format!(
+        "{holder} holds the data dir {}: stop it first, or give this server its own --data-dir",
+        data_dir.display()
+    )
 }

@@ -25,10 +25,10 @@ pub struct Opened {
     pub source: Source,
 }
 
-/// Opens the backends `settings` name.
-pub async fn open(settings: &Settings) -> Result<Opened, String> {
+/// Opens the backends `settings` name. `fresh`: the data dir did not exist before this start.
+pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
     match &settings.backends {
-        Backends::Embedded => embedded::open(settings).await,
+        Backends::Embedded => embedded::open(settings, fresh).await,
         Backends::Gateway { meta_url, blobs } => gateway::open(settings, meta_url, blobs).await,
     }
 }

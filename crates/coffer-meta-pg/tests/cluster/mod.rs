@@ -119,10 +119,21 @@ impl Cluster {
     }
 
     pub fn restart(&self) {
+        self.stop();
+        self.pg_ctl_start();
+    }
+
+    /// Stops the server (fast shutdown: every connection is closed); [`Cluster::resume`]
+    /// starts it again on the same port.
+    pub fn stop(&self) {
         self.run(
             "pg_ctl",
             &["-D", path(&self.data), "-m", "fast", "-w", "stop"],
         );
+    }
+
+    /// Starts a server [`Cluster::stop`] stopped.
+    pub fn resume(&self) {
         self.pg_ctl_start();
     }
 

@@ -470,3 +470,48 @@ fn every_swap_notifies_its_id() {
         heard.confirmed.lock().unwrap().is_some_and(|c| c > before)
     });
 }
+
+/// The listener cannot reconnect (the database refuses new connections) but the gateway's
+/// pooled connections still work: the poller keeps B current (a disable is seen within the
+/// bound) and confirmed (other keys keep serving), until B listens again.
+#[test]
+fn the_poller_keeps_a_gateway_current_while_it_cannot_listen() {
+    let cluster = Cluster::start();
+    let root = root_key();
+    let a = Gateway::start(&cluster, &root);
+    let b = Gateway::start(&cluster, &root);
+    let id = a.new_key();
+    let other = a.new_key();
+    within(BOUND, "the keys on B", || {
+        b.kms.usable_now(&id).is_some_and(|r| r.is_ok())
+            && b.kms.usable_now(&other).is_some_and(|r| r.is_ok())
+    });
+    let pid = b.watch.listener_pid().expect("B is listening");
+    cluster.psql_in("template1", "ALTER DATABASE postgres ALLOW_CONNECTIONS false");
+    let terminated = cluster.psql_in("template1", &format!("SELECT pg_terminate_backend({pid})"));
+    assert_eq!(terminated.trim(), "t");
+    within(Duration::from_secs(5), "B's listener gone", || {
+        b.watch.listener_pid().is_none()
+    });
+    a.kms.disable_key(&ctx(), &id).unwrap();
+    let took = within(BOUND, "a disable while B cannot listen", || {
+        disabled(b.kms.generate_data_key(&ctx(), &id, &context()))
+    });
+    eprintln!("disable seen on B after {took:?} by polling");
+    // Polling confirms too: the other key serves throughout.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        b.kms
+            .generate_data_key(&ctx(), &other, &context())
+            .expect("polling keeps B confirmed");
+        std::thread::sleep(POLL);
+    }
+    assert!(b.watch.listener_pid().is_none(), "B still cannot listen");
+    cluster.psql_in(
+        "template1",
+        "ALTER DATABASE postgres ALLOW_CONNECTIONS true",
+    );
+    within(Duration::from_secs(10), "B listening again", || {
+        b.watch.listener_pid().is_some()
+    });
+}

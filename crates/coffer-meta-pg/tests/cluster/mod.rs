@@ -159,6 +159,11 @@ impl Cluster {
 
     /// Runs one SQL statement as the cluster's superuser with `psql`; its rows, unaligned.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`Cluster::psql`] in another database.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
         let output = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -170,7 +175,7 @@ impl Cluster {
             ])
             .args([
                 "-d",
-                "postgres",
+                database,
                 "-X",
                 "-q",
                 "-t",

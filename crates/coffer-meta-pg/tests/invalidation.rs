@@ -487,7 +487,10 @@ fn the_poller_keeps_a_gateway_current_while_it_cannot_listen() {
             && b.kms.usable_now(&other).is_some_and(|r| r.is_ok())
     });
     let pid = b.watch.listener_pid().expect("B is listening");
-    cluster.psql_in("template1", "ALTER DATABASE postgres ALLOW_CONNECTIONS false");
+    cluster.psql_in(
+        "template1",
+        "ALTER DATABASE postgres ALLOW_CONNECTIONS false",
+    );
     let terminated = cluster.psql_in("template1", &format!("SELECT pg_terminate_backend({pid})"));
     assert_eq!(terminated.trim(), "t");
     within(Duration::from_secs(5), "B's listener gone", || {

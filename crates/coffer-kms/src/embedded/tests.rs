@@ -1324,7 +1324,7 @@ fn refresh_brings_in_other_writers_changes() {
     );
     assert_eq!(
         b.refresh(std::slice::from_ref(&id)).expect("refresh"),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert!(matches!(
         b.usable_now(&id),

@@ -452,22 +452,24 @@ impl Watcher {
         blocking(move || listener.confirmed(as_of)).await;
     }
 
-    /// The polling fallback: while nothing was confirmed for a poll interval, resyncs through
-    /// the pool and confirms each success.
+    /// The polling fallback: whenever a poll interval has passed since the last confirmation
+    /// (from a heartbeat or a poll), resyncs through the pool and confirms the success. It
+    /// sleeps until that deadline rather than ticking, so confirmations are never further
+    /// apart than the interval plus one resync; a failed resync is retried after half an
+    /// interval.
     fn poller(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let listener = Arc::clone(&self.listener);
         let confirmed = Arc::clone(&self.confirmed);
         let interval = self.timing.poll_interval;
         async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
                 let last = confirmed
                     .lock()
                     .map(|c| *c)
                     .unwrap_or_else(|_| Instant::now());
-                if last.elapsed() < interval {
+                let due = last + interval;
+                if Instant::now() < due {
+                    tokio::time::sleep_until(due.into()).await;
                     continue;
                 }
                 let as_of = Instant::now();
@@ -491,8 +493,9 @@ impl Watcher {
                     }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "polling the KMS keystore failed");
+                        tokio::time::sleep(interval / 2).await;
                     }
-                    None => {}
+                    None => tokio::time::sleep(interval / 2).await,
                 }
             }
         }

@@ -518,3 +518,40 @@ fn the_poller_keeps_a_gateway_current_while_it_cannot_listen() {
         b.watch.listener_pid().is_some()
     });
 }
+
+/// A watcher that cannot start is an error, and the KMS it was for refuses key use after the
+/// bound rather than serving unwatched.
+#[test]
+fn a_watcher_that_cannot_start_leaves_the_kms_refusing() {
+    let cluster = Cluster::start();
+    let root = root_key();
+    let store = PgKeyStore::connect(&cluster.url()).unwrap();
+    let kms = Arc::new(
+        EmbeddedKms::with_keystore(Arc::new(store.clone()), Arc::clone(&root), REGION).unwrap(),
+    );
+    let id = kms
+        .create_key(
+            &ctx(),
+            CreateKey {
+                description: "unwatched".into(),
+                key_spec: KeySpec::SymmetricDefault,
+                origin: Origin::Generated,
+                tags: Vec::new(),
+            },
+        )
+        .unwrap()
+        .key_id;
+    cluster.stop();
+    let started = spawn_invalidation(&store, kms.clone(), Arc::new(|| {}));
+    assert!(started.is_err(), "no PostgreSQL, no watcher");
+    within(
+        BOUND + Duration::from_millis(200),
+        "key use refused",
+        || {
+            matches!(
+                kms.usable_now(&id),
+                Some(Err(KmsError::Internal(m))) if m.contains("not confirmed")
+            )
+        },
+    );
+}

@@ -148,8 +148,9 @@ impl KeystoreListener for KmsInvalidation {
 /// documentation). `on_service_keys` is called whenever the service key ring's document may
 /// have changed: the server refreshes its ring there
 /// (`coffer_keying::ObjectKeys::refresh_service_keys`). Blocks until the first `LISTEN` and
-/// resync are done (an error if PostgreSQL cannot be reached within 30 s); keep the handle for
-/// as long as the KMS serves.
+/// resync are done (an error if PostgreSQL cannot be reached within 30 s, after which `kms`
+/// refuses key use: it is never left serving unwatched); keep the handle for as long as the
+/// KMS serves.
 pub fn spawn_invalidation(
     keystore: &PgKeyStore,
     kms: Arc<EmbeddedKms>,
@@ -169,11 +170,10 @@ pub fn spawn_invalidation_with(
         kms: Arc::clone(&kms),
         on_service_keys,
     });
-    // The first resync happens before the watch returns; the lease starts then.
-    let started = Instant::now();
-    let handle = keystore.watch(listener, timing)?;
-    kms.require_current_within(timing.stale_after, started);
-    Ok(handle)
+    // The lease starts now, before the first resync confirms it: a watcher that fails to
+    // start leaves the KMS refusing key use after the bound, never serving unwatched.
+    kms.require_current_within(timing.stale_after, Instant::now());
+    keystore.watch(listener, timing)
 }
 
 impl PgKeyStore {

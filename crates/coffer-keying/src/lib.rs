@@ -119,6 +119,10 @@ impl ObjectName<'_> {
 /// path over them.
 pub struct ObjectKeys {
     service_keys: RwLock<ServiceKeyring>,
+    /// Set when the ring is shared with other gateways: an envelope under a
+    /// version this ring does not have reloads the ring once before it is
+    /// refused ([`ObjectKeys::with_shared_service_keys`]).
+    shared_root: Option<Arc<RootKey>>,
     kms: Option<Arc<dyn KmsDataPlane>>,
     bucket_keys: BucketKeyCache,
     allow_insecure_sse_c: bool,
@@ -161,10 +165,66 @@ impl ObjectKeys {
     ) -> Self {
         ObjectKeys {
             service_keys: RwLock::new(service_keys),
+            shared_root: None,
             kms,
             bucket_keys: BucketKeyCache::default(),
             allow_insecure_sse_c,
         }
+    }
+
+    /// The service key ring is shared with other gateways (in PostgreSQL):
+    /// an object sealed under a version another gateway made since this
+    /// ring was read reloads the ring (sealed by `root`) and opens, instead
+    /// of being refused. The keystore's watcher also calls
+    /// [`refresh_service_keys`](Self::refresh_service_keys) on every change,
+    /// so new objects use the current version everywhere.
+    pub fn with_shared_service_keys(mut self, root: Arc<RootKey>) -> Self {
+        self.shared_root = Some(root);
+        self
+    }
+
+    /// Reloads the service key ring if another gateway changed it (rotated)
+    /// since it was read; returns whether it did. Costs one read of the
+    /// ring's storage when nothing changed. The ring is read without holding
+    /// the lock that sealing and opening take, then swapped in, unless this
+    /// gateway's ring meanwhile holds a version the reloaded one does not.
+    pub fn refresh_service_keys(&self, root: &RootKey) -> KeyingResult<bool> {
+        let reload = |e: KeyringError| KeyingError::internal("reloading the service key ring", e);
+        let Some(fresh) = self.keyring()?.reloaded(root).map_err(reload)? else {
+            return Ok(false);
+        };
+        let mut ring = self
+            .service_keys
+            .write()
+            .map_err(|_| KeyingError::internal("service keyring", "lock poisoned"))?;
+        if ring.versions().all(|(v, _)| fresh.version(v).is_some()) {
+            *ring = fresh;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Runs `f` with the service key of `version`; a version this ring does
+    /// not have reloads a shared ring once, then is damage.
+    fn with_service_key<T>(
+        &self,
+        version: u32,
+        f: impl FnOnce(&SymmetricKey) -> KeyingResult<T>,
+    ) -> KeyingResult<T> {
+        {
+            let keyring = self.keyring()?;
+            if let Some(key) = keyring.version(version) {
+                return f(key);
+            }
+        }
+        if let Some(root) = &self.shared_root
+            && self.refresh_service_keys(root)?
+            && let Some(key) = self.keyring()?.version(version)
+        {
+            return f(key);
+        }
+        Err(KeyingError::Integrity)
     }
 
     fn kms(&self) -> KeyingResult<&dyn KmsDataPlane> {
@@ -335,14 +395,12 @@ impl ObjectKeys {
         }
         let (dek, customer_md5) = match envelope.key.kind {
             WrapKind::ServiceKey => {
-                let keyring = self.keyring()?;
-                let master = keyring
-                    .version(envelope.key.key_version)
-                    .ok_or(KeyingError::Integrity)?;
-                let dek = object
-                    .data_key_owner(&envelope.object_id)
-                    .unwrap(master, &envelope.key.wrapped_key)
-                    .map_err(|_| KeyingError::Integrity)?;
+                let dek = self.with_service_key(envelope.key.key_version, |master| {
+                    object
+                        .data_key_owner(&envelope.object_id)
+                        .unwrap(master, &envelope.key.wrapped_key)
+                        .map_err(|_| KeyingError::Integrity)
+                })?;
                 (committed(&envelope, dek)?, None)
             }
             WrapKind::CustomerKey => {

@@ -656,3 +656,58 @@ fn protection_names() {
     assert!(decode_context("eyJhd3M6czM6YXJuIjoieCJ9").is_none());
     assert!(decode_context("not base64!").is_none());
 }
+
+/// Two gateways sharing one service key ring: an object sealed under a
+/// version the other gateway made after this one read the ring opens here
+/// (a shared ring reloads on an unknown version), and
+/// `refresh_service_keys` moves new objects to the current version.
+#[test]
+fn a_shared_service_key_ring_follows_other_gateways_rotations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (root, _) = RootKey::load_or_create(dir.path()).expect("root key");
+    let root = Arc::new(root);
+    let ring = || ServiceKeyring::load_or_create(dir.path(), &root).expect("service keys");
+    let a = ObjectKeys::new(ring(), None, false);
+    let b = ObjectKeys::new(ring(), None, false).with_shared_service_keys(Arc::clone(&root));
+    let unshared = ObjectKeys::new(ring(), None, false);
+    assert!(!b.refresh_service_keys(&root).expect("nothing changed"));
+
+    let version = a.rotate_service_key(&root).expect("rotate on a");
+    let body = plaintext(300);
+    let (blob, envelope, _) = seal_object(
+        &a,
+        Protection::Service(Algorithm::Aes256Gcm),
+        "b",
+        "k",
+        &body,
+    )
+    .expect("seal on a");
+    assert_eq!(
+        Envelope::decode(&envelope)
+            .expect("decodes")
+            .key
+            .key_version,
+        version
+    );
+    assert!(
+        matches!(
+            unshared.open(&TLS, &envelope, name("b", "k", &[]), None),
+            Err(KeyingError::Integrity)
+        ),
+        "a ring that is not shared does not reload"
+    );
+    let opening = b
+        .open(&TLS, &envelope, name("b", "k", &[]), None)
+        .expect("b reloads its ring and opens");
+    assert_eq!(read(&opening, &[&blob], 0..300), body);
+    assert_eq!(b.service_key_versions().expect("versions").0, version);
+
+    assert!(unshared.refresh_service_keys(&root).expect("refresh"));
+    assert_eq!(
+        unshared.service_key_versions().expect("versions").0,
+        version
+    );
+    unshared
+        .open(&TLS, &envelope, name("b", "k", &[]), None)
+        .expect("opens once refreshed");
+}

@@ -6,7 +6,10 @@
 //!   encryption need, and all an external backend must offer), [`KmsAdmin`]
 //!   (key administration, served by the KMS API) and [`Kms`] (both).
 //! - [`embedded`]: the embedded backend: customer master keys, aliases,
-//!   rotation, BYOK, sealed by the root key, with an audit log. External
+//!   rotation, BYOK, sealed by the root key, with an audit log; over a
+//!   keystore shared with other gateways it is kept current by
+//!   [`EmbeddedKms::refresh`] and [`EmbeddedKms::refresh_all`], and can be
+//!   made to refuse key use while it is not known to be. External
 //!   backends will sit beside it the way rustls adds crypto providers, each
 //!   passing the `contract` suite.
 //! - [`keystore`]: where the embedded KMS keeps its sealed records, behind

@@ -21,7 +21,9 @@
 //! swap from the revision the keyring was read at: when two gateways rotate at once, one swap
 //! loses, that keyring reloads the document and adds its version on top, so no version is ever
 //! lost. A keyring does not notice other gateways' rotations by itself:
-//! [`ServiceKeyring::refresh`] reloads it when the stored document changed.
+//! [`ServiceKeyring::refresh`] (or [`ServiceKeyring::reloaded`]) reloads it when the stored
+//! document changed; over PostgreSQL the keystore's watcher says when
+//! (`coffer_meta_pg::keystore::spawn_invalidation`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -314,12 +316,25 @@ impl ServiceKeyring {
     /// Reloads the keyring if its stored document changed since it was read (another
     /// gateway rotated); returns whether it did.
     pub fn refresh(&mut self, root: &RootKey) -> Result<bool, KeyringError> {
-        match self.store.load()? {
-            Some(stored) if stored.revision != self.revision => {
-                *self = Self::open(Arc::clone(&self.store), stored, root)?;
+        match self.reloaded(root)? {
+            Some(fresh) => {
+                *self = fresh;
                 Ok(true)
             }
-            Some(_) => Ok(false),
+            None => Ok(false),
+        }
+    }
+
+    /// The keyring as stored now, if its document changed since this one was read (another
+    /// gateway rotated), else `None`; this one is left as it is. For a holder that swaps rings
+    /// under a lock of its own without holding it while the store is read. Costs one `load`
+    /// when nothing changed.
+    pub fn reloaded(&self, root: &RootKey) -> Result<Option<Self>, KeyringError> {
+        match self.store.load()? {
+            Some(stored) if stored.revision != self.revision => {
+                Self::open(Arc::clone(&self.store), stored, root).map(Some)
+            }
+            Some(_) => Ok(None),
             None => Err(KeyringError::Io {
                 location: self.store.location(),
                 message: "the keyring was removed".into(),

@@ -6,7 +6,9 @@
 //!
 //! The [`keystore`] module keeps the embedded KMS's keystore ([`PgKeyStore`]), the service
 //! master key ring and the root-key check in the same database (migration 2): records sealed
-//! by the root key, which stays on the gateways.
+//! by the root key, which stays on the gateways. Every keystore change notifies, and
+//! [`keystore::spawn_invalidation`] keeps each gateway's KMS current with the others' changes
+//! within one second, or failing closed (docs/kms.md, "The PostgreSQL keystore").
 //!
 //! # Tables
 //! One table per embedded table (docs/metadata.md, "The PostgreSQL backend"): `buckets`,

@@ -15,13 +15,16 @@
 //! before the call returns; memory is only updated once every swap has
 //! succeeded. A swap that loses (another writer changed the record) fails
 //! the call with [`KmsError::Internal`] and reloads the copy: nothing is
-//! silently overwritten.
+//! silently overwritten. Changes made by other writers sharing the keystore
+//! reach the copy through `refresh` (see that module), which can also make
+//! key use fail closed while the copy is not known to be current.
 
 mod audit;
 mod blob;
 mod byok;
 mod keystore;
 mod lifecycle;
+mod refresh;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +74,9 @@ pub struct EmbeddedKms {
     store: Arc<dyn KeyStore>,
     state: Mutex<Cache>,
     clock: Clock,
+    /// Set when the KMS shares its keystore with other writers and must
+    /// refuse key use while its copy is not known to be current.
+    lease: Mutex<Option<refresh::Lease>>,
 }
 
 /// The keystore's records as last read or written, opened, with each
@@ -244,6 +250,7 @@ impl EmbeddedKms {
             store,
             state: Mutex::new(cache),
             clock: Arc::new(OffsetDateTime::now_utc),
+            lease: Mutex::new(None),
         })
     }
 
@@ -406,6 +413,7 @@ impl EmbeddedKms {
         context: &EncryptionContext,
         key: Option<KeyRef>,
     ) -> Result<Plaintext, KmsError> {
+        self.check_current()?;
         let parsed = blob::parse(ciphertext_blob)?;
         if let Some(key) = key
             && state.resolve_id(key, &self.region)? != parsed.key_id
@@ -432,6 +440,7 @@ impl EmbeddedKms {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Ciphertext, KmsError> {
+        self.check_current()?;
         let cmk = state.resolve(key, &self.region)?;
         check_usable(cmk)?;
         let (version, material) = current_material(cmk)?;
@@ -558,6 +567,11 @@ impl KmsDataPlane for EmbeddedKms {
     }
 
     fn usable_now(&self, key: KeyRef) -> Option<Result<String, KmsError>> {
+        // A copy not confirmed current within its bound refuses at once (not
+        // `None`: DescribeKey would answer from the same stale copy).
+        if let Err(e) = self.check_current() {
+            return Some(Err(e));
+        }
         // Never wait: a write holds the lock while it persists the keystore.
         let guard = self.state.try_lock().ok()?;
         if guard.stale {

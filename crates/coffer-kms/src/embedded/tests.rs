@@ -1291,3 +1291,136 @@ fn readiness_follows_the_keystore_without_an_audit_line() {
     std::fs::rename(&aside, f.keystore_path()).expect("put it back");
     f.kms.check_ready().expect("ready again");
 }
+
+/// Two KMSs over one keystore (two gateways): changes made through one reach
+/// the other's copy by `refresh` (the ids named) or `refresh_all`, without a
+/// lost swap; an unchanged record changes nothing.
+#[test]
+fn refresh_brings_in_other_writers_changes() {
+    let store = Arc::new(crate::memory_keystore::MemoryKeyStore::new());
+    let (root, _) =
+        RootKey::load_or_create(tempfile::tempdir().expect("tempdir").path()).expect("root key");
+    let root = Arc::new(root);
+    let a = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("a");
+    let request = CreateKey {
+        description: "shared".into(),
+        key_spec: KeySpec::SymmetricDefault,
+        origin: Origin::Generated,
+        tags: Vec::new(),
+    };
+    let id = a.create_key(&ctx(), request).expect("create").key_id;
+    let b = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("b");
+    assert!(
+        b.refresh(std::slice::from_ref(&id))
+            .expect("refresh")
+            .is_empty()
+    );
+    assert!(b.refresh_all().expect("refresh all").is_empty());
+
+    a.disable_key(&ctx(), &id).expect("disable on a");
+    assert!(
+        b.usable_now(&id).expect("known").is_ok(),
+        "b has not looked yet"
+    );
+    assert_eq!(
+        b.refresh(std::slice::from_ref(&id)).expect("refresh"),
+        std::slice::from_ref(&id)
+    );
+    assert!(matches!(
+        b.usable_now(&id),
+        Some(Err(KmsError::Disabled(_)))
+    ));
+    assert!(matches!(
+        b.generate_data_key(&ctx(), &id, &context()),
+        Err(KmsError::Disabled(_))
+    ));
+
+    // Rotation and an alias, caught up by refresh_all: b decrypts under the
+    // new version and resolves the alias.
+    a.enable_key(&ctx(), &id).expect("enable");
+    a.rotate_key_on_demand(&ctx(), &id).expect("rotate");
+    a.create_alias(&ctx(), "alias/shared", &id).expect("alias");
+    let made = a
+        .generate_data_key(&ctx(), "alias/shared", &context())
+        .expect("data key on a");
+    assert_eq!(made.key_version, 2);
+    let mut changed = b.refresh_all().expect("refresh all");
+    changed.sort();
+    let mut expected = vec!["alias/shared".to_owned(), id.clone()];
+    expected.sort();
+    assert_eq!(changed, expected);
+    let opened = b
+        .decrypt(
+            &ctx(),
+            &made.ciphertext_blob,
+            &context(),
+            Some("alias/shared"),
+        )
+        .expect("b decrypts under version 2");
+    assert_eq!(opened.plaintext.as_slice(), made.plaintext.expose());
+    // b writes on top of what it refreshed: no lost swap.
+    b.tag_resource(&ctx(), &id, vec![("k".into(), "v".into())])
+        .expect("tag on b");
+
+    // A deleted alias leaves b's copy too.
+    a.delete_alias(&ctx(), "alias/shared")
+        .expect("delete alias");
+    assert_eq!(
+        b.refresh_all().expect("refresh all"),
+        ["alias/shared".to_owned()]
+    );
+    assert!(matches!(
+        b.usable_now("alias/shared"),
+        Some(Err(KmsError::NotFound(_)))
+    ));
+}
+
+/// With a lease, key use fails closed once the copy was last confirmed
+/// current longer ago than the bound; a confirmation restores it, and
+/// administration is never refused.
+#[test]
+fn key_use_fails_closed_when_the_copy_is_not_confirmed_current() {
+    let store = Arc::new(crate::memory_keystore::MemoryKeyStore::new());
+    let kms = over_memory(&store);
+    let id = kms
+        .create_key(
+            &ctx(),
+            CreateKey {
+                description: "leased".into(),
+                key_spec: KeySpec::SymmetricDefault,
+                origin: Origin::Generated,
+                tags: Vec::new(),
+            },
+        )
+        .expect("create")
+        .key_id;
+    let made = kms
+        .generate_data_key(&ctx(), &id, &context())
+        .expect("no lease yet");
+    let bound = std::time::Duration::from_millis(200);
+    let start = std::time::Instant::now();
+    kms.require_current_within(bound, start);
+    kms.generate_data_key(&ctx(), &id, &context())
+        .expect("within the bound");
+    std::thread::sleep(bound + std::time::Duration::from_millis(50));
+    let stale = |r: Result<(), KmsError>| matches!(&r, Err(KmsError::Internal(m)) if m.contains("not confirmed"));
+    assert!(stale(
+        kms.generate_data_key(&ctx(), &id, &context()).map(drop)
+    ));
+    assert!(stale(
+        kms.decrypt(&ctx(), &made.ciphertext_blob, &context(), None)
+            .map(drop)
+    ));
+    assert!(stale(
+        kms.usable_now(&id).expect("answers at once").map(drop)
+    ));
+    kms.disable_key(&ctx(), &id)
+        .expect("administration goes on");
+    kms.enable_key(&ctx(), &id).expect("administration goes on");
+    // An older confirmation does not extend the lease; a fresh one does.
+    kms.confirm_current(start);
+    assert!(stale(kms.usable_now(&id).expect("answers").map(drop)));
+    kms.confirm_current(std::time::Instant::now());
+    kms.decrypt(&ctx(), &made.ciphertext_blob, &context(), None)
+        .expect("confirmed again");
+}

@@ -21,15 +21,20 @@
 //! With PostgreSQL's default `synchronous_commit = on`, a swap is durable when it returns.
 //!
 //! # Seeing other gateways' changes
-//! The KMS serves from its in-memory copy and reloads when one of its swaps loses. For a
-//! gateway to see a change it did not make (a key disabled elsewhere) without waiting for a
-//! lost swap, [`PgKeyStore::changed_since`] lists the records whose revision is above a mark:
-//! the seam for the polling fallback and for LISTEN/NOTIFY, which issue 16 adds later.
+//! The KMS serves from its in-memory copy and reloads when one of its swaps loses. Every swap
+//! also notifies (`pg_notify('coffer_kms', id)`, or `'coffer_service_keys'` for the ring) in
+//! its own statement, so the notification goes out exactly when the change commits. A watcher
+//! ([`PgKeyStore::watch`]; [`spawn_invalidation`] for an `EmbeddedKms`) listens on a dedicated
+//! connection, refreshes the KMS within milliseconds, polls while it cannot listen, and makes
+//! the KMS refuse key use when its copy was not confirmed current within a bound (1 s): see
+//! the `watch` module. [`PgKeyStore::changed_since`] lists the records whose revision is above
+//! a mark, for tools and tests.
 
 mod bridge;
 mod root_check;
 mod service_keys;
 mod settings;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +47,10 @@ use crate::error::Error;
 
 pub use self::root_check::ROOT_MISMATCH;
 pub use self::service_keys::PgServiceKeyStore;
+pub use self::watch::{
+    KMS_CHANNEL, KeystoreListener, SERVICE_KEYS_CHANNEL, WatchHandle, WatchTiming,
+    spawn_invalidation, spawn_invalidation_with,
+};
 
 /// Connections a [`PgKeyStore`] keeps open at most, unless told otherwise: the KMS calls its
 /// keystore under one lock, so a few suffice.
@@ -52,6 +61,8 @@ pub const DEFAULT_KEYSTORE_CONNECTIONS: usize = 4;
 #[derive(Clone)]
 pub struct PgKeyStore {
     bridge: Arc<Bridge>,
+    /// For the watcher's own connection ([`PgKeyStore::watch`]); may hold a password.
+    url: Arc<str>,
 }
 
 impl std::fmt::Debug for PgKeyStore {
@@ -73,6 +84,7 @@ impl PgKeyStore {
     pub fn connect_with(url: &str, max_connections: usize) -> Result<PgKeyStore, KmsError> {
         Ok(PgKeyStore {
             bridge: Arc::new(Bridge::connect(url, max_connections)?),
+            url: Arc::from(url),
         })
     }
 
@@ -87,7 +99,9 @@ impl PgKeyStore {
     ///
     /// Revisions are taken from the sequence when a swap runs and become visible when it
     /// commits, so two swaps racing may become visible out of order: a poller keeps its mark
-    /// a little behind (or re-lists now and then). LISTEN/NOTIFY will replace the polling.
+    /// a little behind (or re-lists now and then). The KMS's own watcher
+    /// ([`PgKeyStore::watch`]) does not poll with marks: it listens, and re-lists when it
+    /// may have missed something.
     pub fn changed_since(&self, mark: i64) -> Result<Vec<(String, i64)>, KmsError> {
         self.bridge.run(|pool| async move {
             let client = pool.get().await?;
@@ -200,19 +214,23 @@ impl KeyStore for PgKeyStore {
             let client = pool.get().await?;
             let (sql, swapped_to) = match (expected, &record) {
                 (None, Some(_)) => (
-                    "INSERT INTO kms_keys (id, revision, record)
-                     VALUES ($1, nextval('kms_revision_seq'), $2)
-                     ON CONFLICT (id) DO UPDATE
-                       SET revision = excluded.revision, record = excluded.record
-                       WHERE kms_keys.record IS NULL
-                     RETURNING revision",
+                    "WITH swapped AS (
+                       INSERT INTO kms_keys (id, revision, record)
+                       VALUES ($1, nextval('kms_revision_seq'), $2)
+                       ON CONFLICT (id) DO UPDATE
+                         SET revision = excluded.revision, record = excluded.record
+                         WHERE kms_keys.record IS NULL
+                       RETURNING id, revision)
+                     SELECT revision, pg_notify('coffer_kms', id) FROM swapped",
                     true,
                 ),
                 // Replace, or delete (`record` NULL: a tombstone), at the expected revision.
                 (Some(_), _) => (
-                    "UPDATE kms_keys SET revision = nextval('kms_revision_seq'), record = $2
-                     WHERE id = $1 AND revision = $3 AND record IS NOT NULL
-                     RETURNING revision",
+                    "WITH swapped AS (
+                       UPDATE kms_keys SET revision = nextval('kms_revision_seq'), record = $2
+                       WHERE id = $1 AND revision = $3 AND record IS NOT NULL
+                       RETURNING id, revision)
+                     SELECT revision, pg_notify('coffer_kms', id) FROM swapped",
                     record.is_some(),
                 ),
                 (None, None) => {

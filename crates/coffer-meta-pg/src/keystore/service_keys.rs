@@ -80,10 +80,13 @@ impl ServiceKeyStore for PgServiceKeyStore {
                     None => {
                         let statement = client
                             .prepare_cached(
-                                "INSERT INTO service_keys (name, revision, document)
-                                 VALUES ($1, nextval('kms_revision_seq'), $2)
-                                 ON CONFLICT (name) DO NOTHING
-                                 RETURNING revision",
+                                "WITH swapped AS (
+                                   INSERT INTO service_keys (name, revision, document)
+                                   VALUES ($1, nextval('kms_revision_seq'), $2)
+                                   ON CONFLICT (name) DO NOTHING
+                                   RETURNING name, revision)
+                                 SELECT revision, pg_notify('coffer_service_keys', name)
+                                 FROM swapped",
                             )
                             .await?;
                         client.query_opt(&statement, &[&NAME, &document]).await?
@@ -91,10 +94,13 @@ impl ServiceKeyStore for PgServiceKeyStore {
                     Some(at) => {
                         let statement = client
                             .prepare_cached(
-                                "UPDATE service_keys
-                                 SET revision = nextval('kms_revision_seq'), document = $2
-                                 WHERE name = $1 AND revision = $3
-                                 RETURNING revision",
+                                "WITH swapped AS (
+                                   UPDATE service_keys
+                                   SET revision = nextval('kms_revision_seq'), document = $2
+                                   WHERE name = $1 AND revision = $3
+                                   RETURNING name, revision)
+                                 SELECT revision, pg_notify('coffer_service_keys', name)
+                                 FROM swapped",
                             )
                             .await?;
                         client

@@ -119,10 +119,21 @@ impl Cluster {
     }
 
     pub fn restart(&self) {
+        self.stop();
+        self.pg_ctl_start();
+    }
+
+    /// Stops the server (fast shutdown: every connection is closed); [`Cluster::resume`]
+    /// starts it again on the same port.
+    pub fn stop(&self) {
         self.run(
             "pg_ctl",
             &["-D", path(&self.data), "-m", "fast", "-w", "stop"],
         );
+    }
+
+    /// Starts a server [`Cluster::stop`] stopped.
+    pub fn resume(&self) {
         self.pg_ctl_start();
     }
 
@@ -148,6 +159,11 @@ impl Cluster {
 
     /// Runs one SQL statement as the cluster's superuser with `psql`; its rows, unaligned.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`Cluster::psql`] in another database.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
         let output = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -159,7 +175,7 @@ impl Cluster {
             ])
             .args([
                 "-d",
-                "postgres",
+                database,
                 "-X",
                 "-q",
                 "-t",

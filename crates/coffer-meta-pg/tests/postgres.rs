@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use coffer_meta_pg::{PgMetadata, SCHEMA_VERSION};
 use coffer_store::{
-    BucketRecord, Condition, Extent, FileBlobStore, MetadataStore, ObjectRecord, StoreError,
+    Backend, BucketRecord, Condition, Extent, FileBlobStore, MetadataStore, ObjectRecord, StoreError,
     contract,
 };
 use tempfile::TempDir;
@@ -152,4 +152,50 @@ async fn migrates_once_and_refuses_a_newer_schema() {
         Err(e) => panic!("refused for another reason: {e}"),
         Ok(_) => panic!("a schema newer than this build must be refused"),
     }
+}
+
+/// A server that goes away: calls fail promptly with `Unavailable` of the metadata store (not
+/// a plain I/O error), a lease notices it is lost, and everything works again once the server
+/// is back. Meanwhile a lease is one gateway's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_is_unavailable_and_loses_leases() {
+    let cluster = Cluster::start();
+    let meta = PgMetadata::connect(&cluster.url()).await.unwrap();
+    let other_gateway = PgMetadata::connect(&cluster.url()).await.unwrap();
+    let lease = meta.try_lease("sweeper").await.unwrap().expect("a free lease");
+    assert!(lease.still_held().await);
+    assert!(
+        other_gateway.try_lease("sweeper").await.unwrap().is_none(),
+        "another gateway cannot take a held lease"
+    );
+    meta.list_buckets().await.unwrap();
+
+    cluster.stop();
+    let unavailable = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Unavailable {
+            backend: Backend::Metadata,
+            ..
+        }) => {}
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("expected Unavailable, got success"),
+    };
+    let started = Instant::now();
+    unavailable(meta.list_buckets().await.map(|_| ()));
+    unavailable(meta.get_bucket("b").await.map(|_| ()));
+    unavailable(meta.try_lease("lifecycle").await.map(|_| ()));
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "a stopped server fails calls promptly"
+    );
+    assert!(!lease.still_held().await, "the lease died with its connection");
+
+    cluster.resume();
+    meta.list_buckets().await.unwrap();
+    drop(lease);
+    let taken = other_gateway
+        .try_lease("sweeper")
+        .await
+        .unwrap()
+        .expect("the lost lease is free once the server is back");
+    assert!(taken.still_held().await);
 }

@@ -119,10 +119,20 @@ impl Cluster {
     }
 
     pub fn restart(&self) {
+        self.stop();
+        self.pg_ctl_start();
+    }
+
+    /// Stops the server (`fast`: sessions are ended with SQLSTATE 57P01) until [`Cluster::resume`].
+    pub fn stop(&self) {
         self.run(
             "pg_ctl",
             &["-D", path(&self.data), "-m", "fast", "-w", "stop"],
         );
+    }
+
+    /// Starts the server again after [`Cluster::stop`], on the same port.
+    pub fn resume(&self) {
         self.pg_ctl_start();
     }
 

@@ -44,7 +44,10 @@ pub(crate) fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
 
 /// A pool of connections made with `config`, at most `max_connections` open at once.
 /// Connects lazily.
-pub(crate) fn pool(config: tokio_postgres::Config, max_connections: usize) -> Result<Pool, StoreError> {
+pub(crate) fn pool(
+    config: tokio_postgres::Config,
+    max_connections: usize,
+) -> Result<Pool, StoreError> {
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -54,9 +54,7 @@ pub(crate) async fn try_lease(
         .query_one("SELECT pg_try_advisory_lock($1)", &[&lease_key(name)])
         .await
         .map_err(|e| Error::Pg(e).into_store())?;
-    let granted: bool = row
-        .try_get(0)
-        .map_err(|e| Error::Pg(e).into_store())?;
+    let granted: bool = row.try_get(0).map_err(|e| Error::Pg(e).into_store())?;
     // Refused: dropping the client closes the connection.
     Ok(granted.then(|| {
         Box::new(PgLease {

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use coffer_meta_pg::{PgMetadata, SCHEMA_VERSION};
 use coffer_store::{
-    Backend, BucketRecord, Condition, Extent, FileBlobStore, MetadataStore, ObjectRecord, StoreError,
-    contract,
+    Backend, BucketRecord, Condition, Extent, FileBlobStore, MetadataStore, ObjectRecord,
+    StoreError, contract,
 };
 use tempfile::TempDir;
 
@@ -162,7 +162,11 @@ async fn a_stopped_server_is_unavailable_and_loses_leases() {
     let cluster = Cluster::start();
     let meta = PgMetadata::connect(&cluster.url()).await.unwrap();
     let other_gateway = PgMetadata::connect(&cluster.url()).await.unwrap();
-    let lease = meta.try_lease("sweeper").await.unwrap().expect("a free lease");
+    let lease = meta
+        .try_lease("sweeper")
+        .await
+        .unwrap()
+        .expect("a free lease");
     assert!(lease.still_held().await);
     assert!(
         other_gateway.try_lease("sweeper").await.unwrap().is_none(),
@@ -187,7 +191,10 @@ async fn a_stopped_server_is_unavailable_and_loses_leases() {
         started.elapsed().as_secs() < 30,
         "a stopped server fails calls promptly"
     );
-    assert!(!lease.still_held().await, "the lease died with its connection");
+    assert!(
+        !lease.still_held().await,
+        "the lease died with its connection"
+    );
 
     cluster.resume();
     meta.list_buckets().await.unwrap();

@@ -170,6 +170,9 @@ pub enum ErrorCode {
     UserAlreadyExists,
     /// Admin API: no endpoint at that path.
     NoSuchAdminEndpoint,
+    /// Admin API: a background pass asked for is running elsewhere (another gateway holds its
+    /// lease) and did not end within the wait: 409, try again.
+    PassInProgress,
 
     /// A failure of the server itself; the detail goes to the log, not the client.
     InternalError,
@@ -250,6 +253,7 @@ impl ErrorCode {
             NoSuchUser => "NoSuchUser",
             UserAlreadyExists => "UserAlreadyExists",
             NoSuchAdminEndpoint => "NoSuchAdminEndpoint",
+            PassInProgress => "PassInProgress",
             InternalError => "InternalError",
             ServiceUnavailable => "ServiceUnavailable",
         }
@@ -307,7 +311,8 @@ impl ErrorCode {
             | UserAlreadyExists
             | InvalidBucketState
             | ConditionalRequestConflict
-            | FileImmutable => StatusCode::CONFLICT,
+            | FileImmutable
+            | PassInProgress => StatusCode::CONFLICT,
             WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,

@@ -157,19 +157,22 @@ mod tests {
         blobs: &dyn BlobStore,
         age: Duration,
     ) -> BlobId {
-        let mut writer = blobs.create().await.unwrap();
+        let mut writer = blobs.create().await.expect("a blob writer");
         let id = writer.id().clone();
         meta.add_pending_blob(&id, SystemTime::now() - age)
             .await
-            .unwrap();
-        writer.write(Bytes::from_static(b"sealed")).await.unwrap();
-        writer.finish().await.unwrap();
+            .expect("a pending row for a new blob");
+        writer
+            .write(Bytes::from_static(b"sealed"))
+            .await
+            .expect("a write");
+        writer.finish().await.expect("a finished blob");
         id
     }
 
     async fn rows(meta: &dyn MetadataStore) -> Vec<BlobId> {
         let later = SystemTime::now() + Duration::from_secs(3600);
-        let rows = meta.list_pending_blobs(later).await.unwrap();
+        let rows = meta.list_pending_blobs(later).await.expect("a listing");
         rows.into_iter().map(|row| row.blob).collect()
     }
 
@@ -177,8 +180,8 @@ mod tests {
     /// younger ones; a grace of zero sweeps them all; a pass holds the sweeper lease.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sweeps_stale_rows_and_their_blobs_only() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let (meta, blobs) = coffer_store::open_embedded(dir.path()).unwrap();
+        let dir = tempfile::TempDir::new().expect("a temp dir");
+        let (meta, blobs) = coffer_store::open_embedded(dir.path()).expect("a new store");
         let hour = Duration::from_secs(3600);
         let stale = pending_blob(&meta, &blobs, 2 * hour).await;
         let fresh = pending_blob(&meta, &blobs, Duration::ZERO).await;
@@ -186,16 +189,18 @@ mod tests {
         let lease = meta
             .try_lease(crate::background::SWEEPER_LEASE)
             .await
-            .unwrap()
-            .unwrap();
+            .expect("the embedded store grants leases")
+            .expect("a free lease");
         assert!(
             meta.try_lease(crate::background::SWEEPER_LEASE)
                 .await
-                .unwrap()
+                .expect("the embedded store grants leases")
                 .is_none(),
             "one sweeper at a time"
         );
-        let report = sweep(&meta, &blobs, hour, lease.as_ref()).await.unwrap();
+        let report = sweep(&meta, &blobs, hour, lease.as_ref())
+            .await
+            .expect("a pass");
         assert_eq!(
             report,
             SweepReport {
@@ -209,12 +214,12 @@ mod tests {
             blobs.len(&stale).await,
             Err(StoreError::NoSuchBlob)
         ));
-        assert_eq!(blobs.len(&fresh).await.unwrap(), 6);
+        assert_eq!(blobs.len(&fresh).await.expect("the young blob is kept"), 6);
         assert_eq!(rows(&meta).await, vec![fresh.clone()]);
 
         let report = sweep(&meta, &blobs, Duration::ZERO, lease.as_ref())
             .await
-            .unwrap();
+            .expect("a pass");
         assert_eq!(report.deleted, 1);
         assert!(matches!(
             blobs.len(&fresh).await,

@@ -10,7 +10,7 @@
 //! `AbortIncompleteMultipartUpload` has come. Time is the server's object clock
 //! ([`crate::clock`]), which tests can move forward.
 //!
-//! Each pass runs under the lease [`LIFECYCLE_LEASE`](crate::background::LIFECYCLE_LEASE):
+//! Each pass runs under the lease [`LIFECYCLE_LEASE`]:
 //! of several gateways over one database, one runs it at a time; a timer whose lease another
 //! gateway holds skips its pass, and a pass that loses its lease stops before the next bucket.
 

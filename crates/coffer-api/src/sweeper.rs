@@ -11,7 +11,7 @@
 //! commit released (its row is written at the release). Gateways' clocks must agree to well
 //! within it, since rows carry the writer's wall-clock time.
 //!
-//! Each pass runs under the lease [`SWEEPER_LEASE`](crate::background::SWEEPER_LEASE): one
+//! Each pass runs under the lease [`SWEEPER_LEASE`]: one
 //! gateway at a time. For each stale row: a blob some record references (which a correct
 //! commit never leaves with a row) loses only its row; any other is deleted, then its row
 //! goes; a delete that fails keeps the row for the next pass. `POST

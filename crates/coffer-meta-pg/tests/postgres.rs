@@ -206,3 +206,79 @@ async fn a_stopped_server_is_unavailable_and_loses_leases() {
         .expect("the lost lease is free once the server is back");
     assert!(taken.still_held().await);
 }
+
+/// The sweeper's work on PostgreSQL: writers need pending rows, the commit that references a
+/// blob deletes its row, and one that stops referencing a blob (overwrite, delete, abort)
+/// writes a row for it in the same transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_blobs_get_pending_rows_in_their_commit() {
+    use std::time::{Duration, SystemTime};
+
+    let cluster = Cluster::start();
+    let meta = PgMetadata::connect(&cluster.url()).await.unwrap();
+    assert!(meta.needs_pending_rows());
+    let (blobs, _dir) = blob_store();
+    meta.create_bucket(BucketRecord {
+        name: "sweep".into(),
+        owner: "alice".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let pending = async || -> Vec<String> {
+        let rows = meta.list_pending_blobs(later).await.unwrap();
+        rows.into_iter().map(|row| row.blob).collect()
+    };
+    let record = |blob: &str| ObjectRecord {
+        etag: "e".into(),
+        extents: vec![Extent {
+            blob: blob.to_owned(),
+            size: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+
+    let first = contract_blob(&blobs, 1).await;
+    meta.add_pending_blob(&first, SystemTime::now())
+        .await
+        .unwrap();
+    meta.put_object("sweep", "k", record(&first), Condition::Always)
+        .await
+        .unwrap();
+    assert!(pending().await.is_empty(), "the commit deleted the row");
+
+    let second = contract_blob(&blobs, 2).await;
+    meta.add_pending_blob(&second, SystemTime::now())
+        .await
+        .unwrap();
+    meta.put_object("sweep", "k", record(&second), Condition::Always)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending().await,
+        vec![first.clone()],
+        "the overwrite released the old blob"
+    );
+    assert!(!meta.is_blob_referenced(&first).await.unwrap());
+
+    meta.delete_object(
+        "sweep",
+        "k",
+        Condition::Always,
+        coffer_store::Deleter {
+            owner: "alice",
+            now_ms: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(
+        pending().await,
+        expected,
+        "the delete released the current blob"
+    );
+}

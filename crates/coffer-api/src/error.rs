@@ -5,8 +5,13 @@
 use coffer_auth::AuthError;
 use coffer_auth::ChunkError;
 use coffer_kms::kms::KmsError;
-use coffer_store::StoreError;
+use coffer_store::{Backend, StoreError};
 use http::StatusCode;
+
+/// Seconds a `ServiceUnavailable` answer asks the client to wait (`Retry-After`): long
+/// enough for a restarting database or a pool to recover, short enough that an SDK's own
+/// backoff, which starts lower, stays in charge.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
 
 /// Every error code Coffer answers with. Each knows its S3 name, its HTTP
 /// status and, when OSS documents a single one for it, its OSS `EC`. The
@@ -165,9 +170,16 @@ pub enum ErrorCode {
     UserAlreadyExists,
     /// Admin API: no endpoint at that path.
     NoSuchAdminEndpoint,
+    /// Admin API: a background pass asked for is running elsewhere (another gateway holds its
+    /// lease) and did not end within the wait: 409, try again.
+    PassInProgress,
 
     /// A failure of the server itself; the detail goes to the log, not the client.
     InternalError,
+    /// A backend the gateway depends on (the metadata store, the blob store) cannot be
+    /// reached for now: 503 with `Retry-After`, which the SDKs retry. The same code in the OSS
+    /// dialect.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -241,7 +253,9 @@ impl ErrorCode {
             NoSuchUser => "NoSuchUser",
             UserAlreadyExists => "UserAlreadyExists",
             NoSuchAdminEndpoint => "NoSuchAdminEndpoint",
+            PassInProgress => "PassInProgress",
             InternalError => "InternalError",
+            ServiceUnavailable => "ServiceUnavailable",
         }
     }
 
@@ -297,7 +311,8 @@ impl ErrorCode {
             | UserAlreadyExists
             | InvalidBucketState
             | ConditionalRequestConflict
-            | FileImmutable => StatusCode::CONFLICT,
+            | FileImmutable
+            | PassInProgress => StatusCode::CONFLICT,
             WORMConfigurationLocked => StatusCode::FORBIDDEN,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -305,6 +320,7 @@ impl ErrorCode {
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             IntegrityCheckFailed | KmsInternal | InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | MissingSecurityHeader
@@ -476,6 +492,16 @@ impl ApiError {
             "We encountered an internal error. Please try again.",
         )
     }
+    /// `ServiceUnavailable` (503): `backend` cannot be reached for now. The message names
+    /// which backend and nothing more (no host, URL or credential: those go to the log, from
+    /// the store error); `Retry-After` asks the client to wait [`RETRY_AFTER_SECONDS`].
+    pub fn unavailable(backend: Backend) -> Self {
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            format!("The {backend} is unavailable. Please retry later."),
+        )
+        .with_header("Retry-After", RETRY_AFTER_SECONDS.to_string())
+    }
     /// A rejected aws-chunked body.
     pub fn chunked(error: ChunkError) -> Self {
         let code = match error {
@@ -584,6 +610,10 @@ impl From<StoreError> for ApiError {
                 ErrorCode::InvalidPart,
                 "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
             ),
+            StoreError::Unavailable { backend, source } => {
+                tracing::warn!(error = %source, "{backend} unavailable");
+                ApiError::unavailable(backend)
+            }
             other => ApiError::internal("store", other),
         }
     }
@@ -638,6 +668,38 @@ mod tests {
             assert_eq!(api.code.s3_code(), error.code(), "{error:?}");
             assert_eq!(api.status().as_u16(), error.status(), "{error:?}");
         }
+    }
+
+    /// A backend out of reach is 503 ServiceUnavailable in both dialects, with `Retry-After`,
+    /// naming the backend and nothing of the error underneath (which may name hosts).
+    #[test]
+    fn an_unavailable_backend_is_503_with_retry_after() {
+        for (backend, named) in [
+            (Backend::Metadata, "metadata store"),
+            (Backend::Blobs, "blob store"),
+        ] {
+            let store = StoreError::unavailable(
+                backend,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "postgres://user:secret@db.internal:5432/coffer refused",
+                ),
+            );
+            let api = ApiError::from(store);
+            assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(api.code.s3_code(), "ServiceUnavailable");
+            assert_eq!(api.code.oss_code(), "ServiceUnavailable");
+            assert!(api.message.contains(named), "{}", api.message);
+            assert!(!api.message.contains("secret") && !api.message.contains("db.internal"));
+            assert_eq!(
+                api.headers,
+                vec![("Retry-After".to_owned(), RETRY_AFTER_SECONDS.to_string())]
+            );
+        }
+        // Other store failures stay 500 InternalError, without Retry-After.
+        let api = ApiError::from(StoreError::Io(std::io::Error::other("disk")));
+        assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(api.headers.is_empty());
     }
 
     /// SSE-KMS failures carry the KMS exception name with S3's `KMS.`

@@ -16,6 +16,7 @@
 
 mod admin;
 mod auth;
+pub mod background;
 pub mod body;
 mod body_checks;
 pub mod bucket_config;
@@ -33,6 +34,7 @@ pub mod server;
 pub mod sse;
 mod stall;
 pub mod state;
+pub mod sweeper;
 pub mod tls;
 pub mod xml;
 

@@ -9,15 +9,20 @@
 //! was judged (`Condition::IfEtag`). Then it aborts the uploads whose
 //! `AbortIncompleteMultipartUpload` has come. Time is the server's object clock
 //! ([`crate::clock`]), which tests can move forward.
+//!
+//! Each pass runs under the lease [`LIFECYCLE_LEASE`]:
+//! of several gateways over one database, one runs it at a time; a timer whose lease another
+//! gateway holds skips its pass, and a pass that loses its lease stops before the next bucket.
 
 use std::time::Duration;
 
 use coffer_store::{
-    BucketRecord, Condition, Deleter, ListedVersion, StoreError, UploadListQuery, Version,
+    BucketRecord, Condition, Deleter, Lease, ListedVersion, StoreError, UploadListQuery, Version,
     VersionListQuery, VersionRef,
 };
 use serde::Serialize;
 
+use crate::background::{self, LIFECYCLE_LEASE};
 use crate::bucket_config::lifecycle::{
     LIFECYCLE_KEY, LifecycleAction, LifecycleConfiguration, UploadFacts, VersionFacts,
     action_for_version, upload_due_for_abort,
@@ -51,15 +56,21 @@ pub struct PassReport {
     pub raced: u64,
 }
 
-/// Runs a pass every `interval` until the process ends; a failed pass is logged and the next
-/// one tries again.
+/// Runs a pass every `interval` until the process ends, each under the lifecycle lease
+/// (skipped while another gateway holds it); a failed pass is logged and the next one tries
+/// again.
 pub fn spawn(state: SharedState, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match run_pass(&state).await {
+            let outcome = match background::for_timer(&state, LIFECYCLE_LEASE).await {
+                Ok(Some(lease)) => run_pass(&state, lease.as_ref()).await,
+                Ok(None) => continue,
+                Err(error) => Err(error),
+            };
+            match outcome {
                 Ok(report) if report != PassReport::default() => {
                     tracing::info!(?report, "lifecycle pass");
                 }
@@ -72,13 +83,15 @@ pub fn spawn(state: SharedState, interval: Duration) -> tokio::task::JoinHandle<
     })
 }
 
-/// One pass over every bucket that has lifecycle rules.
-pub async fn run_pass(state: &AppState) -> ApiResult<PassReport> {
+/// One pass over every bucket that has lifecycle rules, while `lease` (the lifecycle one) is
+/// held: it is checked before each bucket.
+pub async fn run_pass(state: &AppState, lease: &dyn Lease) -> ApiResult<PassReport> {
     let mut report = PassReport::default();
     for bucket in state.meta.list_buckets().await? {
         let Some(config) = stored::<LifecycleConfiguration>(&bucket, LIFECYCLE_KEY)? else {
             continue;
         };
+        background::ensure_held(lease).await?;
         report.buckets += 1;
         expire_versions(state, &bucket, &config, &mut report).await?;
         abort_uploads(state, &bucket, &config, &mut report).await?;

@@ -128,6 +128,9 @@ pub enum AdminOperation {
     SealPlaintext,
     /// `POST lifecycle/run`: one lifecycle pass now, its report as the answer.
     RunLifecycle,
+    /// `POST sweeper/run`: one pending-blob sweeper pass now (`{"grace_seconds": N}`
+    /// optional), its report as the answer.
+    RunSweeper,
     /// `POST clock`: move the object clock forward (only a `--test-clock` server).
     AdvanceClock,
     /// NoSuchAdminEndpoint.
@@ -322,6 +325,7 @@ impl AdminOperation {
             (&Method::GET, Some(("sse", "status"))) => PlaintextStatus,
             (&Method::POST, Some(("sse", "seal-plaintext"))) => SealPlaintext,
             (&Method::POST, Some(("lifecycle", "run"))) => RunLifecycle,
+            (&Method::POST, Some(("sweeper", "run"))) => RunSweeper,
             (&Method::POST, None) if rest == "clock" => AdvanceClock,
             (&Method::POST, None) if rest == "users" => AddUser,
             (&Method::DELETE, Some(("users", name))) if !name.is_empty() => DeleteUser {
@@ -342,6 +346,7 @@ impl AdminOperation {
             AdminOperation::PlaintextStatus => "AdminPlaintextStatus",
             AdminOperation::SealPlaintext => "AdminSealPlaintext",
             AdminOperation::RunLifecycle => "AdminRunLifecycle",
+            AdminOperation::RunSweeper => "AdminRunSweeper",
             AdminOperation::AdvanceClock => "AdminAdvanceClock",
             AdminOperation::Unknown => "AdminUnknownEndpoint",
         }
@@ -595,6 +600,12 @@ mod tests {
                 "/_coffer/admin/sse/rewrap",
                 &[],
                 Admin(AdminOperation::RewrapAll),
+            ),
+            (
+                "POST",
+                "/_coffer/admin/sweeper/run",
+                &[],
+                Admin(AdminOperation::RunSweeper),
             ),
             (
                 "GET",

@@ -15,9 +15,11 @@
 //!   answer reports decides `InvalidRange`. `delete` is a DELETE (an absent
 //!   blob is fine); `list_older_than` pages through ListObjectsV2 of the
 //!   prefix, keeping keys that are blob ids, by `LastModified`.
-//! - **Failures** are `StoreError::Io` naming the endpoint and bucket; the
-//!   error's kind says whether the upstream was unreachable (`NotConnected`,
-//!   `TimedOut`) or refused. Connects and answers are bounded
+//! - **Failures** name the endpoint and bucket (for the logs). An upstream
+//!   out of reach or failing (no connection, no answer in time, a 5xx or
+//!   429) is `StoreError::Unavailable` of the blob store, which the API
+//!   answers with 503 and `Retry-After`; a refusal (credentials, a missing
+//!   bucket) is `StoreError::Io`. Connects and answers are bounded
 //!   ([`config::DEFAULT_CONNECT_TIMEOUT`], [`config::DEFAULT_RESPONSE_TIMEOUT`]).
 //!
 //! `docs/metadata.md` ("Blobs in an S3 cluster") has the operator's view.

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 
 use coffer_client::objects::TransferError;
 use coffer_client::{ClientError, SignedClient};
-use coffer_store::{BlobId, StoreError};
+use coffer_store::{Backend, BlobId, StoreError};
 use http::StatusCode;
 
 /// One bucket and prefix of one endpoint.
@@ -25,13 +25,16 @@ impl Upstream {
         format!("{}{id}", self.key_prefix)
     }
 
-    /// An upstream failure as the store reports it: always an `Io` error whose
-    /// message names the endpoint, the bucket and what was being done. Its kind
-    /// tells why: `NotConnected` (no connection: refused, reset, DNS, TLS),
-    /// `TimedOut` (no answer in time), `InvalidData` (an answer that does not
-    /// read as S3), `Other` (the upstream refused: credentials, a missing
-    /// bucket, its own failure). Callers turn a 404 into `NoSuchBlob` before
-    /// calling this where a 404 means that.
+    /// An upstream failure as the store reports it, with a message naming the
+    /// endpoint, the bucket and what was being done (for the logs: the API
+    /// never shows it to clients). An upstream out of reach is
+    /// `Unavailable` of the blob store: no connection (refused, reset, DNS),
+    /// no answer in time, a connection lost mid-answer, or an answer of 500,
+    /// 502, 503 or 504, or 429 (the upstream's own failure or overload). The
+    /// rest is an `Io` error whose kind tells why: `NotConnected` (TLS could
+    /// not be set up), `InvalidData` (an answer that does not read as S3),
+    /// `Other` (the upstream refused: credentials, a missing bucket). Callers
+    /// turn a 404 into `NoSuchBlob` before calling this where a 404 means that.
     pub(crate) fn error(&self, doing: &str, error: TransferError) -> StoreError {
         let kind = match &error {
             TransferError::Client(ClientError::Transport { .. } | ClientError::Tls(_)) => {
@@ -42,14 +45,20 @@ impl Upstream {
             TransferError::Io(io) => io.kind(),
             _ => ErrorKind::Other,
         };
-        StoreError::Io(std::io::Error::new(
+        let unavailable = is_unavailable(&error);
+        let io = std::io::Error::new(
             kind,
             format!(
                 "upstream blob store {} (bucket {}): {doing}: {error}",
                 self.client.url(),
                 self.bucket
             ),
-        ))
+        );
+        if unavailable {
+            StoreError::unavailable(Backend::Blobs, io)
+        } else {
+            StoreError::Io(io)
+        }
     }
 
     /// A read or length failure: a 404 for the object (not for the bucket) is
@@ -60,6 +69,33 @@ impl Upstream {
         } else {
             self.error(doing, error)
         }
+    }
+}
+
+/// Whether `error` says the upstream is out of reach or failing for now
+/// (see [`Upstream::error`]), rather than refusing the request.
+fn is_unavailable(error: &TransferError) -> bool {
+    match error {
+        TransferError::Client(ClientError::Transport { .. } | ClientError::Timeout { .. }) => true,
+        TransferError::Client(ClientError::Server { status, .. }) => matches!(
+            *status,
+            StatusCode::INTERNAL_SERVER_ERROR
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+                | StatusCode::TOO_MANY_REQUESTS
+        ),
+        TransferError::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::NotConnected
+                | ErrorKind::BrokenPipe
+                | ErrorKind::TimedOut
+                | ErrorKind::UnexpectedEof
+        ),
+        _ => false,
     }
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use coffer_auth::Secret;
 use coffer_blobs_s3::{S3BlobConfig, S3BlobStore};
 use coffer_store::rules::new_blob_id;
-use coffer_store::{BlobStore, StoreError};
+use coffer_store::{Backend, BlobStore, StoreError};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -26,11 +26,15 @@ fn store(endpoint: &str, response_timeout: Duration) -> S3BlobStore {
     S3BlobStore::new(&config, "AKEXAMPLE", Secret::new("secret")).unwrap()
 }
 
-fn io_error(result: Result<impl Sized, StoreError>) -> std::io::Error {
+/// The cause of an `Unavailable` error of the blob store: what the API answers 503 for.
+fn unavailable(result: Result<impl Sized, StoreError>) -> std::io::Error {
     match result {
-        Err(StoreError::Io(io)) => io,
-        Err(other) => panic!("expected an Io error, got {other}"),
-        Ok(_) => panic!("expected an Io error, got success"),
+        Err(StoreError::Unavailable {
+            backend: Backend::Blobs,
+            source,
+        }) => source,
+        Err(other) => panic!("expected Unavailable of the blob store, got {other}"),
+        Ok(_) => panic!("expected Unavailable of the blob store, got success"),
     }
 }
 
@@ -50,10 +54,10 @@ async fn an_unreachable_upstream_is_a_not_connected_error_naming_it() {
         let id = new_blob_id().unwrap();
 
         for error in [
-            io_error(blobs.len(&id).await),
-            io_error(blobs.read(&id, 0..10).await.map(|_| ())),
-            io_error(blobs.delete(&id).await),
-            io_error(blobs.check().await),
+            unavailable(blobs.len(&id).await),
+            unavailable(blobs.read(&id, 0..10).await.map(|_| ())),
+            unavailable(blobs.delete(&id).await),
+            unavailable(blobs.check().await),
         ] {
             assert_eq!(error.kind(), ErrorKind::NotConnected, "{error}");
             assert!(error.to_string().contains(&endpoint), "{error}");
@@ -65,14 +69,14 @@ async fn an_unreachable_upstream_is_a_not_connected_error_naming_it() {
             "a failed listing is one error, then the end"
         );
         assert!(
-            matches!(&listed[0], Err(StoreError::Io(io)) if io.kind() == ErrorKind::NotConnected)
+            matches!(&listed[0], Err(StoreError::Unavailable { source, .. }) if source.kind() == ErrorKind::NotConnected)
         );
 
         // A write fails at finish (a small blob is one PUT there), and names the blob.
         let mut writer = blobs.create().await.unwrap();
         let id = writer.id().clone();
         writer.write(Bytes::from_static(b"sealed")).await.unwrap();
-        let error = io_error(writer.finish().await);
+        let error = unavailable(writer.finish().await);
         assert!(error.to_string().contains(&id), "{error}");
     })
     .await
@@ -86,7 +90,7 @@ async fn a_silent_upstream_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let blobs = store(&endpoint, Duration::from_millis(500));
-        let error = io_error(blobs.len(&new_blob_id().unwrap()).await);
+        let error = unavailable(blobs.len(&new_blob_id().unwrap()).await);
         assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
         assert!(error.to_string().contains(&endpoint), "{error}");
         drop(listener);
@@ -157,7 +161,10 @@ async fn an_answer_shorter_than_it_promised_is_an_error_not_a_short_read() {
         }
     }
     assert!(
-        matches!(error, Some(StoreError::Io(_))),
+        matches!(
+            error,
+            Some(StoreError::Io(_) | StoreError::Unavailable { .. })
+        ),
         "a truncated answer ends the stream with an error"
     );
 }
@@ -174,4 +181,23 @@ async fn a_404_is_no_such_blob_and_a_delete_of_it_succeeds() {
         Err(StoreError::NoSuchBlob)
     ));
     blobs.delete(&id).await.unwrap();
+}
+
+/// An upstream answering 503 (or another 5xx) is unavailable for now, not refusing: the API
+/// answers 503 in turn; a 403 is a refusal, a plain I/O error.
+#[tokio::test]
+async fn a_5xx_upstream_is_unavailable_and_a_403_is_not() {
+    let endpoint = canned(
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let blobs = store(&endpoint, Duration::from_secs(5));
+    let id = new_blob_id().unwrap();
+    unavailable(blobs.read(&id, 0..4).await.map(|_| ()));
+    unavailable(blobs.delete(&id).await);
+
+    let endpoint =
+        canned(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+    let blobs = store(&endpoint, Duration::from_secs(5));
+    assert!(matches!(blobs.delete(&id).await, Err(StoreError::Io(_))));
 }

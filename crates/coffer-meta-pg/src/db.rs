@@ -17,15 +17,37 @@ const MAX_ATTEMPTS: u32 = 30;
 /// The first retry waits up to this long; each next one up to twice as long (capped at 16×).
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 
+/// Longest wait for a pooled connection when every one is busy: past it the request fails
+/// `Unavailable` (the pool is exhausted) instead of queueing for ever.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+/// Longest wait for a new connection (TCP, authentication), unless the connection string sets
+/// `connect_timeout`: an unreachable host fails `Unavailable` in this time, not the minutes
+/// TCP would retry for.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for an idle connection's health check when it is taken from the pool.
+const RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The transaction type every operation runs in.
 pub(crate) type Tx<'a> = Transaction<'a>;
 
-/// A pool over `url` (`postgres://user:password@host:port/database`, or libpq's
-/// `key=value` form), at most `max_connections` open at once. Connects lazily.
-pub(crate) fn pool(url: &str, max_connections: usize) -> Result<Pool, StoreError> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+/// The connection settings in `url` (`postgres://user:password@host:port/database`, or
+/// libpq's `key=value` form), with [`CONNECT_TIMEOUT`] unless it sets its own.
+pub(crate) fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
         StoreError::InvalidArgument(format!("not a PostgreSQL connection string: {e}"))
     })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
+}
+
+/// A pool of connections made with `config`, at most `max_connections` open at once.
+/// Connects lazily.
+pub(crate) fn pool(
+    config: tokio_postgres::Config,
+    max_connections: usize,
+) -> Result<Pool, StoreError> {
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -35,6 +57,10 @@ pub(crate) fn pool(url: &str, max_connections: usize) -> Result<Pool, StoreError
     );
     Pool::builder(manager)
         .max_size(max_connections.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(RECYCLE_TIMEOUT))
         .build()
         .map_err(|e| StoreError::InvalidArgument(format!("cannot build the connection pool: {e}")))
 }

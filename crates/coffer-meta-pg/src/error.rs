@@ -1,7 +1,9 @@
 //! The crate's internal error: a store error decided by the code, or a PostgreSQL error whose
 //! SQLSTATE decides whether the transaction is retried.
 
-use coffer_store::StoreError;
+use std::io::ErrorKind;
+
+use coffer_store::{Backend, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// What a transaction body fails with.
@@ -52,24 +54,55 @@ impl Error {
         )
     }
 
-    /// The store error the trait returns. PostgreSQL and pool failures become `Io` errors
-    /// (`StoreError::Database` is the embedded backend's redb error); a lost connection is
-    /// `NotConnected`, so callers can tell "the database is down" from a refused statement.
+    /// The store error the trait returns. "PostgreSQL cannot be reached" is
+    /// `StoreError::Unavailable` of the metadata store ([`is_unavailable`]): the connection
+    /// refused, lost or timed out, no pooled connection to be had in time, or the server
+    /// shutting down or refusing connections (SQLSTATE class 08, 57P01–57P03, 53300). Any other
+    /// PostgreSQL failure is an `Io` error (`StoreError::Database` is the embedded backend's
+    /// redb error).
     pub(crate) fn into_store(self) -> StoreError {
         match self {
             Error::Store(e) => e,
-            Error::Pg(e) => {
-                let kind = if e.is_closed() || e.code().is_none() {
-                    std::io::ErrorKind::NotConnected
-                } else {
-                    std::io::ErrorKind::Other
-                };
-                StoreError::Io(std::io::Error::new(kind, format!("postgres: {e}")))
+            Error::Pg(e) if is_unavailable(&e) => StoreError::unavailable(
+                Backend::Metadata,
+                std::io::Error::new(ErrorKind::NotConnected, format!("postgres: {e}")),
+            ),
+            Error::Pg(e) => StoreError::Io(std::io::Error::other(format!("postgres: {e}"))),
+            Error::Pool(message) => StoreError::unavailable(
+                Backend::Metadata,
+                std::io::Error::new(ErrorKind::NotConnected, format!("postgres pool: {message}")),
+            ),
+        }
+    }
+}
+
+/// Whether `e` says PostgreSQL is out of reach rather than that it refused a statement: the
+/// connection is closed, or failed at the socket (no SQLSTATE, an I/O error underneath), or
+/// the server answered with a connection exception (class 08), an operator intervention that
+/// ends sessions (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now) or
+/// too many connections (53300).
+pub(crate) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+        }
+        None => {
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                if cause.is::<std::io::Error>() {
+                    return true;
+                }
+                source = cause.source();
             }
-            Error::Pool(message) => StoreError::Io(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                format!("postgres pool: {message}"),
-            )),
+            // tokio-postgres's own timeout ("timeout waiting for server") has no cause.
+            e.to_string().starts_with("timeout")
         }
     }
 }

@@ -58,6 +58,7 @@ mod codec;
 mod db;
 mod error;
 pub mod keystore;
+mod lease;
 mod multipart;
 mod objects;
 mod pending;
@@ -67,10 +68,11 @@ mod version_list;
 mod versions;
 mod walk;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use coffer_store::{
-    BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
+    BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, Lease, ListPage, ListQuery,
     MetadataStore, ObjectRecord, PartRecord, PendingBlob, StoreError, StoreFuture, StoredBody,
     UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
     VersionListPage, VersionListQuery, VersionRef, Versioning, Written,
@@ -94,6 +96,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 #[derive(Clone)]
 pub struct PgMetadata {
     pool: Pool,
+    /// What the pool connects with; leases open connections of their own with it.
+    config: Arc<tokio_postgres::Config>,
 }
 
 impl PgMetadata {
@@ -106,9 +110,13 @@ impl PgMetadata {
 
     /// [`PgMetadata::connect`] with at most `max_connections` connections.
     pub async fn connect_with(url: &str, max_connections: usize) -> Result<PgMetadata, StoreError> {
-        let pool = db::pool(url, max_connections)?;
+        let config = db::config(url)?;
+        let pool = db::pool(config.clone(), max_connections)?;
         schema::migrate(&pool).await?;
-        Ok(PgMetadata { pool })
+        Ok(PgMetadata {
+            pool,
+            config: Arc::new(config),
+        })
     }
 
     /// The database's schema version (what its newest applied migration says).
@@ -479,6 +487,15 @@ impl MetadataStore for PgMetadata {
     fn remove_pending_blob(&self, blob: &BlobId) -> StoreFuture<'_, bool> {
         let blob = blob.clone();
         write!(self, async move |tx| pending::remove(tx, &blob).await)
+    }
+
+    fn needs_pending_rows(&self) -> bool {
+        true
+    }
+
+    fn try_lease(&self, name: &str) -> StoreFuture<'_, Option<Box<dyn Lease>>> {
+        let name = name.to_owned();
+        Box::pin(async move { lease::try_lease(&self.config, &name).await })
     }
 
     fn list_pending_blobs(&self, before: SystemTime) -> StoreFuture<'_, Vec<PendingBlob>> {

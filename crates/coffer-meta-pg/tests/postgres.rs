@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use coffer_meta_pg::{PgMetadata, SCHEMA_VERSION};
 use coffer_store::{
-    BucketRecord, Condition, Extent, FileBlobStore, MetadataStore, ObjectRecord, StoreError,
-    contract,
+    Backend, BucketRecord, Condition, Extent, FileBlobStore, MetadataStore, ObjectRecord,
+    StoreError, contract,
 };
 use tempfile::TempDir;
 
@@ -152,4 +152,133 @@ async fn migrates_once_and_refuses_a_newer_schema() {
         Err(e) => panic!("refused for another reason: {e}"),
         Ok(_) => panic!("a schema newer than this build must be refused"),
     }
+}
+
+/// A server that goes away: calls fail promptly with `Unavailable` of the metadata store (not
+/// a plain I/O error), a lease notices it is lost, and everything works again once the server
+/// is back. Meanwhile a lease is one gateway's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_is_unavailable_and_loses_leases() {
+    let cluster = Cluster::start();
+    let meta = PgMetadata::connect(&cluster.url()).await.unwrap();
+    let other_gateway = PgMetadata::connect(&cluster.url()).await.unwrap();
+    let lease = meta
+        .try_lease("sweeper")
+        .await
+        .unwrap()
+        .expect("a free lease");
+    assert!(lease.still_held().await);
+    assert!(
+        other_gateway.try_lease("sweeper").await.unwrap().is_none(),
+        "another gateway cannot take a held lease"
+    );
+    meta.list_buckets().await.unwrap();
+
+    cluster.stop();
+    let unavailable = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Unavailable {
+            backend: Backend::Metadata,
+            ..
+        }) => {}
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("expected Unavailable, got success"),
+    };
+    let started = Instant::now();
+    unavailable(meta.list_buckets().await.map(|_| ()));
+    unavailable(meta.get_bucket("b").await.map(|_| ()));
+    unavailable(meta.try_lease("lifecycle").await.map(|_| ()));
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "a stopped server fails calls promptly"
+    );
+    assert!(
+        !lease.still_held().await,
+        "the lease died with its connection"
+    );
+
+    cluster.resume();
+    meta.list_buckets().await.unwrap();
+    drop(lease);
+    let taken = other_gateway
+        .try_lease("sweeper")
+        .await
+        .unwrap()
+        .expect("the lost lease is free once the server is back");
+    assert!(taken.still_held().await);
+}
+
+/// The sweeper's work on PostgreSQL: writers need pending rows, the commit that references a
+/// blob deletes its row, and one that stops referencing a blob (overwrite, delete, abort)
+/// writes a row for it in the same transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_blobs_get_pending_rows_in_their_commit() {
+    use std::time::{Duration, SystemTime};
+
+    let cluster = Cluster::start();
+    let meta = PgMetadata::connect(&cluster.url()).await.unwrap();
+    assert!(meta.needs_pending_rows());
+    let (blobs, _dir) = blob_store();
+    meta.create_bucket(BucketRecord {
+        name: "sweep".into(),
+        owner: "alice".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let pending = async || -> Vec<String> {
+        let rows = meta.list_pending_blobs(later).await.unwrap();
+        rows.into_iter().map(|row| row.blob).collect()
+    };
+    let record = |blob: &str| ObjectRecord {
+        etag: "e".into(),
+        extents: vec![Extent {
+            blob: blob.to_owned(),
+            size: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+
+    let first = contract_blob(&blobs, 1).await;
+    meta.add_pending_blob(&first, SystemTime::now())
+        .await
+        .unwrap();
+    meta.put_object("sweep", "k", record(&first), Condition::Always)
+        .await
+        .unwrap();
+    assert!(pending().await.is_empty(), "the commit deleted the row");
+
+    let second = contract_blob(&blobs, 2).await;
+    meta.add_pending_blob(&second, SystemTime::now())
+        .await
+        .unwrap();
+    meta.put_object("sweep", "k", record(&second), Condition::Always)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending().await,
+        vec![first.clone()],
+        "the overwrite released the old blob"
+    );
+    assert!(!meta.is_blob_referenced(&first).await.unwrap());
+
+    meta.delete_object(
+        "sweep",
+        "k",
+        Condition::Always,
+        coffer_store::Deleter {
+            owner: "alice",
+            now_ms: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(
+        pending().await,
+        expected,
+        "the delete released the current blob"
+    );
 }

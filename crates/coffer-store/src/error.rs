@@ -65,12 +65,53 @@ pub enum StoreError {
     /// A file or directory of the store could not be read or written.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A backend could not be reached or is not serving: connection refused, reset or timed
+    /// out, no pooled connection to be had, the database shutting down, an upstream answering
+    /// 5xx. Retrying later may succeed, so the API answers 503 with `Retry-After`. A write that
+    /// fails so may have an unknown outcome (the connection dropped during the commit): see
+    /// the commit order in [`crate::MetadataStore`]'s module docs.
+    #[error("{backend} unavailable: {source}")]
+    Unavailable {
+        /// Which backend.
+        backend: Backend,
+        /// What the backend's client reported (it may name hosts: for the logs only).
+        #[source]
+        source: std::io::Error,
+    },
     /// The metadata database failed (redb's error, boxed: it is large).
     #[error("metadata database error: {0}")]
     Database(#[source] Box<redb::Error>),
 }
 
+/// The two backends a gateway depends on, as an [`StoreError::Unavailable`] names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The metadata store (PostgreSQL).
+    Metadata,
+    /// The blob store (an upstream S3).
+    Blobs,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Metadata => "metadata store",
+            Backend::Blobs => "blob store",
+        })
+    }
+}
+
 impl StoreError {
+    /// An [`StoreError::Unavailable`] of `backend`, with `source` as its cause.
+    pub fn unavailable(backend: Backend, source: std::io::Error) -> Self {
+        StoreError::Unavailable { backend, source }
+    }
+
+    /// Whether this is [`StoreError::Unavailable`]: the backend may serve again later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+
     /// Whether the embedded store could not open because another process holds its
     /// database (another server on the same data dir).
     pub fn is_locked_by_another_process(&self) -> bool {

@@ -41,6 +41,7 @@ pub mod contract;
 mod embedded;
 mod error;
 mod keys;
+mod lease;
 mod list;
 mod meta;
 mod records;
@@ -50,7 +51,8 @@ mod store;
 pub(crate) use blob::NewBlob;
 pub use blob_store::{BlobStore, BlobStream, BlobWriter};
 pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
-pub use error::StoreError;
+pub use error::{Backend, StoreError};
+pub use lease::{Lease, LeaseFuture};
 pub use meta::{MetadataStore, StoreFuture};
 pub use records::{
     BlobId, BucketRecord, Condition, DeleteMarker, Deleted, Extent, FoundVersion, ListPage,

@@ -9,7 +9,9 @@
 //!   either all apply or none does. Two calls never interleave inside each other.
 //! - **Errors.** One [`StoreError`]; domain errors (`NoSuchBucket`, `NoSuchKey`,
 //!   `PreconditionFailed`, …) are named below per method; any method may also fail with `Io`,
-//!   `Database` or `Corrupt`. No HTTP status or S3 code is ever decided here.
+//!   `Database` or `Corrupt`, and a store behind a network with `Unavailable` when it cannot
+//!   be reached (connection refused or lost, pool exhausted, the server shutting down). No
+//!   HTTP status or S3 code is ever decided here.
 //! - **Order.** Listings are in byte order of the UTF-8 key (PostgreSQL: `COLLATE "C"`), with
 //!   the S3 semantics described in the crate docs.
 //! - **Blobs.** Records reference blobs by [`BlobId`]; each blob is referenced by at most one
@@ -22,16 +24,39 @@
 //! # Commit order (one write of an object or a part)
 //! 1. `let writer = blobs.create().await?;` — the blob id is known now: `writer.id()`.
 //! 2. `meta.add_pending_blob(writer.id(), now).await?;` — before any byte is stored, so that
-//!    a crash from here on leaves a row naming the garbage. (The embedded pair may skip this
-//!    step: its open deletes every unreferenced blob.)
+//!    a crash from here on leaves a row naming the garbage. Only when
+//!    [`MetadataStore::needs_pending_rows`] says so: the embedded pair skips this step (its
+//!    open deletes every unreferenced blob, so a row would cost a redb commit per write for
+//!    nothing).
 //! 3. `writer.write(bytes)…`, then `writer.finish().await?` — the blob is durable.
-//! 4. `meta.put_object(…)` / `put_part(…)` — one transaction writes the record, takes the
-//!    blob reference and deletes the pending row. From here on the write is acknowledged.
-//! 5. If step 3 or 4 fails: `blobs.delete(id)`, then `meta.remove_pending_blob(id)`.
+//! 4. `meta.put_object(…)` / `put_part(…)` / `replace_body(…)` — one transaction writes the
+//!    record, takes the blob reference and deletes the pending row. From here on the write is
+//!    acknowledged.
+//! 5. If step 3 or 4 fails: `blobs.delete(id)`, then `meta.remove_pending_blob(id)` (the row
+//!    stays if the delete failed: the sweeper retries it). One exception: a commit that
+//!    failed with [`StoreError::Unavailable`] may have committed all the same (the connection
+//!    dropped during `COMMIT`), so the caller leaves both the blob and its row alone: if the
+//!    commit happened the row is gone and the blob referenced; if not, the sweeper deletes it.
 //!
-//! A sweeper (one process at a time) runs `list_pending_blobs(now - T)` and, for each row,
-//! `blobs.delete(id)` then `remove_pending_blob(id)`. T must exceed the longest time a writer
-//! may take between steps 2 and 4 (the embedded backend has no sweeper: its open does it).
+//! The API follows this order on every path that writes a blob (PutObject, UploadPart,
+//! CopyObject, UploadPartCopy, the sealing of plaintext versions): `coffer-api`'s
+//! `object_io` writes the row when the blob writer is created and discards on failure.
+//!
+//! # The sweeper
+//! A sweeper (`coffer-api`'s `sweeper`, one process at a time under the lease `"sweeper"`)
+//! runs `list_pending_blobs(now - T)` and, for each row whose blob no record references,
+//! `blobs.delete(id)` then `remove_pending_blob(id)`. T (the grace period, an hour unless
+//! configured) must exceed the longest time a writer may take between steps 2 and 4; it also
+//! covers a GET still reading a body that a commit released, since released blobs get their
+//! row at release time. The embedded backend needs no sweeper (its open does the work), but
+//! running one there is harmless.
+//!
+//! # Leases
+//! [`MetadataStore::try_lease`] gives at most one holder at a time of a named piece of
+//! background work among every process sharing the store, so that of many gateways over one
+//! database only one runs each lifecycle or sweeper pass. The embedded store grants leases
+//! within its process (one process per data directory); PostgreSQL holds a session-level
+//! advisory lock on a dedicated connection, which the database releases if the holder dies.
 //!
 //! # Versions
 //! A key has versions, newest first: objects and delete markers. The methods without a
@@ -46,7 +71,7 @@ use std::time::SystemTime;
 use futures_util::future::BoxFuture;
 
 use crate::{
-    BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, ListPage, ListQuery,
+    BlobId, BucketRecord, Condition, Deleted, Deleter, FoundVersion, Lease, ListPage, ListQuery,
     ObjectRecord, PartRecord, PendingBlob, StoreError, StoredBody, UploadListPage, UploadListQuery,
     UploadRecord, UserRecord, Version, VersionChange, VersionListPage, VersionListQuery,
     VersionRef, Versioning, Written,
@@ -310,4 +335,20 @@ pub trait MetadataStore: Send + Sync {
     /// Whether a committed record (object or part) references `blob`: what a collector
     /// checks before deleting a blob found by [`crate::BlobStore::list_older_than`].
     fn is_blob_referenced(&self, blob: &BlobId) -> StoreFuture<'_, bool>;
+
+    /// Whether writers must write a pending row (step 2 of the commit order) before a blob's
+    /// bytes. `false` (the default) for a store whose open collects unreferenced blobs (the
+    /// embedded pair), `true` for a store shared by gateways, whose garbage only the sweeper
+    /// finds.
+    fn needs_pending_rows(&self) -> bool {
+        false
+    }
+
+    // ---- Background work ----
+
+    /// Takes the lease `name` if no one holds it (in any process sharing this store), held
+    /// until the returned [`Lease`] is dropped; `None` if another holder has it. Not
+    /// re-entrant: a second `try_lease` of a held name is `None` in the same process too.
+    /// Errors: `Unavailable` when the store cannot be reached.
+    fn try_lease(&self, name: &str) -> StoreFuture<'_, Option<Box<dyn Lease>>>;
 }

@@ -1,8 +1,11 @@
 //! The admin API under `/_coffer/admin/` (a path no bucket can have, since
 //! bucket names cannot contain `_`): user management, service keys, rewrap and the sealing
-//! of plaintext objects (`plaintext.rs`); root only, JSON.
+//! of plaintext objects (`plaintext.rs`), background passes run now (lifecycle, sweeper:
+//! under their leases, 409 `PassInProgress` while another gateway runs one); root only, JSON.
 
 mod plaintext;
+
+use std::time::Duration;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::{StoreError, UserRecord};
@@ -11,6 +14,7 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::background;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ops::{now_ms, small_body};
@@ -60,10 +64,12 @@ pub async fn handle(
         AdminOperation::SealPlaintext => {
             json(StatusCode::OK, &plaintext::seal_all(state, req).await?)
         }
-        AdminOperation::RunLifecycle => json(
-            StatusCode::OK,
-            &crate::lifecycle_worker::run_pass(state).await?,
-        ),
+        AdminOperation::RunLifecycle => {
+            let lease = background::for_admin(state, background::LIFECYCLE_LEASE).await?;
+            let report = crate::lifecycle_worker::run_pass(state, lease.as_ref()).await?;
+            json(StatusCode::OK, &report)
+        }
+        AdminOperation::RunSweeper => run_sweeper(state, req, body, payload).await,
         AdminOperation::AdvanceClock => advance_clock(req, body, payload).await,
         AdminOperation::AddUser => add_user(state, req, body, payload).await,
         AdminOperation::DeleteUser { name } => {
@@ -198,6 +204,34 @@ fn rotate_service_key(state: &AppState) -> ApiResult<Response<ResponseBody>> {
         .map_err(crate::sse::keying_error)?;
     tracing::info!(version, "service master key rotated");
     json(StatusCode::OK, &serde_json::json!({"current": version}))
+}
+
+#[derive(Deserialize)]
+struct SweeperRun {
+    grace_seconds: Option<u64>,
+}
+
+/// One sweeper pass now, under the sweeper lease; `{"grace_seconds": N}` (optional) replaces
+/// the configured grace period.
+async fn run_sweeper(
+    state: &AppState,
+    req: &ApiRequest,
+    body: Incoming,
+    payload: Payload,
+) -> ApiResult<Response<ResponseBody>> {
+    let body = small_body(req, body, payload).await?;
+    let grace = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::sweeper::configured_grace()
+    } else {
+        let run: SweeperRun = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid_argument(format!("expected {{\"grace_seconds\": N}}: {e}"))
+        })?;
+        run.grace_seconds
+            .map_or_else(crate::sweeper::configured_grace, Duration::from_secs)
+    };
+    let lease = background::for_admin(state, background::SWEEPER_LEASE).await?;
+    let report = crate::sweeper::run_pass(state, grace, lease.as_ref()).await?;
+    json(StatusCode::OK, &report)
 }
 
 #[derive(Deserialize)]

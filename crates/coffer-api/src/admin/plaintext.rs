@@ -15,12 +15,12 @@
 
 use coffer_keying::SINGLE_PART;
 use coffer_store::{
-    BucketRecord, Extent, ObjectRecord, StoredBody, Version, VersionListQuery, VersionRef,
+    BlobId, BucketRecord, Extent, ObjectRecord, StoredBody, Version, VersionListQuery, VersionRef,
 };
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{BlobTarget, BodySource, copy_range};
+use crate::object_io::{self, BlobTarget, BodySource, copy_range};
 use crate::request::ApiRequest;
 use crate::sse::{self, BucketDefault};
 use crate::state::AppState;
@@ -291,17 +291,18 @@ async fn seal_version(
             Ok(Sealed::ChangedMeanwhile)
         }
         Err(error) => {
-            discard(state, &new_extents).await;
-            Err(error.into())
+            let error = ApiError::from(error);
+            object_io::discard_uncommitted(state, &blobs_of(&new_extents), &error).await;
+            Err(error)
         }
     }
 }
 
-/// Deletes blobs staged for a swap that did not happen.
+/// Deletes blobs staged for a swap that did not happen, and their pending rows.
 async fn discard(state: &AppState, extents: &[Extent]) {
-    for extent in extents {
-        if let Err(error) = state.blobs.delete(&extent.blob).await {
-            tracing::warn!(%error, blob = extent.blob, "could not discard an unused sealed blob");
-        }
-    }
+    object_io::discard(state, &blobs_of(extents)).await;
+}
+
+fn blobs_of(extents: &[Extent]) -> Vec<BlobId> {
+    extents.iter().map(|e| e.blob.clone()).collect()
 }

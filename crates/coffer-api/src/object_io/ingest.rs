@@ -11,7 +11,6 @@ use bytes::Bytes;
 use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer};
 use coffer_auth::chunked::Trailers;
 use coffer_auth::sigv4::Payload;
-use coffer_store::BlobStore;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -19,9 +18,10 @@ use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-use super::writer::{BlobTarget, BodyWriter, StagedBody};
+use super::writer::{BlobTarget, BodyWriter, StagedBody, discard};
 use crate::body_checks::{BodyChecks, sha256_mismatch};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
 
 /// Largest body a single PUT or part may carry (S3's limit).
 pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
@@ -196,20 +196,25 @@ pub async fn next_frame(
     }
 }
 
-/// Streams a request body into a staged blob, verifying every integrity
-/// claim the request made. On any error nothing is left behind.
+/// Streams a request body into a staged blob of `state`'s blob store,
+/// verifying every integrity claim the request made. On any error nothing is
+/// left behind: the unfinished blob is dropped and, when the metadata store
+/// keeps pending rows, discarded with its row.
 pub async fn ingest(
-    blobs: &Arc<dyn BlobStore>,
+    state: &AppState,
     mut body: Incoming,
     rules: BodyRules,
     target: BlobTarget,
     idle: Duration,
 ) -> ApiResult<StagedBody> {
     let (tx, rx) = mpsc::channel::<Frame>(FRAMES_IN_FLIGHT);
-    let (blobs, runtime) = (Arc::clone(blobs), tokio::runtime::Handle::current());
+    let (blobs, meta) = (Arc::clone(&state.blobs), Arc::clone(&state.meta));
+    let runtime = tokio::runtime::Handle::current();
     let worker = tokio::task::spawn_blocking(move || {
-        let writer = BodyWriter::new(runtime, blobs.as_ref(), target)?;
-        write_staged(writer, rx, rules)
+        let writer = BodyWriter::new(runtime, blobs.as_ref(), meta.as_ref(), target)
+            .map_err(|error| (error, None))?;
+        let pending = writer.pending_row().cloned();
+        write_staged(writer, rx, rules).map_err(|error| (error, pending))
     });
 
     let mut failure = None;
@@ -236,10 +241,15 @@ pub async fn ingest(
     let written = worker
         .await
         .map_err(|e| ApiError::internal("body writer", e))?;
-    match (failure, written) {
-        (Some(error), _) => Err(error),
-        (None, result) => result,
+    let (error, pending) = match (failure, written) {
+        (None, Ok(staged)) => return Ok(staged),
+        (Some(error), Ok(staged)) => (error, Some(staged.blob)),
+        (Some(error), Err((_, pending))) | (None, Err((error, pending))) => (error, pending),
+    };
+    if let Some(blob) = pending {
+        discard(state, &[blob]).await;
     }
+    Err(error)
 }
 
 fn write_staged(

@@ -5,6 +5,10 @@
 //! of the sealed-object format (docs/format.md) before it reaches a new blob
 //! of the [`BlobStore`](coffer_store::BlobStore); the blob only becomes
 //! visible when the operation commits its metadata ([`commit_staged`]).
+//! Every blob is written in the metadata store's commit order (its module
+//! docs): a pending row names it before its first byte when the store needs
+//! one ([`BodyWriter::new`]), and a blob whose commit fails or never comes
+//! is deleted, then its row ([`discard`]).
 //! Reading ([`stream_range`]): only the blobs and chunks a range needs are
 //! read, through the envelope's range planner, and sealed chunks are opened
 //! before any byte is served. Every route (PUT, multipart, copies, ranged
@@ -17,4 +21,4 @@ mod writer;
 
 pub use ingest::{BodyRules, MAX_SINGLE_UPLOAD, content_length, ingest, next_frame};
 pub use reader::{BodySource, copy_range, stream_range};
-pub use writer::{BlobTarget, BodyWriter, StagedBody, commit_staged};
+pub use writer::{BlobTarget, BodyWriter, StagedBody, commit_staged, discard, discard_uncommitted};

@@ -9,12 +9,12 @@ use bytes::Bytes;
 use coffer_auth::checksum::ChecksumAlgorithm;
 use coffer_crypto::sealed::{self, CHUNK_SIZE};
 use coffer_keying::Opening;
-use coffer_store::{BlobStore, Extent, StoreError};
+use coffer_store::{Backend, BlobStore, Extent, StoreError};
 use futures_util::StreamExt;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use super::writer::{BlobTarget, BodyWriter, StagedBody};
+use super::writer::{BlobTarget, BodyWriter, StagedBody, discard};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -38,7 +38,25 @@ enum ReadError {
     Io(std::io::Error),
     /// A sealed chunk, or the layout, failed authentication.
     Integrity,
+    /// The blob store cannot be reached for now (503 before the first byte; after it, the
+    /// response is cut like any other failure).
+    Unavailable(Backend, std::io::Error),
 }
+
+/// An [`ReadError::Unavailable`] while it crosses the body channel as an `io::Error`.
+#[derive(Debug)]
+struct BackendDown {
+    backend: Backend,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for BackendDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} unavailable: {}", self.backend, self.source)
+    }
+}
+
+impl std::error::Error for BackendDown {}
 
 impl From<std::io::Error> for ReadError {
     fn from(error: std::io::Error) -> Self {
@@ -51,6 +69,13 @@ impl ReadError {
     /// `InvalidData`, and nothing else is.
     fn into_io(self) -> std::io::Error {
         match self {
+            ReadError::Unavailable(backend, source) => {
+                let kind = match source.kind() {
+                    std::io::ErrorKind::InvalidData => std::io::ErrorKind::Other,
+                    kind => kind,
+                };
+                std::io::Error::new(kind, BackendDown { backend, source })
+            }
             ReadError::Io(error) if error.kind() != std::io::ErrorKind::InvalidData => error,
             ReadError::Io(error) => std::io::Error::other(error.to_string()),
             ReadError::Integrity => std::io::Error::new(
@@ -61,6 +86,19 @@ impl ReadError {
     }
 
     fn from_io(error: std::io::Error) -> Self {
+        if error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<BackendDown>())
+        {
+            let kind = error.kind();
+            return match error
+                .into_inner()
+                .map(|inner| inner.downcast::<BackendDown>())
+            {
+                Some(Ok(down)) => ReadError::Unavailable(down.backend, down.source),
+                _ => ReadError::Io(std::io::Error::from(kind)),
+            };
+        }
         match error.kind() {
             std::io::ErrorKind::InvalidData => ReadError::Integrity,
             _ => ReadError::Io(error),
@@ -71,6 +109,9 @@ impl ReadError {
         match self {
             ReadError::Io(e) => ApiError::internal("reading an object", e),
             ReadError::Integrity => ApiError::integrity_check_failed(),
+            ReadError::Unavailable(backend, source) => {
+                ApiError::from(StoreError::unavailable(backend, source))
+            }
         }
     }
 }
@@ -123,6 +164,7 @@ fn store_error(error: StoreError) -> ReadError {
             ReadError::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
         }
         StoreError::Io(io) => ReadError::Io(io),
+        StoreError::Unavailable { backend, source } => ReadError::Unavailable(backend, source),
         other => ReadError::Io(std::io::Error::other(other.to_string())),
     }
 }
@@ -267,8 +309,9 @@ pub async fn stream_range(
 }
 
 /// Copies plaintext bytes `range` of an object into a new staged blob
-/// (CopyObject, UploadPartCopy), sealed for its new place if `target` says,
-/// with its `checksum` computed if asked for.
+/// (CopyObject, UploadPartCopy, the sealing of a plaintext version), sealed
+/// for its new place if `target` says, with its `checksum` computed if asked
+/// for. On any error nothing is left behind (as for `ingest`).
 pub async fn copy_range(
     state: &AppState,
     source: BodySource,
@@ -277,8 +320,17 @@ pub async fn copy_range(
     checksum: Option<ChecksumAlgorithm>,
 ) -> ApiResult<StagedBody> {
     let blobs = blobs(state);
-    tokio::task::spawn_blocking(move || {
-        let mut writer = BodyWriter::new(blobs.runtime.clone(), blobs.store.as_ref(), target)?;
+    let meta = Arc::clone(&state.meta);
+    let copied = tokio::task::spawn_blocking(move || {
+        let mut writer = BodyWriter::new(
+            blobs.runtime.clone(),
+            blobs.store.as_ref(),
+            meta.as_ref(),
+            target,
+        )
+        .map_err(|error| (error, None))?;
+        let pending = writer.pending_row().cloned();
+        let failed = |error| (error, pending.clone());
         if let Some(algorithm) = checksum {
             writer.compute_checksum(algorithm);
         }
@@ -290,19 +342,52 @@ pub async fn copy_range(
                 false
             }
         })
-        .map_err(ReadError::into_api)?;
+        .map_err(|e| failed(e.into_api()))?;
         if let Some(e) = write_error {
-            return Err(e);
+            return Err(failed(e));
         }
-        writer.finish()
+        writer.finish().map_err(failed)
     })
     .await
-    .map_err(|e| ApiError::internal("copy worker", e))?
+    .map_err(|e| ApiError::internal("copy worker", e))?;
+    match copied {
+        Ok(staged) => Ok(staged),
+        Err((error, pending)) => {
+            if let Some(blob) = pending {
+                discard(state, &[blob]).await;
+            }
+            Err(error)
+        }
+    }
 }
 
 fn blobs(state: &AppState) -> Blobs {
     Blobs {
         store: Arc::clone(&state.blobs),
         runtime: Handle::current(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blob store out of reach before the first byte is answered 503 (the error crosses the
+    /// body channel as an `io::Error` and comes out as it went in); an integrity failure stays
+    /// one.
+    #[test]
+    fn an_unavailable_blob_store_survives_the_body_channel() {
+        let down = store_error(StoreError::unavailable(
+            Backend::Blobs,
+            std::io::Error::new(std::io::ErrorKind::NotConnected, "refused"),
+        ));
+        let api = ReadError::from_io(down.into_io()).into_api();
+        assert_eq!(api.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(api.message.contains("blob store"));
+
+        let api = ReadError::from_io(ReadError::Integrity.into_io()).into_api();
+        assert_eq!(api.code, crate::error::ErrorCode::IntegrityCheckFailed);
+        let api = ReadError::from_io(std::io::Error::other("disk")).into_api();
+        assert_eq!(api.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -6,14 +6,16 @@ use coffer_auth::checksum::{ChecksumAlgorithm, Checksummer, Crc64Xz};
 use coffer_crypto::sealed::PartSealer;
 use coffer_keying::{SINGLE_PART, Sealing};
 use std::future::Future;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use coffer_store::{BlobId, BlobStore, Extent, StoreError};
+use coffer_store::{BlobId, BlobStore, Extent, MetadataStore};
 use md5::{Digest as _, Md5};
 use tokio::runtime::Handle;
 use zeroize::Zeroize;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
 
 /// Bytes gathered before each write to the blob file (and, sealed, before
 /// each batch given to the sealer). Batches are exactly this size, so the
@@ -83,9 +85,12 @@ impl StagedBody {
 /// Streams plaintext into a new blob of the [`BlobStore`]. It runs on a
 /// blocking thread (hashing and sealing are CPU work) and hands each batch
 /// to the store's async writer there. Dropped unfinished, it leaves
-/// nothing visible.
+/// nothing visible; its pending row, if it wrote one
+/// ([`BodyWriter::pending_row`]), is for the caller to [`discard`].
 pub struct BodyWriter {
     blob: Box<dyn coffer_store::BlobWriter>,
+    /// Whether a pending row names the blob (step 2 of the commit order).
+    pending_row: bool,
     runtime: Handle,
     sealer: Option<PartSealer>,
     /// Plaintext gathered for the sealer: it seals a whole batch of chunks
@@ -102,15 +107,29 @@ pub struct BodyWriter {
 }
 
 impl BodyWriter {
-    /// A writer into a new blob of `blobs`. Call it from a blocking thread
-    /// of `runtime` (it waits on the store there).
-    pub fn new(runtime: Handle, blobs: &dyn BlobStore, target: BlobTarget) -> ApiResult<Self> {
+    /// A writer into a new blob of `blobs`, named by a pending row in
+    /// `meta` first when `meta` needs one (steps 1 and 2 of the commit
+    /// order, `coffer_store::MetadataStore`). Call it from a blocking thread
+    /// of `runtime` (it waits on the stores there).
+    pub fn new(
+        runtime: Handle,
+        blobs: &dyn BlobStore,
+        meta: &dyn MetadataStore,
+        target: BlobTarget,
+    ) -> ApiResult<Self> {
         let sealer = match target {
             BlobTarget::Plain => None,
             BlobTarget::Sealed(sealer) => Some(sealer),
         };
+        let blob = runtime.block_on(blobs.create())?;
+        let pending_row = meta.needs_pending_rows();
+        if pending_row {
+            // Nothing is written yet: a failure here leaves nothing to clean up.
+            runtime.block_on(meta.add_pending_blob(blob.id(), SystemTime::now()))?;
+        }
         Ok(Self {
-            blob: runtime.block_on(blobs.create())?,
+            blob,
+            pending_row,
             runtime,
             plain: Vec::with_capacity(if sealer.is_some() { WRITE_BUFFER } else { 0 }),
             sealer,
@@ -121,6 +140,12 @@ impl BodyWriter {
             size: 0,
             stored: 0,
         })
+    }
+
+    /// The blob, if a pending row names it: what [`discard`] must clean up
+    /// should the write not be committed.
+    pub fn pending_row(&self) -> Option<&BlobId> {
+        self.pending_row.then(|| self.blob.id())
     }
 
     /// Also computes the `algorithm` checksum of the plaintext, for the
@@ -224,19 +249,52 @@ impl BodyWriter {
 }
 
 /// Commits staged blobs with `commit` (the metadata write that references
-/// them); if it fails, the blobs are deleted at once.
+/// them, and whatever the operation checks between staging and that
+/// write); if it fails, the blobs are discarded at once
+/// ([`discard_uncommitted`]).
 pub async fn commit_staged<T>(
-    blob_store: &dyn BlobStore,
-    blobs: Vec<BlobId>,
-    commit: impl Future<Output = Result<T, StoreError>>,
+    state: &AppState,
+    blobs: &[BlobId],
+    commit: impl Future<Output = ApiResult<T>>,
 ) -> ApiResult<T> {
     let committed = commit.await;
-    if committed.is_err() {
-        for blob in &blobs {
-            if let Err(error) = blob_store.delete(blob).await {
-                tracing::warn!(%error, blob, "could not discard an uncommitted blob");
-            }
+    if let Err(error) = &committed {
+        discard_uncommitted(state, blobs, error).await;
+    }
+    committed
+}
+
+/// Step 5 of the commit order after a commit of `blobs` failed with
+/// `error`: [`discard`] them, unless the failure leaves the commit's outcome
+/// unknown. A metadata store that needs pending rows and was unavailable may
+/// have committed all the same (the connection dropped during `COMMIT`):
+/// then the blobs stay, and their rows with them. If the commit happened its
+/// rows are gone and the blobs are referenced; if not, the sweeper deletes
+/// them after its grace period. Never deletes a blob a record may reference.
+pub async fn discard_uncommitted(state: &AppState, blobs: &[BlobId], error: &ApiError) {
+    if error.code == ErrorCode::ServiceUnavailable && state.meta.needs_pending_rows() {
+        tracing::warn!(
+            blobs = blobs.len(),
+            "a commit's outcome is unknown: its blobs are left to the sweeper"
+        );
+        return;
+    }
+    discard(state, blobs).await;
+}
+
+/// Deletes blobs that no commit references (a failed or lost commit, a
+/// staging that failed), then their pending rows, if the metadata store
+/// keeps them. A blob whose delete fails keeps its row, so the sweeper
+/// tries again.
+pub async fn discard(state: &AppState, blobs: &[BlobId]) {
+    let rows = state.meta.needs_pending_rows();
+    for blob in blobs {
+        if let Err(error) = state.blobs.delete(blob).await {
+            tracing::warn!(%error, blob, "could not discard an uncommitted blob");
+            continue;
+        }
+        if rows && let Err(error) = state.meta.remove_pending_blob(blob).await {
+            tracing::warn!(%error, blob, "could not remove a discarded blob's pending row");
         }
     }
-    Ok(committed?)
 }

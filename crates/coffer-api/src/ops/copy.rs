@@ -151,42 +151,43 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
         headers.extend_from_slice(sealing.stored_attributes());
     }
     let staged = object_io::copy_range(state, body, 0..size, blob_target, None).await?;
-    let envelope = sealing
-        .as_ref()
-        .map(|s| s.single_part_envelope(staged.size))
-        .transpose()?;
-    // A copy is a new single-part object: its ETag is the MD5 of its bytes.
-    let record = ObjectRecord {
-        size: staged.size,
-        etag: staged.etag(),
-        last_modified_ms: now_ms(),
-        owner: req.principal.name().to_owned(),
-        headers,
-        // A checksum of the whole body still holds for the copy; one made
-        // of parts' checksums belongs to the source's parts.
-        checksum: whole_body_checksum(&source.record),
-        checksum_type: whole_body_checksum(&source.record)
-            .map(|_| ChecksumType::FullObject.name().to_owned()),
-        extents: vec![staged.extent(None)],
-        envelope,
-        crc64: Some(staged.crc64),
-        tags: object_tagging::copy_tags(req, &source.record)?,
-        retention: lock.retention,
-        legal_hold: lock.legal_hold,
-        ..Default::default()
-    };
-    let guard = worm::guard_current(state, &target, &key, condition.clone()).await?;
-    let (etag, modified, staged_crc64) =
-        (record.etag.clone(), record.last_modified_ms, staged.crc64);
-    let written = object_io::commit_staged(
-        state.blobs.as_ref(),
-        vec![staged.blob],
+    let (etag, staged_crc64) = (staged.etag(), staged.crc64);
+    let modified = now_ms();
+    // From here to the commit, a failure discards the staged blob.
+    let commit = async {
+        let envelope = sealing
+            .as_ref()
+            .map(|s| s.single_part_envelope(staged.size))
+            .transpose()?;
+        // A copy is a new single-part object: its ETag is the MD5 of its bytes.
+        let record = ObjectRecord {
+            size: staged.size,
+            etag: etag.clone(),
+            last_modified_ms: modified,
+            owner: req.principal.name().to_owned(),
+            headers,
+            // A checksum of the whole body still holds for the copy; one made
+            // of parts' checksums belongs to the source's parts.
+            checksum: whole_body_checksum(&source.record),
+            checksum_type: whole_body_checksum(&source.record)
+                .map(|_| ChecksumType::FullObject.name().to_owned()),
+            extents: vec![staged.extent(None)],
+            envelope,
+            crc64: Some(staged.crc64),
+            tags: object_tagging::copy_tags(req, &source.record)?,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
+            ..Default::default()
+        };
+        let guard = worm::guard_current(state, &target, &key, condition.clone()).await?;
         state
             .meta
-            .put_object(&target.name, &key, record, guard.condition()),
-    )
-    .await
-    .map_err(|e| guard.refusal(conditional::write_error(&condition, e)))?;
+            .put_object(&target.name, &key, record, guard.condition())
+            .await
+            .map_err(|e| guard.refusal(conditional::write_error(&condition, e.into())))
+    };
+    let written =
+        object_io::commit_staged(state, std::slice::from_ref(&staged.blob), commit).await?;
     let mut w = req.xml("CopyObjectResult");
     w.elem("LastModified", iso8601(modified))
         .elem("ETag", quoted(&etag));

@@ -41,43 +41,42 @@ pub async fn put_object(
         headers.extend_from_slice(sealing.stored_attributes());
     }
     let target = BlobTarget::single_part(sealing.as_ref());
-    let staged =
-        object_io::ingest(&state.blobs, body, rules, target, req.body_read_timeout).await?;
-    let envelope = sealing
-        .as_ref()
-        .map(|s| s.single_part_envelope(staged.size))
-        .transpose()?;
-    let etag = staged.etag();
-    let checksum = staged
-        .checksum
-        .as_ref()
-        .map(|(algorithm, value)| (algorithm.name().to_owned(), value.clone()));
-    let record = ObjectRecord {
-        size: staged.size,
-        etag: etag.clone(),
-        last_modified_ms: now_ms(),
-        owner: req.principal.name().to_owned(),
-        headers,
-        checksum_type: checksum.as_ref().map(|_| FULL_OBJECT.to_owned()),
-        checksum,
-        extents: vec![staged.extent(None)],
-        envelope,
-        crc64: Some(staged.crc64),
-        tags: object_tagging::request_tags(req)?,
-        retention: lock.retention,
-        legal_hold: lock.legal_hold,
-        ..Default::default()
-    };
-    let guard = worm::guard_current(state, &bucket, &key, condition.clone()).await?;
-    let written = object_io::commit_staged(
-        state.blobs.as_ref(),
-        vec![staged.blob.clone()],
+    let staged = object_io::ingest(state, body, rules, target, req.body_read_timeout).await?;
+    // From here to the commit, a failure discards the staged blob.
+    let commit = async {
+        let envelope = sealing
+            .as_ref()
+            .map(|s| s.single_part_envelope(staged.size))
+            .transpose()?;
+        let checksum = staged
+            .checksum
+            .as_ref()
+            .map(|(algorithm, value)| (algorithm.name().to_owned(), value.clone()));
+        let record = ObjectRecord {
+            size: staged.size,
+            etag: staged.etag(),
+            last_modified_ms: now_ms(),
+            owner: req.principal.name().to_owned(),
+            headers,
+            checksum_type: checksum.as_ref().map(|_| FULL_OBJECT.to_owned()),
+            checksum,
+            extents: vec![staged.extent(None)],
+            envelope,
+            crc64: Some(staged.crc64),
+            tags: object_tagging::request_tags(req)?,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
+            ..Default::default()
+        };
+        let guard = worm::guard_current(state, &bucket, &key, condition.clone()).await?;
         state
             .meta
-            .put_object(&bucket.name, &key, record, guard.condition()),
-    )
-    .await
-    .map_err(|e| guard.refusal(conditional::write_error(&condition, e)))?;
+            .put_object(&bucket.name, &key, record, guard.condition())
+            .await
+            .map_err(|e| guard.refusal(conditional::write_error(&condition, e.into())))
+    };
+    let written =
+        object_io::commit_staged(state, std::slice::from_ref(&staged.blob), commit).await?;
 
     let mut headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
     headers.extend(versioning::version_header(

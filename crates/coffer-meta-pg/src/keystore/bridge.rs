@@ -46,7 +46,8 @@ impl Bridge {
             .map_err(|e| internal(format!("cannot start the keystore's runtime: {e}")))?;
         // The pool connects lazily, from the futures `run` spawns: its connections' tasks live
         // on this runtime.
-        let pool = crate::db::pool(url, max_connections).map_err(internal)?;
+        let config = crate::db::config(url).map_err(internal)?;
+        let pool = crate::db::pool(config, max_connections).map_err(internal)?;
         let bridge = Bridge {
             runtime: Some(runtime),
             pool,

@@ -123,8 +123,7 @@ impl Cluster {
         self.pg_ctl_start();
     }
 
-    /// Stops the server (fast shutdown: every connection is closed); [`Cluster::resume`]
-    /// starts it again on the same port.
+    /// Stops the server (`fast`: sessions are ended with SQLSTATE 57P01) until [`Cluster::resume`].
     pub fn stop(&self) {
         self.run(
             "pg_ctl",
@@ -132,7 +131,7 @@ impl Cluster {
         );
     }
 
-    /// Starts a server [`Cluster::stop`] stopped.
+    /// Starts the server again after [`Cluster::stop`], on the same port.
     pub fn resume(&self) {
         self.pg_ctl_start();
     }

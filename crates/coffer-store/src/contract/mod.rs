@@ -17,6 +17,7 @@ mod body_swap;
 mod buckets;
 mod conditions;
 mod fixtures;
+mod lease;
 mod multipart;
 mod pending;
 mod users;
@@ -34,6 +35,7 @@ use fixtures::{
     finished_blob, new_bucket, object_record, part_record, read_all, suffix, upload_record,
     user_record,
 };
+use lease::leases;
 use multipart::multipart;
 use pending::pending_blobs;
 use users::users;
@@ -54,6 +56,7 @@ pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     multipart(meta, blobs).await;
     pending_blobs(meta, blobs).await;
     users(meta).await;
+    leases(meta).await;
     enabled_versioning(meta, blobs).await;
     suspended_and_unversioned(meta, blobs).await;
     object_lock(meta, blobs).await;

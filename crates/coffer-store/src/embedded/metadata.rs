@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use super::blocking;
+use crate::Lease;
 use crate::meta::{MetadataStore, StoreFuture};
 use crate::rules::epoch_ms;
 use crate::{
@@ -277,6 +278,11 @@ impl MetadataStore for EmbeddedMetadata {
     fn remove_pending_blob(&self, blob: &BlobId) -> StoreFuture<'_, bool> {
         let blob = blob.clone();
         self.run(move |s| s.remove_pending_blob(&blob))
+    }
+
+    fn try_lease(&self, name: &str) -> StoreFuture<'_, Option<Box<dyn Lease>>> {
+        let lease = self.store.leases().try_lease(name);
+        Box::pin(async move { Ok(lease) })
     }
 
     fn list_pending_blobs(&self, before: SystemTime) -> StoreFuture<'_, Vec<PendingBlob>> {

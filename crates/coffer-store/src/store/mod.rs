@@ -22,6 +22,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::blob::{blob_path, private_dir, private_file, sync_dir};
+use crate::lease::LocalLeases;
 use crate::rules::is_valid_blob_id;
 use crate::{BlobId, StoreError};
 
@@ -57,11 +58,18 @@ struct Inner {
     data_dir: PathBuf,
     tmp_dir: PathBuf,
     blobs_dir: PathBuf,
+    /// Leases of background work, held in memory: one process per data directory.
+    leases: LocalLeases,
 }
 
 type BlobRefs<'t> = Table<'t, &'static str, ()>;
 
 impl Store {
+    /// The leases of background work this process holds.
+    pub(crate) fn leases(&self) -> &LocalLeases {
+        &self.inner.leases
+    }
+
     /// Opens (creating if needed) the store in `data_dir`, then collects orphans: everything in
     /// `tmp/` and every blob file no record references.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
@@ -110,6 +118,7 @@ impl Store {
                 data_dir: data_dir.to_path_buf(),
                 tmp_dir,
                 blobs_dir,
+                leases: LocalLeases::default(),
             }),
         };
         store.collect_orphans()?;

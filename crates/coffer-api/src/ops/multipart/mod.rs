@@ -172,12 +172,8 @@ async fn commit_part(
         crc64: Some(staged.crc64),
     };
     let modified = part.last_modified_ms;
-    object_io::commit_staged(
-        state.blobs.as_ref(),
-        vec![staged.blob.clone()],
-        state.meta.put_part(&bucket, &key, &id, part),
-    )
-    .await?;
+    let commit = async { Ok(state.meta.put_part(&bucket, &key, &id, part).await?) };
+    object_io::commit_staged(state, std::slice::from_ref(&staged.blob), commit).await?;
     Ok(modified)
 }
 
@@ -195,8 +191,7 @@ pub async fn upload_part(
         rules = rules.with_checksum(declared.algorithm)?;
     }
     let (target, sse_headers) = upload.part_target(state, req, number)?;
-    let staged =
-        object_io::ingest(&state.blobs, body, rules, target, req.body_read_timeout).await?;
+    let staged = object_io::ingest(state, body, rules, target, req.body_read_timeout).await?;
     commit_part(state, &upload, number, &staged).await?;
     upload_response(req, &staged, sse_headers)
 }

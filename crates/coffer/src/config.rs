@@ -20,7 +20,7 @@ const DEFAULT_LIFECYCLE_INTERVAL_SECS: u64 = 3600;
 #[derive(Args, Debug)]
 pub struct ServerArgs {
     /// TOML file with any of: data_dir, listen, region, domains, log,
-    /// default_sse, lifecycle_interval, meta, blobs, the connection limits (max_connections, header_read_timeout,
+    /// default_sse, lifecycle_interval, meta, blobs, sweep_interval, sweep_grace, the connection limits (max_connections, header_read_timeout,
     /// body_read_timeout, send_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
     /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
     /// tls_client_ca).
@@ -104,6 +104,15 @@ pub struct ServerArgs {
     /// expiration, abort of incomplete uploads); 0 turns it off [default: 3600].
     #[arg(long, env = "COFFER_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<u64>,
+    /// Seconds between two passes of the blob sweeper, which deletes the blobs of stale
+    /// pending rows (writes that never committed, blobs a commit released); 0 turns it off.
+    /// Only stores with pending rows (--meta postgres://…) need it [default: 600].
+    #[arg(long, env = "COFFER_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<u64>,
+    /// Seconds a pending row must age before the sweeper deletes its blob: longer than any
+    /// write takes from its first byte to its commit [default: 3600].
+    #[arg(long, env = "COFFER_SWEEP_GRACE")]
+    pub sweep_grace: Option<u64>,
     /// Where metadata, users and (with it) the KMS keystore live: `embedded` (redb in the data
     /// dir) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, shared by every gateway
     /// (docs/deploy.md). Needs --blobs s3://… [default: embedded].
@@ -147,6 +156,8 @@ struct ConfigFile {
     default_sse: Option<String>,
     meta: Option<String>,
     blobs: Option<String>,
+    sweep_interval: Option<u64>,
+    sweep_grace: Option<u64>,
 }
 
 /// Settings after merging every source.
@@ -170,6 +181,10 @@ pub struct Settings {
     pub test_clock: bool,
     /// Where metadata and blobs live.
     pub backends: Backends,
+    /// Between two sweeper passes; `None` when switched off.
+    pub sweep_interval: Option<Duration>,
+    /// How old a pending row must be before its blob is deleted.
+    pub sweep_grace: Duration,
 }
 
 /// Where metadata, the keystore and blobs live.
@@ -273,6 +288,16 @@ impl ServerArgs {
                 self.meta.take().or(file.meta.take()),
                 self.blobs.take().or(file.blobs.take()),
             )?,
+            sweep_interval: match self.sweep_interval.or(file.sweep_interval) {
+                None => Some(coffer_api::sweeper::DEFAULT_INTERVAL),
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
+            sweep_grace: match self.sweep_grace.or(file.sweep_grace) {
+                None => coffer_api::sweeper::DEFAULT_GRACE,
+                Some(0) => return Err("--sweep-grace must be at least 1 second".into()),
+                Some(secs) => Duration::from_secs(secs),
+            },
         })
     }
 
@@ -438,6 +463,8 @@ mod tests {
             test_clock: false,
             meta: None,
             blobs: None,
+            sweep_interval: None,
+            sweep_grace: None,
         }
     }
 

@@ -49,6 +49,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         kms,
         root,
         source,
+        shared_keys,
     } = backends::open(&settings, fresh).await?;
     let listeners = match Listeners::bind(&settings).await {
         Ok(listeners) => listeners,
@@ -76,11 +77,14 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             "root credentials shared by the gateways (sealed in the PostgreSQL keystore)"
         ),
     }
-    let keys = coffer_keying::ObjectKeys::new(
+    let mut keys = coffer_keying::ObjectKeys::new(
         service_keys,
         Some(kms.clone()),
         settings.allow_insecure_sse_c,
     );
+    if shared_keys.is_some() {
+        keys = keys.with_shared_service_keys(root_key.clone());
+    }
     let state = Arc::new(AppState {
         meta,
         blobs,
@@ -101,8 +105,16 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             "the object clock can be moved through the admin API (--test-clock): for tests only"
         );
     }
+    // Kept for as long as the server serves: dropping it stops the watcher.
+    let _keystore_watch = match shared_keys {
+        Some(shared) => Some(shared.watch(state.clone()).await?),
+        None => None,
+    };
     if let Some(interval) = settings.lifecycle_interval {
         coffer_api::lifecycle_worker::spawn(state.clone(), interval);
+    }
+    if let Some(interval) = settings.sweep_interval {
+        coffer_api::sweeper::spawn(state.clone(), interval, settings.sweep_grace);
     }
     tracing::info!(
         data_dir = %settings.data_dir.display(),

@@ -71,6 +71,7 @@ async fn open_keys(
         kms: Arc::new(kms),
         root,
         source,
+        shared_keys: None,
     })
 }
 

@@ -49,12 +49,12 @@ pub async fn open(
     let service_keys =
         coffer_kms::ServiceKeyring::load_or_create_in(Arc::new(keystore.service_keys()), &root_key)
             .map_err(|e| format!("{e}; refusing to start"))?;
-    let kms = coffer_kms::EmbeddedKms::with_keystore(
+    let kms = Arc::new(coffer_kms::EmbeddedKms::with_keystore(
         Arc::new(keystore.clone()),
         Arc::clone(&root_key),
         &settings.region,
     )
-    .map_err(|e| format!("cannot open the KMS keystore in {shown}: {e}; refusing to start"))?;
+    .map_err(|e| format!("cannot open the KMS keystore in {shown}: {e}; refusing to start"))?);
     let (root, source) = credentials::load_shared(&settings.data_dir, &keystore, &root_key)?;
     tracing::info!(
         meta = %shown,
@@ -66,10 +66,41 @@ pub async fn open(
         blobs: Arc::new(blob_store),
         root_key,
         service_keys,
-        kms: Arc::new(kms),
+        kms: kms.clone(),
         root,
         source,
+        shared_keys: Some(SharedKeys { keystore, kms }),
     })
+}
+
+/// The KMS over the shared keystore, to be kept current with the other gateways.
+pub struct SharedKeys {
+    keystore: PgKeyStore,
+    kms: Arc<coffer_kms::EmbeddedKms>,
+}
+
+impl SharedKeys {
+    /// Watches the keystore (LISTEN/NOTIFY, polling while it cannot listen): the KMS re-reads
+    /// what another gateway changed, and `state`'s service key ring reloads when another
+    /// gateway rotated it. Key use fails closed when the keystore cannot be confirmed current
+    /// for a second (docs/kms.md). Keep the handle while serving.
+    pub async fn watch(
+        self,
+        state: Arc<coffer_api::AppState>,
+    ) -> Result<coffer_meta_pg::keystore::WatchHandle, String> {
+        let root = Arc::clone(&state.root_key);
+        let on_service_keys = Arc::new(move || {
+            if let Err(e) = state.keys.refresh_service_keys(&root) {
+                tracing::warn!(error = %e, "reloading the service key ring failed");
+            }
+        });
+        tokio::task::spawn_blocking(move || {
+            coffer_meta_pg::keystore::spawn_invalidation(&self.keystore, self.kms, on_service_keys)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot watch the shared KMS keystore: {e}; refusing to start"))
+    }
 }
 
 /// The root key: from the passphrase and the shared salt (stored by the first gateway), else

@@ -23,6 +23,8 @@ pub struct Opened {
     pub kms: Arc<dyn Kms>,
     pub root: RootCredentials,
     pub source: Source,
+    /// A gateway's shared keystore, to keep its KMS current once the server's state exists.
+    pub shared_keys: Option<gateway::SharedKeys>,
 }
 
 /// Opens the backends `settings` name. `fresh`: the data dir did not exist before this start.

@@ -4,11 +4,18 @@ A session-wide server is started once on a free loopback port with a temporary
 data dir and random root credentials. Tests that need a server of their own
 (kill -9, memory measurement, credential generation) use `make_server`, which
 hands out independent, restartable instances.
+
+Gateway mode (`COFFER_INTEROP_BACKEND=gateways`): the session server is two stateless
+gateways over a PostgreSQL cluster and an upstream coffer, behind an nginx balancer that
+alternates per request (gateway_support.BalancedGateways). Tests that start servers of their
+own (`make_server`) or are marked `embedded_only` are skipped there: they check the embedded
+store, which the default run covers.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import uuid
 
@@ -27,8 +34,21 @@ from support import (
 )
 
 
+GATEWAY_MODE = os.environ.get("COFFER_INTEROP_BACKEND", "embedded") == "gateways"
+
+
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    if not GATEWAY_MODE:
+        return
+    for item in items:
+        marker = item.get_closest_marker("embedded_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"embedded store only: {reason}"))
+        elif "make_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(
+                reason="starts embedded servers of its own (make_server): the default run covers it"))
 
 
 # --------------------------------------------------------------------------- secrets registry
@@ -155,11 +175,22 @@ def make_server(tmp_path):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> CofferServer:
-    """The shared server for the whole session (SSE-C allowed over its plain HTTP)."""
+    """The shared server for the whole session (SSE-C allowed over its plain HTTP); in gateway
+    mode, two gateways behind a balancer that behave as one (gateway_support.BalancedGateways)."""
     factory = ServerFactory(tmp_path_factory.mktemp("session-server"))
-    srv = factory(extra_args=["--allow-insecure-sse-c"])
+    if GATEWAY_MODE:
+        from gateway_support import BalancedGateways
+
+        srv = BalancedGateways(factory, count=2, extra_args=["--allow-insecure-sse-c"])
+        srv.assert_alternates()
+    else:
+        srv = factory(extra_args=["--allow-insecure-sse-c"])
     yield srv
     try:
+        if GATEWAY_MODE:
+            served = srv.requests_served()
+            print(f"\ngateway mode: the gateways served {served} requests")
+            assert min(served) >= sum(served) // 4, f"one gateway served too few: {served}"
         rc = srv.stop()
         # A graceful stop must not crash; 0 or death by SIGTERM are both acceptable.
         assert rc in (0, -signal.SIGTERM), (
@@ -167,6 +198,8 @@ def server(tmp_path_factory) -> CofferServer:
         )
     finally:
         factory.stop_all(remove_data=True)
+        if GATEWAY_MODE:
+            srv.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -201,6 +201,17 @@ class GatewaySet:
         return [make_s3_client(g.endpoint, g.access_key, g.secret_key, **kwargs)
                 for g in self.gateways]
 
+    def at_rest(self) -> dict[str, bytes]:
+        """What lies at rest, by name: the `pg_dump` of the database, every object in the
+        upstream bucket, every file in the upstream's data dir."""
+        found = {"pg_dump": self.cluster.dump(self.database)}
+        for key, data in self.upstream.objects(self.bucket).items():
+            found[f"upstream object {key}"] = data
+        for path in self.upstream.server.data_dir.rglob("*"):
+            if path.is_file():
+                found[f"upstream file {path}"] = path.read_bytes()
+        return found
+
 
 def wait_until(predicate, timeout: float = 10.0, step: float = 0.05):
     deadline = time.monotonic() + timeout
@@ -461,15 +472,7 @@ class BalancedGateways:
         return counts
 
     def at_rest(self) -> dict[str, bytes]:
-        """What lies at rest, by name: the `pg_dump` of the database, every upstream object,
-        every file in the upstream's data dir."""
-        found = {"pg_dump": self.cluster.dump(self.set.database)}
-        for key, data in self.upstream.objects(self.set.bucket).items():
-            found[f"upstream object {key}"] = data
-        for path in self.upstream.server.data_dir.rglob("*"):
-            if path.is_file():
-                found[f"upstream file {path}"] = path.read_bytes()
-        return found
+        return self.set.at_rest()
 
     def stop(self) -> int | None:
         """Stops the balancer and the gateways; a gateway's exit status that is not a clean

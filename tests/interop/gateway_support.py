@@ -424,13 +424,19 @@ class BalancedGateways:
     def __init__(self, factory: ServerFactory, count: int = 2,
                  extra_args: list[str] | None = None):
         self.cluster = PostgresCluster(factory.base)
-        self.upstream = Upstream(factory)
-        self.set = GatewaySet(factory, self.cluster, self.upstream, extra_args)
-        for _ in range(count):
-            self.set.add()
-        self.gateways = self.set.gateways
-        self.balancer = Balancer(self.gateways)
-        self.balancer.start()
+        self.balancer: Balancer | None = None
+        try:
+            self.upstream = Upstream(factory)
+            self.set = GatewaySet(factory, self.cluster, self.upstream, extra_args)
+            for _ in range(count):
+                self.set.add()
+            self.gateways = self.set.gateways
+            self.balancer = Balancer(self.gateways)
+            self.balancer.start()
+        except BaseException:
+            # The servers are the factory's to stop; the cluster and nginx are ours.
+            self.destroy()
+            raise
         first = self.gateways[0]
         self.access_key, self.secret_key = first.access_key, first.secret_key
         # The first gateway's logs: test_secrets.py checks the session server's are searched
@@ -483,5 +489,6 @@ class BalancedGateways:
 
     def destroy(self) -> None:
         """After `stop` (and the factory's `stop_all`): the cluster and nginx's files go."""
-        self.balancer.destroy()
+        if self.balancer is not None:
+            self.balancer.destroy()
         self.cluster.destroy()

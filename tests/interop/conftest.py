@@ -4,11 +4,18 @@ A session-wide server is started once on a free loopback port with a temporary
 data dir and random root credentials. Tests that need a server of their own
 (kill -9, memory measurement, credential generation) use `make_server`, which
 hands out independent, restartable instances.
+
+Gateway mode (`COFFER_INTEROP_BACKEND=gateways`): the session server is two stateless
+gateways over a PostgreSQL cluster and an upstream coffer, behind an nginx balancer that
+alternates per request (gateway_support.BalancedGateways). Tests that start servers of their
+own (`make_server`) or are marked `embedded_only` are skipped there: they check the embedded
+store, which the default run covers.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import uuid
 
@@ -27,8 +34,82 @@ from support import (
 )
 
 
+GATEWAY_MODE = os.environ.get("COFFER_INTEROP_BACKEND", "embedded") == "gateways"
+
+
+# Gateway mode: tests that make a KMS key (or alias, or the default key) through one gateway
+# and use it through the other at once. Each gateway's KMS keeps the copy of the keystore it
+# read at start, so the other answers NotFound (or acts on a stale state) until changes reach
+# it: xfail until that lands (issue 16's keystore invalidation), then remove this list.
+CROSS_GATEWAY_KMS_PENDING = {
+    "test_coffer_kms_cli.py::test_key_lifecycle_through_coffer_kms",
+    "test_kms_cli.py::test_byok_import_encrypt_decrypt_and_delete_material",
+    "test_kms_cli.py::test_byok_import_with_expiry",
+    "test_kms_cli.py::test_byok_wrapping_key_specs",
+    "test_kms_cli.py::test_create_key_alias_describe_and_list",
+    "test_kms_cli.py::test_disable_and_enable_key",
+    "test_kms_cli.py::test_encrypt_decrypt_with_encryption_context",
+    "test_kms_cli.py::test_generate_data_key_only_makes_32_byte_keys",
+    "test_kms_cli.py::test_generate_data_key_then_decrypt",
+    "test_kms_cli.py::test_re_encrypt_moves_a_ciphertext_to_another_key",
+    "test_kms_cli.py::test_rotation_keeps_old_ciphertexts_decryptable",
+    "test_kms_cli.py::test_schedule_and_cancel_key_deletion",
+    "test_kms_cli.py::test_update_and_delete_alias",
+    "test_kms_cli.py::test_users_may_use_keys_but_not_administer_them",
+    "test_sse_kms.py::test_awscli_cp_sse_kms_up_and_down",
+    "test_sse_kms.py::test_boto3_default_key_and_named_key",
+    "test_sse_kms.py::test_boto3_encryption_context",
+    "test_sse_kms.py::test_bucket_default_kms",
+    "test_sse_kms.py::test_byok_objects_read_only_while_material_imported",
+    "test_sse_kms.py::test_copy_between_kms_keys",
+    "test_sse_kms.py::test_copy_kms_to_aes256_to_kms_and_plain",
+    "test_sse_kms.py::test_disable_and_enable_key",
+    "test_sse_kms.py::test_multipart_upload_part_copy_and_ranges",
+    "test_sse_kms.py::test_oss2_bucket_default_kms",
+    "test_sse_kms.py::test_oss2_kms",
+    "test_sse_kms.py::test_oss2_kms_key_state_errors",
+    "test_sse_kms.py::test_oss_v2_kms",
+    "test_sse_kms.py::test_schedule_and_cancel_deletion",
+    "test_sse_matrix.py::test_kms_works_in_every_dialect",
+    # Not in scripts/test's gateway run, listed for a run of every file.
+    "test_cse.py::test_encrypted_round_trip_hides_plaintext_and_keys[kms]",
+    "test_cse.py::test_rewrap_changes_the_master_key_not_the_content",
+    "test_cse_sdks.py::test_s3_encryption_client_interop",
+}
+
+
+# Gateway mode: a gateway that refuses an aws-chunked upload mid-body (a bad chunk signature)
+# answers 403 and closes the connection at once, unread body and all. nginx, still sending
+# the body, gets EPIPE and answers 502 instead of passing the 403 on (about one time in ten).
+# xfail until the server drains what it leaves unread before closing (a lingering close).
+EARLY_ERROR_CLOSE_PENDING = {
+    "test_auth.py::test_aws_chunked_signed_payload_bad_chunk_signature",
+    "test_auth.py::test_aws_chunked_signed_payload_altered_data",
+}
+
+_GATEWAY_MODE_XFAIL = {
+    **dict.fromkeys(CROSS_GATEWAY_KMS_PENDING, "cross-gateway KMS invalidation pending"),
+    **dict.fromkeys(EARLY_ERROR_CLOSE_PENDING,
+                    "an early error closes without draining the body: 502 behind nginx at times"),
+}
+
+
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    if not GATEWAY_MODE:
+        return
+    for item in items:
+        name = item.nodeid.rsplit("/", 1)[-1]
+        reason = _GATEWAY_MODE_XFAIL.get(name) or _GATEWAY_MODE_XFAIL.get(name.split("[")[0])
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+        marker = item.get_closest_marker("embedded_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"embedded store only: {reason}"))
+        elif "make_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(
+                reason="starts embedded servers of its own (make_server): the default run covers it"))
 
 
 # --------------------------------------------------------------------------- secrets registry
@@ -142,6 +223,14 @@ def pytest_configure(config):
     _hook_byok()
 
 
+_GATEWAY_SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _GATEWAY_SUMMARY:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def make_server(tmp_path):
     """Factory for dedicated, restartable servers with their own data dirs.
@@ -155,11 +244,24 @@ def make_server(tmp_path):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> CofferServer:
-    """The shared server for the whole session (SSE-C allowed over its plain HTTP)."""
+    """The shared server for the whole session (SSE-C allowed over its plain HTTP); in gateway
+    mode, two gateways behind a balancer that behave as one (gateway_support.BalancedGateways)."""
     factory = ServerFactory(tmp_path_factory.mktemp("session-server"))
-    srv = factory(extra_args=["--allow-insecure-sse-c"])
-    yield srv
+    srv = None
     try:
+        if GATEWAY_MODE:
+            from gateway_support import BalancedGateways
+
+            srv = BalancedGateways(factory, count=2, extra_args=["--allow-insecure-sse-c"])
+            srv.assert_alternates()
+        else:
+            srv = factory(extra_args=["--allow-insecure-sse-c"])
+        yield srv
+        if GATEWAY_MODE:
+            served = srv.requests_served()
+            _GATEWAY_SUMMARY.append(f"gateway mode: the two gateways served {served} requests "
+                                    f"(nginx passed on {sorted(srv.balancer.served().values())})")
+            assert min(served) >= sum(served) // 4, f"one gateway served too few: {served}"
         rc = srv.stop()
         # A graceful stop must not crash; 0 or death by SIGTERM are both acceptable.
         assert rc in (0, -signal.SIGTERM), (
@@ -167,6 +269,8 @@ def server(tmp_path_factory) -> CofferServer:
         )
     finally:
         factory.stop_all(remove_data=True)
+        if GATEWAY_MODE and srv is not None:
+            srv.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -647,6 +647,28 @@ def raw_headers(client, headers: dict[str, str]):
         client.meta.events.unregister("before-sign.s3", add)
 
 
+def wrap_for_import(public_key_der: bytes, material: bytes) -> bytes:
+    """BYOK: key material wrapped for ImportKeyMaterial with RSAES-OAEP, SHA-256 and
+    MGF1-SHA-256, as `RSAES_OAEP_SHA_256` names it (the AWS docs' recipe)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    # Looked up on the module at call time: conftest's BYOK hook wraps it to record `material`.
+    public_key = serialization.load_der_public_key(public_key_der)
+    return public_key.encrypt(material, padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()),
+                                                     algorithm=hashes.SHA256(), label=None))
+
+
+def import_key_material(kms, key_id: str, material: bytes) -> None:
+    """BYOK through boto3's KMS client: GetParametersForImport, then ImportKeyMaterial of
+    `material` that does not expire."""
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_2048")
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"],
+                            EncryptedKeyMaterial=wrap_for_import(params["PublicKey"], material),
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
 def kms_client(srv):
     """boto3's KMS client against a coffer server's embedded KMS, as root."""
     session = boto3.session.Session(aws_access_key_id=srv.access_key,

@@ -445,6 +445,8 @@ def test_generated_root_credentials(make_server):
 
 
 @pytest.mark.last
+@pytest.mark.embedded_only("the listening line names the server's port, not the balancer's "
+                           "(test_secrets.py greps the gateways' logs)")
 def test_no_secrets_in_server_log(server, second_user):
     """Runs after every other test: the whole run's server output holds no secret and no panic."""
     log = server.log_text()

@@ -96,6 +96,7 @@ def test_unread_body_after_early_error_does_not_leak_into_next_request(server, b
 ROUNDS = 100
 
 
+@pytest.mark.embedded_only("a balancer in front answers Expect: 100-continue itself")
 @pytest.mark.parametrize("body_size", [1, 70_000])
 def test_expect_100_continue_refused_then_next_request(server, bucket, body_size):
     """botocore sends `Expect: 100-continue` on uploads. When the server answers with a

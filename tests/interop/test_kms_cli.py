@@ -20,10 +20,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives import serialization
 
-from support import REGION
+from support import REGION, wrap_for_import
 
 
 def kms_client(endpoint: str, access_key: str, secret_key: str):
@@ -69,15 +68,6 @@ def unique_alias(prefix: str = "it") -> str:
 
 def new_key(kms, **kwargs) -> dict:
     return kms.create_key(Description=f"interop {uuid.uuid4().hex[:8]}", **kwargs)["KeyMetadata"]
-
-
-def wrap_for_import(public_key_der: bytes, material: bytes) -> bytes:
-    """RSAES-OAEP with SHA-256 and MGF1-SHA-256, as `RSAES_OAEP_SHA_256` names it."""
-    public_key = serialization.load_der_public_key(public_key_der)
-    return public_key.encrypt(
-        material,
-        padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
-    )
 
 
 # --------------------------------------------------------------------------- keys and aliases

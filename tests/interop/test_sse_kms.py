@@ -35,8 +35,6 @@ import oss2
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
 from oss2.models import PartInfo, ServerSideEncryptionRule
 
 from oss_support import cleanup_bucket, oss2_bucket, unique_oss_bucket, v2_client
@@ -47,6 +45,7 @@ from support import (
     expect_error,
     find_in_files,
     http_status,
+    import_key_material,
     opt_out_of_encryption,
     windows,
 )
@@ -176,20 +175,6 @@ def kms(server):
 def s3k(server):
     """A private boto3 client (default checksum config) for this test."""
     return server.client()
-
-
-def wrap_for_import(public_key_der: bytes, material: bytes) -> bytes:
-    public_key = serialization.load_der_public_key(public_key_der)
-    return public_key.encrypt(material, padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()),
-                                                     algorithm=hashes.SHA256(), label=None))
-
-
-def import_material(kms, key_id: str, material: bytes) -> None:
-    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
-                                           WrappingKeySpec="RSA_2048")
-    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"],
-                            EncryptedKeyMaterial=wrap_for_import(params["PublicKey"], material),
-                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
 
 
 # --------------------------------------------------------------------------- aws CLI
@@ -558,7 +543,7 @@ def test_byok_objects_read_only_while_material_imported(s3k, kms, bucket):
     expect_error(kms_put, *INVALID_STATE, s3k, bucket, "early", b"x", key_id)
     expect_gone(s3k, bucket, "early")
     material = os.urandom(32)
-    import_material(kms, key_id, material)
+    import_key_material(kms, key_id, material)
     body = rand(2 * CHUNK + 3)
     check_s3_kms(hdrs(kms_put(s3k, bucket, "byok", body, key_id)), key_id, "PUT under BYOK key")
     kms_put(s3k, bucket, "byok-bk", body, key_id, bucket_key=True)
@@ -573,10 +558,10 @@ def test_byok_objects_read_only_while_material_imported(s3k, kms, bucket):
 
     # Other material cannot stand in for it.
     with pytest.raises(ClientError):
-        import_material(kms, key_id, os.urandom(32))
+        import_key_material(kms, key_id, os.urandom(32))
     expect_error(s3k.get_object, *INVALID_STATE, Bucket=bucket, Key="byok")
 
-    import_material(kms, key_id, material)
+    import_key_material(kms, key_id, material)
     assert read(s3k, bucket, "byok") == body and read(s3k, bucket, "byok-bk") == body
     check_s3_kms(hdrs(kms_put(s3k, bucket, "after", body, key_id)), key_id, "PUT after re-import")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import time
 import uuid
 
 import pytest
@@ -37,47 +38,6 @@ from support import (
 GATEWAY_MODE = os.environ.get("COFFER_INTEROP_BACKEND", "embedded") == "gateways"
 
 
-# Gateway mode: tests that make a KMS key (or alias, or the default key) through one gateway
-# and use it through the other at once. Each gateway's KMS keeps the copy of the keystore it
-# read at start, so the other answers NotFound (or acts on a stale state) until changes reach
-# it: xfail until that lands (issue 16's keystore invalidation), then remove this list.
-CROSS_GATEWAY_KMS_PENDING = {
-    "test_coffer_kms_cli.py::test_key_lifecycle_through_coffer_kms",
-    "test_kms_cli.py::test_byok_import_encrypt_decrypt_and_delete_material",
-    "test_kms_cli.py::test_byok_import_with_expiry",
-    "test_kms_cli.py::test_byok_wrapping_key_specs",
-    "test_kms_cli.py::test_create_key_alias_describe_and_list",
-    "test_kms_cli.py::test_disable_and_enable_key",
-    "test_kms_cli.py::test_encrypt_decrypt_with_encryption_context",
-    "test_kms_cli.py::test_generate_data_key_only_makes_32_byte_keys",
-    "test_kms_cli.py::test_generate_data_key_then_decrypt",
-    "test_kms_cli.py::test_re_encrypt_moves_a_ciphertext_to_another_key",
-    "test_kms_cli.py::test_rotation_keeps_old_ciphertexts_decryptable",
-    "test_kms_cli.py::test_schedule_and_cancel_key_deletion",
-    "test_kms_cli.py::test_update_and_delete_alias",
-    "test_kms_cli.py::test_users_may_use_keys_but_not_administer_them",
-    "test_sse_kms.py::test_awscli_cp_sse_kms_up_and_down",
-    "test_sse_kms.py::test_boto3_default_key_and_named_key",
-    "test_sse_kms.py::test_boto3_encryption_context",
-    "test_sse_kms.py::test_bucket_default_kms",
-    "test_sse_kms.py::test_byok_objects_read_only_while_material_imported",
-    "test_sse_kms.py::test_copy_between_kms_keys",
-    "test_sse_kms.py::test_copy_kms_to_aes256_to_kms_and_plain",
-    "test_sse_kms.py::test_disable_and_enable_key",
-    "test_sse_kms.py::test_multipart_upload_part_copy_and_ranges",
-    "test_sse_kms.py::test_oss2_bucket_default_kms",
-    "test_sse_kms.py::test_oss2_kms",
-    "test_sse_kms.py::test_oss2_kms_key_state_errors",
-    "test_sse_kms.py::test_oss_v2_kms",
-    "test_sse_kms.py::test_schedule_and_cancel_deletion",
-    "test_sse_matrix.py::test_kms_works_in_every_dialect",
-    # Not in scripts/test's gateway run, listed for a run of every file.
-    "test_cse.py::test_encrypted_round_trip_hides_plaintext_and_keys[kms]",
-    "test_cse.py::test_rewrap_changes_the_master_key_not_the_content",
-    "test_cse_sdks.py::test_s3_encryption_client_interop",
-}
-
-
 # Gateway mode: a gateway that refuses an aws-chunked upload mid-body (a bad chunk signature)
 # answers 403 and closes the connection at once, unread body and all. nginx, still sending
 # the body, gets EPIPE and answers 502 instead of passing the 403 on (about one time in ten).
@@ -88,7 +48,6 @@ EARLY_ERROR_CLOSE_PENDING = {
 }
 
 _GATEWAY_MODE_XFAIL = {
-    **dict.fromkeys(CROSS_GATEWAY_KMS_PENDING, "cross-gateway KMS invalidation pending"),
     **dict.fromkeys(EARLY_ERROR_CLOSE_PENDING,
                     "an early error closes without draining the body: 502 behind nginx at times"),
 }
@@ -146,6 +105,21 @@ def _record_kms_request(params, model, **_):
         SECRETS.add("KMS Encrypt plaintext", params["Plaintext"])
 
 
+# Gateway mode: a KMS key-state change made through one gateway reaches the other within the
+# documented bound (docs/kms.md, 1 s; milliseconds when notifications flow). A test that
+# disables a key and reads through "the server" at once may reach the other gateway first, so
+# boto3 KMS calls that change a key's state wait out the bound before returning: the tests then
+# check the promise that is made (refused everywhere within the bound), not a stronger one.
+KMS_PROPAGATION_BOUND_S = 1.0
+_KMS_STATE_CHANGES = ("DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
+                      "ImportKeyMaterial", "DeleteImportedKeyMaterial", "RotateKeyOnDemand",
+                      "UpdateAlias", "DeleteAlias")
+
+
+def _wait_for_kms_propagation(**_):
+    time.sleep(KMS_PROPAGATION_BOUND_S)
+
+
 def _hook_clients() -> None:
     """Every botocore client records SSE-C keys, KMS plaintexts and error bodies."""
     import botocore.session
@@ -160,6 +134,9 @@ def _hook_clients() -> None:
         events.register("before-parameter-build", _record_params)
         events.register("before-parameter-build.kms", _record_kms_request)
         events.register("after-call", _record_response)
+        if GATEWAY_MODE:
+            for operation in _KMS_STATE_CHANGES:
+                events.register(f"after-call.kms.{operation}", _wait_for_kms_propagation)
         return client
 
     create_client._coffer_secrets = True

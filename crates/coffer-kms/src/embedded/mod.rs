@@ -370,30 +370,55 @@ impl EmbeddedKms {
         Ok(())
     }
 
-    /// Applies due timers (persisting them), then reads.
+    /// Applies due timers (persisting them), then reads. On a shared keystore
+    /// a key or alias not found is looked for again after one re-read of the
+    /// keystore ([`EmbeddedKms::retry_on_miss`]).
     fn read<T>(
         &self,
-        f: impl FnOnce(&State, OffsetDateTime) -> Result<T, KmsError>,
+        mut f: impl FnMut(&State, OffsetDateTime) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let mut guard = self.lock()?;
-        let now = self.now();
-        self.run_timers(&mut guard, now)?;
-        f(&guard, now)
+        self.retry_on_miss(|| {
+            let mut guard = self.lock()?;
+            let now = self.now();
+            self.run_timers(&mut guard, now)?;
+            f(&guard, now)
+        })
     }
 
     /// Applies due timers, then changes a copy of the state, persists it and
-    /// only then makes it current. An `Err` from `f` changes nothing.
+    /// only then makes it current. An `Err` from `f` changes nothing. Misses
+    /// are retried as in [`EmbeddedKms::read`].
     fn write<T>(
         &self,
-        f: impl FnOnce(&mut State, OffsetDateTime) -> Result<T, KmsError>,
+        mut f: impl FnMut(&mut State, OffsetDateTime) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let mut guard = self.lock()?;
-        let now = self.now();
-        self.run_timers(&mut guard, now)?;
-        let mut next = guard.state.clone();
-        let out = f(&mut next, now)?;
-        self.commit(&mut guard, next)?;
-        Ok(out)
+        self.retry_on_miss(|| {
+            let mut guard = self.lock()?;
+            let now = self.now();
+            self.run_timers(&mut guard, now)?;
+            let mut next = guard.state.clone();
+            let out = f(&mut next, now)?;
+            self.commit(&mut guard, next)?;
+            Ok(out)
+        })
+    }
+
+    /// Runs `attempt`; when it finds no such key or alias and the keystore is
+    /// shared with other gateways (a watcher keeps this copy current), re-reads
+    /// the keystore and runs it once more. A key created through another
+    /// gateway a moment ago is then found even before its notification
+    /// arrives; a key that does not exist costs one listing of the keystore.
+    fn retry_on_miss<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        match attempt() {
+            Err(KmsError::NotFound(_)) if self.is_shared() => {
+                self.refresh_all()?;
+                attempt()
+            }
+            other => other,
+        }
     }
 
     fn run_timers(&self, cache: &mut Cache, now: OffsetDateTime) -> Result<(), KmsError> {
@@ -582,10 +607,14 @@ impl KmsDataPlane for EmbeddedKms {
         if guard.timers_due(self.now()) {
             return None;
         }
-        Some(guard.resolve(key, &self.region).and_then(|cmk| {
-            check_usable(cmk)?;
-            Ok(key_arn(&self.region, &cmk.key_id))
-        }))
+        match guard.resolve(key, &self.region) {
+            // Perhaps created by another gateway a moment ago: a full call re-reads.
+            Err(KmsError::NotFound(_)) if self.is_shared() => None,
+            resolved => Some(resolved.and_then(|cmk| {
+                check_usable(cmk)?;
+                Ok(key_arn(&self.region, &cmk.key_id))
+            })),
+        }
     }
 
     fn generate_data_key(
@@ -844,7 +873,7 @@ impl KmsAdmin for EmbeddedKms {
                 if cmk.state == KeyState::PendingDeletion {
                     return Err(invalid_state(cmk, cmk.state));
                 }
-                cmk.tags.extend(tags);
+                cmk.tags.extend(tags.iter().cloned());
                 Ok(())
             })
         })
@@ -1038,13 +1067,13 @@ impl KmsAdmin for EmbeddedKms {
                         key_id: key_id.clone(),
                         algorithm,
                         expires: parameters_valid_to,
-                        private_key_pkcs8: pkcs8,
+                        private_key_pkcs8: pkcs8.clone(),
                     },
                 );
                 Ok(ImportParameters {
-                    key_id,
-                    public_key_der,
-                    import_token: token,
+                    key_id: key_id.clone(),
+                    public_key_der: public_key_der.clone(),
+                    import_token: token.clone(),
                     parameters_valid_to,
                 })
             })

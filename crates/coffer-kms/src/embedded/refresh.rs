@@ -165,6 +165,15 @@ impl EmbeddedKms {
         }
     }
 
+    /// Whether a watcher keeps this copy current with other writers of the
+    /// keystore ([`EmbeddedKms::require_current_within`] was called).
+    pub(super) fn is_shared(&self) -> bool {
+        self.lease
+            .lock()
+            .map(|lease| lease.is_some())
+            .unwrap_or(false)
+    }
+
     /// Records that every change committed to the keystore before `as_of`
     /// is in the copy (the watcher refreshed what it was told of up to
     /// then). Earlier instants than the last confirmation are ignored.

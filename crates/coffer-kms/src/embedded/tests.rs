@@ -1424,3 +1424,49 @@ fn key_use_fails_closed_when_the_copy_is_not_confirmed_current() {
     kms.decrypt(&ctx(), &made.ciphertext_blob, &context(), None)
         .expect("confirmed again");
 }
+
+/// On a shared keystore, a key or alias another gateway created a moment ago
+/// is found at once (one re-read on the miss), before any notification; on
+/// a keystore of its own, a miss is a miss.
+#[test]
+fn a_miss_on_a_shared_keystore_rereads_it_once() {
+    let store = Arc::new(crate::memory_keystore::MemoryKeyStore::new());
+    let (root, _) =
+        RootKey::load_or_create(tempfile::tempdir().expect("tempdir").path()).expect("root key");
+    let root = Arc::new(root);
+    let a = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("a");
+    let b = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("b");
+    let alone = EmbeddedKms::with_keystore(store, Arc::clone(&root), REGION).expect("alone");
+    b.require_current_within(
+        std::time::Duration::from_secs(3600),
+        std::time::Instant::now(),
+    );
+    let request = CreateKey {
+        description: "made on a".into(),
+        key_spec: KeySpec::SymmetricDefault,
+        origin: Origin::Generated,
+        tags: Vec::new(),
+    };
+    let id = a.create_key(&ctx(), request).expect("create").key_id;
+    a.create_alias(&ctx(), "alias/made-on-a", &id)
+        .expect("alias");
+    assert!(b.usable_now(&id).is_none(), "no answer from a stale copy");
+    let made = b
+        .generate_data_key(&ctx(), "alias/made-on-a", &context())
+        .expect("b finds the alias and the key");
+    assert_eq!(
+        a.decrypt(&ctx(), &made.ciphertext_blob, &context(), None)
+            .expect("a opens it")
+            .plaintext
+            .as_slice(),
+        made.plaintext.expose().as_slice()
+    );
+    assert!(matches!(
+        b.describe_key(&ctx(), "alias/never-made"),
+        Err(KmsError::NotFound(_))
+    ));
+    assert!(matches!(
+        alone.describe_key(&ctx(), &id),
+        Err(KmsError::NotFound(_))
+    ));
+}

@@ -49,12 +49,14 @@ pub async fn open(
     let service_keys =
         coffer_kms::ServiceKeyring::load_or_create_in(Arc::new(keystore.service_keys()), &root_key)
             .map_err(|e| format!("{e}; refusing to start"))?;
-    let kms = Arc::new(coffer_kms::EmbeddedKms::with_keystore(
-        Arc::new(keystore.clone()),
-        Arc::clone(&root_key),
-        &settings.region,
-    )
-    .map_err(|e| format!("cannot open the KMS keystore in {shown}: {e}; refusing to start"))?);
+    let kms = Arc::new(
+        coffer_kms::EmbeddedKms::with_keystore(
+            Arc::new(keystore.clone()),
+            Arc::clone(&root_key),
+            &settings.region,
+        )
+        .map_err(|e| format!("cannot open the KMS keystore in {shown}: {e}; refusing to start"))?,
+    );
     let (root, source) = credentials::load_shared(&settings.data_dir, &keystore, &root_key)?;
     tracing::info!(
         meta = %shown,

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{
     ListPage, ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError,
-    UploadListPage, UploadRecord, Version, VersionListPage, VersionListQuery,
+    UploadListPage, UploadRecord, Version, VersionListPage, VersionListQuery, Versioning,
 };
 
 /// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
@@ -167,6 +167,79 @@ pub fn seq_of(version_id: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(version_id.get(..16)?, 16).ok()
+}
+
+/// Where the versions of one imported key go (`MetadataStore::import_key_versions`, the
+/// migration entry point): the current object, and every other version at its sequence
+/// number, newest first.
+#[derive(Debug, PartialEq)]
+pub struct ImportPlan {
+    /// The newest version, when it is an object: the key's `objects` entry.
+    pub current: Option<ObjectRecord>,
+    /// Every other version with its sequence number, newest (highest) first.
+    pub history: Vec<(u64, Version)>,
+    /// The highest sequence number the key's versions use (0 if none): the store's version
+    /// sequence must be at least this, so that later versions are newer.
+    pub max_seq: u64,
+}
+
+/// Plans the import of a key's complete version list (`versions`, newest first, exactly as
+/// another store listed them) into a bucket with `versioning`. A version with an id sits at
+/// the sequence number its id starts with; a null version in the history gets the number just
+/// above the next older version's (the store that listed it had one between its neighbours).
+/// `InvalidArgument` for an id that is not one of ours, versions not strictly newest first,
+/// two null versions, or versions an unversioned bucket cannot hold (anything but one null
+/// object).
+pub fn import_plan(
+    versions: Vec<Version>,
+    versioning: Versioning,
+) -> Result<ImportPlan, StoreError> {
+    let invalid = |why: &str| Err(StoreError::InvalidArgument(format!("import: {why}")));
+    if versioning == Versioning::Unversioned
+        && (versions.len() > 1
+            || versions
+                .first()
+                .is_some_and(|v| v.version_id().is_some() || matches!(v, Version::DeleteMarker(_))))
+    {
+        return invalid("an unversioned bucket holds one null object per key");
+    }
+    if versions.iter().filter(|v| v.version_id().is_none()).count() > 1 {
+        return invalid("two null versions of one key");
+    }
+    let mut iter = versions.into_iter();
+    let (current, rest): (Option<ObjectRecord>, Vec<Version>) = match iter.next() {
+        Some(Version::Object(record)) => (Some(record), iter.collect()),
+        Some(marker) => (None, std::iter::once(marker).chain(iter).collect()),
+        None => (None, Vec::new()),
+    };
+    // Oldest first: each number above the one before.
+    let mut floor = 0u64;
+    let mut history = Vec::with_capacity(rest.len());
+    for version in rest.into_iter().rev() {
+        let seq = match version.version_id() {
+            Some(id) => match seq_of(id) {
+                Some(seq) if seq > floor => seq,
+                Some(_) => return invalid("versions are not newest first"),
+                None => return invalid("a version id that is not one of ours"),
+            },
+            None => floor + 1,
+        };
+        floor = seq;
+        history.push((seq, version));
+    }
+    if let Some(id) = current.as_ref().and_then(|c| c.version_id.as_deref()) {
+        match seq_of(id) {
+            Some(seq) if seq > floor => floor = seq,
+            Some(_) => return invalid("versions are not newest first"),
+            None => return invalid("a version id that is not one of ours"),
+        }
+    }
+    history.reverse();
+    Ok(ImportPlan {
+        current,
+        history,
+        max_seq: floor,
+    })
 }
 
 /// Fails with `ObjectLocked` if a legal hold or a retention unexpired at `now_ms` protects

@@ -17,6 +17,7 @@ mod body_swap;
 mod buckets;
 mod conditions;
 mod fixtures;
+mod import;
 mod multipart;
 mod pending;
 mod users;
@@ -34,6 +35,7 @@ use fixtures::{
     finished_blob, new_bucket, object_record, part_record, read_all, suffix, upload_record,
     user_record,
 };
+use import::import_versions;
 use multipart::multipart;
 use pending::pending_blobs;
 use users::users;
@@ -59,6 +61,7 @@ pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     object_lock(meta, blobs).await;
     version_updates(meta, blobs).await;
     version_listing(meta, blobs).await;
+    import_versions(meta, blobs).await;
 }
 
 /// Runs every blob store check.

@@ -7,6 +7,7 @@ report."""
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import os
 import re
@@ -184,6 +185,13 @@ def write_data(server: CofferServer) -> dict:
     s3.complete_multipart_upload(Bucket=versioned, Key="big", UploadId=upload,
                                  MultipartUpload={"Parts": parts})
 
+    # Enabled, suspended, enabled again: a null version between two versions with ids.
+    s3.put_object(Bucket=versioned, Key="flip", Body=b"first, with an id")
+    s3.put_bucket_versioning(Bucket=versioned, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=versioned, Key="flip", Body=b"the null version")
+    s3.put_bucket_versioning(Bucket=versioned, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=versioned, Key="flip", Body=b"newest, with an id")
+
     plain = unique_bucket_name("mig-p")
     s3.create_bucket(Bucket=plain)
     s3.put_bucket_encryption(Bucket=plain, ServerSideEncryptionConfiguration={
@@ -333,4 +341,61 @@ def test_round_trip_through_gateways(factory, cluster, upstream):
     assert snapshot(embedded.client(), data["buckets"]) == expected
     check_kms(embedded, data)
     check_user(embedded, data)
+    embedded.stop()
+
+
+def read_credentials(data_dir: Path) -> tuple[str, str]:
+    ini = configparser.ConfigParser()
+    ini.read(data_dir / "credentials")
+    return ini.get("default", "aws_access_key_id"), ini.get("default", "aws_secret_access_key")
+
+
+def test_passphrase_and_credentials_file_go_along(factory, cluster, upstream, tmp_path):
+    """A passphrase-derived root key (its salt) and a generated credentials file move too:
+    the gateway and the embedded server after the round trip start without COFFER_ROOT_*."""
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("migrating under a long passphrase\n")
+    pass_args = ["--root-passphrase-file", str(passphrase)]
+    source = factory(with_root_env=False, extra_args=pass_args)
+    source.access_key, source.secret_key = read_credentials(source.data_dir)
+    source.register_secrets()
+    s3 = source.client()
+    bucket = unique_bucket_name("mig-pass")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="default", Body=os.urandom(10_000))
+    s3.put_object(Bucket=bucket, Key="kms", Body=os.urandom(10_000),
+                  ServerSideEncryption="aws:kms")
+    expected = snapshot(s3, [bucket])
+    source.stop()
+
+    database_url = cluster.create_database()
+    database = database_url.rsplit("/", 1)[1]
+    blobs_url = upstream.blobs_url(upstream.bucket(), "pass")
+    out = run_migrate(["--from", str(source.data_dir), "--to-meta", database_url,
+                       "--to-blobs", blobs_url, *pass_args], upstream)
+    assert "shared with the gateways" in out.stderr, out.stderr
+    salt = cluster.psql("SELECT value FROM gateway_settings WHERE name = 'root-salt'", database)
+    assert salt.strip() == (source.data_dir / "root.salt").read_text().strip()
+
+    gateway = factory(with_root_env=False, start=False,
+                      extra_args=["--meta", database_url, "--blobs", blobs_url, *pass_args],
+                      extra_env=upstream.env())
+    gateway.start()
+    assert read_credentials(gateway.data_dir) == (source.access_key, source.secret_key)
+    gateway.access_key, gateway.secret_key = source.access_key, source.secret_key
+    assert snapshot(gateway.client(), [bucket]) == expected
+    gateway.stop()
+
+    back_dir = factory.base / f"back-{uuid.uuid4().hex[:6]}"
+    back_dir.mkdir(mode=0o700)
+    run_migrate(["--from-meta", database_url, "--from-blobs", blobs_url, "--to", str(back_dir),
+                 *pass_args], upstream)
+    assert (back_dir / "root.salt").read_text() == (source.data_dir / "root.salt").read_text()
+    assert not (back_dir / "root.key").exists()
+    assert read_credentials(back_dir) == (source.access_key, source.secret_key)
+    embedded = factory(with_root_env=False, start=False, extra_args=pass_args)
+    embedded.data_dir = back_dir
+    embedded.start()
+    embedded.access_key, embedded.secret_key = source.access_key, source.secret_key
+    assert snapshot(embedded.client(), [bucket]) == expected
     embedded.stop()

@@ -325,7 +325,7 @@ pub trait MetadataStore: Send + Sync {
     /// checked against the bucket's object-lock rules: this is a copy, not a delete.
     ///
     /// Errors: `NoSuchBucket`; `InvalidArgument` for a key the store cannot hold, an id that
-    /// is not one of ours, versions not strictly newest first, two null versions, or more
+    /// is not one of ours, versions not strictly newest first, an id twice, two null versions, or more
     /// than one null object in an unversioned bucket ([`crate::rules::import_plan`]);
     /// `BlobInUse`, `NoSuchBlob` as for `put_object`.
     fn import_key_versions(

@@ -188,8 +188,8 @@ pub struct ImportPlan {
 /// the sequence number its id starts with; a null version in the history gets the number just
 /// above the next older version's (the store that listed it had one between its neighbours).
 /// `InvalidArgument` for an id that is not one of ours, versions not strictly newest first,
-/// two null versions, or versions an unversioned bucket cannot hold (anything but one null
-/// object).
+/// an id twice, two null versions, or versions an unversioned bucket cannot hold (anything
+/// but one null object).
 pub fn import_plan(
     versions: Vec<Version>,
     versioning: Versioning,
@@ -205,6 +205,11 @@ pub fn import_plan(
     }
     if versions.iter().filter(|v| v.version_id().is_none()).count() > 1 {
         return invalid("two null versions of one key");
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        versions.iter().filter_map(Version::version_id).collect();
+    if ids.len() != versions.iter().filter(|v| v.version_id().is_some()).count() {
+        return invalid("one version id twice");
     }
     let mut iter = versions.into_iter();
     let (current, rest): (Option<ObjectRecord>, Vec<Version>) = match iter.next() {
@@ -227,10 +232,13 @@ pub fn import_plan(
         floor = seq;
         history.push((seq, version));
     }
+    // The current object is the newest by where it lives, whatever its number: a null
+    // version leaving `objects` takes the next number, above the id of the version that
+    // displaced it, so a history may hold a number above the current object's.
+    let mut max_seq = floor;
     if let Some(id) = current.as_ref().and_then(|c| c.version_id.as_deref()) {
         match seq_of(id) {
-            Some(seq) if seq > floor => floor = seq,
-            Some(_) => return invalid("versions are not newest first"),
+            Some(seq) => max_seq = max_seq.max(seq),
             None => return invalid("a version id that is not one of ours"),
         }
     }
@@ -238,7 +246,7 @@ pub fn import_plan(
     Ok(ImportPlan {
         current,
         history,
-        max_seq: floor,
+        max_seq,
     })
 }
 
@@ -383,5 +391,106 @@ impl<'q> VersionPage<'q> {
             self.page.next_version_id_marker = None;
         }
         self.page
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeleteMarker;
+
+    fn object(id: Option<&str>) -> Version {
+        Version::Object(ObjectRecord {
+            version_id: id.map(str::to_owned),
+            ..Default::default()
+        })
+    }
+
+    fn marker(id: Option<&str>) -> Version {
+        Version::DeleteMarker(DeleteMarker {
+            version_id: id.map(str::to_owned),
+            owner: "o".into(),
+            last_modified_ms: 1,
+        })
+    }
+
+    const V1: &str = "0000000000000001dddddddddddddddd";
+    const V2: &str = "0000000000000002aaaaaaaaaaaaaaaa";
+    const V5: &str = "0000000000000005bbbbbbbbbbbbbbbb";
+    const V9: &str = "0000000000000009cccccccccccccccc";
+
+    #[test]
+    fn an_import_keeps_ids_and_fits_the_null_version_between_its_neighbours() {
+        let plan = import_plan(
+            vec![
+                marker(Some(V9)),
+                object(Some(V5)),
+                object(None),
+                object(Some(V2)),
+            ],
+            Versioning::Enabled,
+        );
+        let plan = plan.expect("a valid history");
+        assert_eq!(plan.current, None, "a marker on top: no current object");
+        let seqs: Vec<u64> = plan.history.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![9, 5, 3, 2]);
+        assert_eq!(plan.max_seq, 9);
+
+        let plan = import_plan(vec![object(Some(V9)), object(None)], Versioning::Suspended);
+        let plan = plan.expect("a valid history");
+        assert_eq!(
+            plan.current,
+            Some(ObjectRecord {
+                version_id: Some(V9.into()),
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            plan.history.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(plan.max_seq, 9, "the current object's id counts too");
+
+        // A null version demoted by the current object took the number after its id.
+        let plan = import_plan(
+            vec![object(Some(V2)), object(None), object(Some(V1))],
+            Versioning::Enabled,
+        );
+        let plan = plan.expect("what the store lists after enable, suspend, enable");
+        assert_eq!(
+            plan.history.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        assert_eq!(plan.max_seq, 2);
+    }
+
+    #[test]
+    fn an_import_refuses_what_no_store_lists() {
+        let refused = |versions, versioning| {
+            matches!(
+                import_plan(versions, versioning),
+                Err(StoreError::InvalidArgument(_))
+            )
+        };
+        assert!(refused(
+            vec![marker(Some(V2)), object(Some(V5))],
+            Versioning::Enabled
+        ));
+        assert!(refused(
+            vec![object(None), marker(None)],
+            Versioning::Suspended
+        ));
+        assert!(refused(vec![object(Some("nope"))], Versioning::Enabled));
+        assert!(refused(
+            vec![object(Some(V5)), object(None), object(Some(V5))],
+            Versioning::Enabled
+        ));
+        assert!(refused(
+            vec![object(None), object(None)],
+            Versioning::Unversioned
+        ));
+        assert!(refused(vec![marker(None)], Versioning::Unversioned));
+        assert!(!refused(vec![object(None)], Versioning::Unversioned));
+        assert!(!refused(Vec::new(), Versioning::Unversioned));
     }
 }

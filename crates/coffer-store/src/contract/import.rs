@@ -63,6 +63,8 @@ pub(super) async fn import_versions(meta: &dyn MetadataStore, blobs: &dyn BlobSt
     meta.put_object(&source, "k", record(blobs, "v3").await, Condition::Always)
         .await
         .unwrap();
+    // The null version left `objects` after v3 got its id: its number is above v3's.
+    let before_marker = versions_of(meta, &source, "k").await;
     meta.delete_object(&source, "k", Condition::Always, BY)
         .await
         .unwrap();
@@ -105,6 +107,19 @@ pub(super) async fn import_versions(meta: &dyn MetadataStore, blobs: &dyn BlobSt
             Err(StoreError::NoSuchKey)
         ),
         "a delete marker on top reads as absent"
+    );
+    let current_on_top = with_fresh_blobs(blobs, &before_marker).await;
+    meta.import_key_versions(&target, "k-current", current_on_top.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        versions_of(meta, &target, "k-current").await,
+        current_on_top
+    );
+    assert_eq!(
+        Version::Object(meta.get_object(&target, "k-current").await.unwrap()),
+        current_on_top[0],
+        "the newest object is the current one"
     );
 
     // Importing the same list again changes nothing.

@@ -307,6 +307,11 @@ def test_round_trip_through_gateways(factory, cluster, upstream):
     assert pg_count(cluster, database, "SELECT count(*) FROM blob_refs") == blobs, \
         "every blob referenced once: nothing duplicated by the resumed run"
     assert partial is None or partial <= blobs
+    upstream_blobs = [o["Key"] for page in upstream.client.get_paginator("list_objects_v2")
+                      .paginate(Bucket=blobs_bucket, Prefix="migrated/")
+                      for o in page.get("Contents", [])]
+    assert len(upstream_blobs) == blobs, "the interrupted run's leftover blobs were deleted"
+    assert pg_count(cluster, database, "SELECT count(*) FROM pending_blobs") == 0
     again = run_migrate([*forward, "--verify-only"], upstream)
     assert again.stdout == resumed.stdout, "the resumed migration's report is the full one"
 

@@ -64,6 +64,33 @@ pub fn ring(source: &dyn ServiceKeyStore, target: &dyn ServiceKeyStore) -> Resul
     }
 }
 
+/// Deletes the blobs an interrupted run left at the target: those its pending rows name.
+/// No server runs on the target during a migration (its service key ring is this source's,
+/// checked first), so every pending row is stale, as at an embedded store's open.
+pub async fn sweep_pending(target: &Side) -> Result<String, String> {
+    let pending = target
+        .meta
+        .list_pending_blobs(SystemTime::now() + std::time::Duration::from_secs(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in &pending {
+        target
+            .blobs
+            .delete(&row.blob)
+            .await
+            .map_err(|e| format!("deleting the leftover blob {}: {e}", row.blob))?;
+        target
+            .meta
+            .remove_pending_blob(&row.blob)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(format!(
+        "leftover blobs of an interrupted run: {} deleted",
+        pending.len()
+    ))
+}
+
 /// Every KMS keystore record (keys with their sealed material, aliases), as is. A record
 /// the target has differently is replaced by the source's.
 pub fn kms_records(source: &dyn KeyStore, target: &dyn KeyStore) -> Result<String, String> {

@@ -6,7 +6,7 @@
 //! Order: open both ends (the data dir's lock refuses a running server), find the root key
 //! (the data dir's `root.key`, or a passphrase and its salt) and check it opens the source's
 //! sealed keys and the target's root-key check; refuse in-progress multipart uploads; copy
-//! the service key ring, the KMS records, buckets, users, then each key's versions with
+//! the service key ring, delete the blobs an interrupted run left behind, copy the KMS records, buckets, users, then each key's versions with
 //! their blobs (`copy.rs`); append the audit log; share the root credentials; open the
 //! target's keys with the root key; count and hash both ends (`report.rs`). Every step skips
 //! what the target already holds as the source does, so a run interrupted anywhere is
@@ -154,6 +154,7 @@ async fn migrate(args: MigrateArgs) -> Result<(), String> {
         copy::refuse_uploads(source.meta.as_ref()).await?;
         let steps = [
             copy::ring(source.ring().as_ref(), target.ring().as_ref())?,
+            copy::sweep_pending(&target).await?,
             copy::kms_records(source_keys.as_ref(), target_keys.as_ref())?,
             copy::buckets(source.meta.as_ref(), target.meta.as_ref()).await?,
             copy::users(source.meta.as_ref(), target.meta.as_ref()).await?,

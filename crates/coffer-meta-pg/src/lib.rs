@@ -57,6 +57,7 @@ mod buckets;
 mod codec;
 mod db;
 mod error;
+mod import;
 pub mod keystore;
 mod lease;
 mod multipart;
@@ -508,5 +509,21 @@ impl MetadataStore for PgMetadata {
         let blob = blob.clone();
         read!(self, async move |tx| pending::is_referenced(tx, &blob)
             .await)
+    }
+
+    fn import_key_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        versions: Vec<Version>,
+    ) -> StoreFuture<'_, ()> {
+        if let Err(e) = check_key(key) {
+            return Box::pin(async { Err(e) });
+        }
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        write!(self, async move |tx| import::key_versions(
+            tx, &bucket, &key, &versions
+        )
+        .await)
     }
 }

@@ -17,7 +17,7 @@ use coffer_store::{
 use crate::codec::{decode, encode, seq_of, version_id};
 use crate::db::{Tx, execute, query, query_opt};
 use crate::error::Error;
-use coffer_store::rules::{check_removable, epoch_ms, is_valid_blob_id};
+use coffer_store::rules::{ImportPlan, check_removable, epoch_ms, is_valid_blob_id};
 
 /// Where a version lives: `None` = the `objects` row, `Some(seq)` = a `versions` row.
 pub(crate) type Place = Option<i64>;
@@ -172,6 +172,38 @@ impl<'a, 't> KeyVersions<'a, 't> {
         )
         .await?;
         Ok(())
+    }
+
+    /// Removes every version of the key and writes `plan`'s instead, exactly as planned;
+    /// returns the object versions removed, whose blob references the caller settles.
+    pub(crate) async fn replace_all(&self, plan: &ImportPlan) -> Result<Vec<ObjectRecord>, Error> {
+        let mut removed: Vec<ObjectRecord> = self.current().await?.into_iter().collect();
+        removed.extend(
+            self.history()
+                .await?
+                .into_iter()
+                .filter_map(|(_, v)| match v {
+                    Version::Object(record) => Some(record),
+                    Version::DeleteMarker(_) => None,
+                }),
+        );
+        self.delete_current().await?;
+        execute(
+            self.tx,
+            "DELETE FROM versions WHERE bucket = $1 AND key = $2",
+            &[&self.bucket, &self.key],
+        )
+        .await?;
+        if let Some(current) = &plan.current {
+            self.write_current(current).await?;
+        }
+        for (seq, version) in &plan.history {
+            let seq = i64::try_from(*seq).map_err(|_| {
+                StoreError::InvalidArgument("import: version id out of range".into())
+            })?;
+            self.write_version(seq, version).await?;
+        }
+        Ok(removed)
     }
 
     async fn delete_version_row(&self, seq: i64) -> Result<(), Error> {

@@ -351,4 +351,28 @@ pub trait MetadataStore: Send + Sync {
     /// re-entrant: a second `try_lease` of a held name is `None` in the same process too.
     /// Errors: `Unavailable` when the store cannot be reached.
     fn try_lease(&self, name: &str) -> StoreFuture<'_, Option<Box<dyn Lease>>>;
+
+    // ---- Migration ----
+
+    /// **Migration only** (`coffer admin migrate`, with no server using this store): makes
+    /// `versions` (newest first, as [`MetadataStore::list_versions`] of another store listed
+    /// them) the complete version list of `key`, exactly as given — version ids, times,
+    /// owners, headers, envelopes, extents — in one transaction. Whatever versions the key had
+    /// are replaced, so importing the same list again changes nothing; blobs of the replaced
+    /// versions that `versions` does not reference are released, and the new blobs are
+    /// referenced (finished, unreferenced; their pending rows deleted), as for
+    /// [`MetadataStore::put_object`]. The store's version sequence is raised past every id
+    /// given, so later writes are newer. An empty `versions` removes the key. Nothing is
+    /// checked against the bucket's object-lock rules: this is a copy, not a delete.
+    ///
+    /// Errors: `NoSuchBucket`; `InvalidArgument` for a key the store cannot hold, an id that
+    /// is not one of ours, versions not strictly newest first, an id twice, two null versions, or more
+    /// than one null object in an unversioned bucket ([`crate::rules::import_plan`]);
+    /// `BlobInUse`, `NoSuchBlob` as for `put_object`.
+    fn import_key_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        versions: Vec<Version>,
+    ) -> StoreFuture<'_, ()>;
 }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{
     ListPage, ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError,
-    UploadListPage, UploadRecord, Version, VersionListPage, VersionListQuery,
+    UploadListPage, UploadRecord, Version, VersionListPage, VersionListQuery, Versioning,
 };
 
 /// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
@@ -169,6 +169,87 @@ pub fn seq_of(version_id: &str) -> Option<u64> {
     u64::from_str_radix(version_id.get(..16)?, 16).ok()
 }
 
+/// Where the versions of one imported key go (`MetadataStore::import_key_versions`, the
+/// migration entry point): the current object, and every other version at its sequence
+/// number, newest first.
+#[derive(Debug, PartialEq)]
+pub struct ImportPlan {
+    /// The newest version, when it is an object: the key's `objects` entry.
+    pub current: Option<ObjectRecord>,
+    /// Every other version with its sequence number, newest (highest) first.
+    pub history: Vec<(u64, Version)>,
+    /// The highest sequence number the key's versions use (0 if none): the store's version
+    /// sequence must be at least this, so that later versions are newer.
+    pub max_seq: u64,
+}
+
+/// Plans the import of a key's complete version list (`versions`, newest first, exactly as
+/// another store listed them) into a bucket with `versioning`. A version with an id sits at
+/// the sequence number its id starts with; a null version in the history gets the number just
+/// above the next older version's (the store that listed it had one between its neighbours).
+/// `InvalidArgument` for an id that is not one of ours, versions not strictly newest first,
+/// an id twice, two null versions, or versions an unversioned bucket cannot hold (anything
+/// but one null object).
+pub fn import_plan(
+    versions: Vec<Version>,
+    versioning: Versioning,
+) -> Result<ImportPlan, StoreError> {
+    let invalid = |why: &str| Err(StoreError::InvalidArgument(format!("import: {why}")));
+    if versioning == Versioning::Unversioned
+        && (versions.len() > 1
+            || versions
+                .first()
+                .is_some_and(|v| v.version_id().is_some() || matches!(v, Version::DeleteMarker(_))))
+    {
+        return invalid("an unversioned bucket holds one null object per key");
+    }
+    if versions.iter().filter(|v| v.version_id().is_none()).count() > 1 {
+        return invalid("two null versions of one key");
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        versions.iter().filter_map(Version::version_id).collect();
+    if ids.len() != versions.iter().filter(|v| v.version_id().is_some()).count() {
+        return invalid("one version id twice");
+    }
+    let mut iter = versions.into_iter();
+    let (current, rest): (Option<ObjectRecord>, Vec<Version>) = match iter.next() {
+        Some(Version::Object(record)) => (Some(record), iter.collect()),
+        Some(marker) => (None, std::iter::once(marker).chain(iter).collect()),
+        None => (None, Vec::new()),
+    };
+    // Oldest first: each number above the one before.
+    let mut floor = 0u64;
+    let mut history = Vec::with_capacity(rest.len());
+    for version in rest.into_iter().rev() {
+        let seq = match version.version_id() {
+            Some(id) => match seq_of(id) {
+                Some(seq) if seq > floor => seq,
+                Some(_) => return invalid("versions are not newest first"),
+                None => return invalid("a version id that is not one of ours"),
+            },
+            None => floor + 1,
+        };
+        floor = seq;
+        history.push((seq, version));
+    }
+    // The current object is the newest by where it lives, whatever its number: a null
+    // version leaving `objects` takes the next number, above the id of the version that
+    // displaced it, so a history may hold a number above the current object's.
+    let mut max_seq = floor;
+    if let Some(id) = current.as_ref().and_then(|c| c.version_id.as_deref()) {
+        match seq_of(id) {
+            Some(seq) => max_seq = max_seq.max(seq),
+            None => return invalid("a version id that is not one of ours"),
+        }
+    }
+    history.reverse();
+    Ok(ImportPlan {
+        current,
+        history,
+        max_seq,
+    })
+}
+
 /// Fails with `ObjectLocked` if a legal hold or a retention unexpired at `now_ms` protects
 /// `record` (GOVERNANCE yields to `bypass_governance`).
 pub fn check_removable(
@@ -310,5 +391,106 @@ impl<'q> VersionPage<'q> {
             self.page.next_version_id_marker = None;
         }
         self.page
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeleteMarker;
+
+    fn object(id: Option<&str>) -> Version {
+        Version::Object(ObjectRecord {
+            version_id: id.map(str::to_owned),
+            ..Default::default()
+        })
+    }
+
+    fn marker(id: Option<&str>) -> Version {
+        Version::DeleteMarker(DeleteMarker {
+            version_id: id.map(str::to_owned),
+            owner: "o".into(),
+            last_modified_ms: 1,
+        })
+    }
+
+    const V1: &str = "0000000000000001dddddddddddddddd";
+    const V2: &str = "0000000000000002aaaaaaaaaaaaaaaa";
+    const V5: &str = "0000000000000005bbbbbbbbbbbbbbbb";
+    const V9: &str = "0000000000000009cccccccccccccccc";
+
+    #[test]
+    fn an_import_keeps_ids_and_fits_the_null_version_between_its_neighbours() {
+        let plan = import_plan(
+            vec![
+                marker(Some(V9)),
+                object(Some(V5)),
+                object(None),
+                object(Some(V2)),
+            ],
+            Versioning::Enabled,
+        );
+        let plan = plan.expect("a valid history");
+        assert_eq!(plan.current, None, "a marker on top: no current object");
+        let seqs: Vec<u64> = plan.history.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![9, 5, 3, 2]);
+        assert_eq!(plan.max_seq, 9);
+
+        let plan = import_plan(vec![object(Some(V9)), object(None)], Versioning::Suspended);
+        let plan = plan.expect("a valid history");
+        assert_eq!(
+            plan.current,
+            Some(ObjectRecord {
+                version_id: Some(V9.into()),
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            plan.history.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(plan.max_seq, 9, "the current object's id counts too");
+
+        // A null version demoted by the current object took the number after its id.
+        let plan = import_plan(
+            vec![object(Some(V2)), object(None), object(Some(V1))],
+            Versioning::Enabled,
+        );
+        let plan = plan.expect("what the store lists after enable, suspend, enable");
+        assert_eq!(
+            plan.history.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        assert_eq!(plan.max_seq, 2);
+    }
+
+    #[test]
+    fn an_import_refuses_what_no_store_lists() {
+        let refused = |versions, versioning| {
+            matches!(
+                import_plan(versions, versioning),
+                Err(StoreError::InvalidArgument(_))
+            )
+        };
+        assert!(refused(
+            vec![marker(Some(V2)), object(Some(V5))],
+            Versioning::Enabled
+        ));
+        assert!(refused(
+            vec![object(None), marker(None)],
+            Versioning::Suspended
+        ));
+        assert!(refused(vec![object(Some("nope"))], Versioning::Enabled));
+        assert!(refused(
+            vec![object(Some(V5)), object(None), object(Some(V5))],
+            Versioning::Enabled
+        ));
+        assert!(refused(
+            vec![object(None), object(None)],
+            Versioning::Unversioned
+        ));
+        assert!(refused(vec![marker(None)], Versioning::Unversioned));
+        assert!(!refused(vec![object(None)], Versioning::Unversioned));
+        assert!(!refused(Vec::new(), Versioning::Unversioned));
     }
 }

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 pub const FILE_NAME: &str = "credentials";
 /// The gateway setting holding the sealed pair, and the sealing context.
-const SHARED_SETTING: &str = "root-credentials";
+pub const SHARED_SETTING: &str = "root-credentials";
 const SHARED_CONTEXT: &str = "coffer-root-credentials:v1";
 
 pub enum Source {

@@ -10,6 +10,7 @@ mod cse_cli;
 mod inspect;
 mod kms;
 mod master_keys;
+mod migrate;
 mod object_url;
 mod objects_cli;
 mod server;
@@ -64,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: inspect::InspectCommand,
     },
+    /// Offline administration of a stopped store: moving it between backends.
+    Admin {
+        #[command(subcommand)]
+        command: migrate::AdminCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
             Command::Objects(command) => objects_cli::run(command).await,
             Command::Cse { command } => cse_cli::run(command).await,
             Command::Inspect { command } => inspect::run(command),
+            Command::Admin { command } => migrate::run(command).await,
         }
     });
     match result {

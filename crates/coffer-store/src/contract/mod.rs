@@ -18,6 +18,7 @@ mod buckets;
 mod conditions;
 mod fixtures;
 mod lease;
+mod import;
 mod multipart;
 mod pending;
 mod users;
@@ -36,6 +37,7 @@ use fixtures::{
     user_record,
 };
 use lease::leases;
+use import::import_versions;
 use multipart::multipart;
 use pending::pending_blobs;
 use users::users;
@@ -62,6 +64,7 @@ pub async fn metadata_contract(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     object_lock(meta, blobs).await;
     version_updates(meta, blobs).await;
     version_listing(meta, blobs).await;
+    import_versions(meta, blobs).await;
 }
 
 /// Runs every blob store check.

@@ -293,4 +293,14 @@ impl MetadataStore for EmbeddedMetadata {
         let blob = blob.clone();
         self.run(move |s| s.is_blob_referenced(&blob))
     }
+
+    fn import_key_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        versions: Vec<Version>,
+    ) -> StoreFuture<'_, ()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.import_key_versions(&bucket, &key, versions))
+    }
 }

@@ -7,6 +7,7 @@
 
 mod blobs;
 mod buckets;
+mod import;
 mod multipart;
 mod objects;
 mod users;

@@ -23,7 +23,7 @@ use super::objects::free_extents;
 use super::{BUCKETS, BlobRefs, META, OBJECTS, PENDING_BLOBS, Store, VERSIONS, require_bucket};
 use crate::keys::{object_key, version_key, versions_of_key};
 use crate::records::{decode, encode};
-use crate::rules::{check_removable, check_retention_change, seq_of, version_id};
+use crate::rules::{ImportPlan, check_removable, check_retention_change, seq_of, version_id};
 use crate::{
     BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, StoreError, StoredBody,
     Version, VersionChange, VersionRef, Versioning,
@@ -359,6 +359,43 @@ impl<'t> KeyVersions<'t> {
             )?;
         }
         Ok(())
+    }
+
+    /// Removes every version of the key (its `objects` entry and `versions` rows) and writes
+    /// `plan`'s instead, exactly as planned; returns the object versions removed, whose blob
+    /// references the caller settles. Raises the version sequence to `plan.max_seq`.
+    pub(super) fn replace_all(
+        &mut self,
+        plan: ImportPlan,
+    ) -> Result<Vec<ObjectRecord>, StoreError> {
+        let mut removed: Vec<ObjectRecord> = self.current()?.into_iter().collect();
+        for (seq, version) in self.history()? {
+            if let Version::Object(record) = version {
+                removed.push(record);
+            }
+            self.versions
+                .remove(version_key(self.bucket, self.key, seq).as_slice())?;
+        }
+        self.objects
+            .remove(object_key(self.bucket, self.key).as_slice())?;
+        if let Some(current) = &plan.current {
+            self.objects.insert(
+                object_key(self.bucket, self.key).as_slice(),
+                encode(current)?.as_slice(),
+            )?;
+        }
+        for (seq, version) in &plan.history {
+            self.versions.insert(
+                version_key(self.bucket, self.key, *seq).as_slice(),
+                encode(version)?.as_slice(),
+            )?;
+        }
+        let mut meta = self.txn.open_table(META)?;
+        let seq = meta.get(VERSION_SEQ)?.map_or(0, |v| v.value());
+        if plan.max_seq > seq {
+            meta.insert(VERSION_SEQ, plan.max_seq)?;
+        }
+        Ok(removed)
     }
 
     /// Rewrites the object version at `place` (as [`KeyVersions::find`] returned it).

@@ -135,7 +135,7 @@ fn root_key(settings: &Settings, keystore: &PgKeyStore) -> Result<RootKey, Strin
     Ok(key)
 }
 
-fn upstream_credentials() -> Result<(String, zeroize::Zeroizing<String>), String> {
+pub fn upstream_credentials() -> Result<(String, zeroize::Zeroizing<String>), String> {
     let value = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     match (
         value("COFFER_BLOBS_ACCESS_KEY_ID"),

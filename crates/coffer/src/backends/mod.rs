@@ -5,6 +5,8 @@
 mod embedded;
 mod gateway;
 
+pub use gateway::{redacted, upstream_credentials};
+
 use std::sync::Arc;
 
 use coffer_api::RootCredentials;

@@ -1,0 +1,61 @@
+//! The migration entry point: a key's versions written exactly as another store listed them
+//! (`coffer admin migrate`), never called by a server.
+
+use std::collections::BTreeSet;
+
+use super::versions::{KeyVersions, bucket_versioning};
+use super::{PENDING_BLOBS, Store};
+use crate::rules::{check_key, import_plan};
+use crate::{BlobId, StoreError, Version};
+
+impl Store {
+    /// Makes `versions` (newest first) the complete version list of `key`, exactly as given
+    /// (ids, times, envelopes, extents), in one transaction: whatever versions the key had are
+    /// removed, blobs they referenced that `versions` does not are released, and the new
+    /// blobs are referenced (they must be finished and unreferenced: `NoSuchBlob`,
+    /// `BlobInUse`) with their pending rows cleared. See [`crate::rules::import_plan`] for
+    /// what is refused.
+    pub fn import_key_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        versions: Vec<Version>,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.write(|txn, freed| {
+            let plan = import_plan(versions, bucket_versioning(txn, bucket)?)?;
+            let mut new_blobs = BTreeSet::new();
+            let objects =
+                plan.current
+                    .iter()
+                    .chain(plan.history.iter().filter_map(|(_, v)| match v {
+                        Version::Object(record) => Some(record),
+                        Version::DeleteMarker(_) => None,
+                    }));
+            for record in objects {
+                for extent in &record.extents {
+                    if !new_blobs.insert(extent.blob.clone()) {
+                        return Err(StoreError::BlobInUse);
+                    }
+                }
+            }
+            let mut key_versions = KeyVersions::open(txn, bucket, key)?;
+            let removed = key_versions.replace_all(plan)?;
+            let old_blobs: BTreeSet<BlobId> = removed
+                .iter()
+                .flat_map(|r| r.extents.iter().map(|e| e.blob.clone()))
+                .collect();
+            for blob in old_blobs.difference(&new_blobs) {
+                key_versions.refs.remove(blob.as_str())?;
+                freed.push(blob.clone());
+            }
+            let mut pending = txn.open_table(PENDING_BLOBS)?;
+            for blob in new_blobs.difference(&old_blobs) {
+                self.check_fresh_blob(&key_versions.refs, blob)?;
+                key_versions.refs.insert(blob.as_str(), ())?;
+                pending.remove(blob.as_str())?;
+            }
+            Ok(())
+        })
+    }
+}

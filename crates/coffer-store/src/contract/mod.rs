@@ -17,8 +17,8 @@ mod body_swap;
 mod buckets;
 mod conditions;
 mod fixtures;
-mod lease;
 mod import;
+mod lease;
 mod multipart;
 mod pending;
 mod users;
@@ -36,8 +36,8 @@ use fixtures::{
     finished_blob, new_bucket, object_record, part_record, read_all, suffix, upload_record,
     user_record,
 };
-use lease::leases;
 use import::import_versions;
+use lease::leases;
 use multipart::multipart;
 use pending::pending_blobs;
 use users::users;

@@ -492,3 +492,26 @@ class BalancedGateways:
         if self.balancer is not None:
             self.balancer.destroy()
         self.cluster.destroy()
+
+
+# ----------------------------------------------------------------------------- module fixtures
+# The PostgreSQL cluster, server factory and upstream a gateway test module shares; a module
+# takes them with `from gateway_support import cluster, factory, upstream`.
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    pg = PostgresCluster(tmp_path_factory.mktemp("pg"))
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory):
+    servers = ServerFactory(tmp_path_factory.mktemp("gateway-servers"))
+    yield servers
+    servers.stop_all(remove_data=True)
+
+
+@pytest.fixture(scope="module")
+def upstream(factory):
+    return Upstream(factory)

@@ -23,8 +23,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from gateway_faults_support import GatewayCrashRun
-from gateway_support import GatewaySet, PostgresCluster, Upstream, postgres_available
-from support import REGION, ServerFactory, error_code, http_status, make_s3_client, unique_bucket_name
+from gateway_support import (  # noqa: F401 (cluster, factory, upstream: module fixtures)
+    GatewaySet,
+    PostgresCluster,
+    Upstream,
+    cluster,
+    factory,
+    postgres_available,
+    upstream,
+)
+from support import REGION, error_code, http_status, make_s3_client, unique_bucket_name
 
 pytestmark = pytest.mark.skipif(not postgres_available(),
                                 reason="PostgreSQL is not installed (scripts/test installs it)")
@@ -33,25 +41,6 @@ MiB = 1 << 20
 UNAVAILABLE = (503, "ServiceUnavailable")
 KMS_DISABLED = (403, "KMS.DisabledException")
 UTC = datetime.timezone.utc
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    pg = PostgresCluster(tmp_path_factory.mktemp("pg"))
-    yield pg
-    pg.destroy()
-
-
-@pytest.fixture(scope="module")
-def factory(tmp_path_factory):
-    f = ServerFactory(tmp_path_factory.mktemp("gw-fault-servers"))
-    yield f
-    f.stop_all(remove_data=True)
-
-
-@pytest.fixture(scope="module")
-def upstream(factory):
-    return Upstream(factory)
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,18 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway_support import (
+from gateway_support import (  # noqa: F401 (cluster, factory, upstream: module fixtures)
     Balancer,
+    cluster,
+    factory,
+    upstream,
     GatewaySet,
-    PostgresCluster,
-    Upstream,
     assert_alternates,
     balancer_available,
     postgres_available,
 )
 from support import (
     SecretRegistry,
-    ServerFactory,
     error_code,
     http_status,
     import_key_material,
@@ -32,25 +32,6 @@ from support import (
 
 pytestmark = pytest.mark.skipif(not postgres_available(),
                                 reason="PostgreSQL is not installed (scripts/test installs it)")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    pg = PostgresCluster(tmp_path_factory.mktemp("pg"))
-    yield pg
-    pg.destroy()
-
-
-@pytest.fixture(scope="module")
-def factory(tmp_path_factory):
-    f = ServerFactory(tmp_path_factory.mktemp("gw-servers"))
-    yield f
-    f.stop_all(remove_data=True)
-
-
-@pytest.fixture(scope="module")
-def upstream(factory):
-    return Upstream(factory)
 
 
 @pytest.fixture(scope="module")

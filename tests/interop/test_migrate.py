@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway_support import PostgresCluster, Upstream, postgres_available
+from gateway_support import (  # noqa: F401 (cluster, factory, upstream: module fixtures)
+    PostgresCluster,
+    Upstream,
+    cluster,
+    factory,
+    postgres_available,
+    upstream,
+)
 from support import (
     CofferServer,
     ServerFactory,
@@ -35,25 +42,6 @@ pytestmark = pytest.mark.skipif(not postgres_available(),
 
 SSE_C_KEY = bytes(range(32))
 SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    pg = PostgresCluster(tmp_path_factory.mktemp("pg"))
-    yield pg
-    pg.destroy()
-
-
-@pytest.fixture(scope="module")
-def factory(tmp_path_factory):
-    f = ServerFactory(tmp_path_factory.mktemp("migrate-servers"))
-    yield f
-    f.stop_all(remove_data=True)
-
-
-@pytest.fixture(scope="module")
-def upstream(factory):
-    return Upstream(factory)
 
 
 # --------------------------------------------------------------------------- helpers

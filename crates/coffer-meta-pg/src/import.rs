@@ -1,9 +1,7 @@
 //! The migration entry point (`MetadataStore::import_key_versions`): a key's versions written
 //! exactly as another store listed them, by `coffer admin migrate`; never called by a gateway.
 
-use std::collections::BTreeSet;
-
-use coffer_store::rules::import_plan;
+use coffer_store::rules::{ImportPlan, import_plan};
 use coffer_store::{StoreError, Version};
 
 use crate::db::{Tx, execute};
@@ -20,28 +18,11 @@ pub(crate) async fn key_versions(
 ) -> Result<(), Error> {
     let versioning = bucket(tx, bucket_name).await?.versioning;
     let plan = import_plan(versions.to_vec(), versioning)?;
-    let mut new_blobs = BTreeSet::new();
-    let objects = plan
-        .current
-        .iter()
-        .chain(plan.history.iter().filter_map(|(_, v)| match v {
-            Version::Object(record) => Some(record),
-            Version::DeleteMarker(_) => None,
-        }));
-    for record in objects {
-        for extent in &record.extents {
-            if !new_blobs.insert(extent.blob.clone()) {
-                return Err(StoreError::BlobInUse.into());
-            }
-        }
-    }
+    let new_blobs = plan.blobs()?;
     let removed = KeyVersions::new(tx, bucket_name, key)
         .replace_all(&plan)
         .await?;
-    let old_blobs: BTreeSet<String> = removed
-        .iter()
-        .flat_map(|r| r.extents.iter().map(|e| e.blob.clone()))
-        .collect();
+    let old_blobs = ImportPlan::blobs_of(&removed);
     for blob in old_blobs.difference(&new_blobs) {
         release_blob(tx, blob).await?;
     }

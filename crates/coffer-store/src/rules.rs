@@ -183,6 +183,35 @@ pub struct ImportPlan {
     pub max_seq: u64,
 }
 
+impl ImportPlan {
+    /// Every blob the planned versions reference; `BlobInUse` when two extents name one blob
+    /// (each blob belongs to one record).
+    pub fn blobs(&self) -> Result<std::collections::BTreeSet<crate::BlobId>, StoreError> {
+        let objects = self
+            .current
+            .iter()
+            .chain(self.history.iter().filter_map(|(_, v)| match v {
+                Version::Object(record) => Some(record),
+                Version::DeleteMarker(_) => None,
+            }));
+        let mut blobs = std::collections::BTreeSet::new();
+        for extent in objects.flat_map(|record| &record.extents) {
+            if !blobs.insert(extent.blob.clone()) {
+                return Err(StoreError::BlobInUse);
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// The blobs of `removed` records (the versions an import replaced).
+    pub fn blobs_of(removed: &[ObjectRecord]) -> std::collections::BTreeSet<crate::BlobId> {
+        removed
+            .iter()
+            .flat_map(|r| r.extents.iter().map(|e| e.blob.clone()))
+            .collect()
+    }
+}
+
 /// Plans the import of a key's complete version list (`versions`, newest first, exactly as
 /// another store listed them) into a bucket with `versioning`. A version with an id sits at
 /// the sequence number its id starts with; a null version in the history gets the number just

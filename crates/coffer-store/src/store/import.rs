@@ -1,12 +1,10 @@
 //! The migration entry point: a key's versions written exactly as another store listed them
 //! (`coffer admin migrate`), never called by a server.
 
-use std::collections::BTreeSet;
-
 use super::versions::{KeyVersions, bucket_versioning};
 use super::{PENDING_BLOBS, Store};
-use crate::rules::{check_key, import_plan};
-use crate::{BlobId, StoreError, Version};
+use crate::rules::{ImportPlan, check_key, import_plan};
+use crate::{StoreError, Version};
 
 impl Store {
     /// Makes `versions` (newest first) the complete version list of `key`, exactly as given
@@ -24,27 +22,10 @@ impl Store {
         check_key(key)?;
         self.write(|txn, freed| {
             let plan = import_plan(versions, bucket_versioning(txn, bucket)?)?;
-            let mut new_blobs = BTreeSet::new();
-            let objects =
-                plan.current
-                    .iter()
-                    .chain(plan.history.iter().filter_map(|(_, v)| match v {
-                        Version::Object(record) => Some(record),
-                        Version::DeleteMarker(_) => None,
-                    }));
-            for record in objects {
-                for extent in &record.extents {
-                    if !new_blobs.insert(extent.blob.clone()) {
-                        return Err(StoreError::BlobInUse);
-                    }
-                }
-            }
+            let new_blobs = plan.blobs()?;
             let mut key_versions = KeyVersions::open(txn, bucket, key)?;
             let removed = key_versions.replace_all(plan)?;
-            let old_blobs: BTreeSet<BlobId> = removed
-                .iter()
-                .flat_map(|r| r.extents.iter().map(|e| e.blob.clone()))
-                .collect();
+            let old_blobs = ImportPlan::blobs_of(&removed);
             for blob in old_blobs.difference(&new_blobs) {
                 key_versions.refs.remove(blob.as_str())?;
                 freed.push(blob.clone());

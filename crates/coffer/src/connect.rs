@@ -38,8 +38,8 @@ pub struct ConnectArgs {
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
     /// PEM file of the CA certificates an https endpoint is checked against [default:
-    /// AWS_CA_BUNDLE or COFFER_CA_FILE, else the profile's ca_bundle].
-    #[arg(long, env = "AWS_CA_BUNDLE")]
+    /// COFFER_CA_FILE, else AWS_CA_BUNDLE, else the profile's ca_bundle].
+    #[arg(long)]
     ca_bundle: Option<PathBuf>,
 }
 
@@ -153,6 +153,7 @@ fn resolve(connect: ConnectArgs, files: &Files) -> Result<Resolved, String> {
         ca_bundle: connect
             .ca_bundle
             .or_else(|| env("COFFER_CA_FILE").map(PathBuf::from))
+            .or_else(|| env("AWS_CA_BUNDLE").map(PathBuf::from))
             .or_else(|| from_files("ca_bundle").map(PathBuf::from)),
     })
 }

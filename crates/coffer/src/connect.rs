@@ -45,7 +45,8 @@ pub struct ConnectArgs {
 
 /// A client that signs every request with the credentials `connect` leads to.
 pub fn client(connect: ConnectArgs) -> Result<SignedClient, String> {
-    let resolved = resolve(connect, &Files::from_env())?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let resolved = resolve(connect, &Files::from_env(), &env)?;
     SignedClient::with_ca_file(
         Endpoint {
             url: resolved.endpoint_url,
@@ -94,7 +95,13 @@ impl Files {
     }
 }
 
-fn resolve(connect: ConnectArgs, files: &Files) -> Result<Resolved, String> {
+/// Resolves `connect` against the shared files and the environment variables clap does not
+/// read itself (`env`: the process's, or a test's).
+fn resolve(
+    connect: ConnectArgs,
+    files: &Files,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolved, String> {
     let profile = connect.profile.unwrap_or_else(|| "default".to_owned());
     let credentials = read_section(&files.credentials, &profile);
     // In the config file, profiles other than the default are `[profile NAME]`.
@@ -137,7 +144,6 @@ fn resolve(connect: ConnectArgs, files: &Files) -> Result<Resolved, String> {
             }
         },
     };
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     Ok(Resolved {
         endpoint_url: connect
             .endpoint_url
@@ -232,6 +238,10 @@ mod tests {
         }
     }
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     fn files(dir: &Path, credentials: &str, config: &str) -> Files {
         let files = Files {
             credentials: dir.join("credentials"),
@@ -253,12 +263,12 @@ mod tests {
         let mut a = args();
         a.access_key_id = Some("FLAGKEY".into());
         a.secret_access_key = Some("flagsecret".into());
-        let r = resolve(a, &files).expect("resolves");
+        let r = resolve(a, &files, &no_env).expect("resolves");
         assert_eq!(r.access_key_id, "FLAGKEY");
         assert_eq!(r.secret_access_key.as_str(), "flagsecret");
         assert_eq!(r.endpoint_url, "https://coffer.internal:9443");
         assert_eq!(r.ca_bundle.as_deref(), Some(Path::new("/etc/ca.pem")));
-        let r = resolve(args(), &files).expect("resolves");
+        let r = resolve(args(), &files, &no_env).expect("resolves");
         assert_eq!(
             (r.access_key_id.as_str(), r.secret_access_key.as_str()),
             ("FILEKEY", "filesecret")
@@ -276,7 +286,7 @@ mod tests {
         );
         let mut a = args();
         a.profile = Some("bob".into());
-        let r = resolve(a, &files).expect("resolves");
+        let r = resolve(a, &files, &no_env).expect("resolves");
         assert_eq!(r.access_key_id, "BOB");
         assert_eq!(r.endpoint_url, "http://10.0.0.5:9000");
         assert_eq!(r.region, "eu-west-1");
@@ -290,13 +300,15 @@ mod tests {
             config: dir.path().join("config"),
         };
         std::fs::write(&files.config, "[profile other]\nregion = x\n").expect("write");
-        let error = resolve(args(), &files).err().expect("no credentials");
+        let error = resolve(args(), &files, &no_env)
+            .err()
+            .expect("no credentials");
         assert!(error.contains("AWS_ACCESS_KEY_ID"), "{error}");
         assert!(error.contains("missing (no such file)"), "{error}");
         assert!(error.contains("config (no such profile)"), "{error}");
         let mut a = args();
         a.access_key_id = Some("K".into());
-        let error = resolve(a, &files).err().expect("half a pair");
+        let error = resolve(a, &files, &no_env).err().expect("half a pair");
         assert!(error.contains("both"), "{error}");
     }
 }

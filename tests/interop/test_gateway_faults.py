@@ -123,12 +123,10 @@ def test_every_orphan_blob_is_a_kills(crash_run):
         f"pending, and no kill explains them: {sorted(blobs['orphans_no_kill_explains'])[:5]}")
 
 
-@pytest.mark.xfail(strict=False, reason="pending rows in the write path: helper L")
 def test_no_orphan_blobs_after_kills(crash_run):
     """Every upstream blob is referenced by an object, part or version, or has a
-    `pending_blobs` row (which the sweeper acts on): a kill leaves no garbage nobody knows of.
-    Today a gateway uploads a blob before recording it anywhere, so a kill between the two
-    leaves an orphan (non-strict: a short run may not hit that window)."""
+    `pending_blobs` row (which the sweeper acts on): a kill leaves no garbage nobody knows of,
+    since a gateway names every blob in a pending row before its first byte goes upstream."""
     run, _ = crash_run
     blobs = run.blob_accounting()
     assert not blobs["orphans"], (

@@ -51,12 +51,14 @@ def test_console_listener_serves_the_page_and_the_signed_api(make_server):
     # authentication: unsigned API calls are refused, signed ones served.
     assert requests.get(f"{origin}/{unique_bucket_name('anon')}", timeout=10).status_code == 403
     s3 = make_s3_client(origin, srv.access_key, srv.secret_key)
-    bucket = unique_bucket_name("console-api")
-    s3.create_bucket(Bucket=bucket)
-    # A bucket named like the asset prefix stays reachable with signed requests.
-    s3.put_object(Bucket=bucket, Key="k", Body=b"through the console listener")
+    # A bucket named like the asset prefix stays reachable with signed requests (this server
+    # is the test's own, so the name is free).
+    s3.create_bucket(Bucket="console")
+    s3.put_object(Bucket="console", Key="js/app.js", Body=b"an object, not the asset")
+    assert s3.get_object(Bucket="console", Key="js/app.js")["Body"].read() == b"an object, not the asset"
     assert make_s3_client(srv.endpoint, srv.access_key, srv.secret_key).get_object(
-        Bucket=bucket, Key="k")["Body"].read() == b"through the console listener"
+        Bucket="console", Key="js/app.js")["Body"].read() == b"an object, not the asset"
+    assert "import" in requests.get(f"{origin}/console/js/app.js", timeout=10).text, "unsigned: the asset"
     assert requests.get(f"{origin}/health/ready", timeout=10).json()["status"] == "ready"
 
 

@@ -320,3 +320,39 @@ def test_console_sse_kms_bucket_upload_disable_enable_download(make_server, brow
     assert srv.secret_key not in stored and srv.access_key not in stored, stored
     assert page.find("#secret-access-key").get_attribute("value") == ""
     page.screenshot("signed-out")
+
+
+def test_console_user_has_only_its_own_rights(make_server, browser, artifacts):
+    """The page has no rights of its own: a user who is not root signs in, sees no Users page,
+    and a key change it tries through the page is refused by the KMS API, as for any client."""
+    srv, origin = console_server(make_server)
+    kms = kms_client(srv)
+    key_id = kms.create_key(Description="root's key")["KeyMetadata"]["KeyId"]
+    user = admin_call(srv, "POST", "users", {"name": "console-user"})
+    page = Page(browser, origin, artifacts)
+
+    browser.get(f"{origin}/console/")
+    page.find("#access-key-id").send_keys(user["access_key"])
+    page.find("#secret-access-key").send_keys(user["secret_key"])
+    page.find("#sign-in-button").click()
+    who = page.until_text("#who", user["access_key"])
+    assert "(root)" not in who
+    assert not page.find("#nav-users").is_displayed()
+    page.go("#/users", "#page h1")
+    page.until_text("#page", "Only root may manage users.")
+
+    page.go(f"#/keys/{key_id}", "#disable-key")
+    page.find("#disable-key").click()
+    page.until_text("#error-message", "KMS.AccessDeniedException")
+    page.screenshot("user-refused")
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    page.go("#/keys", "#keys")
+    page.until_text("#page", "Only root may create or change keys.")
+
+    # A wrong secret is refused at sign-in, with the server's error.
+    page.find("#sign-out").click()
+    page.find("#access-key-id").send_keys(user["access_key"])
+    page.find("#secret-access-key").send_keys("not-the-secret")
+    page.find("#sign-in-button").click()
+    page.until_text("#error-message", "SignatureDoesNotMatch")
+    assert page.find("#sign-in").is_displayed()

@@ -173,11 +173,12 @@ def browser(tmp_path, artifacts):
 class Page:
     """The console page in the browser, with the few moves the test makes."""
 
-    def __init__(self, driver, origin: str, artifacts: Path):
+    def __init__(self, driver, origin: str, artifacts: Path, run: str):
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import Select, WebDriverWait
 
-        self.driver, self.origin, self.artifacts = driver, origin, artifacts
+        # Screenshots are named <run>-<n>-<what>.png, so two tests never overwrite each other's.
+        self.driver, self.origin, self.artifacts, self.run = driver, origin, artifacts, run
         self.By, self.Select = By, Select
         self.wait = WebDriverWait(driver, WAIT_S)
         self.shots = 0
@@ -212,7 +213,7 @@ class Page:
 
     def screenshot(self, name: str) -> Path:
         self.shots += 1
-        path = self.artifacts / f"{self.shots:02d}-{name}.png"
+        path = self.artifacts / f"{self.run}-{self.shots:02d}-{name}.png"
         self.driver.save_screenshot(str(path))
         print(f"screenshot: {path}")
         return path
@@ -222,7 +223,7 @@ def test_console_sse_kms_bucket_upload_disable_enable_download(make_server, brow
     srv, origin = console_server(make_server)
     s3 = make_s3_client(srv.endpoint, srv.access_key, srv.secret_key)
     kms = kms_client(srv)
-    page = Page(browser, origin, artifacts)
+    page = Page(browser, origin, artifacts, "root")
 
     # Sign in with the root key pair.
     browser.get(f"{origin}/console/")
@@ -329,7 +330,7 @@ def test_console_user_has_only_its_own_rights(make_server, browser, artifacts):
     kms = kms_client(srv)
     key_id = kms.create_key(Description="root's key")["KeyMetadata"]["KeyId"]
     user = admin_call(srv, "POST", "users", {"name": "console-user"})
-    page = Page(browser, origin, artifacts)
+    page = Page(browser, origin, artifacts, "user")
 
     browser.get(f"{origin}/console/")
     page.find("#access-key-id").send_keys(user["access_key"])

@@ -21,9 +21,9 @@ const DEFAULT_LIFECYCLE_INTERVAL_SECS: u64 = 3600;
 pub struct ServerArgs {
     /// TOML file with any of: data_dir, listen, region, domains, log,
     /// default_sse, lifecycle_interval, meta, blobs, sweep_interval, sweep_grace, the connection limits (max_connections, header_read_timeout,
-    /// body_read_timeout, send_timeout) and the tls_* keys (tls_listen, tls_cert, tls_key,
+    /// body_read_timeout, send_timeout), the tls_* keys (tls_listen, tls_cert, tls_key,
     /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
-    /// tls_client_ca).
+    /// tls_client_ca) and console_listen.
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where metadata, object blobs and keys live [default: ./coffer-data].
@@ -60,6 +60,10 @@ pub struct ServerArgs {
     /// (mutual TLS) [default: no client certificates].
     #[arg(long, env = "COFFER_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Web console listen address (HTTP): the console's page, and the API for the
+    /// requests it signs (docs/console.md) [default: no console].
+    #[arg(long, env = "COFFER_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
     /// Region the server answers for [default: us-east-1].
     #[arg(long, env = "COFFER_REGION")]
     pub region: Option<String>,
@@ -148,6 +152,7 @@ struct ConfigFile {
     tls_cipher_suites: Vec<String>,
     tls_pq: Option<bool>,
     tls_client_ca: Option<PathBuf>,
+    console_listen: Option<SocketAddr>,
     max_connections: Option<usize>,
     header_read_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
@@ -168,6 +173,8 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     /// HTTPS listener; `None` unless `--tls-listen` is given.
     pub tls: Option<TlsSettings>,
+    /// The web console's listener; `None` unless `--console-listen` is given.
+    pub console_listen: Option<SocketAddr>,
     pub region: String,
     pub domains: Vec<String>,
     pub log: String,
@@ -268,6 +275,7 @@ impl ServerArgs {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             tls,
+            console_listen: self.console_listen.or(file.console_listen),
             region,
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
@@ -449,6 +457,7 @@ mod tests {
             tls_cipher_suites: vec![],
             tls_pq: None,
             tls_client_ca: None,
+            console_listen: None,
             region: None,
             domains: vec![],
             log: None,
@@ -580,6 +589,18 @@ mod tests {
         let mut a = args();
         a.config = Some(path);
         assert!(a.resolve().is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn console_listen_from_the_flag_or_the_file() {
+        assert!(args().resolve().expect("resolves").console_listen.is_none());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("coffer.toml");
+        std::fs::write(&path, "console_listen = \"127.0.0.1:9300\"\n").expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.console_listen.map(|a| a.port()), Some(9300));
     }
 
     #[test]

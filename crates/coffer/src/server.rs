@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use coffer_api::access_log::AccessLog;
+use coffer_api::monitoring::MetricsAccess;
 use coffer_api::tls::{ReloadingCertificate, ServerConfig, ensure_self_signed, server_config};
 use coffer_api::{AppState, ServerSettings};
 use tracing_subscriber::EnvFilter;
@@ -51,6 +53,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         source,
         shared_keys,
     } = backends::open(&settings, fresh).await?;
+    let observed = Observed::open(&settings)?;
     let listeners = match Listeners::bind(&settings).await {
         Ok(listeners) => listeners,
         Err(e) => {
@@ -98,6 +101,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             limits: settings.limits,
             default_protection: settings.default_protection.clone(),
         },
+        access_log: observed.access_log,
     });
     if settings.test_clock {
         coffer_api::clock::make_adjustable();
@@ -122,16 +126,58 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         default_sse = %settings.default_protection,
         "serving"
     );
-    listeners.serve(state).await?;
+    listeners.serve(state, observed.metrics).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// What the server reports on itself through: the metrics (counting from
+/// the start), `/metrics`'s guard and the access log.
+struct Observed {
+    metrics: MetricsAccess,
+    access_log: Option<AccessLog>,
+}
+
+impl Observed {
+    fn open(settings: &Settings) -> Result<Self, String> {
+        let observability = &settings.observability;
+        coffer_api::metrics::observe_keys();
+        let token = match &observability.metrics_token_file {
+            None => None,
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the metrics token file {}: {e}", path.display())
+                })?);
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(format!(
+                        "the metrics token file {} is empty",
+                        path.display()
+                    ));
+                }
+                Some(zeroize::Zeroizing::new(token.to_owned()))
+            }
+        };
+        let access_log = match &observability.access_log {
+            None => None,
+            Some(target) => Some(
+                AccessLog::open(target)
+                    .map_err(|e| format!("cannot open the access log {target:?}: {e}"))?,
+            ),
+        };
+        Ok(Self {
+            metrics: MetricsAccess::new(token),
+            access_log,
+        })
+    }
+}
+
 /// The listeners, bound before anything is served: HTTPS first, so that
-/// once the HTTP port accepts, both do.
+/// once the HTTP port accepts, both do; the admin listener last.
 struct Listeners {
     http: Option<tokio::net::TcpListener>,
     https: Option<(tokio::net::TcpListener, Arc<ServerConfig>)>,
+    admin: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -159,11 +205,22 @@ impl Listeners {
                 Some(listener)
             }
         };
-        Ok(Self { http, https })
+        let admin = match settings.observability.admin_listen {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} (--admin-listen): {e}"))?;
+                let local = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("admin listener (health, metrics) on http://{local}");
+                Some(listener)
+            }
+        };
+        Ok(Self { http, https, admin })
     }
 
     /// Serves every listener until SIGTERM or ctrl-c, then drains them all.
-    async fn serve(self, state: Arc<AppState>) -> Result<(), String> {
+    async fn serve(self, state: Arc<AppState>, metrics: MetricsAccess) -> Result<(), String> {
         let (stop, stopped) = tokio::sync::watch::channel(());
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -194,7 +251,21 @@ impl Listeners {
                 None => Ok(()),
             }
         };
-        tokio::try_join!(http, https)
+        let admin = async {
+            match self.admin {
+                Some(listener) => {
+                    coffer_api::monitoring::serve_admin(
+                        listener,
+                        state.clone(),
+                        metrics,
+                        until_stopped(stopped.clone()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(http, https, admin)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

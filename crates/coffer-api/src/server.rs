@@ -70,8 +70,7 @@ async fn serve_listener(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
-        let waited = permits.available_permits() == 0;
-        if waited {
+        if permits.available_permits() == 0 {
             // Every permit taken: the next connection waits in the backlog.
             crate::metrics::connection_refused("max_connections");
         }
@@ -267,6 +266,7 @@ async fn handle(
     let elapsed = started.elapsed();
     let operation = facts.operation.as_ref().map_or("-", Operation::name);
     let status = response.status().as_u16();
+    // HEAD and other bodiless answers are `ResponseBody::Empty`: 0.
     let bytes_out = http_body::Body::size_hint(response.body())
         .exact()
         .unwrap_or(0);
@@ -280,7 +280,7 @@ async fn handle(
         status,
         elapsed,
         received: bytes_in,
-        sent: if method == Method::HEAD { 0 } else { bytes_out },
+        sent: bytes_out,
     });
     drop(in_flight);
     if let Some(log) = &state.access_log {

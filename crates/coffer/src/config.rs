@@ -652,6 +652,47 @@ mod tests {
     }
 
     #[test]
+    fn observability_and_file_only_keys() {
+        use coffer_api::access_log::AccessLogTarget;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("coffer.toml");
+        std::fs::write(
+            &path,
+            "admin_listen = \"127.0.0.1:9100\"\nmetrics_token_file = \"/etc/t\"\n\
+             access_log = \"-\"\nallow_insecure_sse_c = true\nroot_passphrase_file = \"/etc/p\"\n",
+        )
+        .expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        a.observability.access_log = Some("/var/log/coffer/access.log".into());
+        let s = a.resolve().expect("resolves");
+        let o = &s.observability;
+        assert_eq!(o.admin_listen.map(|a| a.port()), Some(9100));
+        assert_eq!(o.metrics_token_file, Some(PathBuf::from("/etc/t")));
+        assert_eq!(
+            o.access_log,
+            Some(AccessLogTarget::File("/var/log/coffer/access.log".into())),
+            "the flag wins"
+        );
+        assert!(s.allow_insecure_sse_c);
+        assert_eq!(s.root_passphrase_file, Some(PathBuf::from("/etc/p")));
+
+        let mut a = args();
+        a.observability.access_log = Some("-".into());
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.observability.access_log, Some(AccessLogTarget::Stdout));
+        assert!(
+            s.observability.admin_listen.is_none(),
+            "no admin listener by default"
+        );
+
+        let mut a = args();
+        a.observability.metrics_token_file = Some("/etc/t".into());
+        let error = a.resolve().expect_err("a token needs the admin listener");
+        assert!(error.contains("--admin-listen"), "{error}");
+    }
+
+    #[test]
     fn tls_settings() {
         let mut a = args();
         a.tls_listen = Some("127.0.0.1:9443".parse().expect("addr"));

@@ -78,7 +78,7 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for i in 0..1000u16 {
+                    for i in 0..1600u16 {
                         table
                             .get(i % 16)
                             .expect("room")
@@ -91,7 +91,7 @@ mod tests {
         assert!(
             table
                 .entries()
-                .all(|(_, v)| v.load(Ordering::Relaxed) == 250)
+                .all(|(_, v)| v.load(Ordering::Relaxed) == 400)
         );
     }
 }

@@ -1,7 +1,7 @@
 """Prometheus metrics on the admin listener (`--admin-listen`, docs/operations.md).
 
 A known workload against a fresh server — N PUTs and M GETs (sealed by default), a HEAD that
-misses, SSE-KMS writes and reads through a bucket key, a KMS CreateKey, a request head over the
+misses, an OSS PUT, SSE-KMS writes and reads through a bucket key, a KMS CreateKey, a request head over the
 limit and one TLS handshake — then one scrape, and every family's samples are checked for the
 exact counts that workload makes. The scrape needs the bearer token from
 `--metrics-token-file`, and names no bucket, object key, key id or secret.
@@ -16,13 +16,15 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from support import free_port, kms_client, unique_bucket_name
+from oss_support import oss2_bucket
+from support import SEALED_CHUNK, blob_files, flip, free_port, kms_client, unique_bucket_name
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 N_PUTS, M_GETS, SIZE = 5, 3, 10_000
 KMS_SIZE = 7_000
+MiB = 1 << 20
 
 
 def scrape(url: str, token: str | None) -> requests.Response:
@@ -103,6 +105,8 @@ def test_workload_counts(observed):
     with pytest.raises(ClientError) as missing:
         c.head_object(Bucket=bucket, Key="no-such-object")
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    # One write in the OSS dialect.
+    oss2_bucket(srv, bucket, "v4").put_object("oss-object", b"o" * SIZE)
 
     # SSE-KMS through a bucket key: the first write and first read miss the cache (one
     # GenerateDataKey, one Decrypt), the second of each hits it.
@@ -147,6 +151,7 @@ def test_workload_counts(observed):
     assert requests_total == {
         s3("CreateBucket", "200"): 1,
         s3("PutObject", "200"): N_PUTS + 2,
+        (("dialect", "oss"), ("operation", "PutObject"), ("status", "200")): 1,
         s3("GetObject", "200"): M_GETS + 2,
         s3("HeadObject", "404"): 1,
         s3("CreateKey", "200"): 1,
@@ -154,7 +159,7 @@ def test_workload_counts(observed):
     }, requests_total
 
     hist = "coffer_request_duration_seconds"
-    for op, n in [("PutObject", N_PUTS + 2), ("GetObject", M_GETS + 2), ("HeadObject", 1)]:
+    for op, n in [("PutObject", N_PUTS + 3), ("GetObject", M_GETS + 2), ("HeadObject", 1)]:
         assert value(samples, f"{hist}_count", operation=op) == n
         assert value(samples, f"{hist}_bucket", operation=op, le="+Inf") == n
         assert value(samples, f"{hist}_sum", operation=op) > 0
@@ -162,7 +167,7 @@ def test_workload_counts(observed):
                          if name == f"{hist}_bucket" and dict(labels)["operation"] == op)
         assert [v for _, v in buckets] == sorted(v for _, v in buckets), "cumulative"
 
-    put_bytes = N_PUTS * SIZE + 2 * KMS_SIZE
+    put_bytes = (N_PUTS + 1) * SIZE + 2 * KMS_SIZE
     get_bytes = M_GETS * SIZE + 2 * KMS_SIZE
     assert value(samples, "coffer_bytes_received_total", operation="PutObject") == put_bytes
     assert value(samples, "coffer_bytes_sent_total", operation="GetObject") == get_bytes
@@ -193,3 +198,46 @@ def test_workload_counts(observed):
     for needle in [bucket, key_id, "secret-dir", "object-0", "kms-0", srv.access_key,
                    srv.secret_key, token]:
         assert needle not in text, needle
+
+
+def test_failures_are_counted(observed):
+    """Integrity failures, before the first byte (an error status) and after it (a cut
+    download), count once each; a bucket-key hit on a disabled key counts with its state."""
+    srv, admin, _, token = observed
+    c = srv.client(checksum="when_required")
+    kms = kms_client(srv)
+    bucket = unique_bucket_name("failures")
+    c.create_bucket(Bucket=bucket)
+
+    c.put_object(Bucket=bucket, Key="small", Body=b"s" * SIZE)
+    small_blob, = blob_files(srv.data_dir)
+    c.put_object(Bucket=bucket, Key="large", Body=b"l" * (3 * MiB))
+    large_blob, = set(blob_files(srv.data_dir)) - {small_blob}
+    flip(small_blob, 10)
+    flip(large_blob, 20 * SEALED_CHUNK + 100)  # past the first batch of 16 chunks
+    with pytest.raises(ClientError) as damaged:
+        c.get_object(Bucket=bucket, Key="small")
+    assert damaged.value.response["Error"]["Code"] == "IntegrityCheckFailed"
+    with pytest.raises(Exception):  # the status was 200; the body is cut
+        c.get_object(Bucket=bucket, Key="large")["Body"].read()
+
+    key_id = kms.create_key(Description="metrics failures")["KeyMetadata"]["KeyId"]
+    c.put_object(Bucket=bucket, Key="kms", Body=b"k", ServerSideEncryption="aws:kms",
+                 SSEKMSKeyId=key_id, BucketKeyEnabled=True)
+    c.get_object(Bucket=bucket, Key="kms")["Body"].read()
+    kms.disable_key(KeyId=key_id)
+    with pytest.raises(ClientError) as refused:
+        c.get_object(Bucket=bucket, Key="kms")
+    assert refused.value.response["Error"]["Code"] == "KMS.DisabledException"
+
+    _, samples = parse(scrape(admin, token).text)
+    # boto3 may retry the 500 (one failure per request): every 500, plus the cut download.
+    refused_reads = value(samples, "coffer_requests_total",
+                          operation="GetObject", dialect="s3", status="500")
+    assert refused_reads >= 1
+    assert value(samples, "coffer_integrity_failures_total") == refused_reads + 1
+    cache = {labels: n for (name, labels), n in samples.items()
+             if name == "coffer_bucket_key_cache_total"}
+    assert cache == {(("key_state", "Enabled"), ("result", "miss")): 2,
+                     (("key_state", "Disabled"), ("result", "hit")): 1}, cache
+    assert value(samples, "coffer_kms_calls_total", call="DisableKey", outcome="ok") == 1

@@ -17,7 +17,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from oss_support import oss2_bucket
-from support import SEALED_CHUNK, blob_files, flip, free_port, kms_client, unique_bucket_name
+from support import SEALED_CHUNK, SECRETS, blob_files, flip, free_port, kms_client, unique_bucket_name
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
@@ -60,6 +60,7 @@ def observed(make_server, tmp_path):
     token = "metrics-token-" + unique_bucket_name("t")
     token_file = tmp_path / "metrics.token"
     token_file.write_text(token + "\n")
+    SECRETS.add("metrics bearer token", token)  # test_secrets.py: never in a server log
     admin_port, tls_port = free_port(), free_port()
     srv = make_server(extra_args=["--admin-listen", f"127.0.0.1:{admin_port}",
                                   "--metrics-token-file", str(token_file),

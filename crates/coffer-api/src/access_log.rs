@@ -10,8 +10,6 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
-use crate::request::Dialect;
-
 /// Where the access log goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessLogTarget {
@@ -104,21 +102,21 @@ pub(crate) struct AccessEntry<'a> {
     pub tls: Option<&'static str>,
 }
 
-/// The encryption mode and KMS key id a response's headers name.
+/// The encryption mode and KMS key id a response's headers name;
+/// `vendor_prefix` is the dialect's (`x-amz-` or `x-oss-`).
 pub(crate) fn sse_of(
     headers: &http::HeaderMap,
-    dialect: Dialect,
+    vendor_prefix: &str,
 ) -> (Option<String>, Option<String>) {
     let header = |suffix: &str| {
         headers
-            .get(dialect.header(suffix))
+            .get(format!("{vendor_prefix}{suffix}"))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let key_id = match dialect {
-        Dialect::S3 => header("server-side-encryption-aws-kms-key-id"),
-        Dialect::Oss => header("server-side-encryption-key-id"),
-    };
+    // S3 names the key `…-aws-kms-key-id`, OSS `…-key-id`.
+    let key_id = header("server-side-encryption-aws-kms-key-id")
+        .or_else(|| header("server-side-encryption-key-id"));
     let mode = header("server-side-encryption").or_else(|| {
         headers
             .contains_key("x-amz-server-side-encryption-customer-algorithm")

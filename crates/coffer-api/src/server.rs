@@ -284,7 +284,7 @@ async fn handle(
     });
     drop(in_flight);
     if let Some(log) = &state.access_log {
-        let (sse, sse_key_id) = crate::access_log::sse_of(response.headers(), dialect);
+        let (sse, sse_key_id) = crate::access_log::sse_of(response.headers(), dialect.prefix());
         log.record(&crate::access_log::AccessEntry {
             time: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)

@@ -6,12 +6,14 @@ secret."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from oss_support import oss2_bucket
 from support import kms_client, unique_bucket_name
 
 FIELDS = {"time", "request_id", "remote_addr", "principal", "operation", "dialect", "bucket",
@@ -91,3 +93,37 @@ def test_access_log_to_stdout(make_server):
     lines = [json.loads(line) for line in srv.log_text().splitlines()
              if line.startswith("{") and '"operation":"ListBuckets"' in line]
     assert len(lines) == 1 and lines[0]["principal"] == srv.access_key
+
+
+def test_sighup_reopens_the_log_after_rotation(make_server, tmp_path):
+    """logrotate moves the file away and sends SIGHUP (the systemd unit's ExecReload): the
+    lines before stay in the moved file, the lines after go to a new file at the path."""
+    log = tmp_path / "access.log"
+    srv = make_server(extra_args=["--access-log", str(log)])
+    c = srv.client()
+    c.list_buckets()
+    assert len(read_lines(log, 1)) == 1
+    rotated = log.with_name("access.log.1")
+    log.rename(rotated)
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "access log reopened" not in srv.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.running(), "SIGHUP does not stop the server"
+    bucket = unique_bucket_name("rotated")
+    c.create_bucket(Bucket=bucket)
+    assert [e["operation"] for e in read_lines(log, 1)] == ["CreateBucket"]
+    assert [e["operation"] for e in read_lines(rotated, 1)] == ["ListBuckets"]
+
+
+def test_oss_requests_are_logged_in_their_dialect(make_server, tmp_path):
+    log = tmp_path / "access.log"
+    srv = make_server(extra_args=["--access-log", str(log)])
+    bucket = unique_bucket_name("oss-log")
+    srv.client().create_bucket(Bucket=bucket)
+    oss2_bucket(srv, bucket, "v1").put_object("oss key", b"x" * 123)
+    entries = read_lines(log, 2)
+    put = entries[1]
+    assert (put["operation"], put["dialect"], put["status"]) == ("PutObject", "oss", 200)
+    assert (put["bucket"], put["key"], put["bytes_in"]) == (bucket, "oss key", 123)
+    assert put["sse"] == "AES256" and put["principal"] == srv.access_key

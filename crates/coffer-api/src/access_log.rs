@@ -29,37 +29,67 @@ impl AccessLogTarget {
     }
 }
 
+/// What the writer thread is asked to do.
+enum Message {
+    /// Append one line.
+    Line(Vec<u8>),
+    /// Open the file again (after log rotation moved it away).
+    Reopen,
+}
+
 /// An open access log: lines go to its writer thread.
 pub struct AccessLog {
-    lines: mpsc::Sender<Vec<u8>>,
+    messages: mpsc::Sender<Message>,
+}
+
+fn open_target(target: &AccessLogTarget) -> std::io::Result<Box<dyn Write + Send>> {
+    Ok(match target {
+        AccessLogTarget::Stdout => Box::new(std::io::stdout()),
+        AccessLogTarget::File(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            Box::new(options.open(path)?)
+        }
+    })
 }
 
 impl AccessLog {
     /// Opens `target` (a file is created `0600` if missing) and starts the
     /// writer thread.
     pub fn open(target: &AccessLogTarget) -> std::io::Result<Self> {
-        let mut out: Box<dyn Write + Send> = match target {
-            AccessLogTarget::Stdout => Box::new(std::io::stdout()),
-            AccessLogTarget::File(path) => {
-                let mut options = std::fs::OpenOptions::new();
-                options.create(true).append(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                Box::new(options.open(path)?)
-            }
-        };
-        let (lines, receiver) = mpsc::channel::<Vec<u8>>();
+        let mut out = open_target(target)?;
+        let target = target.clone();
+        let (messages, receiver) = mpsc::channel::<Message>();
         std::thread::Builder::new()
             .name("coffer-access-log".into())
             .spawn(move || {
-                // Each line in one write: an append never interleaves lines.
-                for line in receiver {
-                    if let Err(error) = out.write_all(&line).and_then(|()| out.flush()) {
-                        tracing::error!(%error, "access log write failed");
+                for message in receiver {
+                    match message {
+                        // Each line in one write: an append never interleaves lines.
+                        Message::Line(line) => {
+                            if let Err(error) = out.write_all(&line).and_then(|()| out.flush()) {
+                                tracing::error!(%error, "access log write failed");
+                            }
+                        }
+                        Message::Reopen => match open_target(&target) {
+                            Ok(reopened) => out = reopened,
+                            Err(error) => {
+                                tracing::error!(%error, "access log not reopened: still writing the old file")
+                            }
+                        },
                     }
                 }
             })?;
-        Ok(Self { lines })
+        Ok(Self { messages })
+    }
+
+    /// Opens the file again, for log rotation (the server does it on
+    /// SIGHUP): lines queued before go to the old file, later ones to the
+    /// new.
+    pub fn reopen(&self) {
+        let _ = self.messages.send(Message::Reopen);
     }
 
     /// Queues one request's line.
@@ -67,7 +97,7 @@ impl AccessLog {
         match serde_json::to_vec(entry) {
             Ok(mut line) => {
                 line.push(b'\n');
-                let _ = self.lines.send(line);
+                let _ = self.messages.send(Message::Line(line));
             }
             Err(error) => tracing::error!(%error, "access log entry not serialisable"),
         }

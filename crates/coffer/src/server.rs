@@ -1,6 +1,6 @@
 //! `coffer server`: opens the data directory, loads keys and credentials,
 //! and serves HTTP and/or HTTPS until SIGTERM or ctrl-c. SIGHUP reloads
-//! the HTTPS certificate.
+//! the HTTPS certificate and reopens the access log.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -114,6 +114,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         Some(shared) => Some(shared.watch(state.clone()).await?),
         None => None,
     };
+    reopen_access_log_on_sighup(&state)?;
     if let Some(interval) = settings.lifecycle_interval {
         coffer_api::lifecycle_worker::spawn(state.clone(), interval);
     }
@@ -324,6 +325,32 @@ fn reload_on_sighup(certificate: Arc<ReloadingCertificate>) -> Result<(), String
 
 #[cfg(not(unix))]
 fn reload_on_sighup(_: Arc<ReloadingCertificate>) -> Result<(), String> {
+    Ok(())
+}
+
+/// SIGHUP reopens the access log file, for logrotate (`ExecReload`).
+#[cfg(unix)]
+fn reopen_access_log_on_sighup(state: &Arc<AppState>) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    if state.access_log.is_none() {
+        return Ok(());
+    }
+    let mut hangup =
+        signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Some(log) = &state.access_log {
+                log.reopen();
+                tracing::info!("SIGHUP: access log reopened");
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reopen_access_log_on_sighup(_: &Arc<AppState>) -> Result<(), String> {
     Ok(())
 }
 

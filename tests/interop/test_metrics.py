@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from oss_support import oss2_bucket
-from support import SEALED_CHUNK, SECRETS, blob_files, flip, free_port, kms_client, unique_bucket_name
+from support import (SEALED_CHUNK, SECRETS, blob_files, flip, free_port, kms_client, sign_request,
+                     unique_bucket_name)
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
@@ -242,3 +244,50 @@ def test_failures_are_counted(observed):
     assert cache == {(("key_state", "Enabled"), ("result", "miss")): 2,
                      (("key_state", "Disabled"), ("result", "hit")): 1}, cache
     assert value(samples, "coffer_kms_calls_total", call="DisableKey", outcome="ok") == 1
+
+
+def test_limits_are_counted(make_server):
+    """A stalled upload body, a client that stops reading its download and connections
+    beyond --max-connections each count under their limit."""
+    admin = f"http://127.0.0.1:{free_port()}"
+    srv = make_server(extra_args=["--admin-listen", admin.removeprefix("http://"),
+                                  "--max-connections", "3", "--header-read-timeout", "2",
+                                  "--body-read-timeout", "1", "--send-timeout", "1"])
+    c = srv.client(checksum="when_required")
+    bucket = unique_bucket_name("limits")
+    c.create_bucket(Bucket=bucket)
+    c.put_object(Bucket=bucket, Key="big", Body=b"b" * (16 * MiB))
+
+    def raw(method: str, key: str, extra: str = "", **sign) -> bytes:
+        signed = sign_request(method, f"{srv.endpoint}/{bucket}/{key}", srv.access_key,
+                              srv.secret_key, **sign)
+        headers = "".join(f"{k}: {v}\r\n" for k, v in signed.headers.items())
+        return (f"{method} /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                f"{headers}{extra}\r\n").encode()
+
+    # Half a body, then silence: RequestTimeout after the body-read timeout.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(raw("PUT", "stalled", "Content-Length: 1000\r\n",
+                      payload_hash="UNSIGNED-PAYLOAD") + b"x" * 500)
+        assert b"RequestTimeout" in s.recv(65536)
+
+    # A download nobody reads: dropped after the send timeout.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(raw("GET", "big"))
+        time.sleep(3)
+
+    # Three silent connections take every slot.
+    held = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3)]
+    try:
+        time.sleep(0.5)
+        _, samples = parse(requests.get(f"{admin}/metrics", timeout=10).text)
+    finally:
+        for s in held:
+            s.close()
+    refused = lambda limit: value(samples, "coffer_connections_refused_total", limit=limit)  # noqa: E731
+    assert refused("body_read_timeout") == 1
+    assert refused("send_timeout") == 1
+    assert refused("max_connections") >= 1
+    assert refused("head_too_large") == 0

@@ -4,8 +4,8 @@
   flags with no key are listed in FLAGS_WITHOUT_KEY, each with its reason).
 - A server starts with the example itself, its paths and ports moved to a temporary directory,
   and every key visibly takes effect: HTTP and HTTPS (with the given certificate, client
-  certificates required), the region, the root passphrase, the admin listener with its
-  metrics token, and the access log.
+  certificates required), the region, the root passphrase, the web console, the admin
+  listener with its metrics token, and the access log.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_a_server_starts_with_the_example(tmp_path):
     (etc / "root-passphrase").write_text("a long passphrase for the example config\n")
     token = "example-metrics-token-7f3a"
     (etc / "metrics-token").write_text(token + "\n")
-    http_port, tls_port, admin_port = free_port(), free_port(), free_port()
+    http_port, tls_port, admin_port, console_port = free_port(), free_port(), free_port(), free_port()
 
     text = EXAMPLE.read_text()
     for old, new in [("/var/lib/coffer", str(data)), ("/var/log/coffer", str(logs)),
@@ -73,6 +73,7 @@ def test_a_server_starts_with_the_example(tmp_path):
                      ("127.0.0.1:9000", f"127.0.0.1:{http_port}"),
                      ("127.0.0.1:9443", f"127.0.0.1:{tls_port}"),
                      ("127.0.0.1:9100", f"127.0.0.1:{admin_port}"),
+                     ("127.0.0.1:9001", f"127.0.0.1:{console_port}"),
                      ('region = "us-east-1"', 'region = "eu-example-1"')]:
         assert old in text, old
         text = text.replace(old, new)
@@ -99,6 +100,8 @@ def test_a_server_starts_with_the_example(tmp_path):
             time.sleep(0.1)
 
         assert not (data / "root.key").exists(), "the root key comes from the passphrase"
+        console = requests.get(f"http://127.0.0.1:{console_port}/console/", timeout=5)
+        assert console.status_code == 200 and "text/html" in console.headers["content-type"]
         assert requests.get(f"{admin}/metrics", timeout=5).status_code == 401
         assert requests.get(f"{admin}/metrics", timeout=5,
                             headers={"Authorization": f"Bearer {token}"}).status_code == 200

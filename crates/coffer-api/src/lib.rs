@@ -46,7 +46,7 @@ pub mod xml;
 pub use limits::ConnectionLimits;
 #[doc(hidden)]
 pub use ops::fuzzing;
-pub use server::{serve, serve_tls};
+pub use server::{Frontend, serve, serve_tls, serve_with_frontend};
 pub use state::{AppState, RootCredentials, ServerSettings, SharedState};
 
 /// The admin API's path prefix, for clients.

@@ -133,6 +133,11 @@ pub enum AdminOperation {
     RunSweeper,
     /// `POST clock`: move the object clock forward (only a `--test-clock` server).
     AdvanceClock,
+    /// `GET protection/<bucket>/<key>`: how an object is sealed (its envelope, not opened);
+    /// the rest of the path still percent-encoded.
+    ObjectProtection {
+        object: String,
+    },
     /// NoSuchAdminEndpoint.
     Unknown,
 }
@@ -331,6 +336,9 @@ impl AdminOperation {
             (&Method::DELETE, Some(("users", name))) if !name.is_empty() => DeleteUser {
                 name: name.to_owned(),
             },
+            (&Method::GET, Some(("protection", object))) => ObjectProtection {
+                object: object.to_owned(),
+            },
             _ => Unknown,
         }
     }
@@ -348,6 +356,7 @@ impl AdminOperation {
             AdminOperation::RunLifecycle => "AdminRunLifecycle",
             AdminOperation::RunSweeper => "AdminRunSweeper",
             AdminOperation::AdvanceClock => "AdminAdvanceClock",
+            AdminOperation::ObjectProtection { .. } => "AdminObjectProtection",
             AdminOperation::Unknown => "AdminUnknownEndpoint",
         }
     }
@@ -606,6 +615,14 @@ mod tests {
                 "/_coffer/admin/sweeper/run",
                 &[],
                 Admin(AdminOperation::RunSweeper),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/protection/b/dir/k%20x?versionId=v",
+                &[],
+                Admin(AdminOperation::ObjectProtection {
+                    object: "b/dir/k%20x".to_owned(),
+                }),
             ),
             (
                 "GET",

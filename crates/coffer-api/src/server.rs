@@ -37,6 +37,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// that never finishes its head can make the server buffer.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// Answers some unsigned GET and HEAD requests before the API sees them, on a
+/// listener that has one: the web console's assets on `--console-listen`.
+/// Signed requests, and those it passes on (`None`), go to the API, so a page
+/// it serves can call the API on its own origin.
+pub type Frontend = Arc<dyn Fn(&Method, &str) -> Option<Response<&'static [u8]>> + Send + Sync>;
+
 /// Serves plain HTTP on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish (within a grace period).
 pub async fn serve(
@@ -44,7 +50,17 @@ pub async fn serve(
     state: SharedState,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_listener(listener, state, None, shutdown).await
+    serve_listener(listener, state, None, None, shutdown).await
+}
+
+/// Serves plain HTTP like [`serve`], with `frontend` answering first.
+pub async fn serve_with_frontend(
+    listener: TcpListener,
+    state: SharedState,
+    frontend: Frontend,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_listener(listener, state, None, Some(frontend), shutdown).await
 }
 
 /// Serves HTTPS on `listener` with `tls`, like [`serve`]. Each request
@@ -56,13 +72,14 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    serve_listener(listener, state, Some(acceptor), shutdown).await
+    serve_listener(listener, state, Some(acceptor), None, shutdown).await
 }
 
 async fn serve_listener(
     listener: TcpListener,
     state: SharedState,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    frontend: Option<Frontend>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -99,9 +116,12 @@ async fn serve_listener(
         let state = state.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let frontend = frontend.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, state, None, watcher, peer, limits).await,
+                None => {
+                    serve_connection(stream, state, None, frontend, watcher, peer, limits).await
+                }
                 Some(acceptor) => {
                     // In the connection's own task: a slow handshake holds
                     // its permit, never the accept loop.
@@ -110,7 +130,8 @@ async fn serve_listener(
                             let info = TlsInfo::of(stream.get_ref().1);
                             let version = info.as_ref().map_or("none", |i| i.version.name());
                             crate::metrics::tls_handshake(version, "ok");
-                            serve_connection(stream, state, info, watcher, peer, limits).await;
+                            serve_connection(stream, state, info, frontend, watcher, peer, limits)
+                                .await;
                         }
                         Ok(Err(error)) => {
                             crate::metrics::tls_handshake("none", "failed");
@@ -144,6 +165,7 @@ async fn serve_connection<S>(
     stream: S,
     state: SharedState,
     tls: Option<TlsInfo>,
+    frontend: Option<Frontend>,
     watcher: Watcher,
     peer: std::net::SocketAddr,
     limits: ConnectionLimits,
@@ -153,7 +175,12 @@ async fn serve_connection<S>(
     let service = service_fn(move |req| {
         let state = state.clone();
         let tls = tls.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&state, req, tls, peer).await) }
+        let frontend = frontend.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                handle(&state, req, tls, frontend.as_ref(), peer).await,
+            )
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -193,8 +220,12 @@ async fn handle(
     state: &SharedState,
     req: Request<Incoming>,
     tls: Option<TlsInfo>,
+    frontend: Option<&Frontend>,
     peer: std::net::SocketAddr,
 ) -> Response<ResponseBody> {
+    if let Some(response) = frontend.and_then(|frontend| frontend_answer(frontend, &req)) {
+        return response;
+    }
     let in_flight = crate::metrics::InFlight::start();
     let started = Instant::now();
     let request_id = coffer_crypto::random::hex_id(12).unwrap_or_else(|_| "0".repeat(24));
@@ -328,6 +359,17 @@ struct RequestFacts {
     key: Option<String>,
     /// The access key id that signed it, once the signature checked out.
     access_key: Option<String>,
+}
+
+/// The frontend's answer to an unsigned request, if it has one.
+fn frontend_answer(frontend: &Frontend, req: &Request<Incoming>) -> Option<Response<ResponseBody>> {
+    let query = req.uri().query().unwrap_or_default();
+    if coffer_auth::detect(req.headers(), query).is_some() {
+        return None;
+    }
+    let response = frontend(req.method(), req.uri().path())?;
+    tracing::debug!(method = %req.method(), path = req.uri().path(), status = response.status().as_u16(), "frontend");
+    Some(response.map(ResponseBody::full))
 }
 
 /// Whether the request announces a body (length, chunked or 100-continue).

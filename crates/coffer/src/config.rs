@@ -58,6 +58,10 @@ pub struct ServerArgs {
     /// (mutual TLS) [default: no client certificates].
     #[arg(long, env = "COFFER_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Web console listen address (HTTP): the console's page, and the API for the
+    /// requests it signs (docs/console.md) [default: no console].
+    #[arg(long, env = "COFFER_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
     /// Region the server answers for [default: us-east-1].
     #[arg(long, env = "COFFER_REGION")]
     pub region: Option<String>,
@@ -167,6 +171,7 @@ struct ConfigFile {
     tls_cipher_suites: Vec<String>,
     tls_pq: Option<bool>,
     tls_client_ca: Option<PathBuf>,
+    console_listen: Option<SocketAddr>,
     max_connections: Option<usize>,
     header_read_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
@@ -193,6 +198,8 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     /// HTTPS listener; `None` unless `--tls-listen` is given.
     pub tls: Option<TlsSettings>,
+    /// The web console's listener; `None` unless `--console-listen` is given.
+    pub console_listen: Option<SocketAddr>,
     pub region: String,
     pub domains: Vec<String>,
     pub log: String,
@@ -307,6 +314,7 @@ impl ServerArgs {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             tls,
+            console_listen: self.console_listen.or(file.console_listen),
             region,
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
@@ -517,6 +525,7 @@ mod tests {
             tls_cipher_suites: vec![],
             tls_pq: None,
             tls_client_ca: None,
+            console_listen: None,
             region: None,
             domains: vec![],
             log: None,
@@ -690,6 +699,18 @@ mod tests {
         a.observability.metrics_token_file = Some("/etc/t".into());
         let error = a.resolve().expect_err("a token needs the admin listener");
         assert!(error.contains("--admin-listen"), "{error}");
+    }
+
+    #[test]
+    fn console_listen_from_the_flag_or_the_file() {
+        assert!(args().resolve().expect("resolves").console_listen.is_none());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("coffer.toml");
+        std::fs::write(&path, "console_listen = \"127.0.0.1:9300\"\n").expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.console_listen.map(|a| a.port()), Some(9300));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use coffer_crypto::sealed::{Algorithm, Envelope, WrapKind};
+use coffer_crypto::sealed::Envelope;
 use coffer_store::{ObjectRecord, Store, Version, VersionRef};
 use serde_json::{Value, json};
 
@@ -164,16 +164,6 @@ fn object_view(
 }
 
 fn envelope_view(envelope: &Envelope, bytes: &[u8]) -> Value {
-    let algorithm = match envelope.algorithm {
-        Algorithm::Aes256Gcm => "AES-256-GCM",
-        Algorithm::Sm4Gcm => "SM4-GCM",
-    };
-    let wrap_kind = match envelope.key.kind {
-        WrapKind::ServiceKey => "service-key",
-        WrapKind::Kms => "kms",
-        WrapKind::CustomerKey => "customer-key",
-        WrapKind::KmsBucketKey => "kms-bucket-key",
-    };
     let parts: Vec<Value> = envelope
         .parts
         .iter()
@@ -182,10 +172,10 @@ fn envelope_view(envelope: &Envelope, bytes: &[u8]) -> Value {
     json!({
         "hex": hex::encode(bytes),
         "version": bytes[0],
-        "algorithm": algorithm,
+        "algorithm": envelope.algorithm.name(),
         "object_id": hex::encode(envelope.object_id.0),
         "commitment": hex::encode(envelope.commitment),
-        "wrap_kind": wrap_kind,
+        "wrap_kind": envelope.key.kind.name(),
         "key_id": envelope.key.key_id,
         "key_version": envelope.key.key_version,
         "wrapped_key": hex::encode(&envelope.key.wrapped_key),

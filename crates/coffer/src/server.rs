@@ -179,6 +179,8 @@ struct Listeners {
     http: Option<tokio::net::TcpListener>,
     https: Option<(tokio::net::TcpListener, Arc<ServerConfig>)>,
     admin: Option<tokio::net::TcpListener>,
+    /// The web console: its page, and the API for what the page signs.
+    console: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -217,7 +219,23 @@ impl Listeners {
                 Some(listener)
             }
         };
-        Ok(Self { http, https, admin })
+        let console = match settings.console_listen {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} (console): {e}"))?;
+                let local = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("web console on http://{local}{}", coffer_console::PREFIX);
+                Some(listener)
+            }
+        };
+        Ok(Self {
+            http,
+            https,
+            admin,
+            console,
+        })
     }
 
     /// Serves every listener until SIGTERM or ctrl-c, then drains them all.
@@ -266,7 +284,22 @@ impl Listeners {
                 None => Ok(()),
             }
         };
-        tokio::try_join!(http, https, admin)
+        let console = async {
+            match self.console {
+                Some(listener) => {
+                    let frontend: coffer_api::Frontend = Arc::new(coffer_console::respond);
+                    coffer_api::serve_with_frontend(
+                        listener,
+                        state.clone(),
+                        frontend,
+                        until_stopped(stopped.clone()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(http, https, admin, console)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

@@ -1,9 +1,10 @@
 //! The admin API under `/_coffer/admin/` (a path no bucket can have, since
 //! bucket names cannot contain `_`): user management, service keys, rewrap and the sealing
-//! of plaintext objects (`plaintext.rs`), background passes run now (lifecycle, sweeper:
+//! of plaintext objects (`plaintext.rs`), how one object is sealed (`protection.rs`), background passes run now (lifecycle, sweeper:
 //! under their leases, 409 `PassInProgress` while another gateway runs one); root only, JSON.
 
 mod plaintext;
+mod protection;
 
 use std::time::Duration;
 
@@ -71,6 +72,10 @@ pub async fn handle(
         }
         AdminOperation::RunSweeper => run_sweeper(state, req, body, payload).await,
         AdminOperation::AdvanceClock => advance_clock(req, body, payload).await,
+        AdminOperation::ObjectProtection { object } => json(
+            StatusCode::OK,
+            &protection::describe(state, req, &object).await?,
+        ),
         AdminOperation::AddUser => add_user(state, req, body, payload).await,
         AdminOperation::DeleteUser { name } => {
             let name = crate::request::path_decode(&name)?;

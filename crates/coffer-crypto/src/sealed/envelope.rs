@@ -60,6 +60,16 @@ impl WrapKind {
         }
     }
 
+    /// Its name for people (`coffer inspect`, the admin API, the console).
+    pub fn name(self) -> &'static str {
+        match self {
+            WrapKind::ServiceKey => "service-key",
+            WrapKind::Kms => "kms",
+            WrapKind::CustomerKey => "customer-key",
+            WrapKind::KmsBucketKey => "kms-bucket-key",
+        }
+    }
+
     /// The wrap kind an envelope's id names; `None` for an unknown id.
     pub fn from_id(id: u8) -> Option<Self> {
         match id {

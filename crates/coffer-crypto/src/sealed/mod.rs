@@ -76,6 +76,14 @@ impl Algorithm {
         }
     }
 
+    /// Its name for people (`coffer inspect`, the admin API, the console).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Aes256Gcm => "AES-256-GCM",
+            Algorithm::Sm4Gcm => "SM4-GCM",
+        }
+    }
+
     /// The algorithm an envelope's id names; `None` for an unknown id.
     pub fn from_id(id: u8) -> Option<Self> {
         match id {

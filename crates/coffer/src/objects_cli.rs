@@ -32,9 +32,11 @@ const DEFAULT_PART_SIZE: &str = "8MiB";
 
 #[derive(Subcommand)]
 pub enum ObjectCommand {
-    /// Copy a file to or from a bucket, or between buckets:
+    /// Copy a file to or from a bucket, or between buckets (`-`: stdin or stdout).
+    ///
     /// `coffer cp FILE s3://b/k`, `coffer cp s3://b/k FILE`, `coffer cp s3://a/k s3://b/k`;
-    /// `-` is stdin (`coffer cp - s3://b/k`) or stdout (`coffer cp s3://b/k -`).
+    /// `-` is stdin (`coffer cp - s3://b/k`, streamed in parts) or stdout
+    /// (`coffer cp s3://b/k -`).
     Cp {
         source: String,
         destination: String,
@@ -566,15 +568,15 @@ async fn decrypt_into(
     out.flush().map_err(|e| format!("write failed: {e}"))
 }
 
-/// Stdout for `cat`, `cp … -` and `ls`, where a closed pipe ends the command quietly with
+/// Stdout for `cat`, `cp … -`, `ls` (and the generated `completions` and `man`), where a closed pipe ends the command quietly with
 /// status 0: `coffer ls s3://b | head -1` got what it asked for. Rust ignores SIGPIPE, so a
 /// write to a closed pipe is an `EPIPE` error; this ends the process as the default SIGPIPE
 /// disposition would, without the error message or the failure status. Nothing is left
 /// behind: downloads to stdout stage only in unlinked temporary files.
-struct PipeOut(std::io::StdoutLock<'static>);
+pub struct PipeOut(std::io::StdoutLock<'static>);
 
 impl PipeOut {
-    fn stdout() -> Self {
+    pub fn stdout() -> Self {
         Self(std::io::stdout().lock())
     }
 

@@ -47,7 +47,7 @@ struct Cli {
 enum Command {
     /// Run the object server (embedded defaults: ./coffer-data, 127.0.0.1:9000).
     Server(config::ServerArgs),
-    /// Manage users (root credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    /// Manage users (root credentials, found as for every client command: docs/cli.md).
     User {
         #[command(subcommand)]
         command: user::UserCommand,

@@ -4,7 +4,8 @@
   AWS_ENDPOINT_URL)" from every client command, exit status 1.
 - SSE-C over plain HTTP: the server's refusal names https and `--tls-listen`; `coffer bench
   --sse SSE-C` against a plain-HTTP endpoint says what to do instead.
-- `coffer cp - s3://b/k` uploads stdin (multipart past the part size), byte for byte.
+- `coffer cp - s3://b/k` uploads stdin (multipart past the part size), byte for byte, and
+  with `--encrypt` in the aws formats (the oss format needs the size first: refused).
 - `coffer ls … | head -1` and `coffer cat … | head -c N` end quietly with status 0 when the
   reader closes the pipe (real shell pipelines, `set -o pipefail`).
 - `AWS_SESSION_TOKEN` (or the profile's `aws_session_token`) is sent as a signed
@@ -153,15 +154,37 @@ def test_cp_from_a_shell_pipeline_streams_in_parts(server, s3_required, cli_buck
     assert got["ETag"].strip('"').endswith("-3"), got["ETag"]
 
 
-def test_cp_from_stdin_needs_a_key_and_refuses_encrypt(server, cli_bucket, tmp_path):
-    env = root_env(server, tmp_path)
-    done = coffer(["cp", "-", f"s3://{cli_bucket}/"], env, stdin=b"data")
+def test_cp_from_stdin_needs_a_key(server, cli_bucket, tmp_path):
+    done = coffer(["cp", "-", f"s3://{cli_bucket}/"], root_env(server, tmp_path), stdin=b"data")
     assert done.returncode == 1 and "stdin has no file name" in done.stderr.decode()
+
+
+@pytest.mark.parametrize("fmt", ["aws", "aws-v2"])
+def test_cp_from_stdin_encrypts_with_the_aws_formats(server, s3_required, cli_bucket, tmp_path, fmt):
+    env = root_env(server, tmp_path)
+    key_file = tmp_path / "master.key"
+    assert coffer(["cse", "generate-key", str(key_file)], env).returncode == 0
+    data = os.urandom(9 * MiB + 77)
+    key = f"encrypted-stdin-{fmt}"
+    done = coffer(["cp", "--encrypt", "--format", fmt, "--key-file", str(key_file), "-",
+                   f"s3://{cli_bucket}/{key}"], env, stdin=data)
+    assert done.returncode == 0, done.stderr.decode()
+    stored = s3_required.get_object(Bucket=cli_bucket, Key=key)
+    assert stored["ETag"].strip('"').endswith("-2"), stored["ETag"]
+    ciphertext = stored["Body"].read()
+    assert len(ciphertext) == len(data) + 16 and ciphertext[:4096] != data[:4096]
+    done = coffer(["cat", "--key-file", str(key_file), f"s3://{cli_bucket}/{key}"], env)
+    assert done.returncode == 0 and done.stdout == data, done.stderr.decode()
+
+
+def test_cp_from_stdin_refuses_the_oss_format(server, s3_required, cli_bucket, tmp_path):
     key_file = tmp_path / "master.key"
     key_file.write_bytes(os.urandom(32))
-    done = coffer(["cp", "--encrypt", "--key-file", str(key_file), "-", f"s3://{cli_bucket}/e"],
-                  env, stdin=b"data")
-    assert done.returncode == 1 and "--encrypt needs a file" in done.stderr.decode(), done.stderr
+    done = coffer(["cp", "--encrypt", "--format", "oss", "--key-file", str(key_file), "-",
+                   f"s3://{cli_bucket}/oss"], root_env(server, tmp_path), stdin=b"data")
+    assert done.returncode == 1 and "--format oss needs a file" in done.stderr.decode(), done.stderr
+    with pytest.raises(ClientError):
+        s3_required.head_object(Bucket=cli_bucket, Key="oss")
 
 
 # --------------------------------------------------------------------------- closed pipes

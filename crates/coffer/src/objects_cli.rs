@@ -339,22 +339,24 @@ async fn upload(
     };
     let mut transform: Box<dyn BodyTransform> = Box::new(Identity);
     if transfer.encrypt {
-        // The encryption metadata, sent before the first byte, records the plaintext size.
-        let Some(size) = size else {
+        // The oss format's metadata, sent before the first byte, records the plaintext size
+        // and the part layout (as oss2 expects); the aws formats need neither.
+        if size.is_none() && format == Format::Oss {
             return Err(
-                "--encrypt needs a file: client-side encryption records the plaintext size \
-                 before the upload starts, and stdin's is unknown (nothing was sent)"
+                "--encrypt --format oss needs a file: the oss format records the plaintext \
+                 size before the upload starts, and stdin's is unknown (nothing was sent; the \
+                 aws formats can encrypt stdin)"
                     .into(),
             );
-        };
+        }
         let master = transfer.keys.writing_key(client)?;
         let encryption = ObjectEncryption::new(format, &master)
             .await
             .map_err(|e| format!("encrypt with {}: {e}", master.label()))?;
         let info = PlaintextInfo {
-            length: Some(size),
+            length: size,
             md5_base64: None,
-            multipart: multipart.then_some(MultipartLayout {
+            multipart: size.filter(|_| multipart).map(|size| MultipartLayout {
                 data_size: size,
                 part_size,
             }),

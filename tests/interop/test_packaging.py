@@ -19,7 +19,9 @@ import json
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,16 @@ def test_systemd_unit_is_hardened():
     if config.exists():
         assert re.search(r'^data_dir = "/var/lib/coffer"$', config.read_text(), re.M), (
             "packaging/coffer.toml's data_dir is not the unit's ReadWritePaths")
+
+
+def test_reload_never_stops_a_server(make_server):
+    """The unit's ExecReload sends SIGHUP; a plain-HTTP server with no access log (nothing to
+    reload) must keep serving, not die of SIGHUP's default action."""
+    srv = make_server()
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert srv.running(), "SIGHUP stopped the server"
+    srv.client().list_buckets()
 
 
 def test_systemd_analyze_verifies_the_unit(tmp_path):

@@ -361,13 +361,12 @@ fn reload_on_sighup(_: Arc<ReloadingCertificate>) -> Result<(), String> {
     Ok(())
 }
 
-/// SIGHUP reopens the access log file, for logrotate (`ExecReload`).
+/// SIGHUP reopens the access log file, for logrotate (`ExecReload`). Installed
+/// even without an access log or HTTPS (whose certificate reload listens too):
+/// SIGHUP's default action would kill the server on `systemctl reload`.
 #[cfg(unix)]
 fn reopen_access_log_on_sighup(state: &Arc<AppState>) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
-    if state.access_log.is_none() {
-        return Ok(());
-    }
     let mut hangup =
         signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let state = state.clone();

@@ -132,9 +132,11 @@ def test_rclone_sse_options_and_a_disabled_kms_key(server, s3_required, tmp_path
         try:
             dest = tmp_path / "refused"
             proc = rclone("copyto", f"{remote}/sse-kms", str(dest), check=False)
-            # rclone prints: "Failed to copy: KMS.DisabledException: <message>" (status 400).
+            # rclone prints "Failed to copyto: failed to open source object:
+            # KMS.DisabledException: key '<id>' is disabled / status code: 403" and exits 1.
             assert proc.returncode != 0, proc
             assert "KMS.DisabledException" in proc.stderr, proc.stderr
+            assert "status code: 403" in proc.stderr, proc.stderr
             assert not dest.exists(), "a refused download left a destination file"
             assert not list(tmp_path.glob("refused*")), "a refused download left a partial file"
             # The SSE-S3 object does not depend on the KMS key.

@@ -110,9 +110,10 @@ def test_s3cmd_sse_options_and_a_disabled_kms_key(server, s3_required, tmp_path)
         try:
             dest = tmp_path / "refused"
             proc = s3cmd("get", f"s3://{bucket}/sse-kms", str(dest), check=False)
-            # s3cmd prints: "ERROR: S3 error: 400 (KMS.DisabledException): <message>".
+            # s3cmd prints "ERROR: S3 error: 403 (KMS.DisabledException): key '<id>' is
+            # disabled" and exits 77 (its EX_ACCESSDENIED).
             assert proc.returncode != 0, proc
-            assert "KMS.DisabledException" in proc.stderr, proc.stderr
+            assert "403 (KMS.DisabledException)" in proc.stderr, proc.stderr
             assert not dest.exists(), "a refused download left a destination file"
             # The SSE-S3 object does not depend on the KMS key.
             s3cmd("get", "--force", f"s3://{bucket}/sse-s3", str(tmp_path / "still"))

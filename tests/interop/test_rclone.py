@@ -10,12 +10,16 @@ rclone works").
   the mode and the key, and the bytes read back.
 - A download of an object whose KMS key is disabled fails: rclone exits non-zero, prints
   the `KMS.DisabledException` the server answered, and leaves no destination file.
+- rclone's SigV2 (`--s3-v2-auth`) is refused on listings (xfail, strict: a known gap in
+  coffer-auth's SigV2 resource rule).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import pytest
 
 from support import Rclone, destroy_bucket, free_port, kms_client, unique_bucket_name
 
@@ -145,5 +149,27 @@ def test_rclone_sse_options_and_a_disabled_kms_key(server, s3_required, tmp_path
             kms.enable_key(KeyId=key_id)
         rclone("copyto", f"{remote}/sse-kms", str(dest))
         assert dest.read_bytes() == small.read_bytes()
+    finally:
+        destroy_bucket(s3_required, bucket)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "rclone's SigV2 (--s3-v2-auth) signs a path-style bucket request's resource as sent, "
+    "`/bucket`; coffer-auth's sigv2::resource_path only accepts botocore's and s3cmd's "
+    "`/bucket/`, so every listing answers SignatureDoesNotMatch (object requests pass). "
+    "Fix in coffer-auth: accept both forms for a bucket-only path."))
+def test_rclone_sigv2(server, s3_required, tmp_path):
+    rclone = Rclone(server.endpoint, server.access_key, server.secret_key, tmp_path)
+    bucket = unique_bucket_name("rclone-v2")
+    remote = f"{Rclone.REMOTE}:{bucket}"
+    src = tmp_path / "small.bin"
+    src.write_bytes(os.urandom(10_000))
+    s3_required.create_bucket(Bucket=bucket)
+    try:
+        rclone("--s3-v2-auth", "copyto", str(src), f"{remote}/small.bin")
+        assert "small.bin" in rclone("--s3-v2-auth", "ls", remote).stdout
+        got = tmp_path / "got"
+        rclone("--s3-v2-auth", "copyto", f"{remote}/small.bin", str(got))
+        assert got.read_bytes() == src.read_bytes()
     finally:
         destroy_bucket(s3_required, bucket)

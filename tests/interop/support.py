@@ -466,6 +466,101 @@ def _register_cli_secrets(args: tuple[str, ...], stdout: str) -> None:
             pass
 
 
+
+# --------------------------------------------------------------------------- s3cmd and rclone
+
+
+def _tool(name: str, venv: bool) -> str:
+    """An executable: from the test venv (PyPI tools), else from PATH (Debian packages)."""
+    candidate = Path(sys.executable).parent / name
+    if venv and candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        where = "tests/interop/requirements.txt" if venv else "Debian's package (scripts/test)"
+        pytest.fail(f"{name} is not installed ({where})", pytrace=False)
+    return found
+
+
+def _run_tool(cmd: list[str], env: dict[str, str], check: bool, timeout: float
+              ) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          errors="replace", timeout=timeout)
+    if check:
+        assert proc.returncode == 0, (
+            f"`{' '.join(cmd)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+            f"stderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+class S3cmd:
+    """s3cmd (from the venv) with a config file of its own in `config_dir`, never ~/.s3cfg:
+    path-style requests to `endpoint` (http or https; `ca` is the CA bundle for https),
+    SigV4 or, with `signature_v2`, SigV2."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, config_dir: Path, *,
+                 signature_v2: bool = False, ca: str | None = None):
+        scheme, host = endpoint.split("://", 1)
+        self.config_file = config_dir / ("s3cfg-v2" if signature_v2 else "s3cfg")
+        # host_bucket without %(bucket)s: path-style requests.
+        lines = [
+            "[default]",
+            f"access_key = {access_key}",
+            f"secret_key = {secret_key}",
+            f"host_base = {host}",
+            f"host_bucket = {host}",
+            f"bucket_location = {REGION}",
+            f"use_https = {scheme == 'https'}",
+            f"signature_v2 = {signature_v2}",
+            "check_ssl_certificate = True",
+            "check_ssl_hostname = True",
+            f"ca_certs_file = {ca or ''}",
+            "guess_mime_type = False",
+            "progress_meter = False",
+        ]
+        self.config_file.write_text("\n".join(lines) + "\n")
+        self.env = _clean_env()
+        self.env["HOME"] = str(config_dir)
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 300
+                 ) -> subprocess.CompletedProcess:
+        return _run_tool([_tool("s3cmd", venv=True), "-c", str(self.config_file), *args],
+                         self.env, check, timeout)
+
+
+class Rclone:
+    """Debian's rclone with one `s3` remote, `coffer:`, defined by RCLONE_CONFIG_COFFER_*
+    variables (provider Other, path style) and an empty config file in `config_dir`, never
+    the user's; `ca` is the CA bundle for an https endpoint."""
+
+    REMOTE = "coffer"
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, config_dir: Path, *,
+                 ca: str | None = None):
+        config = config_dir / "rclone.conf"
+        config.touch()
+        # No RCLONE_* of the caller's: only this remote's settings.
+        self.env = {k: v for k, v in _clean_env().items() if not k.startswith("RCLONE_")}
+        self.env.update(
+            HOME=str(config_dir),
+            RCLONE_CONFIG=str(config),
+            RCLONE_CONFIG_COFFER_TYPE="s3",
+            RCLONE_CONFIG_COFFER_PROVIDER="Other",
+            RCLONE_CONFIG_COFFER_ENDPOINT=endpoint,
+            RCLONE_CONFIG_COFFER_REGION=REGION,
+            RCLONE_CONFIG_COFFER_ACCESS_KEY_ID=access_key,
+            RCLONE_CONFIG_COFFER_SECRET_ACCESS_KEY=secret_key,
+            RCLONE_CONFIG_COFFER_FORCE_PATH_STYLE="true",
+        )
+        self.ca = ca
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 300
+                 ) -> subprocess.CompletedProcess:
+        ca = ["--ca-cert", self.ca] if self.ca else []
+        return _run_tool([_tool("rclone", venv=False), *ca, "--retries", "1",
+                          "--low-level-retries", "1", *args], self.env, check, timeout)
+
 # --------------------------------------------------------------------------- data helpers
 
 

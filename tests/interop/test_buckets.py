@@ -1,8 +1,16 @@
-"""Bucket operations and per-user bucket ownership."""
+"""Bucket operations and per-user bucket ownership (root sees every bucket and, through
+`coffer ls --owners`, who owns it)."""
 
 import pytest
 
-from support import destroy_bucket, error_code, expect_error, unique_bucket_name
+from support import (
+    admin_call,
+    destroy_bucket,
+    error_code,
+    expect_error,
+    run_coffer,
+    unique_bucket_name,
+)
 
 
 def bucket_names(client) -> set[str]:
@@ -115,20 +123,37 @@ def test_copy_from_foreign_bucket_denied(s3, s3_user2, bucket):
         destroy_bucket(s3_user2, own)
 
 
-def test_list_buckets_is_isolated_per_user(s3, s3_user2, bucket):
+def test_root_lists_every_bucket_and_users_only_theirs(server, s3, s3_user2, second_user, bucket):
     theirs = unique_bucket_name("u2")
     s3_user2.create_bucket(Bucket=theirs)
     try:
         root_view = bucket_names(s3)
         user_view = bucket_names(s3_user2)
-        assert bucket in root_view and theirs not in root_view, (
-            f"root sees {sorted(root_view)}; expected its own {bucket} and not {theirs}"
+        # Root may use every bucket, so its ListBuckets names every bucket (issue 18).
+        assert bucket in root_view and theirs in root_view, (
+            f"root sees {sorted(root_view)}; expected its own {bucket} and user2's {theirs}"
         )
         assert theirs in user_view and bucket not in user_view, (
             f"user2 sees {sorted(user_view)}; expected its own {theirs} and not {bucket}"
         )
         # The name is taken for everyone.
         expect_error(s3.create_bucket, "BucketAlreadyExists", 409, Bucket=theirs)
+
+        # The owners: `coffer ls --owners` (root only, through the admin API).
+        listed = run_coffer(["ls", "--owners"], server.endpoint, server.access_key,
+                            server.secret_key).stdout
+        rows = {line.split()[-1]: line.split() for line in listed.splitlines()}
+        assert rows[bucket][1] == "root" and rows[theirs][1] == second_user.name, listed
+        created = s3.list_buckets()["Buckets"]
+        date = next(b["CreationDate"] for b in created if b["Name"] == theirs)
+        assert rows[theirs][0] == date.strftime("%Y-%m-%dT%H:%M:%S.000Z"), (rows[theirs], date)
+        owned = {b["name"]: b for b in admin_call(server, "GET", "buckets")}
+        assert owned[theirs]["owner"] == second_user.name and owned[bucket]["owner"] == "root"
+        assert owned[theirs]["region"] == "us-east-1" and owned[theirs]["created_ms"] > 0
+        # Another user may not see the owners.
+        refused = run_coffer(["ls", "--owners"], server.endpoint, second_user.access_key,
+                             second_user.secret_key, check=False)
+        assert refused.returncode != 0 and "AccessDenied" in refused.stderr, refused
     finally:
         destroy_bucket(s3_user2, theirs)
 

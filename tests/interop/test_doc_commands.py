@@ -102,3 +102,5 @@ def test_cli_guide_commands_run_as_written(make_server, tmp_path):
     assert "random.bin" in done.stdout
     assert '"access_key": "CAROLKEY"' in done.stdout, done.stdout
     assert "removed user carol" in done.stderr
+    # Root's `coffer ls --owners` names carol as the owner of the bucket she made.
+    assert re.search(r"Z  carol  carol-photos$", done.stdout, re.M), done.stdout

@@ -1,10 +1,10 @@
 """Secure by default (issue 18): objects that name no encryption are sealed, the data dir is
 private, and the health probes answer without credentials.
 
-- Writes through boto3, oss2 and the aws CLI with no encryption header (single PUT, multipart,
-  CopyObject) are sealed with the service key: HEAD says AES256 in each dialect, and no window
-  of any body is found in any file under the data dir. (rclone and s3cmd are not part of this
-  suite's clients; they are not tested here.)
+- Writes through boto3, oss2, the aws CLI, s3cmd and rclone with no encryption header or option
+  (single PUT, multipart, CopyObject) are sealed with the service key: HEAD says AES256 in each
+  dialect, and no window of any body is found in any file under the data dir. (s3cmd and
+  rclone have tests of their own: test_s3cmd.py, test_rclone.py.)
 - A bucket whose owner opted out (`SSEAlgorithm` `none`) stores plaintext and says nothing on
   HEAD; the same on-disk scan finds its bytes (the scan's positive control).
 - `coffer sse status` lists plaintext versions; `coffer sse rewrap --seal-plaintext` seals
@@ -29,6 +29,8 @@ import requests
 from oss_support import oss2_bucket
 from support import (
     AwsCli,
+    Rclone,
+    S3cmd,
     find_in_files,
     free_port,
     kms_client,
@@ -73,7 +75,8 @@ def test_every_client_write_is_sealed_by_default(make_server, tmp_path):
     assert rule["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "none"
     seed = random.SystemRandom().randrange(1 << 62)
     bodies = {name: marker(seed + i) for i, name in enumerate(
-        ["boto3-put", "boto3-mp", "oss2-put", "oss2-mp", "cli-cp", "cli-mp", "copy", "control"])}
+        ["boto3-put", "boto3-mp", "oss2-put", "oss2-mp", "cli-cp", "cli-mp", "s3cmd-put", "s3cmd-mp",
+         "rclone-put", "rclone-mp", "copy", "control"])}
 
     # boto3: a single PUT and a multipart upload, without any encryption parameter.
     r = c.put_object(Bucket=bucket, Key="boto3-put", Body=bodies["boto3-put"])
@@ -111,7 +114,27 @@ def test_every_client_write_is_sealed_by_default(make_server, tmp_path):
     large = tmp_path / "large.bin"
     large.write_bytes(marker(seed + 102, 9 * MiB) + bodies["cli-mp"])
     aws("s3", "cp", str(large), f"s3://{bucket}/cli-mp")
-    for key in ["cli-cp", "cli-mp", "boto3-put", "boto3-mp", "oss2-put", "oss2-mp"]:
+
+    # s3cmd and rclone, unmodified and with no encryption option: a PUT and a multipart upload.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    s3cmd = S3cmd(srv.endpoint, srv.access_key, srv.secret_key, tools)
+    rclone = Rclone(srv.endpoint, srv.access_key, srv.secret_key, tools)
+    for tool, put in [("s3cmd", lambda src, key: s3cmd("put", "--multipart-chunk-size-mb=5", str(src),
+                                                       f"s3://{bucket}/{key}")),
+                      ("rclone", lambda src, key: rclone("copyto", "--s3-upload-cutoff=5M",
+                                                         "--s3-chunk-size=5M", str(src),
+                                                         f"{Rclone.REMOTE}:{bucket}/{key}"))]:
+        small = tmp_path / f"{tool}-small.bin"
+        small.write_bytes(bodies[f"{tool}-put"])
+        put(small, f"{tool}-put")
+        large = tmp_path / f"{tool}-large.bin"
+        large.write_bytes(marker(seed + 103, 6 * MiB) + bodies[f"{tool}-mp"])
+        put(large, f"{tool}-mp")
+        assert c.head_object(Bucket=bucket, Key=f"{tool}-mp")["ETag"].endswith('-2"'), (
+            f"{tool} did not upload {tool}-mp in two parts")
+    for key in ["cli-cp", "cli-mp", "boto3-put", "boto3-mp", "oss2-put", "oss2-mp", "s3cmd-put",
+                "s3cmd-mp", "rclone-put", "rclone-mp"]:
         head = aws.json("s3api", "head-object", "--bucket", bucket, "--key", key)
         assert head.get("ServerSideEncryption") == "AES256", (key, head)
 

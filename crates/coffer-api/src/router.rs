@@ -114,6 +114,8 @@ pub enum Operation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminOperation {
     ListUsers,
+    /// `GET buckets`: every bucket with its owner and creation date.
+    ListBuckets,
     AddUser,
     /// `DELETE users/<name>`, the name still percent-encoded.
     DeleteUser {
@@ -324,6 +326,7 @@ impl AdminOperation {
         let rest = path.strip_prefix(ADMIN_PREFIX).unwrap_or_default();
         match (method, rest.split_once('/')) {
             (&Method::GET, None) if rest == "users" => ListUsers,
+            (&Method::GET, None) if rest == "buckets" => ListBuckets,
             (&Method::GET, Some(("sse", "keys"))) => ListServiceKeys,
             (&Method::POST, Some(("sse", "rotate"))) => RotateServiceKey,
             (&Method::POST, Some(("sse", "rewrap"))) => RewrapAll,
@@ -346,6 +349,7 @@ impl AdminOperation {
     pub fn name(&self) -> &'static str {
         match self {
             AdminOperation::ListUsers => "AdminListUsers",
+            AdminOperation::ListBuckets => "AdminListBuckets",
             AdminOperation::AddUser => "AdminAddUser",
             AdminOperation::DeleteUser { .. } => "AdminDeleteUser",
             AdminOperation::ListServiceKeys => "AdminListServiceKeys",

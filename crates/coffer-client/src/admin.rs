@@ -1,4 +1,4 @@
-//! The admin API client behind `coffer user …`.
+//! The admin API client behind `coffer user …`, `coffer sse …` and `coffer ls --owners`.
 
 use http::Method;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -65,6 +65,31 @@ pub async fn remove_user(client: &SignedClient, name: &str) -> Result<(), Client
     let path = format!("{USERS}/{}", utf8_percent_encode(name, NON_ALPHANUMERIC));
     client.send(Method::DELETE, &path, Vec::new()).await?;
     Ok(())
+}
+
+const BUCKETS: &str = "/_coffer/admin/buckets";
+
+/// A bucket as the admin API lists it: with its owner, which ListBuckets cannot say.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OwnedBucket {
+    /// The bucket's name.
+    pub name: String,
+    /// The user who created it (`root` for the root credentials).
+    pub owner: String,
+    /// Its region.
+    pub region: String,
+    /// When it was created, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// The same instant as ListBuckets' `CreationDate` (ISO 8601, UTC).
+    pub creation_date: String,
+}
+
+/// Every bucket on the server with its owner (root only).
+pub async fn list_buckets_with_owners(
+    client: &SignedClient,
+) -> Result<Vec<OwnedBucket>, ClientError> {
+    let (_, response) = client.send(Method::GET, BUCKETS, Vec::new()).await?;
+    serde_json::from_slice(&response).map_err(|e| ClientError::BadResponse(e.to_string()))
 }
 
 const SSE: &str = "/_coffer/admin/sse";

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use coffer_client::SignedClient;
+use coffer_client::admin;
 use coffer_client::objects::{
     self, BodyTransform, ByteRange, CopySource, Identity, MetadataDirective, NewObject,
     ObjectStream, UploadPlan,
@@ -55,6 +56,10 @@ pub enum ObjectCommand {
         /// Every object under the prefix, not just one "directory" level.
         #[arg(long)]
         recursive: bool,
+        /// With no location: every bucket on the server and its owner (root only, through
+        /// the admin API).
+        #[arg(long, conflicts_with_all = ["location", "recursive"])]
+        owners: bool,
         #[command(flatten)]
         connect: ConnectArgs,
     },
@@ -146,9 +151,15 @@ pub async fn run(command: ObjectCommand) -> Result<(), String> {
             download(&client, &url, &transfer, Destination::Stdout).await
         }
         ObjectCommand::Ls {
+            owners: true,
+            connect,
+            ..
+        } => ls_owners(connect).await,
+        ObjectCommand::Ls {
             location,
             recursive,
             connect,
+            ..
         } => ls(location, recursive, connect).await,
         ObjectCommand::Rm {
             object,
@@ -637,6 +648,26 @@ async fn ls(location: Option<String>, recursive: bool, connect: ConnectArgs) -> 
             _ => return Ok(()),
         }
     }
+}
+
+/// `coffer ls --owners`: creation date, owner and name of every bucket, in ListBuckets' layout
+/// with the owner between.
+async fn ls_owners(connect: ConnectArgs) -> Result<(), String> {
+    let client = client(connect)?;
+    let buckets = admin::list_buckets_with_owners(&client)
+        .await
+        .map_err(|e| e.to_string())?;
+    let width = buckets.iter().map(|b| b.owner.len()).max().unwrap_or(0);
+    let mut out = PipeOut::stdout();
+    for bucket in buckets {
+        writeln!(
+            out,
+            "{}  {:<width$}  {}",
+            bucket.creation_date, bucket.owner, bucket.name
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 async fn rm(object: &str, recursive: bool, connect: ConnectArgs) -> Result<(), String> {

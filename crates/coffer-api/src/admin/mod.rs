@@ -1,8 +1,9 @@
 //! The admin API under `/_coffer/admin/` (a path no bucket can have, since
-//! bucket names cannot contain `_`): user management, service keys, rewrap and the sealing
+//! bucket names cannot contain `_`): user management, every bucket with its owner (`buckets.rs`), service keys, rewrap and the sealing
 //! of plaintext objects (`plaintext.rs`), how one object is sealed (`protection.rs`), background passes run now (lifecycle, sweeper:
 //! under their leases, 409 `PassInProgress` while another gateway runs one); root only, JSON.
 
+mod buckets;
 mod plaintext;
 mod protection;
 
@@ -58,6 +59,7 @@ pub async fn handle(
     }
     match operation {
         AdminOperation::ListUsers => list_users(state).await,
+        AdminOperation::ListBuckets => json(StatusCode::OK, &buckets::list(state).await?),
         AdminOperation::ListServiceKeys => service_key_versions(state),
         AdminOperation::RotateServiceKey => rotate_service_key(state),
         AdminOperation::RewrapAll => rewrap_all(state).await,

@@ -29,14 +29,16 @@ pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
         Dialect::Oss => "max-keys",
     };
     let limit = req.query.number(limit_param, 1..=10_000)?.unwrap_or(10_000) as usize;
-    let mine: Vec<_> = buckets
+    // Root may use every bucket (`authorized_bucket`), so it is shown every bucket; the
+    // owners are in the admin API's `GET buckets` (`coffer ls --owners`).
+    let visible: Vec<_> = buckets
         .iter()
-        .filter(|b| b.owner == req.principal.name())
+        .filter(|b| req.principal.is_root() || b.owner == req.principal.name())
         .filter(|b| b.name.starts_with(prefix))
         .filter(|b| after.is_none_or(|after| b.name.as_str() > after))
         .collect();
-    let truncated = mine.len() > limit;
-    let page = &mine[..mine.len().min(limit)];
+    let truncated = visible.len() > limit;
+    let page = &visible[..visible.len().min(limit)];
     let next = page.last().filter(|_| truncated).map(|b| b.name.as_str());
     let mut w = req.xml("ListAllMyBucketsResult");
     w.start("Owner")

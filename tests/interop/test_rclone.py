@@ -10,8 +10,8 @@ rclone works").
   the mode and the key, and the bytes read back.
 - A download of an object whose KMS key is disabled fails: rclone exits non-zero, prints
   the `KMS.DisabledException` the server answered, and leaves no destination file.
-- rclone's SigV2 (`--s3-v2-auth`) is refused on listings (xfail, strict: a known gap in
-  coffer-auth's SigV2 resource rule).
+- rclone's SigV2 (`--s3-v2-auth`) works too: it signs a path-style bucket request's resource as
+  sent (`/bucket`, where botocore and s3cmd sign `/bucket/`), and Coffer accepts either.
 """
 
 from __future__ import annotations
@@ -153,11 +153,6 @@ def test_rclone_sse_options_and_a_disabled_kms_key(server, s3_required, tmp_path
         destroy_bucket(s3_required, bucket)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rclone's SigV2 (--s3-v2-auth) signs a path-style bucket request's resource as sent, "
-    "`/bucket`; coffer-auth's sigv2::resource_path only accepts botocore's and s3cmd's "
-    "`/bucket/`, so every listing answers SignatureDoesNotMatch (object requests pass). "
-    "Fix in coffer-auth: accept both forms for a bucket-only path."))
 def test_rclone_sigv2(server, s3_required, tmp_path):
     rclone = Rclone(server.endpoint, server.access_key, server.secret_key, tmp_path)
     bucket = unique_bucket_name("rclone-v2")

@@ -156,7 +156,25 @@ pub fn verify(
     now: OffsetDateTime,
     lookup: &impl SecretLookup,
 ) -> Result<Verified, AuthError> {
-    SIGV2.verify(&v1_request(req), now, lookup)
+    let canonical = SIGV2.verify(&v1_request(req), now, lookup);
+    if !matches!(canonical, Err(AuthError::SignatureMismatch)) || !is_bare_bucket_path(req) {
+        return canonical;
+    }
+    // rclone's SigV2 signer signs a path-style bucket request's path as sent
+    // (`/bkt`); both forms name the same bucket, so either signature is the
+    // signer's own statement about this request.
+    let as_sent = V1Request {
+        resource_path: req.raw_path.as_bytes().to_vec(),
+        ..v1_request(req)
+    };
+    SIGV2.verify(&as_sent, now, lookup).or(canonical)
+}
+
+/// A path-style request naming only a bucket, without the trailing `/`
+/// that [`resource_path`] adds.
+fn is_bare_bucket_path(req: &SignedRequestV2<'_>) -> bool {
+    let path = req.raw_path.as_bytes();
+    req.host_bucket.is_none() && path.len() > 1 && path[0] == b'/' && !path[1..].contains(&b'/')
 }
 
 /// Signs a request with an `Authorization: AWS …` header.

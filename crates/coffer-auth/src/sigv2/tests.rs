@@ -760,3 +760,40 @@ proptest! {
         let _ = verify(&presigned, NOW, &lookup);
     }
 }
+
+#[test]
+fn a_bare_bucket_path_signed_as_sent_verifies() {
+    // rclone's own SigV2 signer: GET /bkt signed with resource `/bkt`.
+    let secret = Secret::new("SECRETEXAMPLE");
+    let sign_as = |resource: &[u8]| {
+        let mut map = HeaderMap::new();
+        SIGV2
+            .sign("GET", "", resource.to_vec(), &mut map, &params(&secret))
+            .expect("sign");
+        map
+    };
+    let request = |map| SignedRequestV2 {
+        method: "GET",
+        host_bucket: None,
+        raw_path: "/bkt",
+        raw_query: "",
+        headers: map,
+    };
+    let as_sent = sign_as(b"/bkt");
+    assert!(verify(&request(&as_sent), NOW, &lookup).is_ok());
+    let elsewhere = sign_as(b"/other");
+    assert_eq!(
+        verify(&request(&elsewhere), NOW, &lookup).err(),
+        Some(AuthError::SignatureMismatch)
+    );
+    // Only a bare bucket path has two readings: an object's path has one.
+    let map = sign_as(b"/bkt/k/");
+    let object = SignedRequestV2 {
+        raw_path: "/bkt/k",
+        ..request(&map)
+    };
+    assert_eq!(
+        verify(&object, NOW, &lookup).err(),
+        Some(AuthError::SignatureMismatch)
+    );
+}

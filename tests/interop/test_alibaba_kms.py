@@ -252,6 +252,8 @@ def test_key_disabled_through_aws_protocol_is_refused(ali):
     request.set_Plaintext("secret text")
     sealed = call(client, request)
     aws.disable_key(KeyId=cmk)
+    refused_before = (ali.srv.data_dir / "kms" / "audit.log").read_text().count(
+        '"outcome":"DisabledException"')
     request = DecryptRequest.DecryptRequest()
     request.set_CiphertextBlob(sealed["CiphertextBlob"])
     expect_error(lambda: call(client, request), 400, "Rejected.Disabled")
@@ -262,6 +264,15 @@ def test_key_disabled_through_aws_protocol_is_refused(ali):
     request = DecryptRequest.DecryptRequest()
     request.set_CiphertextBlob(sealed["CiphertextBlob"])
     assert call(client, request)["Plaintext"] == "secret text"
+    # The same audit log as the AWS protocol: one line per call, with who and the outcome, and
+    # never the plaintext.
+    audit = (ali.srv.data_dir / "kms" / "audit.log").read_text()
+    lines = [json.loads(line) for line in audit.splitlines() if cmk in line]
+    calls = [(line["operation"], line["outcome"]) for line in lines]
+    assert ("Encrypt", "ok") in calls and ("Decrypt", "ok") in calls, calls
+    assert audit.count('"outcome":"DisabledException"') > refused_before, "refusals not audited"
+    assert all(line["principal"] == "root" for line in lines), lines
+    assert "secret text" not in audit
 
 
 # ------------------------------------------------------------------ alibabacloud_kms20160120 (V3)

@@ -35,6 +35,7 @@ from alibabacloud_tea_openapi import utils_models as open_api_models
 from alibabacloud_tea_openapi.utils import Utils
 from darabonba.runtime import RuntimeOptions
 
+from cse_support import Coffer
 from oss_support import OSS_REGION, oss2_auth
 from support import SECRETS, ServerFactory, free_port, kms_client, unique_bucket_name
 
@@ -142,6 +143,33 @@ def test_oss2_crypto_bucket_with_ali_kms_provider(ali):
     assert raised.value.status == 400 and "Rejected.Disabled" in str(raised.value)
     aws.enable_key(KeyId=cmk)
     assert cb.get_object("whole", byte_range=(5, 9)).read() == data[5:10]
+
+
+def test_coffer_cp_and_ali_kms_provider_read_each_other(ali, tmp_path):
+    """`coffer cp --encrypt --format oss --kms-key-id` writes KMS/ALICLOUD objects that
+    AliKMSProvider reads through the Alibaba API, and coffer reads what the provider wrote."""
+    coffer = Coffer(ali.srv)
+    cmk = create_key(ali, Description="coffer cp and oss2")
+    s3 = ali.srv.client(checksum="when_required")
+    bucket = unique_bucket_name("alicp")
+    s3.create_bucket(Bucket=bucket)
+    cb = oss2.CryptoBucket(oss2_auth("v4", ali.srv.access_key, ali.srv.secret_key), ali.srv.endpoint,
+                           bucket, crypto_provider=ali.provider(cmk), region=OSS_REGION,
+                           connect_timeout=30)
+    for name, size in (("small", 1000), ("multipart", 11 * 1024 * 1024 + 7)):
+        data = os.urandom(size)
+        (tmp_path / name).write_bytes(data)
+        coffer("cp", str(tmp_path / name), f"s3://{bucket}/{name}", "--encrypt", "--format", "oss",
+               "--kms-key-id", cmk, "--part-size", "5MiB")
+        assert s3.get_object(Bucket=bucket, Key=name)["Metadata"][
+            "client-side-encryption-wrap-alg"] == "KMS/ALICLOUD"
+        assert cb.get_object(name).read() == data, name
+        assert cb.get_object(name, byte_range=(100, 899)).read() == data[100:900], name
+
+    data = os.urandom(70_000)
+    cb.put_object("by-oss2", data)
+    coffer("cp", f"s3://{bucket}/by-oss2", str(tmp_path / "by-oss2"), "--kms-key-id", cmk)
+    assert (tmp_path / "by-oss2").read_bytes() == data
 
 
 # ------------------------------------------------------------------ aliyunsdkkms (V1)

@@ -26,8 +26,9 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkkms.request.v20160120 import (
     CreateAliasRequest, CreateKeyRequest, DecryptRequest, DescribeKeyRequest, DisableKeyRequest,
-    EnableKeyRequest, EncryptRequest, GenerateDataKeyRequest, ListAliasesRequest, ListKeysRequest,
-    ReEncryptRequest, UpdateRotationPolicyRequest,
+    EnableKeyRequest, EncryptRequest, GenerateDataKeyRequest, GetParametersForImportRequest,
+    ImportKeyMaterialRequest, ListAliasesRequest, ListKeysRequest, ReEncryptRequest,
+    UpdateRotationPolicyRequest,
 )
 from alibabacloud_kms20160120 import models as kms_models
 from alibabacloud_kms20160120.client import Client as KmsV3Client
@@ -37,7 +38,8 @@ from darabonba.runtime import RuntimeOptions
 
 from cse_support import Coffer
 from oss_support import OSS_REGION, oss2_auth
-from support import SECRETS, ServerFactory, free_port, kms_client, unique_bucket_name
+import support
+from support import SECRETS, ServerFactory, add_user, free_port, kms_client, unique_bucket_name
 
 pytestmark = pytest.mark.embedded_only("starts an HTTPS server of its own")
 
@@ -53,9 +55,9 @@ class AliServer:
         self.ca = str(srv.data_dir / "tls" / "self-signed.crt")
         self.url = f"https://localhost:{tls_port}/"
 
-    def v1(self, secret: str | None = None) -> AcsClient:
+    def v1(self, secret: str | None = None, access_key: str | None = None) -> AcsClient:
         """aliyunsdkcore's client: HTTPS to localhost:<port>, trusting only the test certificate."""
-        client = AcsClient(self.srv.access_key, secret or self.srv.secret_key, KMS_REGION,
+        client = AcsClient(access_key or self.srv.access_key, secret or self.srv.secret_key, KMS_REGION,
                            auto_retry=False, port=self.tls_port, verify=self.ca)
         client.add_endpoint(KMS_REGION, "Kms", "localhost")
         return client
@@ -269,6 +271,57 @@ def test_v1_key_administration(ali):
     request = DescribeKeyRequest.DescribeKeyRequest()
     request.set_KeyId(str(uuid.uuid4()))
     expect_error(lambda: call(client, request), 404, "Forbidden.KeyNotFound")
+
+
+def test_v1_byok_import(ali):
+    """An EXTERNAL key gets its material through Alibaba's GetParametersForImport and
+    ImportKeyMaterial, and then encrypts; the AWS protocol decrypts what it made."""
+    client = ali.v1()
+    cmk = create_key(ali, Origin="EXTERNAL")
+    request = DescribeKeyRequest.DescribeKeyRequest()
+    request.set_KeyId(cmk)
+    assert call(client, request)["KeyMetadata"]["KeyState"] == "PendingImport"
+    request = GetParametersForImportRequest.GetParametersForImportRequest()
+    request.set_KeyId(cmk)
+    request.set_WrappingAlgorithm("RSAES_OAEP_SHA_256")
+    request.set_WrappingKeySpec("RSA_2048")
+    parameters = call(client, request)
+    material = os.urandom(32)
+    wrapped = support.wrap_for_import(base64.b64decode(parameters["PublicKey"]), material)
+    request = ImportKeyMaterialRequest.ImportKeyMaterialRequest()
+    request.set_KeyId(cmk)
+    request.set_ImportToken(parameters["ImportToken"])
+    request.set_EncryptedKeyMaterial(base64.b64encode(wrapped).decode())
+    call(client, request)
+    request = EncryptRequest.EncryptRequest()
+    request.set_KeyId(cmk)
+    request.set_Plaintext("imported")
+    sealed = call(client, request)
+    opened = kms_client(ali.srv).decrypt(CiphertextBlob=base64.b64decode(sealed["CiphertextBlob"]))
+    assert opened["Plaintext"] == b"imported"
+    # A token is single-use.
+    request = ImportKeyMaterialRequest.ImportKeyMaterialRequest()
+    request.set_KeyId(cmk)
+    request.set_ImportToken(parameters["ImportToken"])
+    request.set_EncryptedKeyMaterial(base64.b64encode(wrapped).decode())
+    expect_error(lambda: call(client, request), 400, "InvalidParameter")
+
+
+def test_users_use_keys_but_only_root_administers_them(ali):
+    user = add_user(ali.srv, f"ali-{uuid.uuid4().hex[:6]}")
+    client = ali.v1(access_key=user.access_key, secret=user.secret_key)
+    cmk = create_key(ali)
+    request = EncryptRequest.EncryptRequest()
+    request.set_KeyId(cmk)
+    request.set_Plaintext("by a user")
+    assert call(client, request)["KeyId"] == cmk
+    request = DisableKeyRequest.DisableKeyRequest()
+    request.set_KeyId(cmk)
+    expect_error(lambda: call(client, request), 403, "Forbidden.RAM")
+    expect_error(lambda: call(client, CreateKeyRequest.CreateKeyRequest()), 403, "Forbidden.RAM")
+    request = DescribeKeyRequest.DescribeKeyRequest()
+    request.set_KeyId(cmk)
+    assert call(client, request)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
 def test_key_disabled_through_aws_protocol_is_refused(ali):

@@ -11,7 +11,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coffer_kms::EncryptionContext;
-use coffer_kms::kms::{CreateKey, KeyMetadata, KeySpec, Origin};
+use coffer_kms::kms::{
+    CreateKey, KeyMetadata, KeySpec, Origin, WrappingAlgorithm, WrappingKeySpec,
+};
 use http::StatusCode;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -46,7 +48,9 @@ pub(super) fn operation(action: &str) -> Option<Operation> {
         | "ScheduleKeyDeletion"
         | "CancelKeyDeletion"
         | "CreateAlias"
-        | "ListAliases" => Operation::from_name(action)?,
+        | "ListAliases"
+        | "GetParametersForImport"
+        | "ImportKeyMaterial" => Operation::from_name(action)?,
         _ => return None,
     })
 }
@@ -69,6 +73,8 @@ pub(super) async fn run(call: &AliCall, action: &str, params: &Params) -> Result
         "CreateAlias" => create_alias(call, params).await,
         "ListAliases" => list_aliases(call, params).await,
         "UpdateRotationPolicy" => update_rotation_policy(call, params).await,
+        "GetParametersForImport" => get_parameters_for_import(call, params).await,
+        "ImportKeyMaterial" => import_key_material(call, params).await,
         _ => Err(AliError::invalid("The action is not supported.")),
     }
 }
@@ -518,6 +524,64 @@ async fn update_rotation_policy(call: &AliCall, params: &Params) -> Result<Json,
     Ok(Json::new())
 }
 
+// ------------------------------------------------------------------ BYOK
+
+/// GetParametersForImport: an RSA wrapping public key (base64 DER) and an
+/// import token. Alibaba's RSAES_PKCS1_V1_5 and SM2 wrapping are refused:
+/// the KMS unwraps with RSA-OAEP only.
+async fn get_parameters_for_import(call: &AliCall, params: &Params) -> Result<Json, AliError> {
+    let key_id = params.required("KeyId")?.to_owned();
+    let algorithm = match params.required("WrappingAlgorithm")? {
+        "RSAES_OAEP_SHA_256" => WrappingAlgorithm::RsaesOaepSha256,
+        "RSAES_OAEP_SHA_1" => WrappingAlgorithm::RsaesOaepSha1,
+        _ => {
+            return Err(AliError::invalid(
+                "WrappingAlgorithm must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1.",
+            ));
+        }
+    };
+    if params.required("WrappingKeySpec")? != "RSA_2048" {
+        return Err(AliError::invalid("WrappingKeySpec must be RSA_2048."));
+    }
+    let parameters = call
+        .blocking(move |kms, ctx| {
+            Ok(kms.get_parameters_for_import(ctx, &key_id, algorithm, WrappingKeySpec::Rsa2048)?)
+        })
+        .await?;
+    Ok(object(json!({
+        "KeyId": parameters.key_id,
+        "PublicKey": BASE64.encode(&parameters.public_key_der),
+        "ImportToken": BASE64.encode(&parameters.import_token),
+        "TokenExpireTime": iso8601(parameters.parameters_valid_to),
+    })))
+}
+
+/// ImportKeyMaterial: `KeyMaterialExpireUnix` in epoch seconds, 0 or
+/// absent for material that does not expire.
+async fn import_key_material(call: &AliCall, params: &Params) -> Result<Json, AliError> {
+    let key_id = params.required("KeyId")?.to_owned();
+    let token = blob(params, "ImportToken")?;
+    let material = Zeroizing::new(blob(params, "EncryptedKeyMaterial")?);
+    let valid_to = match number::<i64>(params, "KeyMaterialExpireUnix")? {
+        None | Some(0) => None,
+        Some(seconds) => {
+            let at = time::OffsetDateTime::from_unix_timestamp(seconds)
+                .map_err(|_| AliError::invalid("KeyMaterialExpireUnix is out of range."))?;
+            if at <= time::OffsetDateTime::now_utc() {
+                return Err(AliError::invalid(
+                    "KeyMaterialExpireUnix must be in the future.",
+                ));
+            }
+            Some(at)
+        }
+    };
+    call.blocking(move |kms, ctx| {
+        Ok(kms.import_key_material(ctx, &key_id, &token, &material, valid_to)?)
+    })
+    .await?;
+    Ok(Json::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +626,8 @@ mod tests {
             "CreateAlias",
             "ListAliases",
             "UpdateRotationPolicy",
+            "GetParametersForImport",
+            "ImportKeyMaterial",
         ] {
             assert!(operation(action).is_some(), "{action}");
         }

@@ -424,6 +424,11 @@ def test_tampered_or_replayed_v1_requests_are_refused(ali):
         assert {"Code", "Message", "RequestId"} <= body.keys(), body
         assert "KeyMetadata" not in body
 
+    # A signed STS token: Coffer has none, so the request is refused, not run as the key's owner.
+    sts = requests.get(v1_signed_url(ali, {**params, "SecurityToken": "token"}), verify=ali.ca,
+                       timeout=30)
+    assert (sts.status_code, sts.json()["Code"]) == (400, "UnsupportedOperation"), sts.text
+
     # The wrong secret, through the SDK.
     expect_error(lambda: call(ali.v1(secret=ali.srv.secret_key[:-1] + "x"),
                               DescribeKeyRequest.DescribeKeyRequest()),

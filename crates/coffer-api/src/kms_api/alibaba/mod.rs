@@ -211,6 +211,15 @@ fn authenticate(
         acs::v1::verify(parts.method.as_str(), &params.0, now, state)
     }
     .map_err(AliError::from_auth)?;
+    // Coffer has no STS: a token would name a temporary identity it cannot
+    // check, so the request is refused rather than run as the key's owner.
+    if params.get("SecurityToken").is_some() || parts.headers.contains_key("x-acs-security-token") {
+        return Err(AliError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedOperation",
+            "Security tokens (STS) are not supported: sign with an AccessKey pair.",
+        ));
+    }
     if !replay::first_use(&verified, now) {
         return Err(AliError::new(
             StatusCode::BAD_REQUEST,

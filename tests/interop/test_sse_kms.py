@@ -16,7 +16,10 @@ Behaviour pinned here (see docs/encryption.md and WIRE-FORMATS.md §3.1, §6.1):
 - fail closed: a disabled key answers 403 `KMS.DisabledException`, a key pending deletion (or a
   BYOK key without material) 403 `KMS.KMSInvalidStateException`, an unknown key 400
   `KMS.NotFoundException`, for every route, bucket keys included; nothing is ever stored
-  unencrypted or under another key.
+  unencrypted or under another key;
+- HEAD of an SSE-KMS object is answered from the stored envelope without asking the KMS, as AWS
+  does, so that with a disabled key HEAD succeeds and the GET that follows (`aws s3 cp`) reports
+  `KMS.DisabledException` instead of a bare 403 from HEAD.
 """
 
 from __future__ import annotations
@@ -210,6 +213,50 @@ def test_awscli_cp_sse_kms_up_and_down(aws, kms, bucket, tmp_path):
     got = aws.json("s3api", "get-object", "--bucket", bucket, "--key", "api.bin", str(tmp_path / "api.out"))
     assert got.get("SSEKMSKeyId", "").split("/")[-1] == key["KeyId"] and got.get("BucketKeyEnabled") is True, got
     assert (tmp_path / "api.out").read_bytes() == small
+
+
+def test_awscli_disabled_key_head_succeeds_and_download_names_the_key_state(aws, kms, bucket, tmp_path):
+    key_id = new_key(kms)["KeyId"]
+    data = rand(CHUNK + 5)
+    (tmp_path / "up.bin").write_bytes(data)
+    for name, extra in (("obj.bin", []), ("obj-bk.bin", ["--bucket-key-enabled"])):
+        aws("s3api", "put-object", "--bucket", bucket, "--key", name, "--body", str(tmp_path / "up.bin"),
+            "--server-side-encryption", "aws:kms", "--ssekms-key-id", key_id, *extra)
+    downloads = tmp_path / "down"
+    downloads.mkdir()
+    kms.disable_key(KeyId=key_id)
+    try:
+        for name in ("obj.bin", "obj-bk.bin"):
+            head = aws.json("s3api", "head-object", "--bucket", bucket, "--key", name)
+            assert head.get("ServerSideEncryption") == "aws:kms", head
+            assert head.get("SSEKMSKeyId", "").split("/")[-1] == key_id, head
+            assert head.get("ContentLength") == len(data), head
+            done = aws("s3", "cp", f"s3://{bucket}/{name}", str(downloads / name), check=False)
+            assert done.returncode != 0, done.stdout
+            assert "KMS.DisabledException" in done.stderr + done.stdout, (done.stdout, done.stderr)
+            assert list(downloads.iterdir()) == [], f"a refused download left files: {list(downloads.iterdir())}"
+    finally:
+        kms.enable_key(KeyId=key_id)
+    for name in ("obj.bin", "obj-bk.bin"):
+        aws("s3", "cp", f"s3://{bucket}/{name}", str(downloads / name))
+        assert (downloads / name).read_bytes() == data
+
+
+def test_head_of_sse_kms_objects_asks_no_kms(make_server):
+    srv, s3, kms = dedicated(make_server)
+    s3.create_bucket(Bucket="headaudit")
+    key_id = new_key(kms)["KeyId"]
+    kms_put(s3, "headaudit", "o", b"payload", key_id)
+    kms_put(s3, "headaudit", "o-bk", b"payload", key_id, bucket_key=True)
+    for key in ("o", "o-bk"):
+        check_s3_kms(hdrs(s3.head_object(Bucket="headaudit", Key=key)), key_id, f"HEAD {key}",
+                     bucket_key=key == "o-bk")
+    assert audit_for(srv, "Decrypt", "headaudit") == [], "HEAD asked the KMS"
+    assert read(s3, "headaudit", "o") == b"payload"
+    assert len(audit_for(srv, "Decrypt", "headaudit", "o")) == 1
+    # SSE-C headers on HEAD of an SSE-KMS object are refused as on GET, not ignored.
+    expect_error(s3.head_object, None, 400, Bucket="headaudit", Key="o",
+                 SSECustomerAlgorithm="AES256", SSECustomerKey=os.urandom(32))
 
 
 # --------------------------------------------------------------------------- boto3

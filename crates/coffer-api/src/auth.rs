@@ -17,7 +17,7 @@ pub fn authenticate(
     state: &AppState,
     parts: &http::request::Parts,
     target: &Target,
-) -> ApiResult<(Principal, Payload)> {
+) -> ApiResult<(Principal, Payload, String)> {
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
     let verified = match coffer_auth::detect(&parts.headers, raw_query) {
@@ -63,7 +63,7 @@ pub fn authenticate(
     let principal = state
         .principal_for(&verified.access_key)
         .ok_or_else(|| ApiError::from(AuthError::UnknownAccessKey))?;
-    Ok((principal, verified.payload))
+    Ok((principal, verified.payload, verified.access_key))
 }
 
 /// The bucket when the host named it (virtual-host or CNAME addressing),

@@ -526,6 +526,7 @@ impl ApiError {
     /// and reported without detail.
     pub fn integrity_check_failed() -> Self {
         tracing::error!("an object failed its integrity check");
+        crate::metrics::integrity_failure();
         Self::new(
             ErrorCode::IntegrityCheckFailed,
             "The object's stored data failed its integrity check and is not served.",

@@ -10,10 +10,13 @@
 //! object lock, the OSS WORM policy, tag sets); [`object_io`] is the
 //! single place where object bodies are written and read (`body_checks` verifies what a body promised);
 //! [`error`] holds every error code and its status; [`health`] answers the
-//! unauthenticated `/health/live` and `/health/ready` probes.
+//! unauthenticated `/health/live` and `/health/ready` probes; [`metrics`]
+//! counts, [`monitoring`] serves probes and metrics on the admin listener,
+//! and [`access_log`] writes the JSON access log.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_log;
 mod admin;
 mod auth;
 pub mod background;
@@ -26,6 +29,8 @@ pub mod health;
 pub mod kms_api;
 pub mod lifecycle_worker;
 mod limits;
+pub mod metrics;
+pub mod monitoring;
 pub mod object_io;
 mod ops;
 pub mod request;

@@ -87,6 +87,10 @@ async fn serve_listener(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        if permits.available_permits() == 0 {
+            // Every permit taken: the next connection waits in the backlog.
+            crate::metrics::connection_refused("max_connections");
+        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -124,13 +128,20 @@ async fn serve_listener(
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             let info = TlsInfo::of(stream.get_ref().1);
+                            let version = info.as_ref().map_or("none", |i| i.version.name());
+                            crate::metrics::tls_handshake(version, "ok");
                             serve_connection(stream, state, info, frontend, watcher, peer, limits)
                                 .await;
                         }
                         Ok(Err(error)) => {
+                            crate::metrics::tls_handshake("none", "failed");
                             tracing::debug!(%error, %peer, "TLS handshake failed")
                         }
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        Err(_) => {
+                            crate::metrics::tls_handshake("none", "timeout");
+                            crate::metrics::connection_refused("tls_handshake_timeout");
+                            tracing::debug!(%peer, "TLS handshake timed out")
+                        }
                     }
                 }
             }
@@ -166,7 +177,9 @@ async fn serve_connection<S>(
         let tls = tls.clone();
         let frontend = frontend.clone();
         async move {
-            Ok::<_, std::convert::Infallible>(handle(&state, req, tls, frontend.as_ref()).await)
+            Ok::<_, std::convert::Infallible>(
+                handle(&state, req, tls, frontend.as_ref(), peer).await,
+            )
         }
     });
     let connection = http1::Builder::new()
@@ -176,8 +189,31 @@ async fn serve_connection<S>(
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = watcher.watch(connection).await {
+        if let Some(limit) = limit_that_cut(&error) {
+            crate::metrics::connection_refused(limit);
+        }
         tracing::debug!(%error, %peer, "connection ended with an error");
     }
+}
+
+/// The limit that ended a connection, if one did: a head over
+/// [`MAX_HEAD_BYTES`] (answered 431), or a client that stopped reading
+/// (`StallGuard`'s send timeout).
+fn limit_that_cut(error: &hyper::Error) -> Option<&'static str> {
+    if error.is_parse_too_large() {
+        return Some("head_too_large");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Some("send_timeout");
+        }
+        source = cause.source();
+    }
+    None
 }
 
 async fn handle(
@@ -185,10 +221,12 @@ async fn handle(
     req: Request<Incoming>,
     tls: Option<TlsInfo>,
     frontend: Option<&Frontend>,
+    peer: std::net::SocketAddr,
 ) -> Response<ResponseBody> {
     if let Some(response) = frontend.and_then(|frontend| frontend_answer(frontend, &req)) {
         return response;
     }
+    let in_flight = crate::metrics::InFlight::start();
     let started = Instant::now();
     let request_id = coffer_crypto::random::hex_id(12).unwrap_or_else(|_| "0".repeat(24));
     let method = req.method().clone();
@@ -209,11 +247,15 @@ async fn handle(
         .unwrap_or_default()
         .to_owned();
     let tls_version = tls.as_ref().map(|t| t.version.name());
-    let mut operation = None;
-    let routed = route(state, req, &request_id, dialect, tls, &mut operation);
+    let bytes_in = crate::object_io::content_length(req.headers()).unwrap_or(0);
+    let mut facts = RequestFacts::default();
+    let routed = route(state, req, &request_id, dialect, tls, &mut facts);
     let mut response = match routed.await {
         Ok(response) => response,
         Err(error) => {
+            if error.code == crate::error::ErrorCode::RequestTimeout {
+                crate::metrics::connection_refused("body_read_timeout");
+            }
             let failure = Failure {
                 error: &error,
                 resource: &path,
@@ -252,18 +294,71 @@ async fn handle(
         http::header::SERVER,
         http::HeaderValue::from_static("Coffer"),
     );
+    let elapsed = started.elapsed();
+    let operation = facts.operation.as_ref().map_or("-", Operation::name);
+    let status = response.status().as_u16();
+    // HEAD and other bodiless answers are `ResponseBody::Empty`: 0.
+    let bytes_out = http_body::Body::size_hint(response.body())
+        .exact()
+        .unwrap_or(0);
+    let dialect_name = match dialect {
+        Dialect::S3 => "s3",
+        Dialect::Oss => "oss",
+    };
+    crate::metrics::request_answered(&crate::metrics::RequestOutcome {
+        operation,
+        dialect: dialect_name,
+        status,
+        elapsed,
+        received: bytes_in,
+        sent: bytes_out,
+    });
+    drop(in_flight);
+    if let Some(log) = &state.access_log {
+        let (sse, sse_key_id) = crate::access_log::sse_of(response.headers(), dialect.prefix());
+        log.record(&crate::access_log::AccessEntry {
+            time: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            request_id: &request_id,
+            remote_addr: peer.to_string(),
+            principal: facts.access_key.as_deref(),
+            operation,
+            dialect: dialect_name,
+            bucket: facts.bucket.as_deref(),
+            key: facts.key.as_deref(),
+            sse,
+            sse_key_id,
+            status,
+            bytes_in,
+            bytes_out,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            tls: tls_version,
+        });
+    }
     tracing::info!(
         request_id,
-        op = operation.as_ref().map_or("-", Operation::name),
+        op = operation,
         %method,
         path,
         dialect = ?dialect,
         tls = tls_version.unwrap_or("none"),
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
+        status,
+        ms = elapsed.as_millis() as u64,
         "request"
     );
     response
+}
+
+/// What routing learnt of a request, for its metrics and access-log line:
+/// each part as soon as it is known (a request refused early has fewer).
+#[derive(Default)]
+struct RequestFacts {
+    operation: Option<Operation>,
+    bucket: Option<String>,
+    key: Option<String>,
+    /// The access key id that signed it, once the signature checked out.
+    access_key: Option<String>,
 }
 
 /// The frontend's answer to an unsigned request, if it has one.
@@ -303,20 +398,21 @@ fn dialect_of(req: &Request<Incoming>) -> Dialect {
     }
 }
 
-/// Runs the request's operation, naming it in `operation` as soon as it is
-/// known (a request whose target or query cannot be read has none).
+/// Runs the request's operation, noting in `facts` its name, target and
+/// signer as soon as each is known (a request whose target or query cannot
+/// be read has no operation).
 async fn route(
     state: &SharedState,
     req: Request<Incoming>,
     request_id: &str,
     dialect: Dialect,
     tls: Option<TlsInfo>,
-    operation: &mut Option<Operation>,
+    facts: &mut RequestFacts,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
     // The KMS API (AWS KMS JSON protocol) shares the listeners.
     if crate::kms_api::is_kms_request(&parts) {
-        *operation = Some(Operation::Kms(crate::kms_api::operation_of(&parts)));
+        facts.operation = Some(Operation::Kms(crate::kms_api::operation_of(&parts)));
         return Ok(crate::kms_api::serve(state, &parts, body).await);
     }
     // The Alibaba Cloud KMS API (RPC style, `Version=2016-01-20`) too.
@@ -344,9 +440,11 @@ async fn route(
     // Before authentication: probes are unsigned (and a signed request to a
     // bucket named `health` is never one).
     if let Some(probe) = crate::health::probe_of(&parts, &target) {
-        *operation = Some(Operation::Health(probe));
+        facts.operation = Some(Operation::Health(probe));
         return Ok(crate::health::answer(state, probe, parts.method == Method::HEAD).await);
     }
+    facts.bucket.clone_from(&target.bucket);
+    facts.key.clone_from(&target.key);
     // Parsed before authentication to name the operation; a bad query
     // still fails only once the request is authenticated.
     let query = Query::parse(parts.uri.query().unwrap_or_default());
@@ -354,8 +452,9 @@ async fn route(
         .as_ref()
         .map(|query| Operation::of(&parts, &target, query, dialect))
         .map_err(ApiError::clone);
-    *operation = named.as_ref().ok().cloned();
-    let (principal, payload) = auth::authenticate(state, &parts, &target)?;
+    facts.operation = named.as_ref().ok().cloned();
+    let (principal, payload, access_key) = auth::authenticate(state, &parts, &target)?;
+    facts.access_key = Some(access_key);
     let (query, named) = (query?, named?);
     let req = ApiRequest {
         request_id: request_id.to_owned(),

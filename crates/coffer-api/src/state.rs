@@ -49,6 +49,8 @@ pub struct AppState {
     pub root: RootCredentials,
     /// Region, domains and limits.
     pub settings: ServerSettings,
+    /// The JSON access log, when one was asked for (`--access-log`).
+    pub access_log: Option<crate::access_log::AccessLog>,
 }
 
 /// The state as the listeners hold it.

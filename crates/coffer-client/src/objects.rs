@@ -2,13 +2,13 @@
 //! parallel parts, streaming (ranged) GET, HEAD, ListObjectsV2, DELETE and
 //! CopyObject — what `coffer cp/cat/ls/rm` and client-side encryption need.
 //!
-//! Uploads read their source in part-sized chunks and pass each chunk
-//! through a [`BodyTransform`] before it goes out (the identity for plain
-//! copies, an encryptor for client-side encryption), so memory stays bounded
-//! by `(concurrency + 1) × part_size` whatever the object's size.
+//! Uploads read their source (a file, or a stream of unknown length such as
+//! stdin) in part-sized chunks and pass each chunk through a [`BodyTransform`]
+//! before it goes out (the identity for plain copies, an encryptor for
+//! client-side encryption), so memory stays bounded by
+//! `(concurrency + 2) × part_size` whatever the object's size.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,10 +17,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::task::JoinSet;
 
 use crate::transport::{ClientError, SignedClient, error_message, read_body};
+
+mod upload;
+pub use upload::{UploadPlan, upload};
 
 /// The prefix S3 gives user metadata on the wire.
 pub const META_PREFIX: &str = "x-amz-meta-";
@@ -732,149 +733,6 @@ pub async fn abort_multipart_upload(
     )
     .await?;
     Ok(())
-}
-
-// ---------------------------------------------------------------- uploads
-
-/// How an upload is cut up and sent.
-#[derive(Debug, Clone)]
-pub struct UploadPlan {
-    /// Bytes of source per part; sources no larger go in a single PUT.
-    pub part_size: usize,
-    /// Parts in flight at once.
-    pub concurrency: usize,
-}
-
-/// Uploads `size` bytes from `source` to `bucket/key`, through `transform`.
-/// Sources larger than one part go as a multipart upload with parts sent in
-/// parallel (transformed in order, as a stream cipher needs); any failure
-/// aborts the upload so no partial object appears. `progress` is told each
-/// number of source bytes sent. Returns the ETag.
-#[allow(clippy::too_many_arguments)]
-pub async fn upload<R: AsyncRead + Unpin>(
-    client: &Arc<SignedClient>,
-    bucket: &str,
-    key: &str,
-    mut source: R,
-    size: u64,
-    object: &NewObject,
-    plan: &UploadPlan,
-    transform: &mut dyn BodyTransform,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<String, TransferError> {
-    let part_size = plan.part_size.max(1);
-    if size <= part_size as u64 {
-        let mut body = read_chunk(&mut source, size as usize).await?;
-        transform
-            .apply(&mut body, true)
-            .map_err(TransferError::Transform)?;
-        let etag = put_object(client, bucket, key, Bytes::from(body), object).await?;
-        progress(size);
-        return Ok(etag);
-    }
-    let parts = size.div_ceil(part_size as u64);
-    if parts > MAX_PARTS {
-        return Err(TransferError::Transform(format!(
-            "{size} bytes in parts of {part_size} would take {parts} parts (S3 allows {MAX_PARTS}): use a larger --part-size"
-        )));
-    }
-    let upload_id = create_multipart_upload(client, bucket, key, object).await?;
-    let sent = upload_parts(
-        client, bucket, key, &upload_id, source, size, plan, transform, progress,
-    )
-    .await;
-    match sent {
-        Ok(parts) => complete_multipart_upload(client, bucket, key, &upload_id, &parts).await,
-        Err(error) => {
-            // Best effort: the error that stopped the upload is what matters.
-            let _ = abort_multipart_upload(client, bucket, key, &upload_id).await;
-            Err(error)
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn upload_parts<R: AsyncRead + Unpin>(
-    client: &Arc<SignedClient>,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-    mut source: R,
-    size: u64,
-    plan: &UploadPlan,
-    transform: &mut dyn BodyTransform,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<(u32, String)>, TransferError> {
-    let mut in_flight: JoinSet<Result<(u32, String, u64), TransferError>> = JoinSet::new();
-    let mut done = Vec::new();
-    let mut remaining = size;
-    let mut number = 0u32;
-    while remaining > 0 {
-        while in_flight.len() >= plan.concurrency.max(1) {
-            let (n, etag, len) = joined(in_flight.join_next().await)?;
-            progress(len);
-            done.push((n, etag));
-        }
-        let len = remaining.min(plan.part_size as u64);
-        remaining -= len;
-        number += 1;
-        let mut body = read_chunk(&mut source, len as usize).await?;
-        transform
-            .apply(&mut body, remaining == 0)
-            .map_err(TransferError::Transform)?;
-        let (client, bucket, key, upload_id) = (
-            Arc::clone(client),
-            bucket.to_owned(),
-            key.to_owned(),
-            upload_id.to_owned(),
-        );
-        in_flight.spawn(async move {
-            let etag = upload_part(
-                &client,
-                &bucket,
-                &key,
-                &upload_id,
-                number,
-                Bytes::from(body),
-            )
-            .await?;
-            Ok((number, etag, len))
-        });
-    }
-    while let Some(next) = in_flight.join_next().await {
-        let (n, etag, len) = joined(Some(next))?;
-        progress(len);
-        done.push((n, etag));
-    }
-    done.sort_by_key(|(n, _)| *n);
-    Ok(done)
-}
-
-type PartOutcome = Result<(u32, String, u64), TransferError>;
-
-fn joined(next: Option<Result<PartOutcome, tokio::task::JoinError>>) -> PartOutcome {
-    match next {
-        Some(Ok(outcome)) => outcome,
-        Some(Err(e)) => Err(TransferError::Transform(format!(
-            "a part upload failed: {e}"
-        ))),
-        None => Err(TransferError::Transform("no part upload in flight".into())),
-    }
-}
-
-async fn read_chunk<R: AsyncRead + Unpin>(
-    source: &mut R,
-    len: usize,
-) -> Result<Vec<u8>, TransferError> {
-    let mut chunk = vec![0; len];
-    source.read_exact(&mut chunk).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            std::io::Error::new(e.kind(), "the source shrank while it was being uploaded")
-        } else {
-            e
-        }
-    })?;
-    Ok(chunk)
 }
 
 #[cfg(test)]

@@ -20,12 +20,14 @@ pub enum ClientError {
     #[error("invalid endpoint URL {0:?}: expected http://host:port or https://host:port")]
     BadEndpoint(String),
     /// The request never got an answer (connection refused, reset, …).
-    #[error("request to {endpoint} failed: {message}")]
+    #[error("{}", describe_transport(endpoint, message, *refused))]
     Transport {
         /// The endpoint URL.
         endpoint: String,
         /// What went wrong.
         message: String,
+        /// Nothing listens at the endpoint: `message` already says what to check.
+        refused: bool,
     },
     /// The server did not answer within the client's response timeout.
     #[error("request to {endpoint} timed out: no answer within {waited:?}")]
@@ -63,6 +65,16 @@ pub struct Endpoint {
     pub region: String,
 }
 
+/// A transport error's text: a refused connection's message already names the endpoint and
+/// what to check.
+fn describe_transport(endpoint: &str, message: &str, refused: bool) -> String {
+    if refused {
+        message.to_owned()
+    } else {
+        format!("request to {endpoint} failed: {message}")
+    }
+}
+
 /// How long a client waits. `None` waits as long as the system does:
 /// interactive commands keep the defaults; a server calling another server
 /// (an upstream blob store) bounds both, so that a dead peer is an error,
@@ -83,6 +95,10 @@ pub struct SignedClient {
     base: Uri,
     http: Client<Connector, Full<Bytes>>,
     timeouts: Timeouts,
+    /// Sent as `x-amz-security-token` (temporary credentials), and signed.
+    session_token: Option<Secret>,
+    /// Appended to "connection refused — is the server at URL running?".
+    refused_hint: Option<String>,
 }
 
 impl SignedClient {
@@ -144,7 +160,23 @@ impl SignedClient {
             base,
             http,
             timeouts,
+            session_token: None,
+            refused_hint: None,
         })
+    }
+
+    /// Sends `token` as `x-amz-security-token` with every request, as the AWS SDKs do with
+    /// temporary credentials (`AWS_SESSION_TOKEN`).
+    pub fn with_session_token(mut self, token: Secret) -> Self {
+        self.session_token = Some(token);
+        self
+    }
+
+    /// What a refused connection's error adds after "is the server at URL running?": how to
+    /// point the client elsewhere (`set --endpoint-url or AWS_ENDPOINT_URL`).
+    pub fn with_refused_hint(mut self, hint: impl Into<String>) -> Self {
+        self.refused_hint = Some(hint.into());
+        self
     }
 
     /// The endpoint URL, as given: what error messages name.
@@ -239,6 +271,12 @@ impl SignedClient {
             HeaderValue::from_str(&authority)
                 .map_err(|_| ClientError::BadEndpoint(self.endpoint.url.clone()))?,
         );
+        if let Some(token) = &self.session_token {
+            let mut value = HeaderValue::from_str(token.expose_secret())
+                .map_err(|_| ClientError::BadEndpoint("unusable session token".into()))?;
+            value.set_sensitive(true);
+            headers.insert("x-amz-security-token", value);
+        }
         let payload_hash = if sign_payload {
             hex::encode(Sha256::digest(&body))
         } else {
@@ -279,11 +317,44 @@ impl SignedClient {
                 })?,
                 None => answer.await,
             };
-        answer.map_err(|e| ClientError::Transport {
-            endpoint: self.endpoint.url.clone(),
-            message: error_chain(&e),
-        })
+        answer.map_err(|e| self.transport_error(&e))
     }
+
+    fn transport_error(&self, error: &(dyn std::error::Error + 'static)) -> ClientError {
+        let endpoint = self.endpoint.url.clone();
+        if !is_refused(error) {
+            return ClientError::Transport {
+                endpoint,
+                message: error_chain(error),
+                refused: false,
+            };
+        }
+        let hint = self
+            .refused_hint
+            .as_deref()
+            .map(|hint| format!(" ({hint})"))
+            .unwrap_or_default();
+        ClientError::Transport {
+            message: format!("connection refused — is the server at {endpoint} running?{hint}"),
+            endpoint,
+            refused: true,
+        }
+    }
+}
+
+/// Whether `error` or one of its causes is a refused TCP connection: nothing listens there.
+fn is_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// An error and its causes, `outer: inner: …`: hyper's own message alone

@@ -19,6 +19,7 @@ use coffer_crypto::SymmetricKey;
 use coffer_kms::kms::{CallContext, EncryptionContext, KeyState, KmsDataPlane, KmsError};
 
 use crate::error::{KeyingError, KeyingResult};
+use crate::observe;
 use crate::protection::S3_ARN_CONTEXT;
 
 /// How long one bucket key seals new objects, and how long an opened one
@@ -53,19 +54,22 @@ fn bucket_context(bucket: &str) -> EncryptionContext {
 
 /// The CMK's ARN if it is enabled, else the KMS's own error: from memory
 /// when the KMS can tell, else with DescribeKey.
-fn require_usable(kms: &dyn KmsDataPlane, ctx: &CallContext, cmk: &str) -> KeyingResult<String> {
+fn require_usable(
+    kms: &dyn KmsDataPlane,
+    ctx: &CallContext,
+    cmk: &str,
+) -> Result<String, KmsError> {
     if let Some(answer) = kms.usable_now(cmk) {
-        return Ok(answer?);
+        return answer;
     }
     let meta = kms.describe_key(ctx, cmk)?;
     match meta.state {
         KeyState::Enabled => Ok(meta.arn),
-        KeyState::Disabled => Err(KmsError::Disabled(meta.key_id).into()),
+        KeyState::Disabled => Err(KmsError::Disabled(meta.key_id)),
         state => Err(KmsError::InvalidState {
             key: meta.key_id,
             state: state.as_str(),
-        }
-        .into()),
+        }),
     }
 }
 
@@ -99,12 +103,22 @@ impl BucketKeyCache {
             .filter(|key| key.created.elapsed() < LIFETIME)
             .cloned();
         if let Some(key) = cached {
-            let arn = require_usable(kms, ctx, cmk)?;
+            let usable = require_usable(kms, ctx, cmk);
+            let arn = match usable {
+                Ok(arn) => arn,
+                Err(error) => {
+                    observe::lookup(true, Some(&error));
+                    return Err(error.into());
+                }
+            };
             if same_key(&arn, &key.key_id) {
+                observe::lookup(true, None);
                 return Ok(key);
             }
         }
-        let generated = kms.generate_data_key(ctx, cmk, &bucket_context(bucket))?;
+        let generated = kms.generate_data_key(ctx, cmk, &bucket_context(bucket));
+        observe::lookup(false, generated.as_ref().err());
+        let generated = generated?;
         let key = Arc::new(BucketKey {
             plaintext: generated.plaintext,
             blob: generated.ciphertext_blob,
@@ -126,10 +140,19 @@ impl BucketKeyCache {
         cmk: &str,
         blob: &[u8],
     ) -> Option<KeyingResult<SymmetricKey>> {
-        if let Err(error) = kms.usable_now(cmk)? {
+        let usable = kms.usable_now(cmk)?;
+        let cached = self.fresh_opened(blob).transpose();
+        match (&usable, &cached) {
+            // Refused whatever the cache holds: this lookup is final.
+            (Err(error), _) => observe::lookup(cached.is_some(), Some(error)),
+            (Ok(_), Some(_)) => observe::lookup(true, None),
+            // A miss is counted by `for_opening`, which the caller tries next.
+            (Ok(_), None) => {}
+        }
+        if let Err(error) = usable {
             return Some(Err(error.into()));
         }
-        self.fresh_opened(blob).transpose()
+        cached
     }
 
     fn fresh_opened(&self, blob: &[u8]) -> KeyingResult<Option<SymmetricKey>> {
@@ -151,10 +174,14 @@ impl BucketKeyCache {
         blob: &[u8],
     ) -> KeyingResult<SymmetricKey> {
         if let Some(key) = self.fresh_opened(blob)? {
-            require_usable(kms, ctx, cmk)?;
+            let usable = require_usable(kms, ctx, cmk);
+            observe::lookup(true, usable.as_ref().err());
+            usable?;
             return Ok(key);
         }
-        let plaintext = kms.decrypt(ctx, blob, &bucket_context(bucket), Some(cmk))?;
+        let plaintext = kms.decrypt(ctx, blob, &bucket_context(bucket), Some(cmk));
+        observe::lookup(false, plaintext.as_ref().err());
+        let plaintext = plaintext?;
         let key =
             SymmetricKey::from_slice(&plaintext.plaintext).map_err(|_| KeyingError::Integrity)?;
         let mut opened = lock(&self.opened)?;

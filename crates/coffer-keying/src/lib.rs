@@ -29,6 +29,7 @@
 
 mod bucket_keys;
 mod error;
+pub mod observe;
 mod protection;
 mod sealing;
 #[cfg(test)]

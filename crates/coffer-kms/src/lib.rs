@@ -35,6 +35,7 @@ pub mod kms;
 pub mod memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory_keystore;
+pub mod observe;
 pub mod root_key;
 
 pub use embedded::EmbeddedKms;

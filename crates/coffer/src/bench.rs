@@ -87,7 +87,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         objects: args.objects,
         server_pid: args.server_pid,
     };
-    let reports = bench::run(Arc::new(client(args.connect)?), config)
+    let client = client(args.connect)?;
+    // S3 servers refuse SSE-C over plain HTTP (the key would cross the network in clear).
+    let plain_http_sse_c = sse == SseMode::CustomerKey && client.url().starts_with("http://");
+    let reports = bench::run(Arc::new(client), config)
         .await
         .map_err(|e| e.to_string())?;
     if args.json {
@@ -134,6 +137,14 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     }
     if reports.iter().any(|r| r.errors > 0) {
+        if plain_http_sse_c {
+            return Err(
+                "some requests failed: SSE-C needs TLS, and this endpoint is plain \
+                        HTTP. Use the server's https:// endpoint (start it with --tls-listen; \
+                        see docs/tls.md) and pass its CA with --ca-bundle"
+                    .into(),
+            );
+        }
         return Err("some requests failed (see the errors column)".into());
     }
     Ok(())

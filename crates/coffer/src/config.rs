@@ -19,11 +19,9 @@ const DEFAULT_LIFECYCLE_INTERVAL_SECS: u64 = 3600;
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
-    /// TOML file with any of: data_dir, listen, region, domains, log,
-    /// default_sse, lifecycle_interval, meta, blobs, sweep_interval, sweep_grace, the connection limits (max_connections, header_read_timeout,
-    /// body_read_timeout, send_timeout), the tls_* keys (tls_listen, tls_cert, tls_key,
-    /// tls_min_version, tls_max_version, tls_cipher_suites, tls_pq,
-    /// tls_client_ca) and console_listen.
+    /// TOML file with a key for every flag but this one and --test-clock, named as the flag
+    /// with `_` for `-` (`--tls-listen` is `tls_listen`; `--domain` is `domains`, a list);
+    /// packaging/coffer.toml shows them all.
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where metadata, object blobs and keys live [default: ./coffer-data].
@@ -132,6 +130,27 @@ pub struct ServerArgs {
     /// /_coffer/admin/clock), to drive lifecycle and retention in tests.
     #[arg(long, env = "COFFER_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
+    /// The admin listener, metrics and the access log (boxed: `coffer`'s command enum stays
+    /// small).
+    #[command(flatten)]
+    pub observability: Box<ObservabilityArgs>,
+}
+
+/// Observability flags (docs/operations.md): the admin listener, metrics and the access log.
+#[derive(Args, Debug, Default)]
+pub struct ObservabilityArgs {
+    /// Plain-HTTP listener for /health/live, /health/ready and /metrics only, e.g.
+    /// 127.0.0.1:9100; keep it on loopback or a management network [default: none].
+    #[arg(long, env = "COFFER_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// File holding the bearer token that GET /metrics requires (`Authorization: Bearer
+    /// TOKEN`); needs --admin-listen [default: /metrics open to whoever reaches the listener].
+    #[arg(long, env = "COFFER_METRICS_TOKEN_FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Write a JSON access log, one object per request and line, to PATH (appended, 0600) or
+    /// `-` (standard output) [default: none].
+    #[arg(long, env = "COFFER_ACCESS_LOG")]
+    pub access_log: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -163,6 +182,12 @@ struct ConfigFile {
     blobs: Option<String>,
     sweep_interval: Option<u64>,
     sweep_grace: Option<u64>,
+    allow_insecure_sse_c: Option<bool>,
+    root_passphrase_file: Option<PathBuf>,
+    // Observability.
+    admin_listen: Option<SocketAddr>,
+    metrics_token_file: Option<PathBuf>,
+    access_log: Option<String>,
 }
 
 /// Settings after merging every source.
@@ -192,6 +217,19 @@ pub struct Settings {
     pub sweep_interval: Option<Duration>,
     /// How old a pending row must be before its blob is deleted.
     pub sweep_grace: Duration,
+    /// The admin listener, metrics token and access log.
+    pub observability: Observability,
+}
+
+/// Where the server reports on itself, besides its log.
+#[derive(Debug, Default)]
+pub struct Observability {
+    /// The admin listener (probes and `/metrics`); `None`: none.
+    pub admin_listen: Option<SocketAddr>,
+    /// The file holding `/metrics`'s bearer token.
+    pub metrics_token_file: Option<PathBuf>,
+    /// Where the JSON access log goes; `None`: no access log.
+    pub access_log: Option<coffer_api::access_log::AccessLogTarget>,
 }
 
 /// Where metadata, the keystore and blobs live.
@@ -237,6 +275,7 @@ impl ServerArgs {
             ),
         };
         let tls = self.resolve_tls(&mut file)?;
+        let observability = self.resolve_observability(&mut file)?;
         let limits = self.resolve_limits(&file)?;
         if listen.is_none() && tls.is_none() {
             return Err("nothing to serve: --listen is off and there is no --tls-listen".into());
@@ -279,9 +318,10 @@ impl ServerArgs {
             region,
             domains,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
-            allow_insecure_sse_c: self.allow_insecure_sse_c,
+            allow_insecure_sse_c: self.allow_insecure_sse_c
+                || file.allow_insecure_sse_c.unwrap_or(false),
             default_protection,
-            root_passphrase_file: self.root_passphrase_file,
+            root_passphrase_file: self.root_passphrase_file.or(file.root_passphrase_file),
             limits,
             lifecycle_interval: match self
                 .lifecycle_interval
@@ -306,6 +346,34 @@ impl ServerArgs {
                 Some(0) => return Err("--sweep-grace must be at least 1 second".into()),
                 Some(secs) => Duration::from_secs(secs),
             },
+            observability,
+        })
+    }
+
+    /// The admin listener, metrics token and access log: flags over the file.
+    fn resolve_observability(&mut self, file: &mut ConfigFile) -> Result<Observability, String> {
+        let flags = &mut self.observability;
+        let admin_listen = flags.admin_listen.or(file.admin_listen);
+        let metrics_token_file = flags
+            .metrics_token_file
+            .take()
+            .or(file.metrics_token_file.take());
+        if metrics_token_file.is_some() && admin_listen.is_none() {
+            return Err(
+                "--metrics-token-file needs --admin-listen (where /metrics is served)".into(),
+            );
+        }
+        let access_log = match flags.access_log.take().or(file.access_log.take()) {
+            Some(text) if text.trim().is_empty() => {
+                return Err("--access-log needs a path, or - for standard output".into());
+            }
+            Some(text) => Some(coffer_api::access_log::AccessLogTarget::parse(&text)),
+            None => None,
+        };
+        Ok(Observability {
+            admin_listen,
+            metrics_token_file,
+            access_log,
         })
     }
 
@@ -474,6 +542,7 @@ mod tests {
             blobs: None,
             sweep_interval: None,
             sweep_grace: None,
+            observability: Box::default(),
         }
     }
 
@@ -589,6 +658,47 @@ mod tests {
         let mut a = args();
         a.config = Some(path);
         assert!(a.resolve().is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn observability_and_file_only_keys() {
+        use coffer_api::access_log::AccessLogTarget;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("coffer.toml");
+        std::fs::write(
+            &path,
+            "admin_listen = \"127.0.0.1:9100\"\nmetrics_token_file = \"/etc/t\"\n\
+             access_log = \"-\"\nallow_insecure_sse_c = true\nroot_passphrase_file = \"/etc/p\"\n",
+        )
+        .expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        a.observability.access_log = Some("/var/log/coffer/access.log".into());
+        let s = a.resolve().expect("resolves");
+        let o = &s.observability;
+        assert_eq!(o.admin_listen.map(|a| a.port()), Some(9100));
+        assert_eq!(o.metrics_token_file, Some(PathBuf::from("/etc/t")));
+        assert_eq!(
+            o.access_log,
+            Some(AccessLogTarget::File("/var/log/coffer/access.log".into())),
+            "the flag wins"
+        );
+        assert!(s.allow_insecure_sse_c);
+        assert_eq!(s.root_passphrase_file, Some(PathBuf::from("/etc/p")));
+
+        let mut a = args();
+        a.observability.access_log = Some("-".into());
+        let s = a.resolve().expect("resolves");
+        assert_eq!(s.observability.access_log, Some(AccessLogTarget::Stdout));
+        assert!(
+            s.observability.admin_listen.is_none(),
+            "no admin listener by default"
+        );
+
+        let mut a = args();
+        a.observability.metrics_token_file = Some("/etc/t".into());
+        let error = a.resolve().expect_err("a token needs the admin listener");
+        assert!(error.contains("--admin-listen"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! then the profile (`--profile` / `AWS_PROFILE`, else `default`) in the shared credentials
 //! file (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`) and the config file
 //! (`AWS_CONFIG_FILE`, else `~/.aws/config`: `region`, `endpoint_url`, `ca_bundle`).
+//! A session token (temporary credentials) comes with the pair it belongs to:
+//! `AWS_SESSION_TOKEN` with a pair from flags or the environment, the profile's
+//! `aws_session_token` with the profile's pair.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,7 +50,7 @@ pub struct ConnectArgs {
 pub fn client(connect: ConnectArgs) -> Result<SignedClient, String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let resolved = resolve(connect, &Files::from_env(), &env)?;
-    SignedClient::with_ca_file(
+    let client = SignedClient::with_ca_file(
         Endpoint {
             url: resolved.endpoint_url,
             access_key: resolved.access_key_id,
@@ -57,7 +60,12 @@ pub fn client(connect: ConnectArgs) -> Result<SignedClient, String> {
         Timeouts::default(),
         resolved.ca_bundle.as_deref(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?
+    .with_refused_hint("set --endpoint-url or AWS_ENDPOINT_URL");
+    Ok(match resolved.session_token {
+        Some(token) => client.with_session_token(Secret::new(token.as_str())),
+        None => client,
+    })
 }
 
 /// What a command connects with, every source consulted.
@@ -65,6 +73,7 @@ struct Resolved {
     endpoint_url: String,
     access_key_id: String,
     secret_access_key: Zeroizing<String>,
+    session_token: Option<Zeroizing<String>>,
     region: String,
     ca_bundle: Option<PathBuf>,
 }
@@ -115,11 +124,11 @@ fn resolve(
         let found = |source: &Section| source.values().and_then(|v| v.get(key).cloned());
         found(&credentials).or_else(|| found(&config))
     };
-    let (access_key_id, secret_access_key) = match (
+    let (access_key_id, secret_access_key, session_token) = match (
         connect.access_key_id,
         connect.secret_access_key.map(Zeroizing::new),
     ) {
-        (Some(id), Some(secret)) => (id, secret),
+        (Some(id), Some(secret)) => (id, secret, env("AWS_SESSION_TOKEN").map(Zeroizing::new)),
         (Some(_), None) | (None, Some(_)) => {
             return Err("give both --access-key-id and --secret-access-key \
                         (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither"
@@ -129,7 +138,13 @@ fn resolve(
             from_files("aws_access_key_id"),
             from_files("aws_secret_access_key").map(Zeroizing::new),
         ) {
-            (Some(id), Some(secret)) => (id, secret),
+            (Some(id), Some(secret)) => (
+                id,
+                secret,
+                from_files("aws_session_token")
+                    .or_else(|| from_files("session_token"))
+                    .map(Zeroizing::new),
+            ),
             _ => {
                 return Err(format!(
                     "no credentials to sign with; tried --access-key-id/--secret-access-key, \
@@ -151,6 +166,7 @@ fn resolve(
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
         access_key_id,
         secret_access_key,
+        session_token,
         region: connect
             .region
             .or_else(|| env("AWS_DEFAULT_REGION"))
@@ -272,6 +288,36 @@ mod tests {
         assert_eq!(
             (r.access_key_id.as_str(), r.secret_access_key.as_str()),
             ("FILEKEY", "filesecret")
+        );
+    }
+
+    #[test]
+    fn session_tokens_come_with_their_pair() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = files(
+            dir.path(),
+            "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = s\n\
+             aws_session_token = FILETOKEN\n",
+            "",
+        );
+        let env = |name: &str| (name == "AWS_SESSION_TOKEN").then(|| "ENVTOKEN".to_owned());
+        let r = resolve(args(), &files, &env).expect("resolves");
+        assert_eq!(
+            r.session_token.as_deref().map(String::as_str),
+            Some("FILETOKEN")
+        );
+        let mut a = args();
+        a.access_key_id = Some("ENVKEY".into());
+        a.secret_access_key = Some("envsecret".into());
+        let r = resolve(a.clone(), &files, &env).expect("resolves");
+        assert_eq!(
+            r.session_token.as_deref().map(String::as_str),
+            Some("ENVTOKEN")
+        );
+        let r = resolve(a, &files, &no_env).expect("resolves");
+        assert!(
+            r.session_token.is_none(),
+            "no token without AWS_SESSION_TOKEN"
         );
     }
 

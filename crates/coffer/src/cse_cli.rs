@@ -93,6 +93,14 @@ pub struct RewrapArgs {
 pub async fn run(command: CseCommand) -> Result<(), String> {
     match command {
         CseCommand::GenerateKey { path } => {
+            // A missing directory (`~/.coffer/`) is made private (0700), as the key file is;
+            // an existing one is left as it is.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.exists()
+            {
+                coffer_files::ensure_private_dir(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
             coffer_cse::generate_key_file(&path).map_err(|e| e.to_string())?;
             eprintln!("wrote a new AES-256 master key to {}", path.display());
             Ok(())

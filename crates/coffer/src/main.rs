@@ -19,12 +19,23 @@ mod user;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// `coffer --version`: the release, the commit it was built from and the build date (UTC),
+/// stamped by build.rs.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("COFFER_GIT_COMMIT"),
+    ", built ",
+    env!("COFFER_BUILD_DATE"),
+    " UTC)"
+);
 
 #[derive(Parser)]
 #[command(
     name = "coffer",
-    version,
+    version = VERSION,
     about = "An S3-compatible object store with encryption done right"
 )]
 struct Cli {
@@ -36,7 +47,7 @@ struct Cli {
 enum Command {
     /// Run the object server (embedded defaults: ./coffer-data, 127.0.0.1:9000).
     Server(config::ServerArgs),
-    /// Manage users (root credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    /// Manage users (root credentials, found as for every client command: docs/cli.md).
     User {
         #[command(subcommand)]
         command: user::UserCommand,
@@ -70,10 +81,64 @@ enum Command {
         #[command(subcommand)]
         command: migrate::AdminCommand,
     },
+    /// Print a shell completion script: `coffer completions bash > /etc/bash_completion.d/coffer`.
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `coffer man > coffer.1; man -l coffer.1`.
+    Man {
+        /// Write coffer.1 and a page per subcommand (coffer-server.1, …) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// Writes the completion script for `shell`, generated from the command definition.
+fn completions(shell: clap_complete::Shell) -> Result<(), String> {
+    // Generated into memory first: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "coffer", &mut script);
+    print_generated(&script)
+}
+
+/// Writes the man page, generated from the command definition: the options and a
+/// SUBCOMMANDS section naming each command; with `out_dir`, a page per subcommand too.
+fn man_page(out_dir: Option<&std::path::Path>) -> Result<(), String> {
+    let command = Cli::command();
+    if let Some(dir) = out_dir {
+        return std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(command, dir))
+            .map_err(|e| format!("cannot write man pages to {}: {e}", dir.display()));
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .date(env!("COFFER_BUILD_DATE"))
+        .source(format!("coffer {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut page)
+        .map_err(|e| format!("cannot render the man page: {e}"))?;
+    print_generated(&page)
+}
+
+fn print_generated(text: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = objects_cli::PipeOut::stdout();
+    out.write_all(text)
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated text, no runtime needed.
+    let generated = match cli.command {
+        Command::Completions { shell } => Some(completions(shell)),
+        Command::Man { ref out_dir } => Some(man_page(out_dir.as_deref())),
+        _ => None,
+    };
+    if let Some(result) = generated {
+        return finish(result);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,8 +160,13 @@ fn main() -> ExitCode {
             Command::Cse { command } => cse_cli::run(command).await,
             Command::Inspect { command } => inspect::run(command),
             Command::Admin { command } => migrate::run(command).await,
+            Command::Completions { .. } | Command::Man { .. } => Ok(()),
         }
     });
+    finish(result)
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

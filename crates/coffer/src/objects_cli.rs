@@ -22,6 +22,7 @@ use coffer_cse::{
     ObjectEncryption, PlaintextInfo,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::io::AsyncRead;
 
 use crate::connect::{ConnectArgs, client};
 use crate::master_keys::{MasterKeyArgs, parse_format};
@@ -31,8 +32,11 @@ const DEFAULT_PART_SIZE: &str = "8MiB";
 
 #[derive(Subcommand)]
 pub enum ObjectCommand {
-    /// Copy a file to or from a bucket, or between buckets:
-    /// `coffer cp FILE s3://b/k`, `coffer cp s3://b/k FILE`, `coffer cp s3://a/k s3://b/k`.
+    /// Copy a file to or from a bucket, or between buckets (`-`: stdin or stdout).
+    ///
+    /// `coffer cp FILE s3://b/k`, `coffer cp s3://b/k FILE`, `coffer cp s3://a/k s3://b/k`;
+    /// `-` is stdin (`coffer cp - s3://b/k`, streamed in parts) or stdout
+    /// (`coffer cp s3://b/k -`).
     Cp {
         source: String,
         destination: String,
@@ -159,10 +163,23 @@ async fn cp(source: &str, destination: &str, transfer: TransferArgs) -> Result<(
     match (ObjectUrl::is(source), ObjectUrl::is(destination)) {
         (false, true) => {
             let mut target = ObjectUrl::parse(destination)?;
+            let source = if source == "-" {
+                Source::Stdin
+            } else {
+                Source::File(PathBuf::from(source))
+            };
             if target.key.is_empty() || target.key.ends_with('/') {
-                target.key.push_str(&file_name(Path::new(source))?);
+                match &source {
+                    Source::File(path) => target.key.push_str(&file_name(path)?),
+                    Source::Stdin => {
+                        return Err(format!(
+                            "{destination} names no object: stdin has no file name, give the \
+                             key (s3://bucket/key)"
+                        ));
+                    }
+                }
             }
-            upload(&client, Path::new(source), &target, &transfer).await
+            upload(&client, &source, &target, &transfer).await
         }
         (true, false) => {
             let url = ObjectUrl::parse(source)?;
@@ -252,26 +269,64 @@ impl BodyTransform for Encrypting {
     }
 }
 
+/// What an upload reads.
+enum Source {
+    File(PathBuf),
+    /// `-`: read to the end, its length unknown until then.
+    Stdin,
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Stdin => "stdin".into(),
+        }
+    }
+
+    /// The reader and, for a file, its size.
+    async fn open(&self) -> Result<(Box<dyn AsyncRead + Unpin + Send>, Option<u64>), String> {
+        let path = match self {
+            Source::Stdin => return Ok((Box::new(stdin()?), None)),
+            Source::File(path) => path,
+        };
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        Ok((Box::new(file), Some(size)))
+    }
+}
+
+/// Stdin as an async reader: its descriptor, duplicated, read on tokio's blocking threads
+/// (what tokio's own `stdin()` does, without its feature's rebuild of every dependent).
+fn stdin() -> Result<tokio::fs::File, String> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    Ok(tokio::fs::File::from_std(std::fs::File::from(fd)))
+}
+
 async fn upload(
     client: &Arc<SignedClient>,
-    path: &Path,
+    source: &Source,
     target: &ObjectUrl,
     transfer: &TransferArgs,
 ) -> Result<(), String> {
     if !transfer.encrypt && !transfer.keys.is_empty() {
         return Err("master-key options without --encrypt: add --encrypt to encrypt the upload (nothing was sent)".into());
     }
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
+    let (reader, size) = source.open().await?;
     let format = parse_format(&transfer.format)?;
     let part_size = transfer.part_size;
-    let multipart = size > part_size;
+    // A stream's size is known only at its end: the part size must suit a multipart upload.
+    let multipart = size.is_none_or(|size| size > part_size);
     if multipart && part_size < objects::MIN_PART_SIZE as u64 {
         return Err(format!(
             "--part-size must be at least {} bytes for a multipart upload",
@@ -284,14 +339,24 @@ async fn upload(
     };
     let mut transform: Box<dyn BodyTransform> = Box::new(Identity);
     if transfer.encrypt {
+        // The oss format's metadata, sent before the first byte, records the plaintext size
+        // and the part layout (as oss2 expects); the aws formats need neither.
+        if size.is_none() && format == Format::Oss {
+            return Err(
+                "--encrypt --format oss needs a file: the oss format records the plaintext \
+                 size before the upload starts, and stdin's is unknown (nothing was sent; the \
+                 aws formats can encrypt stdin)"
+                    .into(),
+            );
+        }
         let master = transfer.keys.writing_key(client)?;
         let encryption = ObjectEncryption::new(format, &master)
             .await
             .map_err(|e| format!("encrypt with {}: {e}", master.label()))?;
         let info = PlaintextInfo {
-            length: Some(size),
+            length: size,
             md5_base64: None,
-            multipart: multipart.then_some(MultipartLayout {
+            multipart: size.filter(|_| multipart).map(|size| MultipartLayout {
                 data_size: size,
                 part_size,
             }),
@@ -302,7 +367,9 @@ async fn upload(
         )));
     }
     let bar = quiet_or_progress(transfer.quiet);
-    bar.set_length(size);
+    if let Some(size) = size {
+        bar.set_length(size);
+    }
     let plan = UploadPlan {
         part_size: usize::try_from(part_size).map_err(|_| "--part-size is too large")?,
         concurrency: transfer.concurrency.max(1),
@@ -311,7 +378,7 @@ async fn upload(
         client,
         &target.bucket,
         &target.key,
-        file,
+        reader,
         size,
         &object,
         &plan,
@@ -319,7 +386,13 @@ async fn upload(
         &|n| bar.inc(n),
     )
     .await
-    .map_err(|e| format!("upload {} -> {}: {e}", path.display(), source_url(target)))?;
+    .map_err(|e| {
+        format!(
+            "upload {} -> {}: {e}",
+            source.describe(),
+            source_url(target)
+        )
+    })?;
     bar.finish_and_clear();
     Ok(())
 }
@@ -466,11 +539,11 @@ async fn download(
             use std::io::Seek;
             staged
                 .rewind()
-                .and_then(|()| std::io::copy(&mut staged, &mut std::io::stdout().lock()))
+                .and_then(|()| std::io::copy(&mut staged, &mut PipeOut::stdout()))
                 .map_err(|e| format!("cannot write to stdout: {e}"))?;
         }
         Destination::Stdout => {
-            decrypt_into(stream, decrypting, &mut std::io::stdout().lock(), &bar)
+            decrypt_into(stream, decrypting, &mut PipeOut::stdout(), &bar)
                 .await
                 .map_err(|e| fail(&e))?;
         }
@@ -497,11 +570,41 @@ async fn decrypt_into(
     out.flush().map_err(|e| format!("write failed: {e}"))
 }
 
+/// Stdout for `cat`, `cp … -`, `ls` (and the generated `completions` and `man`), where a closed pipe ends the command quietly with
+/// status 0: `coffer ls s3://b | head -1` got what it asked for. Rust ignores SIGPIPE, so a
+/// write to a closed pipe is an `EPIPE` error; this ends the process as the default SIGPIPE
+/// disposition would, without the error message or the failure status. Nothing is left
+/// behind: downloads to stdout stage only in unlinked temporary files.
+pub struct PipeOut(std::io::StdoutLock<'static>);
+
+impl PipeOut {
+    pub fn stdout() -> Self {
+        Self(std::io::stdout().lock())
+    }
+
+    fn closed_pipe_ends<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            other => other,
+        }
+    }
+}
+
+impl Write for PipeOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::closed_pipe_ends(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::closed_pipe_ends(self.0.flush())
+    }
+}
+
 // ---------------------------------------------------------------- ls, rm
 
 async fn ls(location: Option<String>, recursive: bool, connect: ConnectArgs) -> Result<(), String> {
     let client = client(connect)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = PipeOut::stdout();
     let mut print = |line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
     let Some(location) = location else {
         for bucket in objects::list_buckets(&client)

@@ -1,10 +1,12 @@
 //! `coffer server`: opens the data directory, loads keys and credentials,
 //! and serves HTTP and/or HTTPS until SIGTERM or ctrl-c. SIGHUP reloads
-//! the HTTPS certificate.
+//! the HTTPS certificate and reopens the access log.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use coffer_api::access_log::AccessLog;
+use coffer_api::monitoring::MetricsAccess;
 use coffer_api::tls::{ReloadingCertificate, ServerConfig, ensure_self_signed, server_config};
 use coffer_api::{AppState, ServerSettings};
 use tracing_subscriber::EnvFilter;
@@ -51,6 +53,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         source,
         shared_keys,
     } = backends::open(&settings, fresh).await?;
+    let observed = Observed::open(&settings)?;
     let listeners = match Listeners::bind(&settings).await {
         Ok(listeners) => listeners,
         Err(e) => {
@@ -98,6 +101,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
             limits: settings.limits,
             default_protection: settings.default_protection.clone(),
         },
+        access_log: observed.access_log,
     });
     if settings.test_clock {
         coffer_api::clock::make_adjustable();
@@ -110,6 +114,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         Some(shared) => Some(shared.watch(state.clone()).await?),
         None => None,
     };
+    reopen_access_log_on_sighup(&state)?;
     if let Some(interval) = settings.lifecycle_interval {
         coffer_api::lifecycle_worker::spawn(state.clone(), interval);
     }
@@ -122,16 +127,58 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         default_sse = %settings.default_protection,
         "serving"
     );
-    listeners.serve(state).await?;
+    listeners.serve(state, observed.metrics).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// What the server reports on itself through: the metrics (counting from
+/// the start), `/metrics`'s guard and the access log.
+struct Observed {
+    metrics: MetricsAccess,
+    access_log: Option<AccessLog>,
+}
+
+impl Observed {
+    fn open(settings: &Settings) -> Result<Self, String> {
+        let observability = &settings.observability;
+        coffer_api::metrics::observe_keys();
+        let token = match &observability.metrics_token_file {
+            None => None,
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the metrics token file {}: {e}", path.display())
+                })?);
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(format!(
+                        "the metrics token file {} is empty",
+                        path.display()
+                    ));
+                }
+                Some(zeroize::Zeroizing::new(token.to_owned()))
+            }
+        };
+        let access_log = match &observability.access_log {
+            None => None,
+            Some(target) => Some(
+                AccessLog::open(target)
+                    .map_err(|e| format!("cannot open the access log {target:?}: {e}"))?,
+            ),
+        };
+        Ok(Self {
+            metrics: MetricsAccess::new(token),
+            access_log,
+        })
+    }
+}
+
 /// The listeners, bound before anything is served: HTTPS first, so that
-/// once the HTTP port accepts, both do.
+/// once the HTTP port accepts, both do; the admin listener last.
 struct Listeners {
     http: Option<tokio::net::TcpListener>,
     https: Option<(tokio::net::TcpListener, Arc<ServerConfig>)>,
+    admin: Option<tokio::net::TcpListener>,
     /// The web console: its page, and the API for what the page signs.
     console: Option<tokio::net::TcpListener>,
 }
@@ -161,6 +208,17 @@ impl Listeners {
                 Some(listener)
             }
         };
+        let admin = match settings.observability.admin_listen {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} (--admin-listen): {e}"))?;
+                let local = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("admin listener (health, metrics) on http://{local}");
+                Some(listener)
+            }
+        };
         let console = match settings.console_listen {
             None => None,
             Some(addr) => {
@@ -175,12 +233,13 @@ impl Listeners {
         Ok(Self {
             http,
             https,
+            admin,
             console,
         })
     }
 
     /// Serves every listener until SIGTERM or ctrl-c, then drains them all.
-    async fn serve(self, state: Arc<AppState>) -> Result<(), String> {
+    async fn serve(self, state: Arc<AppState>, metrics: MetricsAccess) -> Result<(), String> {
         let (stop, stopped) = tokio::sync::watch::channel(());
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -211,6 +270,20 @@ impl Listeners {
                 None => Ok(()),
             }
         };
+        let admin = async {
+            match self.admin {
+                Some(listener) => {
+                    coffer_api::monitoring::serve_admin(
+                        listener,
+                        state.clone(),
+                        metrics,
+                        until_stopped(stopped.clone()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
         let console = async {
             match self.console {
                 Some(listener) => {
@@ -226,7 +299,7 @@ impl Listeners {
                 None => Ok(()),
             }
         };
-        tokio::try_join!(http, https, console)
+        tokio::try_join!(http, https, admin, console)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -285,6 +358,31 @@ fn reload_on_sighup(certificate: Arc<ReloadingCertificate>) -> Result<(), String
 
 #[cfg(not(unix))]
 fn reload_on_sighup(_: Arc<ReloadingCertificate>) -> Result<(), String> {
+    Ok(())
+}
+
+/// SIGHUP reopens the access log file, for logrotate (`ExecReload`). Installed
+/// even without an access log or HTTPS (whose certificate reload listens too):
+/// SIGHUP's default action would kill the server on `systemctl reload`.
+#[cfg(unix)]
+fn reopen_access_log_on_sighup(state: &Arc<AppState>) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup =
+        signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Some(log) = &state.access_log {
+                log.reopen();
+                tracing::info!("SIGHUP: access log reopened");
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reopen_access_log_on_sighup(_: &Arc<AppState>) -> Result<(), String> {
     Ok(())
 }
 

@@ -10,9 +10,12 @@ pub enum UserCommand {
     /// Add a user; prints its credentials as JSON (keys generated when not given).
     Add {
         name: String,
-        #[arg(long)]
+        /// The new user's access key id [default: generated]. Named apart from
+        /// --access-key-id, which is the caller's (`--access-key` still works).
+        #[arg(long = "new-access-key", alias = "access-key")]
         access_key: Option<String>,
-        #[arg(long)]
+        /// The new user's secret key [default: generated] (`--secret-key` still works).
+        #[arg(long = "new-secret-key", alias = "secret-key")]
         secret_key: Option<String>,
         #[command(flatten)]
         connect: ConnectArgs,

@@ -235,6 +235,7 @@ fn read_sealed(
             opener
                 .open_range_in_place(&batch, &mut bytes)
                 .map_err(|_| ReadError::Integrity)?;
+            crate::metrics::opened(envelope.algorithm, bytes.len() as u64);
             if !bytes.is_empty() && !sink(Bytes::from(bytes)) {
                 return Ok(());
             }
@@ -288,10 +289,17 @@ pub async fn stream_range(
     let blobs = blobs(state);
     let remaining = range.end - range.start;
     tokio::task::spawn_blocking(move || {
+        let mut started = false;
         let result = read_range(&blobs, &source, range, |chunk| {
+            started = true;
             tx.blocking_send(Ok(chunk)).is_ok()
         });
         if let Err(error) = result {
+            // Before the first chunk, the failure becomes the response's
+            // error (`ApiError::integrity_check_failed` counts it).
+            if started && matches!(error, ReadError::Integrity) {
+                crate::metrics::integrity_failure();
+            }
             tracing::error!(?error, "reading an object body failed");
             let _ = tx.blocking_send(Err(error.into_io()));
         }

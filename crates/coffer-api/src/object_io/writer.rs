@@ -230,6 +230,7 @@ impl BodyWriter {
                 .push(&self.plain, &mut self.buffer)
                 .map_err(|e| ApiError::internal("sealing", e))?;
             self.plain.zeroize();
+            crate::metrics::sealed(sealer.algorithm(), self.size());
             sealer.finish(&mut self.buffer);
         }
         self.flush()?;

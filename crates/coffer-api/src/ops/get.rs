@@ -2,6 +2,7 @@
 //! headers (which CopyObject shares).
 
 use coffer_auth::amz_time::{format_http_date, parse_conditional_date};
+use coffer_crypto::sealed::{Envelope, WrapKind};
 use coffer_store::ObjectRecord;
 use http::{Response, StatusCode};
 
@@ -141,10 +142,11 @@ pub async fn get_object(
         key: &key,
         stored: &record.headers,
     };
-    let opening = sse::open_stored(state, req, record.envelope.as_deref(), name, false)?;
-    if opening
-        .as_ref()
-        .is_some_and(|o| o.envelope().plain_size() != record.size)
+    let protection =
+        StoredProtection::read(state, req, record.envelope.as_deref(), name, head_only)?;
+    if protection
+        .envelope()
+        .is_some_and(|envelope| envelope.plain_size() != record.size)
     {
         return Err(ApiError::integrity_check_failed());
     }
@@ -161,13 +163,13 @@ pub async fn get_object(
             ));
         }
         Some(n) => part_range(
-            &part_sizes(&record, opening.as_ref()),
+            &part_sizes(&record, protection.envelope()),
             n,
             object_type(&record) == "Multipart",
         )?,
     };
     let mut response = Response::builder();
-    for (name, value) in opening.iter().flat_map(|o| o.headers(req.dialect)) {
+    for (name, value) in protection.headers(req.dialect) {
         response = response.header(name, value);
     }
     let meta_prefix = req.dialect.header("meta-");
@@ -272,6 +274,16 @@ pub async fn get_object(
     let body = if head_only {
         ResponseBody::Empty
     } else {
+        let opening = match protection {
+            StoredProtection::Plain => None,
+            StoredProtection::Opened(opening) => Some(opening),
+            StoredProtection::Described { .. } => {
+                return Err(ApiError::internal(
+                    "GetObject",
+                    "an SSE-KMS object was described, not opened, for a GET",
+                ));
+            }
+        };
         let source = BodySource {
             extents: record.extents,
             opening,
@@ -281,6 +293,65 @@ pub async fn get_object(
     response
         .body(body)
         .map_err(|e| ApiError::internal("building a response", e))
+}
+
+/// What a GET or HEAD knows of how a stored object is protected.
+enum StoredProtection {
+    Plain,
+    /// Its data key at hand: every GET, and HEAD of all but SSE-KMS objects (the service
+    /// key is local; SSE-C needs the customer's key on HEAD too, as S3 requires).
+    Opened(coffer_keying::Opening),
+    /// HEAD of an SSE-KMS object, answered from the stored envelope without asking the KMS,
+    /// as AWS answers HeadObject (it needs s3:GetObject, not kms:Decrypt): a disabled or
+    /// deleted key then shows up in the GET that needs it, as `KMS.DisabledException` and
+    /// friends in an error body clients print, rather than as a bare 403 on HEAD (HEAD
+    /// answers carry no body). GET still fails closed.
+    Described {
+        envelope: Envelope,
+        headers: Vec<(String, String)>,
+    },
+}
+
+impl StoredProtection {
+    fn read(
+        state: &AppState,
+        req: &ApiRequest,
+        envelope: Option<&[u8]>,
+        name: coffer_keying::ObjectName<'_>,
+        head_only: bool,
+    ) -> ApiResult<Self> {
+        if head_only
+            && let Some(stored) = envelope
+            && sse::customer_key(req, false)?.is_none()
+            && let Ok(decoded) = Envelope::decode(stored)
+            && matches!(decoded.key.kind, WrapKind::Kms | WrapKind::KmsBucketKey)
+        {
+            return Ok(Self::Described {
+                headers: sse::describe_stored(req.dialect, stored),
+                envelope: decoded,
+            });
+        }
+        Ok(match sse::open_stored(state, req, envelope, name, false)? {
+            Some(opening) => Self::Opened(opening),
+            None => Self::Plain,
+        })
+    }
+
+    fn envelope(&self) -> Option<&Envelope> {
+        match self {
+            Self::Plain => None,
+            Self::Opened(opening) => Some(opening.envelope()),
+            Self::Described { envelope, .. } => Some(envelope),
+        }
+    }
+
+    fn headers(&self, dialect: Dialect) -> Vec<(String, String)> {
+        match self {
+            Self::Plain => Vec::new(),
+            Self::Opened(opening) => opening.headers(dialect),
+            Self::Described { headers, .. } => headers.clone(),
+        }
+    }
 }
 
 /// The checksum headers a GET or HEAD with `x-amz-checksum-mode: ENABLED`
@@ -311,9 +382,9 @@ fn answered_checksum(
 
 /// The plaintext size of each part of an object, in order: recorded at
 /// completion; for records older than that, from the envelope when it is
-/// open, else from the stored sizes (sealed or plain).
-pub fn part_sizes(record: &ObjectRecord, opening: Option<&coffer_keying::Opening>) -> Vec<u64> {
-    let envelope_parts = opening.map(|o| o.envelope().parts.as_slice());
+/// decoded, else from the stored sizes (sealed or plain).
+pub fn part_sizes(record: &ObjectRecord, envelope: Option<&Envelope>) -> Vec<u64> {
+    let envelope_parts = envelope.map(|e| e.parts.as_slice());
     record
         .extents
         .iter()

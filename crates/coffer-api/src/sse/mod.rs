@@ -186,7 +186,7 @@ pub fn keying_error(error: KeyingError) -> ApiError {
             "The provided customer key does not match the key the object was encrypted with.",
         ),
         KeyingError::CustomerKeyOverPlainHttp => ApiError::invalid_request(
-            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection (start the server with --allow-insecure-sse-c for tests only).",
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection: send them to the server's https:// endpoint (a server started with --tls-listen; see docs/tls.md). --allow-insecure-sse-c accepts them over plain HTTP, for tests only.",
         ),
         KeyingError::Internal { context, message } => ApiError::internal(context, message),
     }

@@ -145,6 +145,7 @@ fn default_threads(algorithm: Algorithm) -> usize {
 /// object id, the algorithm and `part_number`. Never seal two different
 /// plaintexts under the same (DEK, object id, part number).
 pub struct PartSealer {
+    algorithm: Algorithm,
     part: PartCipher,
     pending: Zeroizing<Vec<u8>>,
     pub(super) next_index: u64,
@@ -162,12 +163,18 @@ impl PartSealer {
         part_number: u32,
     ) -> Self {
         PartSealer {
+            algorithm,
             part: PartCipher::new(algorithm, dek, object_id, part_number),
             pending: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE)),
             next_index: 0,
             plain_len: 0,
             threads: default_threads(algorithm),
         }
+    }
+
+    /// The chunk AEAD this sealer seals with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// Sets how many threads may seal a batch of chunks (1 = never spawn).

@@ -303,6 +303,7 @@ impl EmbeddedKms {
     ) -> Result<T, KmsError> {
         let mut details = AuditDetails::default();
         let result = f(&mut details);
+        crate::observe::call_finished(operation, &result);
         let time = keystore::format_time(self.now()).unwrap_or_default();
         let line = audit::line(
             &time,

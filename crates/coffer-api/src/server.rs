@@ -417,7 +417,7 @@ async fn route(
     }
     // The Alibaba Cloud KMS API (RPC style, `Version=2016-01-20`) too.
     if crate::kms_api::alibaba::is_alibaba_request(&parts) {
-        *operation = Some(Operation::Kms(crate::kms_api::alibaba::operation_of(
+        facts.operation = Some(Operation::Kms(crate::kms_api::alibaba::operation_of(
             &parts,
         )));
         return Ok(crate::kms_api::alibaba::serve(state, &parts, body, request_id).await);

@@ -5,7 +5,8 @@
 //! Layout: this file authenticates, routes an operation and renders errors;
 //! `keys` holds the key administration operations (lifecycle, aliases,
 //! rotation, BYOK import) and `data` the data plane (data keys, Encrypt,
-//! Decrypt, ReEncrypt).
+//! Decrypt, ReEncrypt). `alibaba` serves the Alibaba Cloud KMS API
+//! (RPC style) over the same [`Kms`].
 //!
 //! Authorization is deliberately simple: root may do everything; any other
 //! user may use the data plane and the read-only calls (DescribeKey,
@@ -16,6 +17,7 @@
 //! plaintexts and their base64 forms sit in [`Zeroizing`] buffers. The
 //! response body itself (a `Bytes` handed to hyper) cannot be wiped.
 
+pub mod alibaba;
 mod data;
 mod keys;
 #[cfg(test)]

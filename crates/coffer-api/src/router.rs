@@ -421,6 +421,9 @@ mod tests {
         if crate::kms_api::is_kms_request(&parts) {
             return Operation::Kms(crate::kms_api::operation_of(&parts));
         }
+        if crate::kms_api::alibaba::is_alibaba_request(&parts) {
+            return Operation::Kms(crate::kms_api::alibaba::operation_of(&parts));
+        }
         let path = parts.uri.path();
         let target = if path.starts_with(ADMIN_PREFIX) {
             Target {
@@ -665,6 +668,30 @@ mod tests {
             MethodNotAllowed
         );
         assert_eq!(route("GET", "/", &encrypt), ListBuckets);
+
+        // The Alibaba KMS API: the action and version 2016-01-20 in the
+        // query (POP V1) or in x-acs-* headers (V3), named by the AWS
+        // operation it runs.
+        let op = route("POST", "/?Action=Decrypt&Version=2016-01-20", &[]);
+        assert_eq!((op.name(), matches!(op, Kms(Some(_)))), ("Decrypt", true));
+        let v3 = [
+            ("x-acs-action", "UpdateRotationPolicy"),
+            ("x-acs-version", "2016-01-20"),
+        ];
+        assert_eq!(route("POST", "/", &v3).name(), "EnableKeyRotation");
+        assert_eq!(
+            route("GET", "/?Action=Nope&Version=2016-01-20", &[]),
+            Kms(None)
+        );
+        // Another version, or another path, is S3.
+        assert_eq!(
+            route("GET", "/?Action=Decrypt&Version=2014-01-01", &[]),
+            ListBuckets
+        );
+        assert!(!matches!(
+            route("GET", "/bucket?Action=Decrypt&Version=2016-01-20", &[]),
+            Kms(_)
+        ));
     }
 
     #[test]

@@ -415,6 +415,13 @@ async fn route(
         facts.operation = Some(Operation::Kms(crate::kms_api::operation_of(&parts)));
         return Ok(crate::kms_api::serve(state, &parts, body).await);
     }
+    // The Alibaba Cloud KMS API (RPC style, `Version=2016-01-20`) too.
+    if crate::kms_api::alibaba::is_alibaba_request(&parts) {
+        facts.operation = Some(Operation::Kms(crate::kms_api::alibaba::operation_of(
+            &parts,
+        )));
+        return Ok(crate::kms_api::alibaba::serve(state, &parts, body, request_id).await);
+    }
     let raw_path = parts.uri.path();
     let host = parts
         .headers

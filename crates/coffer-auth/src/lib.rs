@@ -9,6 +9,9 @@
 //! * [`sigv2`]: legacy AWS Signature Version 2 (`AWS`, HMAC-SHA1), header
 //!   and presigned, over a [`SignedRequestV2`]; it shares its core with
 //!   [`oss_v1`] (the private `v1_family` module).
+//! * [`acs`]: the Alibaba Cloud API (POP) signatures of RPC-style APIs such
+//!   as KMS: V1 (`HMAC-SHA1` over the canonical query) and V3
+//!   (`ACS3-HMAC-SHA256` over a canonical request with `x-acs-*` headers).
 //! * [`detect`]: which [`Scheme`] a request uses, so the server picks the
 //!   verifier and the error dialect ([`AuthError::code`] or
 //!   [`AuthError::oss_code`]). Every verifier returns a [`Verified`].
@@ -23,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acs;
 pub mod amz_time;
 pub mod canonical;
 pub mod checksum;

@@ -118,22 +118,16 @@ fn random_iv() -> Result<[u8; BLOCK_LEN], CseError> {
 }
 
 /// A new object's content key and its metadata (without sizes).
+///
+/// Under a KMS key the CEK is wrapped as Alibaba's KMS wraps a data key:
+/// `Encrypt(base64(CEK))`, so the blob decrypts to base64 text through
+/// either KMS protocol, and oss2's `AliKMSProvider` (which decodes that
+/// text) reads the object through Coffer's Alibaba KMS API. A
+/// `GenerateDataKey` blob over the AWS protocol would hold the raw key.
 pub(crate) async fn new_object(master: &MasterKey) -> Result<(ContentKey, Metadata), CseError> {
     let iv = random_iv()?;
-    let (key, metadata) = match &master.kind {
-        // KMS generates the CEK itself, as oss2's AliKMSProvider does.
-        MasterKeyKind::Kms(kms) => {
-            let (key, blob) = kms.generate_data_key(&KmsContext::new()).await?;
-            let mut metadata = describe(master, &iv).await?;
-            metadata.insert(KEY.into(), kms_header(&blob));
-            (key, metadata)
-        }
-        _ => {
-            let key = SymmetricKey::generate()?;
-            let metadata = wrap(master, &key, &iv).await?;
-            (key, metadata)
-        }
-    };
+    let key = SymmetricKey::generate()?;
+    let metadata = wrap(master, &key, &iv).await?;
     Ok((ContentKey::Ctr { key, iv }, metadata))
 }
 

@@ -22,8 +22,9 @@ use crate::state::AppState;
 /// Lines per page when `limit` is not given, and the most a page may ask for.
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
-/// Lines read from the keystore per batch, and per request at most.
-const BATCH: usize = 1000;
+/// Lines read from the keystore per batch (large: the file keystore re-reads the log up to
+/// `after` for each), and per request at most.
+const BATCH: usize = 5000;
 const MAX_SCANNED: usize = 100_000;
 
 #[derive(Serialize)]

@@ -496,6 +496,28 @@ mod tests {
     }
 
     #[test]
+    fn a_line_still_being_appended_is_not_read() {
+        let files = Files::new();
+        files.store.append_audit(r#"{"n":1}"#).expect("append");
+        let mut log = OpenOptions::new()
+            .append(true)
+            .open(files.dir.path().join(AUDIT_FILE_NAME))
+            .expect("open the log");
+        log.write_all(br#"{"n":"#).expect("half a line");
+        let read = files.store.read_audit(0, 10).expect("read");
+        assert_eq!(
+            read,
+            [AuditEntry {
+                seq: 1,
+                line: r#"{"n":1}"#.into()
+            }]
+        );
+        log.write_all(b"2}\n").expect("the rest of the line");
+        let read = files.store.read_audit(1, 10).expect("read on");
+        assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
     fn another_seal_is_refused_and_the_file_kept() {
         let files = Files::new();
         let record = crate::contract::keystore::sample_key("k", "d", &['1']);

@@ -357,3 +357,68 @@ def test_console_user_has_only_its_own_rights(make_server, browser, artifacts):
     page.find("#sign-in-button").click()
     page.until_text("#error-message", "SignatureDoesNotMatch")
     assert page.find("#sign-in").is_displayed()
+
+
+def test_console_audit_log_and_key_usage(make_server, browser, artifacts):
+    """The key page says which objects the key protects (per key version), the deletion
+    confirmation repeats the count, and the Audit page filters the KMS audit log by key,
+    operation and outcome: a Decrypt refused while the key was disabled is found."""
+    srv, origin = console_server(make_server)
+    s3 = make_s3_client(srv.endpoint, srv.access_key, srv.secret_key)
+    kms = kms_client(srv)
+    key_id = kms.create_key(Description="audited from the console")["KeyMetadata"]["KeyId"]
+    bucket = unique_bucket_name("console-usage")
+    s3.create_bucket(Bucket=bucket)
+    for name in ("one", "two"):
+        s3.put_object(Bucket=bucket, Key=name, Body=name.encode(), ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId=key_id)
+    kms.rotate_key_on_demand(KeyId=key_id)
+    s3.put_object(Bucket=bucket, Key="three", Body=b"3", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"console audit")["CiphertextBlob"]
+    kms.disable_key(KeyId=key_id)
+    with pytest.raises(Exception):
+        kms.decrypt(CiphertextBlob=blob)
+    kms.enable_key(KeyId=key_id)
+    page = Page(browser, origin, artifacts, "audit")
+
+    browser.get(f"{origin}/console/")
+    page.find("#access-key-id").send_keys(srv.access_key)
+    page.find("#secret-access-key").send_keys(srv.secret_key)
+    page.find("#sign-in-button").click()
+    page.until_text("#who", "(root)")
+
+    # The key page: "3 object versions in 1 bucket (v1: 2, v2: 1)".
+    page.go(f"#/keys/{key_id}", "#key-usage")
+    usage = page.until_text("#key-usage", "object versions")
+    assert usage == "3 object versions in 1 bucket (v1: 2, v2: 1)", usage
+    page.screenshot("key-usage")
+
+    # Scheduling deletion asks first, with the count; dismissing it schedules nothing.
+    from selenium.webdriver.support import expected_conditions
+    page.find("#schedule-deletion button[type=submit]").click()
+    alert = page.wait.until(expected_conditions.alert_is_present())
+    assert "still protects 3 object versions in 1 bucket" in alert.text, alert.text
+    alert.dismiss()
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # The Audit page, reached from the key page, filtered to this key's failures.
+    page.find("#key-audit").click()
+    page.until_text("#audit", "EnableKey")
+    assert page.find("#audit-key").get_attribute("value") == key_id
+    page.Select(page.find("#audit-outcome")).select_by_value("error")
+    page.find("#audit-apply").click()
+    page.wait.until(lambda d: "outcome=error" in d.current_url)
+    refused = page.until_text("#audit", "DisabledException")
+    rows = browser.find_elements(page.By.CSS_SELECTOR, "#audit tbody tr")
+    assert len(rows) == 1 and "Decrypt" in refused and key_id in refused, refused
+    page.until_text("#audit-summary", "1 entry")
+    page.screenshot("audit-refused-decrypt")
+
+    # An operation filter, and a time range that excludes everything.
+    page.go(f"#/audit?key={key_id}&operation=DisableKey", "#audit")
+    page.until_text("#audit", "DisableKey")
+    assert len(browser.find_elements(page.By.CSS_SELECTOR, "#audit tbody tr")) == 1
+    page.go(f"#/audit?key={key_id}&until=2000-01-01T00:00:00Z", "#audit-summary")
+    page.until_text("#audit-summary", "0 entries")
+    page.until_text("#audit", "None.")
+    page.screenshot("audit-empty-range")

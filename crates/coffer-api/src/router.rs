@@ -140,6 +140,10 @@ pub enum AdminOperation {
     ObjectProtection {
         object: String,
     },
+    /// `GET kms/audit`: the KMS audit log, filtered, a page at a time.
+    KmsAudit,
+    /// `GET kms/usage?key=…`: the object versions a KMS key protects.
+    KmsUsage,
     /// NoSuchAdminEndpoint.
     Unknown,
 }
@@ -342,6 +346,8 @@ impl AdminOperation {
             (&Method::GET, Some(("protection", object))) => ObjectProtection {
                 object: object.to_owned(),
             },
+            (&Method::GET, Some(("kms", "audit"))) => KmsAudit,
+            (&Method::GET, Some(("kms", "usage"))) => KmsUsage,
             _ => Unknown,
         }
     }
@@ -361,6 +367,8 @@ impl AdminOperation {
             AdminOperation::RunSweeper => "AdminRunSweeper",
             AdminOperation::AdvanceClock => "AdminAdvanceClock",
             AdminOperation::ObjectProtection { .. } => "AdminObjectProtection",
+            AdminOperation::KmsAudit => "AdminKmsAudit",
+            AdminOperation::KmsUsage => "AdminKmsUsage",
             AdminOperation::Unknown => "AdminUnknownEndpoint",
         }
     }
@@ -630,6 +638,18 @@ mod tests {
                 Admin(AdminOperation::ObjectProtection {
                     object: "b/dir/k%20x".to_owned(),
                 }),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/kms/audit?key=k",
+                &[],
+                Admin(AdminOperation::KmsAudit),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/kms/usage?key=k",
+                &[],
+                Admin(AdminOperation::KmsUsage),
             ),
             (
                 "GET",

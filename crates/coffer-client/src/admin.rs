@@ -1,4 +1,5 @@
-//! The admin API client behind `coffer user …`, `coffer sse …` and `coffer ls --owners`.
+//! The admin API client behind `coffer user …`, `coffer sse …`, `coffer ls --owners` and
+//! `coffer kms audit/usage`.
 
 use http::Method;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -128,4 +129,62 @@ pub async fn seal_plaintext(client: &SignedClient) -> Result<serde_json::Value, 
 /// Re-wraps every object's data key under the current version.
 pub async fn rewrap_objects(client: &SignedClient) -> Result<serde_json::Value, ClientError> {
     json_call(client, Method::POST, &format!("{SSE}/rewrap")).await
+}
+
+const KMS: &str = "/_coffer/admin/kms";
+
+/// What `coffer kms audit` asks for: every filter given must match.
+#[derive(Debug, Default)]
+pub struct AuditQuery<'a> {
+    /// A key id, ARN or alias.
+    pub key: Option<&'a str>,
+    /// A KMS operation (`Decrypt`, `DisableKey`, …).
+    pub operation: Option<&'a str>,
+    /// A user name, `root`, or `coffer` (the server itself, for SSE-KMS).
+    pub principal: Option<&'a str>,
+    /// `ok`, `error`, or an exception name (`DisabledException`).
+    pub outcome: Option<&'a str>,
+    /// RFC 3339 times, inclusive.
+    pub since: Option<&'a str>,
+    /// See `since`.
+    pub until: Option<&'a str>,
+    /// Lines after this sequence number (0: from the start).
+    pub after: u64,
+    /// At most this many lines (1–1000).
+    pub limit: u32,
+}
+
+/// One page of the KMS audit log: `{"lines": […], "next_after": N, "truncated": bool}`.
+pub async fn kms_audit(
+    client: &SignedClient,
+    query: &AuditQuery<'_>,
+) -> Result<serde_json::Value, ClientError> {
+    let mut path = format!("{KMS}/audit?after={}&limit={}", query.after, query.limit);
+    let filters = [
+        ("key", query.key),
+        ("operation", query.operation),
+        ("principal", query.principal),
+        ("outcome", query.outcome),
+        ("since", query.since),
+        ("until", query.until),
+    ];
+    for (name, value) in filters {
+        if let Some(value) = value {
+            path.push_str(&format!(
+                "&{name}={}",
+                utf8_percent_encode(value, NON_ALPHANUMERIC)
+            ));
+        }
+    }
+    json_call(client, Method::GET, &path).await
+}
+
+/// The object versions a KMS key protects, per key version and bucket (a full walk of the
+/// metadata on the server).
+pub async fn kms_usage(client: &SignedClient, key: &str) -> Result<serde_json::Value, ClientError> {
+    let path = format!(
+        "{KMS}/usage?key={}",
+        utf8_percent_encode(key, NON_ALPHANUMERIC)
+    );
+    json_call(client, Method::GET, &path).await
 }

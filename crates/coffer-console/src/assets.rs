@@ -47,6 +47,7 @@ assets! {
     "js/keys.js" => JS,
     "js/users.js" => JS,
     "js/status.js" => JS,
+    "js/audit.js" => JS,
 }
 
 #[cfg(test)]

@@ -218,6 +218,23 @@ pub trait KeyStore: Send + Sync {
     /// line is, is the backend's to document: the file backend hands it to
     /// the operating system with one `write` and does not fsync each line.
     fn append_audit(&self, line: &str) -> Result<(), KmsError>;
+
+    /// Up to `limit` audit lines after sequence number `after` (0: from the
+    /// start), oldest first, each with its sequence number: numbers grow with
+    /// each appended line (the file backend counts lines from 1, a database
+    /// uses its sequence, which may skip numbers). A line still being
+    /// appended is not returned until it is whole.
+    fn read_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError>;
+}
+
+/// One stored audit line and its sequence number ([`KeyStore::read_audit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Increases with each appended line; the next read passes the last one
+    /// seen as `after`.
+    pub seq: u64,
+    /// The line as appended (a JSON object, without its newline).
+    pub line: String,
 }
 
 /// Protects the integrity of stored metadata without handing the backend a

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 
 use coffer_crypto::SymmetricKey;
+
+use crate::keystore::AuditEntry;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -465,6 +467,15 @@ pub trait KmsAdmin: Send + Sync {
     ) -> Result<(), KmsError>;
     /// Deletes an EXTERNAL key's material; the key becomes PendingImport.
     fn delete_imported_key_material(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;
+    // The audit log.
+    /// Up to `limit` audit lines after sequence number `after` (0: from the
+    /// start), oldest first: the admin API's audit endpoint, not a KMS API
+    /// call, so reading is not itself audited. A KMS that keeps no log
+    /// answers [`KmsError::Validation`].
+    fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError> {
+        let _ = (after, limit);
+        Err(KmsError::Validation("this KMS keeps no audit log".into()))
+    }
 }
 
 /// A whole KMS: the data plane and key administration, as the KMS API

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::keystore::{Cas, KeyRecord, KeyStore, Revision, Versioned, check_record_id};
+use crate::keystore::{AuditEntry, Cas, KeyRecord, KeyStore, Revision, Versioned, check_record_id};
 use crate::kms::KmsError;
 
 #[derive(Default)]
@@ -100,6 +100,19 @@ impl KeyStore for MemoryKeyStore {
         }
         self.lock()?.audit.push(line.to_owned());
         Ok(())
+    }
+
+    fn read_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError> {
+        let inner = self.lock()?;
+        Ok((1u64..)
+            .zip(&inner.audit)
+            .skip(usize::try_from(after).unwrap_or(usize::MAX))
+            .take(limit)
+            .map(|(seq, line)| AuditEntry {
+                seq,
+                line: line.clone(),
+            })
+            .collect())
     }
 }
 

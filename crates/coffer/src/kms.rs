@@ -1,8 +1,11 @@
 //! `coffer kms …`: key administration through the server's KMS API (the
-//! same AWS KMS JSON protocol `aws kms` speaks). Answers print as JSON.
+//! same AWS KMS JSON protocol `aws kms` speaks); `audit` and `usage` through
+//! the admin API. Answers print as JSON (`audit`: one line per entry).
 
 use clap::Subcommand;
+use coffer_client::admin::{self, AuditQuery};
 use coffer_client::kms;
+use coffer_client::transport::SignedClient;
 use serde_json::{Value, json};
 
 use crate::connect::{ConnectArgs, client};
@@ -63,11 +66,49 @@ pub enum KmsCommand {
         #[command(flatten)]
         connect: ConnectArgs,
     },
-    /// Destroy a key after a waiting period of 7 to 30 days.
+    /// Destroy a key after a waiting period of 7 to 30 days. Refused while the key still
+    /// protects objects (their count is printed), unless --force.
     ScheduleKeyDeletion {
         key: String,
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// Schedule even though objects are still sealed under the key (they become
+        /// unreadable for good when it is deleted).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+    /// Which objects a key protects: object versions and bytes per key version and bucket
+    /// (root only; walks every object version's metadata on the server).
+    Usage {
+        key: String,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+    /// The KMS audit log, oldest first, one JSON object per line (root only).
+    Audit {
+        /// Only calls on this key (id, ARN or alias).
+        #[arg(long)]
+        key: Option<String>,
+        /// Only this operation (Decrypt, GenerateDataKey, DisableKey, …).
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only this principal (a user name, root, or coffer for SSE-KMS by the server).
+        #[arg(long)]
+        principal: Option<String>,
+        /// ok, error (any failure), or an exception name such as DisabledException.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// From this RFC 3339 time on (2026-01-31T12:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Print at most N lines.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
         #[command(flatten)]
         connect: ConnectArgs,
     },
@@ -100,6 +141,46 @@ pub enum KmsCommand {
 }
 
 pub async fn run(command: KmsCommand) -> Result<(), String> {
+    let command = match command {
+        KmsCommand::Usage { key, connect } => {
+            let usage = admin::kms_usage(&client(connect)?, &key)
+                .await
+                .map_err(|e| e.to_string())?;
+            return print_pretty(&usage);
+        }
+        KmsCommand::Audit {
+            key,
+            operation,
+            principal,
+            outcome,
+            since,
+            until,
+            limit,
+            connect,
+        } => {
+            let query = AuditQuery {
+                key: key.as_deref(),
+                operation: operation.as_deref(),
+                principal: principal.as_deref(),
+                outcome: outcome.as_deref(),
+                since: since.as_deref(),
+                until: until.as_deref(),
+                after: 0,
+                limit: 0,
+            };
+            return print_audit(&client(connect)?, query, limit).await;
+        }
+        KmsCommand::ScheduleKeyDeletion {
+            ref key,
+            force,
+            ref connect,
+            ..
+        } => {
+            warn_of_protected_objects(&client(connect.clone())?, key, force).await?;
+            command
+        }
+        other => other,
+    };
     let (operation, request, connect): (&str, Value, ConnectArgs) = match command {
         KmsCommand::CreateKey {
             description,
@@ -128,7 +209,9 @@ pub async fn run(command: KmsCommand) -> Result<(), String> {
         }
         KmsCommand::EnableKey { key, connect } => ("EnableKey", json!({"KeyId": key}), connect),
         KmsCommand::DisableKey { key, connect } => ("DisableKey", json!({"KeyId": key}), connect),
-        KmsCommand::ScheduleKeyDeletion { key, days, connect } => (
+        KmsCommand::ScheduleKeyDeletion {
+            key, days, connect, ..
+        } => (
             "ScheduleKeyDeletion",
             json!({"KeyId": key, "PendingWindowInDays": days}),
             connect,
@@ -147,13 +230,88 @@ pub async fn run(command: KmsCommand) -> Result<(), String> {
         KmsCommand::ListKeyRotations { key, connect } => {
             ("ListKeyRotations", json!({"KeyId": key}), connect)
         }
+        KmsCommand::Usage { .. } | KmsCommand::Audit { .. } => {
+            unreachable!("answered through the admin API above")
+        }
     };
     let answer = kms::call(&client(connect)?, operation, &request)
         .await
         .map_err(|e| e.to_string())?;
+    print_pretty(&answer)
+}
+
+fn print_pretty(value: &Value) -> Result<(), String> {
     println!(
         "{}",
-        serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
+        serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+/// Prints matching audit lines, page after page, until `limit` or the end of the log.
+async fn print_audit(
+    client: &SignedClient,
+    mut query: AuditQuery<'_>,
+    limit: u64,
+) -> Result<(), String> {
+    let mut printed = 0u64;
+    while printed < limit {
+        query.limit = u32::try_from((limit - printed).min(1000)).unwrap_or(1000);
+        let page = admin::kms_audit(client, &query)
+            .await
+            .map_err(|e| e.to_string())?;
+        for line in page["lines"].as_array().into_iter().flatten() {
+            println!("{line}");
+            printed += 1;
+        }
+        let next = page["next_after"].as_u64().unwrap_or(query.after);
+        if page["truncated"] != Value::Bool(true) || next == query.after {
+            break;
+        }
+        query.after = next;
+    }
+    Ok(())
+}
+
+/// Before scheduling a key's deletion: counts the objects it still protects, warns with
+/// the count, and refuses without `force` (deleting the key makes them unreadable for good).
+async fn warn_of_protected_objects(
+    client: &SignedClient,
+    key: &str,
+    force: bool,
+) -> Result<(), String> {
+    let usage = match admin::kms_usage(client, key).await {
+        Ok(usage) => usage,
+        Err(e) if force => {
+            eprintln!("warning: could not count the objects under {key} ({e}); going on (--force)");
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(format!(
+                "could not count the objects under {key} before scheduling its deletion: {e}\n\
+                 (pass --force to schedule it anyway)"
+            ));
+        }
+    };
+    let objects = usage["objects"].as_u64().unwrap_or(0);
+    if objects == 0 {
+        return Ok(());
+    }
+    let buckets = usage["buckets"].as_array().map_or(0, Vec::len);
+    let per_version: Vec<String> = usage["key_versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| format!("v{}: {}", v["key_version"], v["objects"]))
+        .collect();
+    eprintln!(
+        "warning: key {key} still protects {objects} object version(s) in {buckets} bucket(s) \
+         ({}); once it is deleted they can never be read again (`coffer kms usage {key}` lists them)",
+        per_version.join(", ")
+    );
+    if force {
+        Ok(())
+    } else {
+        Err("deletion not scheduled: pass --force to schedule it anyway".into())
+    }
 }

@@ -1,9 +1,15 @@
 //! The admin API under `/_coffer/admin/` (a path no bucket can have, since
-//! bucket names cannot contain `_`): user management, every bucket with its owner (`buckets.rs`), service keys, rewrap and the sealing
-//! of plaintext objects (`plaintext.rs`), how one object is sealed (`protection.rs`), background passes run now (lifecycle, sweeper:
-//! under their leases, 409 `PassInProgress` while another gateway runs one); root only, JSON.
+//! bucket names cannot contain `_`), root only, JSON: user management, every
+//! bucket with its owner (`buckets.rs`), service keys, rewrap and the sealing
+//! of plaintext objects (`plaintext.rs`), how one object is sealed
+//! (`protection.rs`), the KMS audit log (`audit.rs`), which objects a KMS key
+//! protects (`kms_usage.rs`), and background passes run now (lifecycle,
+//! sweeper: under their leases, 409 `PassInProgress` while another gateway
+//! runs one).
 
+mod audit;
 mod buckets;
+mod kms_usage;
 mod plaintext;
 mod protection;
 
@@ -78,6 +84,8 @@ pub async fn handle(
             StatusCode::OK,
             &protection::describe(state, req, &object).await?,
         ),
+        AdminOperation::KmsAudit => json(StatusCode::OK, &audit::page(state, req).await?),
+        AdminOperation::KmsUsage => json(StatusCode::OK, &kms_usage::of_key(state, req).await?),
         AdminOperation::AddUser => add_user(state, req, body, payload).await,
         AdminOperation::DeleteUser { name } => {
             let name = crate::request::path_decode(&name)?;

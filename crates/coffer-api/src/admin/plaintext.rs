@@ -58,15 +58,16 @@ pub struct SealReport {
     versions_damaged: u64,
 }
 
-/// Every object version (delete markers aside) of every bucket, a page at a time.
-struct VersionWalk {
+/// Every object version (delete markers aside) of every bucket, a page at a time (also
+/// `kms_usage.rs`'s walk).
+pub(super) struct VersionWalk {
     buckets: std::vec::IntoIter<BucketRecord>,
     bucket: Option<BucketRecord>,
     query: VersionListQuery,
 }
 
 impl VersionWalk {
-    async fn new(state: &AppState) -> ApiResult<Self> {
+    pub(super) async fn new(state: &AppState) -> ApiResult<Self> {
         let mut buckets = state.meta.list_buckets().await?.into_iter();
         Ok(VersionWalk {
             bucket: buckets.next(),
@@ -83,7 +84,7 @@ impl VersionWalk {
     }
 
     /// The next page's bucket and its object versions (key, record); `None` when done.
-    async fn next_page(
+    pub(super) async fn next_page(
         &mut self,
         state: &AppState,
     ) -> ApiResult<Option<(BucketRecord, Vec<(String, ObjectRecord)>)>> {

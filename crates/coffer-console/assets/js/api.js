@@ -113,10 +113,14 @@ export class Coffer {
     return answer;
   }
 
-  /** An admin API call (`path` under /_coffer/admin/); resolves to its JSON. */
-  async admin(method, path, json) {
+  /**
+   * An admin API call (`path` under /_coffer/admin/, `query` as [name, value] pairs);
+   * resolves to its JSON.
+   */
+  async admin(method, path, json, query = []) {
     const body = json === undefined ? undefined : JSON.stringify(json);
     const request = await this.signed(method, ADMIN_PREFIX + path, {
+      query,
       body,
       headers: body === undefined ? {} : { "content-type": "application/json" },
     });

@@ -9,6 +9,7 @@
 // it; signing out wipes it.
 
 import { Coffer } from "./api.js";
+import * as audit from "./audit.js";
 import * as buckets from "./buckets.js";
 import * as keys from "./keys.js";
 import * as objects from "./objects.js";
@@ -83,7 +84,7 @@ async function route() {
       case "status":
         return status.render(context);
       case "audit":
-        return status.renderAudit(context);
+        return audit.render(context);
       default:
         location.hash = "#/buckets";
         return undefined;

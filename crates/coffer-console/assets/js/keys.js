@@ -1,7 +1,8 @@
 // The KMS keys pages, through the KMS API (the calls `coffer kms` and
 // `aws kms` make): list, create (with an alias), and per key: enable/disable,
 // rotate now, automatic rotation, rotation history, aliases, schedule and
-// cancel deletion.
+// cancel deletion; and, for root, which objects the key protects (the admin
+// API's `kms/usage`, also counted again in the deletion confirmation).
 
 import { attempt, details, field, formatDate, h, replace, showNotice, table } from "./ui.js";
 
@@ -26,6 +27,17 @@ export async function keyChoices(api) {
       label: [k.KeyId, k.aliases.join(", "), k.Description, k.KeyState === "Enabled" ? "" : `(${k.KeyState})`]
         .filter(Boolean).join(" — "),
     }));
+}
+
+/** The admin API's usage of a key: { objects, bytes, buckets: […], key_versions: […] }. */
+const keyUsage = (api, keyId) => api.admin("GET", "kms/usage", undefined, [["key", keyId]]);
+
+/** "N object versions in M buckets (v1: a, v2: b)". */
+export function describeUsage(usage) {
+  const versions = usage.key_versions.map((v) => `v${v.key_version}: ${v.objects}`).join(", ");
+  const buckets = usage.buckets.length;
+  return `${usage.objects} object version${usage.objects === 1 ? "" : "s"} in ${buckets} ` +
+    `bucket${buckets === 1 ? "" : "s"}${versions ? ` (${versions})` : ""}`;
 }
 
 const keyLink = (keyId) => h("a", { href: `#/keys/${encodeURIComponent(keyId)}`, class: "key-link" }, keyId);
@@ -61,13 +73,20 @@ export async function render({ api, page, root }) {
 }
 
 export async function renderKey(context, keyId) {
-  const { api, page } = context;
+  const { api, page, root } = context;
   const [{ KeyMetadata: key }, { Aliases: aliases = [] }] =
     await Promise.all([api.kms("DescribeKey", { KeyId: keyId }), api.kms("ListAliases", { KeyId: keyId })]);
   const [rotation, history] = await Promise.all([
     api.kms("GetKeyRotationStatus", { KeyId: keyId }).catch(() => null),
     api.kms("ListKeyRotations", { KeyId: keyId }).catch(() => ({ Rotations: [] })),
   ]);
+  // A full walk of the object metadata on the server: shown, not blocking the page.
+  const usage = h("span", { id: "key-usage" }, root ? "counting…" : "— (root only)");
+  if (root) {
+    keyUsage(api, keyId).then(
+      (counted) => { usage.textContent = describeUsage(counted); },
+      (error) => { usage.textContent = `unknown (${error.code || error.message})`; });
+  }
   const refresh = (notice) => async () => {
     await renderKey(context, keyId);
     showNotice(notice);
@@ -94,7 +113,13 @@ export async function renderKey(context, keyId) {
   const deletion = key.KeyState === "PendingDeletion" || key.KeyManager === "AWS" ? null :
     h("form", { class: "panel", id: "schedule-deletion", onsubmit: async (event) => {
       event.preventDefault();
-      if (!confirm(`Schedule the deletion of ${keyId}? Objects sealed under it become unreadable once it is deleted.`)) return;
+      // Counted again now: objects may have been written since the page was shown.
+      const counted = root ? await keyUsage(api, keyId).catch(() => null) : null;
+      const protects = !counted ? "It may still protect objects (they could not be counted)."
+        : counted.objects ? `It still protects ${describeUsage(counted)}.`
+          : "It protects no object.";
+      if (!confirm(`Schedule the deletion of ${keyId}? ${protects} Objects sealed under it become ` +
+        "unreadable for good once it is deleted.")) return;
       if (await attempt(() => api.kms("ScheduleKeyDeletion", { KeyId: keyId, PendingWindowInDays: Number(days.value) }))) {
         await refresh(`Key ${keyId} is pending deletion.`)();
       }
@@ -128,7 +153,10 @@ export async function renderKey(context, keyId) {
       ["Created", formatDate(key.CreationDate)],
       ["Deletion date", key.DeletionDate ? formatDate(key.DeletionDate) : "—"],
       ["Automatic rotation", rotation ? (rotation.KeyRotationEnabled ? "on" : "off") : "—"],
+      ["Protects", usage],
     ], { id: "key-details" }),
+    root ? h("p", {}, h("a", { href: `#/audit?key=${encodeURIComponent(keyId)}`, id: "key-audit" },
+      "This key's audit log")) : null,
     h("div", { class: "actions" }, actions),
     h("h2", {}, "Rotation history"),
     table(["Rotated", "Type"], rotationRows, { id: "rotations" }),

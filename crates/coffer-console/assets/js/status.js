@@ -1,5 +1,5 @@
 // The server's status (its unauthenticated readiness probe, and this
-// connection's transport) and the KMS audit log page.
+// connection's transport).
 
 import { ApiError } from "./api.js";
 import { details, h, replace } from "./ui.js";
@@ -30,12 +30,4 @@ export async function render({ page }) {
     ]),
     h("p", {}, "The HTTPS listener's TLS versions and its certificate's SHA-256 fingerprint are in " +
       "the server's log at start-up."));
-}
-
-export async function renderAudit({ page }) {
-  replace(page,
-    h("h1", {}, "KMS audit log"),
-    h("p", { id: "audit-unavailable" },
-      "Not yet available: the embedded KMS writes its audit log on the server, but the server has " +
-      "no API that serves it yet, so the console cannot show it."));
 }

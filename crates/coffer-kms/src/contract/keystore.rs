@@ -316,6 +316,26 @@ fn audit_lines_are_appended(h: &dyn Harness) {
         &lines,
         "lines are appended whole, in order"
     );
+    let read = store.read_audit(0, usize::MAX).expect("read the audit log");
+    assert_eq!(
+        read.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(),
+        stored,
+        "read_audit returns the stored lines, in order"
+    );
+    assert!(
+        read.windows(2).all(|w| w[0].seq < w[1].seq),
+        "sequence numbers grow: {read:?}"
+    );
+    let last_two = &read[read.len() - 2..];
+    let after_first = store
+        .read_audit(last_two[0].seq, 10)
+        .expect("read after a sequence number");
+    assert_eq!(after_first, last_two[1..], "reading resumes after `after`");
+    assert_eq!(
+        store.read_audit(0, 1).expect("read one").len(),
+        1,
+        "at most `limit` lines"
+    );
 }
 
 fn survives_reopening(h: &dyn Harness) {

@@ -43,7 +43,7 @@ use self::lifecycle::{
 };
 use crate::RootKey;
 use crate::keystore::file::FileKeyStore;
-use crate::keystore::{Cas, KeyRecord, KeyStore, Revision, Versioned};
+use crate::keystore::{AuditEntry, Cas, KeyRecord, KeyStore, Revision, Versioned};
 use crate::kms::{
     AliasEntry, CallContext, Ciphertext, CreateKey, EncryptionContext, GeneratedDataKey,
     ImportParameters, KeyMetadata, KeyRef, KeyState, KmsAdmin, KmsDataPlane, KmsError, Origin,
@@ -670,6 +670,11 @@ impl KmsDataPlane for EmbeddedKms {
     ) -> Result<Plaintext, KmsError> {
         self.call(ctx, "Decrypt", |audit| {
             audit.encryption_context = Some(context.clone());
+            // The key the blob names, so a refused call (a disabled key) still says which.
+            if let Ok(parsed) = blob::parse(ciphertext_blob) {
+                audit.key_id = Some(parsed.key_id.to_owned());
+                audit.key_version = Some(parsed.key_version);
+            }
             let opened =
                 self.read(|state, _| self.decrypt_in(state, ciphertext_blob, context, key))?;
             audit.key_id = Some(opened.key_id.clone());
@@ -689,6 +694,10 @@ impl KmsDataPlane for EmbeddedKms {
         self.call(ctx, "ReEncrypt", |audit| {
             audit.encryption_context = Some(source_context.clone());
             audit.destination_encryption_context = Some(destination_context.clone());
+            if let Ok(parsed) = blob::parse(ciphertext_blob) {
+                audit.source_key_id = Some(parsed.key_id.to_owned());
+                audit.source_key_version = Some(parsed.key_version);
+            }
             self.read(|state, _| {
                 let opened = self.decrypt_in(state, ciphertext_blob, source_context, None)?;
                 audit.source_key_id = Some(opened.key_id.clone());
@@ -751,6 +760,10 @@ impl KmsDataPlane for EmbeddedKms {
 }
 
 impl KmsAdmin for EmbeddedKms {
+    fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError> {
+        self.store.read_audit(after, limit)
+    }
+
     fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
         self.call(ctx, "CreateKey", |audit| {
             if request.description.len() > MAX_DESCRIPTION_LEN {

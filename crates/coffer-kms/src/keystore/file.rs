@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,7 +30,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Cas, IntegritySeal, KeyRecord, KeyStore, Revision, SealedImportToken, SealedKey,
+    AuditEntry, Cas, IntegritySeal, KeyRecord, KeyStore, Revision, SealedImportToken, SealedKey,
     SealedRotation, SealedVersion, Versioned, check_record_id, is_alias_id,
 };
 use crate::kms::KmsError;
@@ -170,6 +170,7 @@ pub struct FileKeyStore {
     /// Serialises every read-compare-write of the file.
     lock: Mutex<()>,
     audit: Mutex<File>,
+    audit_path: PathBuf,
 }
 
 impl std::fmt::Debug for FileKeyStore {
@@ -190,12 +191,14 @@ impl FileKeyStore {
         if read_file(&path, integrity.as_ref())?.is_none() {
             write_file(&path, integrity.as_ref(), &BTreeMap::new())?;
         }
-        let audit = Mutex::new(open_audit(&dir.join(AUDIT_FILE_NAME))?);
+        let audit_path = dir.join(AUDIT_FILE_NAME);
+        let audit = Mutex::new(open_audit(&audit_path)?);
         Ok(Self {
             path,
             integrity,
             lock: Mutex::new(()),
             audit,
+            audit_path,
         })
     }
 
@@ -408,6 +411,32 @@ impl KeyStore for FileKeyStore {
             .and_then(|()| file.flush())
             .map_err(|e| internal(format!("KMS audit log: {e}")))
     }
+
+    /// Line numbers are the sequence; reading from line `after` re-reads the
+    /// lines before it (the log has no index), so a read costs the log's size.
+    fn read_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError> {
+        let file = File::open(&self.audit_path).map_err(|e| io_error(&self.audit_path, e))?;
+        let mut reader = BufReader::new(file);
+        let (mut seq, mut entries, mut buffer) = (0u64, Vec::new(), Vec::new());
+        while entries.len() < limit {
+            buffer.clear();
+            let read = reader
+                .read_until(b'\n', &mut buffer)
+                .map_err(|e| io_error(&self.audit_path, e))?;
+            // The end, or a line another thread is still appending.
+            if read == 0 || buffer.last() != Some(&b'\n') {
+                break;
+            }
+            seq += 1;
+            if seq > after {
+                buffer.pop();
+                let line = String::from_utf8(std::mem::take(&mut buffer))
+                    .map_err(|_| internal("the KMS audit log holds a line that is not UTF-8"))?;
+                entries.push(AuditEntry { seq, line });
+            }
+        }
+        Ok(entries)
+    }
 }
 
 #[cfg(test)]
@@ -464,6 +493,28 @@ mod tests {
     #[test]
     fn passes_the_keystore_contract() {
         run(&Files::new());
+    }
+
+    #[test]
+    fn a_line_still_being_appended_is_not_read() {
+        let files = Files::new();
+        files.store.append_audit(r#"{"n":1}"#).expect("append");
+        let mut log = OpenOptions::new()
+            .append(true)
+            .open(files.dir.path().join(AUDIT_FILE_NAME))
+            .expect("open the log");
+        log.write_all(br#"{"n":"#).expect("half a line");
+        let read = files.store.read_audit(0, 10).expect("read");
+        assert_eq!(
+            read,
+            [AuditEntry {
+                seq: 1,
+                line: r#"{"n":1}"#.into()
+            }]
+        );
+        log.write_all(b"2}\n").expect("the rest of the line");
+        let read = files.store.read_audit(1, 10).expect("read on");
+        assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

@@ -40,7 +40,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use coffer_kms::KmsError;
-use coffer_kms::keystore::{Cas, KeyRecord, KeyStore, Revision, Versioned, check_record_id};
+use coffer_kms::keystore::{
+    AuditEntry, Cas, KeyRecord, KeyStore, Revision, Versioned, check_record_id,
+};
 
 use self::bridge::{Bridge, internal};
 use crate::error::Error;
@@ -274,5 +276,17 @@ impl KeyStore for PgKeyStore {
             client.execute(&statement, &[&at_ms, &line]).await?;
             Ok(())
         })
+    }
+    fn read_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .audit_lines(after, limit)?
+            .into_iter()
+            .map(|(seq, line)| AuditEntry {
+                seq: u64::try_from(seq).unwrap_or_default(),
+                line,
+            })
+            .collect())
     }
 }

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+pub use crate::kms::AuditEntry;
 use crate::kms::KmsError;
 
 /// A record's version as its backend knows it: opaque, compared only for
@@ -225,16 +226,6 @@ pub trait KeyStore: Send + Sync {
     /// uses its sequence, which may skip numbers). A line still being
     /// appended is not returned until it is whole.
     fn read_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, KmsError>;
-}
-
-/// One stored audit line and its sequence number ([`KeyStore::read_audit`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Increases with each appended line; the next read passes the last one
-    /// seen as `after`.
-    pub seq: u64,
-    /// The line as appended (a JSON object, without its newline).
-    pub line: String,
 }
 
 /// Protects the integrity of stored metadata without handing the backend a

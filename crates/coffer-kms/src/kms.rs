@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use coffer_crypto::SymmetricKey;
 
-use crate::keystore::AuditEntry;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -483,3 +482,13 @@ pub trait KmsAdmin: Send + Sync {
 pub trait Kms: KmsDataPlane + KmsAdmin {}
 
 impl<T: KmsDataPlane + KmsAdmin + ?Sized> Kms for T {}
+
+/// One stored audit line and its sequence number ([`crate::keystore::KeyStore::read_audit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Increases with each appended line; the next read passes the last one
+    /// seen as `after`.
+    pub seq: u64,
+    /// The line as appended (a JSON object, without its newline).
+    pub line: String,
+}

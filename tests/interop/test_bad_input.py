@@ -318,9 +318,10 @@ class Case:
 
 
 def no_bucket_encryption(ctx: Ctx) -> None:
-    with pytest.raises(ClientError) as ei:
-        ctx.s3.get_bucket_encryption(Bucket=ctx.plain)
-    assert ei.value.response["Error"]["Code"] == "ServerSideEncryptionConfigurationNotFoundError"
+    """Still no rule of its own: GET answers the server's default (AES256, no bucket key)."""
+    rule = ctx.s3.get_bucket_encryption(Bucket=ctx.plain)["ServerSideEncryptionConfiguration"]
+    assert rule["Rules"] == [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                              "BucketKeyEnabled": False}], rule
 
 
 def obj_intact(ctx: Ctx) -> None:

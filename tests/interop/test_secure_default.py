@@ -170,15 +170,23 @@ def test_every_client_write_is_sealed_by_default(make_server, tmp_path):
     )
 
 
+def server_default_rule(c, bucket: str) -> tuple[str, str | None, bool]:
+    """GetBucketEncryption's one rule: algorithm, KMS key id, bucket key."""
+    rules = c.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert len(rules) == 1, rules
+    by_default = rules[0]["ApplyServerSideEncryptionByDefault"]
+    return (by_default["SSEAlgorithm"], by_default.get("KMSMasterKeyID"),
+            rules[0].get("BucketKeyEnabled", False))
+
+
 def test_opt_out_is_explicit_and_deletable(make_server):
     srv = make_server()
     c = srv.client(checksum="when_required")
     bucket = unique_bucket_name("optout")
     c.create_bucket(Bucket=bucket)
-    # No rule: GET says so (as before), and objects are sealed anyway.
-    with pytest.raises(c.exceptions.ClientError) as ei:
-        c.get_bucket_encryption(Bucket=bucket)
-    assert ei.value.response["Error"]["Code"] == "ServerSideEncryptionConfigurationNotFoundError"
+    # No rule: GET answers the server's default, as AWS has since 2023, and objects are
+    # sealed by it.
+    assert server_default_rule(c, bucket) == ("AES256", None, False)
     assert c.put_object(Bucket=bucket, Key="a", Body=b"x")["ServerSideEncryption"] == "AES256"
     opt_out_of_encryption(c, bucket)
     assert "ServerSideEncryption" not in c.put_object(Bucket=bucket, Key="b", Body=b"x")
@@ -187,6 +195,7 @@ def test_opt_out_is_explicit_and_deletable(make_server):
     assert r["ServerSideEncryption"] == "AES256"
     # Deleting the rule returns the bucket to the server's default, as on AWS.
     c.delete_bucket_encryption(Bucket=bucket)
+    assert server_default_rule(c, bucket) == ("AES256", None, False)
     assert c.put_object(Bucket=bucket, Key="d", Body=b"x")["ServerSideEncryption"] == "AES256"
     # "none" is the only spelling; no other value means plaintext.
     with pytest.raises(c.exceptions.ClientError):
@@ -211,6 +220,7 @@ def test_default_sse_option(make_server, default, header, extra):
     c = srv.client(checksum="when_required")
     bucket = unique_bucket_name("default")
     c.create_bucket(Bucket=bucket)
+    assert server_default_rule(c, bucket)[0] == header
     r = c.put_object(Bucket=bucket, Key="k", Body=b"sealed by the server default")
     h = c.head_object(Bucket=bucket, Key="k")
     assert h["ResponseMetadata"]["HTTPHeaders"]["x-amz-server-side-encryption"] == header

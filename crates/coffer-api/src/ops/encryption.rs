@@ -142,17 +142,18 @@ pub async fn put(
 
 pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
     let bucket = authorized_bucket(state, req).await?;
-    let Some(rule) = BucketDefault::of(&bucket) else {
-        return Err(match req.dialect {
-            Dialect::S3 => ApiError::new(
-                ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
-                "The server side encryption configuration was not found",
-            ),
-            Dialect::Oss => ApiError::new(
+    // A bucket without a rule is sealed under the server's default; S3 says
+    // so, as AWS has answered since default encryption (2023). OSS answers
+    // that there is no rule.
+    let rule = match (BucketDefault::of(&bucket), req.dialect) {
+        (Some(rule), _) => rule,
+        (None, Dialect::S3) => BucketDefault::server_default(&state.settings.default_protection),
+        (None, Dialect::Oss) => {
+            return Err(ApiError::new(
                 ErrorCode::NoSuchServerSideEncryptionRule,
                 "The server side encryption rule does not exist.",
-            ),
-        });
+            ));
+        }
     };
     let mut w = match req.dialect {
         Dialect::S3 => {

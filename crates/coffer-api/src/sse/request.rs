@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use coffer_crypto::SymmetricKey;
+use coffer_crypto::{Algorithm, SymmetricKey};
 use coffer_keying::{
     CustomerKey, DefaultProtection, KmsProtection, Protection, decode_context, is_kms_name,
 };
@@ -47,6 +47,22 @@ impl BucketDefault {
             .config
             .get(BUCKET_CONFIG_KEY)
             .and_then(|json| serde_json::from_str(json).ok())
+    }
+
+    /// The rule a bucket without one is sealed under: the server's default
+    /// protection, spelled as a stored rule.
+    pub fn server_default(protection: &DefaultProtection) -> BucketDefault {
+        let (algorithm, kms_key_id) = match protection {
+            DefaultProtection::Service(Algorithm::Aes256Gcm) => ("AES256", None),
+            DefaultProtection::Service(Algorithm::Sm4Gcm) => ("SM4", None),
+            DefaultProtection::Kms { key_id } => ("KMS", key_id.clone()),
+        };
+        BucketDefault {
+            algorithm: algorithm.into(),
+            kms_key_id,
+            kms_data_encryption: None,
+            bucket_key_enabled: false,
+        }
     }
 
     /// Whether this rule opts its bucket out of encryption at rest.

@@ -48,8 +48,12 @@ pub enum Workload {
 /// The server-side encryption each PUT (and, for SSE-C, GET) asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SseMode {
-    /// No encryption header.
+    /// No encryption header: the bucket's or the server's default applies
+    /// (on Coffer, AES256 unless configured otherwise).
     None,
+    /// Coffer's plaintext objects: no header, and the bucket's default
+    /// encryption rule set to `none` (a Coffer extension) before the phase.
+    Plaintext,
     /// SSE-S3 (`AES256`).
     Aes256,
     /// Server-side encryption with SM4 (`SM4`).
@@ -63,11 +67,12 @@ pub enum SseMode {
 }
 
 impl SseMode {
-    /// Reads the `--sse` spelling: `none`, `AES256`, `SM4`, `aws:kms`,
-    /// `aws:kms+bucket-key` or `SSE-C`.
+    /// Reads the `--sse` spelling: `none`, `plaintext`, `AES256`, `SM4`,
+    /// `aws:kms`, `aws:kms+bucket-key` or `SSE-C`.
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "none" => SseMode::None,
+            "plaintext" => SseMode::Plaintext,
             "AES256" => SseMode::Aes256,
             "SM4" => SseMode::Sm4,
             "aws:kms" => SseMode::Kms,
@@ -85,7 +90,7 @@ impl SseMode {
             }
         };
         match self {
-            SseMode::None => {}
+            SseMode::None | SseMode::Plaintext => {}
             SseMode::Aes256 => set("x-amz-server-side-encryption", "AES256"),
             SseMode::Sm4 => set("x-amz-server-side-encryption", "SM4"),
             SseMode::Kms => set("x-amz-server-side-encryption", "aws:kms"),
@@ -592,6 +597,9 @@ pub async fn run(
             message: created.error_message(),
         });
     }
+    if cfg.sse == SseMode::Plaintext {
+        store_plaintext(&client, &cfg.bucket).await?;
+    }
     let window = match cfg.workload {
         Workload::Multipart => cfg.part_size.min(cfg.object_size),
         _ => cfg.object_size,
@@ -648,6 +656,40 @@ pub async fn run(
     };
     let name = if mixed { "mixed" } else { "get" };
     Ok(vec![phase(name, &ctx, op).await])
+}
+
+/// Sets `bucket`'s default encryption rule to `none`, so that objects PUT
+/// without encryption headers are stored as plaintext (Coffer's extension;
+/// its server default otherwise seals them with AES256).
+async fn store_plaintext(client: &SignedClient, bucket: &str) -> Result<(), ClientError> {
+    use md5::{Digest, Md5};
+    let body = b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>\
+<SSEAlgorithm>none</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>\
+</ServerSideEncryptionConfiguration>"
+        .to_vec();
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&BASE64.encode(Md5::digest(&body))) {
+        headers.insert(HeaderName::from_static("content-md5"), value);
+    }
+    let answer = client
+        .request(
+            Method::PUT,
+            &format!("/{bucket}?encryption"),
+            headers,
+            body,
+            true,
+        )
+        .await?;
+    if !answer.status.is_success() {
+        return Err(ClientError::Server {
+            status: answer.status,
+            message: format!(
+                "--sse plaintext needs Coffer's bucket encryption rule `none`: {}",
+                answer.error_message()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Parses sizes like `4096`, `4KiB`, `1MiB`, `64MiB`, `1GiB`.

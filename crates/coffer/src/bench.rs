@@ -31,7 +31,9 @@ pub struct BenchArgs {
     /// put, get, mixed or multipart.
     #[arg(long, default_value = "put")]
     workload: String,
-    /// none, AES256, SM4, aws:kms, aws:kms+bucket-key or SSE-C.
+    /// none (no header: the server's default applies, AES256 on Coffer),
+    /// plaintext (Coffer: the bucket's encryption rule set to `none`), AES256,
+    /// SM4, aws:kms, aws:kms+bucket-key or SSE-C.
     #[arg(long, default_value = "none")]
     sse: String,
     /// Objects a get/mixed phase reads (written first).
@@ -69,7 +71,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         .ok_or("--part-size: expected e.g. 8MiB")?;
     let sse = SseMode::parse(&args.sse).ok_or_else(|| {
         format!(
-            "--sse: unknown {:?} (none, AES256, SM4, aws:kms, aws:kms+bucket-key, SSE-C)",
+            "--sse: unknown {:?} (none, plaintext, AES256, SM4, aws:kms, aws:kms+bucket-key, SSE-C)",
             args.sse
         )
     })?;

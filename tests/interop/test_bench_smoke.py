@@ -72,6 +72,7 @@ def test_bench_reports_server_cpu_per_gib_and_what_it_stored(server, s3, sse, st
         gib = report["bytes"] / (1 << 30)
         assert report["server_cpu_seconds_per_gib"] == pytest.approx(
             report["server_cpu_seconds"] / gib)
+        assert 0 <= report["server_user_seconds_per_gib"] <= report["server_cpu_seconds_per_gib"]
         key = s3.list_objects_v2(Bucket=bucket)["Contents"][0]["Key"]
         assert s3.head_object(Bucket=bucket, Key=key).get("ServerSideEncryption") == stored
     finally:

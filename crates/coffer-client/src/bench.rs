@@ -206,6 +206,10 @@ pub struct PhaseReport {
     pub server_cpu_seconds: Option<f64>,
     /// `server_cpu_seconds` per GiB (2^30 bytes) of object data moved.
     pub server_cpu_seconds_per_gib: Option<f64>,
+    /// The user-mode part of `server_cpu_seconds_per_gib`: the server's own
+    /// code (hashing, sealing, parsing), apart from the kernel's copies and
+    /// I/O, which vary with what else the machine is doing.
+    pub server_user_seconds_per_gib: Option<f64>,
 }
 
 /// Distinct offsets a window may start at: objects `i` and `i + WINDOWS`
@@ -522,7 +526,7 @@ where
     let cpu_ticks = match (cpu_at_start, cfg.server_pid) {
         (Some(at_start), Some(pid)) => match (at_start.await.ok().flatten(), server_cpu_ticks(pid))
         {
-            (Some(start), Some(end)) => Some(end.saturating_sub(start)),
+            (Some(start), Some(end)) => Some(start.until(end)),
             _ => None,
         },
         _ => None,
@@ -544,7 +548,9 @@ where
     };
     let ops = recorder.ops.load(Ordering::Relaxed);
     let bytes = recorder.bytes.load(Ordering::Relaxed);
-    let cpu_seconds = cpu_ticks.map(|ticks| ticks as f64 / ctx.clock_ticks as f64);
+    let seconds_of = |ticks: u64| ticks as f64 / ctx.clock_ticks as f64;
+    let per_gib = |cpu: f64| (bytes > 0).then(|| cpu / (bytes as f64 / GIB));
+    let cpu_seconds = cpu_ticks.map(|ticks| seconds_of(ticks.user + ticks.system));
     PhaseReport {
         phase: name.to_owned(),
         sse: format!("{:?}", cfg.sse),
@@ -564,9 +570,8 @@ where
         server_rss_peak_mib: memory.map(|(peak, _)| mib(peak)),
         server_rss_hwm_mib: memory.map(|(_, hwm)| mib(hwm)),
         server_cpu_seconds: cpu_seconds,
-        server_cpu_seconds_per_gib: cpu_seconds
-            .filter(|_| bytes > 0)
-            .map(|cpu| cpu / (bytes as f64 / GIB)),
+        server_cpu_seconds_per_gib: cpu_seconds.and_then(per_gib),
+        server_user_seconds_per_gib: cpu_ticks.and_then(|ticks| per_gib(seconds_of(ticks.user))),
     }
 }
 

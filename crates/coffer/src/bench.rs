@@ -100,7 +100,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         );
     } else {
         println!(
-            "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10}",
+            "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>11}",
             "phase",
             "sse",
             "size",
@@ -113,11 +113,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             "p90 ms",
             "p99 ms",
             "RSS MiB",
-            "CPU s/GiB"
+            "CPU s/GiB",
+            "user s/GiB"
         );
         for r in &reports {
             println!(
-                "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>10}",
+                "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>10} {:>11}",
                 r.phase,
                 r.sse,
                 r.object_size,
@@ -132,6 +133,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 r.server_rss_peak_mib
                     .map_or("-".to_owned(), |mib| format!("{mib:.0}")),
                 r.server_cpu_seconds_per_gib
+                    .map_or("-".to_owned(), |cpu| format!("{cpu:.2}")),
+                r.server_user_seconds_per_gib
                     .map_or("-".to_owned(), |cpu| format!("{cpu:.2}"))
             );
             if let Some(error) = &r.first_error {

@@ -20,16 +20,33 @@ pub(super) fn server_memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// CPU time of process `pid` so far, user + system over all its threads
-/// (fields 14 and 15 of `/proc/<pid>/stat`), in clock ticks.
-pub(super) fn server_cpu_ticks(pid: u32) -> Option<u64> {
+/// CPU time of a process, in clock ticks: user and system, all threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CpuTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl CpuTicks {
+    /// The time spent between `self` (earlier) and `later`.
+    pub fn until(self, later: CpuTicks) -> CpuTicks {
+        CpuTicks {
+            user: later.user.saturating_sub(self.user),
+            system: later.system.saturating_sub(self.system),
+        }
+    }
+}
+
+/// CPU time of process `pid` so far, over all its threads (fields 14,
+/// `utime`, and 15, `stime`, of `/proc/<pid>/stat`).
+pub(super) fn server_cpu_ticks(pid: u32) -> Option<CpuTicks> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: the
     // fields after it start after its last `)`, at field 3.
     let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    let utime: u64 = fields.nth(14 - 3)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let user = fields.nth(14 - 3)?.parse().ok()?;
+    let system = fields.next()?.parse().ok()?;
+    Some(CpuTicks { user, system })
 }
 
 /// Clock ticks per second, the unit of `/proc/<pid>/stat`'s times: asked of
@@ -89,7 +106,8 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
         }
         let after = server_cpu_ticks(std::process::id()).expect("Linux /proc");
-        assert!(after >= before + 10, "{before} -> {after} ticks");
+        let spent = before.until(after);
+        assert!(spent.user >= 10, "{before:?} -> {after:?}");
         assert!(clock_ticks_per_second() >= 100);
     }
 }

@@ -47,7 +47,9 @@ def start(binary, core, extra_args=(), extra_env=None, data=None):
     sys.exit(f"{binary} did not start on port {port}")
 
 
-def bench(generator, core, port, pid, workload, size, mode, duration):
+def bench_report(generator, core, port, pid, workload, size, mode, duration):
+    """One `coffer bench` cell: its JSON report (MB/s, op/s, latency, and with the server's
+    pid its RSS and CPU seconds per GiB)."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS, AWS_SECRET_ACCESS_KEY=SECRET,
                AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
     out = subprocess.run(
@@ -57,7 +59,16 @@ def bench(generator, core, port, pid, workload, size, mode, duration):
          .replace(":", "-").replace("+", "-").replace("_", "-"), "--json"],
         env=env, capture_output=True, text=True, check=True).stdout
     reports = json.loads(out)
-    report = reports[-1] if isinstance(reports, list) else reports
+    return reports[-1] if isinstance(reports, list) else reports
+
+
+def bench(generator, core, port, pid, workload, size, mode, duration):
+    report = bench_report(generator, core, port, pid, workload, size, mode, duration)
     return report["megabytes_per_second"], report["ops_per_second"]
 
 
+def stop(server, data):
+    """Stops a server from `start` and deletes its data dir (gigabytes after a PUT cell)."""
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(data, ignore_errors=True)

@@ -10,7 +10,7 @@ import pytest
 
 from support import coffer_bin, destroy_bucket
 
-MODES = ["none", "AES256", "SM4", "aws:kms", "aws:kms+bucket-key", "SSE-C"]
+MODES = ["none", "plaintext", "AES256", "SM4", "aws:kms", "aws:kms+bucket-key", "SSE-C"]
 
 
 def bench_env(server):
@@ -55,6 +55,26 @@ def test_bench_multipart_reports_throughput_and_server_memory(server, s3, sse):
         assert {o["Size"] for o in listed} == {11 << 20}
         assert all(o["ETag"].endswith('-3"') for o in listed)
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    finally:
+        destroy_bucket(s3, bucket)
+
+
+@pytest.mark.parametrize("sse,stored", [("plaintext", None), ("none", "AES256")])
+def test_bench_reports_server_cpu_per_gib_and_what_it_stored(server, s3, sse, stored):
+    """--server-pid gives the server's CPU seconds per GiB moved; `plaintext`
+    stores plaintext objects (the bucket's rule `none`), while `none` sends no
+    header and so gets the server's default AES256."""
+    bucket = bucket_for(sse, "cpu")
+    try:
+        report = run_bench(server, bucket, sse, "put", "--size", "1MiB", "--concurrency", "2",
+                           "--server-pid", str(server.pid))
+        assert report["server_cpu_seconds"] > 0
+        gib = report["bytes"] / (1 << 30)
+        assert report["server_cpu_seconds_per_gib"] == pytest.approx(
+            report["server_cpu_seconds"] / gib)
+        assert 0 <= report["server_user_seconds_per_gib"] <= report["server_cpu_seconds_per_gib"]
+        key = s3.list_objects_v2(Bucket=bucket)["Contents"][0]["Key"]
+        assert s3.head_object(Bucket=bucket, Key=key).get("ServerSideEncryption") == stored
     finally:
         destroy_bucket(s3, bucket)
 

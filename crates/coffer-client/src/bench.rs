@@ -5,7 +5,9 @@
 //! counts every error (never drops one), verifies every GET byte for byte
 //! against the content it PUT, and reports op/s, MB/s and latency
 //! percentiles; given the server's pid, also the server's peak resident
-//! memory during the phase. Requests use SigV4 with `UNSIGNED-PAYLOAD`,
+//! memory during the phase and the CPU time it spent per GiB moved (the
+//! figure to compare across runs: unlike MB/s it hardly moves when other
+//! work shares the machine). Requests use SigV4 with `UNSIGNED-PAYLOAD`,
 //! path style.
 //!
 //! Object contents are windows of one pseudo-random `Pattern`, so that
@@ -27,6 +29,9 @@ use tokio::sync::Mutex;
 
 use crate::transport::{ClientError, ClientResponse, SignedClient};
 
+mod server_usage;
+use server_usage::{clock_ticks_per_second, sample_memory, server_cpu_ticks, server_memory};
+
 /// What a phase does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -43,8 +48,12 @@ pub enum Workload {
 /// The server-side encryption each PUT (and, for SSE-C, GET) asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SseMode {
-    /// No encryption header.
+    /// No encryption header: the bucket's or the server's default applies
+    /// (on Coffer, AES256 unless configured otherwise).
     None,
+    /// Coffer's plaintext objects: no header, and the bucket's default
+    /// encryption rule set to `none` (a Coffer extension) before the phase.
+    Plaintext,
     /// SSE-S3 (`AES256`).
     Aes256,
     /// Server-side encryption with SM4 (`SM4`).
@@ -58,11 +67,12 @@ pub enum SseMode {
 }
 
 impl SseMode {
-    /// Reads the `--sse` spelling: `none`, `AES256`, `SM4`, `aws:kms`,
-    /// `aws:kms+bucket-key` or `SSE-C`.
+    /// Reads the `--sse` spelling: `none`, `plaintext`, `AES256`, `SM4`,
+    /// `aws:kms`, `aws:kms+bucket-key` or `SSE-C`.
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "none" => SseMode::None,
+            "plaintext" => SseMode::Plaintext,
             "AES256" => SseMode::Aes256,
             "SM4" => SseMode::Sm4,
             "aws:kms" => SseMode::Kms,
@@ -80,7 +90,7 @@ impl SseMode {
             }
         };
         match self {
-            SseMode::None => {}
+            SseMode::None | SseMode::Plaintext => {}
             SseMode::Aes256 => set("x-amz-server-side-encryption", "AES256"),
             SseMode::Sm4 => set("x-amz-server-side-encryption", "SM4"),
             SseMode::Kms => set("x-amz-server-side-encryption", "aws:kms"),
@@ -147,7 +157,8 @@ pub struct BenchConfig {
     pub sse: SseMode,
     /// Distinct objects a GET phase reads (written first).
     pub objects: usize,
-    /// The server's process, to sample its resident memory (Linux `/proc`).
+    /// The server's process, to sample its resident memory and CPU time
+    /// (Linux `/proc`).
     pub server_pid: Option<u32>,
 }
 
@@ -190,6 +201,15 @@ pub struct PhaseReport {
     pub server_rss_peak_mib: Option<f64>,
     /// The server's `VmHWM` (peak RSS since it started) at the phase's end.
     pub server_rss_hwm_mib: Option<f64>,
+    /// CPU seconds (user + system, all threads) the server spent from the
+    /// end of the warm-up until the last operation ended (with `server_pid`).
+    pub server_cpu_seconds: Option<f64>,
+    /// `server_cpu_seconds` per GiB (2^30 bytes) of object data moved.
+    pub server_cpu_seconds_per_gib: Option<f64>,
+    /// The user-mode part of `server_cpu_seconds_per_gib`: the server's own
+    /// code (hashing, sealing, parsing), apart from the kernel's copies and
+    /// I/O, which vary with what else the machine is doing.
+    pub server_user_seconds_per_gib: Option<f64>,
 }
 
 /// Distinct offsets a window may start at: objects `i` and `i + WINDOWS`
@@ -271,7 +291,12 @@ struct Context {
     client: Arc<SignedClient>,
     cfg: BenchConfig,
     pattern: Pattern,
+    /// The unit of the server's CPU times ([`clock_ticks_per_second`]).
+    clock_ticks: u64,
 }
+
+/// Bytes in a GiB, the unit of the CPU-per-byte figure.
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// Sends a request whose answer is small (everything but GET), read whole.
 async fn call(
@@ -452,39 +477,6 @@ async fn upload_parts_and_complete(ctx: &Context, index: u64, upload: &str) -> R
     Ok(size)
 }
 
-/// `VmRSS` and `VmHWM` of process `pid`, in KiB.
-fn server_memory(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// Samples the server's memory every 20 ms until stopped; returns the peak
-/// `VmRSS` and the last `VmHWM`, in KiB.
-fn sample_memory(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u64, u64)> {
-    tokio::spawn(async move {
-        let (mut peak, mut hwm) = (0, 0);
-        loop {
-            if let Some((rss, high)) = server_memory(pid) {
-                peak = peak.max(rss);
-                hwm = high;
-            }
-            if stop.load(Ordering::Relaxed) {
-                return (peak, hwm);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-}
-
 /// Runs one timed phase: `op(worker, n)` until the time is up.
 async fn phase<F, Fut>(name: &str, ctx: &Context, op: F) -> PhaseReport
 where
@@ -501,6 +493,16 @@ where
     let started = Instant::now();
     let measure_from = started + cfg.warmup;
     let end = measure_from + cfg.duration;
+    // The server's CPU time when counting starts; read again when the last
+    // operation has ended. Operations in flight at the start add a little
+    // CPU whose bytes are not counted: a bias of at most one operation per
+    // worker, small against a phase of seconds.
+    let cpu_at_start = cfg.server_pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            server_cpu_ticks(pid)
+        })
+    });
     let mut workers = Vec::new();
     for worker in 0..cfg.concurrency as u64 {
         let (recorder, op) = (recorder.clone(), op.clone());
@@ -521,6 +523,14 @@ where
         let _ = worker.await;
     }
     let seconds = (Instant::now().max(end) - measure_from).as_secs_f64();
+    let cpu_ticks = match (cpu_at_start, cfg.server_pid) {
+        (Some(at_start), Some(pid)) => match (at_start.await.ok().flatten(), server_cpu_ticks(pid))
+        {
+            (Some(start), Some(end)) => Some(start.until(end)),
+            _ => None,
+        },
+        _ => None,
+    };
     stop_sampling.store(true, Ordering::Relaxed);
     let memory = match sampler {
         Some(sampler) => sampler.await.ok(),
@@ -538,6 +548,9 @@ where
     };
     let ops = recorder.ops.load(Ordering::Relaxed);
     let bytes = recorder.bytes.load(Ordering::Relaxed);
+    let seconds_of = |ticks: u64| ticks as f64 / ctx.clock_ticks as f64;
+    let per_gib = |cpu: f64| (bytes > 0).then(|| cpu / (bytes as f64 / GIB));
+    let cpu_seconds = cpu_ticks.map(|ticks| seconds_of(ticks.user + ticks.system));
     PhaseReport {
         phase: name.to_owned(),
         sse: format!("{:?}", cfg.sse),
@@ -556,6 +569,9 @@ where
         first_error: recorder.first_error.lock().await.clone(),
         server_rss_peak_mib: memory.map(|(peak, _)| mib(peak)),
         server_rss_hwm_mib: memory.map(|(_, hwm)| mib(hwm)),
+        server_cpu_seconds: cpu_seconds,
+        server_cpu_seconds_per_gib: cpu_seconds.and_then(per_gib),
+        server_user_seconds_per_gib: cpu_ticks.and_then(|ticks| per_gib(seconds_of(ticks.user))),
     }
 }
 
@@ -565,10 +581,10 @@ pub async fn run(
     cfg: BenchConfig,
 ) -> Result<Vec<PhaseReport>, ClientError> {
     if let Some(pid) = cfg.server_pid
-        && server_memory(pid).is_none()
+        && (server_memory(pid).is_none() || server_cpu_ticks(pid).is_none())
     {
         return Err(ClientError::BadResponse(format!(
-            "cannot read the memory of process {pid} (/proc/{pid}/status)"
+            "cannot read the memory and CPU time of process {pid} (/proc/{pid}/status, /proc/{pid}/stat)"
         )));
     }
     let created = client
@@ -586,6 +602,9 @@ pub async fn run(
             message: created.error_message(),
         });
     }
+    if cfg.sse == SseMode::Plaintext {
+        store_plaintext(&client, &cfg.bucket).await?;
+    }
     let window = match cfg.workload {
         Workload::Multipart => cfg.part_size.min(cfg.object_size),
         _ => cfg.object_size,
@@ -593,6 +612,11 @@ pub async fn run(
     let ctx = Arc::new(Context {
         client,
         pattern: Pattern::new(window),
+        clock_ticks: if cfg.server_pid.is_some() {
+            clock_ticks_per_second()
+        } else {
+            100
+        },
         cfg,
     });
     let stride = 1u64 << 32;
@@ -639,6 +663,40 @@ pub async fn run(
     Ok(vec![phase(name, &ctx, op).await])
 }
 
+/// Sets `bucket`'s default encryption rule to `none`, so that objects PUT
+/// without encryption headers are stored as plaintext (Coffer's extension;
+/// its server default otherwise seals them with AES256).
+async fn store_plaintext(client: &SignedClient, bucket: &str) -> Result<(), ClientError> {
+    use md5::{Digest, Md5};
+    let body = b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>\
+<SSEAlgorithm>none</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>\
+</ServerSideEncryptionConfiguration>"
+        .to_vec();
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&BASE64.encode(Md5::digest(&body))) {
+        headers.insert(HeaderName::from_static("content-md5"), value);
+    }
+    let answer = client
+        .request(
+            Method::PUT,
+            &format!("/{bucket}?encryption"),
+            headers,
+            body,
+            true,
+        )
+        .await?;
+    if !answer.status.is_success() {
+        return Err(ClientError::Server {
+            status: answer.status,
+            message: format!(
+                "--sse plaintext needs Coffer's bucket encryption rule `none`: {}",
+                answer.error_message()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Parses sizes like `4096`, `4KiB`, `1MiB`, `64MiB`, `1GiB`.
 pub fn parse_size(text: &str) -> Option<usize> {
     let text = text.trim();
@@ -676,12 +734,6 @@ mod tests {
         assert_eq!(pattern.window(7), Pattern::new(1000).window(7));
         assert_ne!(pattern.window(7), pattern.window(8));
         assert_eq!(pattern.window(7), pattern.window(7 + WINDOWS as u64));
-    }
-
-    #[test]
-    fn memory_of_this_process() {
-        let (rss, hwm) = server_memory(std::process::id()).expect("Linux /proc");
-        assert!(rss > 0 && hwm > 0);
     }
 
     #[test]

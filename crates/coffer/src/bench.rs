@@ -31,14 +31,17 @@ pub struct BenchArgs {
     /// put, get, mixed or multipart.
     #[arg(long, default_value = "put")]
     workload: String,
-    /// none, AES256, SM4, aws:kms, aws:kms+bucket-key or SSE-C.
+    /// none (no header: the server's default applies, AES256 on Coffer),
+    /// plaintext (Coffer: the bucket's encryption rule set to `none`), AES256,
+    /// SM4, aws:kms, aws:kms+bucket-key or SSE-C.
     #[arg(long, default_value = "none")]
     sse: String,
     /// Objects a get/mixed phase reads (written first).
     #[arg(long, default_value_t = 64)]
     objects: usize,
-    /// The server's process id: report its peak resident memory per phase
-    /// (read from /proc/<pid>/status, so the server must run on this host).
+    /// The server's process id: report its peak resident memory and its CPU
+    /// seconds per GiB moved for each phase (read from /proc/<pid>/status and
+    /// /proc/<pid>/stat, so the server must run on this host).
     // This text is clap's help, printed verbatim: `<pid>` is not HTML.
     #[allow(rustdoc::invalid_html_tags)]
     #[arg(long)]
@@ -68,7 +71,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         .ok_or("--part-size: expected e.g. 8MiB")?;
     let sse = SseMode::parse(&args.sse).ok_or_else(|| {
         format!(
-            "--sse: unknown {:?} (none, AES256, SM4, aws:kms, aws:kms+bucket-key, SSE-C)",
+            "--sse: unknown {:?} (none, plaintext, AES256, SM4, aws:kms, aws:kms+bucket-key, SSE-C)",
             args.sse
         )
     })?;
@@ -100,7 +103,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         );
     } else {
         println!(
-            "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8}",
+            "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>11}",
             "phase",
             "sse",
             "size",
@@ -112,11 +115,13 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             "p50 ms",
             "p90 ms",
             "p99 ms",
-            "RSS MiB"
+            "RSS MiB",
+            "CPU s/GiB",
+            "user s/GiB"
         );
         for r in &reports {
             println!(
-                "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+                "{:<9} {:<14} {:>10} {:>4} {:>8} {:>7} {:>10.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>10} {:>11}",
                 r.phase,
                 r.sse,
                 r.object_size,
@@ -129,7 +134,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 r.latency_ms_p90,
                 r.latency_ms_p99,
                 r.server_rss_peak_mib
-                    .map_or("-".to_owned(), |mib| format!("{mib:.0}"))
+                    .map_or("-".to_owned(), |mib| format!("{mib:.0}")),
+                r.server_cpu_seconds_per_gib
+                    .map_or("-".to_owned(), |cpu| format!("{cpu:.2}")),
+                r.server_user_seconds_per_gib
+                    .map_or("-".to_owned(), |cpu| format!("{cpu:.2}"))
             );
             if let Some(error) = &r.first_error {
                 println!("  first error: {error}");

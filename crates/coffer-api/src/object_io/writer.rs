@@ -158,6 +158,9 @@ impl BodyWriter {
     pub fn write(&mut self, mut data: &[u8]) -> ApiResult<()> {
         self.size += data.len() as u64;
         self.md5.update(data);
+        // Every body, whatever its dialect: one bucket serves S3 and OSS
+        // clients alike, and OSS answers any GET of any object, and every
+        // multipart completion, with the CRC-64 (SIMD: ~0.1 s/GiB).
         self.crc64.update(data);
         if let Some(checksum) = self.checksum.as_mut() {
             checksum.update(data);

@@ -52,9 +52,18 @@ pub fn utc_of_ms(ms: i64) -> time::OffsetDateTime {
 /// `2009-10-12T17:50:30.000Z`, as S3 and OSS XML write times. Always
 /// `.000`: the OSS SDKs accept nothing else, and S3 does the same.
 pub fn iso8601(ms: i64) -> String {
-    let t = utc_of_ms(ms);
+    format!("{}.000Z", date_and_time(utc_of_ms(ms)))
+}
+
+/// `2009-10-12T17:50:30Z` (`t` in UTC, whole seconds), as Alibaba Cloud's
+/// RPC APIs write times.
+pub fn iso8601_seconds(t: time::OffsetDateTime) -> String {
+    format!("{}Z", date_and_time(t.to_offset(time::UtcOffset::UTC)))
+}
+
+fn date_and_time(t: time::OffsetDateTime) -> String {
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         t.year(),
         t.month() as u8,
         t.day(),

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::{AliCall, AliError, Json, Params};
+use crate::clock::iso8601_seconds;
 use crate::kms_api::Operation;
 
 /// Alibaba's bounds on GenerateDataKey's `NumberOfBytes`.
@@ -166,20 +167,6 @@ fn alibaba_arn(aws_arn: &str) -> String {
     }
 }
 
-/// `2026-01-01T00:00:00Z`, as Alibaba writes dates.
-fn iso8601(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn key_spec_name(spec: KeySpec) -> &'static str {
     match spec {
         KeySpec::SymmetricDefault => "Aliyun_AES_256",
@@ -196,7 +183,7 @@ fn key_metadata(m: &KeyMetadata, rotation: Option<(bool, u32)>) -> Value {
         "KeyUsage": "ENCRYPT/DECRYPT",
         "Origin": match m.origin { Origin::Generated => "Aliyun_KMS", Origin::External => "EXTERNAL" },
         "ProtectionLevel": "SOFTWARE",
-        "CreationDate": iso8601(m.created),
+        "CreationDate": iso8601_seconds(m.created),
         "Description": m.description,
         "Creator": super::super::ACCOUNT_ID,
         "PrimaryKeyVersion": key_version_id(&m.key_id, m.current_version),
@@ -205,10 +192,13 @@ fn key_metadata(m: &KeyMetadata, rotation: Option<(bool, u32)>) -> Value {
         .as_object_mut()
         .expect("the metadata literal is an object");
     if let Some(date) = m.deletion_date {
-        fields.insert("DeleteDate".into(), iso8601(date).into());
+        fields.insert("DeleteDate".into(), iso8601_seconds(date).into());
     }
     if let Some(valid_to) = m.valid_to {
-        fields.insert("MaterialExpireTime".into(), iso8601(valid_to).into());
+        fields.insert(
+            "MaterialExpireTime".into(),
+            iso8601_seconds(valid_to).into(),
+        );
     }
     if let Some((enabled, days)) = rotation {
         let state = if enabled { "Enabled" } else { "Disabled" };
@@ -552,7 +542,7 @@ async fn get_parameters_for_import(call: &AliCall, params: &Params) -> Result<Js
         "KeyId": parameters.key_id,
         "PublicKey": BASE64.encode(&parameters.public_key_der),
         "ImportToken": BASE64.encode(&parameters.import_token),
-        "TokenExpireTime": iso8601(parameters.parameters_valid_to),
+        "TokenExpireTime": iso8601_seconds(parameters.parameters_valid_to),
     })))
 }
 
@@ -638,6 +628,6 @@ mod tests {
     #[test]
     fn dates_are_iso8601_utc() {
         let t = time::macros::datetime!(2026-01-02 03:04:05 UTC);
-        assert_eq!(iso8601(t), "2026-01-02T03:04:05Z");
+        assert_eq!(iso8601_seconds(t), "2026-01-02T03:04:05Z");
     }
 }

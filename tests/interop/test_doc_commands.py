@@ -1,4 +1,4 @@
-"""The shell examples of the client guides run as written.
+"""The shell examples of the README's tour and of the client guides run as written.
 
 Each guide's ```sh blocks are run, in order, by bash (`-euo pipefail`) in an empty directory
 with a fresh HOME and a dedicated server, `coffer` (the binary under test) and `aws` (the test
@@ -104,3 +104,38 @@ def test_cli_guide_commands_run_as_written(make_server, tmp_path):
     assert "removed user carol" in done.stderr
     # Root's `coffer ls --owners` names carol as the owner of the bucket she made.
     assert re.search(r"Z  carol  carol-photos$", done.stdout, re.M), done.stdout
+
+
+def test_readme_tour_runs_as_written(make_server, tmp_path):
+    """The quick tour, encryption at rest and users, in the directory that holds the server's
+    data dir (the README's `coffer-data`), with the reader's files made first."""
+    doc = REPO_ROOT / "README.md"
+    srv = make_server(with_root_env=False)  # root's pair only in <data-dir>/credentials
+    _, _, env = reader_env(tmp_path)
+    work = srv.data_dir.parent
+    (work / "holiday.jpg").write_bytes(os.urandom(200_000))
+    (work / "big.iso").write_bytes(os.urandom(20_000_000))  # past the aws CLI's 8 MiB threshold
+    (work / "album").mkdir()
+    for n in range(3):
+        (work / "album" / f"{n}.jpg").write_bytes(os.urandom(10_000))
+    blocks = [b for b in sh_blocks(doc) if "s3 s3" in b or "coffer user" in b]
+    assert len(blocks) == 3, blocks
+    script = "\n".join(blocks)
+    assert "coffer-data" in script and "http://127.0.0.1:9000" in script
+    script = (script.replace("coffer-data", srv.data_dir.name)
+              .replace("http://127.0.0.1:9000", srv.endpoint))
+    # A reader types these into an interactive shell, where the tour's alias expands.
+    done = run_script("shopt -s expand_aliases\n" + script, doc, work, env)
+
+    assert '"AES256"' in done.stdout, done.stdout
+    assert "not on disk in the clear" in done.stdout, done.stdout
+    assert re.search(r"^700 ", done.stdout, re.M) and re.search(r"^600 ", done.stdout, re.M), \
+        done.stdout
+    presigned = r"^http://127\.0\.0\.1:\d+/photos/2026/holiday\.jpg\?.*Signature="
+    assert re.search(presigned, done.stdout, re.M), "presign printed no URL"
+    assert '"access_key": "BOBKEY"' in done.stdout, done.stdout
+    text = (srv.data_dir / "credentials").read_text()
+    srv.access_key = text.split("aws_access_key_id = ")[1].split()[0]
+    srv.secret_key = text.split("aws_secret_access_key = ")[1].split()[0]
+    names = {b["Name"] for b in srv.client().list_buckets()["Buckets"]}
+    assert "photos" not in names and "notes" in names, names

@@ -354,8 +354,10 @@ class Worker:
         src_key = self.rng.choice(sources)
         src = self.keys[src_key].known
         sse = self.pick_mode()
-        if src_key == key and sse.mode == "none" and src.sse.mode == "none":
-            sse = self.h.sse_of("AES256", self.customer_key)  # a copy onto itself must change something
+        # A copy onto itself must change something, and with no header it changes nothing
+        # when the source is sealed as the server's default would seal it (AES256).
+        if src_key == key and sse.mode == "none" and src.sse.mode in ("none", "AES256"):
+            sse = self.h.sse_of("AES256", self.customer_key)
         version = Version(src.segments, src.size, src.sha256, src.md5, src.md5, sse, 1, self.origin("COPY"))
         self.write("copy", key, version, self.do_copy, src_key, src, key, version)
 

@@ -158,17 +158,29 @@ pub async fn answer(state: &AppState, probe: Probe, head: bool) -> Response<Resp
         }
     };
     let json = serde_json::to_vec(&answer).unwrap_or_default();
-    let length = json.len();
+    uncached(status, "application/json", json, head)
+}
+
+/// A probe's or scrape's answer: never cached (it is a reading of now), the
+/// body left out for HEAD but its length kept.
+pub(crate) fn uncached(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+    head: bool,
+) -> Response<ResponseBody> {
+    let body = body.into();
+    let length = body.len();
     let mut response = Response::new(if head {
         ResponseBody::Empty
     } else {
-        ResponseBody::full(json)
+        ResponseBody::full(body)
     });
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static(content_type),
     );
     headers.insert(http::header::CONTENT_LENGTH, length.into());
     headers.insert(

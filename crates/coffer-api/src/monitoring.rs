@@ -132,23 +132,5 @@ async fn answer(
 }
 
 fn plain(status: StatusCode, text: impl Into<String>, head: bool) -> Response<ResponseBody> {
-    let text = text.into();
-    let length = text.len();
-    let mut response = Response::new(if head {
-        ResponseBody::Empty
-    } else {
-        ResponseBody::full(text)
-    });
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(http::header::CONTENT_LENGTH, length.into());
-    headers.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
+    health::uncached(status, "text/plain; charset=utf-8", text.into(), head)
 }

@@ -46,6 +46,16 @@ def test_the_servers_credentials_file_is_a_profile(make_server, tmp_path):
     done = coffer(["ls", f"s3://{bucket}"], env)
     assert done.returncode == 0 and "hello.txt" in done.stdout, done.stderr
 
+    # Every client command finds them the same way: the admin, KMS and bench commands too,
+    # with only the server's credentials file and AWS_ENDPOINT_URL, and with the profile.
+    for reader in ({"AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+                    "AWS_ENDPOINT_URL": srv.endpoint, "HOME": str(tmp_path)}, env):
+        for args in (["user", "list"], ["kms", "list-keys"],
+                     ["bench", "--bucket", unique_bucket_name("bench"), "--workload", "put",
+                      "--size", "4KiB", "--duration", "1", "--warmup", "0.2"]):
+            done = coffer(args, reader)
+            assert done.returncode == 0, (args, reader.get("AWS_PROFILE"), done.stderr)
+
     # Variables beat the profile: a wrong pair in the environment is what gets used.
     done = coffer(["ls", f"s3://{bucket}"],
                   {**env, "AWS_ACCESS_KEY_ID": "WRONG", "AWS_SECRET_ACCESS_KEY": "wrong"})

@@ -126,6 +126,10 @@ pub struct ServerArgs {
     /// Needs --meta postgres://… [default: embedded].
     #[arg(long, env = "COFFER_BLOBS")]
     pub blobs: Option<String>,
+    /// Where the KMS's master keys live: `embedded` (Coffer's keystore) or an external
+    /// system that keeps them (docs/kms.md) [default: embedded].
+    #[arg(long, env = "COFFER_KMS_BACKEND")]
+    pub kms_backend: Option<String>,
     /// TEST ONLY: let the admin API move the object clock forward (POST
     /// /_coffer/admin/clock), to drive lifecycle and retention in tests.
     #[arg(long, env = "COFFER_TEST_CLOCK", hide = true)]
@@ -180,6 +184,7 @@ struct ConfigFile {
     default_sse: Option<String>,
     meta: Option<String>,
     blobs: Option<String>,
+    kms_backend: Option<String>,
     sweep_interval: Option<u64>,
     sweep_grace: Option<u64>,
     allow_insecure_sse_c: Option<bool>,
@@ -213,6 +218,8 @@ pub struct Settings {
     pub test_clock: bool,
     /// Where metadata and blobs live.
     pub backends: Backends,
+    /// Where the KMS's master keys live.
+    pub kms_backend: crate::backends::kms_backend::KmsBackend,
     /// Between two sweeper passes; `None` when switched off.
     pub sweep_interval: Option<Duration>,
     /// How old a pending row must be before its blob is deleted.
@@ -336,6 +343,10 @@ impl ServerArgs {
                 self.meta.take().or(file.meta.take()),
                 self.blobs.take().or(file.blobs.take()),
             )?,
+            kms_backend: match self.kms_backend.take().or(file.kms_backend.take()) {
+                Some(text) => crate::backends::kms_backend::KmsBackend::parse(&text)?,
+                None => Default::default(),
+            },
             sweep_interval: match self.sweep_interval.or(file.sweep_interval) {
                 None => Some(coffer_api::sweeper::DEFAULT_INTERVAL),
                 Some(0) => None,
@@ -540,6 +551,7 @@ mod tests {
             test_clock: false,
             meta: None,
             blobs: None,
+            kms_backend: None,
             sweep_interval: None,
             sweep_grace: None,
             observability: Box::default(),

@@ -4,6 +4,7 @@
 
 mod embedded;
 mod gateway;
+pub mod kms_backend;
 
 pub use gateway::{redacted, upstream_credentials};
 
@@ -31,10 +32,12 @@ pub struct Opened {
 
 /// Opens the backends `settings` name. `fresh`: the data dir did not exist before this start.
 pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
-    match &settings.backends {
+    let mut opened = match &settings.backends {
         Backends::Embedded => embedded::open(settings, fresh).await,
         Backends::Gateway { meta_url, blobs } => gateway::open(settings, meta_url, blobs).await,
-    }
+    }?;
+    opened.kms = settings.kms_backend.open(opened.kms).await?;
+    Ok(opened)
 }
 
 /// The root passphrase, from `--root-passphrase-file` or `COFFER_ROOT_PASSPHRASE`.

@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the object server (embedded defaults: ./coffer-data, 127.0.0.1:9000).
-    Server(config::ServerArgs),
+    Server(Box<config::ServerArgs>),
     /// Manage users (root credentials, found as for every client command: docs/cli.md).
     User {
         #[command(subcommand)]
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::User { command } => user::run(command).await,
             Command::Sse { command } => sse::run(command).await,
             Command::Bench(args) => bench::run(args).await,

@@ -48,7 +48,7 @@ mod tests {
     fn parses_embedded_and_refuses_unknown_schemes() {
         assert_eq!(KmsBackend::parse("embedded"), Ok(KmsBackend::Embedded));
         assert_eq!(KmsBackend::parse(" embedded "), Ok(KmsBackend::Embedded));
-        let error = KmsBackend::parse("vault:https://v").unwrap_err();
+        let error = KmsBackend::parse("vault:https://v").expect_err("vault is not a backend yet");
         assert!(
             error.contains("\"vault\"") && error.contains("embedded"),
             "{error}"

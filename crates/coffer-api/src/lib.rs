@@ -3,7 +3,7 @@
 //! and server-side encryption of object bodies (keys from `coffer-keying`).
 //!
 //! Layout: [`server`] accepts connections and renders errors; `auth`
-//! names the principal; [`request`] resolves bucket and key; `router`
+//! names the principal; [`authz`] decides what it may do; [`request`] resolves bucket and key; `router`
 //! names the operation; `ops` holds one module per family of S3
 //! operations; [`bucket_config`] holds the data-protection bucket
 //! configurations as plain data (lifecycle rules and their evaluation,
@@ -19,6 +19,7 @@
 pub mod access_log;
 mod admin;
 mod auth;
+pub mod authz;
 pub mod background;
 pub mod body;
 mod body_checks;

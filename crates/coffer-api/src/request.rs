@@ -193,6 +193,8 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// Who signed the request.
     pub principal: Principal,
+    /// The client's address (`aws:SourceIp`).
+    pub peer: std::net::SocketAddr,
     /// What the connection negotiated; `None` over plain HTTP.
     pub tls: Option<crate::tls::TlsInfo>,
     /// Longest silence allowed in the middle of its body.

@@ -249,7 +249,7 @@ async fn handle(
     let tls_version = tls.as_ref().map(|t| t.version.name());
     let bytes_in = crate::object_io::content_length(req.headers()).unwrap_or(0);
     let mut facts = RequestFacts::default();
-    let routed = route(state, req, &request_id, dialect, tls, &mut facts);
+    let routed = route(state, req, &request_id, dialect, tls, peer, &mut facts);
     let mut response = match routed.await {
         Ok(response) => response,
         Err(error) => {
@@ -407,6 +407,7 @@ async fn route(
     request_id: &str,
     dialect: Dialect,
     tls: Option<TlsInfo>,
+    peer: std::net::SocketAddr,
     facts: &mut RequestFacts,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let (parts, body) = req.into_parts();
@@ -465,6 +466,7 @@ async fn route(
         query,
         headers: parts.headers,
         principal,
+        peer,
         tls,
         body_read_timeout: state.settings.limits.body_read_timeout,
     };

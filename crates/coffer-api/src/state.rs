@@ -63,10 +63,15 @@ pub enum Principal {
     Root,
     /// A user, by name.
     User(String),
+    /// An unsigned request: allowed only where an ACL or a policy makes something public.
+    Anonymous,
 }
 
 /// The root's name wherever a principal is named (owners, logs).
 pub const ROOT_NAME: &str = "root";
+
+/// How logs name an unsigned request's principal.
+pub const ANONYMOUS_NAME: &str = "anonymous";
 
 impl Principal {
     /// The principal's name: a user's, or [`ROOT_NAME`].
@@ -74,6 +79,16 @@ impl Principal {
         match self {
             Principal::Root => ROOT_NAME,
             Principal::User(name) => name,
+            Principal::Anonymous => ANONYMOUS_NAME,
+        }
+    }
+
+    /// Whether this principal is the one named `owner` (a bucket's or an object's owner).
+    /// Anonymous is nobody's owner, whatever the name.
+    pub fn is(&self, owner: &str) -> bool {
+        match self {
+            Principal::Anonymous => false,
+            _ => self.name() == owner,
         }
     }
 

@@ -219,7 +219,7 @@ pub struct Settings {
     /// Where metadata and blobs live.
     pub backends: Backends,
     /// Where the KMS's master keys live.
-    pub kms_backend: crate::backends::kms_backend::KmsBackend,
+    pub kms_backend: crate::kms_backend::KmsBackend,
     /// Between two sweeper passes; `None` when switched off.
     pub sweep_interval: Option<Duration>,
     /// How old a pending row must be before its blob is deleted.
@@ -344,7 +344,7 @@ impl ServerArgs {
                 self.blobs.take().or(file.blobs.take()),
             )?,
             kms_backend: match self.kms_backend.take().or(file.kms_backend.take()) {
-                Some(text) => crate::backends::kms_backend::KmsBackend::parse(&text)?,
+                Some(text) => crate::kms_backend::KmsBackend::parse(&text)?,
                 None => Default::default(),
             },
             sweep_interval: match self.sweep_interval.or(file.sweep_interval) {

@@ -9,6 +9,7 @@ mod credentials;
 mod cse_cli;
 mod inspect;
 mod kms;
+mod kms_backend;
 mod master_keys;
 mod migrate;
 mod object_url;

@@ -33,7 +33,7 @@ pub async fn list_buckets(state: &AppState, req: &ApiRequest) -> ApiResult<Respo
     // owners are in the admin API's `GET buckets` (`coffer ls --owners`).
     let visible: Vec<_> = buckets
         .iter()
-        .filter(|b| req.principal.is_root() || b.owner == req.principal.name())
+        .filter(|b| req.principal.is_root() || req.principal.is(&b.owner))
         .filter(|b| b.name.starts_with(prefix))
         .filter(|b| after.is_none_or(|after| b.name.as_str() > after))
         .collect();

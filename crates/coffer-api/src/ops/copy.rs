@@ -57,7 +57,7 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
 
     let source_bucket = state.meta.get_bucket(&bucket).await?;
-    if !req.principal.is_root() && source_bucket.owner != req.principal.name() {
+    if !req.principal.is_root() && !req.principal.is(&source_bucket.owner) {
         return Err(ApiError::access_denied("Access Denied"));
     }
     let record = versioning::read_version(state, req, &source_bucket, &key, which).await?;

@@ -126,7 +126,7 @@ pub async fn dispatch(
 pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<BucketRecord> {
     let name = req.bucket()?.to_owned();
     let bucket = state.meta.get_bucket(&name).await?;
-    if req.principal.is_root() || bucket.owner == req.principal.name() {
+    if req.principal.is_root() || req.principal.is(&bucket.owner) {
         tls_policy::enforce(&bucket, req)?;
         Ok(bucket)
     } else {

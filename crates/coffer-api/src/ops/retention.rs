@@ -170,7 +170,7 @@ pub fn may_bypass_governance(req: &ApiRequest, bucket: &BucketRecord) -> bool {
     let asked = req
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    asked && (req.principal.is_root() || req.principal.name() == bucket.owner)
+    asked && (req.principal.is_root() || req.principal.is(&bucket.owner))
 }
 
 /// The lock headers of a GET or HEAD answer (S3 dialect): mode and retain-until date when

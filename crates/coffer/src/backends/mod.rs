@@ -4,7 +4,6 @@
 
 mod embedded;
 mod gateway;
-pub mod kms_backend;
 
 pub use gateway::{redacted, upstream_credentials};
 

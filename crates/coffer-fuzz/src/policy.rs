@@ -16,12 +16,10 @@ const ACTIONS: &[&str] = &[
     "s3:GetObject",
     "s3:PutObject",
     "s3:ListBucket",
-    "s3:DeleteObject",
     "kms:Decrypt",
 ];
 
 const RESOURCES: &[&str] = &[
-    "arn:aws:s3:::bkt/k",
     "arn:aws:s3:::bkt",
     "arn:aws:s3:::bkt/home/alice/x",
     "arn:aws:kms:us-east-1:000000000000:key/k",

@@ -28,6 +28,8 @@ enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pattern {
     parts: Vec<Part>,
+    /// Without variables: the tokens, computed once (evaluation runs on every request).
+    fixed: Option<Vec<Token>>,
 }
 
 /// One token of a pattern whose variables have been resolved.
@@ -75,7 +77,11 @@ impl Pattern {
             }
         }
         flush(&mut parts, &mut literal);
-        Pattern { parts }
+        let mut pattern = Pattern { parts, fixed: None };
+        if !pattern.has_variable() {
+            pattern.fixed = pattern.resolve(&|_| None);
+        }
+        pattern
     }
 
     /// Whether the pattern has a `*` or `?` wildcard.
@@ -128,14 +134,12 @@ impl Pattern {
         ignore_case: bool,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> bool {
-        let Some(tokens) = self.resolve(lookup) else {
-            return false;
-        };
-        let chars: Vec<char> = text.chars().collect();
-        if ignore_case {
-            glob(&lower_tokens(&tokens), &lower_chars(&chars))
-        } else {
-            glob(&tokens, &chars)
+        if let Some(tokens) = &self.fixed {
+            return glob(tokens, text, ignore_case);
+        }
+        match self.resolve(lookup) {
+            Some(tokens) => glob(&tokens, text, ignore_case),
+            None => false,
         }
     }
 
@@ -172,26 +176,15 @@ fn variable(inner: &str) -> Part {
     }
 }
 
-fn lower_chars(chars: &[char]) -> Vec<char> {
-    chars.iter().flat_map(|c| c.to_lowercase()).collect()
-}
-
-fn lower_tokens(tokens: &[Token]) -> Vec<Token> {
-    tokens
-        .iter()
-        .flat_map(|t| match t {
-            Token::Char(c) => c.to_lowercase().map(Token::Char).collect::<Vec<_>>(),
-            other => vec![*other],
-        })
-        .collect()
-}
-
 /// Glob matching with backtracking to the last `*` only: linear in practice, never
-/// exponential.
-pub(crate) fn glob(pattern: &[Token], text: &[char]) -> bool {
+/// exponential. Works on the text in place (no allocation: evaluation runs per request).
+pub(crate) fn glob(pattern: &[Token], text: &str, ignore_case: bool) -> bool {
+    let same = |a: char, b: char| a == b || (ignore_case && a.to_lowercase().eq(b.to_lowercase()));
+    let width = |at: usize| text[at..].chars().next().map_or(1, char::len_utf8);
+    // `p` indexes the pattern, `t` is a byte offset into the text.
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while let Some(c) = text.get(t..).and_then(|rest| rest.chars().next()) {
         match pattern.get(p) {
             Some(Token::AnyRun) => {
                 star = Some((p, t));
@@ -200,21 +193,23 @@ pub(crate) fn glob(pattern: &[Token], text: &[char]) -> bool {
             }
             Some(Token::AnyOne) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
                 continue;
             }
-            Some(Token::Char(c)) if *c == text[t] => {
+            Some(Token::Char(d)) if same(*d, c) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
                 continue;
             }
             _ => {}
         }
+        // Let the last `*` swallow one more character and retry after it.
         match star {
             Some((star_p, star_t)) => {
+                let next = star_t + width(star_t);
                 p = star_p + 1;
-                t = star_t + 1;
-                star = Some((star_p, star_t + 1));
+                t = next;
+                star = Some((star_p, next));
             }
             None => return false,
         }

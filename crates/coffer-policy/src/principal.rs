@@ -106,7 +106,8 @@ fn is_account_id(s: &str) -> bool {
 fn typed_id(kind: &str, entry: &str, service: Service) -> Result<PrincipalId, String> {
     match (kind, service) {
         ("AWS", Service::S3 | Service::Kms) => aws_id(entry),
-        ("RAM", Service::Oss) => oss_id(entry),
+        // Alibaba Cloud's form: OSS bucket policies and Alibaba KMS key policies.
+        ("RAM", Service::Oss | Service::Kms) => oss_id(entry),
         ("Service" | "Federated" | "CanonicalUser", Service::S3 | Service::Kms)
             if !entry.is_empty() =>
         {

@@ -244,14 +244,13 @@ fn arn_matches(pattern: &Pattern, value: &str, lookup: &dyn Fn(&str) -> Option<S
         return false;
     };
     let pattern_parts = split_tokens(&tokens);
-    let value_chars: Vec<char> = value.chars().collect();
-    let value_parts: Vec<&[char]> = value_chars.splitn(6, |c| *c == ':').collect();
+    let value_parts: Vec<&str> = value.splitn(6, ':').collect();
     pattern_parts.len() == 6
         && value_parts.len() == 6
         && pattern_parts
             .iter()
             .zip(&value_parts)
-            .all(|(p, v)| glob(p, v))
+            .all(|(p, v)| glob(p, v, false))
 }
 
 fn split_tokens(tokens: &[Token]) -> Vec<&[Token]> {

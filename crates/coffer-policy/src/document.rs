@@ -387,9 +387,19 @@ impl Parsing {
         let mut patterns = Vec::new();
         for entry in &source.values {
             let compiled = actions::compile(entry, self.namespaces.actions).map_err(|_| {
+                let services: Vec<String> = self
+                    .namespaces
+                    .actions
+                    .iter()
+                    .map(|n| format!("{n}:"))
+                    .collect();
                 refuse(
                     "Policy has invalid action",
-                    format!("{}: {entry:?} is not a known action", at(field)),
+                    format!(
+                        "{}: {entry:?} is not a known action; this policy takes {} actions",
+                        at(field),
+                        services.join(" and ")
+                    ),
                 )
             })?;
             patterns.extend(compiled);

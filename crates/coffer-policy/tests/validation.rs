@@ -291,3 +291,15 @@ fn kms_key_policies() {
     ))
     .expect("kms condition keys");
 }
+
+#[test]
+fn the_message_names_statement_field_and_value() {
+    let m = bucket_refusal(&doc(
+        r#"{"Sid":"A","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"},
+           {"Sid":"ReadOnly","Effect":"Allow","Principal":"*","Action":"s3:GetObjekt","Resource":"arn:aws:s3:::bkt/*"}"#,
+    ));
+    assert_eq!(
+        m,
+        r#"Policy has invalid action (statement 1 (ReadOnly), Action: "s3:GetObjekt" is not a known action; this policy takes s3: actions)"#
+    );
+}

@@ -8,7 +8,7 @@
 //! document's `oss:` actions, `acs:` resources and `acs:`/`oss:` condition keys are translated
 //! to their S3 equivalents when it is parsed.
 //!
-//! The modules follow the document: [`document`] (parse, validate, serialise), `actions`
+//! The modules follow the document: `document` (parse, validate, serialise), `actions`
 //! (the action tables), `resource` (ARNs), `principal`, `condition` (operators, keys and
 //! their values), `pattern` (wildcards and policy variables), `evaluate` and `public`.
 #![forbid(unsafe_code)]
@@ -186,10 +186,14 @@ impl Policy {
             };
             for (written, translated) in resource.source.values.iter().zip(&resource.arns) {
                 if !resource::in_bucket(translated, bucket) {
+                    let decided = StatementRef {
+                        index,
+                        sid: statement.sid.clone(),
+                    };
                     return Err(PolicyError {
                         message: format!(
-                            "Policy has invalid resource (statement {index}, Resource: \
-                             {written:?} is not in bucket {bucket:?})"
+                            "Policy has invalid resource ({decided}, Resource: {written:?} is \
+                             not in bucket {bucket:?})"
                         ),
                     });
                 }
@@ -220,9 +224,10 @@ impl Policy {
     }
 
     /// Whether the document is public as AWS defines it for the public access block and
-    /// `?policyStatus`: an Allow to `*` (or to every principal of another account) not narrowed
-    /// by a condition on a fixed value of `aws:SourceIp`, `aws:SourceArn`, `aws:SourceVpc`,
-    /// `aws:SourceVpce`, `aws:SourceOwner`, `aws:SourceAccount`, `aws:PrincipalOrgID`, `aws:userid`…
+    /// `?policyStatus`: an Allow to `*` (or through `NotPrincipal`) not narrowed by a condition
+    /// on a fixed value of `aws:SourceIp`, `aws:SourceArn`, `aws:SourceVpc`, `aws:SourceVpce`,
+    /// `aws:SourceOwner`, `aws:SourceAccount`, `aws:PrincipalOrgID`, `aws:userid`… (the list is
+    /// in `public.rs`). Identity policies are never public.
     pub fn is_public(&self) -> bool {
         self.kind == Kind::Resource && self.document.statements.iter().any(public::is_public)
     }

@@ -131,13 +131,20 @@ fn aws_id(entry: &str) -> Result<PrincipalId, String> {
         .or_else(|| entry.strip_prefix("arn:aws:sts::"))
         .ok_or_else(bad)?;
     let (account, resource) = rest.split_once(':').ok_or_else(bad)?;
-    if !is_account_id(account) || resource.is_empty() || entry.contains(['*', '?']) {
+    // Principals take no wildcards and no policy variables.
+    if !is_account_id(account) || entry.contains(['*', '?']) || entry.contains("${") {
         return Err(bad());
     }
     if resource == "root" {
         return Ok(PrincipalId::Account(account.to_owned()));
     }
-    Ok(PrincipalId::Arn(entry.to_owned()))
+    // `user/NAME`, `role/PATH/NAME`, `assumed-role/ROLE/SESSION`…: a type and a name.
+    match resource.rsplit_once('/') {
+        Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {
+            Ok(PrincipalId::Arn(entry.to_owned()))
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// OSS: `*`, an account uid, `acs:ram::ACCOUNT:root`, `acs:ram::ACCOUNT:user/NAME`, or a

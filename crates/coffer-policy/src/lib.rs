@@ -22,6 +22,7 @@ mod principal;
 mod public;
 mod request;
 mod resource;
+mod strings;
 
 use std::collections::BTreeMap;
 use std::fmt;

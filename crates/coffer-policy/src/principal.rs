@@ -1,7 +1,7 @@
 //! Principals: `"*"`, `{"AWS": …}` with account ids and IAM ARNs, the other AWS principal
 //! types (never a Coffer caller), and OSS's list of user names, account ids and RAM ARNs.
 
-use crate::document::Strings;
+use crate::strings::Strings;
 use crate::{Caller, Service};
 
 /// How the element was written, kept for `to_json`.

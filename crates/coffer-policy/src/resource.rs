@@ -3,7 +3,6 @@
 //! case-sensitively, with `*`/`?` wildcards and, in 2012-10-17 documents, policy variables.
 
 use crate::Service;
-use crate::document::Matcher;
 use crate::pattern::{Pattern, Syntax};
 
 const S3_PREFIX: &str = "arn:aws:s3:::";
@@ -126,14 +125,12 @@ fn action_target(action: &str) -> Option<Target> {
     }
 }
 
-/// Whether some action of the statement can apply to some resource of it. Only literal S3
-/// actions of known target and S3 resources are judged; anything else may apply.
-pub(crate) fn any_applies(action: &Matcher, resource: &Matcher) -> bool {
-    if action.negated || resource.negated {
-        return true;
-    }
+/// Whether some of a statement's actions (compiled) can apply to some of its resources
+/// (translated ARNs). Only literal S3 actions of known target and S3 resources are judged;
+/// anything else may apply.
+pub(crate) fn any_applies(actions: &[Pattern], arns: &[String]) -> bool {
     let mut targets = Vec::new();
-    for pattern in &action.patterns {
+    for pattern in actions {
         let Some(literal) = pattern.literal() else {
             return true;
         };
@@ -142,7 +139,7 @@ pub(crate) fn any_applies(action: &Matcher, resource: &Matcher) -> bool {
             None => return true,
         }
     }
-    resource.arns.iter().any(|arn| {
+    arns.iter().any(|arn| {
         let Some(rest) = arn.strip_prefix(S3_PREFIX) else {
             return true;
         };

@@ -5,9 +5,9 @@ mod keys;
 mod operator;
 pub(crate) mod scalar;
 
-use crate::document::Strings;
 use crate::pattern::{Pattern, Syntax, Token, glob};
 use crate::request::RequestView;
+use crate::strings::Strings;
 use operator::{Base, Family, Operator, Qualifier};
 use scalar::Cidr;
 

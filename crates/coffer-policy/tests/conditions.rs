@@ -321,9 +321,15 @@ fn for_all_values() {
     let c = r#"{"ForAllValues:StringLike":{"s3:RequestObjectTagKeys":["team","proj*"]}}"#;
     assert!(holds(c, &[(key, &["team", "project"])]));
     assert!(!holds(c, &[(key, &["team", "cost"])]));
-    // Vacuously true for a missing key or an empty set (AWS's documented trap).
+    // Vacuously true for a missing key or a null data set: no values, or an empty string
+    // (AWS's documented trap).
     assert!(holds(c, &[]));
     assert!(holds(c, &[(key, &[])]));
+    assert!(holds(c, &[(key, &[""])]));
+    // ForAnyValue finds nothing in a null data set.
+    let any = r#"{"ForAnyValue:StringLike":{"s3:RequestObjectTagKeys":"*"}}"#;
+    assert!(!holds(any, &[(key, &[""])]));
+    assert!(holds(any, &[(key, &["", "x"])]));
     let not = r#"{"ForAllValues:StringNotEquals":{"s3:RequestObjectTagKeys":["secret"]}}"#;
     assert!(holds(not, &[(key, &["team", "cost"])]));
     assert!(!holds(not, &[(key, &["team", "secret"])]));

@@ -186,7 +186,12 @@ impl Condition {
     pub fn holds(&self, request: &RequestView<'_>) -> bool {
         let values = request.values(&self.lookup_key);
         let base = self.operator.base;
-        let present = values.as_deref().is_some_and(|v| !v.is_empty());
+        // For the set operators an empty string is a null data set too (AWS's wording): a key
+        // whose values are all empty is as good as missing.
+        let is_set = self.operator.qualifier != Qualifier::Single;
+        let present = values
+            .as_deref()
+            .is_some_and(|v| v.iter().any(|value| !is_set || !value.is_empty()));
         if base == Base::Null {
             // `"Null": {"k": "true"}`: the key is absent.
             return self.operands.contains(&Operand::Bool(!present));

@@ -57,6 +57,7 @@ fn known_version(version: &str, service: Service) -> bool {
     matches!(version, "2012-10-17" | "2008-10-17")
         || (version == "1" && matches!(service, Service::Oss | Service::Kms))
 }
+
 const TOP_FIELDS: &[&str] = &["Version", "Id", "Statement"];
 const STATEMENT_FIELDS: &[&str] = &[
     "Sid",
@@ -130,9 +131,14 @@ impl Document {
             None => None,
             Some(Value::String(v)) if known_version(v, service) => Some(v.clone()),
             Some(other) => {
+                let alibaba = if matches!(service, Service::Oss | Service::Kms) {
+                    " or \"1\""
+                } else {
+                    ""
+                };
                 return Err(refuse(
                     "The policy must contain a valid version string",
-                    format!("Version {other}: use \"2012-10-17\" or \"2008-10-17\""),
+                    format!("Version {other}: use \"2012-10-17\" or \"2008-10-17\"{alibaba}"),
                 ));
             }
         };

@@ -11,9 +11,9 @@
   KMS.KMSInternalException and /health/ready is 503; back, requests work again with no restart.
 - No CMK material on disk or in logs: a key of known bytes made in the token for the test
   is grepped for in the data dir and the server's logs.
-- The root key wrapped by a token key made with pkcs11-tool (as docs/kms.md does it): no
-  root.key on disk, objects readable across restarts; a missing token key or no --root-key
-  refuses to start with a message that says why.
+- The root key wrapped by a key made with pkcs11-tool in a token of its own (as docs/kms.md
+  does it): no root.key on disk, objects readable across restarts; a missing token key or no
+  --root-key refuses to start with a message that says why (and no PIN).
 
 Skipped without softhsm2/pkcs11-tool, unless COFFER_REQUIRE_SOFTHSM is set (scripts/test sets it).
 """
@@ -21,6 +21,7 @@ Skipped without softhsm2/pkcs11-tool, unless COFFER_REQUIRE_SOFTHSM is set (scri
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,9 @@ from support import (
 )
 
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
-PIN = "20261203"
+# Random per run, and registered with the secrets grep (test_secrets.py): it must never be logged.
+PIN = secrets.token_hex(8)
+SECRETS.add("pkcs11 user PIN", PIN)
 MiB = 1 << 20
 
 # Edits a key in the token directly, as its owner would with the HSM's own tools: PyKCS11 in
@@ -52,13 +55,13 @@ TOKEN_TOOL = r"""
 import sys, PyKCS11 as P
 action, label = sys.argv[1], sys.argv[2]
 lib = P.PyKCS11Lib(); lib.load(sys.argv[3])
-slot = next(s for s in lib.getSlotList(tokenPresent=True) if lib.getTokenInfo(s).label.strip() == "coffer")
+slot = next(s for s in lib.getSlotList(tokenPresent=True) if lib.getTokenInfo(s).label.strip() == sys.argv[5])
 s = lib.openSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION); s.login(sys.argv[4])
 keys = s.findObjects([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_LABEL, label)])
 if action == "create-known":
     s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_AES), (P.CKA_TOKEN, True),
                     (P.CKA_PRIVATE, True), (P.CKA_LABEL, label), (P.CKA_ENCRYPT, True), (P.CKA_DECRYPT, True),
-                    (P.CKA_VALUE, bytes.fromhex(sys.argv[5]))])
+                    (P.CKA_VALUE, bytes.fromhex(sys.argv[6]))])
 elif action == "describe":
     for k in keys:
         print(s.getAttributeValue(k, [P.CKA_SENSITIVE, P.CKA_EXTRACTABLE, P.CKA_TOKEN]))
@@ -75,7 +78,7 @@ print(len(keys))
 class SoftHsm:
     """A softhsm2 token labelled `coffer` in a temp dir, its PIN in a file."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, label: str = "coffer"):
         self.root = root
         self.tokens = root / "tokens"
         self.tokens.mkdir(parents=True)
@@ -86,21 +89,26 @@ class SoftHsm:
         self.pin_file.write_text(PIN + "\n")
         self.pin_file.chmod(0o600)
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SOFTHSM2_CONF": str(self.conf)}
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "coffer", "--pin", PIN,
-                        "--so-pin", "0" + PIN], env=self.env, check=True, capture_output=True)
+        self.label = label
+        self.add_token(label)
 
-    def uri(self, obj: str | None = None) -> str:
-        path = "token=coffer" + (f";object={obj}" if obj else "")
+    def add_token(self, label: str) -> None:
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN,
+                        "--so-pin", PIN + "so"], env=self.env, check=True, capture_output=True)
+
+    def uri(self, obj: str | None = None, token: str = "coffer") -> str:
+        path = f"token={token}" + (f";object={obj}" if obj else "")
         return f"pkcs11:{path}?module-path={MODULE}&pin-source=file:{self.pin_file}"
 
-    def tool(self, action: str, label: str, *extra: str) -> str:
-        result = subprocess.run([sys.executable, "-c", TOKEN_TOOL, action, label, str(MODULE), PIN, *extra],
+    def tool(self, action: str, label: str, *extra: str, token: str = "coffer") -> str:
+        result = subprocess.run([sys.executable, "-c", TOKEN_TOOL, action, label, str(MODULE), PIN, token,
+                                 *extra],
                                 env=self.env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def pkcs11_tool(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["pkcs11-tool", "--module", str(MODULE), "--token-label", "coffer",
+    def pkcs11_tool(self, token: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["pkcs11-tool", "--module", str(MODULE), "--token-label", token,
                                "--login", "--pin", PIN, *args],
                               env=self.env, capture_output=True, text=True, timeout=60)
 
@@ -257,20 +265,25 @@ def test_no_cmk_material_on_disk_or_in_logs(make_server, hsm):
 
 
 def test_root_key_wrapped_by_a_token_key(make_server, hsm):
-    # As docs/kms.md makes it: an AES key that stays in the token.
-    made = hsm.pkcs11_tool("--keygen", "--key-type", "AES:32", "--label", "coffer-root",
+    # As docs/kms.md makes it: a token of its own, and an AES key that stays in it.
+    hsm.add_token("coffer-root")
+    made = hsm.pkcs11_tool("coffer-root", "--keygen", "--key-type", "AES:32", "--label", "root-wrap",
                            "--sensitive", "--private")
     assert made.returncode == 0, made.stderr
-    srv = start_on_token(make_server, hsm, "--root-key", hsm.uri("coffer-root"))
+    srv = start_on_token(make_server, hsm, "--root-key", hsm.uri("root-wrap", token="coffer-root"))
     assert not (srv.data_dir / "root.key").exists()
     assert (srv.data_dir / "root.key.wrapped").read_text().startswith("coffer-root-key-wrapped-v1\n")
     s3 = srv.client(retries=0)
     bucket = unique_bucket_name("p11-root")
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="obj", Body=b"sealed under a wrapped root key")
+    key_id = kms_client(srv).create_key()["KeyMetadata"]["KeyId"]
+    s3.put_object(Bucket=bucket, Key="kms", Body=b"and a token CMK", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=key_id)
     srv.restart()
     s3 = srv.client(retries=0)
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"sealed under a wrapped root key"
+    assert s3.get_object(Bucket=bucket, Key="kms")["Body"].read() == b"and a token CMK"
     srv.stop()
 
     def refused(*args: str) -> str:
@@ -282,8 +295,8 @@ def test_root_key_wrapped_by_a_token_key(make_server, hsm):
         return result.stdout + result.stderr
 
     assert "--root-key" in refused()
-    assert "no-such-key" in refused("--root-key", hsm.uri("no-such-key"))
-    assert PIN not in refused("--root-key", hsm.uri("no-such-key"))
+    missing = refused("--root-key", hsm.uri("no-such-key", token="coffer-root"))
+    assert "no-such-key" in missing and PIN not in missing, missing
     # The token key gone: the data dir cannot be opened, and says so.
-    hsm.tool("destroy", "coffer-root")
-    assert "coffer-root" in refused("--root-key", hsm.uri("coffer-root"))
+    hsm.tool("destroy", "root-wrap", token="coffer-root")
+    assert "root-wrap" in refused("--root-key", hsm.uri("root-wrap", token="coffer-root"))

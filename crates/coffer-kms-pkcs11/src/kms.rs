@@ -194,6 +194,10 @@ impl Pkcs11Kms {
         body: impl FnOnce(&Session) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
         let result = self.token.with_session(body);
+        if let Err(KmsError::Internal(_)) = &result {
+            // The token failed: states read before it are no longer known to hold.
+            self.forget();
+        }
         tracing::info!(
             target: "coffer::kms::audit",
             backend = "pkcs11",

@@ -86,9 +86,10 @@ pub struct ServerArgs {
     /// instead of keeping a root key file; `COFFER_ROOT_PASSPHRASE` works too.
     #[arg(long, env = "COFFER_ROOT_PASSPHRASE_FILE")]
     pub root_passphrase_file: Option<PathBuf>,
-    /// Keep the root key wrapped by an AES key in a PKCS#11 token (an HSM) instead of a
-    /// root key file: `pkcs11:token=…;object=LABEL?module-path=…&pin-source=file:…`
-    /// (docs/kms.md).
+    /// Where the root key is kept: `file` (the data dir's root.key, or the passphrase's
+    /// derivation) or wrapped by an AES key in a PKCS#11 token (an HSM):
+    /// `pkcs11:token=…;object=LABEL?module-path=…&pin-source=file:…` (docs/kms.md)
+    /// [default: file].
     #[arg(long, env = "COFFER_ROOT_KEY")]
     pub root_key: Option<String>,
     /// Connections served at once per listener; more wait until one closes
@@ -337,6 +338,7 @@ impl ServerArgs {
                 || file.allow_insecure_sse_c.unwrap_or(false),
             default_protection,
             root_key: match self.root_key.take().or(file.root_key.take()) {
+                Some(text) if text.trim() == "file" => None,
                 Some(text) => Some(
                     coffer_kms_pkcs11::TokenUri::parse(&text)
                         .map_err(|e| format!("invalid --root-key: {e}"))?,

@@ -96,9 +96,10 @@ class SoftHsm:
         subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN,
                         "--so-pin", PIN + "so"], env=self.env, check=True, capture_output=True)
 
-    def uri(self, obj: str | None = None, token: str = "coffer") -> str:
+    def uri(self, obj: str | None = None, token: str = "coffer", pin_file: bool = True) -> str:
         path = f"token={token}" + (f";object={obj}" if obj else "")
-        return f"pkcs11:{path}?module-path={MODULE}&pin-source=file:{self.pin_file}"
+        pin = f"&pin-source=file:{self.pin_file}" if pin_file else ""
+        return f"pkcs11:{path}?module-path={MODULE}{pin}"
 
     def tool(self, action: str, label: str, *extra: str, token: str = "coffer") -> str:
         result = subprocess.run([sys.executable, "-c", TOKEN_TOOL, action, label, str(MODULE), PIN, token,
@@ -250,7 +251,9 @@ def test_no_cmk_material_on_disk_or_in_logs(make_server, hsm):
     material = os.urandom(32)
     SECRETS.add("pkcs11 test CMK", material)
     hsm.tool("create-known", "known-key", material.hex())
-    srv = start_on_token(make_server, hsm)
+    # The PIN from the environment this time (COFFER_PKCS11_PIN), not a file.
+    srv = make_server(extra_args=["--kms-backend", hsm.uri(pin_file=False)],
+                      extra_env={"SOFTHSM2_CONF": str(hsm.conf), "COFFER_PKCS11_PIN": PIN})
     s3 = srv.client(retries=0)
     bucket = unique_bucket_name("p11-grep")
     s3.create_bucket(Bucket=bucket)
@@ -295,6 +298,11 @@ def test_root_key_wrapped_by_a_token_key(make_server, hsm):
         return result.stdout + result.stderr
 
     assert "--root-key" in refused()
+    wrong_pin = hsm.root / "wrong-pin"
+    wrong_pin.write_text("not-the-pin\n")
+    refused_pin = refused("--root-key", hsm.uri("root-wrap", token="coffer-root").replace(
+        str(hsm.pin_file), str(wrong_pin)))
+    assert "refused the PIN" in refused_pin and "not-the-pin" not in refused_pin, refused_pin
     missing = refused("--root-key", hsm.uri("no-such-key", token="coffer-root"))
     assert "no-such-key" in missing and PIN not in missing, missing
     # The token key gone: the data dir cannot be opened, and says so.

@@ -13,7 +13,8 @@
   is grepped for in the data dir and the server's logs.
 - The root key wrapped by a key made with pkcs11-tool in a token of its own (as docs/kms.md
   does it): no root.key on disk, objects readable across restarts; a missing token key or no
-  --root-key refuses to start with a message that says why (and no PIN).
+  --root-key refuses to start with a message that says why (and no PIN). Two gateways over one
+  PostgreSQL share the wrapped root key through the database and read each other's objects.
 
 Skipped without softhsm2/pkcs11-tool, unless COFFER_REQUIRE_SOFTHSM is set (scripts/test sets it).
 """
@@ -33,6 +34,13 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from gateway_support import (  # noqa: F401 (cluster, factory, upstream: module fixtures)
+    GatewaySet,
+    cluster,
+    factory,
+    postgres_available,
+    upstream,
+)
 from support import (
     SECRETS,
     coffer_bin,
@@ -308,3 +316,27 @@ def test_root_key_wrapped_by_a_token_key(make_server, hsm):
     # The token key gone: the data dir cannot be opened, and says so.
     hsm.tool("destroy", "root-wrap", token="coffer-root")
     assert "root-wrap" in refused("--root-key", hsm.uri("root-wrap", token="coffer-root"))
+
+
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not installed (scripts/test installs it)")
+def test_gateways_share_the_wrapped_root_key(factory, cluster, upstream, hsm):
+    hsm.add_token("coffer-root")
+    made = hsm.pkcs11_tool("coffer-root", "--keygen", "--key-type", "AES:32", "--label", "root-wrap",
+                           "--sensitive", "--private")
+    assert made.returncode == 0, made.stderr
+    gateways = GatewaySet(factory, cluster, upstream,
+                          extra_args=["--root-key", hsm.uri("root-wrap", token="coffer-root")])
+    for _ in range(2):
+        gateway = gateways.add(start=False)
+        gateway.extra_env["SOFTHSM2_CONF"] = str(hsm.conf)
+        gateway.start()
+    for gateway in gateways.gateways:
+        assert not (gateway.data_dir / "root.key").exists(), "no plain root key on any gateway"
+    first, second = gateways.clients(retries=0)
+    bucket = unique_bucket_name("p11-gw")
+    first.create_bucket(Bucket=bucket)
+    first.put_object(Bucket=bucket, Key="obj", Body=b"one root key, wrapped in the token")
+    assert second.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"one root key, wrapped in the token"
+    wrapped = cluster.psql("SELECT count(*) FROM gateway_settings WHERE name = 'root-key-pkcs11-wrapped'",
+                           database=gateways.database)
+    assert wrapped.strip() == "1", wrapped

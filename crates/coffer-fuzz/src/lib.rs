@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("xml_body", bodies::xml_body),
     ("bucket_policy", bodies::bucket_policy),
     ("sse_context", bodies::sse_context),
+    ("post_form", bodies::post_form),
     ("range", bodies::range),
     ("envelope", sealed::envelope),
     ("sealed_chunk", sealed::sealed_chunk),

@@ -116,6 +116,7 @@ replay_tests!(
     xml_body,
     bucket_policy,
     sse_context,
+    post_form,
     range,
     envelope,
     sealed_chunk,

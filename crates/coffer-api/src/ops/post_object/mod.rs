@@ -30,7 +30,8 @@ use crate::form_data::{FormData, PartHead, boundary_of, malformed};
 use crate::object_io::{BodyStream, MAX_SINGLE_UPLOAD};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, Principal};
-use policy::{PostPolicy, refused};
+pub(crate) use policy::PostPolicy;
+use policy::refused;
 
 /// Longest value of one form field (a policy document is the longest).
 const MAX_FIELD_BYTES: usize = 64 * 1024;

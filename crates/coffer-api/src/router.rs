@@ -494,6 +494,7 @@ mod tests {
         use Operation::*;
         let copy = [("x-amz-copy-source", "/src/key")];
         let oss_copy = [("x-oss-copy-source", "/src/key")];
+        let form = [("content-type", "multipart/form-data; boundary=x")];
         let kms = |action: &str| [("x-amz-target", format!("TrentService.{action}"))];
         // Method, URI (path-style), headers, operation.
         type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Operation);
@@ -539,6 +540,19 @@ mod tests {
             ("GET", "/b?tagging", &[], GetBucketTagging),
             ("DELETE", "/b?tagging", &[], DeleteBucketTagging),
             ("DELETE", "/b?tagging=k1,k2", &[], DeleteBucketTagging),
+            ("PUT", "/b?cors", &[], PutBucketCors),
+            ("GET", "/b?cors", &[], GetBucketCors),
+            ("DELETE", "/b?cors", &[], DeleteBucketCors),
+            ("POST", "/b?cors", &[], MethodNotAllowed),
+            // CORS preflights, on buckets and objects (never the service).
+            ("OPTIONS", "/b", &[], CorsPreflight),
+            ("OPTIONS", "/b/k?uploads", &[], CorsPreflight),
+            ("OPTIONS", "/", &[], MethodNotAllowed),
+            // Browser form uploads: a form POSTed to the bucket itself.
+            ("POST", "/b", &form, PostObject),
+            ("POST", "/b/", &form, PostObject),
+            ("POST", "/b/k", &form, MethodNotAllowed),
+            ("POST", "/b?delete", &form, DeleteObjects),
             // Encryption wins over policy when both are given.
             ("GET", "/b?policy&encryption", &[], GetBucketEncryption),
             // Buckets.

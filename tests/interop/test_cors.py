@@ -243,6 +243,17 @@ fetch(url, options)
 """
 
 
+POST_FORM = """
+const [url, fields, done] = arguments;
+const form = new FormData();
+for (const [name, value] of Object.entries(fields)) form.append(name, value);
+form.append('file', new Blob(['posted by a script'], {type: 'text/plain'}), 'script.txt');
+fetch(url, {method: 'POST', body: form})
+  .then(async r => done({status: r.status, body: await r.text()}))
+  .catch(e => done({error: String(e)}));
+"""
+
+
 def test_browser_fetch_from_another_origin(browser, page_origin, server, s3_required, cors_bucket):  # noqa: F811
     browser.set_script_timeout(30)
     browser.get(f"{page_origin}/")
@@ -258,7 +269,7 @@ def test_browser_fetch_from_another_origin(browser, page_origin, server, s3_requ
     expect_error(s3_required.head_object, None, 404, Bucket=cors_bucket, Key="from-browser.txt")
 
     s3_required.put_bucket_cors(Bucket=cors_bucket, CORSConfiguration={"CORSRules": [
-        {"AllowedOrigins": [page_origin], "AllowedMethods": ["GET", "PUT"],
+        {"AllowedOrigins": [page_origin], "AllowedMethods": ["GET", "PUT", "POST"],
          "AllowedHeaders": ["content-type"], "ExposeHeaders": ["ETag"]}]})
     read = browser.execute_async_script(FETCH, get_url, {})
     assert read.get("status") == 200 and read["body"] == "hello, other origin", read
@@ -270,6 +281,15 @@ def test_browser_fetch_from_another_origin(browser, page_origin, server, s3_requ
     assert written.get("status") == 200, written
     body = s3_required.get_object(Bucket=cors_bucket, Key="from-browser.txt")["Body"].read()
     assert body == b"written by the page"
+    # A form upload posted by the page's script (FormData: no preflight), whose answer the
+    # page may read because the rule allows POST from its origin.
+    form = s3_required.generate_presigned_post(
+        cors_bucket, "posted-by-script.txt", Fields={"success_action_status": "201"},
+        Conditions=[{"success_action_status": "201"}], ExpiresIn=600)
+    posted = browser.execute_async_script(POST_FORM, form["url"], form["fields"])
+    assert posted.get("status") == 201 and "<PostResponse" in posted["body"], posted
+    body = s3_required.get_object(Bucket=cors_bucket, Key="posted-by-script.txt")["Body"].read()
+    assert body == b"posted by a script"
     # A header the rule does not allow fails the preflight: nothing is sent.
     s3_required.delete_object(Bucket=cors_bucket, Key="from-browser.txt")
     denied = browser.execute_async_script(

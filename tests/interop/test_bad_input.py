@@ -708,7 +708,7 @@ CASES = [
          400, "MalformedXML", verify=no_cors_rules),
     Case("oss-put-bucket-cors-unsupported-method", "oss",
          lambda ctx: oss_send(ctx, "PUT", ctx.plain, "", cors_xml("TRACE"), subresource="cors"),
-         400, "InvalidRequest", verify=no_cors_rules),
+         400, "InvalidRequest", ec="0034-00000011", verify=no_cors_rules),
     Case("cors-preflight-without-origin", "s3",
          framing(lambda ctx: raw_request(ctx, "OPTIONS", f"/{ctx.plain}/obj",
                                          {"Access-Control-Request-Method": "GET"})),

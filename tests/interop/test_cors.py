@@ -201,9 +201,11 @@ def test_oss2_put_get_delete_bucket_cors(server, kind):
         with pytest.raises(oss2.exceptions.OssError) as refused:
             bucket.put_bucket_cors(oss2.models.BucketCors([bad]))
         assert refused.value.status == 400
+        assert refused.value.details.get("EC") == "0034-00000011", refused.value.details
         bucket.delete_bucket_cors()
-        with pytest.raises(oss2.exceptions.NoSuchCors):
+        with pytest.raises(oss2.exceptions.NoSuchCors) as missing:
             bucket.get_bucket_cors()
+        assert missing.value.details.get("EC") == "0034-00000001", missing.value.details
     finally:
         bucket.delete_bucket()
 

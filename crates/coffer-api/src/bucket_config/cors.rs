@@ -21,6 +21,12 @@ pub const MAX_RULES: usize = 100;
 pub const OSS_MAX_RULES: usize = 10;
 /// The methods a rule may allow.
 const METHODS: &[&str] = &["GET", "PUT", "POST", "DELETE", "HEAD"];
+/// OSS's EC for a configuration without a `CORSRule`.
+const EC_NO_RULE: &str = "0034-00000002";
+/// OSS's EC for an `AllowedMethod` outside [`METHODS`].
+const EC_BAD_METHOD: &str = "0034-00000011";
+/// OSS's EC for GetBucketCors on a bucket without rules.
+pub const EC_NO_CONFIGURATION: &str = "0034-00000001";
 /// Longest rule `ID`.
 const MAX_ID_CHARS: usize = 255;
 
@@ -92,7 +98,7 @@ impl CorsConfiguration {
     pub fn parse_xml(body: &[u8], max_rules: usize) -> ApiResult<Self> {
         let doc: ConfigurationXml = xml::parse(body)?;
         if doc.rules.is_empty() {
-            return Err(ApiError::malformed_xml());
+            return Err(ApiError::malformed_xml().with_ec(EC_NO_RULE));
         }
         if doc.rules.len() > max_rules {
             return Err(ApiError::invalid_request(format!(
@@ -162,7 +168,8 @@ impl CorsRule {
             if !METHODS.contains(&method.as_str()) {
                 return Err(ApiError::invalid_request(format!(
                     "Found unsupported HTTP method in CORS config. Unsupported method is {method}"
-                )));
+                ))
+                .with_ec(EC_BAD_METHOD));
             }
         }
         for (what, values) in [

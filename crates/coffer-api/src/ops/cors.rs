@@ -9,7 +9,9 @@ use hyper::body::Incoming;
 
 use super::{authorized_bucket, empty_response, save_bucket_config, small_body, xml_response};
 use crate::body::ResponseBody;
-use crate::bucket_config::cors::{CORS_KEY, CorsConfiguration, MAX_RULES, OSS_MAX_RULES};
+use crate::bucket_config::cors::{
+    CORS_KEY, CorsConfiguration, EC_NO_CONFIGURATION, MAX_RULES, OSS_MAX_RULES,
+};
 use crate::bucket_config::{has_integrity_header, missing_integrity_header, stored, to_json};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::{ApiRequest, Dialect};
@@ -45,6 +47,7 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
             ErrorCode::NoSuchCORSConfiguration,
             "The CORS configuration does not exist",
         )
+        .with_ec(EC_NO_CONFIGURATION)
     })?;
     let mut w = req.xml("CORSConfiguration");
     config.write_xml(&mut w, req.dialect == Dialect::Oss);

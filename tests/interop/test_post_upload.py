@@ -149,6 +149,15 @@ def test_sigv2_policy_signature(server, post_bucket, s3_required):
     assert_refused(post(server.endpoint, post_bucket, fields, b"x"), 403, "SignatureDoesNotMatch")
 
 
+def with_tampered_policy(fields: dict) -> dict:
+    return dict(fields, policy=tamper(fields["policy"]))
+
+
+def with_unknown_access_key(fields: dict) -> dict:
+    scope = fields["x-amz-credential"].split("/", 1)[1]
+    return dict(fields, **{"x-amz-credential": f"NOSUCHKEY/{scope}"})
+
+
 def _form(s3, bucket, key, **kwargs):
     return s3.generate_presigned_post(bucket, key, ExpiresIn=600, **kwargs)["fields"]
 
@@ -172,8 +181,7 @@ def test_refusals_store_nothing(server, s3_required, post_bucket):
     endpoint = server.endpoint
     sized = [["content-length-range", 5, 10]]
     cases = [
-        ("tampered policy",
-         lambda: (lambda f: dict(f, policy=tamper(f["policy"])))(_form(s3_required, post_bucket, "k1")),
+        ("tampered policy", lambda: with_tampered_policy(_form(s3_required, post_bucket, "k1")),
          b"data", 403, "SignatureDoesNotMatch", None),
         ("expired policy",
          lambda: s3_required.generate_presigned_post(post_bucket, "k1", ExpiresIn=-60)["fields"],
@@ -199,9 +207,7 @@ def test_refusals_store_nothing(server, s3_required, post_bucket):
          b"data", 400, "InvalidPolicyDocument", None),
         ("no key", lambda: {k: v for k, v in _form(s3_required, post_bucket, "k1").items() if k != "key"},
          b"data", 400, "InvalidArgument", "must contain a field named 'key'"),
-        ("unknown access key",
-         lambda: (lambda f: dict(f, **{"x-amz-credential": "NOSUCHKEY/" + f["x-amz-credential"].split("/", 1)[1]}))(
-             _form(s3_required, post_bucket, "k1")),
+        ("unknown access key", lambda: with_unknown_access_key(_form(s3_required, post_bucket, "k1")),
          b"data", 403, "InvalidAccessKeyId", None),
         ("anonymous", lambda: {"key": "k1"}, b"data", 403, "AccessDenied", None),
         ("public acl", lambda: _form(s3_required, post_bucket, "k1", Fields={"acl": "public-read"},

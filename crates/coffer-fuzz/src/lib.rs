@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bucket_policy", bodies::bucket_policy),
     ("policy", policy::policy),
     ("sse_context", bodies::sse_context),
+    ("post_form", bodies::post_form),
     ("range", bodies::range),
     ("envelope", sealed::envelope),
     ("sealed_chunk", sealed::sealed_chunk),

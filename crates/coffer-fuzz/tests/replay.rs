@@ -117,6 +117,7 @@ replay_tests!(
     bucket_policy,
     policy,
     sse_context,
+    post_form,
     range,
     envelope,
     sealed_chunk,

@@ -414,11 +414,11 @@ impl Acl {
             };
         }
         let owner = record.owner.clone();
-        let stored = match &record.acl {
-            None => None,
-            // Unreadable: the owner alone (fail closed).
-            Some(json) => Some(StoredAcl::parse(json, "an object").unwrap_or_default()),
-        };
+        // Unreadable: the owner alone (fail closed).
+        let stored = record
+            .acl
+            .as_ref()
+            .map(|json| StoredAcl::parse(json, "an object").unwrap_or_default());
         let (grants, inherits_bucket) = match stored {
             None => (private_grants(&owner), false),
             Some(stored) if stored.inherit_bucket => {
@@ -639,7 +639,9 @@ mod tests {
         assert!(!Acl::of_object(&b, &o).allows(&Principal::Anonymous, Permission::Read));
         b.config.insert(
             CONFIG_KEY.to_owned(),
-            canned(CannedAcl::PublicRead, "alice").unwrap().to_json(),
+            canned(CannedAcl::PublicRead, "alice")
+                .expect("public-read is more than private")
+                .to_json(),
         );
         let acl = Acl::of_object(&b, &o);
         assert!(acl.inherits_bucket());

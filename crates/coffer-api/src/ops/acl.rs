@@ -630,7 +630,7 @@ mod tests {
         );
         assert_eq!(
             parse_grantee_list(r#"emailAddress="a@b.c""#)
-                .unwrap_err()
+                .expect_err("refused")
                 .code,
             ErrorCode::UnresolvableGrantByEmailAddress
         );
@@ -640,7 +640,7 @@ mod tests {
             r#"name="x""#,
         ] {
             assert_eq!(
-                parse_grantee_list(bad).unwrap_err().code,
+                parse_grantee_list(bad).expect_err("refused").code,
                 ErrorCode::InvalidArgument,
                 "{bad}"
             );
@@ -657,13 +657,17 @@ mod tests {
         assert_eq!(grants.len(), 2);
         assert_eq!(grants[1].grantee, Grantee::AuthenticatedUsers);
         assert_eq!(
-            parse_policy(body.as_bytes(), "bob").unwrap_err().code,
+            parse_policy(body.as_bytes(), "bob")
+                .expect_err("refused")
+                .code,
             ErrorCode::AccessDenied,
             "an ACL cannot give the resource away"
         );
         let no_owner = body.replace(&format!("<Owner><ID>{owner}</ID></Owner>"), "");
         assert_eq!(
-            parse_policy(no_owner.as_bytes(), "alice").unwrap_err().code,
+            parse_policy(no_owner.as_bytes(), "alice")
+                .expect_err("refused")
+                .code,
             ErrorCode::MalformedXML
         );
         let bad_permission = body.replace(
@@ -672,13 +676,13 @@ mod tests {
         );
         assert_eq!(
             parse_policy(bad_permission.as_bytes(), "alice")
-                .unwrap_err()
+                .expect_err("refused")
                 .code,
             ErrorCode::MalformedACLError
         );
         assert_eq!(
             parse_policy(b"<AccessControlPolicy><Owner>", "alice")
-                .unwrap_err()
+                .expect_err("refused")
                 .code,
             ErrorCode::MalformedXML
         );

@@ -115,7 +115,7 @@ mod tests {
             "<OwnershipControls><Rule>".to_owned(),
         ] {
             assert_eq!(
-                parse(bad.as_bytes()).unwrap_err().code,
+                parse(bad.as_bytes()).expect_err("refused").code,
                 ErrorCode::MalformedXML,
                 "{bad}"
             );

@@ -176,7 +176,7 @@ GROUPS: dict[str, Group] = {
     "resource-case": Group((st("Allow", OTHER_P, "s3:GetObject", "arn:aws:s3:::{B}/PUBLIC/*"),)),
     "resource-qmark": Group((st("Allow", OTHER_P, "s3:GetObject", "arn:aws:s3:::{B}/publi?/*"),)),
     "not-resource": Group((st("Allow", OTHER_P, "s3:GetObject", not_resource="arn:aws:s3:::{B}/private/*"),)),
-    "object-arn-not-bucket": Group((st("Allow", OTHER_P, "s3:ListBucket", OBJ),)),
+    "bucket-arn-only": Group((st("Allow", OTHER_P, ["s3:ListBucket", "s3:GetObject"], ALL_S3[:1] + ["arn:aws:s3:::{B}/public/*"]),)),
     # [EVAL] Explicit deny wins over any allow, the owner's and root's included.
     "deny-wins": Group((PUBLIC_READ,
                         st("Deny", ANY, "s3:GetObject", "arn:aws:s3:::{B}/private/*", sid="NoPrivate"))),
@@ -317,7 +317,8 @@ ROWS: list[Row] = [
     R("not-resource", "other", "get", "allow", key="public/a"),
     R("not-resource", "other", "get", "allow", key="k"),
     R("not-resource", "other", "get", "deny", key="private/b"),
-    R("object-arn-not-bucket", "other", "list", "deny"),
+    R("bucket-arn-only", "other", "list", "allow"),
+    R("bucket-arn-only", "other", "get", "deny", key="k"),
     # ---- [EVAL] deny wins.
     R("deny-wins", "anon", "get", "allow", key="public/a"), R("deny-wins", "anon", "get", "deny", key="private/b"),
     R("deny-wins", "other", "get", "deny", key="private/b"), R("deny-wins", "owner", "get", "deny", key="private/b"),
@@ -364,15 +365,15 @@ ROWS: list[Row] = [
     # ---- [SSE] deny PutObject unless SSE-KMS with key X: PUT, CopyObject, CreateMultipartUpload
     R("require-kms-key", "owner", "put", "deny"),
     R("require-kms-key", "owner", "put", "deny", sse="AES256"),
-    R("require-kms-key", "owner", "put", "allow", sse="aws:kms", kms="X"),
+    R("require-kms-key", "root", "put", "allow", sse="aws:kms", kms="X"),
     R("require-kms-key", "owner", "put", "deny", sse="aws:kms", kms="Y"),
     R("require-kms-key", "owner", "put", "deny", sse="aws:kms"),
-    R("require-kms-key", "root", "put", "allow", sse="aws:kms", kms="X"),
+    R("require-kms-key", "root", "put", "deny", sse="aws:kms", kms="Y"),
     R("require-kms-key", "root", "put", "deny", sse="AES256"),
-    R("require-kms-key", "owner", "copy", "allow", sse="aws:kms", kms="X"),
+    R("require-kms-key", "root", "copy", "allow", sse="aws:kms", kms="X"),
     R("require-kms-key", "owner", "copy", "deny"),
     R("require-kms-key", "owner", "copy", "deny", sse="aws:kms", kms="Y"),
-    R("require-kms-key", "owner", "mpu", "allow", sse="aws:kms", kms="X"),
+    R("require-kms-key", "root", "mpu", "allow", sse="aws:kms", kms="X"),
     R("require-kms-key", "owner", "mpu", "deny"),
     R("require-kms-key", "owner", "mpu", "deny", sse="AES256"),
     R("require-kms-key", "anon", "put", "deny", sse="aws:kms", kms="X"),
@@ -468,7 +469,9 @@ class Table:
         self.clients: dict[str, object] = {}
         self.buckets: dict[str, str] = {}
         self.versions: dict[str, dict[str, str]] = {}
-        kms = self._kms(OWNER)
+        # Root creates the keys (and so may use them whatever the key policies say): the rows
+        # that succeed with SSE-KMS are root's; the bucket policy binds root as anyone else.
+        kms = self._kms("root")
         self.keys = {name: kms.create_key(Description=f"policy table {name}")["KeyMetadata"]["Arn"]
                      for name in ("X", "Y")}
 
@@ -507,9 +510,14 @@ class Table:
             client = session.client("s3", endpoint_url=self.srv.endpoint, config=cfg)
         elif variant in ("tls12", "tls13"):
             version = ssl.TLSVersion.TLSv1_2 if variant == "tls12" else ssl.TLSVersion.TLSv1_3
+            cfg = Config(region_name=REGION, signature_version="s3v4", s3={"addressing_style": "path"},
+                         retries={"max_attempts": 1, "mode": "standard"},
+                         request_checksum_calculation="when_required")
+            session = boto3.session.Session(aws_access_key_id=ak, aws_secret_access_key=sk,
+                                            region_name=REGION)
             with mock.patch("botocore.httpsession.create_urllib3_context",
                             lambda *a, **k: _tls_context(version)):
-                client = make_s3_client(self.https, ak, sk, checksum="when_required")
+                client = session.client("s3", endpoint_url=self.https, config=cfg, verify=self.ca)
         else:
             client = make_s3_client(self.srv.endpoint, ak, sk, checksum="when_required")
         self.clients[who] = client

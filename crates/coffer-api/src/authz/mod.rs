@@ -417,6 +417,14 @@ async fn decide(
 }
 
 impl Facts<'_> {
+    /// The stored bucket policy's text (empty without one).
+    fn policy_text(&self) -> &str {
+        self.bucket
+            .config
+            .get(bucket_policy::POLICY_KEY)
+            .map_or("", String::as_str)
+    }
+
     fn evaluate(&self, action: &Action, key: Option<&str>, repair: bool) -> Verdict {
         let req = self.req;
         let principal = &req.principal;
@@ -436,11 +444,7 @@ impl Facts<'_> {
         if let Some(Evaluation::Deny(statement)) = &by_bucket
             && !(repair && bucket_owner)
         {
-            let text = bucket
-                .config
-                .get(bucket_policy::POLICY_KEY)
-                .map_or("", String::as_str);
-            let keys = bucket_policy::condition_keys(text, statement.index);
+            let keys = bucket_policy::condition_keys(self.policy_text(), statement.index);
             let conditions = if keys.is_empty() {
                 String::new()
             } else {
@@ -474,7 +478,16 @@ impl Facts<'_> {
             let restricted = block.restrict_public_buckets
                 && *principal == Principal::Anonymous
                 && self.policy.as_ref().is_some_and(|p| p.is_public());
-            if !restricted {
+            // A statement that names only the account leaves users to their own policies.
+            let delegated = match principal {
+                Principal::User(name) => !bucket_policy::names_user(
+                    self.policy_text(),
+                    statement.index,
+                    name,
+                ),
+                _ => false,
+            };
+            if !restricted && !delegated {
                 return Verdict::Allowed(Some(format!("allowed by bucket policy {statement}")));
             }
         }

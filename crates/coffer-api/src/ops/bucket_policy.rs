@@ -37,7 +37,9 @@ pub fn validate(body: &[u8], bucket: &str, dialect: Dialect) -> ApiResult<(Strin
         std::str::from_utf8(body).map_err(|_| malformed("Policies must be valid JSON (UTF-8)."))?;
     let policy =
         bucket_policy::parse(text, service(dialect)).map_err(|error| malformed(error.message))?;
-    let _ = bucket; // CHECK_BUCKET: policy.check_bucket(bucket) once coffer-policy has it
+    policy
+        .check_bucket(bucket)
+        .map_err(|error| malformed(error.message))?;
     Ok((text.to_owned(), policy))
 }
 

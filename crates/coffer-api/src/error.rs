@@ -56,6 +56,9 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The XML body is not well-formed or not the expected document.
     MalformedXML,
+    /// An `AccessControlPolicy` document that is not one S3 accepts (a grantee or permission
+    /// it does not know).
+    MalformedACLError,
     /// A bucket policy document that cannot be parsed or is not supported.
     MalformedPolicy,
     /// A request body (XML, JSON) longer than the operation reads.
@@ -98,6 +101,8 @@ pub enum ErrorCode {
     BucketNotEmpty,
     /// The bucket has no policy to get or delete.
     NoSuchBucketPolicy,
+    /// The bucket has no public access block to get.
+    NoSuchPublicAccessBlockConfiguration,
     /// S3: the bucket has no default-encryption configuration.
     ServerSideEncryptionConfigurationNotFoundError,
     /// OSS: the bucket has no default-encryption rule.
@@ -108,6 +113,15 @@ pub enum ErrorCode {
     NoSuchLifecycleConfiguration,
     /// S3: the bucket has no tag set.
     NoSuchTagSet,
+    /// S3: the bucket has no object ownership setting.
+    OwnershipControlsNotFoundError,
+    /// An ACL other than the owner's own on a bucket whose ACLs are off (BucketOwnerEnforced).
+    AccessControlListNotSupported,
+    /// CreateBucket or PutBucketOwnershipControls would have ACLs off while the bucket's ACL
+    /// grants others access.
+    InvalidBucketAclWithObjectOwnership,
+    /// An ACL grant by e-mail address: Coffer users have none.
+    UnresolvableGrantByEmailAddress,
     /// A tag breaks the limits: count, key or value length, a duplicate key, a reserved prefix.
     InvalidTag,
     /// S3: the bucket has no object-lock configuration.
@@ -214,6 +228,7 @@ impl ErrorCode {
             InvalidArgument => "InvalidArgument",
             InvalidRequest => "InvalidRequest",
             MalformedXML => "MalformedXML",
+            MalformedACLError => "MalformedACLError",
             MalformedPolicy => "MalformedPolicy",
             MaxMessageLengthExceeded => "MaxMessageLengthExceeded",
             MethodNotAllowed => "MethodNotAllowed",
@@ -234,12 +249,17 @@ impl ErrorCode {
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
             NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             ServerSideEncryptionConfigurationNotFoundError => {
                 "ServerSideEncryptionConfigurationNotFoundError"
             }
             NoSuchServerSideEncryptionRule => "NoSuchServerSideEncryptionRule",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+            AccessControlListNotSupported => "AccessControlListNotSupported",
+            InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             InvalidTag => "InvalidTag",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             InvalidBucketState => "InvalidBucketState",
@@ -312,10 +332,12 @@ impl ErrorCode {
             NoSuchBucket
             | NoSuchCORSConfiguration
             | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
             | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchServerSideEncryptionRule
             | NoSuchLifecycleConfiguration
             | NoSuchTagSet
+            | OwnershipControlsNotFoundError
             | ObjectLockConfigurationNotFoundError
             | NoSuchObjectLockConfiguration
             | NoSuchWORMConfiguration
@@ -349,6 +371,10 @@ impl ErrorCode {
             | MalformedPOSTRequest
             | InvalidRequest
             | MalformedXML
+            | MalformedACLError
+            | AccessControlListNotSupported
+            | InvalidBucketAclWithObjectOwnership
+            | UnresolvableGrantByEmailAddress
             | MalformedPolicy
             | MaxMessageLengthExceeded
             | IllegalLocationConstraintException

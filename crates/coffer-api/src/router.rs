@@ -37,6 +37,14 @@ pub enum Operation {
     PutBucketPolicy,
     GetBucketPolicy,
     DeleteBucketPolicy,
+    /// `GET ?policyStatus`: whether the bucket policy is public.
+    GetBucketPolicyStatus,
+    /// `PUT ?publicAccessBlock` (S3 PutPublicAccessBlock).
+    PutBucketPublicAccessBlock,
+    /// `GET ?publicAccessBlock` (S3 GetPublicAccessBlock).
+    GetBucketPublicAccessBlock,
+    /// `DELETE ?publicAccessBlock` (S3 DeletePublicAccessBlock).
+    DeleteBucketPublicAccessBlock,
     PutBucketVersioning,
     GetBucketVersioning,
     ListObjectVersions,
@@ -79,6 +87,16 @@ pub enum Operation {
     /// upload (S3 POST Object, OSS PostObject), authenticated by the
     /// signature in the form.
     PostObject,
+    /// `PUT ?acl` on a bucket.
+    PutBucketAcl,
+    /// `GET ?acl` on a bucket.
+    GetBucketAcl,
+    /// S3 `PUT ?ownershipControls`.
+    PutBucketOwnershipControls,
+    /// S3 `GET ?ownershipControls`.
+    GetBucketOwnershipControls,
+    /// S3 `DELETE ?ownershipControls`.
+    DeleteBucketOwnershipControls,
 
     CreateMultipartUpload,
     UploadPart,
@@ -105,9 +123,13 @@ pub enum Operation {
     PutObjectLegalHold,
     /// `GET ?legal-hold` on an object.
     GetObjectLegalHold,
+    /// `PUT ?acl` on an object.
+    PutObjectAcl,
+    /// `GET ?acl` on an object.
+    GetObjectAcl,
 
-    /// An object sub-resource Coffer does not implement (`?acl`,
-    /// `?restore`, …): NotImplemented.
+    /// An object sub-resource Coffer does not implement (`?restore`,
+    /// `?torrent`, …): NotImplemented.
     UnsupportedObjectSubresource,
     /// A bucket sub-resource Coffer does not implement: NotImplemented.
     UnsupportedBucketSubresource,
@@ -213,12 +235,22 @@ impl Operation {
             (&Method::GET, Some(_), None) if q.has("encryption") => GetBucketEncryption,
             (&Method::DELETE, Some(_), None) if q.has("encryption") => DeleteBucketEncryption,
 
-            // Bucket TLS policy: OSS httpsConfig, S3 bucket policy.
+            // Access: OSS httpsConfig, the bucket policy and its status, the public access block.
             (&Method::PUT, Some(_), None) if q.has("httpsConfig") => PutBucketHttpsConfig,
             (&Method::GET, Some(_), None) if q.has("httpsConfig") => GetBucketHttpsConfig,
             (&Method::PUT, Some(_), None) if q.has("policy") => PutBucketPolicy,
             (&Method::GET, Some(_), None) if q.has("policy") => GetBucketPolicy,
             (&Method::DELETE, Some(_), None) if q.has("policy") => DeleteBucketPolicy,
+            (&Method::GET, Some(_), None) if q.has("policyStatus") => GetBucketPolicyStatus,
+            (&Method::PUT, Some(_), None) if q.has("publicAccessBlock") => {
+                PutBucketPublicAccessBlock
+            }
+            (&Method::GET, Some(_), None) if q.has("publicAccessBlock") => {
+                GetBucketPublicAccessBlock
+            }
+            (&Method::DELETE, Some(_), None) if q.has("publicAccessBlock") => {
+                DeleteBucketPublicAccessBlock
+            }
 
             // Versioning.
             (&Method::PUT, Some(_), None) if q.has("versioning") => PutBucketVersioning,
@@ -243,6 +275,15 @@ impl Operation {
             (&Method::PUT, Some(_), None) if q.has("cors") => PutBucketCors,
             (&Method::GET, Some(_), None) if q.has("cors") => GetBucketCors,
             (&Method::DELETE, Some(_), None) if q.has("cors") => DeleteBucketCors,
+            (&Method::PUT, Some(_), None) if q.has("ownershipControls") => {
+                PutBucketOwnershipControls
+            }
+            (&Method::GET, Some(_), None) if q.has("ownershipControls") => {
+                GetBucketOwnershipControls
+            }
+            (&Method::DELETE, Some(_), None) if q.has("ownershipControls") => {
+                DeleteBucketOwnershipControls
+            }
 
             // Bucket operations.
             (&Method::PUT, Some(_), None) if q.names().next().is_none() => CreateBucket,
@@ -252,6 +293,8 @@ impl Operation {
             (&Method::GET, Some(_), None) if q.has("uploads") => ListMultipartUploads,
             (&Method::POST, Some(_), None) if q.has("delete") => DeleteObjects,
             (&Method::GET, Some(_), None) if q.get("list-type") == Some("2") => ListObjectsV2,
+            (&Method::PUT, Some(_), None) if q.has("acl") => PutBucketAcl,
+            (&Method::GET, Some(_), None) if q.has("acl") => GetBucketAcl,
             (&Method::GET, Some(_), None) if !has_subresource(q) => ListObjects,
 
             // Multipart operations.
@@ -267,6 +310,10 @@ impl Operation {
             (&Method::GET, Some(_), Some(_)) if q.has("retention") => GetObjectRetention,
             (&Method::PUT, Some(_), Some(_)) if q.has("legal-hold") => PutObjectLegalHold,
             (&Method::GET, Some(_), Some(_)) if q.has("legal-hold") => GetObjectLegalHold,
+
+            // Object ACLs.
+            (&Method::PUT, Some(_), Some(_)) if q.has("acl") => PutObjectAcl,
+            (&Method::GET, Some(_), Some(_)) if q.has("acl") => GetObjectAcl,
 
             // Object operations.
             (&Method::GET, Some(_), Some(_)) if q.has("attributes") => GetObjectAttributes,
@@ -310,6 +357,10 @@ impl Operation {
             PutBucketPolicy => "PutBucketPolicy",
             GetBucketPolicy => "GetBucketPolicy",
             DeleteBucketPolicy => "DeleteBucketPolicy",
+            GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            PutBucketPublicAccessBlock => "PutPublicAccessBlock",
+            GetBucketPublicAccessBlock => "GetPublicAccessBlock",
+            DeleteBucketPublicAccessBlock => "DeletePublicAccessBlock",
             PutBucketVersioning => "PutBucketVersioning",
             GetBucketVersioning => "GetBucketVersioning",
             ListObjectVersions => "ListObjectVersions",
@@ -331,6 +382,11 @@ impl Operation {
             DeleteBucketCors => "DeleteBucketCors",
             CorsPreflight => "CorsPreflight",
             PostObject => "PostObject",
+            PutBucketAcl => "PutBucketAcl",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
             CreateMultipartUpload => "CreateMultipartUpload",
             UploadPart => "UploadPart",
             UploadPartCopy => "UploadPartCopy",
@@ -350,6 +406,8 @@ impl Operation {
             GetObjectRetention => "GetObjectRetention",
             PutObjectLegalHold => "PutObjectLegalHold",
             GetObjectLegalHold => "GetObjectLegalHold",
+            PutObjectAcl => "PutObjectAcl",
+            GetObjectAcl => "GetObjectAcl",
             UnsupportedObjectSubresource => "UnsupportedObjectSubresource",
             UnsupportedBucketSubresource => "UnsupportedBucketSubresource",
             MethodNotAllowed => "MethodNotAllowed",
@@ -519,6 +577,26 @@ mod tests {
             ("PUT", "/b?policy", &[], PutBucketPolicy),
             ("GET", "/b?policy", &[], GetBucketPolicy),
             ("DELETE", "/b?policy", &[], DeleteBucketPolicy),
+            ("GET", "/b?policyStatus", &[], GetBucketPolicyStatus),
+            (
+                "PUT",
+                "/b?publicAccessBlock",
+                &[],
+                PutBucketPublicAccessBlock,
+            ),
+            (
+                "GET",
+                "/b?publicAccessBlock",
+                &[],
+                GetBucketPublicAccessBlock,
+            ),
+            (
+                "DELETE",
+                "/b?publicAccessBlock",
+                &[],
+                DeleteBucketPublicAccessBlock,
+            ),
+            ("PUT", "/b?policyStatus", &[], UnsupportedBucketSubresource),
             ("PUT", "/b?lifecycle", &[], PutBucketLifecycleConfiguration),
             ("GET", "/b?lifecycle", &[], GetBucketLifecycleConfiguration),
             ("DELETE", "/b?lifecycle", &[], DeleteBucketLifecycle),
@@ -575,9 +653,33 @@ mod tests {
                 ListObjects,
             ),
             ("GET", "/b?X-Amz-Signature=0&Expires=1", &[], ListObjects),
-            ("GET", "/b?acl", &[], UnsupportedBucketSubresource),
-            ("PUT", "/b?acl", &[], UnsupportedBucketSubresource),
+            ("GET", "/b?acl", &[], GetBucketAcl),
+            ("PUT", "/b?acl", &[], PutBucketAcl),
+            (
+                "PUT",
+                "/b?acl",
+                &[("x-oss-acl", "public-read")],
+                PutBucketAcl,
+            ),
             ("DELETE", "/b?acl", &[], UnsupportedBucketSubresource),
+            (
+                "PUT",
+                "/b?ownershipControls",
+                &[],
+                PutBucketOwnershipControls,
+            ),
+            (
+                "GET",
+                "/b?ownershipControls",
+                &[],
+                GetBucketOwnershipControls,
+            ),
+            (
+                "DELETE",
+                "/b?ownershipControls",
+                &[],
+                DeleteBucketOwnershipControls,
+            ),
             ("POST", "/b", &[], MethodNotAllowed),
             ("POST", "/b?uploads", &[], MethodNotAllowed),
             ("PATCH", "/b", &[], MethodNotAllowed),
@@ -596,7 +698,9 @@ mod tests {
             ("GET", "/b/k?uploadId=u", &[], ListParts),
             ("HEAD", "/b/k?uploadId=u", &[], UnsupportedObjectSubresource),
             // Objects.
-            ("GET", "/b/k?acl", &[], UnsupportedObjectSubresource),
+            ("GET", "/b/k?acl", &[], GetObjectAcl),
+            ("GET", "/b/k?acl&versionId=v", &[], GetObjectAcl),
+            ("DELETE", "/b/k?acl", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k?retention", &[], PutObjectRetention),
             ("GET", "/b/k?retention&versionId=v", &[], GetObjectRetention),
             ("PUT", "/b/k?legal-hold", &[], PutObjectLegalHold),
@@ -607,7 +711,13 @@ mod tests {
                 &[],
                 UnsupportedObjectSubresource,
             ),
-            ("PUT", "/b/k?acl", &copy, UnsupportedObjectSubresource),
+            ("PUT", "/b/k?acl", &copy, PutObjectAcl),
+            (
+                "PUT",
+                "/b/k?acl",
+                &[("x-oss-object-acl", "default")],
+                PutObjectAcl,
+            ),
             ("POST", "/b/k?restore", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k", &copy, CopyObject),
             ("PUT", "/b/k", &oss_copy, CopyObject),

@@ -348,6 +348,7 @@ async fn handle(
             bytes_out,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             tls: tls_version,
+            authz: facts.decisions.text(),
         });
     }
     tracing::info!(
@@ -376,6 +377,8 @@ struct RequestFacts {
     /// The dialect, when the body rather than the head told it (a form
     /// upload with OSS fields).
     dialect: Option<Dialect>,
+    /// The authorization decisions that were not "owner or root" (`authz`).
+    decisions: crate::authz::DecisionLog,
 }
 
 /// The frontend's answer to an unsigned request, if it has one.
@@ -487,8 +490,8 @@ async fn route(
         }
         _ => {}
     }
-    let (principal, payload, access_key) = auth::authenticate(state, &parts, &target)?;
-    facts.access_key = Some(access_key);
+    let authenticated = auth::authenticate(state, &parts, &target)?;
+    facts.access_key = authenticated.access_key;
     let (query, named) = (query?, named?);
     let req = ApiRequest {
         request_id: request_id.to_owned(),
@@ -498,11 +501,16 @@ async fn route(
         key: target.key,
         query,
         headers: parts.headers,
-        principal,
+        principal: authenticated.principal,
+        scheme: authenticated.scheme,
+        form_upload: false,
+        authorized: None,
+        decisions: facts.decisions.clone(),
         peer,
         tls,
         body_read_timeout: state.settings.limits.body_read_timeout,
     };
+    let payload = authenticated.payload;
     match named {
         Operation::Admin(endpoint) => admin::handle(state, &req, endpoint, body, payload).await,
         operation => ops::dispatch(state, operation, req, body, payload).await,
@@ -532,7 +540,7 @@ async fn form_upload(
     let mut form = ops::post_object::read_form(&parts.headers, body, context.dialect, idle).await?;
     facts.dialect = Some(form.dialect());
     let bucket = target.bucket.unwrap_or_default();
-    let (principal, access_key) = form.authenticate(state, &bucket)?;
+    let (principal, access_key, scheme) = form.authenticate(state, &bucket)?;
     facts.access_key = access_key;
     let key = form.key()?;
     facts.key = Some(key.clone());
@@ -545,6 +553,10 @@ async fn form_upload(
         query: Query::default(),
         headers: form.request_headers(&parts.headers),
         principal,
+        scheme,
+        form_upload: true,
+        authorized: None,
+        decisions: facts.decisions.clone(),
         peer: context.peer,
         tls: context.tls,
         body_read_timeout: idle,

@@ -40,11 +40,12 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         Some((path, id)) => (path, Some(id)),
         None => (raw, None),
     };
-    let which = match version_id {
+    let version = match version_id {
         Some("") => return Err(ApiError::invalid_argument("Invalid version id specified")),
-        Some(id) => Some(coffer_store::VersionRef::from_query(&path_decode(id)?)),
+        Some(id) => Some(path_decode(id)?),
         None => None,
     };
+    let which = version.as_deref().map(coffer_store::VersionRef::from_query);
     let decoded = path_decode(raw.trim_start_matches('/'))?;
     let (bucket, key) = decoded
         .split_once('/')
@@ -56,16 +57,13 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         })?;
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
 
-    let source_bucket = state.meta.get_bucket(&bucket).await?;
-    if !req.principal.is_root() && !req.principal.is(&source_bucket.owner) {
-        return Err(ApiError::access_denied("Access Denied"));
-    }
+    // `s3:GetObject` on the source, under the source bucket's policy and transport rules.
+    let source_bucket =
+        crate::authz::authorize_copy_source(state, req, &bucket, &key, version.as_deref()).await?;
     let record = versioning::read_version(state, req, &source_bucket, &key, which).await?;
     let version_header =
         versioning::version_header(req, &source_bucket, record.version_id.as_deref())
             .map(|(_, value)| (req.dialect.header("copy-source-version-id"), value));
-    // The source bucket's TLS rules hold for reads through a copy too.
-    super::tls_policy::enforce(&source_bucket, req)?;
 
     // A copy source that "was not modified" is a failed copy, not a 304.
     let copy_header = |name: &str| req.vendor_header(&format!("copy-source-{name}"));
@@ -115,6 +113,8 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     let source = copy_source(state, req).await?;
     conditional::check_now(state, &target.name, &key, &condition).await?;
     let lock = retention::for_new_version(req, &target, now_ms())?;
+    // A copy gets the ACL its request asks for, never its source's (as on S3).
+    let access = super::acl::for_new_object(state, req, &target).await?;
     let replace = match req.vendor_header("metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -164,7 +164,8 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             size: staged.size,
             etag: etag.clone(),
             last_modified_ms: modified,
-            owner: req.principal.name().to_owned(),
+            owner: access.owner,
+            acl: access.acl,
             headers,
             // A checksum of the whole body still holds for the copy; one made
             // of parts' checksums belongs to the source's parts.

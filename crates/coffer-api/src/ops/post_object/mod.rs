@@ -155,10 +155,10 @@ impl PostForm {
         &mut self,
         state: &AppState,
         bucket: &str,
-    ) -> ApiResult<(Principal, Option<String>)> {
+    ) -> ApiResult<(Principal, Option<String>, Option<coffer_auth::Scheme>)> {
         let signature = PostSignature::from_fields(|name| self.field(name))?;
         let (signature, policy_field) = match (signature, self.field("policy")) {
-            (None, None) => return Ok((Principal::Anonymous, None)),
+            (None, None) => return Ok((Principal::Anonymous, None, None)),
             (Some(_), None) => return Err(missing_field("policy")),
             (None, Some(_)) => {
                 return Err(missing_field(match self.dialect {
@@ -198,7 +198,7 @@ impl PostForm {
             }
         }
         self.policy = Some(policy);
-        Ok((principal, Some(access_key)))
+        Ok((principal, Some(access_key), Some(signature.scheme())))
     }
 
     /// The object's key: the `key` field, `${filename}` replaced by the
@@ -280,6 +280,9 @@ pub async fn upload(
             "The canned ACL {acl:?} on a POST upload (only private and bucket-owner-full-control)"
         )));
     }
+    let mut req = req;
+    req.authorized =
+        crate::authz::authorize(state, &req, &crate::router::Operation::PostObject).await?;
     let bucket = authorized_bucket(state, &req).await?;
     let (min, max) = form
         .policy

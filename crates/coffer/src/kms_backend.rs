@@ -13,10 +13,12 @@ pub enum KmsBackend {
     /// Coffer's own keystore (the data dir's files, or PostgreSQL for gateways).
     #[default]
     Embedded,
+    /// A KMIP 1.4 server over mutual TLS (`kmip://HOST:PORT?ca=…&cert=…&key=…`).
+    Kmip(coffer_kms_kmip::KmipConfig),
 }
 
 /// The schemes `--kms-backend` accepts, for error messages.
-const SCHEMES: &str = "embedded";
+const SCHEMES: &str = "embedded, kmip";
 
 impl KmsBackend {
     /// Parses `embedded` or `SCHEME:…`.
@@ -25,6 +27,9 @@ impl KmsBackend {
         let scheme = text.split_once(':').map_or(text, |(scheme, _)| scheme);
         match scheme {
             "" | "embedded" if !text.contains(':') => Ok(KmsBackend::Embedded),
+            "kmip" => {
+                coffer_kms_kmip::KmipConfig::parse(&text["kmip:".len()..]).map(KmsBackend::Kmip)
+            }
             _ => Err(format!(
                 "invalid --kms-backend {scheme:?}: expected one of {SCHEMES} (docs/kms.md)"
             )),
@@ -36,6 +41,14 @@ impl KmsBackend {
     pub async fn open(&self, embedded: Arc<dyn Kms>) -> Result<Arc<dyn Kms>, String> {
         match self {
             KmsBackend::Embedded => Ok(embedded),
+            KmsBackend::Kmip(config) => {
+                let config = config.clone();
+                let kms =
+                    tokio::task::spawn_blocking(move || coffer_kms_kmip::KmipKms::connect(config))
+                        .await
+                        .map_err(|e| format!("the kmip backend did not open: {e}"))??;
+                Ok(Arc::new(kms))
+            }
         }
     }
 }

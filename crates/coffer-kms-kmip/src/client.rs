@@ -72,7 +72,7 @@ impl KmipClient {
     }
 
     /// Sends one operation and reads its reply. A kept connection the server has closed
-    /// meanwhile is replaced once: the request did not reach the server on it.
+    /// meanwhile is replaced once; a timeout is not retried (the server may have acted).
     pub fn call(&self, operation: Operation, payload: Vec<Item>) -> Result<Reply, CallError> {
         let request = protocol::request(operation, payload).encode();
         let reused = self.take_idle();
@@ -83,7 +83,7 @@ impl KmipClient {
         };
         let response = match exchange(&mut connection, &request) {
             Ok(response) => response,
-            Err(_) if was_reused => {
+            Err(error) if was_reused && closed_by_peer(&error) => {
                 connection = self.connect()?;
                 exchange(&mut connection, &request).map_err(|e| self.unreachable(e))?
             }
@@ -150,6 +150,17 @@ impl KmipClient {
             idle.push(connection);
         }
     }
+}
+
+/// Whether an error says the other side closed the connection (an idle one, typically).
+fn closed_by_peer(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Writes a request and reads one whole TTLV reply (zeroized: it may hold a data key).

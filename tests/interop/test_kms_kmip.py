@@ -8,7 +8,8 @@ PyKMIP's own client plays the KMIP administrator (creating a key there, revoking
   in the KMIP server, and the default key (`alias/aws/s3`, created in the KMIP server on first
   use); the KMS API (Encrypt/Decrypt/DescribeKey/DisableKey) answers from the KMIP server.
 - A key revoked in the KMIP server: reads and writes under it answer 403
-  `KMS.DisabledException` (bucket keys too, within the documented 5 s); destroyed there: refused.
+  `KMS.DisabledException` (bucket keys too, within the documented 5 s), and Coffer's log has the
+  refused call's audit line; destroyed there: refused.
 - The KMIP server stopped: requests fail closed (500 `KMS.KMSInternalException`, within the
   connect timeout; bucket keys within 5 s) and `/health/ready` says not ready; restarted on the
   same port: the same objects read again without restarting Coffer.
@@ -215,6 +216,10 @@ def test_key_revoked_or_destroyed_in_the_kmip_server_is_refused(coffer, kmip):
                  body=b"x", key_id=name)
     expect_error(s3.create_multipart_upload, "KMS.DisabledException", 403, Bucket=bucket, Key="mp",
                  ServerSideEncryption="aws:kms", SSEKMSKeyId=name)
+    # Coffer's side of the audit: one log line per call, with key, operation and outcome.
+    audit = [line for line in coffer.log_text().splitlines() if "KMIP KMS call" in line]
+    assert any(name in line and "Decrypt" in line and "DisabledException" in line
+               and f"{bucket}/plain-kms" in line for line in audit), audit[-5:]
     # The cached bucket key: refused once the remembered state is older than STATE_TTL.
     deadline = time.monotonic() + STATE_TTL_S + 3
     while True:

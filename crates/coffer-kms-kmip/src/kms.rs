@@ -192,6 +192,27 @@ fn new_key_id() -> Result<String, KmsError> {
     ))
 }
 
+/// One log line per data-plane call (target `coffer::kms::audit`, level info): who, which
+/// operation and key, for which object, and the outcome. Never plaintext, material or
+/// ciphertext; the KMIP server's own log records the same calls on its side.
+fn audit<T>(ctx: &CallContext, operation: &str, key: &str, result: &Result<T, KmsError>) {
+    let outcome = result.as_ref().map_or_else(KmsError::aws_type, |_| "ok");
+    tracing::info!(
+        target: "coffer::kms::audit",
+        principal = %ctx.principal,
+        operation,
+        key,
+        resource = ctx.resource.as_deref().unwrap_or(""),
+        outcome,
+        "KMIP KMS call"
+    );
+}
+
+/// The key id a blob names, for the audit line ("" for what is no blob of ours).
+fn blob_key(ciphertext_blob: &[u8]) -> &str {
+    Blob::parse(ciphertext_blob).map_or("", |(blob, _)| blob.key_id)
+}
+
 /// What the KMIP backend leaves to the KMIP server's own administration.
 fn unsupported(what: &str) -> KmsError {
     KmsError::Validation(format!(
@@ -211,74 +232,90 @@ impl KmsDataPlane for KmipKms {
 
     fn generate_data_key(
         &self,
-        _ctx: &CallContext,
+        ctx: &CallContext,
         key: KeyRef,
         context: &EncryptionContext,
     ) -> Result<GeneratedDataKey, KmsError> {
-        let resolved = self.keys.resolve(&self.client, key)?;
-        let plaintext = SymmetricKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
-        let ciphertext_blob = self.seal(&resolved, plaintext.expose(), context)?;
-        Ok(GeneratedDataKey {
-            key_id: resolved.key_id,
-            key_version: 1,
-            plaintext,
-            ciphertext_blob,
-        })
+        let result = (|| {
+            let resolved = self.keys.resolve(&self.client, key)?;
+            let plaintext =
+                SymmetricKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
+            let ciphertext_blob = self.seal(&resolved, plaintext.expose(), context)?;
+            Ok(GeneratedDataKey {
+                key_id: resolved.key_id,
+                key_version: 1,
+                plaintext,
+                ciphertext_blob,
+            })
+        })();
+        audit(ctx, "GenerateDataKey", key, &result);
+        result
     }
 
     fn encrypt(
         &self,
-        _ctx: &CallContext,
+        ctx: &CallContext,
         key: KeyRef,
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Ciphertext, KmsError> {
-        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(KmsError::Validation(format!(
-                "the plaintext must be 1 to {MAX_PLAINTEXT} bytes"
-            )));
-        }
-        let resolved = self.keys.resolve(&self.client, key)?;
-        let ciphertext_blob = self.seal(&resolved, plaintext, context)?;
-        Ok(Ciphertext {
-            key_id: resolved.key_id,
-            key_version: 1,
-            ciphertext_blob,
-        })
+        let result = (|| {
+            if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
+                return Err(KmsError::Validation(format!(
+                    "the plaintext must be 1 to {MAX_PLAINTEXT} bytes"
+                )));
+            }
+            let resolved = self.keys.resolve(&self.client, key)?;
+            let ciphertext_blob = self.seal(&resolved, plaintext, context)?;
+            Ok(Ciphertext {
+                key_id: resolved.key_id,
+                key_version: 1,
+                ciphertext_blob,
+            })
+        })();
+        audit(ctx, "Encrypt", key, &result);
+        result
     }
 
     fn decrypt(
         &self,
-        _ctx: &CallContext,
+        ctx: &CallContext,
         ciphertext_blob: &[u8],
         context: &EncryptionContext,
         key: Option<KeyRef>,
     ) -> Result<Plaintext, KmsError> {
-        let (resolved, plaintext) = self.open(ciphertext_blob, context, key)?;
-        Ok(Plaintext {
-            key_id: resolved.key_id,
-            key_version: 1,
-            plaintext,
-        })
+        let result = self
+            .open(ciphertext_blob, context, key)
+            .map(|(resolved, plaintext)| Plaintext {
+                key_id: resolved.key_id,
+                key_version: 1,
+                plaintext,
+            });
+        audit(ctx, "Decrypt", blob_key(ciphertext_blob), &result);
+        result
     }
 
     fn re_encrypt(
         &self,
-        _ctx: &CallContext,
+        ctx: &CallContext,
         ciphertext_blob: &[u8],
         source_context: &EncryptionContext,
         destination_key: KeyRef,
         destination_context: &EncryptionContext,
     ) -> Result<Ciphertext, KmsError> {
-        // KMIP has no ReEncrypt: the plaintext passes through Coffer's memory (zeroized).
-        let (_, plaintext) = self.open(ciphertext_blob, source_context, None)?;
-        let destination = self.keys.resolve(&self.client, destination_key)?;
-        let ciphertext_blob = self.seal(&destination, &plaintext, destination_context)?;
-        Ok(Ciphertext {
-            key_id: destination.key_id,
-            key_version: 1,
-            ciphertext_blob,
-        })
+        let result = (|| {
+            // KMIP has no ReEncrypt: the plaintext passes through Coffer's memory (zeroized).
+            let (_, plaintext) = self.open(ciphertext_blob, source_context, None)?;
+            let destination = self.keys.resolve(&self.client, destination_key)?;
+            let sealed = self.seal(&destination, &plaintext, destination_context)?;
+            Ok(Ciphertext {
+                key_id: destination.key_id,
+                key_version: 1,
+                ciphertext_blob: sealed,
+            })
+        })();
+        audit(ctx, "ReEncrypt", destination_key, &result);
+        result
     }
 
     fn default_sse_key(&self, _ctx: &CallContext) -> Result<KeyMetadata, KmsError> {

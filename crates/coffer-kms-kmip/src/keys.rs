@@ -89,8 +89,10 @@ impl KeyDirectory {
 
     /// Asks the server for the key's attributes; remembers and returns its metadata.
     pub fn describe(&self, client: &KmipClient, key: &Resolved) -> Result<KeyMetadata, KmsError> {
-        let attributes = get_attributes(client, &key.unique_id)?
-            .ok_or_else(|| KmsError::NotFound(key.key_id.clone()))?;
+        let Some(attributes) = get_attributes(client, &key.unique_id)? else {
+            self.forget(key);
+            return Err(KmsError::NotFound(key.key_id.clone()));
+        };
         let meta = self.metadata(&key.key_id, &attributes);
         self.remember(&meta);
         Ok(meta)
@@ -128,7 +130,7 @@ impl KeyDirectory {
         active: KmsError,
     ) -> KmsError {
         if reason_code == reason::ITEM_NOT_FOUND {
-            lock(&self.states).remove(&key.key_id);
+            self.forget(key);
             return KmsError::NotFound(key.key_id.clone());
         }
         match self.describe(client, key) {
@@ -138,6 +140,13 @@ impl KeyDirectory {
             },
             Err(error) => error,
         }
+    }
+
+    /// Forgets a key the server no longer has: its names may be given to a new key (the
+    /// default key is created again on its next use).
+    fn forget(&self, key: &Resolved) {
+        lock(&self.names).retain(|_, resolved| resolved.unique_id != key.unique_id);
+        lock(&self.states).remove(&key.key_id);
     }
 
     pub fn forget_state(&self, key_id: &str) {

@@ -96,8 +96,9 @@ impl KmipKms {
             unique_id: parsed.unique_id.to_owned(),
             key_id: parsed.key_id.to_owned(),
         };
+        // The same KMIP object, whichever of its Names the caller used.
         if let Some(expected) = expected
-            && self.keys.resolve(&self.client, expected)? != key
+            && self.keys.resolve(&self.client, expected)?.unique_id != key.unique_id
         {
             return Err(KmsError::IncorrectKey);
         }

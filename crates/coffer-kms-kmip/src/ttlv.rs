@@ -278,6 +278,47 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i32>().prop_map(Value::Integer),
+            any::<i64>().prop_map(Value::LongInteger),
+            proptest::collection::vec(any::<u8>(), 0..24).prop_map(Value::BigInteger),
+            any::<u32>().prop_map(Value::Enumeration),
+            any::<bool>().prop_map(Value::Boolean),
+            ".{0,20}".prop_map(Value::TextString),
+            proptest::collection::vec(any::<u8>(), 0..40)
+                .prop_map(|bytes| Value::ByteString(Zeroizing::new(bytes))),
+            any::<i64>().prop_map(Value::DateTime),
+            any::<u32>().prop_map(Value::Interval),
+        ]
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        let leaf = (0x420000u32..0x420100, scalar()).prop_map(|(tag, value)| Item::new(tag, value));
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            (
+                0x420000u32..0x420100,
+                proptest::collection::vec(inner, 0..6),
+            )
+                .prop_map(|(tag, items)| Item::structure(tag, items))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_item_round_trips(item in item()) {
+            let encoded = item.encode();
+            prop_assert_eq!(encoded.len() % 8, 0);
+            prop_assert_eq!(Item::decode(&encoded), Ok(item));
+        }
+
+        #[test]
+        fn any_bytes_decode_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Item::decode(&bytes);
+        }
+    }
 
     fn hex(bytes: &[u8]) -> String {
         hex::encode(bytes)

@@ -25,7 +25,8 @@ pub struct KmipConfig {
     pub key: PathBuf,
     /// Bound on connect, read and write (`timeout=` in seconds).
     pub timeout: Duration,
-    /// The region in the key ARNs Coffer shows (`region=`, default `us-east-1`).
+    /// The region in the key ARNs Coffer shows: the server's `--region`, set when it opens
+    /// the backend (`us-east-1` until then).
     pub region: String,
 }
 
@@ -33,7 +34,7 @@ impl KmipConfig {
     /// Parses the text after `kmip:` (`//HOST[:PORT]?ca=…&cert=…&key=…`).
     pub fn parse(rest: &str) -> Result<Self, String> {
         let usage = "expected kmip://HOST[:PORT]?ca=CA.pem&cert=CLIENT.pem&key=CLIENT.key \
-                     [&server-name=NAME][&timeout=SECONDS][&region=REGION]";
+                     [&server-name=NAME][&timeout=SECONDS]";
         let rest = rest
             .strip_prefix("//")
             .ok_or_else(|| format!("invalid --kms-backend kmip:{rest}: {usage}"))?;
@@ -63,7 +64,6 @@ impl KmipConfig {
                 "cert" => config.cert = value.into(),
                 "key" => config.key = value.into(),
                 "server-name" => config.server_name = value,
-                "region" => config.region = value,
                 "timeout" => {
                     let seconds: f64 = value
                         .parse()

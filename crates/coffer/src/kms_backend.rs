@@ -15,10 +15,12 @@ pub enum KmsBackend {
     Embedded,
     /// A PKCS#11 token (an HSM): `pkcs11:token=…?module-path=…&pin-source=file:…`.
     Pkcs11(coffer_kms_pkcs11::TokenUri),
+    /// A KMIP 1.4 server over mutual TLS (`kmip://HOST:PORT?ca=…&cert=…&key=…`).
+    Kmip(coffer_kms_kmip::KmipConfig),
 }
 
 /// The schemes `--kms-backend` accepts, for error messages.
-const SCHEMES: &str = "embedded, pkcs11";
+const SCHEMES: &str = "embedded, pkcs11, kmip";
 
 impl KmsBackend {
     /// Parses `embedded` or `SCHEME:…`.
@@ -30,6 +32,9 @@ impl KmsBackend {
             "pkcs11" => coffer_kms_pkcs11::TokenUri::parse(text)
                 .map(KmsBackend::Pkcs11)
                 .map_err(|e| format!("invalid --kms-backend: {e}")),
+            "kmip" => {
+                coffer_kms_kmip::KmipConfig::parse(&text["kmip:".len()..]).map(KmsBackend::Kmip)
+            }
             _ => Err(format!(
                 "invalid --kms-backend {scheme:?}: expected one of {SCHEMES} (docs/kms.md)"
             )),
@@ -42,6 +47,7 @@ impl KmsBackend {
         match self {
             KmsBackend::Embedded => Ok(embedded),
             KmsBackend::Pkcs11(uri) => open_pkcs11(uri.clone(), region).await,
+            KmsBackend::Kmip(config) => open_kmip(config.clone(), region).await,
         }
     }
 }
@@ -56,6 +62,19 @@ async fn open_pkcs11(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot open --kms-backend pkcs11: {e}; refusing to start"))?;
+    Ok(Arc::new(kms))
+}
+
+/// Connects to the KMIP server and asks it once (blocking I/O: off the async threads).
+async fn open_kmip(
+    mut config: coffer_kms_kmip::KmipConfig,
+    region: &str,
+) -> Result<Arc<dyn Kms>, String> {
+    config.region = region.to_owned();
+    let kms = tokio::task::spawn_blocking(move || coffer_kms_kmip::KmipKms::connect(config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open --kms-backend kmip: {e}; refusing to start"))?;
     Ok(Arc::new(kms))
 }
 

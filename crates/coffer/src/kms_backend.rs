@@ -13,10 +13,12 @@ pub enum KmsBackend {
     /// Coffer's own keystore (the data dir's files, or PostgreSQL for gateways).
     #[default]
     Embedded,
+    /// An AWS-KMS-protocol endpoint (`aws-kms:https://host:port?region=R`).
+    AwsKms(coffer_kms_aws::AwsKmsSettings),
 }
 
 /// The schemes `--kms-backend` accepts, for error messages.
-const SCHEMES: &str = "embedded";
+const SCHEMES: &str = "embedded, aws-kms";
 
 impl KmsBackend {
     /// Parses `embedded` or `SCHEME:…`.
@@ -25,6 +27,9 @@ impl KmsBackend {
         let scheme = text.split_once(':').map_or(text, |(scheme, _)| scheme);
         match scheme {
             "" | "embedded" if !text.contains(':') => Ok(KmsBackend::Embedded),
+            "aws-kms" => Ok(KmsBackend::AwsKms(coffer_kms_aws::AwsKmsSettings::parse(
+                &text["aws-kms:".len()..],
+            )?)),
             _ => Err(format!(
                 "invalid --kms-backend {scheme:?}: expected one of {SCHEMES} (docs/kms.md)"
             )),
@@ -36,6 +41,7 @@ impl KmsBackend {
     pub async fn open(&self, embedded: Arc<dyn Kms>) -> Result<Arc<dyn Kms>, String> {
         match self {
             KmsBackend::Embedded => Ok(embedded),
+            KmsBackend::AwsKms(settings) => Ok(Arc::new(coffer_kms_aws::AwsKms::open(settings)?)),
         }
     }
 }
@@ -53,5 +59,17 @@ mod tests {
             error.contains("\"vault\"") && error.contains("embedded"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn parses_aws_kms_endpoints() {
+        let Ok(KmsBackend::AwsKms(settings)) =
+            KmsBackend::parse("aws-kms:https://kms.example:443?region=eu-west-1")
+        else {
+            panic!("aws-kms: is a backend");
+        };
+        assert_eq!(settings.url, "https://kms.example:443");
+        assert_eq!(settings.region, "eu-west-1");
+        assert!(KmsBackend::parse("aws-kms:kms.example").is_err());
     }
 }

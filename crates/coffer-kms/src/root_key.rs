@@ -168,6 +168,12 @@ impl RootKey {
         Ok(RootKey { key })
     }
 
+    /// A key used as a root key: a key backup's transport key (`embedded::backup`), which
+    /// seals the backed-up secrets with the contexts the root key seals them with.
+    pub(crate) fn from_key(key: SymmetricKey) -> RootKey {
+        RootKey { key }
+    }
+
     /// Seals a secret under the root key, bound to `context`.
     pub fn seal(&self, context: &str, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
         secret_box::seal(&self.key, context, secret)

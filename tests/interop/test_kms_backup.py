@@ -124,3 +124,49 @@ def test_backup_wipe_restore_reads_every_object(make_server, tmp_path):
     files += [p for p in srv.log_dir.rglob("*") if p.is_file()]
     files.append(backup_file)
     assert find_in_files(files, needles) == []
+
+
+def test_rewrap_moves_every_object_to_the_newest_key_version(make_server):
+    """`coffer sse rewrap --kms-key KEY`: after a rotation, every object under the old version
+    (data keys and bucket keys, two buckets) is moved to the newest; bodies unchanged; a pass
+    refused half-way (key disabled) is simply run again."""
+    from support import run_coffer
+
+    srv = make_server()
+    s3, kms = srv.client(), kms_client(srv)
+    key_id = kms.create_key(Description="rewrapped")["KeyMetadata"]["KeyId"]
+    objects = {}
+    buckets = [unique_bucket_name("rewrap"), unique_bucket_name("rewrap")]
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+        for n in range(3):
+            body = os.urandom(70_000 + n)
+            s3.put_object(Bucket=bucket, Key=f"obj-{n}", Body=body, ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId=key_id, BucketKeyEnabled=n == 2)
+            objects[(bucket, f"obj-{n}")] = body
+    kms.rotate_key_on_demand(KeyId=key_id)
+
+    def usage_versions():
+        proc = run_coffer(["kms", "usage", key_id], srv.endpoint, srv.access_key, srv.secret_key)
+        return {v["key_version"]: v["objects"] for v in json.loads(proc.stdout)["key_versions"]}
+
+    assert usage_versions() == {1: 6}
+
+    kms.disable_key(KeyId=key_id)
+    refused = run_coffer(["sse", "rewrap", "--kms-key", key_id], srv.endpoint, srv.access_key,
+                         srv.secret_key, check=False)
+    assert refused.returncode != 0 and "run the command again" in refused.stderr
+    kms.enable_key(KeyId=key_id)
+
+    done = run_coffer(["sse", "rewrap", "--kms-key", key_id], srv.endpoint, srv.access_key,
+                      srv.secret_key)
+    report = json.loads(done.stdout)
+    assert report["objects_rewrapped"] == 6 and report["key_version"] == 2, report
+    assert usage_versions() == {2: 6}
+    for (bucket, name), body in objects.items():
+        got = s3.get_object(Bucket=bucket, Key=name)
+        assert got["Body"].read() == body, name
+        assert got["SSEKMSKeyId"].endswith(key_id)
+    again = run_coffer(["sse", "rewrap", "--kms-key", key_id], srv.endpoint, srv.access_key,
+                       srv.secret_key)
+    assert json.loads(again.stdout)["objects_rewrapped"] == 0

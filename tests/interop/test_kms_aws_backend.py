@@ -15,11 +15,14 @@ Pinned here:
   bound (connect 3 s + answer 10 s; nothing is cached past the backend, bucket keys included),
   naming the backend; resumed ⇒ the same reads work;
 - no key material (data keys the backend released through Coffer, the backend's secret) in the
-  data dir or the logs.
+  data dir or the logs;
+- another Coffer as the backend (its embedded KMS through its KMS API): SSE-KMS, disable, the
+  backend stopped (connection refused) and started again on its port.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -265,3 +268,45 @@ def test_no_key_material_on_disk_or_in_logs(backed, moto):
     files = [p for p in srv.data_dir.rglob("*") if p.is_file()]
     files += [p for p in srv.log_dir.rglob("*") if p.is_file()]
     assert files and find_in_files(files, needles) == []
+
+
+def test_another_coffer_as_the_backend(make_server):
+    """Coffer A keeps its master keys in Coffer B's embedded KMS (B's KMS API, signed with B's
+    root credentials). B stopped: A refuses at once (connection refused); B back on its port:
+    A reads again."""
+    keeper = make_server()
+    front = make_server(
+        extra_args=["--kms-backend", f"aws-kms:{keeper.endpoint}?region={REGION}"],
+        extra_env={"COFFER_KMS_ACCESS_KEY_ID": keeper.access_key,
+                   "COFFER_KMS_SECRET_ACCESS_KEY": keeper.secret_key},
+    )
+    keeper_kms = boto3.session.Session(
+        aws_access_key_id=keeper.access_key, aws_secret_access_key=keeper.secret_key,
+        region_name=REGION,
+    ).client("kms", endpoint_url=keeper.endpoint, config=Config(retries={"max_attempts": 1}))
+    key_id = keeper_kms.create_key(Description="kept by B")["KeyMetadata"]["KeyId"]
+    s3 = front.client()
+    bucket = unique_bucket_name("awskms-coffer")
+    s3.create_bucket(Bucket=bucket)
+    body = os.urandom(300_000)
+    put = put_kms(s3, bucket, "obj", body, key_id)
+    assert put["SSEKMSKeyId"].endswith(key_id)
+    assert s3.get_object(Bucket=bucket, Key="obj", Range="bytes=1000-2000")["Body"].read() \
+        == body[1000:2001]
+    # B's audit log names A's calls under B's root principal, for the object's key.
+    assert any(e.get("operation") == "GenerateDataKey" and e.get("key_id") == key_id
+               for e in map(json.loads, (keeper.data_dir / "kms" / "audit.log").read_text()
+                            .splitlines()))
+
+    keeper_kms.disable_key(KeyId=key_id)
+    expect_error(s3.get_object, *DISABLED, Bucket=bucket, Key="obj")
+    keeper_kms.enable_key(KeyId=key_id)
+
+    port = keeper.port
+    keeper.stop()
+    started = time.monotonic()
+    failure = expect_error(s3.get_object, "KMS.KMSInternalException", 500, Bucket=bucket, Key="obj")
+    assert time.monotonic() - started < FAIL_CLOSED_BOUND_S
+    assert keeper.endpoint in failure.response["Error"]["Message"]
+    keeper.start(port=port)
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == body

@@ -39,6 +39,7 @@ from support import (
     REGION,
     SECRETS,
     _clean_env,
+    coffer_bin,
     expect_error,
     find_in_files,
     free_port,
@@ -310,3 +311,31 @@ def test_another_coffer_as_the_backend(make_server):
     assert keeper.endpoint in failure.response["Error"]["Message"]
     keeper.start(port=port)
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == body
+
+
+def test_start_refused_without_a_working_backend(make_server, tmp_path):
+    """The server does not start on a backend it cannot use, and says why without the secret:
+    credentials missing, credentials the backend refuses, nothing listening."""
+    keeper = make_server()
+    secret = random_secret_key()
+    SECRETS.add("refused aws-kms secret", secret)
+
+    def start(url, env):
+        return subprocess.run(
+            [str(coffer_bin()), "server", "--data-dir", str(tmp_path / "front"), "--listen",
+             f"127.0.0.1:{free_port()}", "--kms-backend", f"aws-kms:{url}"],
+            env={**_clean_env(), "COFFER_LOG": "warn", **env}, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=60)
+
+    missing = start(keeper.endpoint, {})
+    assert missing.returncode != 0 and "COFFER_KMS_SECRET_ACCESS_KEY" in missing.stderr, \
+        missing.stderr
+    refused = start(keeper.endpoint, {"COFFER_KMS_ACCESS_KEY_ID": keeper.access_key,
+                                      "COFFER_KMS_SECRET_ACCESS_KEY": secret})
+    assert refused.returncode != 0 and "aws-kms backend" in refused.stderr, refused.stderr
+    assert secret not in refused.stderr + refused.stdout
+    nobody = start(f"http://127.0.0.1:{free_port()}", {"COFFER_KMS_ACCESS_KEY_ID": "a",
+                                                      "COFFER_KMS_SECRET_ACCESS_KEY": secret})
+    assert nobody.returncode != 0 and "unreachable" in nobody.stderr, nobody.stderr
+    bad = start("kms.example:443", {})
+    assert bad.returncode != 0 and "aws-kms" in bad.stderr, bad.stderr

@@ -88,6 +88,11 @@ def test_backup_wipe_restore_reads_every_object(make_server, tmp_path):
                        "--out", str(backup_file), check=False)
     assert again.returncode != 0 and "keys.ckb" in again.stderr
 
+    # Not while a server holds the data dir.
+    running = coffer_kms("restore", "--data-dir", str(srv.data_dir), "--identity", str(private),
+                         "--force", str(backup_file), check=False)
+    assert running.returncode != 0 and "stop it before restoring" in running.stderr, running.stderr
+
     srv.stop()
     root_key = bytes.fromhex((srv.data_dir / "root.key").read_text().strip()[-64:])
     needles["root key"] = root_key

@@ -258,6 +258,18 @@ fn run_local(command: KmsCommand) -> Result<(), String> {
             force,
             file,
         } => {
+            // Hold the data dir as a server does, so that none runs (or starts) while its
+            // keystore is replaced under it.
+            let _held = coffer_store::open_embedded(&keys.data_dir).map_err(|e| {
+                if e.is_locked_by_another_process() {
+                    format!(
+                        "a coffer server holds the data dir {}: stop it before restoring",
+                        keys.data_dir.display()
+                    )
+                } else {
+                    e.to_string()
+                }
+            })?;
             let root = Arc::new(keys.root_key(true)?);
             let identity = read_pem(&identity, "PRIVATE KEY")?;
             let bytes =

@@ -163,7 +163,8 @@ pub enum KmsCommand {
         /// The recovery key's private half (PEM `PRIVATE KEY`).
         #[arg(long, value_name = "PEM")]
         identity: PathBuf,
-        /// Replace a keystore or service key ring that is not empty.
+        /// Restore onto a keystore or service key ring that is not empty: the backup's keys,
+        /// aliases and key ring replace the stored ones; keys made since are kept.
         #[arg(long)]
         force: bool,
         /// The backup file.

@@ -148,7 +148,8 @@ pub fn backup(
 
 /// Opens a backup file with `identity_pkcs8` (the recovery key's private half, DER PKCS#8)
 /// and writes its keys into the data dir, resealed under `root`. Refuses a non-empty keystore
-/// or key ring unless `force`.
+/// or key ring unless `force`, which replaces the records the backup holds (and the key
+/// ring) and keeps the others.
 pub fn restore(
     data_dir: &Path,
     root: Arc<RootKey>,
@@ -186,7 +187,8 @@ pub fn restore(
         }
     }
     // Keys first, then aliases (the order the KMS itself swaps in), so that an alias never
-    // names a key not yet stored; then the records the backup does not hold are removed.
+    // names a key not yet stored. Records the backup does not hold (keys made since) are
+    // kept: a restore never destroys key material.
     let mut ordered: Vec<_> = records.iter().collect();
     ordered.sort_by_key(|(id, _)| crate::keystore::is_alias_id(id));
     for (id, record) in ordered {
@@ -194,13 +196,6 @@ pub fn restore(
         match store.compare_and_swap(id, expected, Some(record))? {
             Cas::Swapped(_) => {}
             Cas::Lost => return Err(lost(id)),
-        }
-    }
-    for (id, current) in &existing {
-        if !records.contains_key(id)
-            && let Cas::Lost = store.compare_and_swap(id, Some(&current.revision), None)?
-        {
-            return Err(lost(id));
         }
     }
     if let Some(document) = service_keys {
@@ -479,7 +474,27 @@ mod tests {
             false,
         );
         assert!(matches!(again, Err(BackupError::NotEmpty(_))), "{again:?}");
-        restore(target.path(), target_root, &file, &identity(), true).expect("forced");
+        let made_since = {
+            let kms =
+                EmbeddedKms::open(target.path(), target_root.clone(), "us-east-1").expect("reopen");
+            kms.create_key(
+                &ctx(),
+                CreateKey {
+                    description: "made since".into(),
+                    key_spec: KeySpec::SymmetricDefault,
+                    origin: Origin::Generated,
+                    tags: Vec::new(),
+                },
+            )
+            .expect("create")
+            .key_id
+        };
+        restore(target.path(), target_root.clone(), &file, &identity(), true).expect("forced");
+        let kms = EmbeddedKms::open(target.path(), target_root, "us-east-1").expect("reopen");
+        kms.describe_key(&ctx(), &made_since)
+            .expect("a forced restore keeps keys made since the backup");
+        kms.describe_key(&ctx(), &key.key_id)
+            .expect("and restores the backup's");
     }
 
     #[test]

@@ -16,6 +16,7 @@ import email.utils
 import hashlib
 import hmac
 import http.client
+import json
 import socket
 import time
 import xml.etree.ElementTree as ET
@@ -349,6 +350,66 @@ OSS_BAD_RULE = (b"<ServerSideEncryptionRule><ApplyServerSideEncryptionByDefault>
                 b"</SSEAlgorithm></ApplyServerSideEncryptionByDefault></ServerSideEncryptionRule>")
 BAD_BUCKET = "bad-" + "x" * 60  # 64 characters
 
+
+def no_cors_rules(ctx: Ctx) -> None:
+    with pytest.raises(ClientError) as ei:
+        ctx.s3.get_bucket_cors(Bucket=ctx.plain)
+    assert ei.value.response["Error"]["Code"] == "NoSuchCORSConfiguration"
+
+
+def cors_xml(method: str, origin: str = "*") -> bytes:
+    return (f"<CORSConfiguration><CORSRule><AllowedOrigin>{origin}</AllowedOrigin>"
+            f"<AllowedMethod>{method}</AllowedMethod></CORSRule></CORSConfiguration>").encode()
+
+
+def post_form(fields: dict[str, str], content: bytes = OBJECT, *, cut: int = 0) -> Callable[[Ctx], Reply]:
+    """A browser form upload (multipart/form-data) to the plain bucket, fields then the file;
+    `cut` drops that many bytes from the end of the body (Content-Length still says all)."""
+    def send(ctx: Ctx) -> Reply:
+        boundary = "----bad-input-form"
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                 for k, v in fields.items()]
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n'
+                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + content
+                     + f"\r\n--{boundary}--\r\n".encode())
+        body = b"".join(parts)
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        wire = raw_request(ctx, "POST", f"/{ctx.plain}", headers, body[:len(body) - cut],
+                           content_length=len(body))
+        return exchange(ctx.port, wire, half_close=cut > 0)
+    return send
+
+
+def sigv4_form(ctx: Ctx, key: str, policy: str) -> dict[str, str]:
+    """SigV4 form fields for `key` whose `policy` field is signed as sent."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    date = now.strftime("%Y%m%d")
+    signature = hmac.new(sigv4_signing_key(ctx.srv.secret_key, date), policy.encode(),
+                         hashlib.sha256).hexdigest()
+    return {"key": key, "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": f"{ctx.srv.access_key}/{date}/{REGION}/s3/aws4_request",
+            "x-amz-date": now.strftime("%Y%m%dT%H%M%SZ"), "policy": policy, "x-amz-signature": signature}
+
+
+def post_policy(key: str, *extra: list) -> str:
+    document = {"expiration": "2099-01-01T00:00:00Z",
+                "conditions": [["eq", "$key", key], {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+                               ["starts-with", "$x-amz-credential", ""],
+                               ["starts-with", "$x-amz-date", ""], *extra]}
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+def signed_post(key: str, *extra: list, content: bytes = OBJECT, tamper: bool = False,
+                cut: int = 0, policy: str | None = None) -> Callable[[Ctx], Reply]:
+    def send(ctx: Ctx) -> Reply:
+        fields = sigv4_form(ctx, key, policy if policy is not None else post_policy(key, *extra))
+        if tamper:
+            raw = bytearray(base64.b64decode(fields["policy"]))
+            raw[raw.index(b"2099") + 3] ^= 0x01
+            fields["policy"] = base64.b64encode(bytes(raw)).decode()
+        return post_form(fields, content, cut=cut)(ctx)
+    return send
+
 CASES = [
     # ---- bad XML
     Case("s3-delete-objects-truncated-xml", "s3",
@@ -630,6 +691,55 @@ CASES = [
          oss_put("oss-data-default", bucket="enc",
                  headers={"x-oss-server-side-data-encryption": "SM4"}),
          400, "InvalidArgument", keys=("enc:oss-data-default",)),
+    # ---- CORS rules and preflights
+    Case("s3-put-bucket-cors-unsupported-method", "s3", s3_xml("PUT", "/{plain}?cors", cors_xml("PATCH")),
+         400, "InvalidRequest", message="Found unsupported HTTP method in CORS config",
+         verify=no_cors_rules),
+    Case("s3-put-bucket-cors-two-wildcards", "s3",
+         s3_xml("PUT", "/{plain}?cors", cors_xml("GET", "http://*.*.example.com")),
+         400, "InvalidRequest", message="can not have more than one wildcard", verify=no_cors_rules),
+    Case("s3-put-bucket-cors-rule-without-origin", "s3",
+         s3_xml("PUT", "/{plain}?cors",
+                b"<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule>"
+                b"</CORSConfiguration>"),
+         400, "MalformedXML", verify=no_cors_rules),
+    Case("s3-put-bucket-cors-truncated-xml", "s3",
+         s3_xml("PUT", "/{plain}?cors", b"<CORSConfiguration><CORSRule><AllowedOrigin>"),
+         400, "MalformedXML", verify=no_cors_rules),
+    Case("oss-put-bucket-cors-unsupported-method", "oss",
+         lambda ctx: oss_send(ctx, "PUT", ctx.plain, "", cors_xml("TRACE"), subresource="cors"),
+         400, "InvalidRequest", ec="0034-00000011", verify=no_cors_rules),
+    Case("cors-preflight-without-origin", "s3",
+         framing(lambda ctx: raw_request(ctx, "OPTIONS", f"/{ctx.plain}/obj",
+                                         {"Access-Control-Request-Method": "GET"})),
+         400, "BadRequest"),
+    Case("cors-preflight-without-rules", "s3",
+         framing(lambda ctx: raw_request(ctx, "OPTIONS", f"/{ctx.plain}/obj",
+                                         {"Origin": "http://a.example", "Access-Control-Request-Method": "GET"})),
+         403, "AccessForbidden", message="CORSResponse"),
+
+    # ---- browser form uploads (POST Object)
+    Case("post-object-tampered-policy", "s3", signed_post("post-tampered", tamper=True),
+         403, "SignatureDoesNotMatch", keys=("post-tampered",)),
+    Case("post-object-policy-not-base64", "s3", signed_post("post-b64", policy="%%%not base64"),
+         400, "InvalidPolicyDocument", keys=("post-b64",)),
+    Case("post-object-policy-not-json", "s3",
+         signed_post("post-json", policy=base64.b64encode(b"{expiration").decode()),
+         400, "InvalidPolicyDocument", keys=("post-json",)),
+    Case("post-object-oversize", "s3",
+         signed_post("post-big", ["content-length-range", 0, 5], content=b"x" * 6),
+         400, "EntityTooLarge", keys=("post-big",)),
+    Case("post-object-extra-field", "s3",
+         lambda ctx: post_form({**sigv4_form(ctx, "post-extra", post_policy("post-extra")),
+                                "x-amz-meta-unsigned": "1"})(ctx),
+         403, "AccessDenied", message="Extra input fields: x-amz-meta-unsigned", keys=("post-extra",)),
+    Case("post-object-body-cut-short", "s3", signed_post("post-cut", cut=30),
+         400, "IncompleteBody", keys=("post-cut",), closed_ok=True),
+    Case("post-object-no-boundary", "s3",
+         framing(lambda ctx: raw_request(ctx, "POST", f"/{ctx.plain}",
+                                         {"Content-Type": "multipart/form-data"}, b"key=x")),
+         400, "MalformedPOSTRequest"),
+
     Case("oss-kms-key-id-against-aes256-bucket-default", "oss",
          oss_put("oss-kms-id-default", bucket="enc",
                  headers={"x-oss-server-side-encryption-key-id": "alias/x"}),

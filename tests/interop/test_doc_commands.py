@@ -1,4 +1,5 @@
-"""The shell examples of the README's tour and of the client guides run as written.
+"""The shell examples of the README's tour, of the client guides and of docs/access-control.md's
+CORS section run as written.
 
 Each guide's ```sh blocks are run, in order, by bash (`-euo pipefail`) in an empty directory
 with a fresh HOME and a dedicated server, `coffer` (the binary under test) and `aws` (the test
@@ -104,6 +105,27 @@ def test_cli_guide_commands_run_as_written(make_server, tmp_path):
     assert "removed user carol" in done.stderr
     # Root's `coffer ls --owners` names carol as the owner of the bucket she made.
     assert re.search(r"Z  carol  carol-photos$", done.stdout, re.M), done.stdout
+
+
+def test_access_control_cors_commands_run_as_written(make_server, tmp_path):
+    """docs/access-control.md § CORS: the rules set with the aws CLI, read back, and a preflight
+    by curl answered from them, by a reader whose aws CLI holds root's pair."""
+    doc = DOCS / "access-control.md"
+    section = doc.read_text().split("\n## CORS\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```sh\n(.*?)^```$", section, re.S | re.M)
+    assert blocks, "no ```sh block in the CORS section"
+    srv = make_server()
+    work, _, env = reader_env(tmp_path, AWS_ACCESS_KEY_ID=srv.access_key,
+                              AWS_SECRET_ACCESS_KEY=srv.secret_key, AWS_DEFAULT_REGION=REGION)
+    script = "\n".join(blocks)
+    assert "http://127.0.0.1:9000" in script
+    done = run_script(script.replace("http://127.0.0.1:9000", srv.endpoint), doc, work, env)
+    rules = srv.client().get_bucket_cors(Bucket="photos")["CORSRules"]
+    assert rules[0]["AllowedOrigins"] == ["https://*.example.com"], rules
+    assert '"AllowedOrigins"' in done.stdout, done.stdout
+    head = done.stdout.lower()
+    assert "http/1.1 200" in head and "access-control-allow-origin: https://app.example.com" in head, (
+        done.stdout)
 
 
 def test_readme_tour_runs_as_written(make_server, tmp_path):

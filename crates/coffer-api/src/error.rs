@@ -37,6 +37,18 @@ pub enum ErrorCode {
     /// The signature (of the request, or of an aws-chunked chunk) is not the one the secret key gives.
     SignatureDoesNotMatch,
 
+    // Cross-origin requests and browser form uploads.
+    /// A CORS preflight the bucket's rules do not allow (or a bucket without rules).
+    AccessForbidden,
+    /// A CORS preflight without `Origin` or `Access-Control-Request-Method`.
+    BadRequest,
+    /// The bucket has no CORS rules to get.
+    NoSuchCORSConfiguration,
+    /// A POST form's policy document is not valid base64 JSON of the documented shape.
+    InvalidPolicyDocument,
+    /// A POST body that is not well-formed `multipart/form-data`.
+    MalformedPOSTRequest,
+
     // The request itself.
     /// A header or query parameter has a value the operation refuses.
     InvalidArgument,
@@ -194,6 +206,11 @@ impl ErrorCode {
             MissingSecurityHeader => "MissingSecurityHeader",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            AccessForbidden => "AccessForbidden",
+            BadRequest => "BadRequest",
+            NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
             InvalidArgument => "InvalidArgument",
             InvalidRequest => "InvalidRequest",
             MalformedXML => "MalformedXML",
@@ -283,6 +300,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied
+            | AccessForbidden
             | InvalidAccessKeyId
             | RequestTimeTooSkewed
             | SignatureDoesNotMatch
@@ -292,6 +310,7 @@ impl ErrorCode {
             | KmsIncorrectKey
             | KmsUnexpected => StatusCode::FORBIDDEN,
             NoSuchBucket
+            | NoSuchCORSConfiguration
             | NoSuchBucketPolicy
             | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchServerSideEncryptionRule
@@ -325,6 +344,9 @@ impl ErrorCode {
             | AuthorizationQueryParametersError
             | MissingSecurityHeader
             | InvalidArgument
+            | BadRequest
+            | InvalidPolicyDocument
+            | MalformedPOSTRequest
             | InvalidRequest
             | MalformedXML
             | MalformedPolicy

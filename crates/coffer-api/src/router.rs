@@ -66,6 +66,19 @@ pub enum Operation {
     GetBucketTagging,
     /// `DELETE ?tagging` on a bucket (OSS: DeleteBucketTags).
     DeleteBucketTagging,
+    /// `PUT ?cors` (both dialects).
+    PutBucketCors,
+    /// `GET ?cors`.
+    GetBucketCors,
+    /// `DELETE ?cors`.
+    DeleteBucketCors,
+    /// `OPTIONS` on a bucket or object: a CORS preflight, answered from the
+    /// bucket's rules before (and without) authentication.
+    CorsPreflight,
+    /// `POST /<bucket>` with a `multipart/form-data` body: a browser form
+    /// upload (S3 POST Object, OSS PostObject), authenticated by the
+    /// signature in the form.
+    PostObject,
 
     CreateMultipartUpload,
     UploadPart,
@@ -163,6 +176,23 @@ impl Operation {
             .headers
             .get(dialect.header("copy-source"))
             .is_some_and(|v| v.to_str().is_ok());
+        let form = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if form
+            && parts.method == Method::POST
+            && target.bucket.is_some()
+            && target.key.is_none()
+            && !has_subresource(query)
+        {
+            return Operation::PostObject;
+        }
         Operation::s3(&parts.method, target, query, copy_source)
     }
 
@@ -175,6 +205,7 @@ impl Operation {
         let copy = copy_source;
         match (method, &target.bucket, &target.key) {
             (&Method::GET, None, None) => ListBuckets,
+            (&Method::OPTIONS, Some(_), _) => CorsPreflight,
             (_, None, _) => MethodNotAllowed,
 
             // Bucket default encryption.
@@ -209,6 +240,9 @@ impl Operation {
             (&Method::PUT, Some(_), None) if q.has("tagging") => PutBucketTagging,
             (&Method::GET, Some(_), None) if q.has("tagging") => GetBucketTagging,
             (&Method::DELETE, Some(_), None) if q.has("tagging") => DeleteBucketTagging,
+            (&Method::PUT, Some(_), None) if q.has("cors") => PutBucketCors,
+            (&Method::GET, Some(_), None) if q.has("cors") => GetBucketCors,
+            (&Method::DELETE, Some(_), None) if q.has("cors") => DeleteBucketCors,
 
             // Bucket operations.
             (&Method::PUT, Some(_), None) if q.names().next().is_none() => CreateBucket,
@@ -292,6 +326,11 @@ impl Operation {
             PutBucketTagging => "PutBucketTagging",
             GetBucketTagging => "GetBucketTagging",
             DeleteBucketTagging => "DeleteBucketTagging",
+            PutBucketCors => "PutBucketCors",
+            GetBucketCors => "GetBucketCors",
+            DeleteBucketCors => "DeleteBucketCors",
+            CorsPreflight => "CorsPreflight",
+            PostObject => "PostObject",
             CreateMultipartUpload => "CreateMultipartUpload",
             UploadPart => "UploadPart",
             UploadPartCopy => "UploadPartCopy",
@@ -455,6 +494,7 @@ mod tests {
         use Operation::*;
         let copy = [("x-amz-copy-source", "/src/key")];
         let oss_copy = [("x-oss-copy-source", "/src/key")];
+        let form = [("content-type", "multipart/form-data; boundary=x")];
         let kms = |action: &str| [("x-amz-target", format!("TrentService.{action}"))];
         // Method, URI (path-style), headers, operation.
         type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Operation);
@@ -500,6 +540,19 @@ mod tests {
             ("GET", "/b?tagging", &[], GetBucketTagging),
             ("DELETE", "/b?tagging", &[], DeleteBucketTagging),
             ("DELETE", "/b?tagging=k1,k2", &[], DeleteBucketTagging),
+            ("PUT", "/b?cors", &[], PutBucketCors),
+            ("GET", "/b?cors", &[], GetBucketCors),
+            ("DELETE", "/b?cors", &[], DeleteBucketCors),
+            ("POST", "/b?cors", &[], MethodNotAllowed),
+            // CORS preflights, on buckets and objects (never the service).
+            ("OPTIONS", "/b", &[], CorsPreflight),
+            ("OPTIONS", "/b/k?uploads", &[], CorsPreflight),
+            ("OPTIONS", "/", &[], MethodNotAllowed),
+            // Browser form uploads: a form POSTed to the bucket itself.
+            ("POST", "/b", &form, PostObject),
+            ("POST", "/b/", &form, PostObject),
+            ("POST", "/b/k", &form, MethodNotAllowed),
+            ("POST", "/b?delete", &form, DeleteObjects),
             // Encryption wins over policy when both are given.
             ("GET", "/b?policy&encryption", &[], GetBucketEncryption),
             // Buckets.

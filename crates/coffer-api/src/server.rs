@@ -248,9 +248,16 @@ async fn handle(
         .to_owned();
     let tls_version = tls.as_ref().map(|t| t.version.name());
     let bytes_in = crate::object_io::content_length(req.headers()).unwrap_or(0);
+    let origin = req
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut facts = RequestFacts::default();
-    let routed = route(state, req, &request_id, dialect, tls, peer, &mut facts);
-    let mut response = match routed.await {
+    let routed = route(state, req, &request_id, dialect, tls, peer, &mut facts).await;
+    // A form upload's fields may say it speaks OSS.
+    let dialect = facts.dialect.unwrap_or(dialect);
+    let mut response = match routed {
         Ok(response) => response,
         Err(error) => {
             if error.code == crate::error::ErrorCode::RequestTimeout {
@@ -269,6 +276,13 @@ async fn handle(
             }
         }
     };
+    // Cross-origin requests to a bucket get its CORS rules' headers, errors
+    // included (so the page can read them); a preflight has its own.
+    if let (Some(origin), Some(bucket)) = (&origin, &facts.bucket)
+        && facts.operation != Some(Operation::CorsPreflight)
+    {
+        crate::cors::decorate(state, bucket, origin, &method, &mut response).await;
+    }
     // An error may be sent before the body was read (a refused
     // `Expect: 100-continue` upload, whose client then sends no body, or
     // a body cut short): the connection's next bytes cannot be trusted to
@@ -359,6 +373,9 @@ struct RequestFacts {
     key: Option<String>,
     /// The access key id that signed it, once the signature checked out.
     access_key: Option<String>,
+    /// The dialect, when the body rather than the head told it (a form
+    /// upload with OSS fields).
+    dialect: Option<Dialect>,
 }
 
 /// The frontend's answer to an unsigned request, if it has one.
@@ -454,6 +471,22 @@ async fn route(
         .map(|query| Operation::of(&parts, &target, query, dialect))
         .map_err(ApiError::clone);
     facts.operation = named.as_ref().ok().cloned();
+    // Unsigned by nature: a preflight, and a form upload (signed in its body).
+    match (&named, target.bucket.as_deref()) {
+        (Ok(Operation::CorsPreflight), Some(bucket)) => {
+            return crate::cors::preflight(state, &parts.headers, bucket).await;
+        }
+        (Ok(Operation::PostObject), Some(_)) => {
+            let context = FormContext {
+                request_id,
+                dialect,
+                tls,
+                peer,
+            };
+            return form_upload(state, parts, target, body, context, facts).await;
+        }
+        _ => {}
+    }
     let (principal, payload, access_key) = auth::authenticate(state, &parts, &target)?;
     facts.access_key = Some(access_key);
     let (query, named) = (query?, named?);
@@ -474,6 +507,49 @@ async fn route(
         Operation::Admin(endpoint) => admin::handle(state, &req, endpoint, body, payload).await,
         operation => ops::dispatch(state, operation, req, body, payload).await,
     }
+}
+
+/// What a form upload's request is besides its head and body.
+struct FormContext<'a> {
+    request_id: &'a str,
+    dialect: Dialect,
+    tls: Option<TlsInfo>,
+    peer: std::net::SocketAddr,
+}
+
+/// A browser form upload (`ops::post_object`): the form's fields are read
+/// and its signature checked before the request becomes an `ApiRequest`
+/// of the signer, with the object's key and headers from the form.
+async fn form_upload(
+    state: &SharedState,
+    parts: http::request::Parts,
+    target: Target,
+    body: Incoming,
+    context: FormContext<'_>,
+    facts: &mut RequestFacts,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let idle = state.settings.limits.body_read_timeout;
+    let mut form = ops::post_object::read_form(&parts.headers, body, context.dialect, idle).await?;
+    facts.dialect = Some(form.dialect());
+    let bucket = target.bucket.unwrap_or_default();
+    let (principal, access_key) = form.authenticate(state, &bucket)?;
+    facts.access_key = access_key;
+    let key = form.key()?;
+    facts.key = Some(key.clone());
+    let req = ApiRequest {
+        request_id: context.request_id.to_owned(),
+        dialect: form.dialect(),
+        method: parts.method,
+        bucket: Some(bucket),
+        key: Some(key),
+        query: Query::default(),
+        headers: form.request_headers(&parts.headers),
+        principal,
+        peer: context.peer,
+        tls: context.tls,
+        body_read_timeout: idle,
+    };
+    ops::post_object::upload(state, req, form).await
 }
 
 /// A failed request, rendered in its dialect's error format.

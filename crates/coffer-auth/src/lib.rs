@@ -9,6 +9,8 @@
 //! * [`sigv2`]: legacy AWS Signature Version 2 (`AWS`, HMAC-SHA1), header
 //!   and presigned, over a [`SignedRequestV2`]; it shares its core with
 //!   [`oss_v1`] (the private `v1_family` module).
+//! * [`post_policy`]: the signature of a browser form upload's policy document
+//!   (S3 POST Object with SigV4 or SigV2, OSS PostObject with V1 or V4).
 //! * [`acs`]: the Alibaba Cloud API (POP) signatures of RPC-style APIs such
 //!   as KMS: V1 (`HMAC-SHA1` over the canonical query) and V3
 //!   (`ACS3-HMAC-SHA256` over a canonical request with `x-acs-*` headers).
@@ -38,6 +40,7 @@ pub mod mac;
 pub mod oss;
 pub mod oss_v1;
 pub mod oss_v4;
+pub mod post_policy;
 mod scheme;
 mod secret;
 mod signing;

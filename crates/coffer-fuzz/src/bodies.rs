@@ -2,20 +2,24 @@
 //! (DeleteObjects, CompleteMultipartUpload, CreateBucketConfiguration,
 //! bucket encryption in both dialects, OSS httpsConfig, lifecycle rules in
 //! both dialects, object lock, OSS WORM periods, tag sets), the bucket policy
-//! (JSON), the SSE-KMS encryption context header and the `Range` header.
+//! (JSON), the SSE-KMS encryption context header, the `Range` header, CORS
+//! rules and browser form uploads (the `multipart/form-data` reader and
+//! the policy document).
 //!
 //! Bad input must come back as a client error (4xx) with an S3 code, never
 //! a panic and never a 500.
 
+use coffer_api::bucket_config::cors::{CorsConfiguration, MAX_RULES, OSS_MAX_RULES};
 use coffer_api::bucket_config::tags::{TagSet, TagTarget};
 use coffer_api::bucket_config::{lifecycle, object_lock, worm};
 use coffer_api::error::ApiResult;
 use coffer_api::fuzzing::{
     HttpsConfig, RangeRequest, parse_bucket_encryption, parse_encryption_context, parse_range,
-    policy_refusal, validate_policy,
+    policy_refusal, read_post_form, validate_policy,
 };
 use coffer_api::request::Dialect;
 use coffer_api::tls::{TlsInfo, TlsVersion};
+use coffer_api::xml::XmlWriter;
 use coffer_api::xml::{self, CompleteRequest, CreateBucketConfiguration, DeleteRequest};
 use coffer_crypto::sealed::{MAX_PART_SIZE, plan_range};
 
@@ -74,6 +78,28 @@ pub fn xml_body(data: &[u8]) {
         client_error(TagSet::parse_xml(data, target));
         if let Ok(text) = std::str::from_utf8(data) {
             client_error(TagSet::parse_header(text, target));
+        }
+    }
+    // CORS rules: what parses renders, in either dialect, to rules with the
+    // same methods (text may be normalized by the XML round trip).
+    for max_rules in [MAX_RULES, OSS_MAX_RULES] {
+        if let Some(config) = client_error(CorsConfiguration::parse_xml(data, max_rules)) {
+            for oss in [false, true] {
+                let mut w = XmlWriter::bare("CORSConfiguration");
+                config.write_xml(&mut w, oss);
+                if let Some(again) = client_error(CorsConfiguration::parse_xml(
+                    w.finish().as_bytes(),
+                    max_rules,
+                )) {
+                    let methods = |c: &CorsConfiguration| {
+                        c.rules
+                            .iter()
+                            .map(|r| r.allowed_methods.clone())
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(methods(&again), methods(&config), "CORS methods changed");
+                }
+            }
         }
     }
     if let Some(config) = client_error(HttpsConfig::parse(data)) {
@@ -146,5 +172,24 @@ pub fn range(data: &[u8]) {
             panic!("accepted range {range:?} of {size} bytes cannot be planned")
         });
         assert_eq!(plan.len, range.end - range.start, "planned length");
+    }
+}
+
+/// A browser form upload's body (`multipart/form-data`, boundary `fuzz`):
+/// the streaming reader and the policy document. Bad input is a client
+/// error; a file part's bytes never contain the delimiter.
+pub fn post_form(data: &[u8]) {
+    let Some(reading) = client_error(read_post_form(data)) else {
+        return;
+    };
+    assert!(
+        !reading
+            .content
+            .windows(8)
+            .any(|window| window == b"\r\n--fuzz"),
+        "the file part ran over a delimiter"
+    );
+    if let Some(verdict) = reading.policy {
+        client_error(verdict);
     }
 }

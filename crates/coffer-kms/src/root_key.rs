@@ -16,6 +16,8 @@ use zeroize::Zeroizing;
 const FILE_NAME: &str = "root.key";
 const FILE_HEADER: &[u8] = b"coffer-root-key-v1\n";
 const SALT_FILE_NAME: &str = "root.salt";
+const WRAPPED_FILE_NAME: &str = "root.key.wrapped";
+const WRAPPED_HEADER: &[u8] = b"coffer-root-key-wrapped-v1\n";
 const SALT_HEADER: &[u8] = b"coffer-root-salt-v1 argon2id ";
 /// Argon2id costs for new salt files: 64 MiB, 3 passes, 1 lane (above
 /// OWASP's minimum of 19 MiB / 2 passes; about half a second here).
@@ -45,6 +47,25 @@ pub enum RootKeyError {
     /// Key generation or derivation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The key that wraps the root key (an HSM's) failed or refused.
+    #[error("root key wrapped by {wrapper}: {reason}")]
+    Wrapper {
+        /// The wrapping key, as [`RootKeyWrapper::describe`] names it.
+        wrapper: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A key kept elsewhere (an HSM) that wraps and unwraps the root key and
+/// never leaves its keeper.
+pub trait RootKeyWrapper {
+    /// Names the wrapping key for messages (no secret in it).
+    fn describe(&self) -> String;
+    /// Wraps a new root key.
+    fn wrap(&self, root_key: &[u8]) -> Result<Vec<u8>, String>;
+    /// Unwraps what [`wrap`](Self::wrap) made.
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, String>;
 }
 
 /// Why [`RootKey::from_passphrase_and_salt`] derived no key.
@@ -174,6 +195,73 @@ impl RootKey {
         RootKey { key }
     }
 
+    /// Loads the root key wrapped by `wrapper` from `<data_dir>/root.key.wrapped`,
+    /// or creates a random one and writes it wrapped (mode 0600, fsynced) when
+    /// absent. An existing file is never replaced.
+    pub fn load_or_create_wrapped(
+        data_dir: &Path,
+        wrapper: &dyn RootKeyWrapper,
+    ) -> Result<(RootKey, Origin), RootKeyError> {
+        let path = Self::wrapped_path(data_dir);
+        let io_err = |source| RootKeyError::Io {
+            path: path.clone(),
+            source,
+        };
+        match fs::read(&path) {
+            Ok(contents) => {
+                let hex_text = contents
+                    .strip_prefix(WRAPPED_HEADER)
+                    .and_then(|body| std::str::from_utf8(body).ok())
+                    .ok_or_else(|| RootKeyError::Malformed { path: path.clone() })?;
+                let wrapped = unhex(hex_text.trim())
+                    .ok_or_else(|| RootKeyError::Malformed { path: path.clone() })?;
+                Ok((Self::from_wrapped(&wrapped, wrapper)?, Origin::Loaded))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let (key, wrapped) = Self::new_wrapped(wrapper)?;
+                let mut contents = WRAPPED_HEADER.to_vec();
+                contents.extend_from_slice(hex(&wrapped).as_bytes());
+                contents.push(b'\n');
+                coffer_files::create_new(&path, &contents).map_err(io_err)?;
+                Ok((key, Origin::Created))
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// A new random root key and the same key wrapped by `wrapper`, to be
+    /// stored (the wrapped bytes are no secret without the wrapping key).
+    pub fn new_wrapped(wrapper: &dyn RootKeyWrapper) -> Result<(RootKey, Vec<u8>), RootKeyError> {
+        let key = SymmetricKey::generate()?;
+        let wrapped = wrapper
+            .wrap(key.expose())
+            .map_err(|reason| RootKeyError::Wrapper {
+                wrapper: wrapper.describe(),
+                reason,
+            })?;
+        Ok((RootKey { key }, wrapped))
+    }
+
+    /// The root key `wrapper` unwraps from `wrapped`.
+    pub fn from_wrapped(
+        wrapped: &[u8],
+        wrapper: &dyn RootKeyWrapper,
+    ) -> Result<RootKey, RootKeyError> {
+        let wrapper_error = |reason| RootKeyError::Wrapper {
+            wrapper: wrapper.describe(),
+            reason,
+        };
+        let bytes = wrapper.unwrap(wrapped).map_err(wrapper_error)?;
+        let key = SymmetricKey::from_slice(&bytes)
+            .map_err(|_| wrapper_error("the unwrapped root key is not 32 bytes".into()))?;
+        Ok(RootKey { key })
+    }
+
+    /// Where the wrapped root key lives in a data directory.
+    pub fn wrapped_path(data_dir: &Path) -> PathBuf {
+        data_dir.join(WRAPPED_FILE_NAME)
+    }
+
     /// Seals a secret under the root key, bound to `context`.
     pub fn seal(&self, context: &str, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
         secret_box::seal(&self.key, context, secret)
@@ -220,10 +308,17 @@ fn parse_salt_file(text: &str) -> Option<(Vec<u8>, (u32, u32, u32))> {
     if salt_hex.len() < 32 || salt_hex.len() % 2 != 0 {
         return None;
     }
-    let salt = (0..salt_hex.len() / 2)
-        .map(|i| u8::from_str_radix(salt_hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
+    let salt = unhex(salt_hex)?;
     Some((salt, (costs[0], costs[1], costs[2])))
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> Zeroizing<String> {
@@ -284,6 +379,46 @@ mod tests {
             !dir.path().join(FILE_NAME).exists(),
             "no key file with a passphrase"
         );
+    }
+
+    /// A stand-in for an HSM key: XOR with a fixed pad, refusing other lengths.
+    struct XorWrapper(u8);
+
+    impl RootKeyWrapper for XorWrapper {
+        fn describe(&self) -> String {
+            "xor".into()
+        }
+        fn wrap(&self, root_key: &[u8]) -> Result<Vec<u8>, String> {
+            Ok(root_key.iter().map(|b| b ^ self.0).collect())
+        }
+        fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+            Ok(Zeroizing::new(wrapped.iter().map(|b| b ^ self.0).collect()))
+        }
+    }
+
+    #[test]
+    fn a_wrapped_key_is_created_once_and_opens_only_through_its_wrapper() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (first, origin) =
+            RootKey::load_or_create_wrapped(dir.path(), &XorWrapper(0x5a)).expect("create");
+        assert_eq!(origin, Origin::Created);
+        let sealed = first.seal("ctx", b"secret").expect("seal");
+        let (again, origin) =
+            RootKey::load_or_create_wrapped(dir.path(), &XorWrapper(0x5a)).expect("load");
+        assert_eq!(origin, Origin::Loaded);
+        assert_eq!(
+            again.open("ctx", &sealed).expect("open").as_slice(),
+            b"secret"
+        );
+        let (other, _) =
+            RootKey::load_or_create_wrapped(dir.path(), &XorWrapper(0x33)).expect("unwraps");
+        assert!(
+            other.open("ctx", &sealed).is_err(),
+            "another wrapping key, another root key"
+        );
+        let file = fs::read(RootKey::wrapped_path(dir.path())).expect("read");
+        assert!(file.starts_with(WRAPPED_HEADER));
+        assert!(!RootKey::path(dir.path()).exists(), "no plain key file");
     }
 
     #[test]

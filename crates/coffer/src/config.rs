@@ -86,6 +86,12 @@ pub struct ServerArgs {
     /// instead of keeping a root key file; `COFFER_ROOT_PASSPHRASE` works too.
     #[arg(long, env = "COFFER_ROOT_PASSPHRASE_FILE")]
     pub root_passphrase_file: Option<PathBuf>,
+    /// Where the root key is kept: `file` (the data dir's root.key, or the passphrase's
+    /// derivation) or wrapped by an AES key in a PKCS#11 token (an HSM):
+    /// `pkcs11:token=…;object=LABEL?module-path=…&pin-source=file:…` (docs/kms.md)
+    /// [default: file].
+    #[arg(long, env = "COFFER_ROOT_KEY")]
+    pub root_key: Option<String>,
     /// Connections served at once per listener; more wait until one closes
     /// [default: 1024].
     #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
@@ -189,6 +195,7 @@ struct ConfigFile {
     sweep_grace: Option<u64>,
     allow_insecure_sse_c: Option<bool>,
     root_passphrase_file: Option<PathBuf>,
+    root_key: Option<String>,
     // Observability.
     admin_listen: Option<SocketAddr>,
     metrics_token_file: Option<PathBuf>,
@@ -212,6 +219,8 @@ pub struct Settings {
     /// What seals objects that name no encryption (`--default-sse`).
     pub default_protection: DefaultProtection,
     pub root_passphrase_file: Option<PathBuf>,
+    /// The token key that wraps the root key (`--root-key pkcs11:…`).
+    pub root_key: Option<coffer_kms_pkcs11::TokenUri>,
     pub limits: ConnectionLimits,
     /// Between two lifecycle passes; `None` when switched off.
     pub lifecycle_interval: Option<std::time::Duration>,
@@ -328,6 +337,14 @@ impl ServerArgs {
             allow_insecure_sse_c: self.allow_insecure_sse_c
                 || file.allow_insecure_sse_c.unwrap_or(false),
             default_protection,
+            root_key: match self.root_key.take().or(file.root_key.take()) {
+                Some(text) if text.trim() == "file" => None,
+                Some(text) => Some(
+                    coffer_kms_pkcs11::TokenUri::parse(&text)
+                        .map_err(|e| format!("invalid --root-key: {e}"))?,
+                ),
+                None => None,
+            },
             root_passphrase_file: self.root_passphrase_file.or(file.root_passphrase_file),
             limits,
             lifecycle_interval: match self
@@ -543,6 +560,7 @@ mod tests {
             allow_insecure_sse_c: false,
             default_sse: None,
             root_passphrase_file: None,
+            root_key: None,
             max_connections: None,
             header_read_timeout: None,
             body_read_timeout: None,

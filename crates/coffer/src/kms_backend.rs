@@ -13,12 +13,14 @@ pub enum KmsBackend {
     /// Coffer's own keystore (the data dir's files, or PostgreSQL for gateways).
     #[default]
     Embedded,
+    /// A PKCS#11 token (an HSM): `pkcs11:token=…?module-path=…&pin-source=file:…`.
+    Pkcs11(coffer_kms_pkcs11::TokenUri),
     /// An AWS-KMS-protocol endpoint (`aws-kms:https://host:port?region=R`).
     AwsKms(coffer_kms_aws::AwsKmsSettings),
 }
 
 /// The schemes `--kms-backend` accepts, for error messages.
-const SCHEMES: &str = "embedded, aws-kms";
+const SCHEMES: &str = "embedded, pkcs11, aws-kms";
 
 impl KmsBackend {
     /// Parses `embedded` or `SCHEME:…`.
@@ -27,6 +29,9 @@ impl KmsBackend {
         let scheme = text.split_once(':').map_or(text, |(scheme, _)| scheme);
         match scheme {
             "" | "embedded" if !text.contains(':') => Ok(KmsBackend::Embedded),
+            "pkcs11" => coffer_kms_pkcs11::TokenUri::parse(text)
+                .map(KmsBackend::Pkcs11)
+                .map_err(|e| format!("invalid --kms-backend: {e}")),
             "aws-kms" => Ok(KmsBackend::AwsKms(coffer_kms_aws::AwsKmsSettings::parse(
                 &text["aws-kms:".len()..],
             )?)),
@@ -38,12 +43,26 @@ impl KmsBackend {
 
     /// The KMS the server uses: `embedded` itself for [`KmsBackend::Embedded`], else the
     /// external backend, connected and checked before the server starts.
-    pub async fn open(&self, embedded: Arc<dyn Kms>) -> Result<Arc<dyn Kms>, String> {
+    pub async fn open(&self, embedded: Arc<dyn Kms>, region: &str) -> Result<Arc<dyn Kms>, String> {
         match self {
             KmsBackend::Embedded => Ok(embedded),
+            KmsBackend::Pkcs11(uri) => open_pkcs11(uri.clone(), region).await,
             KmsBackend::AwsKms(settings) => Ok(Arc::new(coffer_kms_aws::AwsKms::open(settings)?)),
         }
     }
+}
+
+/// Connects to the token (PKCS#11 blocks: off the async threads).
+async fn open_pkcs11(
+    uri: coffer_kms_pkcs11::TokenUri,
+    region: &str,
+) -> Result<Arc<dyn Kms>, String> {
+    let region = region.to_owned();
+    let kms = tokio::task::spawn_blocking(move || coffer_kms_pkcs11::Pkcs11Kms::open(uri, &region))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open --kms-backend pkcs11: {e}; refusing to start"))?;
+    Ok(Arc::new(kms))
 }
 
 #[cfg(test)]
@@ -59,6 +78,18 @@ mod tests {
             error.contains("\"vault\"") && error.contains("embedded"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn parses_pkcs11_uris_without_a_pin() {
+        let parsed = KmsBackend::parse(
+            "pkcs11:token=coffer?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/p",
+        )
+        .expect("a pkcs11 URI");
+        assert!(matches!(&parsed, KmsBackend::Pkcs11(uri) if uri.token == "coffer"));
+        let error = KmsBackend::parse("pkcs11:token=coffer?module-path=/m&pin-value=1234")
+            .expect_err("no PIN in the setting");
+        assert!(error.contains("pin-value"), "{error}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! `ops/`, and the functions other code calls (a lifecycle worker, the
 //! object-delete path) take the stored document and a clock reading.
 
+pub mod cors;
 pub mod lifecycle;
 pub mod object_lock;
 pub mod tags;

@@ -196,13 +196,38 @@ pub async fn next_frame(
     }
 }
 
+/// An upload's bytes as they arrive: the request body itself, or the file
+/// part of a browser form upload. Either way it goes through [`ingest`]: one
+/// body path, one sealing path.
+pub trait BodyStream: Send {
+    /// The next bytes; `None` at the end. RequestTimeout after `idle`
+    /// without any, IncompleteBody if the connection fails; a stream may
+    /// refuse its bytes (a form's size limits) with its own error.
+    fn next_data(
+        &mut self,
+        idle: Duration,
+    ) -> impl std::future::Future<Output = ApiResult<Option<Bytes>>> + Send;
+}
+
+impl BodyStream for Incoming {
+    async fn next_data(&mut self, idle: Duration) -> ApiResult<Option<Bytes>> {
+        while let Some(frame) = next_frame(self, idle).await? {
+            // Trailer frames carry no body bytes (aws-chunked trailers are in the data).
+            if let Ok(data) = frame.into_data() {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Streams a request body into a staged blob of `state`'s blob store,
 /// verifying every integrity claim the request made. On any error nothing is
 /// left behind: the unfinished blob is dropped and, when the metadata store
 /// keeps pending rows, discarded with its row.
 pub async fn ingest(
     state: &AppState,
-    mut body: Incoming,
+    mut body: impl BodyStream,
     rules: BodyRules,
     target: BlobTarget,
     idle: Duration,
@@ -219,11 +244,9 @@ pub async fn ingest(
 
     let mut failure = None;
     loop {
-        match next_frame(&mut body, idle).await {
-            Ok(Some(frame)) => {
-                if let Ok(data) = frame.into_data()
-                    && tx.send(Frame::Data(data)).await.is_err()
-                {
+        match body.next_data(idle).await {
+            Ok(Some(data)) => {
+                if tx.send(Frame::Data(data)).await.is_err() {
                     break; // the worker stopped early: its error says why
                 }
             }

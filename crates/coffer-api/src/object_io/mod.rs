@@ -19,6 +19,6 @@ mod ingest;
 mod reader;
 mod writer;
 
-pub use ingest::{BodyRules, MAX_SINGLE_UPLOAD, content_length, ingest, next_frame};
+pub use ingest::{BodyRules, BodyStream, MAX_SINGLE_UPLOAD, content_length, ingest, next_frame};
 pub use reader::{BodySource, copy_range, stream_range};
 pub use writer::{BlobTarget, BodyWriter, StagedBody, commit_staged, discard, discard_uncommitted};

@@ -5,6 +5,7 @@ mod bucket;
 mod checksum;
 mod conditional;
 mod copy;
+mod cors;
 mod delete;
 mod encryption;
 #[doc(hidden)]
@@ -16,6 +17,7 @@ mod multipart;
 mod object;
 mod object_lock;
 mod object_tagging;
+pub mod post_object;
 mod put;
 mod retention;
 mod tagging;
@@ -76,6 +78,9 @@ pub async fn dispatch(
         PutBucketTagging => tagging::put(state, &req, body, payload).await,
         GetBucketTagging => tagging::get(state, &req).await,
         DeleteBucketTagging => tagging::delete(state, &req).await,
+        PutBucketCors => cors::put(state, &req, body, payload).await,
+        GetBucketCors => cors::get(state, &req).await,
+        DeleteBucketCors => cors::delete(state, &req).await,
 
         // Bucket operations.
         CreateBucket => bucket::create_bucket(state, &req, body, payload).await,
@@ -113,9 +118,9 @@ pub async fn dispatch(
         UnsupportedObjectSubresource => Err(ApiError::not_implemented("This object sub-resource")),
         UnsupportedBucketSubresource => Err(ApiError::not_implemented("This bucket sub-resource")),
         MethodNotAllowed => Err(ApiError::method_not_allowed()),
-        Admin(_) | Kms(_) | Health(_) => Err(ApiError::internal(
+        Admin(_) | Kms(_) | Health(_) | CorsPreflight | PostObject => Err(ApiError::internal(
             "dispatch",
-            "admin and KMS operations are served by their own APIs",
+            "admin, KMS, preflight and form-upload requests are served before authentication",
         )),
     }
 }

@@ -2,7 +2,7 @@
 //! gives.
 
 use coffer_auth::sigv4::Payload;
-use coffer_store::ObjectRecord;
+use coffer_store::{BucketRecord, ObjectRecord};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -13,7 +13,7 @@ use super::object_tagging;
 use super::{authorized_bucket, now_ms, quoted, retention, versioning, worm};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
-use crate::object_io::{self, BlobTarget, BodyRules, StagedBody};
+use crate::object_io::{self, BlobTarget, BodyRules, BodyStream, StagedBody};
 use crate::request::{ApiRequest, Dialect};
 use crate::sse::{self, ResponseHeaders};
 use crate::state::AppState;
@@ -30,13 +30,29 @@ pub async fn put_object(
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
+    let (staged, headers) = store_body(state, req, &bucket, &key, body, payload).await?;
+    upload_response(req, &staged, headers)
+}
+
+/// Stores `body` as a new version of `key` in `bucket`, as the request's
+/// headers ask (conditions, lock, metadata, encryption), once the caller has
+/// authorized it: PutObject's body, or a form upload's file part. Returns
+/// the staged body and the response headers (encryption, version id).
+pub async fn store_body(
+    state: &AppState,
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    key: &str,
+    body: impl BodyStream,
+    payload: Payload,
+) -> ApiResult<(StagedBody, Vec<(String, String)>)> {
     let condition = conditional::requested(req)?;
-    conditional::check_now(state, &bucket.name, &key, &condition).await?;
-    let lock = retention::for_new_version(req, &bucket, now_ms())?;
+    conditional::check_now(state, &bucket.name, key, &condition).await?;
+    let lock = retention::for_new_version(req, bucket, now_ms())?;
     retention::require_integrity(req, &lock)?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
-    let sealing = sse::seal_new(state, req, &bucket, &key)?;
+    let sealing = sse::seal_new(state, req, bucket, key)?;
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_attributes());
     }
@@ -68,10 +84,10 @@ pub async fn put_object(
             legal_hold: lock.legal_hold,
             ..Default::default()
         };
-        let guard = worm::guard_current(state, &bucket, &key, condition.clone()).await?;
+        let guard = worm::guard_current(state, bucket, key, condition.clone()).await?;
         state
             .meta
-            .put_object(&bucket.name, &key, record, guard.condition())
+            .put_object(&bucket.name, key, record, guard.condition())
             .await
             .map_err(|e| guard.refusal(conditional::write_error(&condition, e.into())))
     };
@@ -81,10 +97,10 @@ pub async fn put_object(
     let mut headers = sealing.map(|s| s.headers(req.dialect)).unwrap_or_default();
     headers.extend(versioning::version_header(
         req,
-        &bucket,
+        bucket,
         written.version_id.as_deref(),
     ));
-    upload_response(req, &staged, headers)
+    Ok((staged, headers))
 }
 
 /// The answer to a body upload (PutObject, UploadPart): the ETag and the

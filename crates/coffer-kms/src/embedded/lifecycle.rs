@@ -7,19 +7,24 @@ use time::{Duration, OffsetDateTime};
 use super::keystore::{Cmk, ImportToken, MaterialVersion, State};
 use crate::kms::{KeyMetadata, KeyState, KmsError, Origin};
 
+/// The account every ARN names (Coffer has one).
 pub const ACCOUNT: &str = "000000000000";
 /// Tokens stay known this long after they expire, so a late ImportKeyMaterial
 /// hears "expired" rather than "invalid"; then they are forgotten.
 const EXPIRED_TOKEN_GRACE: Duration = Duration::hours(24);
 
-enum Target<'a> {
+/// What a key reference names: a key id, or an alias (`alias/name`) to resolve.
+pub enum Target<'a> {
+    /// A key id (from an id or a key ARN).
     Id(&'a str),
+    /// An alias name, `alias/…` (from the name or an alias ARN).
     Alias(&'a str),
 }
 
 /// Reads a key reference: key id, key ARN, `alias/name` or alias ARN. An ARN
-/// for another region or account names nothing here.
-fn parse_key_ref<'a>(key_ref: &'a str, region: &str) -> Option<Target<'a>> {
+/// for another region or account names nothing here. Shared by every backend,
+/// so each reads references alike.
+pub fn parse_key_ref<'a>(key_ref: &'a str, region: &str) -> Option<Target<'a>> {
     if let Some(rest) = key_ref.strip_prefix("arn:") {
         let mut parts = rest.splitn(5, ':');
         let (partition, service, arn_region, account, resource) = (
@@ -208,6 +213,7 @@ pub fn current_material(cmk: &Cmk) -> Result<(u32, &SymmetricKey), KmsError> {
     Ok((cmk.current_version, key))
 }
 
+/// A key's ARN in `region`.
 pub fn key_arn(region: &str, key_id: &str) -> String {
     format!("arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}")
 }
@@ -228,26 +234,31 @@ pub fn metadata(cmk: &Cmk, region: &str) -> KeyMetadata {
     }
 }
 
-/// A fresh key id: 16 random bytes as a version-4 UUID.
+/// A fresh key id, unused in `state`.
 pub fn new_key_id(state: &State) -> Result<String, KmsError> {
     loop {
-        let mut bytes = [0u8; 16];
-        coffer_crypto::random::fill(&mut bytes).map_err(|e| KmsError::Internal(e.to_string()))?;
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let id = format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        );
+        let id = random_key_id()?;
         if !state.keys.contains_key(&id) {
             return Ok(id);
         }
     }
+}
+
+/// 16 random bytes as a version-4 UUID: the form of every key id.
+pub fn random_key_id() -> Result<String, KmsError> {
+    let mut bytes = [0u8; 16];
+    coffer_crypto::random::fill(&mut bytes).map_err(|e| KmsError::Internal(e.to_string()))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
 }
 
 /// Alias names: `alias/` then 1..=250 of `[A-Za-z0-9/_-]`; `alias/aws/` is

@@ -41,8 +41,7 @@ use time::{Duration, OffsetDateTime};
 use self::audit::AuditDetails;
 use self::keystore::{Cmk, ImportToken, MaterialVersion, Rotation, State};
 use self::lifecycle::{
-    check_usable, current_material, invalid_state, key_arn, material, metadata, new_key_id,
-    validate_alias, validate_tags,
+    check_usable, current_material, invalid_state, material, metadata, new_key_id, validate_tags,
 };
 use crate::RootKey;
 use crate::keystore::file::FileKeyStore;
@@ -55,6 +54,9 @@ use crate::kms::{
 
 pub use self::blob::{FORMAT_VERSION as BLOB_FORMAT_VERSION, MAGIC as BLOB_MAGIC};
 pub use self::keystore::RootIntegrity;
+// For external backends, which read references and bind contexts the same way.
+pub use self::blob::canonical_context;
+pub use self::lifecycle::{ACCOUNT, Target, key_arn, parse_key_ref, random_key_id, validate_alias};
 
 /// The alias of the service's default SSE-KMS key.
 pub const DEFAULT_SSE_ALIAS: &str = "alias/aws/s3";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use coffer_kms::root_key::Origin;
 use coffer_kms::{RootKey, ServiceKeyring};
 
-use super::{Opened, passphrase};
+use super::{Opened, passphrase, root_key_wrapper};
 use crate::config::Settings;
 use crate::credentials;
 
@@ -75,9 +75,40 @@ async fn open_keys(
     })
 }
 
-/// The root key: derived from a passphrase when one is given, else the
-/// key file (created on first start).
+/// The root key: wrapped by a token key (`--root-key pkcs11:…`), or derived from a passphrase
+/// when one is given, else the key file (created on first start).
 fn load_root_key(settings: &Settings) -> Result<RootKey, String> {
+    let wrapped_path = RootKey::wrapped_path(&settings.data_dir);
+    if let Some(wrapper) = root_key_wrapper(settings)? {
+        let plain_path = RootKey::path(&settings.data_dir);
+        if plain_path.exists() {
+            return Err(format!(
+                "this data dir's root key is the file {}, not one wrapped by --root-key:                  start without --root-key",
+                plain_path.display()
+            ));
+        }
+        if !wrapped_path.exists() && settings.data_dir.join("service-keys.json").exists() {
+            return Err(format!(
+                "the wrapped root key {} is missing but this data dir has a keystore sealed by                  it; restore the file from your backup",
+                wrapped_path.display()
+            ));
+        }
+        let (key, origin) = RootKey::load_or_create_wrapped(&settings.data_dir, &wrapper)
+            .map_err(|e| format!("{e}; refusing to start"))?;
+        if origin == Origin::Created {
+            tracing::warn!(
+                path = %wrapped_path.display(),
+                "created a new root key wrapped by the PKCS#11 token key: without that key this data dir cannot be opened; back the token up"
+            );
+        }
+        return Ok(key);
+    }
+    if wrapped_path.exists() {
+        return Err(format!(
+            "this data dir's root key is wrapped by a PKCS#11 token key ({}): start with the              same --root-key pkcs11:…",
+            wrapped_path.display()
+        ));
+    }
     if let Some(passphrase) = passphrase(settings)? {
         let (key, origin) = RootKey::from_passphrase(&settings.data_dir, passphrase.as_bytes())
             .map_err(|e| e.to_string())?;

@@ -12,12 +12,14 @@ use coffer_kms::RootKey;
 use coffer_kms::root_key::Origin;
 use coffer_meta_pg::{PgKeyStore, PgMetadata};
 
-use super::{Opened, passphrase};
+use super::{Opened, passphrase, root_key_wrapper};
 use crate::config::Settings;
 use crate::credentials;
 
 /// The gateway setting holding the Argon2id salt of a passphrase-derived root key.
 const SALT_SETTING: &str = "root-salt";
+/// The gateway setting holding the root key wrapped by a PKCS#11 token key (hex).
+const WRAPPED_SETTING: &str = "root-key-pkcs11-wrapped";
 
 /// Connects to PostgreSQL and the upstream bucket and opens the shared keystore.
 pub async fn open(
@@ -108,6 +110,18 @@ impl SharedKeys {
 /// The root key: from the passphrase and the shared salt (stored by the first gateway), else
 /// the data dir's key file — created only for the first gateway of a database.
 fn root_key(settings: &Settings, keystore: &PgKeyStore) -> Result<RootKey, String> {
+    // Wrapped by a token key: the first gateway's wrapped key is shared through the database,
+    // so every gateway with the same token key unwraps the same root key.
+    if let Some(wrapper) = root_key_wrapper(settings)? {
+        let (_, new_wrapped) = RootKey::new_wrapped(&wrapper).map_err(|e| e.to_string())?;
+        let stored = keystore
+            .setting_or_insert(WRAPPED_SETTING, hex::encode(new_wrapped))
+            .map_err(|e| e.to_string())?;
+        let wrapped = hex::decode(stored.trim())
+            .map_err(|_| format!("gateway setting {WRAPPED_SETTING} is not hex"))?;
+        return RootKey::from_wrapped(&wrapped, &wrapper)
+            .map_err(|e| format!("{e} (gateway setting {WRAPPED_SETTING}); refusing to start"));
+    }
     if let Some(passphrase) = passphrase(settings)? {
         let new_salt = RootKey::new_salt().map_err(|e| e.to_string())?;
         let salt = keystore

@@ -35,8 +35,29 @@ pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
         Backends::Embedded => embedded::open(settings, fresh).await,
         Backends::Gateway { meta_url, blobs } => gateway::open(settings, meta_url, blobs).await,
     }?;
-    opened.kms = settings.kms_backend.open(opened.kms).await?;
+    opened.kms = settings
+        .kms_backend
+        .open(opened.kms, &settings.region)
+        .await?;
     Ok(opened)
+}
+
+/// The token key that wraps the root key (`--root-key pkcs11:…`), connected and checked; refused
+/// beside a root passphrase (two ways to keep one key).
+pub fn root_key_wrapper(
+    settings: &Settings,
+) -> Result<Option<coffer_kms_pkcs11::TokenRootWrapper>, String> {
+    let Some(uri) = &settings.root_key else {
+        return Ok(None);
+    };
+    if passphrase(settings)?.is_some() {
+        return Err(
+            "--root-key and a root passphrase are two ways to keep the root key: give one".into(),
+        );
+    }
+    coffer_kms_pkcs11::TokenRootWrapper::open(uri.clone())
+        .map(Some)
+        .map_err(|e| format!("{e}; refusing to start"))
 }
 
 /// The root passphrase, from `--root-passphrase-file` or `COFFER_ROOT_PASSPHRASE`.

@@ -131,6 +131,21 @@ pub async fn rewrap_objects(client: &SignedClient) -> Result<serde_json::Value, 
     json_call(client, Method::POST, &format!("{SSE}/rewrap")).await
 }
 
+/// Moves the objects of `bucket` whose data keys are under an older version of KMS key `key`
+/// to its current version (`coffer sse rewrap --kms-key`).
+pub async fn rewrap_kms_objects(
+    client: &SignedClient,
+    key: &str,
+    bucket: &str,
+) -> Result<serde_json::Value, ClientError> {
+    let path = format!(
+        "{SSE}/rewrap?kms-key={}&bucket={}",
+        utf8_percent_encode(key, NON_ALPHANUMERIC),
+        utf8_percent_encode(bucket, NON_ALPHANUMERIC)
+    );
+    json_call(client, Method::POST, &path).await
+}
+
 const KMS: &str = "/_coffer/admin/kms";
 
 /// What `coffer kms audit` asks for: every filter given must match.

@@ -1,10 +1,28 @@
-//! The KMS API client behind `coffer kms …`: AWS KMS JSON protocol calls
-//! (`X-Amz-Target: TrentService.<Operation>`, SigV4 service `kms`).
+//! The KMS API client behind `coffer kms …` and the `aws-kms:` KMS backend: AWS KMS JSON
+//! protocol calls (`X-Amz-Target: TrentService.<Operation>`, SigV4 service `kms`).
 
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
 use crate::transport::{ClientError, SignedClient};
+
+/// Why a KMS call failed: the KMS refused it with an exception, or it never got an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KmsCallError {
+    /// The KMS answered with an exception (`__type`), which a caller may map to its own errors.
+    #[error("the KMS answered {status}: {kind}: {message}")]
+    Exception {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The exception name without its namespace (`NotFoundException`).
+        kind: String,
+        /// The exception's message.
+        message: String,
+    },
+    /// No answer, or one that did not decode.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
 
 /// Calls KMS operation `operation` with a JSON request; returns the JSON
 /// answer, or the KMS error (`__type: message`).
@@ -13,6 +31,27 @@ pub async fn call(
     operation: &str,
     request: &Value,
 ) -> Result<Value, ClientError> {
+    call_typed(client, operation, request)
+        .await
+        .map_err(|error| match error {
+            KmsCallError::Exception {
+                status,
+                kind,
+                message,
+            } => ClientError::Server {
+                status,
+                message: format!("{kind}: {message}"),
+            },
+            KmsCallError::Client(error) => error,
+        })
+}
+
+/// [`call`], with the KMS's exception name kept apart from its message.
+pub async fn call_typed(
+    client: &SignedClient,
+    operation: &str,
+    request: &Value,
+) -> Result<Value, KmsCallError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -36,10 +75,16 @@ pub async fn call(
     if response.status.is_success() {
         return Ok(answer);
     }
+    // AWS may qualify the name (`com.amazonaws.kms#NotFoundException`).
     let kind = answer["__type"].as_str().unwrap_or("KMS error");
-    let message = answer["message"].as_str().unwrap_or_default();
-    Err(ClientError::Server {
+    let kind = kind.rsplit_once('#').map_or(kind, |(_, name)| name);
+    let message = answer["message"]
+        .as_str()
+        .or(answer["Message"].as_str())
+        .unwrap_or_default();
+    Err(KmsCallError::Exception {
         status: response.status,
-        message: format!("{kind}: {message}"),
+        kind: kind.to_owned(),
+        message: message.to_owned(),
     })
 }

@@ -48,7 +48,7 @@ pub(crate) struct BucketKeyCache {
 }
 
 /// The encryption context of a bucket key.
-fn bucket_context(bucket: &str) -> EncryptionContext {
+pub(crate) fn bucket_context(bucket: &str) -> EncryptionContext {
     EncryptionContext::from([(S3_ARN_CONTEXT.to_owned(), format!("arn:aws:s3:::{bucket}"))])
 }
 
@@ -75,7 +75,7 @@ fn require_usable(
 
 /// Whether `arn` names the key a cached bucket key was made under (an
 /// alias may have moved since).
-fn same_key(arn: &str, key_id: &str) -> bool {
+pub(crate) fn same_key(arn: &str, key_id: &str) -> bool {
     arn == key_id || arn.rsplit_once('/').is_some_and(|(_, id)| id == key_id)
 }
 

@@ -29,6 +29,7 @@
 
 mod bucket_keys;
 mod error;
+mod kms_rewrap;
 pub mod observe;
 mod protection;
 mod sealing;
@@ -46,6 +47,7 @@ use coffer_kms::{KeyringError, RootKey, ServiceKeyring};
 
 use bucket_keys::BucketKeyCache;
 pub use error::{KeyingError, KeyingResult};
+pub use kms_rewrap::KmsRewrap;
 pub use protection::{
     CONTEXT_ATTRIBUTE, CustomerKey, DefaultProtection, KmsProtection, Protection,
     UnsupportedAlgorithm, decode_context, is_kms_name,

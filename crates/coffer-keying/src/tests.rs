@@ -579,6 +579,69 @@ fn rewrap_moves_service_keys_to_the_current_version() {
 }
 
 #[test]
+fn kms_rewrap_moves_data_keys_and_bucket_keys_to_the_newest_version() {
+    let f = fixture();
+    let body = plaintext(3000);
+    let protection = |bucket_key: bool| {
+        Protection::Kms(KmsProtection {
+            key_id: Some(f.cmk.clone()),
+            context: EncryptionContext::from([("team".to_owned(), "blue".to_owned())]),
+            bucket_key,
+            ..KmsProtection::default()
+        })
+    };
+    let sealed: Vec<_> = [("direct", false), ("shared-1", true), ("shared-2", true)]
+        .into_iter()
+        .map(|(key, bucket_key)| {
+            let object =
+                seal_object(&f.keys, protection(bucket_key), "b", key, &body).expect("seal");
+            (key, object)
+        })
+        .collect();
+    let version = f.memory.rotate(&f.cmk).expect("rotate");
+    let mut pass = KmsRewrap::new(&f.cmk, version);
+    let mut bucket_key_blobs = Vec::new();
+    for (key, (blob, envelope, stored)) in &sealed {
+        let rewrapped = f
+            .keys
+            .rewrap_kms(&TLS, &mut pass, envelope, name("b", key, stored))
+            .expect("rewrap")
+            .expect("an older version is rewrapped");
+        let decoded = Envelope::decode(&rewrapped).expect("decodes");
+        assert_eq!(decoded.key.key_version, version);
+        if decoded.key.kind == WrapKind::KmsBucketKey {
+            let wrap = coffer_crypto::sealed::BucketKeyWrap::decode(&decoded.key.wrapped_key)
+                .expect("bucket key wrap");
+            bucket_key_blobs.push(wrap.bucket_key_blob.to_vec());
+        }
+        let opening = f
+            .keys
+            .open(&TLS, &rewrapped, name("b", key, stored), None)
+            .expect("the rewrapped envelope opens");
+        assert_eq!(read(&opening, &[blob], 0..3000), body, "same data key");
+        let mut again = KmsRewrap::new(&f.cmk, version);
+        assert_eq!(
+            f.keys
+                .rewrap_kms(&TLS, &mut again, &rewrapped, name("b", key, stored))
+                .expect("rewrap"),
+            None,
+            "already current"
+        );
+        assert!(
+            f.keys
+                .rewrap_kms(&TLS, &mut pass, envelope, name("b", "elsewhere", stored))
+                .is_err(),
+            "a wrapped key under another name is damage, not rewrapped"
+        );
+    }
+    assert_eq!(bucket_key_blobs.len(), 2);
+    assert_eq!(
+        bucket_key_blobs[0], bucket_key_blobs[1],
+        "still one bucket key"
+    );
+}
+
+#[test]
 fn without_a_kms_sse_kms_is_refused_and_others_work() {
     let f = fixture_with(|_| None);
     let keys = &f.keys;

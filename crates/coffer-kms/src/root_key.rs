@@ -189,6 +189,12 @@ impl RootKey {
         Ok(RootKey { key })
     }
 
+    /// A key used as a root key: a key backup's transport key (`embedded::backup`), which
+    /// seals the backed-up secrets with the contexts the root key seals them with.
+    pub(crate) fn from_key(key: SymmetricKey) -> RootKey {
+        RootKey { key }
+    }
+
     /// Loads the root key wrapped by `wrapper` from `<data_dir>/root.key.wrapped`,
     /// or creates a random one and writes it wrapped (mode 0600, fsynced) when
     /// absent. An existing file is never replaced.

@@ -394,6 +394,41 @@ impl ServiceKeyring {
 }
 
 /// The document as stored: pretty JSON, as the file has always been written.
+/// A key ring document with every version opened by `from` and sealed again by `to` (for a
+/// key backup and its restore), and how many versions it holds.
+pub fn reseal_document(
+    document: &[u8],
+    from: &RootKey,
+    to: &RootKey,
+) -> Result<(Vec<u8>, usize), KeyringError> {
+    let location = "in the key backup".to_owned();
+    let mut file: KeyringFile =
+        serde_json::from_slice(document).map_err(|e| KeyringError::Malformed {
+            location: location.clone(),
+            reason: e.to_string(),
+        })?;
+    for entry in &mut file.versions {
+        let sealed = BASE64
+            .decode(&entry.sealed)
+            .map_err(|_| KeyringError::Malformed {
+                location: location.clone(),
+                reason: "a sealed key is not base64".into(),
+            })?;
+        let opened = from.open(&context(entry.version), &sealed).map_err(|_| {
+            KeyringError::WrongRootKey {
+                location: location.clone(),
+            }
+        })?;
+        entry.sealed = BASE64.encode(to.seal(&context(entry.version), &opened)?);
+    }
+    let versions = file.versions.len();
+    let document = serde_json::to_vec(&file).map_err(|e| KeyringError::Malformed {
+        location,
+        reason: e.to_string(),
+    })?;
+    Ok((document, versions))
+}
+
 fn encode(store: &dyn ServiceKeyStore, document: &KeyringFile) -> Result<Vec<u8>, KeyringError> {
     serde_json::to_vec_pretty(document).map_err(|e| KeyringError::Io {
         location: store.location(),

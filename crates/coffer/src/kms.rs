@@ -2,11 +2,17 @@
 //! same AWS KMS JSON protocol `aws kms` speaks); `audit` and `usage` through
 //! the admin API. Answers print as JSON (`audit`: one line per entry).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use clap::Subcommand;
 use coffer_client::admin::{self, AuditQuery};
 use coffer_client::kms;
 use coffer_client::transport::SignedClient;
+use coffer_kms::RootKey;
+use coffer_kms::embedded::backup;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::connect::{ConnectArgs, client};
 
@@ -138,10 +144,152 @@ pub enum KmsCommand {
         #[command(flatten)]
         connect: ConnectArgs,
     },
+    /// Write the data dir's whole keystore and service key ring to FILE, sealed to an offline
+    /// RSA recovery key (docs/kms.md "Backup and restore"). Reads the files; the server may run.
+    Backup {
+        #[command(flatten)]
+        keys: LocalKeys,
+        /// The recovery key's public half (PEM `PUBLIC KEY`, RSA, 2048 bits or more).
+        #[arg(long, value_name = "RSA-PUBLIC-PEM")]
+        recipient: PathBuf,
+        /// Where to write the backup (created; never replaced).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Put a backup back into a stopped server's data dir, resealed under its root key.
+    Restore {
+        #[command(flatten)]
+        keys: LocalKeys,
+        /// The recovery key's private half (PEM `PRIVATE KEY`).
+        #[arg(long, value_name = "PEM")]
+        identity: PathBuf,
+        /// Restore onto a keystore or service key ring that is not empty: the backup's keys,
+        /// aliases and key ring replace the stored ones; keys made since are kept.
+        #[arg(long)]
+        force: bool,
+        /// The backup file.
+        file: PathBuf,
+    },
+}
+
+/// A data dir and what opens its root key, for the commands that work on its files.
+#[derive(clap::Args)]
+pub struct LocalKeys {
+    /// The server's data dir.
+    #[arg(long, default_value = "./coffer-data")]
+    data_dir: PathBuf,
+    /// The root passphrase, if the server uses one (else `COFFER_ROOT_PASSPHRASE`, else the
+    /// data dir's root.key).
+    #[arg(long)]
+    root_passphrase_file: Option<PathBuf>,
+}
+
+impl LocalKeys {
+    /// The data dir's root key: from the passphrase (with the data dir's salt) when one is
+    /// given, else `root.key`, which `create` makes when it is missing (a restore onto a data
+    /// dir whose root key was lost).
+    fn root_key(&self, create: bool) -> Result<RootKey, String> {
+        let passphrase = match (
+            &self.root_passphrase_file,
+            std::env::var("COFFER_ROOT_PASSPHRASE"),
+        ) {
+            (Some(path), _) => Some(Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+            )),
+            (None, Ok(text)) if !text.is_empty() => Some(Zeroizing::new(text)),
+            _ => None,
+        };
+        if let Some(passphrase) = passphrase {
+            return RootKey::from_passphrase(&self.data_dir, passphrase.as_bytes())
+                .map(|(key, _)| key)
+                .map_err(|e| e.to_string());
+        }
+        let path = RootKey::path(&self.data_dir);
+        if !create && !path.is_file() {
+            return Err(format!(
+                "{} is missing: pass --root-passphrase-file if the server uses a passphrase",
+                path.display()
+            ));
+        }
+        RootKey::load_or_create(&self.data_dir)
+            .map(|(key, _)| key)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn read_pem(path: &Path, label: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    backup::pem_der(&text, label).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn print_summary(done: &str, summary: backup::Summary) -> Result<(), String> {
+    print_pretty(&json!({
+        "done": done,
+        "keys": summary.keys,
+        "aliases": summary.aliases,
+        "service_key_versions": summary.service_key_versions,
+    }))
+}
+
+/// `coffer kms backup` and `restore`: blocking file work.
+fn run_local(command: KmsCommand) -> Result<(), String> {
+    match command {
+        KmsCommand::Backup {
+            keys,
+            recipient,
+            out,
+        } => {
+            let root = Arc::new(keys.root_key(false)?);
+            let recipient = read_pem(&recipient, "PUBLIC KEY")?;
+            let (file, summary) =
+                backup::backup(&keys.data_dir, root, &recipient).map_err(|e| e.to_string())?;
+            coffer_files::create_new(&out, &file)
+                .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+            print_summary("backup", summary)
+        }
+        KmsCommand::Restore {
+            keys,
+            identity,
+            force,
+            file,
+        } => {
+            // Hold the data dir as a server does, so that none runs (or starts) while its
+            // keystore is replaced under it.
+            let _held = coffer_store::open_embedded(&keys.data_dir).map_err(|e| {
+                if e.is_locked_by_another_process() {
+                    format!(
+                        "a coffer server holds the data dir {}: stop it before restoring",
+                        keys.data_dir.display()
+                    )
+                } else {
+                    e.to_string()
+                }
+            })?;
+            let root = Arc::new(keys.root_key(true)?);
+            let identity = read_pem(&identity, "PRIVATE KEY")?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let summary = backup::restore(&keys.data_dir, root, &bytes, &identity, force)
+                .map_err(|e| e.to_string())?;
+            print_summary("restore", summary)
+        }
+        _ => Err("not a local KMS command".into()),
+    }
 }
 
 pub async fn run(command: KmsCommand) -> Result<(), String> {
     let command = match command {
+        local @ (KmsCommand::Backup { .. } | KmsCommand::Restore { .. }) => {
+            return tokio::task::spawn_blocking(move || run_local(local))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         KmsCommand::Usage { key, connect } => {
             let usage = admin::kms_usage(&client(connect)?, &key)
                 .await
@@ -230,8 +378,11 @@ pub async fn run(command: KmsCommand) -> Result<(), String> {
         KmsCommand::ListKeyRotations { key, connect } => {
             ("ListKeyRotations", json!({"KeyId": key}), connect)
         }
-        KmsCommand::Usage { .. } | KmsCommand::Audit { .. } => {
-            unreachable!("answered through the admin API above")
+        KmsCommand::Usage { .. }
+        | KmsCommand::Audit { .. }
+        | KmsCommand::Backup { .. }
+        | KmsCommand::Restore { .. } => {
+            unreachable!("answered through the admin API or the data dir's files above")
         }
     };
     let answer = kms::call(&client(connect)?, operation, &request)

@@ -17,10 +17,12 @@ pub enum KmsBackend {
     Pkcs11(coffer_kms_pkcs11::TokenUri),
     /// A KMIP 1.4 server over mutual TLS (`kmip://HOST:PORT?ca=…&cert=…&key=…`).
     Kmip(coffer_kms_kmip::KmipConfig),
+    /// An AWS-KMS-protocol endpoint (`aws-kms:https://host:port?region=R`).
+    AwsKms(coffer_kms_aws::AwsKmsSettings),
 }
 
 /// The schemes `--kms-backend` accepts, for error messages.
-const SCHEMES: &str = "embedded, pkcs11, kmip";
+const SCHEMES: &str = "embedded, pkcs11, kmip, aws-kms";
 
 impl KmsBackend {
     /// Parses `embedded` or `SCHEME:…`.
@@ -35,6 +37,9 @@ impl KmsBackend {
             "kmip" => {
                 coffer_kms_kmip::KmipConfig::parse(&text["kmip:".len()..]).map(KmsBackend::Kmip)
             }
+            "aws-kms" => Ok(KmsBackend::AwsKms(coffer_kms_aws::AwsKmsSettings::parse(
+                &text["aws-kms:".len()..],
+            )?)),
             _ => Err(format!(
                 "invalid --kms-backend {scheme:?}: expected one of {SCHEMES} (docs/kms.md)"
             )),
@@ -48,6 +53,7 @@ impl KmsBackend {
             KmsBackend::Embedded => Ok(embedded),
             KmsBackend::Pkcs11(uri) => open_pkcs11(uri.clone(), region).await,
             KmsBackend::Kmip(config) => open_kmip(config.clone(), region).await,
+            KmsBackend::AwsKms(settings) => Ok(Arc::new(coffer_kms_aws::AwsKms::open(settings)?)),
         }
     }
 }
@@ -103,5 +109,17 @@ mod tests {
         let error = KmsBackend::parse("pkcs11:token=coffer?module-path=/m&pin-value=1234")
             .expect_err("no PIN in the setting");
         assert!(error.contains("pin-value"), "{error}");
+    }
+
+    #[test]
+    fn parses_aws_kms_endpoints() {
+        let Ok(KmsBackend::AwsKms(settings)) =
+            KmsBackend::parse("aws-kms:https://kms.example:443?region=eu-west-1")
+        else {
+            panic!("aws-kms: is a backend");
+        };
+        assert_eq!(settings.url, "https://kms.example:443");
+        assert_eq!(settings.region, "eu-west-1");
+        assert!(KmsBackend::parse("aws-kms:kms.example").is_err());
     }
 }

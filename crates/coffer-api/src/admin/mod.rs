@@ -9,6 +9,7 @@
 
 mod audit;
 mod buckets;
+mod kms_rewrap;
 mod kms_usage;
 mod plaintext;
 mod protection;
@@ -68,7 +69,10 @@ pub async fn handle(
         AdminOperation::ListBuckets => json(StatusCode::OK, &buckets::list(state).await?),
         AdminOperation::ListServiceKeys => service_key_versions(state),
         AdminOperation::RotateServiceKey => rotate_service_key(state),
-        AdminOperation::RewrapAll => rewrap_all(state).await,
+        AdminOperation::RewrapAll => match req.query.get("kms-key").filter(|k| !k.is_empty()) {
+            Some(key) => json(StatusCode::OK, &kms_rewrap::run(state, req, key).await?),
+            None => rewrap_all(state).await,
+        },
         AdminOperation::PlaintextStatus => json(StatusCode::OK, &plaintext::status(state).await?),
         AdminOperation::SealPlaintext => {
             json(StatusCode::OK, &plaintext::seal_all(state, req).await?)

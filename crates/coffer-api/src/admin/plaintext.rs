@@ -68,7 +68,14 @@ pub(super) struct VersionWalk {
 
 impl VersionWalk {
     pub(super) async fn new(state: &AppState) -> ApiResult<Self> {
-        let mut buckets = state.meta.list_buckets().await?.into_iter();
+        Self::of_buckets(state, None).await
+    }
+
+    /// The walk over one bucket (`Some(name)`; none if there is no such bucket) or all.
+    pub(super) async fn of_buckets(state: &AppState, only: Option<&str>) -> ApiResult<Self> {
+        let mut buckets = state.meta.list_buckets().await?;
+        buckets.retain(|bucket| only.is_none_or(|name| bucket.name == name));
+        let mut buckets = buckets.into_iter();
         Ok(VersionWalk {
             bucket: buckets.next(),
             buckets,

@@ -9,6 +9,8 @@
 //!   nonce ‖ AES-256-GCM, AAD = header ‖ canonical context).
 //! - `byok`: RSA-OAEP wrapping keys for imported material.
 //! - `audit`: `audit.log`, one JSON line per call.
+//! - [`backup`]: the keystore and the service key ring sealed to an offline recovery key,
+//!   and restored from it.
 //!
 //! The KMS reads from an in-memory copy of the keystore. Every change is a
 //! compare-and-swap of each changed record in the [`KeyStore`], durable
@@ -20,6 +22,7 @@
 //! key use fail closed while the copy is not known to be current.
 
 mod audit;
+pub mod backup;
 mod blob;
 mod byok;
 mod keystore;

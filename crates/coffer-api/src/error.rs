@@ -168,6 +168,8 @@ pub enum ErrorCode {
     NoSuchUser,
     /// Admin API: a user of that name or access key exists.
     UserAlreadyExists,
+    /// Admin API: the user has no policy attached.
+    NoSuchUserPolicy,
     /// Admin API: no endpoint at that path.
     NoSuchAdminEndpoint,
     /// Admin API: a background pass asked for is running elsewhere (another gateway holds its
@@ -253,6 +255,7 @@ impl ErrorCode {
             NoSuchUser => "NoSuchUser",
             UserAlreadyExists => "UserAlreadyExists",
             NoSuchAdminEndpoint => "NoSuchAdminEndpoint",
+            NoSuchUserPolicy => "NoSuchUserPolicy",
             PassInProgress => "PassInProgress",
             InternalError => "InternalError",
             ServiceUnavailable => "ServiceUnavailable",
@@ -304,7 +307,8 @@ impl ErrorCode {
             | NoSuchVersion
             | NoSuchUpload
             | NoSuchUser
-            | NoSuchAdminEndpoint => StatusCode::NOT_FOUND,
+            | NoSuchAdminEndpoint
+            | NoSuchUserPolicy => StatusCode::NOT_FOUND,
             BucketAlreadyExists
             | BucketAlreadyOwnedByYou
             | BucketNotEmpty

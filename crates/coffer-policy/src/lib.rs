@@ -8,10 +8,25 @@
 //! document's `oss:` actions, `acs:` resources and `acs:`/`oss:` condition keys are translated
 //! to their S3 equivalents when it is parsed.
 //!
-//! This is the crate's interface; the implementation is being written (issue #15).
+//! The modules follow the document: [`document`] (parse, validate, serialise), `actions`
+//! (the action tables), `resource` (ARNs), `principal`, `condition` (operators, keys and
+//! their values), `pattern` (wildcards and policy variables), `evaluate` and `public`.
+#![forbid(unsafe_code)]
+
+mod actions;
+mod condition;
+mod document;
+mod evaluate;
+mod pattern;
+mod principal;
+mod public;
+mod request;
+mod resource;
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use document::Document;
 
 /// Which service's actions, resources and condition keys a document may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +68,7 @@ impl std::error::Error for PolicyError {}
 pub struct Policy {
     service: Service,
     kind: Kind,
+    document: Document,
 }
 
 /// Who made the request, as policies name principals.
@@ -152,10 +168,34 @@ pub enum Evaluation {
 impl Policy {
     /// Parses and validates `json` as a `kind` policy of `service`.
     pub fn parse(json: &str, service: Service, kind: Kind) -> Result<Policy, PolicyError> {
-        let _ = (json, service, kind);
-        Err(PolicyError {
-            message: "policy evaluation is not built yet".into(),
+        let document = Document::parse(json, service, kind)?;
+        Ok(Policy {
+            service,
+            kind,
+            document,
         })
+    }
+
+    /// Refuses a bucket policy that names a resource outside `bucket` (AWS's "Policy has
+    /// invalid resource" at PutBucketPolicy). `NotResource` is exempt: it names what the
+    /// statement does not cover.
+    pub fn check_bucket(&self, bucket: &str) -> Result<(), PolicyError> {
+        for (index, statement) in self.document.statements.iter().enumerate() {
+            let Some(resource) = statement.resource.as_ref().filter(|r| !r.negated) else {
+                continue;
+            };
+            for (written, translated) in resource.source.values.iter().zip(&resource.arns) {
+                if !resource::in_bucket(translated, bucket) {
+                    return Err(PolicyError {
+                        message: format!(
+                            "Policy has invalid resource (statement {index}, Resource: \
+                             {written:?} is not in bucket {bucket:?})"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The service the document was written for.
@@ -171,13 +211,12 @@ impl Policy {
     /// The document, re-serialised canonically: parsing it again gives a policy that decides
     /// every request the same way.
     pub fn to_json(&self) -> String {
-        String::new()
+        self.document.to_json()
     }
 
     /// What the document says about `request`.
     pub fn evaluate(&self, request: &Request<'_>) -> Evaluation {
-        let _ = request;
-        Evaluation::NotApplicable
+        evaluate::evaluate(&self.document, self.kind, request)
     }
 
     /// Whether the document is public as AWS defines it for the public access block and
@@ -185,6 +224,6 @@ impl Policy {
     /// by a condition on a fixed value of `aws:SourceIp`, `aws:SourceArn`, `aws:SourceVpc`,
     /// `aws:SourceVpce`, `aws:SourceOwner`, `aws:SourceAccount`, `aws:PrincipalOrgID`, `aws:userid`…
     pub fn is_public(&self) -> bool {
-        false
+        self.kind == Kind::Resource && self.document.statements.iter().any(public::is_public)
     }
 }

@@ -27,7 +27,7 @@ const LOCKOUT_RECOVERY: [&str; 3] = ["kms:GetKeyPolicy", "kms:PutKeyPolicy", "km
 pub struct KmsCaller {
     principal: Principal,
     identity: Option<CallerIdentity>,
-    /// The KMS half of the caller's identity policy.
+    /// The caller's identity policy (its `kms:` statements speak here).
     user_policy: Option<Policy>,
     /// `kms:ViaService` when S3 uses the key on the caller's behalf.
     via_service: Option<String>,
@@ -47,7 +47,7 @@ impl KmsCaller {
     pub async fn direct(state: &AppState, principal: &Principal) -> ApiResult<Self> {
         Ok(Self::with_policy(
             principal.clone(),
-            identity::kms_policy_of(state, principal).await?,
+            identity::policy_of(state, principal).await?,
             None,
         ))
     }
@@ -56,7 +56,7 @@ impl KmsCaller {
     pub async fn via_s3(state: &AppState, principal: &Principal) -> ApiResult<Self> {
         Ok(Self::with_policy(
             principal.clone(),
-            identity::kms_policy_of(state, principal).await?,
+            identity::policy_of(state, principal).await?,
             Some(key_policy::via_s3(&state.settings.region)),
         ))
     }
@@ -154,28 +154,50 @@ impl KmsCaller {
             .map_or(Evaluation::NotApplicable, |p| p.evaluate(&request));
         match (&by_key, &by_identity) {
             (Evaluation::Deny(statement), _) => {
-                tracing::debug!(key = %policy.key_id, action, authz = %format!("denied by key policy {statement}"));
+                audit(
+                    policy,
+                    action,
+                    format_args!("denied by key policy {statement}"),
+                );
                 return Err(denied("with an explicit deny in a resource-based policy"));
             }
             (_, Evaluation::Deny(statement)) => {
-                tracing::debug!(key = %policy.key_id, action, authz = %format!("denied by identity policy {statement}"));
+                audit(
+                    policy,
+                    action,
+                    format_args!("denied by identity policy {statement}"),
+                );
                 return Err(denied("with an explicit deny in an identity-based policy"));
             }
-            (Evaluation::Allow(_), _) => return Ok(()),
             _ => {}
         }
-        if let Evaluation::Allow(statement) = by_identity {
-            // The account statement delegates to identity policies: does the key policy
-            // allow the account itself (its root) this action?
-            let root = CallerIdentity::root();
-            let as_account = Request {
-                caller: root.caller(),
+        // A statement naming the account (`arn:aws:iam::000000000000:root`, or the bare id)
+        // matches every principal of it; for a user it only delegates to the identity policy.
+        // So the key policy allows a user directly only when it allows them as seen from no
+        // account: by their ARN, or as `*`.
+        let directly = if self.principal.is_root() {
+            by_key.clone()
+        } else {
+            key_policy.evaluate(&Request {
+                caller: identity.caller_outside_account(),
                 ..request
-            };
-            if matches!(key_policy.evaluate(&as_account), Evaluation::Allow(_)) {
-                tracing::debug!(key = %policy.key_id, action, authz = %format!("allowed by identity policy {statement}"));
-                return Ok(());
-            }
+            })
+        };
+        if let Evaluation::Allow(statement) = directly {
+            audit(
+                policy,
+                action,
+                format_args!("allowed by key policy {statement}"),
+            );
+            return Ok(());
+        }
+        if let (Evaluation::Allow(statement), Evaluation::Allow(_)) = (&by_identity, &by_key) {
+            audit(
+                policy,
+                action,
+                format_args!("allowed by identity policy {statement}"),
+            );
+            return Ok(());
         }
         Err(denied(&format!(
             "because no resource-based policy allows the {action} action"
@@ -297,10 +319,138 @@ pub fn keys_of(
     Ok(Some(keys))
 }
 
+/// Writes a decision to the debug log, as the access log names bucket-policy decisions.
+fn audit(policy: &KeyPolicy, action: &str, decision: std::fmt::Arguments<'_>) {
+    tracing::debug!(key = %policy.key_id, action, authz = %decision, "key policy decision");
+}
+
 /// Validates a key policy document before CreateKey or PutKeyPolicy stores it.
 pub fn validate(document: &str) -> Result<(), String> {
     key_policy::check_document(None, document).map_err(|e| e.to_string())?;
     Policy::parse(document, Service::Kms, Kind::Resource)
         .map(|_| ())
         .map_err(|e| e.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:kms:us-east-1:000000000000:key/k";
+
+    fn key(document: String) -> KeyPolicy {
+        KeyPolicy {
+            key_id: "k".into(),
+            arn: ARN.into(),
+            document,
+            explicit: false,
+        }
+    }
+
+    fn user(name: &str, identity: Option<&str>) -> KmsCaller {
+        let policy = identity.map(|doc| identity::parse(doc).expect("a valid identity policy"));
+        KmsCaller::with_policy(Principal::User(name.into()), policy, None)
+    }
+
+    fn allowed(caller: &KmsCaller, policy: &KeyPolicy, action: &str) -> bool {
+        match caller.decide(policy, action) {
+            Ok(()) => true,
+            Err(Refusal::Denied(message)) => {
+                assert!(message.contains(action), "{message}");
+                false
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_policy_allows_root_and_the_creator_only() {
+        let policy = key(key_policy::default_policy(Some("alice")));
+        let root = KmsCaller::with_policy(Principal::Root, None, None);
+        assert!(allowed(&root, &policy, "kms:Decrypt"));
+        assert!(allowed(
+            &user("alice", None),
+            &policy,
+            "kms:ScheduleKeyDeletion"
+        ));
+        assert!(!allowed(&user("bob", None), &policy, "kms:Encrypt"));
+        assert!(!allowed(&user("bob", None), &policy, "kms:DescribeKey"));
+        let anonymous = KmsCaller::with_policy(Principal::Anonymous, None, None);
+        assert!(!allowed(&anonymous, &policy, "kms:Encrypt"));
+    }
+
+    #[test]
+    fn the_account_statement_delegates_to_identity_policies() {
+        let grant = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"kms:Encrypt","Resource":"{ARN}"}}]}}"#
+        );
+        let bob = user("bob", Some(&grant));
+        assert!(allowed(
+            &bob,
+            &key(key_policy::default_policy(None)),
+            "kms:Encrypt"
+        ));
+        assert!(!allowed(
+            &bob,
+            &key(key_policy::default_policy(None)),
+            "kms:Decrypt"
+        ));
+        // Without the account statement, the identity policy reaches nothing.
+        let alice_only = key(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"kms:*","Resource":"*"}]}"#.into());
+        assert!(!allowed(&bob, &alice_only, "kms:Encrypt"));
+        // …nor does root's own use go through it (lock-out recovery aside).
+        let root = KmsCaller::with_policy(Principal::Root, None, None);
+        assert!(!allowed(&root, &alice_only, "kms:Encrypt"));
+        assert!(allowed(&root, &alice_only, "kms:PutKeyPolicy"));
+    }
+
+    #[test]
+    fn an_explicit_deny_in_either_policy_wins() {
+        let deny = r#"{"Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#;
+        let policy = key(key_policy::default_policy(Some("alice")));
+        assert!(!allowed(&user("alice", Some(deny)), &policy, "kms:Decrypt"));
+        assert!(allowed(&user("alice", Some(deny)), &policy, "kms:Encrypt"));
+        let denying_key = key(r#"{"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},
+            {"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}]}"#
+            .into());
+        let root = KmsCaller::with_policy(Principal::Root, None, None);
+        assert!(!allowed(&root, &denying_key, "kms:Decrypt"));
+        assert!(allowed(&root, &denying_key, "kms:Encrypt"));
+    }
+
+    #[test]
+    fn the_managed_key_serves_the_account_through_s3_only() {
+        let policy = key(key_policy::managed_policy("us-east-1"));
+        let via_s3 = |principal| {
+            KmsCaller::with_policy(principal, None, Some(key_policy::via_s3("us-east-1")))
+        };
+        assert!(allowed(
+            &via_s3(Principal::User("bob".into())),
+            &policy,
+            "kms:GenerateDataKey"
+        ));
+        assert!(allowed(&via_s3(Principal::Root), &policy, "kms:Decrypt"));
+        assert!(!allowed(
+            &via_s3(Principal::Anonymous),
+            &policy,
+            "kms:Decrypt"
+        ));
+        assert!(!allowed(&user("bob", None), &policy, "kms:Encrypt"));
+        let root = KmsCaller::with_policy(Principal::Root, None, None);
+        assert!(allowed(&root, &policy, "kms:DescribeKey"));
+    }
+
+    #[test]
+    fn key_policies_are_validated_whole() {
+        assert!(validate(&key_policy::default_policy(Some("alice"))).is_ok());
+        assert!(validate(&key_policy::managed_policy("us-east-1")).is_ok());
+        assert!(validate("{}").is_err());
+        let unknown = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Frobnicate","Resource":"*"}]}"#;
+        assert!(
+            validate(unknown)
+                .expect_err("unknown action")
+                .contains("Frobnicate")
+        );
+    }
 }

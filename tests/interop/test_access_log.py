@@ -17,7 +17,8 @@ from oss_support import oss2_bucket
 from support import kms_client, unique_bucket_name
 
 FIELDS = {"time", "request_id", "remote_addr", "principal", "operation", "dialect", "bucket",
-          "key", "sse", "sse_key_id", "status", "bytes_in", "bytes_out", "duration_ms", "tls"}
+          "key", "sse", "sse_key_id", "status", "bytes_in", "bytes_out", "duration_ms", "tls",
+          "authz"}
 
 
 def read_lines(path, expected: int, timeout: float = 10.0) -> list[dict]:
@@ -67,6 +68,8 @@ def test_known_workload_is_logged_line_by_line(make_server, tmp_path):
     signed = entries[:7]
     assert all(e["principal"] == srv.access_key for e in signed[:2] + signed[3:])
     assert entries[7]["principal"] is None, "unsigned"
+    assert entries[7]["authz"] == "denied: no policy or ACL allows it"
+    assert all(e["authz"] is None for e in signed), "owner and root decisions are not noted"
 
     put_plain, put_kms, get_kms, missing = entries[1], entries[3], entries[4], entries[5]
     assert (put_plain["bucket"], put_plain["key"]) == (bucket, "dir/plain sealed.txt")

@@ -130,6 +130,9 @@ pub(crate) struct AccessEntry<'a> {
     pub duration_ms: f64,
     /// `TLSv1.2`, `TLSv1.3`, or absent over plain HTTP.
     pub tls: Option<&'static str>,
+    /// The authorization decisions that were not "owner or root": `allowed by bucket policy
+    /// statement 1 (Sid)`, `denied by …` (`authz`); null otherwise.
+    pub authz: Option<String>,
 }
 
 /// The encryption mode and KMS key id a response's headers name;

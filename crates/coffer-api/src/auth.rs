@@ -9,24 +9,46 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{Target, resolve_target};
 use crate::state::{AppState, Principal};
 
+/// Who made a request and how its body is protected.
+pub struct Authenticated {
+    /// The signer, or [`Principal::Anonymous`] for an unsigned request.
+    pub principal: Principal,
+    /// How the body is protected (an unsigned request's is [`Payload::Unsigned`]).
+    pub payload: Payload,
+    /// The access key id that signed it; `None` when unsigned.
+    pub access_key: Option<String>,
+    /// The signature scheme (`s3:signatureversion`, `s3:authType`); `None` when unsigned.
+    pub scheme: Option<Scheme>,
+}
+
 /// Verifies the request's signature in whichever scheme it uses (SigV4,
 /// SigV2, OSS V1, OSS V4; header or presigned URL) and names its principal.
-/// Anonymous requests are refused. Errors carry S3 codes; the OSS dialect
-/// renames some when the error is rendered.
+/// An unsigned request is [`Principal::Anonymous`]: what it may do is the
+/// authorization's question (`authz`), except that the admin API never
+/// serves one. Errors carry S3 codes; the OSS dialect renames some when the
+/// error is rendered.
 pub fn authenticate(
     state: &AppState,
     parts: &http::request::Parts,
     target: &Target,
-) -> ApiResult<(Principal, Payload, String)> {
+) -> ApiResult<Authenticated> {
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
-    let verified = match coffer_auth::detect(&parts.headers, raw_query) {
-        None => {
+    let Some(scheme) = coffer_auth::detect(&parts.headers, raw_query) else {
+        if parts.uri.path().starts_with(crate::router::ADMIN_PREFIX) {
             return Err(ApiError::access_denied(
                 "Anonymous access is not allowed: sign the request.",
             ));
         }
-        Some(scheme) if scheme.is_oss() => {
+        return Ok(Authenticated {
+            principal: Principal::Anonymous,
+            payload: Payload::Unsigned,
+            access_key: None,
+            scheme: None,
+        });
+    };
+    let verified = match scheme {
+        scheme if scheme.is_oss() => {
             let request = OssRequest {
                 method: parts.method.as_str(),
                 bucket: target.bucket.as_deref(),
@@ -39,7 +61,7 @@ pub fn authenticate(
                 _ => oss_v4::verify(&request, now, state),
             }
         }
-        Some(Scheme::SigV2 | Scheme::SigV2Presigned) => {
+        Scheme::SigV2 | Scheme::SigV2Presigned => {
             let request = SignedRequestV2 {
                 method: parts.method.as_str(),
                 host_bucket: host_bucket(parts.uri.path(), target),
@@ -49,7 +71,7 @@ pub fn authenticate(
             };
             sigv2::verify(&request, now, state)
         }
-        Some(_) => {
+        _ => {
             let request = SignedRequest {
                 method: parts.method.as_str(),
                 raw_path: parts.uri.path(),
@@ -63,7 +85,12 @@ pub fn authenticate(
     let principal = state
         .principal_for(&verified.access_key)
         .ok_or_else(|| ApiError::from(AuthError::UnknownAccessKey))?;
-    Ok((principal, verified.payload, verified.access_key))
+    Ok(Authenticated {
+        principal,
+        payload: verified.payload,
+        access_key: Some(verified.access_key),
+        scheme: Some(scheme),
+    })
 }
 
 /// The bucket when the host named it (virtual-host or CNAME addressing),

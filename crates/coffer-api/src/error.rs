@@ -86,6 +86,8 @@ pub enum ErrorCode {
     BucketNotEmpty,
     /// The bucket has no policy to get or delete.
     NoSuchBucketPolicy,
+    /// The bucket has no public access block to get.
+    NoSuchPublicAccessBlockConfiguration,
     /// S3: the bucket has no default-encryption configuration.
     ServerSideEncryptionConfigurationNotFoundError,
     /// OSS: the bucket has no default-encryption rule.
@@ -219,6 +221,7 @@ impl ErrorCode {
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
             NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             ServerSideEncryptionConfigurationNotFoundError => {
                 "ServerSideEncryptionConfigurationNotFoundError"
             }
@@ -296,6 +299,7 @@ impl ErrorCode {
             | KmsUnexpected => StatusCode::FORBIDDEN,
             NoSuchBucket
             | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
             | ServerSideEncryptionConfigurationNotFoundError
             | NoSuchServerSideEncryptionRule
             | NoSuchLifecycleConfiguration

@@ -193,6 +193,12 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// Who signed the request.
     pub principal: Principal,
+    /// How it was signed; `None` when unsigned.
+    pub scheme: Option<coffer_auth::Scheme>,
+    /// What `authz` authorized (set by `ops::dispatch` before the operation runs).
+    pub authorized: Option<crate::authz::Authorized>,
+    /// The authorization decisions taken, for the access log.
+    pub decisions: crate::authz::DecisionLog,
     /// The client's address (`aws:SourceIp`).
     pub peer: std::net::SocketAddr,
     /// What the connection negotiated; `None` over plain HTTP.

@@ -37,6 +37,14 @@ pub enum Operation {
     PutBucketPolicy,
     GetBucketPolicy,
     DeleteBucketPolicy,
+    /// `GET ?policyStatus`: whether the bucket policy is public.
+    GetBucketPolicyStatus,
+    /// `PUT ?publicAccessBlock` (S3 PutPublicAccessBlock).
+    PutBucketPublicAccessBlock,
+    /// `GET ?publicAccessBlock` (S3 GetPublicAccessBlock).
+    GetBucketPublicAccessBlock,
+    /// `DELETE ?publicAccessBlock` (S3 DeletePublicAccessBlock).
+    DeleteBucketPublicAccessBlock,
     PutBucketVersioning,
     GetBucketVersioning,
     ListObjectVersions,
@@ -194,12 +202,22 @@ impl Operation {
             (&Method::GET, Some(_), None) if q.has("encryption") => GetBucketEncryption,
             (&Method::DELETE, Some(_), None) if q.has("encryption") => DeleteBucketEncryption,
 
-            // Bucket TLS policy: OSS httpsConfig, S3 bucket policy.
+            // Access: OSS httpsConfig, the bucket policy and its status, the public access block.
             (&Method::PUT, Some(_), None) if q.has("httpsConfig") => PutBucketHttpsConfig,
             (&Method::GET, Some(_), None) if q.has("httpsConfig") => GetBucketHttpsConfig,
             (&Method::PUT, Some(_), None) if q.has("policy") => PutBucketPolicy,
             (&Method::GET, Some(_), None) if q.has("policy") => GetBucketPolicy,
             (&Method::DELETE, Some(_), None) if q.has("policy") => DeleteBucketPolicy,
+            (&Method::GET, Some(_), None) if q.has("policyStatus") => GetBucketPolicyStatus,
+            (&Method::PUT, Some(_), None) if q.has("publicAccessBlock") => {
+                PutBucketPublicAccessBlock
+            }
+            (&Method::GET, Some(_), None) if q.has("publicAccessBlock") => {
+                GetBucketPublicAccessBlock
+            }
+            (&Method::DELETE, Some(_), None) if q.has("publicAccessBlock") => {
+                DeleteBucketPublicAccessBlock
+            }
 
             // Versioning.
             (&Method::PUT, Some(_), None) if q.has("versioning") => PutBucketVersioning,
@@ -288,6 +306,10 @@ impl Operation {
             PutBucketPolicy => "PutBucketPolicy",
             GetBucketPolicy => "GetBucketPolicy",
             DeleteBucketPolicy => "DeleteBucketPolicy",
+            GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            PutBucketPublicAccessBlock => "PutPublicAccessBlock",
+            GetBucketPublicAccessBlock => "GetPublicAccessBlock",
+            DeleteBucketPublicAccessBlock => "DeletePublicAccessBlock",
             PutBucketVersioning => "PutBucketVersioning",
             GetBucketVersioning => "GetBucketVersioning",
             ListObjectVersions => "ListObjectVersions",
@@ -504,6 +526,26 @@ mod tests {
             ("PUT", "/b?policy", &[], PutBucketPolicy),
             ("GET", "/b?policy", &[], GetBucketPolicy),
             ("DELETE", "/b?policy", &[], DeleteBucketPolicy),
+            ("GET", "/b?policyStatus", &[], GetBucketPolicyStatus),
+            (
+                "PUT",
+                "/b?publicAccessBlock",
+                &[],
+                PutBucketPublicAccessBlock,
+            ),
+            (
+                "GET",
+                "/b?publicAccessBlock",
+                &[],
+                GetBucketPublicAccessBlock,
+            ),
+            (
+                "DELETE",
+                "/b?publicAccessBlock",
+                &[],
+                DeleteBucketPublicAccessBlock,
+            ),
+            ("PUT", "/b?policyStatus", &[], UnsupportedBucketSubresource),
             ("PUT", "/b?lifecycle", &[], PutBucketLifecycleConfiguration),
             ("GET", "/b?lifecycle", &[], GetBucketLifecycleConfiguration),
             ("DELETE", "/b?lifecycle", &[], DeleteBucketLifecycle),

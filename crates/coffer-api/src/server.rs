@@ -334,6 +334,7 @@ async fn handle(
             bytes_out,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             tls: tls_version,
+            authz: facts.decisions.text(),
         });
     }
     tracing::info!(
@@ -359,6 +360,8 @@ struct RequestFacts {
     key: Option<String>,
     /// The access key id that signed it, once the signature checked out.
     access_key: Option<String>,
+    /// The authorization decisions that were not "owner or root" (`authz`).
+    decisions: crate::authz::DecisionLog,
 }
 
 /// The frontend's answer to an unsigned request, if it has one.
@@ -454,8 +457,8 @@ async fn route(
         .map(|query| Operation::of(&parts, &target, query, dialect))
         .map_err(ApiError::clone);
     facts.operation = named.as_ref().ok().cloned();
-    let (principal, payload, access_key) = auth::authenticate(state, &parts, &target)?;
-    facts.access_key = Some(access_key);
+    let authenticated = auth::authenticate(state, &parts, &target)?;
+    facts.access_key = authenticated.access_key;
     let (query, named) = (query?, named?);
     let req = ApiRequest {
         request_id: request_id.to_owned(),
@@ -465,11 +468,15 @@ async fn route(
         key: target.key,
         query,
         headers: parts.headers,
-        principal,
+        principal: authenticated.principal,
+        scheme: authenticated.scheme,
+        authorized: None,
+        decisions: facts.decisions.clone(),
         peer,
         tls,
         body_read_timeout: state.settings.limits.body_read_timeout,
     };
+    let payload = authenticated.payload;
     match named {
         Operation::Admin(endpoint) => admin::handle(state, &req, endpoint, body, payload).await,
         operation => ops::dispatch(state, operation, req, body, payload).await,

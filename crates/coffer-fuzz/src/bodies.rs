@@ -12,10 +12,9 @@ use coffer_api::bucket_config::{lifecycle, object_lock, worm};
 use coffer_api::error::ApiResult;
 use coffer_api::fuzzing::{
     HttpsConfig, RangeRequest, parse_bucket_encryption, parse_encryption_context, parse_range,
-    policy_refusal, validate_policy,
+    validate_bucket_policy,
 };
 use coffer_api::request::Dialect;
-use coffer_api::tls::{TlsInfo, TlsVersion};
 use coffer_api::xml::{self, CompleteRequest, CreateBucketConfiguration, DeleteRequest};
 use coffer_crypto::sealed::{MAX_PART_SIZE, plan_range};
 
@@ -93,19 +92,12 @@ pub fn xml_body(data: &[u8]) {
     }
 }
 
-/// The bucket policy (`PUT ?policy`): validation, then the evaluation of
-/// its TLS conditions for plain HTTP and both TLS versions.
+/// The bucket policy (`PUT ?policy`) as PutBucketPolicy validates it, in both dialects: a
+/// client error (MalformedPolicy) or a document `coffer-policy` parsed whole. (The
+/// evaluation has its own target in `coffer-policy`'s.)
 pub fn bucket_policy(data: &[u8]) {
-    let Some(doc) = client_error(validate_policy(data)) else {
-        return;
-    };
-    let _ = policy_refusal(&doc, None);
-    for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
-        let tls = TlsInfo {
-            version,
-            cipher: "TLS_AES_128_GCM_SHA256".to_owned(),
-        };
-        let _ = policy_refusal(&doc, Some(&tls));
+    for dialect in [Dialect::S3, Dialect::Oss] {
+        client_error(validate_bucket_policy(data, "fuzz-bucket", dialect));
     }
 }
 

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod bodies;
 pub mod chunked;
 pub mod mutate;
+pub mod policy;
 pub mod sealed;
 
 /// A fuzz target: any bytes in, a panic if an invariant breaks.
@@ -32,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("aws_chunked", chunked::aws_chunked),
     ("xml_body", bodies::xml_body),
     ("bucket_policy", bodies::bucket_policy),
+    ("policy", policy::policy),
     ("sse_context", bodies::sse_context),
     ("range", bodies::range),
     ("envelope", sealed::envelope),

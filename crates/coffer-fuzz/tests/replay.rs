@@ -115,6 +115,7 @@ replay_tests!(
     aws_chunked,
     xml_body,
     bucket_policy,
+    policy,
     sse_context,
     range,
     envelope,

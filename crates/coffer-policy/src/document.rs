@@ -106,7 +106,11 @@ pub(crate) struct Document {
     pub statements: Vec<Statement>,
 }
 
-const VERSIONS: &[&str] = &["2012-10-17", "2008-10-17"];
+/// AWS's two versions; Alibaba Cloud (OSS bucket policies, RAM and KMS key policies) writes "1".
+fn known_version(version: &str, service: Service) -> bool {
+    matches!(version, "2012-10-17" | "2008-10-17")
+        || (version == "1" && matches!(service, Service::Oss | Service::Kms))
+}
 const TOP_FIELDS: &[&str] = &["Version", "Id", "Statement"];
 const STATEMENT_FIELDS: &[&str] = &[
     "Sid",
@@ -178,7 +182,7 @@ impl Document {
         }
         let version = match top.get("Version") {
             None => None,
-            Some(Value::String(v)) if VERSIONS.contains(&v.as_str()) => Some(v.clone()),
+            Some(Value::String(v)) if known_version(v, service) => Some(v.clone()),
             Some(other) => {
                 return Err(refuse(
                     "The policy must contain a valid version string",
@@ -277,9 +281,12 @@ impl Parsing {
             Some(Value::String(e)) if e == "Allow" => Effect::Allow,
             Some(Value::String(e)) if e == "Deny" => Effect::Deny,
             Some(other) => {
+                let shown = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_owned);
                 return Err(refuse(
-                    "Invalid effect",
-                    format!("{}: {other} is not \"Allow\" or \"Deny\"", at("Effect")),
+                    &format!("Invalid effect: {shown}"),
+                    format!("{}: use \"Allow\" or \"Deny\"", at("Effect")),
                 ));
             }
             None => {
@@ -293,6 +300,18 @@ impl Parsing {
         let resource = self.resource(fields, &at, &action)?;
         if resource.is_none() && self.service != Service::Kms {
             return Err(refuse("Missing required field Resource", at("Resource")));
+        }
+        if self.kind == Kind::Resource
+            && let Some(resource) = &resource
+            && !resource::any_applies(&action, resource)
+        {
+            return Err(refuse(
+                "Action does not apply to any resource(s) in statement",
+                format!(
+                    "{}: bucket actions need arn:aws:s3:::BUCKET, object actions arn:aws:s3:::BUCKET/KEY",
+                    at("Resource")
+                ),
+            ));
         }
         let conditions = match fields.get("Condition") {
             None => Vec::new(),

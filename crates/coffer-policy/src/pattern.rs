@@ -85,6 +85,17 @@ impl Pattern {
             .any(|p| matches!(p, Part::AnyRun | Part::AnyOne))
     }
 
+    /// The text of a pattern without wildcards or variables.
+    pub fn literal(&self) -> Option<String> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether the pattern uses a policy variable.
     pub fn has_variable(&self) -> bool {
         self.parts

@@ -3,6 +3,7 @@
 //! case-sensitively, with `*`/`?` wildcards and, in 2012-10-17 documents, policy variables.
 
 use crate::Service;
+use crate::document::Matcher;
 use crate::pattern::{Pattern, Syntax};
 
 const S3_PREFIX: &str = "arn:aws:s3:::";
@@ -71,6 +72,87 @@ pub(crate) fn in_bucket(arn: &str, bucket: &str) -> bool {
     );
     // `arn:aws:s3:::*` and `arn:aws:s3:::bk*/…` cover the bucket too.
     pattern.matches_plain(bucket, false)
+}
+
+/// What an S3 action acts on, as far as AWS's "Action does not apply to any resource(s) in
+/// statement" check goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Bucket,
+    Object,
+}
+
+fn action_target(action: &str) -> Option<Target> {
+    let (service, name) = action.split_once(':')?;
+    if !service.eq_ignore_ascii_case("s3") {
+        return None;
+    }
+    let name = *crate::actions::S3_ACTIONS
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(name))?;
+    const OBJECT: &[&str] = &[
+        "AbortMultipartUpload",
+        "BypassGovernanceRetention",
+        "InitiateReplication",
+        "ListMultipartUploadParts",
+        "ObjectOwnerOverrideToBucketOwner",
+        "ReplicateDelete",
+        "ReplicateObject",
+        "ReplicateTags",
+        "RestoreObject",
+    ];
+    const BUCKET_CONFIGURATION: &[&str] = &[
+        "AccelerateConfiguration",
+        "AnalyticsConfiguration",
+        "EncryptionConfiguration",
+        "IntelligentTieringConfiguration",
+        "InventoryConfiguration",
+        "LifecycleConfiguration",
+        "MetricsConfiguration",
+        "ReplicationConfiguration",
+    ];
+    if OBJECT.contains(&name)
+        || ["GetObject", "PutObject", "DeleteObject"]
+            .iter()
+            .any(|p| name.starts_with(p))
+    {
+        Some(Target::Object)
+    } else if name.contains("Bucket") && name != "ListAllMyBuckets"
+        || BUCKET_CONFIGURATION.iter().any(|c| name.ends_with(c))
+    {
+        Some(Target::Bucket)
+    } else {
+        None
+    }
+}
+
+/// Whether some action of the statement can apply to some resource of it. Only literal S3
+/// actions of known target and S3 resources are judged; anything else may apply.
+pub(crate) fn any_applies(action: &Matcher, resource: &Matcher) -> bool {
+    if action.negated || resource.negated {
+        return true;
+    }
+    let mut targets = Vec::new();
+    for pattern in &action.patterns {
+        let Some(literal) = pattern.literal() else {
+            return true;
+        };
+        match action_target(&literal) {
+            Some(target) => targets.push(target),
+            None => return true,
+        }
+    }
+    resource.arns.iter().any(|arn| {
+        let Some(rest) = arn.strip_prefix(S3_PREFIX) else {
+            return true;
+        };
+        // Bucket names have no `/`: a `/` makes an object ARN; a `*` with no `/` may be either.
+        let object = rest.contains('/') || rest.contains(['*', '?']);
+        let bucket = !rest.contains('/');
+        targets
+            .iter()
+            .any(|t| (*t == Target::Object && object) || (*t == Target::Bucket && bucket))
+    }) || targets.is_empty()
 }
 
 #[cfg(test)]

@@ -40,11 +40,12 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         Some((path, id)) => (path, Some(id)),
         None => (raw, None),
     };
-    let which = match version_id {
+    let version = match version_id {
         Some("") => return Err(ApiError::invalid_argument("Invalid version id specified")),
-        Some(id) => Some(coffer_store::VersionRef::from_query(&path_decode(id)?)),
+        Some(id) => Some(path_decode(id)?),
         None => None,
     };
+    let which = version.as_deref().map(coffer_store::VersionRef::from_query);
     let decoded = path_decode(raw.trim_start_matches('/'))?;
     let (bucket, key) = decoded
         .split_once('/')
@@ -56,16 +57,13 @@ pub async fn copy_source(state: &AppState, req: &ApiRequest) -> ApiResult<CopySo
         })?;
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
 
-    let source_bucket = state.meta.get_bucket(&bucket).await?;
-    if !req.principal.is_root() && !req.principal.is(&source_bucket.owner) {
-        return Err(ApiError::access_denied("Access Denied"));
-    }
+    // `s3:GetObject` on the source, under the source bucket's policy and transport rules.
+    let source_bucket =
+        crate::authz::authorize_copy_source(state, req, &bucket, &key, version.as_deref()).await?;
     let record = versioning::read_version(state, req, &source_bucket, &key, which).await?;
     let version_header =
         versioning::version_header(req, &source_bucket, record.version_id.as_deref())
             .map(|(_, value)| (req.dialect.header("copy-source-version-id"), value));
-    // The source bucket's TLS rules hold for reads through a copy too.
-    super::tls_policy::enforce(&source_bucket, req)?;
 
     // A copy source that "was not modified" is a failed copy, not a 304.
     let copy_header = |name: &str| req.vendor_header(&format!("copy-source-{name}"));

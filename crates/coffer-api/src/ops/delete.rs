@@ -27,13 +27,15 @@ struct Outcome {
     delete_marker: bool,
 }
 
-/// Deletes `key` (the version `which`, if named) in `bucket`.
+/// Deletes `key` (the version `which`, if named) in `bucket`; `bypass`: GOVERNANCE retention
+/// yields (the request asked and `authz` allowed it).
 async fn delete_one(
     state: &AppState,
     req: &ApiRequest,
     bucket: &BucketRecord,
     key: &str,
     which: Option<VersionRef>,
+    bypass: bool,
 ) -> ApiResult<Outcome> {
     let Some(which) = which else {
         let by = Deleter {
@@ -59,7 +61,6 @@ async fn delete_one(
             },
         );
     };
-    let bypass = retention::may_bypass_governance(req, bucket);
     worm::guard_version_delete(state, bucket, key, &which).await?;
     let named = match &which {
         VersionRef::Id(id) => id.clone(),
@@ -82,13 +83,28 @@ async fn delete_one(
     })
 }
 
+/// One key of a DeleteObjects request: authorized on its own (`s3:DeleteObject`, or
+/// `s3:DeleteObjectVersion` with a version), then deleted.
+async fn delete_key(
+    state: &AppState,
+    req: &ApiRequest,
+    bucket: &BucketRecord,
+    key: &str,
+    which: Option<VersionRef>,
+    version: Option<&str>,
+) -> ApiResult<Outcome> {
+    let bypass = crate::authz::authorize_delete(state, req, bucket, key, version).await?;
+    delete_one(state, req, bucket, key, which, bypass).await
+}
+
 pub async fn delete_object(
     state: &AppState,
     req: &ApiRequest,
 ) -> ApiResult<Response<ResponseBody>> {
     let key = req.key()?.to_owned();
     let bucket = authorized_bucket(state, req).await?;
-    let outcome = delete_one(state, req, &bucket, &key, requested_version(req)?).await?;
+    let bypass = retention::may_bypass_governance(req);
+    let outcome = delete_one(state, req, &bucket, &key, requested_version(req)?, bypass).await?;
     let mut response = empty_response(StatusCode::NO_CONTENT)?;
     let version = outcome
         .version_id
@@ -126,7 +142,17 @@ pub async fn delete_objects(
             ))
         } else {
             match which {
-                Ok(which) => delete_one(state, req, &bucket, &entry.key, which).await,
+                Ok(which) => {
+                    delete_key(
+                        state,
+                        req,
+                        &bucket,
+                        &entry.key,
+                        which,
+                        entry.version_id.as_deref(),
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             }
         };

@@ -6,9 +6,10 @@ use coffer_kms::kms::EncryptionContext;
 
 use crate::error::ApiResult;
 
+pub use super::bucket_policy::validate as validate_bucket_policy;
 pub use super::encryption::parse_rule as parse_bucket_encryption;
 pub use super::get::{RangeRequest, parse_range};
-pub use super::tls_policy::{HttpsConfig, policy_refusal, validate_policy};
+pub use super::tls_policy::HttpsConfig;
 
 /// The `x-amz-server-side-encryption-context` header's parser.
 pub fn parse_encryption_context(encoded: &str) -> ApiResult<EncryptionContext> {

@@ -2,6 +2,7 @@
 
 mod attributes;
 mod bucket;
+mod bucket_policy;
 mod checksum;
 mod conditional;
 mod copy;
@@ -16,6 +17,7 @@ mod multipart;
 mod object;
 mod object_lock;
 mod object_tagging;
+mod public_access_block;
 mod put;
 mod retention;
 mod tagging;
@@ -25,8 +27,10 @@ mod worm;
 
 use coffer_auth::sigv4::Payload;
 use coffer_store::BucketRecord;
+
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
+pub use tls_policy::https_config_refusal;
 
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -34,14 +38,15 @@ use crate::request::ApiRequest;
 use crate::router::Operation;
 use crate::state::AppState;
 
-/// Runs the S3 (or OSS) operation the router named.
+/// Authorizes the S3 (or OSS) operation the router named (`authz`), then runs it.
 pub async fn dispatch(
     state: &AppState,
     operation: Operation,
-    req: ApiRequest,
+    mut req: ApiRequest,
     body: Incoming,
     payload: Payload,
 ) -> ApiResult<Response<ResponseBody>> {
+    req.authorized = crate::authz::authorize(state, &req, &operation).await?;
     use Operation::*;
     match operation {
         ListBuckets => bucket::list_buckets(state, &req).await,
@@ -51,12 +56,16 @@ pub async fn dispatch(
         GetBucketEncryption => encryption::get(state, &req).await,
         DeleteBucketEncryption => encryption::delete(state, &req).await,
 
-        // Bucket TLS policy: OSS httpsConfig, S3 bucket policy.
+        // Access: the bucket policy, its status, the public access block; OSS httpsConfig.
+        PutBucketPolicy => bucket_policy::put(state, &req, body, payload).await,
+        GetBucketPolicy => bucket_policy::get(state, &req).await,
+        DeleteBucketPolicy => bucket_policy::delete(state, &req).await,
+        GetBucketPolicyStatus => bucket_policy::status(state, &req).await,
+        PutBucketPublicAccessBlock => public_access_block::put(state, &req, body, payload).await,
+        GetBucketPublicAccessBlock => public_access_block::get(state, &req).await,
+        DeleteBucketPublicAccessBlock => public_access_block::delete(state, &req).await,
         PutBucketHttpsConfig => tls_policy::put_https_config(state, &req, body, payload).await,
         GetBucketHttpsConfig => tls_policy::get_https_config(state, &req).await,
-        PutBucketPolicy => tls_policy::put_policy(state, &req, body, payload).await,
-        GetBucketPolicy => tls_policy::get_policy(state, &req).await,
-        DeleteBucketPolicy => tls_policy::delete_policy(state, &req).await,
 
         // Versioning.
         PutBucketVersioning => versioning::put_versioning(state, &req, body, payload).await,
@@ -120,17 +129,15 @@ pub async fn dispatch(
     }
 }
 
-/// The bucket, if it exists and the principal may use it. Buckets belong to
-/// their creator; root may use every bucket. The bucket's TLS policy
-/// (httpsConfig, bucket policy) is checked against the request's connection.
-pub async fn authorized_bucket(state: &AppState, req: &ApiRequest) -> ApiResult<BucketRecord> {
-    let name = req.bucket()?.to_owned();
-    let bucket = state.meta.get_bucket(&name).await?;
-    if req.principal.is_root() || req.principal.is(&bucket.owner) {
-        tls_policy::enforce(&bucket, req)?;
-        Ok(bucket)
-    } else {
-        Err(ApiError::access_denied("Access Denied"))
+/// The request's bucket, as `dispatch` authorized the operation on it (`authz::authorize`
+/// read it once for the decision).
+pub async fn authorized_bucket(_state: &AppState, req: &ApiRequest) -> ApiResult<BucketRecord> {
+    match &req.authorized {
+        Some(authorized) => Ok(authorized.bucket.clone()),
+        None => Err(ApiError::internal(
+            "authorized_bucket",
+            "an operation on a bucket ran without its authorization",
+        )),
     }
 }
 

@@ -163,14 +163,12 @@ pub fn require_part_integrity(req: &ApiRequest, upload: &UploadRecord) -> ApiRes
     require_integrity(req, &NewVersionLock::of_upload(upload))
 }
 
-/// Whether `req` asks to bypass GOVERNANCE retention and its principal may. Today every
-/// authorized principal is the bucket's owner or root, who may; a bucket policy that grants
-/// or denies `s3:BypassGovernanceRetention` refines this one function.
-pub fn may_bypass_governance(req: &ApiRequest, bucket: &BucketRecord) -> bool {
-    let asked = req
-        .header("x-amz-bypass-governance-retention")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    asked && (req.principal.is_root() || req.principal.is(&bucket.owner))
+/// Whether `req` asks to bypass GOVERNANCE retention and its principal may
+/// (`s3:BypassGovernanceRetention`, decided by `authz` with the operation).
+pub fn may_bypass_governance(req: &ApiRequest) -> bool {
+    req.authorized
+        .as_ref()
+        .is_some_and(|authorized| authorized.bypass_governance)
 }
 
 /// The lock headers of a GET or HEAD answer (S3 dialect): mode and retain-until date when
@@ -295,7 +293,7 @@ pub async fn put_retention(
     };
     let change = VersionChange::Retention {
         retention,
-        bypass_governance: may_bypass_governance(req, &bucket),
+        bypass_governance: may_bypass_governance(req),
         now_ms: now,
     };
     update(state, req, &bucket, change).await

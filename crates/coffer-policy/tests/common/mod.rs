@@ -100,3 +100,16 @@ pub fn with_condition(effect: &str, condition: &str) -> String {
         r#"{{"Effect":"{effect}","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*","Condition":{condition}}}"#
     ))
 }
+
+/// Whether a statement with `condition` (a Condition element) applies to a signed GetObject
+/// whose context has `pairs`.
+pub fn holds(condition: &str, pairs: &[(&str, &[&str])]) -> bool {
+    let policy = bucket_policy(&with_condition("Allow", condition));
+    decide(
+        &policy,
+        alice(),
+        "s3:GetObject",
+        "arn:aws:s3:::bkt/k",
+        &context(pairs),
+    ) == "Allow"
+}

@@ -1,0 +1,157 @@
+//! A bucket's policy as the evaluation reads it: the stored document (kept as sent, for
+//! GetBucketPolicy) parsed once per distinct document and shared, and the words that say why a
+//! statement denied a request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use coffer_policy::{Kind, Policy, PolicyError, Service};
+use coffer_store::BucketRecord;
+use serde_json::Value;
+
+/// Bucket config key of the bucket policy (the document as sent).
+pub const POLICY_KEY: &str = "policy";
+/// Bucket config key saying the policy is an OSS document (`oss`); absent for S3's.
+pub const POLICY_SERVICE_KEY: &str = "policyService";
+/// AWS's limit on a bucket policy's size.
+pub const POLICY_MAX_BYTES: usize = 20 * 1024;
+
+/// Parsed documents by (service, text): a policy is parsed once, not on every request.
+/// Bounded: when full it starts over (documents are few; a server with more simply parses
+/// more often).
+const CACHE_ENTRIES: usize = 1024;
+
+type Cache = Mutex<HashMap<(bool, String), Arc<Policy>>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The service a bucket's stored policy was written for.
+pub fn service_of(bucket: &BucketRecord) -> Service {
+    match bucket.config.get(POLICY_SERVICE_KEY).map(String::as_str) {
+        Some("oss") => Service::Oss,
+        _ => Service::S3,
+    }
+}
+
+/// Parses `text` as a bucket policy of `service` (through the cache).
+pub fn parse(text: &str, service: Service) -> Result<Arc<Policy>, PolicyError> {
+    let key = (service == Service::Oss, text.to_owned());
+    if let Some(policy) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(policy);
+    }
+    let policy = Arc::new(Policy::parse(text, service, Kind::Resource)?);
+    if let Ok(mut cache) = cache().lock() {
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, policy.clone());
+    }
+    Ok(policy)
+}
+
+/// The bucket's policy: `Ok(None)` without one; `Err` when the stored document no longer
+/// parses (written by an older Coffer that stored documents it did not understand) — the
+/// caller fails closed.
+pub fn of(bucket: &BucketRecord) -> Result<Option<Arc<Policy>>, PolicyError> {
+    match bucket.config.get(POLICY_KEY) {
+        None => Ok(None),
+        Some(text) => parse(text, service_of(bucket)).map(Some),
+    }
+}
+
+/// Statement `index` of the document `text` (a lone statement object is statement 0).
+fn statement(doc: &Value, index: usize) -> Option<&Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(list)) => list.get(index),
+        Some(one @ Value::Object(_)) if index == 0 => Some(one),
+        _ => None,
+    }
+}
+
+/// Whether statement `index` of `text` names the user `name` itself — by `*`, its ARN, or
+/// (OSS) its name or RAM ARN — rather than only the account. A statement that names the
+/// account delegates to the account's own policies (AWS): it allows a user only together
+/// with the user's identity policy, which allows on its own anyway.
+pub fn names_user(text: &str, index: usize, name: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    let Some(statement) = statement(&doc, index) else {
+        return false;
+    };
+    let Some(principal) = statement.get("Principal") else {
+        // NotPrincipal: the statement covers everyone but those it names.
+        return true;
+    };
+    let arn = super::context::user_arn(name);
+    let ram = format!("acs:ram::{}:user/{name}", super::context::ACCOUNT_ID);
+    let names = |value: &Value| match value {
+        Value::String(s) => s == "*" || *s == arn || s == name || *s == ram,
+        _ => false,
+    };
+    let any = |value: &Value| match value {
+        Value::Array(list) => list.iter().any(names),
+        other => names(other),
+    };
+    match principal {
+        Value::Object(map) => map.values().any(any),
+        other => any(other),
+    }
+}
+
+/// The condition keys of statement `index` of `text`, for the refusal's message ("denies
+/// requests where aws:SecureTransport…"): names only, never values.
+pub fn condition_keys(text: &str, index: usize) -> Vec<String> {
+    let Ok(doc) = serde_json::from_str::<Value>(text) else {
+        return Vec::new();
+    };
+    let Some(Value::Object(operators)) = statement(&doc, index).and_then(|s| s.get("Condition"))
+    else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = operators
+        .values()
+        .filter_map(Value::as_object)
+        .flat_map(|keys| keys.keys().cloned())
+        .collect();
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_keys_of_a_statement() {
+        let doc = r#"{"Statement":[{"Effect":"Allow"},{"Effect":"Deny",
+            "Condition":{"Bool":{"aws:SecureTransport":"false"},
+                         "NumericLessThan":{"s3:TlsVersion":"1.3"}}}]}"#;
+        assert!(condition_keys(doc, 0).is_empty());
+        let mut keys = condition_keys(doc, 1);
+        keys.sort();
+        assert_eq!(keys, ["aws:SecureTransport", "s3:TlsVersion"]);
+        let single = r#"{"Statement":{"Effect":"Deny","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#;
+        assert_eq!(condition_keys(single, 0), ["aws:SourceIp"]);
+        assert!(condition_keys("not json", 0).is_empty());
+    }
+
+    #[test]
+    fn a_statement_naming_the_account_does_not_name_its_users() {
+        let doc = r#"{"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"}},
+            {"Effect":"Allow","Principal":{"AWS":["000000000000","arn:aws:iam::000000000000:user/bob"]}},
+            {"Effect":"Allow","Principal":"*"},
+            {"Effect":"Allow","Principal":["bob"]},
+            {"Effect":"Deny","NotPrincipal":{"AWS":"000000000000"}}]}"#;
+        assert!(!names_user(doc, 0, "bob"));
+        assert!(names_user(doc, 1, "bob") && !names_user(doc, 1, "alice"));
+        assert!(names_user(doc, 2, "alice"));
+        assert!(names_user(doc, 3, "bob"));
+        assert!(names_user(doc, 4, "bob"));
+        assert!(!names_user(doc, 9, "bob"));
+    }
+}

@@ -480,11 +480,9 @@ impl Facts<'_> {
                 && self.policy.as_ref().is_some_and(|p| p.is_public());
             // A statement that names only the account leaves users to their own policies.
             let delegated = match principal {
-                Principal::User(name) => !bucket_policy::names_user(
-                    self.policy_text(),
-                    statement.index,
-                    name,
-                ),
+                Principal::User(name) => {
+                    !bucket_policy::names_user(self.policy_text(), statement.index, name)
+                }
                 _ => false,
             };
             if !restricted && !delegated {

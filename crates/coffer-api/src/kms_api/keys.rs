@@ -551,22 +551,28 @@ pub(super) async fn get_key_policy(call: &Call, body: &[u8]) -> KmsResult<Vec<u8
     key_ref(&request.key_id)?;
     policy_name(request.policy_name.as_deref())?;
     let policy = call
-        .blocking(move |kms, ctx| {
-            let key = request.key_id.as_str();
-            match kms.get_key_policy(ctx, key)? {
-                Some(policy) => Ok(policy.document),
-                // A backend that keeps no policies: the default of an unknown creator.
-                None => {
-                    kms.describe_key(ctx, key)?;
-                    Ok(coffer_kms::key_policy::default_policy(None))
-                }
-            }
-        })
+        .blocking(move |kms, ctx| Ok(policy_document(kms, ctx, &request.key_id)?))
         .await?;
     to_json(
         &json!({"Policy": policy, "PolicyName": coffer_kms::key_policy::POLICY_NAME}),
         0,
     )
+}
+
+/// GetKeyPolicy's document (both protocols): as the backend keeps it, or — for a backend
+/// that keeps none — the default of a key whose creator is unknown.
+pub(super) fn policy_document(
+    kms: &dyn coffer_kms::Kms,
+    ctx: &coffer_kms::CallContext,
+    key: &str,
+) -> Result<String, coffer_kms::KmsError> {
+    match kms.get_key_policy(ctx, key)? {
+        Some(policy) => Ok(policy.document),
+        None => {
+            kms.describe_key(ctx, key)?;
+            Ok(coffer_kms::key_policy::default_policy(None))
+        }
+    }
 }
 
 pub(super) async fn put_key_policy(call: &Call, body: &[u8]) -> KmsResult<Vec<u8>> {

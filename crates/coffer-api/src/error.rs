@@ -194,6 +194,8 @@ pub enum ErrorCode {
     NoSuchUser,
     /// Admin API: a user of that name or access key exists.
     UserAlreadyExists,
+    /// Admin API: the user has no policy attached.
+    NoSuchUserPolicy,
     /// Admin API: no endpoint at that path.
     NoSuchAdminEndpoint,
     /// Admin API: a background pass asked for is running elsewhere (another gateway holds its
@@ -290,6 +292,7 @@ impl ErrorCode {
             NoSuchUser => "NoSuchUser",
             UserAlreadyExists => "UserAlreadyExists",
             NoSuchAdminEndpoint => "NoSuchAdminEndpoint",
+            NoSuchUserPolicy => "NoSuchUserPolicy",
             PassInProgress => "PassInProgress",
             InternalError => "InternalError",
             ServiceUnavailable => "ServiceUnavailable",
@@ -345,7 +348,8 @@ impl ErrorCode {
             | NoSuchVersion
             | NoSuchUpload
             | NoSuchUser
-            | NoSuchAdminEndpoint => StatusCode::NOT_FOUND,
+            | NoSuchAdminEndpoint
+            | NoSuchUserPolicy => StatusCode::NOT_FOUND,
             BucketAlreadyExists
             | BucketAlreadyOwnedByYou
             | BucketNotEmpty

@@ -10,8 +10,14 @@ import { attempt, details, field, formatDate, h, replace, showNotice, table } fr
 export async function listKeys(api) {
   const [{ Keys: keys = [] }, { Aliases: aliases = [] }] =
     await Promise.all([api.kms("ListKeys"), api.kms("ListAliases")]);
-  const described = await Promise.all(keys.map((k) => api.kms("DescribeKey", { KeyId: k.KeyId })));
-  return described.map(({ KeyMetadata: metadata }) => ({
+  // A key whose policy does not let the caller describe it is not listed (ListKeys names
+  // every key; key policies decide who sees more).
+  const described = await Promise.all(keys.map((k) =>
+    api.kms("DescribeKey", { KeyId: k.KeyId }).catch((error) => {
+      if (error.code === "KMS.AccessDeniedException") return null;
+      throw error;
+    })));
+  return described.filter(Boolean).map(({ KeyMetadata: metadata }) => ({
     ...metadata,
     aliases: aliases.filter((a) => a.TargetKeyId === metadata.KeyId).map((a) => a.AliasName),
   }));

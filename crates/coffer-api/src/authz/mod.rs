@@ -84,6 +84,11 @@ pub async fn authorize(
     operation: &Operation,
 ) -> ApiResult<Option<Authorized>> {
     let Some(action) = action::of(operation, req) else {
+        // Nothing a policy or an ACL could open (NotImplemented, MethodNotAllowed): an
+        // unsigned request learns nothing more than AccessDenied.
+        if req.principal == Principal::Anonymous {
+            Verdict::implicit_deny().enforce(req)?;
+        }
         return Ok(None);
     };
     if action.scope == Scope::Service {
@@ -480,11 +485,9 @@ impl Facts<'_> {
                 && self.policy.as_ref().is_some_and(|p| p.is_public());
             // A statement that names only the account leaves users to their own policies.
             let delegated = match principal {
-                Principal::User(name) => !bucket_policy::names_user(
-                    self.policy_text(),
-                    statement.index,
-                    name,
-                ),
+                Principal::User(name) => {
+                    !bucket_policy::names_user(self.policy_text(), statement.index, name)
+                }
                 _ => false,
             };
             if !restricted && !delegated {

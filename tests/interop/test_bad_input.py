@@ -349,6 +349,22 @@ OSS_BAD_RULE = (b"<ServerSideEncryptionRule><ApplyServerSideEncryptionByDefault>
                 b"</SSEAlgorithm></ApplyServerSideEncryptionByDefault></ServerSideEncryptionRule>")
 BAD_BUCKET = "bad-" + "x" * 60  # 64 characters
 
+# The canonical id Coffer shows for root (state.rs `owner_id`: SHA-256 of "coffer-owner:root").
+ROOT_ID = hashlib.sha256(b"coffer-owner:root").hexdigest()
+ACL_UNKNOWN_PERMISSION = (
+    f"<AccessControlPolicy><Owner><ID>{ROOT_ID}</ID></Owner><AccessControlList><Grant>"
+    f"<Grantee><ID>{ROOT_ID}</ID></Grantee><Permission>EVERYTHING</Permission></Grant>"
+    "</AccessControlList></AccessControlPolicy>").encode()
+ACL_EMPTY_GRANTEE = (
+    f"<AccessControlPolicy><Owner><ID>{ROOT_ID}</ID></Owner><AccessControlList><Grant>"
+    "<Grantee></Grantee><Permission>READ</Permission></Grant>"
+    "</AccessControlList></AccessControlPolicy>").encode()
+ACL_OTHER_OWNER = (
+    f"<AccessControlPolicy><Owner><ID>{'0' * 64}</ID></Owner><AccessControlList><Grant>"
+    f"<Grantee><ID>{ROOT_ID}</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+    "</AccessControlList></AccessControlPolicy>").encode()
+
+
 CASES = [
     # ---- bad XML
     Case("s3-delete-objects-truncated-xml", "s3",
@@ -388,6 +404,67 @@ CASES = [
                               {"Content-MD5": md5_b64(b"<Delete><Object><Key>obj")},
                               subresource="delete"),
          400, "MalformedXML", verify=obj_intact),
+
+    # ---- bad ACLs and ownership controls (the plain bucket is S3-made: ACLs off)
+    Case("s3-put-bucket-acl-truncated-xml", "s3",
+         s3_xml("PUT", "/{plain}?acl", b"<AccessControlPolicy><Owner><ID>"), 400, "MalformedXML"),
+    Case("s3-put-bucket-acl-without-owner", "s3",
+         s3_xml("PUT", "/{plain}?acl", b"<AccessControlPolicy><AccessControlList/></AccessControlPolicy>"),
+         400, "MalformedXML"),
+    Case("s3-put-bucket-acl-unknown-permission", "s3",
+         s3_xml("PUT", "/{plain}?acl", ACL_UNKNOWN_PERMISSION), 400, "MalformedACLError"),
+    Case("s3-put-bucket-acl-grantee-without-id-or-uri", "s3",
+         s3_xml("PUT", "/{plain}?acl", ACL_EMPTY_GRANTEE), 400, "MalformedACLError"),
+    Case("s3-put-bucket-acl-another-owner", "s3",
+         s3_xml("PUT", "/{plain}?acl", ACL_OTHER_OWNER), 403, "AccessDenied"),
+    Case("s3-put-bucket-acl-headers-and-body", "s3",
+         lambda ctx: s3_send(ctx, "PUT", f"/{ctx.plain}?acl", ACL_UNKNOWN_PERMISSION,
+                             {"x-amz-acl": "private"}),
+         400, "InvalidRequest"),
+    Case("s3-put-bucket-acl-nothing", "s3",
+         lambda ctx: s3_send(ctx, "PUT", f"/{ctx.plain}?acl"), 400, "MissingSecurityHeader"),
+    Case("s3-put-object-acl-email-grant", "s3",
+         lambda ctx: s3_send(ctx, "PUT", f"/{ctx.plain}/obj?acl", b"",
+                             {"x-amz-grant-read": 'emailAddress="a@example.com"'}),
+         400, "UnresolvableGrantByEmailAddress", verify=obj_intact),
+    Case("s3-put-object-unknown-canned-acl", "s3", put("acl-unknown", headers={"x-amz-acl": "public"}),
+         400, "InvalidArgument", keys=("acl-unknown",)),
+    Case("s3-put-object-canned-acl-and-grant", "s3",
+         put("acl-both", headers={"x-amz-acl": "private", "x-amz-grant-read": 'id="abc"'}),
+         400, "InvalidRequest", keys=("acl-both",)),
+    Case("s3-put-object-grant-unknown-group", "s3",
+         put("acl-group", headers={"x-amz-grant-read": 'uri="http://example.com/everyone"'}),
+         400, "InvalidArgument", keys=("acl-group",)),
+    Case("s3-put-object-public-acl-with-acls-off", "s3",
+         put("acl-public", headers={"x-amz-acl": "public-read"}),
+         400, "AccessControlListNotSupported", keys=("acl-public",)),
+    Case("s3-create-bucket-unknown-object-ownership", "s3",
+         lambda ctx: s3_send(ctx, "PUT", "/bad-ownership-0001", b"",
+                             {"x-amz-object-ownership": "Everyone"}),
+         400, "InvalidArgument", verify=bucket_absent("bad-ownership-0001")),
+    Case("s3-create-bucket-public-acl-with-acls-off", "s3",
+         lambda ctx: s3_send(ctx, "PUT", "/bad-acl-bucket-0001", b"", {"x-amz-acl": "public-read"}),
+         400, "InvalidBucketAclWithObjectOwnership", verify=bucket_absent("bad-acl-bucket-0001")),
+    Case("s3-put-ownership-controls-unknown-setting", "s3",
+         s3_xml("PUT", "/{plain}?ownershipControls",
+                b"<OwnershipControls><Rule><ObjectOwnership>Everyone</ObjectOwnership></Rule>"
+                b"</OwnershipControls>"),
+         400, "MalformedXML"),
+    Case("s3-put-ownership-controls-two-rules", "s3",
+         s3_xml("PUT", "/{plain}?ownershipControls",
+                b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule>"
+                b"<Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule></OwnershipControls>"),
+         400, "MalformedXML"),
+    Case("oss-put-object-unknown-acl", "oss",
+         oss_put("oss-acl-unknown", headers={"x-oss-object-acl": "everyone"}),
+         400, "InvalidArgument", keys=("oss-acl-unknown",)),
+    Case("oss-put-bucket-acl-unknown", "oss",
+         lambda ctx: oss_send(ctx, "PUT", ctx.plain, "", b"", {"x-oss-acl": "default"},
+                              subresource="acl"),
+         400, "InvalidArgument"),
+    Case("oss-put-object-acl-missing-header", "oss",
+         lambda ctx: oss_send(ctx, "PUT", ctx.plain, "obj", b"", {}, subresource="acl"),
+         400, "InvalidArgument", verify=obj_intact),
 
     Case("s3-complete-upload-no-parts", "s3",
          s3_xml("POST", "/{plain}/{mpu}?uploadId={upload}",

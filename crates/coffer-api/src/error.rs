@@ -44,6 +44,9 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The XML body is not well-formed or not the expected document.
     MalformedXML,
+    /// An `AccessControlPolicy` document that is not one S3 accepts (a grantee or permission
+    /// it does not know).
+    MalformedACLError,
     /// A bucket policy document that cannot be parsed or is not supported.
     MalformedPolicy,
     /// A request body (XML, JSON) longer than the operation reads.
@@ -98,6 +101,15 @@ pub enum ErrorCode {
     NoSuchLifecycleConfiguration,
     /// S3: the bucket has no tag set.
     NoSuchTagSet,
+    /// S3: the bucket has no object ownership setting.
+    OwnershipControlsNotFoundError,
+    /// An ACL other than the owner's own on a bucket whose ACLs are off (BucketOwnerEnforced).
+    AccessControlListNotSupported,
+    /// CreateBucket or PutBucketOwnershipControls would have ACLs off while the bucket's ACL
+    /// grants others access.
+    InvalidBucketAclWithObjectOwnership,
+    /// An ACL grant by e-mail address: Coffer users have none.
+    UnresolvableGrantByEmailAddress,
     /// A tag breaks the limits: count, key or value length, a duplicate key, a reserved prefix.
     InvalidTag,
     /// S3: the bucket has no object-lock configuration.
@@ -199,6 +211,7 @@ impl ErrorCode {
             InvalidArgument => "InvalidArgument",
             InvalidRequest => "InvalidRequest",
             MalformedXML => "MalformedXML",
+            MalformedACLError => "MalformedACLError",
             MalformedPolicy => "MalformedPolicy",
             MaxMessageLengthExceeded => "MaxMessageLengthExceeded",
             MethodNotAllowed => "MethodNotAllowed",
@@ -226,6 +239,10 @@ impl ErrorCode {
             NoSuchServerSideEncryptionRule => "NoSuchServerSideEncryptionRule",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+            AccessControlListNotSupported => "AccessControlListNotSupported",
+            InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             InvalidTag => "InvalidTag",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             InvalidBucketState => "InvalidBucketState",
@@ -301,6 +318,7 @@ impl ErrorCode {
             | NoSuchServerSideEncryptionRule
             | NoSuchLifecycleConfiguration
             | NoSuchTagSet
+            | OwnershipControlsNotFoundError
             | ObjectLockConfigurationNotFoundError
             | NoSuchObjectLockConfiguration
             | NoSuchWORMConfiguration
@@ -331,6 +349,10 @@ impl ErrorCode {
             | InvalidArgument
             | InvalidRequest
             | MalformedXML
+            | MalformedACLError
+            | AccessControlListNotSupported
+            | InvalidBucketAclWithObjectOwnership
+            | UnresolvableGrantByEmailAddress
             | MalformedPolicy
             | MaxMessageLengthExceeded
             | IllegalLocationConstraintException

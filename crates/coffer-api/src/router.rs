@@ -74,6 +74,16 @@ pub enum Operation {
     GetBucketTagging,
     /// `DELETE ?tagging` on a bucket (OSS: DeleteBucketTags).
     DeleteBucketTagging,
+    /// `PUT ?acl` on a bucket.
+    PutBucketAcl,
+    /// `GET ?acl` on a bucket.
+    GetBucketAcl,
+    /// S3 `PUT ?ownershipControls`.
+    PutBucketOwnershipControls,
+    /// S3 `GET ?ownershipControls`.
+    GetBucketOwnershipControls,
+    /// S3 `DELETE ?ownershipControls`.
+    DeleteBucketOwnershipControls,
 
     CreateMultipartUpload,
     UploadPart,
@@ -100,9 +110,13 @@ pub enum Operation {
     PutObjectLegalHold,
     /// `GET ?legal-hold` on an object.
     GetObjectLegalHold,
+    /// `PUT ?acl` on an object.
+    PutObjectAcl,
+    /// `GET ?acl` on an object.
+    GetObjectAcl,
 
-    /// An object sub-resource Coffer does not implement (`?acl`,
-    /// `?restore`, …): NotImplemented.
+    /// An object sub-resource Coffer does not implement (`?restore`,
+    /// `?torrent`, …): NotImplemented.
     UnsupportedObjectSubresource,
     /// A bucket sub-resource Coffer does not implement: NotImplemented.
     UnsupportedBucketSubresource,
@@ -227,6 +241,15 @@ impl Operation {
             (&Method::PUT, Some(_), None) if q.has("tagging") => PutBucketTagging,
             (&Method::GET, Some(_), None) if q.has("tagging") => GetBucketTagging,
             (&Method::DELETE, Some(_), None) if q.has("tagging") => DeleteBucketTagging,
+            (&Method::PUT, Some(_), None) if q.has("ownershipControls") => {
+                PutBucketOwnershipControls
+            }
+            (&Method::GET, Some(_), None) if q.has("ownershipControls") => {
+                GetBucketOwnershipControls
+            }
+            (&Method::DELETE, Some(_), None) if q.has("ownershipControls") => {
+                DeleteBucketOwnershipControls
+            }
 
             // Bucket operations.
             (&Method::PUT, Some(_), None) if q.names().next().is_none() => CreateBucket,
@@ -236,6 +259,8 @@ impl Operation {
             (&Method::GET, Some(_), None) if q.has("uploads") => ListMultipartUploads,
             (&Method::POST, Some(_), None) if q.has("delete") => DeleteObjects,
             (&Method::GET, Some(_), None) if q.get("list-type") == Some("2") => ListObjectsV2,
+            (&Method::PUT, Some(_), None) if q.has("acl") => PutBucketAcl,
+            (&Method::GET, Some(_), None) if q.has("acl") => GetBucketAcl,
             (&Method::GET, Some(_), None) if !has_subresource(q) => ListObjects,
 
             // Multipart operations.
@@ -251,6 +276,10 @@ impl Operation {
             (&Method::GET, Some(_), Some(_)) if q.has("retention") => GetObjectRetention,
             (&Method::PUT, Some(_), Some(_)) if q.has("legal-hold") => PutObjectLegalHold,
             (&Method::GET, Some(_), Some(_)) if q.has("legal-hold") => GetObjectLegalHold,
+
+            // Object ACLs.
+            (&Method::PUT, Some(_), Some(_)) if q.has("acl") => PutObjectAcl,
+            (&Method::GET, Some(_), Some(_)) if q.has("acl") => GetObjectAcl,
 
             // Object operations.
             (&Method::GET, Some(_), Some(_)) if q.has("attributes") => GetObjectAttributes,
@@ -314,6 +343,11 @@ impl Operation {
             PutBucketTagging => "PutBucketTagging",
             GetBucketTagging => "GetBucketTagging",
             DeleteBucketTagging => "DeleteBucketTagging",
+            PutBucketAcl => "PutBucketAcl",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
             CreateMultipartUpload => "CreateMultipartUpload",
             UploadPart => "UploadPart",
             UploadPartCopy => "UploadPartCopy",
@@ -333,6 +367,8 @@ impl Operation {
             GetObjectRetention => "GetObjectRetention",
             PutObjectLegalHold => "PutObjectLegalHold",
             GetObjectLegalHold => "GetObjectLegalHold",
+            PutObjectAcl => "PutObjectAcl",
+            GetObjectAcl => "GetObjectAcl",
             UnsupportedObjectSubresource => "UnsupportedObjectSubresource",
             UnsupportedBucketSubresource => "UnsupportedBucketSubresource",
             MethodNotAllowed => "MethodNotAllowed",
@@ -564,9 +600,33 @@ mod tests {
                 ListObjects,
             ),
             ("GET", "/b?X-Amz-Signature=0&Expires=1", &[], ListObjects),
-            ("GET", "/b?acl", &[], UnsupportedBucketSubresource),
-            ("PUT", "/b?acl", &[], UnsupportedBucketSubresource),
+            ("GET", "/b?acl", &[], GetBucketAcl),
+            ("PUT", "/b?acl", &[], PutBucketAcl),
+            (
+                "PUT",
+                "/b?acl",
+                &[("x-oss-acl", "public-read")],
+                PutBucketAcl,
+            ),
             ("DELETE", "/b?acl", &[], UnsupportedBucketSubresource),
+            (
+                "PUT",
+                "/b?ownershipControls",
+                &[],
+                PutBucketOwnershipControls,
+            ),
+            (
+                "GET",
+                "/b?ownershipControls",
+                &[],
+                GetBucketOwnershipControls,
+            ),
+            (
+                "DELETE",
+                "/b?ownershipControls",
+                &[],
+                DeleteBucketOwnershipControls,
+            ),
             ("POST", "/b", &[], MethodNotAllowed),
             ("POST", "/b?uploads", &[], MethodNotAllowed),
             ("PATCH", "/b", &[], MethodNotAllowed),
@@ -585,7 +645,9 @@ mod tests {
             ("GET", "/b/k?uploadId=u", &[], ListParts),
             ("HEAD", "/b/k?uploadId=u", &[], UnsupportedObjectSubresource),
             // Objects.
-            ("GET", "/b/k?acl", &[], UnsupportedObjectSubresource),
+            ("GET", "/b/k?acl", &[], GetObjectAcl),
+            ("GET", "/b/k?acl&versionId=v", &[], GetObjectAcl),
+            ("DELETE", "/b/k?acl", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k?retention", &[], PutObjectRetention),
             ("GET", "/b/k?retention&versionId=v", &[], GetObjectRetention),
             ("PUT", "/b/k?legal-hold", &[], PutObjectLegalHold),
@@ -596,7 +658,13 @@ mod tests {
                 &[],
                 UnsupportedObjectSubresource,
             ),
-            ("PUT", "/b/k?acl", &copy, UnsupportedObjectSubresource),
+            ("PUT", "/b/k?acl", &copy, PutObjectAcl),
+            (
+                "PUT",
+                "/b/k?acl",
+                &[("x-oss-object-acl", "default")],
+                PutObjectAcl,
+            ),
             ("POST", "/b/k?restore", &[], UnsupportedObjectSubresource),
             ("PUT", "/b/k", &copy, CopyObject),
             ("PUT", "/b/k", &oss_copy, CopyObject),

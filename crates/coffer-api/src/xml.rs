@@ -53,6 +53,22 @@ impl XmlWriter {
         self
     }
 
+    /// Opens `<name a="v" …>` with the attribute values escaped; closed like [`start`](Self::start).
+    pub fn start_with(&mut self, name: &'static str, attributes: &[(&str, &str)]) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (attribute, value) in attributes {
+            self.out.push(' ');
+            self.out.push_str(attribute);
+            self.out.push_str("=\"");
+            escape_into(&mut self.out, value);
+            self.out.push('"');
+        }
+        self.out.push('>');
+        self.open.push(name);
+        self
+    }
+
     /// Closes the innermost open element (nothing if none is open).
     pub fn end(&mut self) -> &mut Self {
         if let Some(name) = self.open.pop() {

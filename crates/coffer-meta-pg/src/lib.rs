@@ -85,7 +85,7 @@ use crate::db::{query_opt, serializable, snapshot};
 use crate::error::Error;
 use crate::versions::KeyVersions;
 
-use coffer_store::rules::{check_bucket_name, check_key, check_retention_change, epoch_ms};
+use coffer_store::rules::{apply_version_change, check_bucket_name, check_key, epoch_ms};
 pub use keystore::PgKeyStore;
 
 pub use schema::LATEST as SCHEMA_VERSION;
@@ -339,23 +339,7 @@ impl MetadataStore for PgMetadata {
             let Version::Object(mut record) = version else {
                 return Err(StoreError::DeleteMarker.into());
             };
-            match &change {
-                VersionChange::Tags(tags) => record.tags = tags.clone(),
-                VersionChange::LegalHold(on) => record.legal_hold = *on,
-                VersionChange::Retention {
-                    retention,
-                    bypass_governance,
-                    now_ms,
-                } => {
-                    check_retention_change(
-                        record.retention.as_ref(),
-                        retention.as_ref(),
-                        *bypass_governance,
-                        *now_ms,
-                    )?;
-                    record.retention = retention.clone();
-                }
-            }
+            apply_version_change(&mut record, change.clone())?;
             versions.rewrite(place, record.clone()).await?;
             Ok(record)
         })

@@ -137,6 +137,8 @@ pub enum VersionChange {
     Tags(Vec<(String, String)>),
     /// Sets or removes the legal hold.
     LegalHold(bool),
+    /// Replaces the version's access control list (opaque; `None`: the default ACL).
+    Acl(Option<String>),
     /// Sets (`Some`) or removes (`None`) the retention. An active COMPLIANCE retention can
     /// only be extended; an active GOVERNANCE one can be extended or made COMPLIANCE, and
     /// shortened or removed only with `bypass_governance`. `ObjectLocked` otherwise.
@@ -239,6 +241,9 @@ pub struct ObjectRecord {
     /// `-N` suffix) or `FULL_OBJECT`; opaque here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
+    /// The version's access control list, opaque here; `None` is the default ACL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
 }
 
 /// Where one object version's bytes are stored and what opens them: its extents and its
@@ -317,6 +322,9 @@ pub struct UploadRecord {
     /// Object-lock legal hold for the completed object.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    /// The access control list for the completed object, opaque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
 }
 
 /// One uploaded part of a multipart upload; a later part with the same number replaces it.

@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{
     ListPage, ListedVersion, MAX_KEY_LEN, ObjectRecord, Retention, RetentionMode, StoreError,
-    UploadListPage, UploadRecord, Version, VersionListPage, VersionListQuery, Versioning,
+    UploadListPage, UploadRecord, Version, VersionChange, VersionListPage, VersionListQuery,
+    Versioning,
 };
 
 /// 128 random bits as 32 lower-case hex characters: blob ids, and (upper-cased) upload ids.
@@ -298,6 +299,34 @@ pub fn check_removable(
         }
         _ => Ok(()),
     }
+}
+
+/// Applies `change` to `record` (one object version), checking a retention change with
+/// [`check_retention_change`]: every backend's `update_version` calls this inside its
+/// transaction.
+pub fn apply_version_change(
+    record: &mut ObjectRecord,
+    change: VersionChange,
+) -> Result<(), StoreError> {
+    match change {
+        VersionChange::Tags(tags) => record.tags = tags,
+        VersionChange::LegalHold(on) => record.legal_hold = on,
+        VersionChange::Acl(acl) => record.acl = acl,
+        VersionChange::Retention {
+            retention,
+            bypass_governance,
+            now_ms,
+        } => {
+            check_retention_change(
+                record.retention.as_ref(),
+                retention.as_ref(),
+                bypass_governance,
+                now_ms,
+            )?;
+            record.retention = retention;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a retention may go from `old` to `new` at `now_ms` (`ObjectLocked` if not): an

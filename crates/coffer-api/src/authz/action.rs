@@ -118,6 +118,12 @@ pub fn of(operation: &Operation, req: &ApiRequest) -> Option<Action> {
         }
         GetBucketPublicAccessBlock => bucket("s3:GetBucketPublicAccessBlock", None),
         GetBucketPolicyStatus => bucket("s3:GetBucketPolicyStatus", None),
+        PutBucketAcl => bucket("s3:PutBucketAcl", Some(Permission::WriteAcp)),
+        GetBucketAcl => bucket("s3:GetBucketAcl", Some(Permission::ReadAcp)),
+        PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
+            bucket("s3:PutBucketOwnershipControls", None)
+        }
+        GetBucketOwnershipControls => bucket("s3:GetBucketOwnershipControls", None),
         // OSS-only bucket settings: their OSS action names in S3's namespace (a policy reaches
         // them with `s3:*`/`oss:*` wildcards; the owner always may).
         PutBucketHttpsConfig => bucket("s3:PutBucketHttpsConfig", None),
@@ -149,6 +155,10 @@ pub fn of(operation: &Operation, req: &ApiRequest) -> Option<Action> {
         GetObjectTagging => object("s3:GetObjectTagging", None),
         DeleteObjectTagging if v => object("s3:DeleteObjectVersionTagging", None),
         DeleteObjectTagging => object("s3:DeleteObjectTagging", None),
+        PutObjectAcl if v => object("s3:PutObjectVersionAcl", Some(Permission::WriteAcp)),
+        PutObjectAcl => object("s3:PutObjectAcl", Some(Permission::WriteAcp)),
+        GetObjectAcl if v => object("s3:GetObjectVersionAcl", Some(Permission::ReadAcp)),
+        GetObjectAcl => object("s3:GetObjectAcl", Some(Permission::ReadAcp)),
         PutObjectRetention => object("s3:PutObjectRetention", None),
         GetObjectRetention => object("s3:GetObjectRetention", None),
         PutObjectLegalHold => object("s3:PutObjectLegalHold", None),

@@ -321,8 +321,8 @@ fn arn(bucket: &str, key: Option<&str>) -> String {
 
 /// Whether the bucket owner owns every object of the bucket (ObjectOwnership
 /// BucketOwnerEnforced, the default): then the writer's name on a record does not matter.
-fn bucket_owner_owns_objects(_bucket: &BucketRecord) -> bool {
-    true
+fn bucket_owner_owns_objects(bucket: &BucketRecord) -> bool {
+    acl::ObjectOwnership::of(bucket) == acl::ObjectOwnership::BucketOwnerEnforced
 }
 
 /// Whether a policy's conditions read an object's existing tags (then the object record is
@@ -505,8 +505,9 @@ impl Facts<'_> {
                 ),
                 _ => (Some(Acl::of_bucket(bucket)), "bucket"),
             };
+            // (The ACL itself ignores public grants under IgnorePublicAcls.)
             if let Some(acl) = acl
-                && acl_grants(&acl, principal, permission, &block)
+                && acl.allows(principal, permission)
             {
                 return Verdict::Allowed(Some(format!(
                     "allowed by the {what} ACL ({permission:?})"
@@ -539,21 +540,6 @@ fn owns(
             }
         },
     }
-}
-
-/// Whether the ACL grants `permission`, with public grants ignored under IgnorePublicAcls.
-fn acl_grants(
-    acl: &Acl,
-    principal: &Principal,
-    permission: acl::Permission,
-    block: &PublicAccessBlock,
-) -> bool {
-    if block.ignore_public_acls && acl.is_public() {
-        // Without the public grants only named grantees remain; an anonymous caller is
-        // never one of them.
-        return *principal != Principal::Anonymous && acl.allows(principal, permission);
-    }
-    acl.allows(principal, permission)
 }
 
 /// The object a decision is about, if it exists (a missing one leaves the decision to the

@@ -111,7 +111,7 @@ pub async fn create_bucket(
         let lock = ObjectLockConfig::enabled_without_default();
         config.insert(OBJECT_LOCK_KEY.to_owned(), to_json(&lock)?);
     }
-    let record = BucketRecord {
+    let mut record = BucketRecord {
         name: name.clone(),
         owner: req.principal.name().to_owned(),
         region: state.settings.region.clone(),
@@ -124,6 +124,9 @@ pub async fn create_bucket(
         },
         config,
     };
+    // Its object ownership and ACL, recorded in the same write that creates it.
+    let access = super::acl::for_new_bucket(state, req, &record).await?;
+    record.config.extend(access);
     match state.meta.create_bucket(record).await {
         Ok(()) => {}
         Err(StoreError::BucketExists { owner }) if owner == req.principal.name() => {

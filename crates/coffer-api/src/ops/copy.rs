@@ -113,6 +113,8 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     let source = copy_source(state, req).await?;
     conditional::check_now(state, &target.name, &key, &condition).await?;
     let lock = retention::for_new_version(req, &target, now_ms())?;
+    // A copy gets the ACL its request asks for, never its source's (as on S3).
+    let access = super::acl::for_new_object(state, req, &target).await?;
     let replace = match req.vendor_header("metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -162,7 +164,8 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             size: staged.size,
             etag: etag.clone(),
             last_modified_ms: modified,
-            owner: req.principal.name().to_owned(),
+            owner: access.owner,
+            acl: access.acl,
             headers,
             // A checksum of the whole body still holds for the copy; one made
             // of parts' checksums belongs to the source's parts.

@@ -1,5 +1,6 @@
 //! The S3 operations, one module per family, and the router that picks one.
 
+mod acl;
 mod attributes;
 mod bucket;
 mod bucket_policy;
@@ -18,6 +19,7 @@ mod object;
 mod object_lock;
 mod object_tagging;
 mod public_access_block;
+mod ownership_controls;
 mod put;
 mod retention;
 mod tagging;
@@ -85,6 +87,15 @@ pub async fn dispatch(
         PutBucketTagging => tagging::put(state, &req, body, payload).await,
         GetBucketTagging => tagging::get(state, &req).await,
         DeleteBucketTagging => tagging::delete(state, &req).await,
+
+        // ACLs and object ownership.
+        PutBucketAcl => acl::put_bucket(state, &req, body, payload).await,
+        GetBucketAcl => acl::get_bucket(state, &req).await,
+        PutObjectAcl => acl::put_object(state, &req, body, payload).await,
+        GetObjectAcl => acl::get_object(state, &req).await,
+        PutBucketOwnershipControls => ownership_controls::put(state, &req, body, payload).await,
+        GetBucketOwnershipControls => ownership_controls::get(state, &req).await,
+        DeleteBucketOwnershipControls => ownership_controls::delete(state, &req).await,
 
         // Bucket operations.
         CreateBucket => bucket::create_bucket(state, &req, body, payload).await,

@@ -36,6 +36,7 @@ pub async fn put_object(
     retention::require_integrity(req, &lock)?;
     let mut headers = stored_headers(&req.headers, req.dialect)?;
     let rules = BodyRules::from_headers(&req.headers, payload)?;
+    let access = super::acl::for_new_object(state, req, &bucket).await?;
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
     if let Some(sealing) = &sealing {
         headers.extend_from_slice(sealing.stored_attributes());
@@ -56,7 +57,8 @@ pub async fn put_object(
             size: staged.size,
             etag: staged.etag(),
             last_modified_ms: now_ms(),
-            owner: req.principal.name().to_owned(),
+            owner: access.owner,
+            acl: access.acl,
             headers,
             checksum_type: checksum.as_ref().map(|_| FULL_OBJECT.to_owned()),
             checksum,

@@ -82,6 +82,8 @@ pub(super) fn object_record(etag: &str, blobs: &[(&BlobId, Option<u32>)]) -> Obj
             .collect(),
         envelope: Some(vec![1, 2, 3]),
         crc64: Some(42),
+        // Opaque to the store: every write and read must keep it as given.
+        acl: Some(r#"{"grants":[]}"#.into()),
         ..Default::default()
     }
 }

@@ -6,8 +6,16 @@ use crate::{BlobStore, Condition, MetadataStore, StoreError, UploadListQuery};
 
 pub(super) async fn multipart(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
     let bucket = new_bucket(meta, "mpu").await;
+    let acl = Some(r#"{"grants":[]}"#.to_owned());
     let id = meta
-        .create_upload(&bucket, "big", upload_record())
+        .create_upload(
+            &bucket,
+            "big",
+            crate::UploadRecord {
+                acl: acl.clone(),
+                ..upload_record()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(id.len(), 32);
@@ -16,6 +24,7 @@ pub(super) async fn multipart(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
         (upload.upload_id.as_str(), upload.key.as_str()),
         (id.as_str(), "big")
     );
+    assert_eq!(upload.acl, acl, "an upload keeps its ACL for the object");
     assert!(matches!(
         meta.get_upload(&bucket, "other", &id).await,
         Err(StoreError::NoSuchUpload)

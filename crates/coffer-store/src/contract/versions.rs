@@ -451,6 +451,23 @@ pub(super) async fn version_updates(meta: &dyn MetadataStore, blobs: &dyn BlobSt
         meta.get_object(&bucket, "k").await.unwrap().tags.is_empty(),
         "only the named version changed"
     );
+    // The ACL of one version: set, read back, removed.
+    let acl = Some(r#"{"grants":[{"grantee":"AllUsers","permission":"READ"}]}"#.to_owned());
+    let changed = meta
+        .update_version(&bucket, "k", id(&old), VersionChange::Acl(acl.clone()))
+        .await
+        .unwrap();
+    assert_eq!(changed.acl, acl);
+    assert_eq!(object_version(meta, &bucket, "k", id(&old)).await.acl, acl);
+    assert_eq!(
+        meta.get_object(&bucket, "k").await.unwrap().acl,
+        version_record(blobs, "any").await.acl,
+        "only the named version's ACL changed"
+    );
+    meta.update_version(&bucket, "k", id(&old), VersionChange::Acl(None))
+        .await
+        .unwrap();
+    assert_eq!(object_version(meta, &bucket, "k", id(&old)).await.acl, None);
     // Rewrap of a noncurrent version.
     assert!(
         meta.replace_envelope(&bucket, "k", id(&old), vec![1, 2, 3], vec![7])

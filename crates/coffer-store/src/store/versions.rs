@@ -23,7 +23,7 @@ use super::objects::free_extents;
 use super::{BUCKETS, BlobRefs, META, OBJECTS, PENDING_BLOBS, Store, VERSIONS, require_bucket};
 use crate::keys::{object_key, version_key, versions_of_key};
 use crate::records::{decode, encode};
-use crate::rules::{ImportPlan, check_removable, check_retention_change, seq_of, version_id};
+use crate::rules::{ImportPlan, apply_version_change, check_removable, seq_of, version_id};
 use crate::{
     BlobId, BucketRecord, DeleteMarker, FoundVersion, ObjectRecord, StoreError, StoredBody,
     Version, VersionChange, VersionRef, Versioning,
@@ -513,23 +513,7 @@ impl Store {
             let Version::Object(mut record) = version else {
                 return Err(StoreError::DeleteMarker);
             };
-            match change {
-                VersionChange::Tags(tags) => record.tags = tags,
-                VersionChange::LegalHold(on) => record.legal_hold = on,
-                VersionChange::Retention {
-                    retention,
-                    bypass_governance,
-                    now_ms,
-                } => {
-                    check_retention_change(
-                        record.retention.as_ref(),
-                        retention.as_ref(),
-                        bypass_governance,
-                        now_ms,
-                    )?;
-                    record.retention = retention;
-                }
-            }
+            apply_version_change(&mut record, change)?;
             versions.rewrite(place, record.clone())?;
             Ok(record)
         })

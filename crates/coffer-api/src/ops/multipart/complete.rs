@@ -133,6 +133,7 @@ pub async fn complete_upload(
         tags: upload.tags.clone(),
         retention: upload.retention.clone(),
         legal_hold: upload.legal_hold,
+        acl: upload.acl.clone(),
         upload_id: Some(id.clone()),
         ..Default::default()
     };

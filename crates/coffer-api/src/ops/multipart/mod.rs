@@ -58,11 +58,13 @@ pub async fn create_upload(
     // sealed independently under them with its own part number.
     let sealing = sse::seal_new(state, req, &bucket, &key)?;
     let lock = super::retention::for_new_version(req, &bucket, now_ms())?;
+    let access = super::acl::for_new_object(state, req, &bucket).await?;
     let upload = UploadRecord {
         upload_id: String::new(),
         key: key.clone(),
         initiated_ms: now_ms(),
-        owner: req.principal.name().to_owned(),
+        owner: access.owner,
+        acl: access.acl,
         headers: {
             let mut headers = stored_headers(&req.headers, req.dialect)?;
             if let Some(sealing) = &sealing {

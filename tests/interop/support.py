@@ -352,14 +352,15 @@ def destroy_bucket(client, bucket: str) -> None:
 
 
 def run_coffer(args: list[str], endpoint: str, access_key: str, secret_key: str,
-               check: bool = True) -> subprocess.CompletedProcess:
+               check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = _clean_env()
     env["AWS_ACCESS_KEY_ID"] = access_key
     env["AWS_SECRET_ACCESS_KEY"] = secret_key
     env["AWS_DEFAULT_REGION"] = REGION
     proc = subprocess.run(
         [str(coffer_bin()), *args, "--endpoint-url", endpoint],
-        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env=env, stdin=subprocess.DEVNULL if stdin is None else None, input=stdin,
+        capture_output=True, text=True, timeout=60,
     )
     if check:
         assert proc.returncode == 0, (

@@ -182,6 +182,8 @@ pub enum ErrorCode {
     NoSuchUser,
     /// Admin API: a user of that name or access key exists.
     UserAlreadyExists,
+    /// Admin API: the user has no policy attached.
+    NoSuchUserPolicy,
     /// Admin API: no endpoint at that path.
     NoSuchAdminEndpoint,
     /// Admin API: a background pass asked for is running elsewhere (another gateway holds its
@@ -273,6 +275,7 @@ impl ErrorCode {
             NoSuchUser => "NoSuchUser",
             UserAlreadyExists => "UserAlreadyExists",
             NoSuchAdminEndpoint => "NoSuchAdminEndpoint",
+            NoSuchUserPolicy => "NoSuchUserPolicy",
             PassInProgress => "PassInProgress",
             InternalError => "InternalError",
             ServiceUnavailable => "ServiceUnavailable",
@@ -326,7 +329,8 @@ impl ErrorCode {
             | NoSuchVersion
             | NoSuchUpload
             | NoSuchUser
-            | NoSuchAdminEndpoint => StatusCode::NOT_FOUND,
+            | NoSuchAdminEndpoint
+            | NoSuchUserPolicy => StatusCode::NOT_FOUND,
             BucketAlreadyExists
             | BucketAlreadyOwnedByYou
             | BucketNotEmpty

@@ -8,10 +8,10 @@
 //! Decrypt, ReEncrypt). `alibaba` serves the Alibaba Cloud KMS API
 //! (RPC style) over the same [`Kms`].
 //!
-//! Authorization is deliberately simple: root may do everything; any other
-//! user may use the data plane and the read-only calls (DescribeKey,
-//! ListKeys, ListAliases, GetKeyRotationStatus, ListKeyRotations), but may
-//! not create, change, disable, delete or import keys.
+//! Authorization: every call on a key is decided by the key's policy together with the
+//! caller's identity policy (`key_policy`, as AWS KMS decides it), before the KMS runs it.
+//! CreateKey needs root or an identity policy allowing `kms:CreateKey`; ListKeys and
+//! ListAliases are open to every user (they show ids and names, never use a key).
 //!
 //! Secrets: request and response bodies are never logged; decoded
 //! plaintexts and their base64 forms sit in [`Zeroizing`] buffers. The
@@ -19,6 +19,7 @@
 
 pub mod alibaba;
 mod data;
+pub mod key_policy;
 mod keys;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use self::key_policy::{KmsCaller, Refusal};
 use crate::body::ResponseBody;
 use crate::state::{AppState, Principal};
 
@@ -102,20 +104,24 @@ pub async fn serve(
         Ok(principal) => principal,
         Err(error) => return error.response(),
     };
+    let caller = match KmsCaller::direct(state, &principal).await {
+        Ok(caller) => caller,
+        Err(error) => return KmsApiError::internal("user policy lookup", error.message).response(),
+    };
     let target = target_of(parts).unwrap_or_default().to_owned();
-    handle(kms, &principal, &target, body).await
+    handle(kms, caller, &target, body).await
 }
 
 /// Runs the KMS operation `target` (the `X-Amz-Target` value) for an
-/// authenticated `principal`. Never fails: errors become KMS JSON errors.
+/// authenticated `caller`. Never fails: errors become KMS JSON errors.
 pub async fn handle(
     kms: Arc<dyn Kms>,
-    principal: &Principal,
+    caller: KmsCaller,
     target: &str,
     body: Bytes,
 ) -> Response<ResponseBody> {
     let result = match Operation::from_target(target) {
-        Some(operation) => run(kms, principal, operation, &body).await,
+        Some(operation) => run(kms, caller, operation, &body).await,
         None => Err(KmsApiError::new(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
@@ -137,24 +143,30 @@ pub async fn handle(
 
 async fn run(
     kms: Arc<dyn Kms>,
-    principal: &Principal,
+    caller: KmsCaller,
     operation: Operation,
     body: &[u8],
 ) -> KmsResult<Vec<u8>> {
-    if operation.administers_keys() && !principal.is_root() {
-        return Err(KmsApiError::access_denied(format!(
-            "User: {} is not authorized to perform: kms:{}",
-            principal.name(),
-            operation.name()
-        )));
-    }
     let call = Call {
         kms,
         ctx: CallContext {
-            principal: principal.name().to_owned(),
+            principal: caller.principal().name().to_owned(),
             resource: None,
         },
     };
+    // A body that is not a JSON object names no key; the operation then refuses it.
+    let fields: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    call.blocking(move |kms, _| {
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        authorize(kms, &caller, operation, &field).map_err(KmsApiError::from)
+    })
+    .await?;
     use Operation as Op;
     match operation {
         Op::CreateKey => keys::create_key(&call, body).await,
@@ -182,6 +194,26 @@ async fn run(
         Op::Encrypt => data::encrypt(&call, body).await,
         Op::Decrypt => data::decrypt(&call, body).await,
         Op::ReEncrypt => data::re_encrypt(&call, body).await,
+        Op::GetKeyPolicy => keys::get_key_policy(&call, body).await,
+        Op::PutKeyPolicy => keys::put_key_policy(&call, body).await,
+        Op::ListKeyPolicies => keys::list_key_policies(&call, body).await,
+    }
+}
+
+/// Whether `caller` may run `operation` on the keys its request names (`field`), as their
+/// key policies decide; blocking (it reads the policies).
+fn authorize(
+    kms: &dyn Kms,
+    caller: &KmsCaller,
+    operation: Operation,
+    field: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Refusal> {
+    match key_policy::keys_of(kms, operation, field)? {
+        Some(keys) => keys
+            .iter()
+            .try_for_each(|(action, key)| caller.authorize(kms, action, key)),
+        None if operation == Operation::CreateKey => caller.authorize_without_key("kms:CreateKey"),
+        None => Ok(()),
     }
 }
 
@@ -231,6 +263,9 @@ operations!(
     Encrypt,
     Decrypt,
     ReEncrypt,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
 );
 
 impl Operation {
@@ -238,25 +273,6 @@ impl Operation {
         target
             .strip_prefix(TARGET_PREFIX)
             .and_then(Operation::from_name)
-    }
-
-    /// Operations that change keys (only root may call them); the data
-    /// plane and the read-only calls are open to every user.
-    fn administers_keys(self) -> bool {
-        use Operation as Op;
-        !matches!(
-            self,
-            Op::DescribeKey
-                | Op::ListKeys
-                | Op::ListAliases
-                | Op::GetKeyRotationStatus
-                | Op::ListKeyRotations
-                | Op::GenerateDataKey
-                | Op::GenerateDataKeyWithoutPlaintext
-                | Op::Encrypt
-                | Op::Decrypt
-                | Op::ReEncrypt
-        )
     }
 }
 
@@ -327,6 +343,15 @@ impl KmsApiError {
     fn response(&self) -> Response<ResponseBody> {
         let body = serde_json::json!({"__type": self.aws_type, "message": self.message});
         json_response(self.status, body.to_string().into_bytes())
+    }
+}
+
+impl From<Refusal> for KmsApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Denied(message) => KmsApiError::access_denied(message),
+            Refusal::Kms(error) => error.into(),
+        }
     }
 }
 

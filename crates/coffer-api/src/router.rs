@@ -143,6 +143,18 @@ pub enum AdminOperation {
     DeleteUser {
         name: String,
     },
+    /// `GET users/<name>/policy`: the user's identity policy (name still percent-encoded).
+    GetUserPolicy {
+        name: String,
+    },
+    /// `PUT users/<name>/policy`: attach or replace it.
+    PutUserPolicy {
+        name: String,
+    },
+    /// `DELETE users/<name>/policy`: detach it.
+    DeleteUserPolicy {
+        name: String,
+    },
     ListServiceKeys,
     RotateServiceKey,
     RewrapAll,
@@ -398,6 +410,16 @@ impl AdminOperation {
             (&Method::POST, Some(("sweeper", "run"))) => RunSweeper,
             (&Method::POST, None) if rest == "clock" => AdvanceClock,
             (&Method::POST, None) if rest == "users" => AddUser,
+            (method, Some(("users", tail))) if tail.ends_with("/policy") => {
+                let name = tail.trim_end_matches("/policy").to_owned();
+                match method {
+                    _ if name.is_empty() || name.contains('/') => Unknown,
+                    &Method::GET => GetUserPolicy { name },
+                    &Method::PUT => PutUserPolicy { name },
+                    &Method::DELETE => DeleteUserPolicy { name },
+                    _ => Unknown,
+                }
+            }
             (&Method::DELETE, Some(("users", name))) if !name.is_empty() => DeleteUser {
                 name: name.to_owned(),
             },
@@ -416,6 +438,9 @@ impl AdminOperation {
             AdminOperation::ListBuckets => "AdminListBuckets",
             AdminOperation::AddUser => "AdminAddUser",
             AdminOperation::DeleteUser { .. } => "AdminDeleteUser",
+            AdminOperation::GetUserPolicy { .. } => "AdminGetUserPolicy",
+            AdminOperation::PutUserPolicy { .. } => "AdminPutUserPolicy",
+            AdminOperation::DeleteUserPolicy { .. } => "AdminDeleteUserPolicy",
             AdminOperation::ListServiceKeys => "AdminListServiceKeys",
             AdminOperation::RotateServiceKey => "AdminRotateServiceKey",
             AdminOperation::RewrapAll => "AdminRewrapAll",
@@ -714,6 +739,42 @@ mod tests {
             (
                 "DELETE",
                 "/_coffer/admin/users/",
+                &[],
+                Admin(AdminOperation::Unknown),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/users/a%2Fb/policy",
+                &[],
+                Admin(AdminOperation::GetUserPolicy {
+                    name: "a%2Fb".to_owned(),
+                }),
+            ),
+            (
+                "PUT",
+                "/_coffer/admin/users/bob/policy",
+                &[],
+                Admin(AdminOperation::PutUserPolicy {
+                    name: "bob".to_owned(),
+                }),
+            ),
+            (
+                "DELETE",
+                "/_coffer/admin/users/bob/policy",
+                &[],
+                Admin(AdminOperation::DeleteUserPolicy {
+                    name: "bob".to_owned(),
+                }),
+            ),
+            (
+                "POST",
+                "/_coffer/admin/users/bob/policy",
+                &[],
+                Admin(AdminOperation::Unknown),
+            ),
+            (
+                "GET",
+                "/_coffer/admin/users//policy",
                 &[],
                 Admin(AdminOperation::Unknown),
             ),

@@ -1,4 +1,4 @@
-//! The admin API client behind `coffer user …`, `coffer sse …`, `coffer ls --owners` and
+//! The admin API client behind `coffer user …` (and `coffer user policy …`), `coffer sse …`, `coffer ls --owners` and
 //! `coffer kms audit/usage`.
 
 use http::Method;
@@ -65,6 +65,43 @@ pub async fn list_users(client: &SignedClient) -> Result<Vec<ListedUser>, Client
 pub async fn remove_user(client: &SignedClient, name: &str) -> Result<(), ClientError> {
     let path = format!("{USERS}/{}", utf8_percent_encode(name, NON_ALPHANUMERIC));
     client.send(Method::DELETE, &path, Vec::new()).await?;
+    Ok(())
+}
+
+/// The admin path of `name`'s identity policy.
+fn user_policy_path(name: &str) -> String {
+    format!(
+        "{USERS}/{}/policy",
+        utf8_percent_encode(name, NON_ALPHANUMERIC)
+    )
+}
+
+/// Attaches `document` (IAM policy JSON) to the user `name`, replacing any policy it had; the
+/// server refuses a document it cannot parse, with the parser's reason.
+pub async fn put_user_policy(
+    client: &SignedClient,
+    name: &str,
+    document: Vec<u8>,
+) -> Result<(), ClientError> {
+    client
+        .send(Method::PUT, &user_policy_path(name), document)
+        .await?;
+    Ok(())
+}
+
+/// The policy attached to the user `name`, as it was put.
+pub async fn get_user_policy(client: &SignedClient, name: &str) -> Result<String, ClientError> {
+    let (_, response) = client
+        .send(Method::GET, &user_policy_path(name), Vec::new())
+        .await?;
+    String::from_utf8(response.to_vec()).map_err(|e| ClientError::BadResponse(e.to_string()))
+}
+
+/// Detaches the policy of the user `name`.
+pub async fn delete_user_policy(client: &SignedClient, name: &str) -> Result<(), ClientError> {
+    client
+        .send(Method::DELETE, &user_policy_path(name), Vec::new())
+        .await?;
     Ok(())
 }
 

@@ -115,6 +115,15 @@ pub struct SealedKey {
     pub import_commitment: Option<String>,
     /// BYOK: the key's pending import tokens, ordered by `token_sha256`.
     pub import_tokens: Vec<SealedImportToken>,
+    /// Who created the key (a user name, `root`, or the service for a managed key): its
+    /// default key policy names it. Absent in records written before key policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// The key policy set by CreateKey's `Policy` or PutKeyPolicy, sealed under
+    /// `kms-key-policy:<key id>` (base64), which binds it to its key and makes an edit in the
+    /// store detectable. Absent: the default policy (`crate::key_policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_policy: Option<String>,
 }
 
 /// A key's automatic rotation settings.

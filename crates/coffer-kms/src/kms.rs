@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use coffer_crypto::SymmetricKey;
 
+pub use crate::key_policy::KeyPolicy;
+
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -89,6 +91,10 @@ pub struct CreateKey {
     pub origin: Origin,
     /// Tag keys and values.
     pub tags: Vec<(String, String)>,
+    /// The key policy (`Policy`), already validated by the caller
+    /// ([`crate::key_policy::check_document`] and a policy parser); `None`: the default
+    /// policy of a key created by `ctx.principal`.
+    pub policy: Option<String>,
 }
 
 /// DescribeKey's answer (and most admin calls').
@@ -372,6 +378,15 @@ pub trait KmsDataPlane: Send + Sync {
     /// The key the service uses for SSE-KMS when a request names none
     /// (alias `alias/aws/s3`), created on first use.
     fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError>;
+
+    /// The key id a ciphertext blob names, read from the blob without decrypting it, so
+    /// that a key policy can be checked before Decrypt or ReEncrypt; `Ok(None)` when this
+    /// backend cannot tell (the caller must then name the key), `InvalidCiphertext` for a
+    /// blob it could never decrypt.
+    fn key_id_of_ciphertext(&self, ciphertext_blob: &[u8]) -> Result<Option<String>, KmsError> {
+        let _ = ciphertext_blob;
+        Ok(None)
+    }
 }
 
 /// Key administration: creating keys, their states, aliases, rotation and
@@ -466,6 +481,38 @@ pub trait KmsAdmin: Send + Sync {
     ) -> Result<(), KmsError>;
     /// Deletes an EXTERNAL key's material; the key becomes PendingImport.
     fn delete_imported_key_material(&self, ctx: &CallContext, key: KeyRef) -> Result<(), KmsError>;
+    // Key policies (documents: `crate::key_policy`). A backend that keeps none answers
+    // `None` from both lookups, and callers then use the default of a key whose creator is
+    // unknown.
+    /// GetKeyPolicy: the key's policy, as set or the default (audited).
+    fn get_key_policy(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+    ) -> Result<Option<KeyPolicy>, KmsError> {
+        let _ = (ctx, key);
+        Ok(None)
+    }
+    /// PutKeyPolicy: replaces the key's policy with `document`, which the caller validated.
+    fn put_key_policy(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        document: &str,
+    ) -> Result<(), KmsError> {
+        let _ = (ctx, key, document);
+        Err(KmsError::Validation(
+            "this KMS backend keeps no key policies".into(),
+        ))
+    }
+    /// The key's policy for an authorization decision before a call: like
+    /// [`get_key_policy`](Self::get_key_policy), but not itself a KMS request, so neither
+    /// audited nor refused for the key's state.
+    fn key_policy(&self, key: KeyRef) -> Result<Option<KeyPolicy>, KmsError> {
+        let _ = key;
+        Ok(None)
+    }
+
     // The audit log.
     /// Up to `limit` audit lines after sequence number `after` (0: from the
     /// start), oldest first: the admin API's audit endpoint, not a KMS API

@@ -12,6 +12,8 @@
 //!   made to refuse key use while it is not known to be. External
 //!   backends will sit beside it the way rustls adds crypto providers, each
 //!   passing the `contract` suite.
+//! - [`key_policy`]: key policy documents: the defaults, the limits; stored by the
+//!   backend with each key, evaluated by the KMS API and the S3 layer.
 //! - [`keystore`]: where the embedded KMS keeps its sealed records, behind
 //!   the [`keystore::KeyStore`] trait (get, list, compare-and-swap of one
 //!   record, audit append); [`keystore::file::FileKeyStore`] is
@@ -29,6 +31,7 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod embedded;
+pub mod key_policy;
 pub mod keystore;
 pub mod kms;
 #[cfg(any(test, feature = "testing"))]

@@ -463,6 +463,21 @@ impl MetadataStore for PgMetadata {
         write!(self, async move |tx| users::remove(tx, &name).await)
     }
 
+    fn user_by_name(&self, name: &str) -> StoreFuture<'_, Option<UserRecord>> {
+        let name = name.to_owned();
+        read!(self, async move |tx| users::by_name(tx, &name).await)
+    }
+
+    fn set_user_policy(&self, name: &str, policy: Option<String>) -> StoreFuture<'_, bool> {
+        let name = name.to_owned();
+        write!(self, async move |tx| users::set_policy(
+            tx,
+            &name,
+            policy.clone()
+        )
+        .await)
+    }
+
     fn add_pending_blob(&self, blob: &BlobId, since: SystemTime) -> StoreFuture<'_, ()> {
         let (blob, since_ms) = (blob.clone(), epoch_ms(since));
         write!(self, async move |tx| pending::add(tx, &blob, since_ms)

@@ -46,6 +46,38 @@ pub(crate) async fn by_access_key(
     Ok(row.map(|r| decode(r.get::<_, &str>(0))).transpose()?)
 }
 
+pub(crate) async fn by_name(tx: &Tx<'_>, name: &str) -> Result<Option<UserRecord>, Error> {
+    let row = query_opt(tx, "SELECT record FROM users WHERE name = $1", &[&name]).await?;
+    Ok(row.map(|r| decode(r.get::<_, &str>(0))).transpose()?)
+}
+
+/// Replaces the user's policy in its record (read for update, so a concurrent change of the
+/// same user serialises behind this one).
+pub(crate) async fn set_policy(
+    tx: &Tx<'_>,
+    name: &str,
+    policy: Option<String>,
+) -> Result<bool, Error> {
+    let row = query_opt(
+        tx,
+        "SELECT record FROM users WHERE name = $1 FOR UPDATE",
+        &[&name],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let mut user: UserRecord = decode(row.get::<_, &str>(0))?;
+    user.policy = policy;
+    execute(
+        tx,
+        "UPDATE users SET record = $2 WHERE name = $1",
+        &[&name, &encode(&user)?],
+    )
+    .await?;
+    Ok(true)
+}
+
 pub(crate) async fn list(tx: &Tx<'_>) -> Result<Vec<UserRecord>, Error> {
     let rows = query(tx, "SELECT record FROM users ORDER BY name", &[]).await?;
     rows.iter()

@@ -96,6 +96,7 @@ impl Gateway {
                     key_spec: KeySpec::SymmetricDefault,
                     origin: Origin::Generated,
                     tags: Vec::new(),
+                    policy: None,
                 },
             )
             .unwrap()
@@ -537,6 +538,7 @@ fn a_watcher_that_cannot_start_leaves_the_kms_refusing() {
                 key_spec: KeySpec::SymmetricDefault,
                 origin: Origin::Generated,
                 tags: Vec::new(),
+                policy: None,
             },
         )
         .unwrap()

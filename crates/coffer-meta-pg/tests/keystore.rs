@@ -98,6 +98,7 @@ fn new_key(kms: &EmbeddedKms, description: &str) -> String {
             key_spec: KeySpec::SymmetricDefault,
             origin: Origin::Generated,
             tags: Vec::new(),
+            policy: None,
         },
     )
     .unwrap()

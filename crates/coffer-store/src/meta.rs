@@ -316,6 +316,14 @@ pub trait MetadataStore: Send + Sync {
     /// Every user, sorted by name.
     fn list_users(&self) -> StoreFuture<'_, Vec<UserRecord>>;
 
+    /// The user named `name`, if any.
+    fn user_by_name(&self, name: &str) -> StoreFuture<'_, Option<UserRecord>>;
+
+    /// Replaces the identity policy of the user `name` (`None` removes it), atomically with
+    /// respect to every other user change; returns whether there is such a user (nothing is
+    /// written when there is not).
+    fn set_user_policy(&self, name: &str, policy: Option<String>) -> StoreFuture<'_, bool>;
+
     /// Removes a user and its access key; returns whether there was one.
     fn remove_user(&self, name: &str) -> StoreFuture<'_, bool>;
 

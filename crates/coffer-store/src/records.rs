@@ -361,6 +361,10 @@ pub struct UserRecord {
     pub sealed_secret: Vec<u8>,
     /// Creation time, in milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// The identity policy attached to the user (an IAM JSON document, validated by the API
+    /// before it is stored; opaque here). Absent in records written before user policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl fmt::Debug for UserRecord {
@@ -369,6 +373,7 @@ impl fmt::Debug for UserRecord {
             .field("name", &self.name)
             .field("access_key", &self.access_key)
             .field("created_ms", &self.created_ms)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }

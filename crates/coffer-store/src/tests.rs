@@ -606,6 +606,7 @@ fn reopen_collects_orphans_and_keeps_committed_data() {
             access_key: "AK".into(),
             sealed_secret: vec![9],
             created_ms: 5,
+            policy: None,
         })
         .unwrap();
         // Finished but never committed; and a temp file from an interrupted write.
@@ -665,6 +666,7 @@ fn users() {
         access_key: ak.into(),
         sealed_secret: vec![1, 2, 3],
         created_ms: 7,
+        policy: None,
     };
     s.put_user(user("bob", "AKBOB")).unwrap();
     s.put_user(user("ann", "AKANN")).unwrap();

@@ -3,7 +3,8 @@
 //! bucket with its owner (`buckets.rs`), service keys, rewrap and the sealing
 //! of plaintext objects (`plaintext.rs`), how one object is sealed
 //! (`protection.rs`), the KMS audit log (`audit.rs`), which objects a KMS key
-//! protects (`kms_usage.rs`), and background passes run now (lifecycle,
+//! protects (`kms_usage.rs`), users' identity policies (`user_policy.rs`), and background
+//! passes run now (lifecycle,
 //! sweeper: under their leases, 409 `PassInProgress` while another gateway
 //! runs one).
 
@@ -12,6 +13,7 @@ mod buckets;
 mod kms_usage;
 mod plaintext;
 mod protection;
+mod user_policy;
 
 use std::time::Duration;
 
@@ -87,6 +89,11 @@ pub async fn handle(
         AdminOperation::KmsAudit => json(StatusCode::OK, &audit::page(state, req).await?),
         AdminOperation::KmsUsage => json(StatusCode::OK, &kms_usage::of_key(state, req).await?),
         AdminOperation::AddUser => add_user(state, req, body, payload).await,
+        AdminOperation::GetUserPolicy { name } => user_policy::get(state, &name).await,
+        AdminOperation::PutUserPolicy { name } => {
+            user_policy::put(state, req, &name, body, payload).await
+        }
+        AdminOperation::DeleteUserPolicy { name } => user_policy::delete(state, &name).await,
         AdminOperation::DeleteUser { name } => {
             let name = crate::request::path_decode(&name)?;
             if state.meta.remove_user(&name).await? {
@@ -173,6 +180,7 @@ async fn add_user(
         access_key: access_key.clone(),
         sealed_secret,
         created_ms: now_ms(),
+        policy: None,
     };
     match state.meta.add_user(user).await {
         Ok(()) => {}

@@ -1,4 +1,4 @@
-//! Key administration: lifecycle, tags, aliases, rotation and BYOK import.
+//! Key administration: lifecycle, tags, aliases, rotation, BYOK import and key policies.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +47,9 @@ struct CreateKeyRequest {
     #[serde(default)]
     tags: Vec<Tag>,
     multi_region: Option<bool>,
+    /// The key policy; absent: the default for the caller. (`BypassPolicyLockoutSafetyCheck`
+    /// is accepted and ignored: root can always repair a policy.)
+    policy: Option<String>,
 }
 
 pub(super) async fn create_key(call: &Call, body: &[u8]) -> KmsResult<Vec<u8>> {
@@ -93,11 +96,15 @@ pub(super) async fn create_key(call: &Call, body: &[u8]) -> KmsResult<Vec<u8>> {
             "Description must be at most 8192 characters.",
         ));
     }
+    if let Some(policy) = &request.policy {
+        super::key_policy::validate(policy).map_err(malformed_policy)?;
+    }
     let create = CreateKey {
         description,
         key_spec,
         origin,
         tags: tag_pairs(request.tags),
+        policy: request.policy,
     };
     let metadata = call
         .blocking(move |kms, ctx| Ok(kms.create_key(ctx, create)?))
@@ -511,4 +518,78 @@ pub(super) async fn delete_imported_key_material(call: &Call, body: &[u8]) -> Km
     call.blocking(move |kms, ctx| Ok(kms.delete_imported_key_material(ctx, &request.key_id)?))
         .await?;
     to_json(&json!({}), 0)
+}
+
+// ----------------------------------------------------------------- key policies
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyPolicyRequest {
+    key_id: String,
+    policy_name: Option<String>,
+    policy: Option<String>,
+}
+
+/// AWS's answer to a policy document it cannot accept.
+fn malformed_policy(message: String) -> KmsApiError {
+    KmsApiError::new(
+        http::StatusCode::BAD_REQUEST,
+        "MalformedPolicyDocumentException",
+        message,
+    )
+}
+
+/// The policy name, which AWS requires for Get/PutKeyPolicy (only `default` exists).
+fn policy_name(name: Option<&str>) -> KmsResult<()> {
+    let name = name.unwrap_or(coffer_kms::key_policy::POLICY_NAME);
+    coffer_kms::key_policy::check_document(Some(name), "{}")?;
+    Ok(())
+}
+
+pub(super) async fn get_key_policy(call: &Call, body: &[u8]) -> KmsResult<Vec<u8>> {
+    let request: KeyPolicyRequest = parse(body)?;
+    key_ref(&request.key_id)?;
+    policy_name(request.policy_name.as_deref())?;
+    let policy = call
+        .blocking(move |kms, ctx| {
+            let key = request.key_id.as_str();
+            match kms.get_key_policy(ctx, key)? {
+                Some(policy) => Ok(policy.document),
+                // A backend that keeps no policies: the default of an unknown creator.
+                None => {
+                    kms.describe_key(ctx, key)?;
+                    Ok(coffer_kms::key_policy::default_policy(None))
+                }
+            }
+        })
+        .await?;
+    to_json(
+        &json!({"Policy": policy, "PolicyName": coffer_kms::key_policy::POLICY_NAME}),
+        0,
+    )
+}
+
+pub(super) async fn put_key_policy(call: &Call, body: &[u8]) -> KmsResult<Vec<u8>> {
+    let request: KeyPolicyRequest = parse(body)?;
+    key_ref(&request.key_id)?;
+    policy_name(request.policy_name.as_deref())?;
+    let Some(policy) = request.policy else {
+        return Err(KmsApiError::validation("Policy is required."));
+    };
+    super::key_policy::validate(&policy).map_err(malformed_policy)?;
+    call.blocking(move |kms, ctx| Ok(kms.put_key_policy(ctx, &request.key_id, &policy)?))
+        .await?;
+    to_json(&json!({}), 0)
+}
+
+pub(super) async fn list_key_policies(call: &Call, body: &[u8]) -> KmsResult<Vec<u8>> {
+    let request: KeyIdRequest = parse(body)?;
+    key_ref(&request.key_id)?;
+    // Every key has exactly one policy, `default`; the call still checks that the key exists.
+    call.blocking(move |kms, ctx| Ok(kms.describe_key(ctx, &request.key_id)?))
+        .await?;
+    to_json(
+        &json!({"PolicyNames": [coffer_kms::key_policy::POLICY_NAME], "Truncated": false}),
+        0,
+    )
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use coffer_crypto::SymmetricKey;
 use coffer_kms::kms::{
-    AliasEntry, Ciphertext, CreateKey, GeneratedDataKey, ImportParameters, KeyMetadata, KeyRef,
-    KeySpec, KeyState, Origin, Plaintext, RotationEntry, RotationStatus, WrappingAlgorithm,
+    AliasEntry, Ciphertext, CreateKey, GeneratedDataKey, ImportParameters, KeyMetadata, KeyPolicy,
+    KeyRef, KeySpec, KeyState, Origin, Plaintext, RotationEntry, RotationStatus, WrappingAlgorithm,
     WrappingKeySpec,
 };
 use coffer_kms::{CallContext, EncryptionContext, KmsAdmin, KmsDataPlane, KmsError};
@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use zeroize::Zeroizing;
 
+use super::key_policy::KmsCaller;
 use super::{base64, handle, verify_signature};
 use crate::state::Principal;
 
@@ -155,9 +156,22 @@ impl KmsDataPlane for FakeKms {
         self.record(ctx, "default_sse_key")?;
         Ok(self.metadata())
     }
+    fn key_id_of_ciphertext(&self, _blob: &[u8]) -> Result<Option<String>, KmsError> {
+        Ok(Some(KEY_ID.into()))
+    }
 }
 
 impl KmsAdmin for FakeKms {
+    /// The one key's policy: the default of a key alice created (not recorded: a lookup
+    /// for a decision is not a call).
+    fn key_policy(&self, _key: KeyRef) -> Result<Option<KeyPolicy>, KmsError> {
+        Ok(Some(KeyPolicy {
+            key_id: KEY_ID.into(),
+            arn: ARN.into(),
+            document: coffer_kms::key_policy::default_policy(Some("alice")),
+            explicit: false,
+        }))
+    }
     fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
         self.record(ctx, "create_key")?;
         let mut m = self.metadata();
@@ -309,8 +323,18 @@ impl KmsAdmin for FakeKms {
     }
 }
 
+/// The key's creator.
 fn user() -> Principal {
     Principal::User("alice".into())
+}
+
+/// A user the key's policy does not name.
+fn other_user() -> Principal {
+    Principal::User("bob".into())
+}
+
+fn root() -> KmsCaller {
+    KmsCaller::with_policy(Principal::Root, None, None)
 }
 
 /// Runs one operation; returns (status, `__type` or "", JSON body).
@@ -322,7 +346,7 @@ async fn call_as(
 ) -> (u16, Value) {
     let response = handle(
         kms.clone(),
-        principal,
+        KmsCaller::with_policy(principal.clone(), None, None),
         &format!("TrentService.{operation}"),
         Bytes::from(body.to_owned()),
     )
@@ -363,13 +387,13 @@ async fn unknown_operations_and_targets_are_refused() {
     );
     let response = handle(
         kms.clone(),
-        &Principal::Root,
+        root(),
         "DynamoDB_20120810.ListTables",
         Bytes::new(),
     )
     .await;
     assert_eq!(response.status(), 400);
-    let response = handle(kms.clone(), &Principal::Root, "ListKeys", Bytes::new()).await;
+    let response = handle(kms.clone(), root(), "ListKeys", Bytes::new()).await;
     assert_eq!(response.status(), 400);
     assert!(kms.calls().is_empty());
 }
@@ -633,10 +657,15 @@ async fn kms_errors_keep_their_aws_type_and_internal_ones_their_secrets() {
 }
 
 #[tokio::test]
-async fn users_may_use_keys_but_not_administer_them() {
+async fn key_policies_decide_who_uses_and_administers_a_key() {
     let kms = Arc::new(FakeKms::default());
+    // Bob is not in the key's policy, and has no identity policy: refused everything on the
+    // key, before the KMS is called.
     for (operation, body) in [
-        ("CreateKey", "{}"),
+        ("Encrypt", r#"{"KeyId":"k","Plaintext":"aGk="}"#),
+        ("GenerateDataKey", r#"{"KeyId":"k","KeySpec":"AES_256"}"#),
+        ("Decrypt", r#"{"CiphertextBlob":"aGk="}"#),
+        ("DescribeKey", r#"{"KeyId":"k"}"#),
         ("DisableKey", r#"{"KeyId":"k"}"#),
         ("ScheduleKeyDeletion", r#"{"KeyId":"k"}"#),
         (
@@ -645,29 +674,54 @@ async fn users_may_use_keys_but_not_administer_them() {
         ),
         ("ImportKeyMaterial", r#"{"KeyId":"k"}"#),
         ("RotateKeyOnDemand", r#"{"KeyId":"k"}"#),
+        (
+            "PutKeyPolicy",
+            r#"{"KeyId":"k","PolicyName":"default","Policy":"{}"}"#,
+        ),
+        ("GetKeyPolicy", r#"{"KeyId":"k","PolicyName":"default"}"#),
+        ("CreateKey", "{}"),
     ] {
-        let answer = call_as(&kms, &user(), operation, body).await;
+        let answer = call_as(&kms, &other_user(), operation, body).await;
         assert_error(&answer, 400, "AccessDeniedException");
+        let message = answer.1["message"].as_str().unwrap_or_default();
         assert!(
-            answer.1["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains(operation)
+            message.contains(&format!("kms:{operation}"))
+                && message.contains("arn:aws:iam::000000000000:user/bob"),
+            "{message}"
         );
     }
-    assert!(kms.calls().is_empty());
+    // A request that does not name the key its operation needs runs nothing.
+    assert_error(
+        &call_as(&kms, &other_user(), "Encrypt", r#"{"Plaintext":"aGk="}"#).await,
+        400,
+        "ValidationException",
+    );
+    // The creator may not create keys either without an identity policy allowing it.
+    assert_error(
+        &call_as(&kms, &user(), "CreateKey", "{}").await,
+        400,
+        "AccessDeniedException",
+    );
+    assert!(kms.calls().is_empty(), "{:?}", kms.calls());
+    // Listing names no key and is open to every user.
+    for (operation, body) in [("ListKeys", ""), ("ListAliases", "{}")] {
+        let answer = call_as(&kms, &other_user(), operation, body).await;
+        assert_eq!(answer.0, 200, "{operation}: {}", answer.1);
+    }
+    // The creator uses and administers the key.
     for (operation, body) in [
         ("Encrypt", r#"{"KeyId":"k","Plaintext":"aGk="}"#),
         ("DescribeKey", r#"{"KeyId":"k"}"#),
-        ("ListKeys", ""),
-        ("ListAliases", "{}"),
+        ("DisableKey", r#"{"KeyId":"k"}"#),
         ("GenerateDataKey", r#"{"KeyId":"k","KeySpec":"AES_256"}"#),
     ] {
         let answer = call_as(&kms, &user(), operation, body).await;
         assert_eq!(answer.0, 200, "{operation}: {}", answer.1);
     }
     assert!(
-        kms.calls().iter().all(|c| c.starts_with("alice:")),
+        kms.calls()
+            .iter()
+            .all(|c| c.starts_with("alice:") || c.starts_with("bob:list")),
         "{:?}",
         kms.calls()
     );

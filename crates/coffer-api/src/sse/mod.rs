@@ -6,6 +6,7 @@
 //! HEAD, rewrap) goes through the wrappers here, so there is one sealing
 //! path and one opening path (DESIGN.md §1.5).
 
+mod key_access;
 mod request;
 mod response;
 
@@ -42,6 +43,7 @@ pub fn seal_new(
     key: &str,
 ) -> ApiResult<Option<Sealing>> {
     let protection = requested(req, bucket, &state.settings.default_protection)?;
+    key_access::check_sealing(state, req, &protection)?;
     let object = ObjectName {
         bucket: &bucket.name,
         key,
@@ -109,6 +111,7 @@ pub fn open(
     copy_source: bool,
 ) -> ApiResult<Opening> {
     let customer = customer_key(req, copy_source)?;
+    key_access::check_opening(state, req, envelope)?;
     state
         .keys
         .open(&caller(req), envelope, object, customer)
@@ -125,6 +128,9 @@ pub fn open_stored(
     copy_source: bool,
 ) -> ApiResult<Option<Opening>> {
     let customer = customer_key(req, copy_source)?;
+    if let Some(envelope) = envelope {
+        key_access::check_opening(state, req, envelope)?;
+    }
     state
         .keys
         .open_stored(&caller(req), envelope, object, customer)
@@ -141,6 +147,7 @@ pub fn completed_envelope(
     parts: &[(u32, u64)],
 ) -> ApiResult<Vec<u8>> {
     let customer = customer_key(req, false)?;
+    key_access::check_opening(state, req, upload_envelope)?;
     state
         .keys
         .complete_upload(&caller(req), upload_envelope, object, customer, parts)

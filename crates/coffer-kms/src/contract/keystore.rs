@@ -81,6 +81,8 @@ pub fn sample_key(key_id: &str, description: &str, token_digits: &[char]) -> Key
         ],
         import_commitment: Some("Y29tbWl0".to_owned()),
         import_tokens,
+        creator: Some("alice".to_owned()),
+        sealed_policy: Some("cG9saWN5".to_owned()),
     }))
 }
 

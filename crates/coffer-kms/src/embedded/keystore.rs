@@ -4,7 +4,9 @@
 //!
 //! Every secret is sealed by the root key under a context naming what it is
 //! and whose: `kms-cmk:<key id>:v<n>` (material), `kms-byok-commitment:<key id>`,
-//! `kms-import-key:<key id>:<token sha256>` (RSA wrapping private key).
+//! `kms-import-key:<key id>:<token sha256>` (RSA wrapping private key),
+//! `kms-key-policy:<key id>` (a key policy set for the key: not secret, but sealed so that
+//! it is bound to its key and cannot be edited in the store unnoticed).
 //! [`RootIntegrity`] seals the file backend's digest under `kms-keystore:v1`.
 //! Import tokens are stored only as their SHA-256. Times are RFC 3339.
 
@@ -84,6 +86,10 @@ pub struct Cmk {
     pub rotation: Rotation,
     /// BYOK: HMAC commitment to the material imported first.
     pub import_commitment: Option<[u8; 32]>,
+    /// Who created the key (`None`: before key policies were recorded).
+    pub creator: Option<String>,
+    /// The key policy set for the key; `None`: the default one.
+    pub policy: Option<String>,
 }
 
 #[derive(Clone)]
@@ -135,6 +141,10 @@ fn material_context(key_id: &str, version: u32) -> String {
 
 fn commitment_context(key_id: &str) -> String {
     format!("kms-byok-commitment:{key_id}")
+}
+
+fn policy_context(key_id: &str) -> String {
+    format!("kms-key-policy:{key_id}")
 }
 
 fn import_key_context(key_id: &str, token_sha256: &str) -> String {
@@ -244,6 +254,11 @@ pub fn seal_key<'a>(
         .import_commitment
         .map(|c| seal(root, &commitment_context(&cmk.key_id), &c))
         .transpose()?;
+    let sealed_policy = cmk
+        .policy
+        .as_ref()
+        .map(|policy| seal(root, &policy_context(&cmk.key_id), policy.as_bytes()))
+        .transpose()?;
     let mut import_tokens = Vec::new();
     for (hash, token) in tokens {
         import_tokens.push(SealedImportToken {
@@ -278,6 +293,8 @@ pub fn seal_key<'a>(
         versions,
         import_commitment,
         import_tokens,
+        creator: cmk.creator.clone(),
+        sealed_policy,
     })
 }
 
@@ -323,6 +340,16 @@ pub fn open_key(
         "SYMMETRIC_DEFAULT" => KeySpec::SymmetricDefault,
         "SM4" => KeySpec::Sm4,
         _ => return Err(malformed("unknown key spec")),
+    };
+    let policy = match &record.sealed_policy {
+        Some(sealed) => {
+            let opened = unseal(root, &policy_context(&record.key_id), sealed)?;
+            Some(
+                String::from_utf8(opened.to_vec())
+                    .map_err(|_| malformed("a key policy is not UTF-8"))?,
+            )
+        }
+        None => None,
     };
     if !versions.is_empty() && !versions.contains_key(&record.current_version) {
         return Err(malformed("the current version is missing"));
@@ -377,6 +404,8 @@ pub fn open_key(
                 .transpose()?,
         },
         import_commitment,
+        creator: record.creator,
+        policy,
     };
     Ok((cmk, tokens))
 }

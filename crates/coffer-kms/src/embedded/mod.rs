@@ -24,6 +24,7 @@ mod blob;
 mod byok;
 mod keystore;
 mod lifecycle;
+mod policy;
 mod refresh;
 #[cfg(test)]
 mod tests;
@@ -46,8 +47,8 @@ use crate::keystore::file::FileKeyStore;
 use crate::keystore::{AuditEntry, Cas, KeyRecord, KeyStore, Revision, Versioned};
 use crate::kms::{
     AliasEntry, CallContext, Ciphertext, CreateKey, EncryptionContext, GeneratedDataKey,
-    ImportParameters, KeyMetadata, KeyRef, KeyState, KmsAdmin, KmsDataPlane, KmsError, Origin,
-    Plaintext, RotationEntry, RotationStatus, WrappingAlgorithm, WrappingKeySpec,
+    ImportParameters, KeyMetadata, KeyPolicy, KeyRef, KeyState, KmsAdmin, KmsDataPlane, KmsError,
+    Origin, Plaintext, RotationEntry, RotationStatus, WrappingAlgorithm, WrappingKeySpec,
 };
 
 pub use self::blob::{FORMAT_VERSION as BLOB_FORMAT_VERSION, MAGIC as BLOB_MAGIC};
@@ -483,6 +484,7 @@ impl EmbeddedKms {
         now: OffsetDateTime,
         request: &CreateKey,
         managed: bool,
+        creator: Option<&str>,
     ) -> Result<Cmk, KmsError> {
         let key_id = new_key_id(state)?;
         let mut cmk = Cmk {
@@ -504,6 +506,8 @@ impl EmbeddedKms {
                 anchor: None,
             },
             import_commitment: None,
+            creator: creator.map(str::to_owned),
+            policy: request.policy.clone(),
         };
         match request.origin {
             Origin::Generated => {
@@ -715,6 +719,10 @@ impl KmsDataPlane for EmbeddedKms {
         })
     }
 
+    fn key_id_of_ciphertext(&self, ciphertext_blob: &[u8]) -> Result<Option<String>, KmsError> {
+        blob::parse(ciphertext_blob).map(|parsed| Some(parsed.key_id.to_owned()))
+    }
+
     fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
         self.call(ctx, "DescribeKey", |audit| {
             audit.alias = Some(DEFAULT_SSE_ALIAS.to_owned());
@@ -738,8 +746,10 @@ impl KmsDataPlane for EmbeddedKms {
                         key_spec: crate::kms::KeySpec::SymmetricDefault,
                         origin: Origin::Generated,
                         tags: Vec::new(),
+                        policy: None,
                     };
-                    let mut cmk = self.new_cmk(state, now, &request, true)?;
+                    // A managed key's policy is the service's (`key_policy::managed_policy`).
+                    let mut cmk = self.new_cmk(state, now, &request, true, None)?;
                     cmk.rotation = Rotation {
                         enabled: true,
                         period_days: DEFAULT_ROTATION_DAYS,
@@ -764,6 +774,33 @@ impl KmsAdmin for EmbeddedKms {
         self.store.read_audit(after, limit)
     }
 
+    fn get_key_policy(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+    ) -> Result<Option<KeyPolicy>, KmsError> {
+        self.call(ctx, "GetKeyPolicy", |audit| {
+            let policy = self.policy_of(key)?;
+            audit.key_id = Some(policy.key_id.clone());
+            Ok(Some(policy))
+        })
+    }
+
+    fn put_key_policy(
+        &self,
+        ctx: &CallContext,
+        key: KeyRef,
+        document: &str,
+    ) -> Result<(), KmsError> {
+        self.call(ctx, "PutKeyPolicy", |audit| {
+            self.set_policy(audit, key, document)
+        })
+    }
+
+    fn key_policy(&self, key: KeyRef) -> Result<Option<KeyPolicy>, KmsError> {
+        self.policy_of(key).map(Some)
+    }
+
     fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {
         self.call(ctx, "CreateKey", |audit| {
             if request.description.len() > MAX_DESCRIPTION_LEN {
@@ -772,8 +809,11 @@ impl KmsAdmin for EmbeddedKms {
                 ));
             }
             validate_tags(&request.tags)?;
+            if let Some(policy) = &request.policy {
+                crate::key_policy::check_document(None, policy)?;
+            }
             let meta = self.write(|state, now| {
-                let cmk = self.new_cmk(state, now, &request, false)?;
+                let cmk = self.new_cmk(state, now, &request, false, Some(&ctx.principal))?;
                 let meta = metadata(&cmk, &self.region);
                 state.keys.insert(cmk.key_id.clone(), cmk);
                 Ok(meta)

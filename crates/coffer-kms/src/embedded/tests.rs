@@ -80,6 +80,7 @@ impl Fixture {
                     key_spec: KeySpec::SymmetricDefault,
                     origin,
                     tags: vec![("team".into(), "storage".into())],
+                    policy: None,
                 },
             )
             .expect("create key")
@@ -1092,6 +1093,7 @@ impl crate::contract::Harness for Embedded {
                     key_spec: KeySpec::SymmetricDefault,
                     origin: Origin::Generated,
                     tags: Vec::new(),
+                    policy: None,
                 },
             )
             .expect("create")
@@ -1140,6 +1142,7 @@ impl crate::contract::Harness for OverMemory {
                     key_spec: KeySpec::SymmetricDefault,
                     origin: Origin::Generated,
                     tags: Vec::new(),
+                    policy: None,
                 },
             )
             .expect("create")
@@ -1182,6 +1185,7 @@ fn a_lost_swap_fails_the_call_reloads_and_never_overwrites() {
         key_spec: KeySpec::SymmetricDefault,
         origin: Origin::Generated,
         tags: Vec::new(),
+        policy: None,
     };
     let id = a.create_key(&ctx(), request()).expect("create").key_id;
     // A second gateway reads the key, then the first disables it.
@@ -1307,6 +1311,7 @@ fn refresh_brings_in_other_writers_changes() {
         key_spec: KeySpec::SymmetricDefault,
         origin: Origin::Generated,
         tags: Vec::new(),
+        policy: None,
     };
     let id = a.create_key(&ctx(), request).expect("create").key_id;
     let b = EmbeddedKms::with_keystore(store.clone(), Arc::clone(&root), REGION).expect("b");
@@ -1390,6 +1395,7 @@ fn key_use_fails_closed_when_the_copy_is_not_confirmed_current() {
                 key_spec: KeySpec::SymmetricDefault,
                 origin: Origin::Generated,
                 tags: Vec::new(),
+                policy: None,
             },
         )
         .expect("create")
@@ -1446,6 +1452,7 @@ fn a_miss_on_a_shared_keystore_rereads_it_once() {
         key_spec: KeySpec::SymmetricDefault,
         origin: Origin::Generated,
         tags: Vec::new(),
+        policy: None,
     };
     let id = a.create_key(&ctx(), request).expect("create").key_id;
     a.create_alias(&ctx(), "alias/made-on-a", &id)

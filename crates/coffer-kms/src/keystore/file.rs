@@ -6,7 +6,8 @@
 //! ```json
 //! {"format":1,"integrity":"<base64>","keystore":{
 //!   "keys":[{"key_id":…,"state":"Enabled",…,"versions":[{"version":1,"created":…,
-//!            "rotation_type":null,"sealed":"<base64>"}],"import_commitment":"<base64>"}],
+//!            "rotation_type":null,"sealed":"<base64>"}],"import_commitment":"<base64>",
+//!            "creator":"alice","sealed_policy":"<base64>"}],
 //!   "aliases":{"alias/name":"<key id>"},
 //!   "import_tokens":[{"token_sha256":"<hex>","key_id":…,"algorithm":"RSAES_OAEP_SHA_256",
 //!                     "expires":…,"sealed_private_key":"<base64>"}]}}
@@ -72,6 +73,11 @@ struct FileKey {
     rotation: SealedRotation,
     versions: Vec<SealedVersion>,
     import_commitment: Option<String>,
+    // Absent from files written before key policies, and from keys without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    creator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_policy: Option<String>,
 }
 
 impl FileKey {
@@ -92,6 +98,8 @@ impl FileKey {
             versions,
             import_commitment,
             import_tokens,
+            creator,
+            sealed_policy,
         } = key;
         let file_key = Self {
             key_id,
@@ -108,6 +116,8 @@ impl FileKey {
             rotation,
             versions,
             import_commitment,
+            creator,
+            sealed_policy,
         };
         (file_key, import_tokens)
     }
@@ -129,6 +139,8 @@ impl FileKey {
             versions: self.versions,
             import_commitment: self.import_commitment,
             import_tokens,
+            creator: self.creator,
+            sealed_policy: self.sealed_policy,
         }
     }
 }

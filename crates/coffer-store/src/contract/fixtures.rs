@@ -120,6 +120,7 @@ pub(super) fn user_record(name: &str) -> UserRecord {
         access_key: format!("AK-{name}"),
         sealed_secret: vec![9; 16],
         created_ms: 5,
+        policy: None,
     }
 }
 

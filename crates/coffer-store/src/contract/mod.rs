@@ -96,7 +96,8 @@ pub async fn persistence_write(meta: &dyn MetadataStore, blobs: &dyn BlobStore) 
     meta.put_part(&bucket, "big", &upload_id, part_record(1, &part_blob))
         .await
         .unwrap();
-    let user = user_record(&format!("persist-{}", suffix()));
+    let mut user = user_record(&format!("persist-{}", suffix()));
+    user.policy = Some(r#"{"Statement":[]}"#.into());
     meta.add_user(user.clone()).await.unwrap();
     Persisted {
         bucket,

@@ -270,6 +270,16 @@ impl MetadataStore for EmbeddedMetadata {
         self.run(move |s| s.delete_user(&name))
     }
 
+    fn user_by_name(&self, name: &str) -> StoreFuture<'_, Option<UserRecord>> {
+        let name = name.to_owned();
+        self.run(move |s| s.user_by_name(&name))
+    }
+
+    fn set_user_policy(&self, name: &str, policy: Option<String>) -> StoreFuture<'_, bool> {
+        let name = name.to_owned();
+        self.run(move |s| s.set_user_policy(&name, policy))
+    }
+
     fn add_pending_blob(&self, blob: &BlobId, since: SystemTime) -> StoreFuture<'_, ()> {
         let blob = blob.clone();
         self.run(move |s| s.add_pending_blob(&blob, epoch_ms(since)))

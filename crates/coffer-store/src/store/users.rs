@@ -1,4 +1,4 @@
-//! Users: add, look up by access key, list, delete.
+//! Users: add, look up by access key or name, list, attach a policy, delete.
 
 use redb::{ReadableDatabase, ReadableTable};
 
@@ -36,6 +36,31 @@ impl Store {
         let users = txn.open_table(USERS)?;
         let user = users.get(name.value())?;
         user.map(|v| decode(v.value())).transpose()
+    }
+
+    /// The user named `name`, if any.
+    pub fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let users = txn.open_table(USERS)?;
+        let user = users.get(name)?;
+        user.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Replaces the user's identity policy; returns whether the user exists.
+    pub fn set_user_policy(&self, name: &str, policy: Option<String>) -> Result<bool, StoreError> {
+        self.write(|txn, _| {
+            let mut users = txn.open_table(USERS)?;
+            let old = users
+                .get(name)?
+                .map(|v| decode::<UserRecord>(v.value()))
+                .transpose()?;
+            let Some(mut user) = old else {
+                return Ok(false);
+            };
+            user.policy.clone_from(&policy);
+            users.insert(name, encode(&user)?.as_slice())?;
+            Ok(true)
+        })
     }
 
     /// All users, sorted by name.

@@ -396,6 +396,7 @@ async fn create_key(call: &AliCall, params: &Params) -> Result<Json, AliError> {
         key_spec,
         origin,
         tags: Vec::new(),
+        policy: None,
     };
     let metadata = call
         .blocking(move |kms, ctx| {

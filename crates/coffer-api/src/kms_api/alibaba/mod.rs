@@ -115,16 +115,9 @@ async fn run(
             format!("Specified api is not found, please check your url and method: {action}"),
         ));
     };
-    if operation.administers_keys() && !principal.is_root() {
-        return Err(AliError::new(
-            StatusCode::FORBIDDEN,
-            "Forbidden.RAM",
-            format!(
-                "User {} is not authorized to perform kms:{action}.",
-                principal.name()
-            ),
-        ));
-    }
+    let caller = super::KmsCaller::direct(state, &principal)
+        .await
+        .map_err(|e| AliError::internal("user policy lookup", e.message))?;
     let call = AliCall {
         kms,
         ctx: CallContext {
@@ -132,6 +125,14 @@ async fn run(
             resource: None,
         },
     };
+    // Key policies decide, as on the AWS protocol (the same parameter names).
+    let params = Arc::new(params);
+    let fields = Arc::clone(&params);
+    call.blocking(move |kms, _| {
+        let field = |name: &str| fields.get(name).map(str::to_owned);
+        super::authorize(kms, &caller, operation, &field).map_err(AliError::from)
+    })
+    .await?;
     actions::run(&call, &action, &params).await
 }
 
@@ -320,6 +321,17 @@ impl AliError {
             "Message": self.message,
         });
         respond(self.status, body)
+    }
+}
+
+impl From<super::Refusal> for AliError {
+    fn from(refusal: super::Refusal) -> Self {
+        match refusal {
+            super::Refusal::Denied(message) => {
+                AliError::new(StatusCode::FORBIDDEN, "Forbidden.RAM", message)
+            }
+            super::Refusal::Kms(error) => error.into(),
+        }
     }
 }
 

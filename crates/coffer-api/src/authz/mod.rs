@@ -35,7 +35,7 @@ use coffer_store::{BucketRecord, ObjectRecord, VersionRef};
 
 use self::acl::Acl;
 use self::action::{Action, Scope};
-use self::context::Identity;
+use self::identity::CallerIdentity;
 use self::public_access_block::PublicAccessBlock;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
@@ -235,14 +235,14 @@ async fn authorize_service(state: &AppState, req: &ApiRequest, action: &Action) 
     let Some(policy) = identity::policy_of(state, &req.principal).await? else {
         return Ok(());
     };
-    let identity = Identity::of(&req.principal);
+    let identity = CallerIdentity::of(&req.principal);
     let context = context::of_request(req, &req.principal);
     let resource = match (action.name, req.bucket.as_deref()) {
         ("s3:CreateBucket", Some(bucket)) => arn(bucket, None),
         _ => "*".to_owned(),
     };
     let request = Request {
-        caller: Identity::caller(identity.as_ref()),
+        caller: context::caller(identity.as_ref()),
         action: action.name,
         resource: &resource,
         context: &context,
@@ -339,7 +339,7 @@ struct Facts<'a> {
     user_policy: Option<Policy>,
     record: Option<ObjectRecord>,
     context: coffer_policy::Context,
-    identity: Option<Identity>,
+    identity: Option<CallerIdentity>,
 }
 
 /// Loads what deciding `action` on `resource` needs, then decides (the evaluation order of
@@ -400,7 +400,7 @@ async fn decide(
         user_policy,
         record,
         context,
-        identity: Identity::of(principal),
+        identity: CallerIdentity::of(principal),
     };
     let verdict = facts.evaluate(action, resource.key, repair);
     // A caller that may read objects but not list the bucket does not learn that a key is
@@ -437,7 +437,7 @@ impl Facts<'_> {
         let bucket_owner = principal.is_root() || principal.is(&bucket.owner);
         let target = arn(&bucket.name, key.filter(|_| action.on_object));
         let request = Request {
-            caller: Identity::caller(self.identity.as_ref()),
+            caller: context::caller(self.identity.as_ref()),
             action: action.name,
             resource: &target,
             context: &self.context,
@@ -483,11 +483,16 @@ impl Facts<'_> {
             let restricted = block.restrict_public_buckets
                 && *principal == Principal::Anonymous
                 && self.policy.as_ref().is_some_and(|p| p.is_public());
-            // A statement that names only the account leaves users to their own policies.
-            let delegated = match principal {
-                Principal::User(name) => {
-                    !bucket_policy::names_user(self.policy_text(), statement.index, name)
-                }
+            // A statement that names only the account delegates to the account's own
+            // policies: it allows a user only as one named directly (by ARN or `*`) would be.
+            let delegated = match (principal, &self.identity) {
+                (Principal::User(_), Some(identity)) => !matches!(
+                    self.policy.as_ref().map(|p| p.evaluate(&Request {
+                        caller: identity.caller_outside_account(),
+                        ..request
+                    })),
+                    Some(Evaluation::Allow(_))
+                ),
                 _ => false,
             };
             if !restricted && !delegated {

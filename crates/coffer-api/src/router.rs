@@ -412,11 +412,11 @@ impl AdminOperation {
             (&Method::POST, None) if rest == "users" => AddUser,
             (method, Some(("users", tail))) if tail.ends_with("/policy") => {
                 let name = tail.trim_end_matches("/policy").to_owned();
-                match method {
+                match *method {
                     _ if name.is_empty() || name.contains('/') => Unknown,
-                    &Method::GET => GetUserPolicy { name },
-                    &Method::PUT => PutUserPolicy { name },
-                    &Method::DELETE => DeleteUserPolicy { name },
+                    Method::GET => GetUserPolicy { name },
+                    Method::PUT => PutUserPolicy { name },
+                    Method::DELETE => DeleteUserPolicy { name },
                     _ => Unknown,
                 }
             }

@@ -21,11 +21,12 @@ pub const POLICY_MAX_BYTES: usize = 20 * 1024;
 /// more often).
 const CACHE_ENTRIES: usize = 1024;
 
-type Cache = Mutex<HashMap<(bool, String), Arc<Policy>>>;
+/// One map per dialect, by document text (looked up without copying the text).
+type Cache = Mutex<[HashMap<String, Arc<Policy>>; 2]>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+    CACHE.get_or_init(|| Mutex::new([HashMap::new(), HashMap::new()]))
 }
 
 /// The service a bucket's stored policy was written for.
@@ -38,16 +39,21 @@ pub fn service_of(bucket: &BucketRecord) -> Service {
 
 /// Parses `text` as a bucket policy of `service` (through the cache).
 pub fn parse(text: &str, service: Service) -> Result<Arc<Policy>, PolicyError> {
-    let key = (service == Service::Oss, text.to_owned());
-    if let Some(policy) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+    let dialect = usize::from(service == Service::Oss);
+    if let Some(policy) = cache()
+        .lock()
+        .ok()
+        .and_then(|c| c[dialect].get(text).cloned())
+    {
         return Ok(policy);
     }
     let policy = Arc::new(Policy::parse(text, service, Kind::Resource)?);
     if let Ok(mut cache) = cache().lock() {
-        if cache.len() >= CACHE_ENTRIES {
-            cache.clear();
+        let map = &mut cache[dialect];
+        if map.len() >= CACHE_ENTRIES {
+            map.clear();
         }
-        cache.insert(key, policy.clone());
+        map.insert(text.to_owned(), policy.clone());
     }
     Ok(policy)
 }

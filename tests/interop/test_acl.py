@@ -18,11 +18,6 @@ ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
 
-# Who may use a bucket or object other than its owner and root is decided by helper authz's
-# evaluation (anonymous requests, ACL grants to other users, the public access block API).
-AUTHZ_PENDING = "needs the access evaluation of helper-authz (merge it to run)"
-
-
 def canonical_id(client) -> str:
     return client.list_buckets()["Owner"]["ID"]
 
@@ -353,7 +348,6 @@ def test_oss_acls_on_a_bucket_with_acls_off(server, s3, bucket):
 # --------------------------------------------------------------------------- who may read
 
 
-@pytest.mark.skip(reason=AUTHZ_PENDING)
 def test_a_grant_lets_another_user_read(s3, s3_user2, acl_bucket):
     s3.put_object(Bucket=acl_bucket, Key="k", Body=b"secret")
     expect_error(s3_user2.get_object, "AccessDenied", 403, Bucket=acl_bucket, Key="k")
@@ -366,7 +360,6 @@ def test_a_grant_lets_another_user_read(s3, s3_user2, acl_bucket):
     expect_error(s3_user2.get_object, "AccessDenied", 403, Bucket=acl_bucket, Key="k")
 
 
-@pytest.mark.skip(reason=AUTHZ_PENDING)
 def test_anonymous_curl_reads_only_public_objects(server, s3, acl_bucket):
     s3.put_object(Bucket=acl_bucket, Key="public", Body=b"for all", ACL="public-read")
     s3.put_object(Bucket=acl_bucket, Key="private", Body=b"not for all")
@@ -389,7 +382,6 @@ def test_anonymous_curl_reads_only_public_objects(server, s3, acl_bucket):
     assert (ALL_USERS, "READ") in grants_of(s3.get_object_acl(Bucket=acl_bucket, Key="public"))
 
 
-@pytest.mark.skip(reason=AUTHZ_PENDING)
 def test_block_public_acls_refuses_public_acls(s3, acl_bucket):
     s3.put_object(Bucket=acl_bucket, Key="k", Body=b"x")
     s3.put_public_access_block(Bucket=acl_bucket, PublicAccessBlockConfiguration={

@@ -82,7 +82,7 @@ fn versioned(req: &ApiRequest) -> bool {
 /// loads the bucket.
 pub fn of(operation: &Operation, req: &ApiRequest) -> Option<Action> {
     use Operation::*;
-    use Permission::{Read, Write};
+    use Permission::{Read, ReadAcp, Write, WriteAcp};
     let v = versioned(req);
     Some(match operation {
         ListBuckets => service("s3:ListAllMyBuckets"),
@@ -118,8 +118,8 @@ pub fn of(operation: &Operation, req: &ApiRequest) -> Option<Action> {
         }
         GetBucketPublicAccessBlock => bucket("s3:GetBucketPublicAccessBlock", None),
         GetBucketPolicyStatus => bucket("s3:GetBucketPolicyStatus", None),
-        PutBucketAcl => bucket("s3:PutBucketAcl", Some(Permission::WriteAcp)),
-        GetBucketAcl => bucket("s3:GetBucketAcl", Some(Permission::ReadAcp)),
+        PutBucketAcl => bucket("s3:PutBucketAcl", Some(WriteAcp)),
+        GetBucketAcl => bucket("s3:GetBucketAcl", Some(ReadAcp)),
         PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
             bucket("s3:PutBucketOwnershipControls", None)
         }
@@ -155,10 +155,10 @@ pub fn of(operation: &Operation, req: &ApiRequest) -> Option<Action> {
         GetObjectTagging => object("s3:GetObjectTagging", None),
         DeleteObjectTagging if v => object("s3:DeleteObjectVersionTagging", None),
         DeleteObjectTagging => object("s3:DeleteObjectTagging", None),
-        PutObjectAcl if v => object("s3:PutObjectVersionAcl", Some(Permission::WriteAcp)),
-        PutObjectAcl => object("s3:PutObjectAcl", Some(Permission::WriteAcp)),
-        GetObjectAcl if v => object("s3:GetObjectVersionAcl", Some(Permission::ReadAcp)),
-        GetObjectAcl => object("s3:GetObjectAcl", Some(Permission::ReadAcp)),
+        PutObjectAcl if v => object("s3:PutObjectVersionAcl", Some(WriteAcp)),
+        PutObjectAcl => object("s3:PutObjectAcl", Some(WriteAcp)),
+        GetObjectAcl if v => object("s3:GetObjectVersionAcl", Some(ReadAcp)),
+        GetObjectAcl => object("s3:GetObjectAcl", Some(ReadAcp)),
         PutObjectRetention => object("s3:PutObjectRetention", None),
         GetObjectRetention => object("s3:GetObjectRetention", None),
         PutObjectLegalHold => object("s3:PutObjectLegalHold", None),

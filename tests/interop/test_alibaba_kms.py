@@ -307,21 +307,33 @@ def test_v1_byok_import(ali):
     expect_error(lambda: call(client, request), 400, "InvalidParameter")
 
 
-def test_users_use_keys_but_only_root_administers_them(ali):
+def test_key_policies_decide_what_a_user_may_do_with_a_key(ali):
     user = add_user(ali.srv, f"ali-{uuid.uuid4().hex[:6]}")
     client = ali.v1(access_key=user.access_key, secret=user.secret_key)
     cmk = create_key(ali)
+    # Root's key: its default policy names the account alone, so another user is refused.
     request = EncryptRequest.EncryptRequest()
     request.set_KeyId(cmk)
     request.set_Plaintext("by a user")
+    refused = expect_error(lambda: call(client, request), 403, "Forbidden.RAM")
+    assert f"user/{user.name}" in refused.get_error_msg() and "kms:Encrypt" in refused.get_error_msg()
+    describe = DescribeKeyRequest.DescribeKeyRequest()
+    describe.set_KeyId(cmk)
+    expect_error(lambda: call(client, describe), 403, "Forbidden.RAM")
+    expect_error(lambda: call(client, CreateKeyRequest.CreateKeyRequest()), 403, "Forbidden.RAM")
+    # A key policy (put through the AWS protocol) lets the user use the key, not administer it.
+    kms_client(ali.srv).put_key_policy(KeyId=cmk, PolicyName="default", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::000000000000:user/{user.name}"},
+             "Action": ["kms:Encrypt", "kms:DescribeKey"], "Resource": "*"},
+        ]}))
     assert call(client, request)["KeyId"] == cmk
+    assert call(client, describe)["KeyMetadata"]["KeyState"] == "Enabled"
     request = DisableKeyRequest.DisableKeyRequest()
     request.set_KeyId(cmk)
     expect_error(lambda: call(client, request), 403, "Forbidden.RAM")
-    expect_error(lambda: call(client, CreateKeyRequest.CreateKeyRequest()), 403, "Forbidden.RAM")
-    request = DescribeKeyRequest.DescribeKeyRequest()
-    request.set_KeyId(cmk)
-    assert call(client, request)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
 def test_key_disabled_through_aws_protocol_is_refused(ali):

@@ -264,3 +264,32 @@ def test_the_managed_key_is_for_s3_only(server, users):
         f"s3.{REGION}.amazonaws.com", document
     expect_kms_error(kms_client(server).put_key_policy, "ValidationException", KeyId="alias/aws/s3",
                      PolicyName="default", Policy=policy(statement("Allow", ROOT_ARN, "kms:*")))
+
+
+def test_a_bucket_policy_grant_to_read_does_not_grant_the_key(server, users):
+    """Bob may read alice's bucket (her bucket policy says so), but the objects are sealed
+    under alice's key: S3 refuses the GET on the key policy, as AWS does, until the key policy
+    lets bob decrypt."""
+    alice, bob = users
+    as_alice = kms_as(server, alice)
+    key = as_alice.create_key()["KeyMetadata"]["KeyId"]
+    s3_alice, s3_bob = alice.client(), bob.client()
+    bucket = unique_bucket_name("kpg")
+    s3_alice.create_bucket(Bucket=bucket)
+    try:
+        s3_alice.put_object(Bucket=bucket, Key="sealed", Body=b"under alice's key",
+                            ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+        s3_alice.put_object(Bucket=bucket, Key="s3-managed", Body=b"under the service key",
+                            ServerSideEncryption="AES256")
+        s3_alice.put_bucket_policy(Bucket=bucket, Policy=policy(
+            statement("Allow", user_arn(bob.name), "s3:GetObject", resource=f"arn:aws:s3:::{bucket}/*")))
+        assert s3_bob.get_object(Bucket=bucket, Key="s3-managed")["Body"].read() == b"under the service key"
+        expect_error(s3_bob.get_object, "AccessDenied", 403, Bucket=bucket, Key="sealed")
+        as_alice.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(
+            statement("Allow", ROOT_ARN, "kms:*"),
+            statement("Allow", user_arn(alice.name), "kms:*"),
+            statement("Allow", user_arn(bob.name), "kms:Decrypt"),
+        ))
+        assert s3_bob.get_object(Bucket=bucket, Key="sealed")["Body"].read() == b"under alice's key"
+    finally:
+        destroy_bucket(s3_alice, bucket)

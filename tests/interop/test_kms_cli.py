@@ -336,15 +336,28 @@ def test_byok_wrapping_key_specs(kms):
 # --------------------------------------------------------------------------- authorization and protocol
 
 
-def test_users_may_use_keys_but_not_administer_them(kms, second_user):
+def test_users_use_keys_only_as_key_policies_allow(kms, second_user):
+    """Root's key has the account-only default policy: another user may neither use nor
+    administer it until its key policy names them (test_key_policy.py goes further)."""
     user_kms = kms_client(second_user.endpoint, second_user.access_key, second_user.secret_key)
     kms_error(user_kms.create_key, "AccessDeniedException")
     key_id = new_key(kms)["KeyId"]
     kms_error(user_kms.disable_key, "AccessDeniedException", KeyId=key_id)
     kms_error(user_kms.schedule_key_deletion, "AccessDeniedException", KeyId=key_id)
+    kms_error(user_kms.encrypt, "AccessDeniedException", KeyId=key_id, Plaintext=b"x")
+    kms_error(user_kms.describe_key, "AccessDeniedException", KeyId=key_id)
+    user_arn = f"arn:aws:iam::000000000000:user/{second_user.name}"
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": user_arn},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"},
+        ]}))
     blob = user_kms.encrypt(KeyId=key_id, Plaintext=b"from a user")["CiphertextBlob"]
     assert user_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"from a user"
     assert user_kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+    kms_error(user_kms.disable_key, "AccessDeniedException", KeyId=key_id)
 
 
 def signed_kms_post(server, target: str, body: bytes, service: str = "kms") -> requests.Response:

@@ -4,12 +4,32 @@
 use coffer_auth::Scheme;
 use coffer_policy::{Caller, Context};
 
-use super::identity::{ACCOUNT_ID, CallerIdentity};
+use super::identity::CallerIdentity;
 use coffer_store::ObjectRecord;
 
 use crate::bucket_config::tags::{TagSet, TagTarget};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::Principal;
+
+/// Coffer's one account (AWS account ids are 12 digits), the KMS API's too.
+pub const ACCOUNT_ID: &str = crate::kms_api::ACCOUNT_ID;
+
+/// The account root's ARN: what the root credentials are.
+pub fn root_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT_ID}:root")
+}
+
+/// A user's ARN: `arn:aws:iam::000000000000:user/NAME`.
+pub fn user_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT_ID}:user/{name}")
+}
+
+/// A user's `aws:userid`: `AIDA` and the first 17 hex digits of its canonical owner id,
+/// upper case — 21 characters like AWS's unique ids, and stable for the name.
+pub fn user_id(name: &str) -> String {
+    let canonical = crate::state::owner_id(name);
+    format!("AIDA{}", canonical[..17].to_ascii_uppercase())
+}
 
 /// The caller as `coffer-policy` matches principals (`None`: anonymous).
 pub fn caller(identity: Option<&CallerIdentity>) -> Caller<'_> {
@@ -152,6 +172,15 @@ pub fn existing_tags(record: &ObjectRecord, context: &mut Context) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_have_aws_shapes() {
+        assert_eq!(root_arn(), "arn:aws:iam::000000000000:root");
+        assert_eq!(user_arn("alice"), "arn:aws:iam::000000000000:user/alice");
+        let id = user_id("alice");
+        assert!(id.len() == 21 && id.starts_with("AIDA"), "{id}");
+        assert_ne!(id, user_id("bob"));
+    }
 
     #[test]
     fn signature_versions_as_aws_names_them() {

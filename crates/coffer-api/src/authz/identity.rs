@@ -8,11 +8,9 @@
 
 use coffer_policy::{Caller, Kind, Policy, PolicyError, Service};
 
+use super::context::{self, ACCOUNT_ID};
 use crate::error::ApiResult;
 use crate::state::{AppState, Principal};
-
-/// The one account every Coffer principal belongs to (AWS account ids are 12 digits).
-pub const ACCOUNT_ID: &str = crate::kms_api::ACCOUNT_ID;
 
 /// Validates a user policy: an identity policy of S3 (or, failing that, of OSS, translated to
 /// S3 terms), whose statements may also name `kms:` actions on key ARNs. A document neither
@@ -40,7 +38,9 @@ pub async fn policy_of(state: &AppState, principal: &Principal) -> ApiResult<Opt
         .ok())
 }
 
-/// A signed caller as policies see it.
+/// A signed caller as policies see it (the names `authz::context` gives), with what KMS
+/// decisions also need: the ARN for AWS's refusal messages, and the caller seen from outside
+/// the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerIdentity {
     /// `arn:aws:iam::000000000000:root` or `arn:aws:iam::000000000000:user/NAME`.
@@ -56,7 +56,7 @@ impl CallerIdentity {
     /// The account root (root's identity; also what a key policy's account statement names).
     pub fn root() -> Self {
         CallerIdentity {
-            arn: format!("arn:aws:iam::{ACCOUNT_ID}:root"),
+            arn: context::root_arn(),
             user_id: ACCOUNT_ID.to_owned(),
             name: crate::state::ROOT_NAME.to_owned(),
         }
@@ -68,8 +68,8 @@ impl CallerIdentity {
             Principal::Anonymous => None,
             Principal::Root => Some(Self::root()),
             Principal::User(name) => Some(CallerIdentity {
-                arn: format!("arn:aws:iam::{ACCOUNT_ID}:user/{name}"),
-                user_id: format!("AIDA{}", &principal.owner_id()[..17]).to_ascii_uppercase(),
+                arn: context::user_arn(name),
+                user_id: context::user_id(name),
                 name: name.clone(),
             }),
         }

@@ -337,6 +337,25 @@ def bucket_absent(name: str) -> Callable[[Ctx], None]:
     return check
 
 
+def policy(ctx: Ctx, **statement) -> bytes:
+    """A bucket policy for the plain bucket, one statement changed by `statement`."""
+    base = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{ctx.plain}/*"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [{**base, **statement}]}).encode()
+
+
+def no_policy(ctx: Ctx) -> None:
+    with pytest.raises(ClientError) as ei:
+        ctx.s3.get_bucket_policy(Bucket=ctx.plain)
+    assert ei.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
+
+
+def no_public_access_block(ctx: Ctx) -> None:
+    with pytest.raises(ClientError) as ei:
+        ctx.s3.get_public_access_block(Bucket=ctx.plain)
+    assert ei.value.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"
+
+
 LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
           b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
           b"<Delete><Object><Key>&c;</Key></Object></Delete>")
@@ -465,6 +484,40 @@ CASES = [
                               {"Content-MD5": md5_b64(b"<Delete><Object><Key>obj")},
                               subresource="delete"),
          400, "MalformedXML", verify=obj_intact),
+
+    # ---- bad bucket policies and public access blocks: refused, nothing stored
+    Case("s3-put-policy-not-json", "s3", s3_xml("PUT", "/{plain}?policy", b"{\"Statement\": ["),
+         400, "MalformedPolicy", verify=no_policy),
+    Case("s3-put-policy-not-utf8", "s3", s3_xml("PUT", "/{plain}?policy", b"{\"Statement\": \"\xff\"}"),
+         400, "MalformedPolicy", verify=no_policy),
+    Case("s3-put-policy-unknown-action", "s3",
+         lambda ctx: s3_xml("PUT", "/{plain}?policy", policy(ctx, Action="s3:Fly"))(ctx),
+         400, "MalformedPolicy", message="invalid action", verify=no_policy),
+    Case("s3-put-policy-unknown-operator", "s3",
+         lambda ctx: s3_xml("PUT", "/{plain}?policy", policy(
+             ctx, Condition={"StringAlmost": {"s3:prefix": "a"}}))(ctx),
+         400, "MalformedPolicy", verify=no_policy),
+    Case("s3-put-policy-other-bucket", "s3",
+         lambda ctx: s3_xml("PUT", "/{plain}?policy", policy(ctx, Resource="arn:aws:s3:::elsewhere/*"))(ctx),
+         400, "MalformedPolicy", message="invalid resource", verify=no_policy),
+    Case("s3-put-policy-too-big", "s3",
+         lambda ctx: s3_xml("PUT", "/{plain}?policy", policy(ctx, Sid="x" * (21 * 1024)))(ctx),
+         400, "MalformedPolicy", verify=no_policy),
+    Case("s3-put-policy-deeply-nested", "s3",
+         s3_xml("PUT", "/{plain}?policy", b"[" * 5000 + b"]" * 5000),
+         400, "MalformedPolicy", verify=no_policy),
+    Case("oss-put-policy-s3-document-shape", "oss",
+         lambda ctx: oss_send(ctx, "PUT", ctx.plain, "", b'{"Version":"1","Statement":[{"Effect":"Allow"}]}',
+                              subresource="policy"),
+         400, "MalformedPolicy", verify=no_policy),
+    Case("s3-put-public-access-block-garbage", "s3",
+         s3_xml("PUT", "/{plain}?publicAccessBlock", b"<PublicAccessBlockConfiguration><BlockPublicAcls>"),
+         400, "MalformedXML", verify=no_public_access_block),
+    Case("s3-put-public-access-block-not-a-boolean", "s3",
+         s3_xml("PUT", "/{plain}?publicAccessBlock",
+                b"<PublicAccessBlockConfiguration><BlockPublicAcls>yes</BlockPublicAcls>"
+                b"</PublicAccessBlockConfiguration>"),
+         400, "MalformedXML", verify=no_public_access_block),
 
     # ---- bad ACLs and ownership controls (the plain bucket is S3-made: ACLs off)
     Case("s3-put-bucket-acl-truncated-xml", "s3",

@@ -158,14 +158,14 @@ pub fn of(operation: &Operation, req: &ApiRequest) -> Option<Action> {
         GetObjectTagging => object("s3:GetObjectTagging", None),
         DeleteObjectTagging if v => object("s3:DeleteObjectVersionTagging", None),
         DeleteObjectTagging => object("s3:DeleteObjectTagging", None),
-        PutObjectRetention => object("s3:PutObjectRetention", None),
-        GetObjectRetention => object("s3:GetObjectRetention", None),
-        PutObjectLegalHold => object("s3:PutObjectLegalHold", None),
-        GetObjectLegalHold => object("s3:GetObjectLegalHold", None),
         PutObjectAcl if v => object("s3:PutObjectVersionAcl", Some(WriteAcp)),
         PutObjectAcl => object("s3:PutObjectAcl", Some(WriteAcp)),
         GetObjectAcl if v => object("s3:GetObjectVersionAcl", Some(ReadAcp)),
         GetObjectAcl => object("s3:GetObjectAcl", Some(ReadAcp)),
+        PutObjectRetention => object("s3:PutObjectRetention", None),
+        GetObjectRetention => object("s3:GetObjectRetention", None),
+        PutObjectLegalHold => object("s3:PutObjectLegalHold", None),
+        GetObjectLegalHold => object("s3:GetObjectLegalHold", None),
 
         UnsupportedObjectSubresource
         | UnsupportedBucketSubresource

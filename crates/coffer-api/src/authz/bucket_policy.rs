@@ -21,11 +21,12 @@ pub const POLICY_MAX_BYTES: usize = 20 * 1024;
 /// more often).
 const CACHE_ENTRIES: usize = 1024;
 
-type Cache = Mutex<HashMap<(bool, String), Arc<Policy>>>;
+/// One map per dialect, by document text (looked up without copying the text).
+type Cache = Mutex<[HashMap<String, Arc<Policy>>; 2]>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+    CACHE.get_or_init(|| Mutex::new([HashMap::new(), HashMap::new()]))
 }
 
 /// The service a bucket's stored policy was written for.
@@ -38,16 +39,21 @@ pub fn service_of(bucket: &BucketRecord) -> Service {
 
 /// Parses `text` as a bucket policy of `service` (through the cache).
 pub fn parse(text: &str, service: Service) -> Result<Arc<Policy>, PolicyError> {
-    let key = (service == Service::Oss, text.to_owned());
-    if let Some(policy) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+    let dialect = usize::from(service == Service::Oss);
+    if let Some(policy) = cache()
+        .lock()
+        .ok()
+        .and_then(|c| c[dialect].get(text).cloned())
+    {
         return Ok(policy);
     }
     let policy = Arc::new(Policy::parse(text, service, Kind::Resource)?);
     if let Ok(mut cache) = cache().lock() {
-        if cache.len() >= CACHE_ENTRIES {
-            cache.clear();
+        let map = &mut cache[dialect];
+        if map.len() >= CACHE_ENTRIES {
+            map.clear();
         }
-        cache.insert(key, policy.clone());
+        map.insert(text.to_owned(), policy.clone());
     }
     Ok(policy)
 }
@@ -68,37 +74,6 @@ fn statement(doc: &Value, index: usize) -> Option<&Value> {
         Some(Value::Array(list)) => list.get(index),
         Some(one @ Value::Object(_)) if index == 0 => Some(one),
         _ => None,
-    }
-}
-
-/// Whether statement `index` of `text` names the user `name` itself — by `*`, its ARN, or
-/// (OSS) its name or RAM ARN — rather than only the account. A statement that names the
-/// account delegates to the account's own policies (AWS): it allows a user only together
-/// with the user's identity policy, which allows on its own anyway.
-pub fn names_user(text: &str, index: usize, name: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<Value>(text) else {
-        return false;
-    };
-    let Some(statement) = statement(&doc, index) else {
-        return false;
-    };
-    let Some(principal) = statement.get("Principal") else {
-        // NotPrincipal: the statement covers everyone but those it names.
-        return true;
-    };
-    let arn = super::context::user_arn(name);
-    let ram = format!("acs:ram::{}:user/{name}", super::context::ACCOUNT_ID);
-    let names = |value: &Value| match value {
-        Value::String(s) => s == "*" || *s == arn || s == name || *s == ram,
-        _ => false,
-    };
-    let any = |value: &Value| match value {
-        Value::Array(list) => list.iter().any(names),
-        other => names(other),
-    };
-    match principal {
-        Value::Object(map) => map.values().any(any),
-        other => any(other),
     }
 }
 
@@ -137,21 +112,5 @@ mod tests {
         let single = r#"{"Statement":{"Effect":"Deny","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#;
         assert_eq!(condition_keys(single, 0), ["aws:SourceIp"]);
         assert!(condition_keys("not json", 0).is_empty());
-    }
-
-    #[test]
-    fn a_statement_naming_the_account_does_not_name_its_users() {
-        let doc = r#"{"Statement":[
-            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"}},
-            {"Effect":"Allow","Principal":{"AWS":["000000000000","arn:aws:iam::000000000000:user/bob"]}},
-            {"Effect":"Allow","Principal":"*"},
-            {"Effect":"Allow","Principal":["bob"]},
-            {"Effect":"Deny","NotPrincipal":{"AWS":"000000000000"}}]}"#;
-        assert!(!names_user(doc, 0, "bob"));
-        assert!(names_user(doc, 1, "bob") && !names_user(doc, 1, "alice"));
-        assert!(names_user(doc, 2, "alice"));
-        assert!(names_user(doc, 3, "bob"));
-        assert!(names_user(doc, 4, "bob"));
-        assert!(!names_user(doc, 9, "bob"));
     }
 }

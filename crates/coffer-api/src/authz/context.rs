@@ -3,14 +3,16 @@
 
 use coffer_auth::Scheme;
 use coffer_policy::{Caller, Context};
+
+use super::identity::CallerIdentity;
 use coffer_store::ObjectRecord;
 
 use crate::bucket_config::tags::{TagSet, TagTarget};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::Principal;
 
-/// Coffer's one account (AWS account ids are 12 digits).
-pub const ACCOUNT_ID: &str = "000000000000";
+/// Coffer's one account (AWS account ids are 12 digits), the KMS API's too.
+pub const ACCOUNT_ID: &str = crate::kms_api::ACCOUNT_ID;
 
 /// The account root's ARN: what the root credentials are.
 pub fn root_arn() -> String {
@@ -29,44 +31,9 @@ pub fn user_id(name: &str) -> String {
     format!("AIDA{}", canonical[..17].to_ascii_uppercase())
 }
 
-/// How a signed principal is named in policies.
-pub struct Identity {
-    arn: String,
-    user_id: String,
-    name: String,
-}
-
-impl Identity {
-    /// The identity of `principal`; `None` for an anonymous caller.
-    pub fn of(principal: &Principal) -> Option<Self> {
-        match principal {
-            Principal::Anonymous => None,
-            // AWS gives the root the account id as its `aws:userid`.
-            Principal::Root => Some(Identity {
-                arn: root_arn(),
-                user_id: ACCOUNT_ID.to_owned(),
-                name: principal.name().to_owned(),
-            }),
-            Principal::User(name) => Some(Identity {
-                arn: user_arn(name),
-                user_id: user_id(name),
-                name: name.clone(),
-            }),
-        }
-    }
-
-    /// The caller as `coffer-policy` matches principals.
-    pub fn caller(identity: Option<&Self>) -> Caller<'_> {
-        match identity {
-            None => Caller::Anonymous,
-            Some(id) => Caller::Principal {
-                arn: &id.arn,
-                account: ACCOUNT_ID,
-                user_id: &id.user_id,
-                name: &id.name,
-            },
-        }
-    }
+/// The caller as `coffer-policy` matches principals (`None`: anonymous).
+pub fn caller(identity: Option<&CallerIdentity>) -> Caller<'_> {
+    identity.map_or(Caller::Anonymous, CallerIdentity::caller)
 }
 
 /// The condition keys every request has (transport, time, caller, signature), plus the
@@ -85,10 +52,10 @@ pub fn of_request(req: &ApiRequest, principal: &Principal) -> Context {
     let now_ms = crate::clock::now_ms();
     context.set("aws:CurrentTime", crate::clock::iso8601(now_ms));
     context.set("aws:EpochTime", (now_ms / 1000).to_string());
-    if let Some(identity) = Identity::of(principal) {
-        context.set("aws:PrincipalArn", identity.arn.clone());
+    if let Some(identity) = CallerIdentity::of(principal) {
+        context.set("aws:PrincipalArn", identity.arn);
         context.set("aws:PrincipalAccount", ACCOUNT_ID);
-        context.set("aws:userid", identity.user_id.clone());
+        context.set("aws:userid", identity.user_id);
         if let Principal::User(name) = principal {
             context.set("aws:username", name.clone());
             context.set("aws:PrincipalType", "User");
@@ -213,19 +180,15 @@ mod tests {
         assert_eq!(root_arn(), "arn:aws:iam::000000000000:root");
         assert_eq!(user_arn("alice"), "arn:aws:iam::000000000000:user/alice");
         let id = user_id("alice");
-        assert_eq!(id.len(), 21);
-        assert!(id.starts_with("AIDA"));
-        assert_eq!(id, user_id("alice"));
+        assert!(id.len() == 21 && id.starts_with("AIDA"), "{id}");
         assert_ne!(id, user_id("bob"));
-        assert!(Identity::of(&Principal::Anonymous).is_none());
-        let root = Identity::of(&Principal::Root).expect("signed");
-        assert!(matches!(
-            Identity::caller(Some(&root)),
-            Caller::Principal {
-                user_id: ACCOUNT_ID,
-                ..
-            }
-        ));
+    }
+
+    #[test]
+    fn signature_versions_as_aws_names_them() {
         assert_eq!(signature_version(Scheme::SigV2Presigned), "AWS");
+        assert_eq!(signature_version(Scheme::SigV4), "AWS4-HMAC-SHA256");
+        assert_eq!(signature_version(Scheme::OssV1), "OSS");
+        assert!(matches!(caller(None), Caller::Anonymous));
     }
 }

@@ -35,7 +35,7 @@ use coffer_store::{BucketRecord, ObjectRecord, VersionRef};
 
 use self::acl::Acl;
 use self::action::{Action, Scope};
-use self::context::Identity;
+use self::identity::CallerIdentity;
 use self::public_access_block::PublicAccessBlock;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::request::ApiRequest;
@@ -84,6 +84,11 @@ pub async fn authorize(
     operation: &Operation,
 ) -> ApiResult<Option<Authorized>> {
     let Some(action) = action::of(operation, req) else {
+        // Nothing a policy or an ACL could open (NotImplemented, MethodNotAllowed): an
+        // unsigned request learns nothing more than AccessDenied.
+        if req.principal == Principal::Anonymous {
+            Verdict::implicit_deny().enforce(req)?;
+        }
         return Ok(None);
     };
     if action.scope == Scope::Service {
@@ -230,14 +235,14 @@ async fn authorize_service(state: &AppState, req: &ApiRequest, action: &Action) 
     let Some(policy) = identity::policy_of(state, &req.principal).await? else {
         return Ok(());
     };
-    let identity = Identity::of(&req.principal);
+    let identity = CallerIdentity::of(&req.principal);
     let context = context::of_request(req, &req.principal);
     let resource = match (action.name, req.bucket.as_deref()) {
         ("s3:CreateBucket", Some(bucket)) => arn(bucket, None),
         _ => "*".to_owned(),
     };
     let request = Request {
-        caller: Identity::caller(identity.as_ref()),
+        caller: context::caller(identity.as_ref()),
         action: action.name,
         resource: &resource,
         context: &context,
@@ -317,7 +322,7 @@ fn arn(bucket: &str, key: Option<&str>) -> String {
 /// Whether the bucket owner owns every object of the bucket (ObjectOwnership
 /// BucketOwnerEnforced, the default): then the writer's name on a record does not matter.
 fn bucket_owner_owns_objects(bucket: &BucketRecord) -> bool {
-    !acl::ObjectOwnership::of(bucket).acls_enabled()
+    acl::ObjectOwnership::of(bucket) == acl::ObjectOwnership::BucketOwnerEnforced
 }
 
 /// Whether a policy's conditions read an object's existing tags (then the object record is
@@ -334,7 +339,7 @@ struct Facts<'a> {
     user_policy: Option<Policy>,
     record: Option<ObjectRecord>,
     context: coffer_policy::Context,
-    identity: Option<Identity>,
+    identity: Option<CallerIdentity>,
 }
 
 /// Loads what deciding `action` on `resource` needs, then decides (the evaluation order of
@@ -395,7 +400,7 @@ async fn decide(
         user_policy,
         record,
         context,
-        identity: Identity::of(principal),
+        identity: CallerIdentity::of(principal),
     };
     let verdict = facts.evaluate(action, resource.key, repair);
     // A caller that may read objects but not list the bucket does not learn that a key is
@@ -432,7 +437,7 @@ impl Facts<'_> {
         let bucket_owner = principal.is_root() || principal.is(&bucket.owner);
         let target = arn(&bucket.name, key.filter(|_| action.on_object));
         let request = Request {
-            caller: Identity::caller(self.identity.as_ref()),
+            caller: context::caller(self.identity.as_ref()),
             action: action.name,
             resource: &target,
             context: &self.context,
@@ -478,11 +483,16 @@ impl Facts<'_> {
             let restricted = block.restrict_public_buckets
                 && *principal == Principal::Anonymous
                 && self.policy.as_ref().is_some_and(|p| p.is_public());
-            // A statement that names only the account leaves users to their own policies.
-            let delegated = match principal {
-                Principal::User(name) => {
-                    !bucket_policy::names_user(self.policy_text(), statement.index, name)
-                }
+            // A statement that names only the account delegates to the account's own
+            // policies: it allows a user only as one named directly (by ARN or `*`) would be.
+            let delegated = match (principal, &self.identity) {
+                (Principal::User(_), Some(identity)) => !matches!(
+                    self.policy.as_ref().map(|p| p.evaluate(&Request {
+                        caller: identity.caller_outside_account(),
+                        ..request
+                    })),
+                    Some(Evaluation::Allow(_))
+                ),
                 _ => false,
             };
             if !restricted && !delegated {
@@ -500,8 +510,9 @@ impl Facts<'_> {
                 ),
                 _ => (Some(Acl::of_bucket(bucket)), "bucket"),
             };
+            // (The ACL itself ignores public grants under IgnorePublicAcls.)
             if let Some(acl) = acl
-                && acl_grants(&acl, principal, permission, &block)
+                && acl.allows(principal, permission)
             {
                 return Verdict::Allowed(Some(format!(
                     "allowed by the {what} ACL ({permission:?})"
@@ -534,21 +545,6 @@ fn owns(
             }
         },
     }
-}
-
-/// Whether the ACL grants `permission`, with public grants ignored under IgnorePublicAcls.
-fn acl_grants(
-    acl: &Acl,
-    principal: &Principal,
-    permission: acl::Permission,
-    block: &PublicAccessBlock,
-) -> bool {
-    if block.ignore_public_acls && acl.is_public() {
-        // Without the public grants only named grantees remain; an anonymous caller is
-        // never one of them.
-        return *principal != Principal::Anonymous && acl.allows(principal, permission);
-    }
-    acl.allows(principal, permission)
 }
 
 /// The object a decision is about, if it exists (a missing one leaves the decision to the

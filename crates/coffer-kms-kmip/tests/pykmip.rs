@@ -69,6 +69,7 @@ impl coffer_kms::contract::Harness for Harness {
             key_spec: KeySpec::SymmetricDefault,
             origin: Origin::Generated,
             tags: Vec::new(),
+            policy: None,
         };
         self.kms
             .create_key(&ctx(), request)

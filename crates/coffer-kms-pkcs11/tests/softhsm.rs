@@ -100,6 +100,7 @@ impl Harness for Fixture {
                     key_spec: coffer_kms::kms::KeySpec::SymmetricDefault,
                     origin: coffer_kms::kms::Origin::Generated,
                     tags: vec![],
+                    policy: None,
                 },
             )
             .expect("create key")

@@ -420,6 +420,7 @@ mod tests {
                     key_spec: KeySpec::SymmetricDefault,
                     origin: Origin::Generated,
                     tags: Vec::new(),
+                    policy: None,
                 },
             )
             .expect("create");
@@ -484,6 +485,7 @@ mod tests {
                     key_spec: KeySpec::SymmetricDefault,
                     origin: Origin::Generated,
                     tags: Vec::new(),
+                    policy: None,
                 },
             )
             .expect("create")

@@ -49,7 +49,7 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The largest request body read (KMS requests are a few KiB at most).
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// The account every key ARN and `AWSAccountId` names.
-pub const ACCOUNT_ID: &str = "000000000000";
+pub use crate::identity::ACCOUNT_ID;
 
 /// Whether a request speaks the KMS JSON protocol rather than S3: `POST /`
 /// with a `TrentService.*` target. The server routes these to [`serve`]

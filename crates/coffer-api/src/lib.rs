@@ -3,7 +3,7 @@
 //! and server-side encryption of object bodies (keys from `coffer-keying`).
 //!
 //! Layout: [`server`] accepts connections and renders errors; `auth`
-//! names the principal; [`authz`] decides what it may do; [`request`] resolves bucket and key; `router`
+//! names the principal; [`identity`] names it as policies do; [`authz`] decides what it may do; [`request`] resolves bucket and key; `router`
 //! names the operation; `ops` holds one module per family of S3
 //! operations; [`bucket_config`] holds the data-protection bucket
 //! configurations as plain data (lifecycle rules and their evaluation,
@@ -29,6 +29,7 @@ mod cors;
 pub mod error;
 mod form_data;
 pub mod health;
+pub mod identity;
 pub mod kms_api;
 pub mod lifecycle_worker;
 mod limits;

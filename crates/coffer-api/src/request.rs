@@ -1,6 +1,9 @@
 //! Turning an HTTP request into what the S3 operations work on: which
 //! bucket, which key, which query parameters, who asked.
 
+use std::sync::{Arc, Mutex};
+
+use coffer_store::BucketRecord;
 use http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
 
@@ -198,9 +201,9 @@ pub struct ApiRequest {
     /// A browser form upload: signed (if at all) in its body, `s3:authType` POST.
     pub form_upload: bool,
     /// What `authz` authorized (set by `ops::dispatch` before the operation runs).
-    pub authorized: Option<crate::authz::Authorized>,
+    pub authorized: Option<Authorized>,
     /// The authorization decisions taken, for the access log.
-    pub decisions: crate::authz::DecisionLog,
+    pub decisions: DecisionLog,
     /// The client's address (`aws:SourceIp`).
     pub peer: std::net::SocketAddr,
     /// What the connection negotiated; `None` over plain HTTP.
@@ -273,6 +276,40 @@ impl ApiRequest {
             (Some(b), None) => format!("/{b}"),
             _ => "/".to_owned(),
         }
+    }
+}
+
+/// What an authorized request hands its operation.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// The target bucket, as read for the decision.
+    pub bucket: BucketRecord,
+    /// Whether the request asked to bypass GOVERNANCE retention and may
+    /// (`s3:BypassGovernanceRetention`).
+    pub bypass_governance: bool,
+}
+
+/// The decisions taken for one request, for its access-log line: shared between the request
+/// and the server's record of it.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionLog(Arc<Mutex<Vec<String>>>);
+
+impl DecisionLog {
+    /// Records one decision (and logs it at debug level).
+    pub(crate) fn note(&self, request_id: &str, decision: String) {
+        tracing::debug!(request_id, authz = %decision, "authorization");
+        if let Ok(mut notes) = self.0.lock() {
+            // DeleteObjects notes one decision per key: keep the line bounded.
+            if notes.len() < 8 {
+                notes.push(decision);
+            }
+        }
+    }
+
+    /// The decisions, `; `-joined; `None` when every one was "owner or root".
+    pub fn text(&self) -> Option<String> {
+        let notes = self.0.lock().ok()?;
+        (!notes.is_empty()).then(|| notes.join("; "))
     }
 }
 

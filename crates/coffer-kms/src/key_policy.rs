@@ -12,8 +12,6 @@
 //!   only, for the data plane; direct reads of its metadata by the account (AWS's policy for
 //!   `aws/s3`). A managed key's policy cannot be changed.
 
-use crate::kms::KmsError;
-
 /// The account every key belongs to (AWS account ids are 12 digits).
 pub const ACCOUNT: &str = "000000000000";
 
@@ -110,20 +108,30 @@ pub fn via_s3(region: &str) -> String {
 /// Checks what PutKeyPolicy and CreateKey may store: the policy name, and a document that is
 /// not empty and not too long. Whether it is a valid policy is the caller's to check, with the
 /// policy parser.
-pub fn check_document(name: Option<&str>, document: &str) -> Result<(), KmsError> {
+pub fn check_document(name: Option<&str>, document: &str) -> Result<(), InvalidDocument> {
     if let Some(name) = name
         && name != POLICY_NAME
     {
-        return Err(KmsError::Validation(format!(
+        return Err(InvalidDocument(format!(
             "PolicyName must be '{POLICY_NAME}', not '{name}'"
         )));
     }
     if document.trim().is_empty() || document.len() > MAX_POLICY_BYTES {
-        return Err(KmsError::Validation(format!(
+        return Err(InvalidDocument(format!(
             "a key policy is 1 to {MAX_POLICY_BYTES} bytes"
         )));
     }
     Ok(())
+}
+
+/// Why [`check_document`] refused a name or document (a `KmsError::Validation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidDocument(pub String);
+
+impl std::fmt::Display for InvalidDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]

@@ -271,6 +271,12 @@ pub enum KmsError {
     Internal(String),
 }
 
+impl From<crate::key_policy::InvalidDocument> for KmsError {
+    fn from(error: crate::key_policy::InvalidDocument) -> Self {
+        KmsError::Validation(error.0)
+    }
+}
+
 impl KmsError {
     /// The AWS KMS exception type (`__type` in the JSON error body).
     pub fn aws_type(&self) -> &'static str {

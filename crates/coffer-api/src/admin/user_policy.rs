@@ -8,9 +8,9 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::json;
-use crate::authz::identity;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::identity;
 use crate::ops::small_body;
 use crate::request::{ApiRequest, path_decode};
 use crate::state::AppState;

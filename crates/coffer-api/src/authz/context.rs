@@ -4,32 +4,12 @@
 use coffer_auth::Scheme;
 use coffer_policy::{Caller, Context};
 
-use super::identity::CallerIdentity;
+use crate::identity::{ACCOUNT_ID, CallerIdentity};
 use coffer_store::ObjectRecord;
 
 use crate::bucket_config::tags::{TagSet, TagTarget};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::Principal;
-
-/// Coffer's one account (AWS account ids are 12 digits), the KMS API's too.
-pub const ACCOUNT_ID: &str = crate::kms_api::ACCOUNT_ID;
-
-/// The account root's ARN: what the root credentials are.
-pub fn root_arn() -> String {
-    format!("arn:aws:iam::{ACCOUNT_ID}:root")
-}
-
-/// A user's ARN: `arn:aws:iam::000000000000:user/NAME`.
-pub fn user_arn(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT_ID}:user/{name}")
-}
-
-/// A user's `aws:userid`: `AIDA` and the first 17 hex digits of its canonical owner id,
-/// upper case — 21 characters like AWS's unique ids, and stable for the name.
-pub fn user_id(name: &str) -> String {
-    let canonical = crate::state::owner_id(name);
-    format!("AIDA{}", canonical[..17].to_ascii_uppercase())
-}
 
 /// The caller as `coffer-policy` matches principals (`None`: anonymous).
 pub fn caller(identity: Option<&CallerIdentity>) -> Caller<'_> {
@@ -174,6 +154,7 @@ pub fn existing_tags(record: &ObjectRecord, context: &mut Context) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::{root_arn, user_arn, user_id};
 
     #[test]
     fn identities_have_aws_shapes() {

@@ -25,55 +25,23 @@ pub mod acl;
 pub mod action;
 pub mod bucket_policy;
 pub mod context;
-pub mod identity;
 pub mod public_access_block;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use coffer_policy::{Evaluation, Policy, Request};
 use coffer_store::{BucketRecord, ObjectRecord, VersionRef};
 
 use self::acl::Acl;
 use self::action::{Action, Scope};
-use self::identity::CallerIdentity;
 use self::public_access_block::PublicAccessBlock;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::identity::{self, CallerIdentity};
 use crate::request::ApiRequest;
 use crate::router::Operation;
 use crate::state::{AppState, Principal};
 
-/// What an authorized request hands its operation.
-#[derive(Debug, Clone)]
-pub struct Authorized {
-    /// The target bucket, as read for the decision.
-    pub bucket: BucketRecord,
-    /// Whether the request asked to bypass GOVERNANCE retention and may
-    /// (`s3:BypassGovernanceRetention`).
-    pub bypass_governance: bool,
-}
-
-/// The decisions taken for one request, for its access-log line: shared between the request
-/// and the server's record of it.
-#[derive(Debug, Clone, Default)]
-pub struct DecisionLog(Arc<Mutex<Vec<String>>>);
-
-impl DecisionLog {
-    fn note(&self, request_id: &str, decision: String) {
-        tracing::debug!(request_id, authz = %decision, "authorization");
-        if let Ok(mut notes) = self.0.lock() {
-            // DeleteObjects notes one decision per key: keep the line bounded.
-            if notes.len() < 8 {
-                notes.push(decision);
-            }
-        }
-    }
-
-    /// The decisions, `; `-joined; `None` when every one was "owner or root".
-    pub fn text(&self) -> Option<String> {
-        let notes = self.0.lock().ok()?;
-        (!notes.is_empty()).then(|| notes.join("; "))
-    }
-}
+pub use crate::request::{Authorized, DecisionLog};
 
 /// Authorizes `req` for `operation`: `Ok(Some(_))` with the bucket for a bucket or object
 /// operation, `Ok(None)` for a service operation (ListBuckets, CreateBucket) or one with
@@ -221,7 +189,7 @@ pub async fn load_bucket(
 /// The OSS httpsConfig's refusal of this request's transport, if any. (TLS conditions in
 /// bucket policies are ordinary condition keys.)
 fn transport(bucket: &BucketRecord, req: &ApiRequest) -> ApiResult<()> {
-    match crate::ops::https_config_refusal(bucket, req.tls.as_ref()) {
+    match crate::bucket_config::https_config::https_config_refusal(bucket, req.tls.as_ref()) {
         Some(refusal) => Err(ApiError::access_denied(refusal)),
         None => Ok(()),
     }
@@ -559,7 +527,7 @@ async fn object_record(
     let which = version
         .filter(|v| !v.is_empty())
         .map(VersionRef::from_query);
-    match crate::ops::versioning::read_version(state, req, bucket, key, which).await {
+    match crate::object_io::version::read_version(state, req, bucket, key, which).await {
         Ok(record) => Ok(Some(record)),
         Err(error)
             if matches!(

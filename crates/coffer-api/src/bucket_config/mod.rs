@@ -12,6 +12,7 @@
 //! object-delete path) take the stored document and a clock reading.
 
 pub mod cors;
+pub mod https_config;
 pub mod lifecycle;
 pub mod object_lock;
 pub mod tags;

@@ -15,9 +15,8 @@ use coffer_kms::{Kms, KmsError};
 use coffer_policy::{Context, Evaluation, Kind, Policy, Request, Service};
 
 use super::Operation;
-use crate::authz::context::ACCOUNT_ID;
-use crate::authz::identity::{self, CallerIdentity};
 use crate::error::ApiResult;
+use crate::identity::{self, ACCOUNT_ID, CallerIdentity};
 use crate::state::{AppState, Principal};
 
 /// The actions root may always take on a key, whatever its policy says.

@@ -542,7 +542,7 @@ fn malformed_policy(message: String) -> KmsApiError {
 /// The policy name, which AWS requires for Get/PutKeyPolicy (only `default` exists).
 fn policy_name(name: Option<&str>) -> KmsResult<()> {
     let name = name.unwrap_or(coffer_kms::key_policy::POLICY_NAME);
-    coffer_kms::key_policy::check_document(Some(name), "{}")?;
+    coffer_kms::key_policy::check_document(Some(name), "{}").map_err(coffer_kms::KmsError::from)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@
 
 mod ingest;
 mod reader;
+pub mod version;
 mod writer;
 
 pub use ingest::{BodyRules, BodyStream, MAX_SINGLE_UPLOAD, content_length, ingest, next_frame};

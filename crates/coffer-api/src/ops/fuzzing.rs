@@ -10,7 +10,7 @@ use std::future::Future;
 pub use super::bucket_policy::validate as validate_bucket_policy;
 pub use super::encryption::parse_rule as parse_bucket_encryption;
 pub use super::get::{RangeRequest, parse_range};
-pub use super::tls_policy::HttpsConfig;
+pub use crate::bucket_config::https_config::HttpsConfig;
 
 /// What a browser form upload's reader and policy make of a body: the
 /// fields before the file part, the file part's head, its bytes, and

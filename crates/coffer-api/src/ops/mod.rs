@@ -34,7 +34,6 @@ use coffer_store::BucketRecord;
 
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
-pub use tls_policy::https_config_refusal;
 
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult, ErrorCode};

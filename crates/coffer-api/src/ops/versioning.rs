@@ -2,22 +2,18 @@
 //! version rules every object operation shares — which version a request names
 //! (`versionId`), how a delete marker answers, and the `x-amz-version-id` header.
 
-use coffer_auth::amz_time::format_http_date;
 use coffer_auth::sigv4::Payload;
-use coffer_store::{
-    BucketRecord, ObjectRecord, StoreError, Version, VersionListQuery, VersionRef, Versioning,
-};
+use coffer_store::{BucketRecord, StoreError, Version, VersionListQuery, VersionRef, Versioning};
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::object::object_type;
-use super::{
-    authorized_bucket, empty_response, iso8601, quoted, small_body, utc_of_ms, xml_response,
-};
+use super::{authorized_bucket, empty_response, iso8601, quoted, small_body, xml_response};
 use crate::body::ResponseBody;
 use crate::bucket_config::object_lock::OBJECT_LOCK_KEY;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+pub use crate::object_io::version::{read_version, wire_version_id};
 use crate::request::{ApiRequest, Dialect};
 use crate::state::{AppState, owner_id};
 use crate::xml::{self, encode_key};
@@ -31,11 +27,6 @@ pub fn requested_version(req: &ApiRequest) -> ApiResult<Option<VersionRef>> {
         )),
         Some(id) => Ok(Some(VersionRef::from_query(id))),
     }
-}
-
-/// A version id as the wire writes it: `null` for the null version.
-pub fn wire_version_id(version_id: Option<&str>) -> &str {
-    version_id.unwrap_or("null")
 }
 
 /// The version-id header of a response about `version_id` in `bucket`: present once the
@@ -52,51 +43,6 @@ pub fn version_header(
         req.dialect.header("version-id"),
         wire_version_id(version_id).to_owned(),
     ))
-}
-
-/// The object version a GET, HEAD or copy source reads: the one `which` names, or the
-/// current object. A delete marker answers as S3 does: 404 `NoSuchKey` when it is the
-/// newest version and no version was named, 405 `MethodNotAllowed` when named; both with
-/// the marker's headers.
-pub async fn read_version(
-    state: &AppState,
-    req: &ApiRequest,
-    bucket: &BucketRecord,
-    key: &str,
-    which: Option<VersionRef>,
-) -> ApiResult<ObjectRecord> {
-    let named = which.is_some();
-    let found = match which {
-        None => match state.meta.get_object(&bucket.name, key).await {
-            Err(StoreError::NoSuchKey) if bucket.versioning != Versioning::Unversioned => {
-                state
-                    .meta
-                    .get_version(&bucket.name, key, VersionRef::Latest)
-                    .await
-            }
-            other => return Ok(other?),
-        },
-        Some(which) => state.meta.get_version(&bucket.name, key, which).await,
-    };
-    match found?.version {
-        Version::Object(record) => Ok(record),
-        Version::DeleteMarker(marker) => {
-            let error = if named {
-                ApiError::method_not_allowed().with_header(
-                    http::header::LAST_MODIFIED.as_str(),
-                    format_http_date(utc_of_ms(marker.last_modified_ms)),
-                )
-            } else {
-                ApiError::no_such_key()
-            };
-            Err(error
-                .with_header(req.dialect.header("delete-marker"), "true")
-                .with_header(
-                    req.dialect.header("version-id"),
-                    wire_version_id(marker.version_id.as_deref()),
-                ))
-        }
-    }
 }
 
 /// `<VersioningConfiguration>`, as both dialects send it.

@@ -8,9 +8,28 @@
 
 use coffer_policy::{Caller, Kind, Policy, PolicyError, Service};
 
-use super::context::{self, ACCOUNT_ID};
 use crate::error::ApiResult;
 use crate::state::{AppState, Principal};
+
+/// Coffer's one account (AWS account ids are 12 digits), the KMS API's too.
+pub const ACCOUNT_ID: &str = coffer_kms::key_policy::ACCOUNT;
+
+/// The account root's ARN: what the root credentials are.
+pub fn root_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT_ID}:root")
+}
+
+/// A user's ARN: `arn:aws:iam::000000000000:user/NAME`.
+pub fn user_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT_ID}:user/{name}")
+}
+
+/// A user's `aws:userid`: `AIDA` and the first 17 hex digits of its canonical owner id,
+/// upper case — 21 characters like AWS's unique ids, and stable for the name.
+pub fn user_id(name: &str) -> String {
+    let canonical = crate::state::owner_id(name);
+    format!("AIDA{}", canonical[..17].to_ascii_uppercase())
+}
 
 /// Validates a user policy: an identity policy of S3 (or, failing that, of OSS, translated to
 /// S3 terms), whose statements may also name `kms:` actions on key ARNs. A document neither
@@ -56,7 +75,7 @@ impl CallerIdentity {
     /// The account root (root's identity; also what a key policy's account statement names).
     pub fn root() -> Self {
         CallerIdentity {
-            arn: context::root_arn(),
+            arn: root_arn(),
             user_id: ACCOUNT_ID.to_owned(),
             name: crate::state::ROOT_NAME.to_owned(),
         }
@@ -68,8 +87,8 @@ impl CallerIdentity {
             Principal::Anonymous => None,
             Principal::Root => Some(Self::root()),
             Principal::User(name) => Some(CallerIdentity {
-                arn: context::user_arn(name),
-                user_id: context::user_id(name),
+                arn: user_arn(name),
+                user_id: user_id(name),
                 name: name.clone(),
             }),
         }

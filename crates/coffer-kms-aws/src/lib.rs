@@ -6,7 +6,7 @@
 //! - `wire`: the blocking call over a runtime of the backend's own, and the exceptions mapped
 //!   back to [`KmsError`].
 //! - `metadata`: the JSON of key metadata, blobs and contexts.
-//! - `admin`: [`KmsAdmin`], forwarded call for call.
+//! - `admin`: [`KmsAdmin`](coffer_kms::KmsAdmin), forwarded call for call.
 //!
 //! Ciphertext blobs are the backend's own, opaque to Coffer; the envelope keeps them as it
 //! keeps the embedded KMS's. Nothing is cached: every data-key use (bucket keys included, see

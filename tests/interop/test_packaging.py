@@ -88,9 +88,11 @@ def test_completions_name_every_subcommand(shell):
     assert done.returncode == 0, done.stderr
 
 
-def test_bash_completion_completes():
-    script = coffer("completions", "bash").stdout
-    probe = (f"{script}\nCOMP_WORDS=(coffer s); COMP_CWORD=1; _coffer coffer s coffer; "
+def test_bash_completion_completes(tmp_path):
+    # Sourced from a file: the script is larger than one argument may be (128 KiB).
+    script = tmp_path / "coffer.bash"
+    script.write_text(coffer("completions", "bash").stdout)
+    probe = (f"source {script}\nCOMP_WORDS=(coffer s); COMP_CWORD=1; _coffer coffer s coffer; "
              "echo \"${COMPREPLY[@]}\"\n"
              "COMP_WORDS=(coffer user add bob --new-a); COMP_CWORD=4; _coffer coffer --new-a add; "
              "echo \"${COMPREPLY[@]}\"\n")

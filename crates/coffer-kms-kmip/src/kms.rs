@@ -319,6 +319,12 @@ impl KmsDataPlane for KmipKms {
         result
     }
 
+    fn key_id_of_ciphertext(&self, ciphertext_blob: &[u8]) -> Result<Option<String>, KmsError> {
+        Blob::parse(ciphertext_blob)
+            .map(|(blob, _)| Some(blob.key_id.to_owned()))
+            .ok_or(KmsError::InvalidCiphertext)
+    }
+
     fn default_sse_key(&self, _ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
         let resolved = match self.keys.resolve(&self.client, crate::DEFAULT_SSE_ALIAS) {
             Ok(resolved) => resolved,

@@ -319,6 +319,10 @@ impl KmsDataPlane for Pkcs11Kms {
         })
     }
 
+    fn key_id_of_ciphertext(&self, ciphertext_blob: &[u8]) -> Result<Option<String>, KmsError> {
+        blob::parse(ciphertext_blob).map(|parsed| Some(parsed.key_id.to_owned()))
+    }
+
     fn default_sse_key(&self, ctx: &CallContext) -> Result<KeyMetadata, KmsError> {
         self.call(ctx, "DescribeKey", Some(DEFAULT_SSE_ALIAS), |session| {
             if let Some(alias) = objects::aliases(session, Some(DEFAULT_SSE_ALIAS))?.first() {

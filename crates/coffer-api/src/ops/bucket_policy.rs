@@ -101,16 +101,7 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 
 /// `DELETE /<bucket>?policy`.
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let bucket = authorized_bucket(state, req).await?;
-    for key in [POLICY_KEY, POLICY_SERVICE_KEY] {
-        if bucket.config.contains_key(key) {
-            state
-                .meta
-                .set_bucket_config(&bucket.name, key, None)
-                .await?;
-        }
-    }
-    empty_response(StatusCode::NO_CONTENT)
+    super::delete_bucket_configs(state, req, &[POLICY_KEY, POLICY_SERVICE_KEY]).await
 }
 
 /// `GET /<bucket>?policyStatus`: whether the policy makes the bucket public (AWS's meaning of

@@ -56,10 +56,5 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 
 /// `DELETE /<bucket>?cors`: 204, with or without rules.
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let bucket = authorized_bucket(state, req).await?;
-    state
-        .meta
-        .set_bucket_config(&bucket.name, CORS_KEY, None)
-        .await?;
-    empty_response(StatusCode::NO_CONTENT)
+    super::delete_bucket_configs(state, req, &[CORS_KEY]).await
 }

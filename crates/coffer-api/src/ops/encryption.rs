@@ -182,14 +182,7 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 }
 
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let bucket = authorized_bucket(state, req).await?;
-    if bucket.config.contains_key(BUCKET_CONFIG_KEY) {
-        state
-            .meta
-            .set_bucket_config(&bucket.name, BUCKET_CONFIG_KEY, None)
-            .await?;
-    }
-    empty_response(StatusCode::NO_CONTENT)
+    super::delete_bucket_configs(state, req, &[BUCKET_CONFIG_KEY]).await
 }
 
 #[cfg(test)]

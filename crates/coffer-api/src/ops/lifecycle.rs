@@ -56,12 +56,5 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 
 /// `DELETE /<bucket>?lifecycle`: succeeds whether or not there were rules.
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let bucket = authorized_bucket(state, req).await?;
-    if bucket.config.contains_key(LIFECYCLE_KEY) {
-        state
-            .meta
-            .set_bucket_config(&bucket.name, LIFECYCLE_KEY, None)
-            .await?;
-    }
-    empty_response(StatusCode::NO_CONTENT)
+    super::delete_bucket_configs(state, req, &[LIFECYCLE_KEY]).await
 }

@@ -170,6 +170,26 @@ pub async fn save_bucket_config(
         .await?)
 }
 
+/// `DELETE` of bucket sub-resource documents (`?cors`, `?encryption`, `?lifecycle`,
+/// `?policy`, …): removes those stored under `keys` and answers 204 whether or not there
+/// were any, as S3 and OSS do.
+pub async fn delete_bucket_configs(
+    state: &AppState,
+    req: &ApiRequest,
+    keys: &[&str],
+) -> ApiResult<Response<ResponseBody>> {
+    let bucket = authorized_bucket(state, req).await?;
+    for key in keys {
+        if bucket.config.contains_key(*key) {
+            state
+                .meta
+                .set_bucket_config(&bucket.name, key, None)
+                .await?;
+        }
+    }
+    empty_response(StatusCode::NO_CONTENT)
+}
+
 /// Reads a small request body (XML documents) into memory, verifying the
 /// signed payload hash, Content-MD5 and `x-amz-checksum-*` when given.
 pub async fn small_body(

@@ -84,12 +84,7 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 /// `DELETE /<bucket>?ownershipControls`: the bucket is back to having no setting
 /// (BucketOwnerEnforced).
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let bucket = authorized_bucket(state, req).await?;
-    state
-        .meta
-        .set_bucket_config(&bucket.name, OWNERSHIP_CONFIG_KEY, None)
-        .await?;
-    empty_response(StatusCode::NO_CONTENT)
+    super::delete_bucket_configs(state, req, &[OWNERSHIP_CONFIG_KEY]).await
 }
 
 #[cfg(test)]

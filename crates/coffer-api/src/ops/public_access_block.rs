@@ -77,14 +77,7 @@ pub async fn get(state: &AppState, req: &ApiRequest) -> ApiResult<Response<Respo
 
 /// `DELETE /<bucket>?publicAccessBlock`.
 pub async fn delete(state: &AppState, req: &ApiRequest) -> ApiResult<Response<ResponseBody>> {
-    let bucket = authorized_bucket(state, req).await?;
-    if bucket.config.contains_key(CONFIG_KEY) {
-        state
-            .meta
-            .set_bucket_config(&bucket.name, CONFIG_KEY, None)
-            .await?;
-    }
-    empty_response(StatusCode::NO_CONTENT)
+    super::delete_bucket_configs(state, req, &[CONFIG_KEY]).await
 }
 
 #[cfg(test)]

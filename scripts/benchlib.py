@@ -47,14 +47,14 @@ def start(binary, core, extra_args=(), extra_env=None, data=None):
     sys.exit(f"{binary} did not start on port {port}")
 
 
-def bench_report(generator, core, port, pid, workload, size, mode, duration):
+def bench_report(generator, core, port, pid, workload, size, mode, duration, concurrency=None):
     """One `coffer bench` cell: its JSON report (MB/s, op/s, latency, and with the server's
     pid its RSS and CPU seconds per GiB)."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS, AWS_SECRET_ACCESS_KEY=SECRET,
                AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
     out = subprocess.run(
         ["taskset", "-c", core, generator, "bench", "--workload", workload, "--size", size,
-         "--concurrency", str(CONCURRENCY.get(size, 4)), "--duration", str(duration),
+         "--concurrency", str(concurrency or CONCURRENCY.get(size, 4)), "--duration", str(duration),
          "--sse", mode, "--server-pid", str(pid), "--bucket", f"b-{workload}-{mode}".lower()
          .replace(":", "-").replace("+", "-").replace("_", "-"), "--json"],
         env=env, capture_output=True, text=True, check=True).stdout

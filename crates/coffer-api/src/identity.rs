@@ -6,6 +6,8 @@
 //! user's record when a request needs it. Root and anonymous never have one: root is the
 //! account itself, and an unsigned request has no identity.
 
+use std::sync::Arc;
+
 use coffer_policy::{Caller, Kind, Policy, PolicyError, Service};
 
 use crate::error::ApiResult;
@@ -33,17 +35,18 @@ pub fn user_id(name: &str) -> String {
 
 /// Validates a user policy: an identity policy of S3 (or, failing that, of OSS, translated to
 /// S3 terms), whose statements may also name `kms:` actions on key ARNs. A document neither
-/// accepts is refused with the S3 parser's reason.
-pub fn parse(document: &str) -> Result<Policy, PolicyError> {
-    Policy::parse(document, Service::S3, Kind::Identity)
-        .or_else(|s3| Policy::parse(document, Service::Oss, Kind::Identity).map_err(|_| s3))
+/// accepts is refused with the S3 parser's reason. Parsed once per distinct document.
+pub fn parse(document: &str) -> Result<Arc<Policy>, PolicyError> {
+    use crate::authz::parsed::policy;
+    policy(document, Service::S3, Kind::Identity)
+        .or_else(|s3| policy(document, Service::Oss, Kind::Identity).map_err(|_| s3))
 }
 
 /// The policy attached to `principal`, if any (root and anonymous never have one), for S3,
 /// OSS and KMS requests alike. A stored document that no longer parses (stored by a version
 /// that understood more) is logged and grants nothing: what the server cannot read, it does
 /// not grant.
-pub async fn policy_of(state: &AppState, principal: &Principal) -> ApiResult<Option<Policy>> {
+pub async fn policy_of(state: &AppState, principal: &Principal) -> ApiResult<Option<Arc<Policy>>> {
     let Principal::User(name) = principal else {
         return Ok(None);
     };

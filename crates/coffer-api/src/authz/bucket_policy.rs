@@ -1,9 +1,8 @@
 //! A bucket's policy as the evaluation reads it: the stored document (kept as sent, for
-//! GetBucketPolicy) parsed once per distinct document and shared, and the words that say why a
-//! statement denied a request.
+//! GetBucketPolicy) parsed once per distinct document and shared (`authz::parsed`), and the
+//! words that say why a statement denied a request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use coffer_policy::{Kind, Policy, PolicyError, Service};
 use coffer_store::BucketRecord;
@@ -16,19 +15,6 @@ pub const POLICY_SERVICE_KEY: &str = "policyService";
 /// AWS's limit on a bucket policy's size.
 pub const POLICY_MAX_BYTES: usize = 20 * 1024;
 
-/// Parsed documents by (service, text): a policy is parsed once, not on every request.
-/// Bounded: when full it starts over (documents are few; a server with more simply parses
-/// more often).
-const CACHE_ENTRIES: usize = 1024;
-
-/// One map per dialect, by document text (looked up without copying the text).
-type Cache = Mutex<[HashMap<String, Arc<Policy>>; 2]>;
-
-fn cache() -> &'static Cache {
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new([HashMap::new(), HashMap::new()]))
-}
-
 /// The service a bucket's stored policy was written for.
 pub fn service_of(bucket: &BucketRecord) -> Service {
     match bucket.config.get(POLICY_SERVICE_KEY).map(String::as_str) {
@@ -39,23 +25,7 @@ pub fn service_of(bucket: &BucketRecord) -> Service {
 
 /// Parses `text` as a bucket policy of `service` (through the cache).
 pub fn parse(text: &str, service: Service) -> Result<Arc<Policy>, PolicyError> {
-    let dialect = usize::from(service == Service::Oss);
-    if let Some(policy) = cache()
-        .lock()
-        .ok()
-        .and_then(|c| c[dialect].get(text).cloned())
-    {
-        return Ok(policy);
-    }
-    let policy = Arc::new(Policy::parse(text, service, Kind::Resource)?);
-    if let Ok(mut cache) = cache().lock() {
-        let map = &mut cache[dialect];
-        if map.len() >= CACHE_ENTRIES {
-            map.clear();
-        }
-        map.insert(text.to_owned(), policy.clone());
-    }
-    Ok(policy)
+    super::parsed::policy(text, service, Kind::Resource)
 }
 
 /// The bucket's policy: `Ok(None)` without one; `Err` when the stored document no longer

@@ -25,6 +25,7 @@ pub mod acl;
 pub mod action;
 pub mod bucket_policy;
 pub mod context;
+pub mod parsed;
 pub mod public_access_block;
 
 use std::sync::Arc;
@@ -304,7 +305,7 @@ struct Facts<'a> {
     req: &'a ApiRequest,
     bucket: &'a BucketRecord,
     policy: Option<Arc<Policy>>,
-    user_policy: Option<Policy>,
+    user_policy: Option<Arc<Policy>>,
     record: Option<ObjectRecord>,
     context: coffer_policy::Context,
     identity: Option<CallerIdentity>,

@@ -10,11 +10,14 @@
 //! root may always read and replace a key's policy and describe the key, so that a policy
 //! that locks everyone out can be repaired.
 
+use std::sync::Arc;
+
 use coffer_kms::key_policy::{self, KeyPolicy};
 use coffer_kms::{Kms, KmsError};
 use coffer_policy::{Context, Evaluation, Kind, Policy, Request, Service};
 
 use super::Operation;
+use crate::authz::parsed;
 use crate::error::ApiResult;
 use crate::identity::{self, ACCOUNT_ID, CallerIdentity};
 use crate::state::{AppState, Principal};
@@ -28,7 +31,7 @@ pub struct KmsCaller {
     principal: Principal,
     identity: Option<CallerIdentity>,
     /// The caller's identity policy (its `kms:` statements speak here).
-    user_policy: Option<Policy>,
+    user_policy: Option<Arc<Policy>>,
     /// `kms:ViaService` when S3 uses the key on the caller's behalf.
     via_service: Option<String>,
 }
@@ -64,7 +67,7 @@ impl KmsCaller {
     /// A caller with the identity policy given (tests, and callers that already have it).
     pub fn with_policy(
         principal: Principal,
-        user_policy: Option<Policy>,
+        user_policy: Option<Arc<Policy>>,
         via_service: Option<String>,
     ) -> Self {
         KmsCaller {
@@ -132,7 +135,7 @@ impl KmsCaller {
         let Some(identity) = &self.identity else {
             return Err(denied("because anonymous requests cannot use KMS keys"));
         };
-        let key_policy = match Policy::parse(&policy.document, Service::Kms, Kind::Resource) {
+        let key_policy = match parsed::policy(&policy.document, Service::Kms, Kind::Resource) {
             Ok(parsed) => parsed,
             Err(error) => {
                 // Fail closed: a policy the server cannot read allows nothing.

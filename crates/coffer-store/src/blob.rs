@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use crate::rules::random_hex;
+use crate::rules::is_valid_blob_id;
 use crate::{BlobId, StoreError};
 
 /// Mode of every directory of the store: owner only.
@@ -21,8 +21,16 @@ pub(crate) struct NewBlob {
 }
 
 impl NewBlob {
-    pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<NewBlob, StoreError> {
-        let id = random_hex()?;
+    /// A new blob under an id chosen earlier (a fresh random one: the temp file must not
+    /// exist yet).
+    pub(crate) fn create_named(
+        id: BlobId,
+        tmp_dir: &Path,
+        blobs_dir: &Path,
+    ) -> Result<NewBlob, StoreError> {
+        if !is_valid_blob_id(&id) {
+            return Err(StoreError::InvalidArgument("not a blob id".into()));
+        }
         let tmp_path = tmp_dir.join(&id);
         let mut options = File::options();
         options.write(true).read(true).create_new(true);
@@ -39,12 +47,6 @@ impl NewBlob {
             blobs_dir: blobs_dir.to_path_buf(),
             finished: false,
         })
-    }
-
-    /// The id the blob will have once finished: known up front, so that a pending row can
-    /// name the blob before its bytes are written.
-    pub(crate) fn id(&self) -> &BlobId {
-        &self.id
     }
 
     /// The temp file, for the caller to write the blob's bytes into.

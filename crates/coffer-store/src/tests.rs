@@ -34,9 +34,14 @@ fn blob(store: &Store, bytes: &[u8]) -> BlobId {
 }
 
 fn read_blob(store: &Store, id: &BlobId) -> Vec<u8> {
-    let mut out = Vec::new();
-    store.open_blob(id).unwrap().read_to_end(&mut out).unwrap();
-    out
+    match store.open_blob(id).unwrap() {
+        crate::store::BlobBody::File(mut file) => {
+            let mut out = Vec::new();
+            file.read_to_end(&mut out).unwrap();
+            out
+        }
+        crate::store::BlobBody::Inline(bytes) => bytes.to_vec(),
+    }
 }
 
 fn object(blobs: &[(&BlobId, Option<u32>)]) -> ObjectRecord {

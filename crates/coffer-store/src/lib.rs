@@ -38,6 +38,7 @@ mod blob;
 mod blob_store;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+mod direct;
 mod embedded;
 mod error;
 mod keys;

@@ -1,7 +1,7 @@
 //! [`BlobStore`] over the blobs of a [`Store`]: small ones inline in its database, the others
 //! in files (`tmp/` while written, then `blobs/<2 hex>/<id>`, fsynced).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -208,7 +208,7 @@ impl BlobWriter for FileBlobWriter {
                     blocking(move || {
                         let mut blob = store.new_blob_named(id)?;
                         for piece in pieces.iter().chain([&data]) {
-                            blob.file().write_all(piece)?;
+                            blob.write(piece)?;
                         }
                         Ok(Staged::File(blob))
                     })
@@ -216,7 +216,7 @@ impl BlobWriter for FileBlobWriter {
                 }
                 Staged::File(mut blob) => {
                     blocking(move || {
-                        blob.file().write_all(&data)?;
+                        blob.write(&data)?;
                         Ok(Staged::File(blob))
                     })
                     .await?

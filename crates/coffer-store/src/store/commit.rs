@@ -215,14 +215,13 @@ impl Store {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::io::Write;
     use std::sync::Barrier;
 
     use crate::{BucketRecord, Condition, Extent, ObjectRecord, Store, StoreError};
 
     fn record(store: &Store, body: &[u8]) -> ObjectRecord {
         let mut blob = store.new_blob().unwrap();
-        blob.file().write_all(body).unwrap();
+        blob.write(body).unwrap();
         let blob = blob.finish().unwrap();
         ObjectRecord {
             size: body.len() as u64,

@@ -70,10 +70,12 @@ def test_kill_9_during_concurrent_small_puts(make_server):
     for cycle in range(3):
         stop = threading.Event()
         lock = threading.Lock()
+        clients = [srv.client(checksum="when_required", retries=0) for _ in range(16)]
+        acked_before = len(acked)
 
         def writer(n: int, cycle: int = cycle, stop: threading.Event = stop,
                    lock: threading.Lock = lock) -> None:
-            client = srv.client(checksum="when_required", retries=0)
+            client = clients[n]
             local = random.Random(seed * 100 + cycle * 16 + n)
             i = 0
             while not stop.is_set():
@@ -92,7 +94,12 @@ def test_kill_9_during_concurrent_small_puts(make_server):
         threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
         for t in threads:
             t.start()
-        time.sleep(rng.uniform(0.5, 1.5))
+        # Kill once the writers are well under way (a busy machine may take a while to start
+        # them), at a random moment.
+        deadline = time.monotonic() + 60
+        while len(acked) < acked_before + 32 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.0))
         srv.kill()
         stop.set()
         for t in threads:

@@ -215,9 +215,72 @@ impl Store {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
 
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+    use super::{Job, Output, Slot, SlotState};
     use crate::{BucketRecord, Condition, Extent, ObjectRecord, Store, StoreError};
+
+    const SCRATCH: TableDefinition<&str, u64> = TableDefinition::new("commit_test_scratch");
+
+    /// A job that inserts `key`, then fails if `fail`; counts its runs.
+    fn job(key: &'static str, fail: bool, runs: &Arc<AtomicUsize>) -> (Job, Arc<Slot>) {
+        let slot = Arc::new(Slot::default());
+        let runs = Arc::clone(runs);
+        let work = Box::new(
+            move |txn: &redb::WriteTransaction, _: &mut Vec<crate::BlobId>| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                txn.open_table(SCRATCH)?.insert(key, 1)?;
+                if fail {
+                    return Err(StoreError::InvalidArgument(format!("{key} fails")));
+                }
+                Ok(Box::new(key) as Output)
+            },
+        );
+        let job = Job {
+            work,
+            slot: Arc::clone(&slot),
+        };
+        (job, slot)
+    }
+
+    /// A job failing in the middle of a batch, after writing: its write is not committed, it
+    /// gets its error, and the jobs before and after it commit (the ones before run twice).
+    #[test]
+    fn a_failing_job_leaks_nothing_into_the_batch() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let runs: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+        let (first, first_slot) = job("first", false, &runs[0]);
+        let (failing, failing_slot) = job("partial", true, &runs[1]);
+        let (last, last_slot) = job("last", false, &runs[2]);
+        store.run_batch(vec![first, failing, last]);
+
+        let outcome = |slot: &Slot| match std::mem::take(&mut *super::lock(&slot.state)) {
+            SlotState::Done(Ok(output)) => Ok(*output.downcast::<&str>().unwrap()),
+            SlotState::Done(Err(e)) => Err(e.to_string()),
+            SlotState::Queued | SlotState::Lead => panic!("not done"),
+        };
+        assert_eq!(outcome(&first_slot), Ok("first"));
+        assert_eq!(
+            outcome(&failing_slot),
+            Err("invalid argument: partial fails".into())
+        );
+        assert_eq!(outcome(&last_slot), Ok("last"));
+        let counts: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        assert_eq!(counts, [2, 1, 1]);
+
+        let txn = store.inner.db.begin_read().unwrap();
+        let table = txn.open_table(SCRATCH).unwrap();
+        let keys: Vec<String> = table
+            .iter()
+            .unwrap()
+            .map(|row| row.unwrap().0.value().to_owned())
+            .collect();
+        assert_eq!(keys, ["first", "last"]);
+    }
 
     fn record(store: &Store, body: &[u8]) -> ObjectRecord {
         let mut blob = store.new_blob().unwrap();

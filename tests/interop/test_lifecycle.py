@@ -83,14 +83,15 @@ def test_unversioned_expiration_with_tag_and_size_filters(clocked):
         {"ID": "tagged", "Status": "Enabled",
          "Filter": {"Tag": {"Key": "retention", "Value": "short"}}, "Expiration": {"Days": 1}},
         {"ID": "big", "Status": "Enabled",
-         "Filter": {"ObjectSizeGreaterThan": 1000}, "Expiration": {"Days": 1}},
+         "Filter": {"ObjectSizeGreaterThan": 100_000}, "Expiration": {"Days": 1}},
         {"ID": "disabled", "Status": "Disabled", "Filter": {"Prefix": ""},
          "Expiration": {"Days": 1}},
     ]})
-    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t", Tagging="retention=short")
-    s3.put_object(Bucket=bucket, Key="other-tag", Body=b"o", Tagging="retention=long")
-    s3.put_object(Bucket=bucket, Key="big", Body=b"b" * 2000)
-    s3.put_object(Bucket=bucket, Key="small", Body=b"s")
+    # Every body above 64 KiB, so each has a blob file to count (smaller ones live in meta.redb).
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t" * 70_000, Tagging="retention=short")
+    s3.put_object(Bucket=bucket, Key="other-tag", Body=b"o" * 70_000, Tagging="retention=long")
+    s3.put_object(Bucket=bucket, Key="big", Body=b"b" * 200_000)
+    s3.put_object(Bucket=bucket, Key="small", Body=b"s" * 70_000)
     blobs_before = blob_files(clocked)
     advance_clock(clocked, days=2)
     report = run_lifecycle(clocked)

@@ -356,9 +356,10 @@ def test_data_dir_is_private(make_server, tmp_path):
     c = srv.client(checksum="when_required")
     bucket = unique_bucket_name("modes")
     c.create_bucket(Bucket=bucket)
-    c.put_object(Bucket=bucket, Key="k", Body=b"x" * 1000)
+    # Bodies above 64 KiB, so that they are blob files (smaller ones live in meta.redb).
+    c.put_object(Bucket=bucket, Key="k", Body=b"x" * 100_000)
     up = c.create_multipart_upload(Bucket=bucket, Key="mp")
-    c.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=b"y" * 1000)
+    c.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=b"y" * 100_000)
     kms_client(srv).create_key(Description="modes")
     srv.stop()
 

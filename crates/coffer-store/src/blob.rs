@@ -3,7 +3,8 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use crate::rules::random_hex;
+use crate::direct::DirectFile;
+use crate::rules::is_valid_blob_id;
 use crate::{BlobId, StoreError};
 
 /// Mode of every directory of the store: owner only.
@@ -14,49 +15,51 @@ pub(crate) const PRIVATE_FILE_MODE: u32 = 0o600;
 /// A blob being written. Dropping it without [`NewBlob::finish`] removes the temp file.
 pub(crate) struct NewBlob {
     id: BlobId,
-    file: File,
+    /// `None` only inside `finish`.
+    file: Option<DirectFile>,
     tmp_path: PathBuf,
     blobs_dir: PathBuf,
     finished: bool,
 }
 
 impl NewBlob {
-    pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<NewBlob, StoreError> {
-        let id = random_hex()?;
-        let tmp_path = tmp_dir.join(&id);
-        let mut options = File::options();
-        options.write(true).read(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(PRIVATE_FILE_MODE);
+    /// A new blob under an id chosen earlier (a fresh random one: the temp file must not
+    /// exist yet). Its file is written with `O_DIRECT` where the file system allows
+    /// (`direct.rs`): blob files are the large blobs, read back rarely soon after.
+    pub(crate) fn create_named(
+        id: BlobId,
+        tmp_dir: &Path,
+        blobs_dir: &Path,
+    ) -> Result<NewBlob, StoreError> {
+        if !is_valid_blob_id(&id) {
+            return Err(StoreError::InvalidArgument("not a blob id".into()));
         }
-        let file = options.open(&tmp_path)?;
+        let tmp_path = tmp_dir.join(&id);
+        let file = DirectFile::create(&tmp_path, PRIVATE_FILE_MODE)?;
         Ok(NewBlob {
             id,
-            file,
+            file: Some(file),
             tmp_path,
             blobs_dir: blobs_dir.to_path_buf(),
             finished: false,
         })
     }
 
-    /// The id the blob will have once finished: known up front, so that a pending row can
-    /// name the blob before its bytes are written.
-    pub(crate) fn id(&self) -> &BlobId {
-        &self.id
-    }
-
-    /// The temp file, for the caller to write the blob's bytes into.
-    pub(crate) fn file(&mut self) -> &mut File {
-        &mut self.file
+    /// Appends `data` to the blob.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        let file = self
+            .file
+            .as_mut()
+            .expect("the file is taken only by finish");
+        Ok(file.write(data)?)
     }
 
     /// Makes the blob durable: fsync the file, rename it into `blobs/`, fsync that directory.
     /// The blob is not referenced yet: a record must name it in a committed transaction, or
     /// the next `Store::open` deletes it.
     pub(crate) fn finish(mut self) -> Result<BlobId, StoreError> {
-        self.file.sync_all()?;
+        let file = self.file.take().expect("the file is taken only by finish");
+        file.into_file()?.sync_all()?;
         let id = std::mem::take(&mut self.id);
         let final_path = blob_path(&self.blobs_dir, &id);
         let shard = shard_dir(&self.blobs_dir, &id);

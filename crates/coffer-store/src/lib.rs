@@ -2,8 +2,9 @@
 //! crash-safe.
 //!
 //! Metadata lives in one redb database, `<data_dir>/meta.redb`; object bodies live in blob files
-//! `<data_dir>/blobs/<2 hex>/<blob id>`. The store knows nothing of HTTP or crypto: headers,
-//! checksums and encryption envelopes are opaque to it.
+//! `<data_dir>/blobs/<2 hex>/<blob id>`, or, up to 64 KiB, in that database's `blob_bodies`
+//! table (`store/blobs.rs`). The store knows nothing of HTTP or crypto: headers, checksums and
+//! encryption envelopes are opaque to it.
 //!
 //! # Two faces
 //! - The async traits a backend implements and the API calls: [`MetadataStore`]
@@ -18,9 +19,11 @@
 //!   writes bytes through [`BlobStore`] only.
 //!
 //! # Crash safety
-//! A blob is written to `<data_dir>/tmp/`, fsynced, renamed into `blobs/` (directory fsynced),
-//! and only then referenced by a metadata transaction, whose commit fsyncs. Blobs that stop being
-//! referenced are deleted after the commit. [`Store::open`] removes everything under `tmp/` and
+//! A blob is written to `<data_dir>/tmp/` (with `O_DIRECT`: `direct.rs`), fsynced, renamed into
+//! `blobs/` (directory fsynced), or a small one committed to `blob_bodies`, and only then
+//! referenced by a metadata transaction, whose commit fsyncs (concurrent writers share one
+//! commit: `store/commit.rs`). Blob files that stop being referenced are deleted after the
+//! commit; inline bodies by the commit itself. [`Store::open`] removes everything under `tmp/` and
 //! every blob file the metadata does not reference, then every pending-blob row (those blobs were
 //! unreferenced, so just deleted). An acknowledged write survives `kill -9`;
 //! an interrupted one leaves nothing visible.
@@ -38,6 +41,7 @@ mod blob;
 mod blob_store;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+mod direct;
 mod embedded;
 mod error;
 mod keys;

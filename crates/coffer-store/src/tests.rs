@@ -29,14 +29,19 @@ fn bucket(name: &str) -> BucketRecord {
 
 fn blob(store: &Store, bytes: &[u8]) -> BlobId {
     let mut b = store.new_blob().unwrap();
-    b.file().write_all(bytes).unwrap();
+    b.write(bytes).unwrap();
     b.finish().unwrap()
 }
 
 fn read_blob(store: &Store, id: &BlobId) -> Vec<u8> {
-    let mut out = Vec::new();
-    store.open_blob(id).unwrap().read_to_end(&mut out).unwrap();
-    out
+    match store.open_blob(id).unwrap() {
+        crate::store::BlobBody::File(mut file) => {
+            let mut out = Vec::new();
+            file.read_to_end(&mut out).unwrap();
+            out
+        }
+        crate::store::BlobBody::Inline(bytes) => bytes.to_vec(),
+    }
 }
 
 fn object(blobs: &[(&BlobId, Option<u32>)]) -> ObjectRecord {
@@ -581,7 +586,7 @@ fn list_uploads_prefix_delimiter_markers() {
 fn dropped_blob_leaves_nothing() {
     let (_d, s) = open();
     let mut b = s.new_blob().unwrap();
-    b.file().write_all(b"partial").unwrap();
+    b.write(b"partial").unwrap();
     assert!(!s.tmp_is_empty());
     drop(b);
     assert!(s.tmp_is_empty());
@@ -613,7 +618,7 @@ fn reopen_collects_orphans_and_keeps_committed_data() {
         orphan = blob(&s, b"orphan");
         std::fs::write(dir.path().join("tmp").join("stray"), b"x").unwrap();
         let mut unfinished = s.new_blob().unwrap();
-        unfinished.file().write_all(b"half").unwrap();
+        unfinished.write(b"half").unwrap();
         std::mem::forget(unfinished);
         assert!(s.blob_file_exists(&orphan));
     }
@@ -717,7 +722,7 @@ fn kill9_child() {
         // Leave a finished-but-unreferenced blob and a temp file around to be collected.
         let _orphan = blob(&s, b"orphan");
         let mut pending = s.new_blob().unwrap();
-        pending.file().write_all(b"pending").unwrap();
+        pending.write(b"pending").unwrap();
         std::mem::forget(pending);
     }
 }

@@ -1,7 +1,7 @@
-//! [`BlobStore`] over the blob files of a [`Store`]: `tmp/` while written, then
-//! `blobs/<2 hex>/<id>`, fsynced.
+//! [`BlobStore`] over the blobs of a [`Store`]: small ones inline in its database, the others
+//! in files (`tmp/` while written, then `blobs/<2 hex>/<id>`, fsynced).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use super::blocking;
 use crate::blob_store::{BlobStore, BlobStream, BlobWriter};
 use crate::meta::StoreFuture;
+use crate::rules::new_blob_id;
+use crate::store::{BlobBody, WeakStore};
 use crate::{BlobId, NewBlob, Store, StoreError};
 
 /// Bytes per piece of a read stream: a reader's batch (1 MiB of sealed
@@ -41,10 +43,14 @@ impl BlobStore for FileBlobStore {
     fn create(&self) -> StoreFuture<'_, Box<dyn BlobWriter>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let blob = blocking(move || store.new_blob()).await?;
+            // No file yet: a small blob never gets one (see `FileBlobWriter`).
             let writer: Box<dyn BlobWriter> = Box::new(FileBlobWriter {
-                id: blob.id().clone(),
-                blob: Some(blob),
+                id: new_blob_id()?,
+                store: store.downgrade(),
+                state: Some(Staged::Buffered {
+                    pieces: Vec::new(),
+                    len: 0,
+                }),
             });
             Ok(writer)
         })
@@ -54,16 +60,24 @@ impl BlobStore for FileBlobStore {
         let (store, id) = (self.store.clone(), blob.clone());
         Box::pin(async move {
             let (start, end) = (range.start, range.end);
-            let file = blocking(move || {
-                let file = store.open_blob(&id)?;
-                let len = file.metadata()?.len();
+            let body = blocking(move || {
+                let body = store.open_blob(&id)?;
+                let len = body.len()?;
                 if start > end || end > len {
                     return Err(StoreError::InvalidRange { start, end, len });
                 }
-                Ok(file)
+                Ok(body)
             })
             .await?;
-            let file = Arc::new(file);
+            let file = match body {
+                BlobBody::File(file) => Arc::new(file),
+                BlobBody::Inline(bytes) => {
+                    // In range: checked above against its length.
+                    let piece = bytes.slice(start as usize..end as usize);
+                    let pieces = (!piece.is_empty()).then_some(Ok(piece));
+                    return Ok(stream::iter(pieces).boxed());
+                }
+            };
             let pieces = stream::unfold((file, start), move |(file, at)| async move {
                 if at >= end {
                     return None;
@@ -93,9 +107,7 @@ impl BlobStore for FileBlobStore {
 
     fn len(&self, blob: &BlobId) -> StoreFuture<'_, u64> {
         let (store, id) = (self.store.clone(), blob.clone());
-        Box::pin(blocking(move || {
-            Ok(store.open_blob(&id)?.metadata()?.len())
-        }))
+        Box::pin(blocking(move || store.open_blob(&id)?.len()))
     }
 
     fn delete(&self, blob: &BlobId) -> StoreFuture<'_, ()> {
@@ -135,17 +147,45 @@ impl Read for FileOffset<'_> {
     }
 }
 
-/// A [`NewBlob`] written from the blocking threads. `blob` is `None` while a write runs, and
-/// for good after a failed one (the temp file is gone with it).
+/// Blobs up to this many bytes are kept in the database (`blob_bodies`), finished by a
+/// group commit shared with concurrent writers; larger ones spill to a file. 64 KiB holds a
+/// sealed 64 KiB chunk's worth of small objects while bounding what a writer buffers.
+pub(crate) const INLINE_BLOB_MAX: usize = 64 * 1024;
+
+/// A blob being written from the blocking threads: buffered in memory while it is small
+/// enough to be inline, then a [`NewBlob`] temp file. `state` is `None` while a write runs,
+/// and for good after a failed one (the temp file is gone with it).
 struct FileBlobWriter {
     id: BlobId,
-    blob: Option<NewBlob>,
+    store: WeakStore,
+    state: Option<Staged>,
+}
+
+enum Staged {
+    /// Not more than [`INLINE_BLOB_MAX`] bytes so far, as the caller's pieces (no copy).
+    Buffered {
+        pieces: Vec<Bytes>,
+        len: usize,
+    },
+    File(NewBlob),
 }
 
 fn unusable() -> StoreError {
     StoreError::Io(std::io::Error::other(
         "blob writer unusable after a failed or abandoned write",
     ))
+}
+
+/// The pieces as one `Bytes`, copying only when there are several.
+fn joined(mut pieces: Vec<Bytes>, len: usize) -> Bytes {
+    if pieces.len() == 1 {
+        return pieces.pop().expect("one piece");
+    }
+    let mut body = Vec::with_capacity(len);
+    for piece in &pieces {
+        body.extend_from_slice(piece);
+    }
+    Bytes::from(body)
 }
 
 impl BlobWriter for FileBlobWriter {
@@ -155,21 +195,49 @@ impl BlobWriter for FileBlobWriter {
 
     fn write(&mut self, data: Bytes) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut blob = self.blob.take().ok_or_else(unusable)?;
-            let blob = blocking(move || {
-                blob.file().write_all(&data)?;
-                Ok(blob)
-            })
-            .await?;
-            self.blob = Some(blob);
+            let staged = match self.state.take().ok_or_else(unusable)? {
+                Staged::Buffered { mut pieces, len } if len + data.len() <= INLINE_BLOB_MAX => {
+                    let len = len + data.len();
+                    if !data.is_empty() {
+                        pieces.push(data);
+                    }
+                    Staged::Buffered { pieces, len }
+                }
+                Staged::Buffered { pieces, .. } => {
+                    let (store, id) = (self.store.upgrade()?, self.id.clone());
+                    blocking(move || {
+                        let mut blob = store.new_blob_named(id)?;
+                        for piece in pieces.iter().chain([&data]) {
+                            blob.write(piece)?;
+                        }
+                        Ok(Staged::File(blob))
+                    })
+                    .await?
+                }
+                Staged::File(mut blob) => {
+                    blocking(move || {
+                        blob.write(&data)?;
+                        Ok(Staged::File(blob))
+                    })
+                    .await?
+                }
+            };
+            self.state = Some(staged);
             Ok(())
         })
     }
 
     fn finish(mut self: Box<Self>) -> StoreFuture<'static, BlobId> {
         Box::pin(async move {
-            let blob = self.blob.take().ok_or_else(unusable)?;
-            blocking(move || blob.finish()).await
+            match self.state.take().ok_or_else(unusable)? {
+                Staged::Buffered { pieces, len } => {
+                    let (store, id) = (self.store.upgrade()?, self.id.clone());
+                    let body = joined(pieces, len);
+                    blocking(move || store.finish_inline_blob(id, body)).await?;
+                    Ok(self.id)
+                }
+                Staged::File(blob) => blocking(move || blob.finish()).await,
+            }
         })
     }
 }

@@ -32,7 +32,7 @@ impl Store {
             }
             let mut pending = txn.open_table(PENDING_BLOBS)?;
             for blob in new_blobs.difference(&old_blobs) {
-                self.check_fresh_blob(&key_versions.refs, blob)?;
+                self.check_fresh_blob(txn, &key_versions.refs, blob)?;
                 key_versions.refs.insert(blob.as_str(), ())?;
                 pending.remove(blob.as_str())?;
             }

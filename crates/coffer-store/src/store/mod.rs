@@ -1,12 +1,15 @@
 //! The store: redb metadata (`meta.redb`) plus blob files, and the crash-safety rules that tie
 //! them together.
 //!
-//! Rules: a blob is durable (fsynced, renamed, directory fsynced) before any transaction
-//! references it; a blob is deleted only after the transaction that stopped referencing it has
-//! committed; at open, everything in `tmp/` and every blob not in `blob_refs` is deleted.
+//! Rules: a blob is durable (a file fsynced, renamed, directory fsynced; or a small body
+//! committed to `blob_bodies`) before any transaction references it; a blob file is deleted
+//! only after the transaction that stopped referencing it has committed (an inline body, by
+//! that transaction itself); at open, everything in `tmp/` and every blob not in `blob_refs`
+//! is deleted.
 
 mod blobs;
 mod buckets;
+mod commit;
 mod import;
 mod multipart;
 mod objects;
@@ -14,11 +17,12 @@ mod users;
 mod version_list;
 mod versions;
 
+pub(crate) use blobs::BlobBody;
 pub use objects::Deleter;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
@@ -27,8 +31,11 @@ use crate::lease::LocalLeases;
 use crate::rules::is_valid_blob_id;
 use crate::{BlobId, StoreError};
 
-/// Schema of the tables below; bump on incompatible change.
-const SCHEMA_VERSION: u64 = 1;
+/// Schema of the tables below; bump on incompatible change. Version 2 added `blob_bodies`
+/// (small blobs kept in the database): a binary that reads version 1 only would not find
+/// them, so it must refuse such a data dir. Opening a version-1 dir upgrades it in place
+/// (nothing to rewrite: the new table starts empty).
+const SCHEMA_VERSION: u64 = 2;
 /// Longest object key S3 allows, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 
@@ -47,6 +54,9 @@ const PENDING_BLOBS: TableDefinition<&str, i64> = TableDefinition::new("pending_
 /// Every version of a key but its current object (see `versions.rs`). Added like
 /// `pending_blobs`: a data dir without it gains an empty one at open.
 const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
+/// Blob id → (when it was written, ms since the epoch; its bytes): blobs small enough to
+/// live in the database rather than in a file (see `blobs.rs`). Since schema version 2.
+const BLOB_BODIES: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("blob_bodies");
 
 /// Handle to the store; cheap to clone, shareable across threads.
 #[derive(Clone)]
@@ -61,11 +71,33 @@ struct Inner {
     blobs_dir: PathBuf,
     /// Leases of background work, held in memory: one process per data directory.
     leases: LocalLeases,
+    /// Writers waiting to share a transaction (`commit.rs`).
+    committer: commit::Committer,
 }
 
 type BlobRefs<'t> = Table<'t, &'static str, ()>;
 
+/// A handle that does not keep the store open: what a blob writer holds, so that one left
+/// unfinished (or leaked) never holds the database after the store is dropped.
+#[derive(Clone)]
+pub(crate) struct WeakStore(Weak<Inner>);
+
+impl WeakStore {
+    pub(crate) fn upgrade(&self) -> Result<Store, StoreError> {
+        let inner = self.0.upgrade().ok_or_else(|| {
+            StoreError::Io(std::io::Error::other(
+                "the store was closed before the write ended",
+            ))
+        })?;
+        Ok(Store { inner })
+    }
+}
+
 impl Store {
+    pub(crate) fn downgrade(&self) -> WeakStore {
+        WeakStore(Arc::downgrade(&self.inner))
+    }
+
     /// The leases of background work this process holds.
     pub(crate) fn leases(&self) -> &LocalLeases {
         &self.inner.leases
@@ -96,6 +128,10 @@ impl Store {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(SCHEMA_VERSION) => {}
+                // Version 1 lacks only `blob_bodies`, created below.
+                Some(1) => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
                 Some(v) => {
                     return Err(StoreError::Corrupt(format!(
                         "metadata schema version {v}, this build reads {SCHEMA_VERSION}"
@@ -111,6 +147,7 @@ impl Store {
             txn.open_table(ACCESS_KEYS)?;
             txn.open_table(PENDING_BLOBS)?;
             txn.open_table(VERSIONS)?;
+            txn.open_table(BLOB_BODIES)?;
         }
         txn.commit()?;
         let store = Store {
@@ -120,6 +157,7 @@ impl Store {
                 tmp_dir,
                 blobs_dir,
                 leases: LocalLeases::default(),
+                committer: commit::Committer::default(),
             }),
         };
         store.collect_orphans()?;
@@ -162,23 +200,45 @@ impl Store {
                 }
             }
         }
+        let (mut orphan_bodies, mut kept_bodies) = (Vec::new(), 0usize);
+        for entry in txn.open_table(BLOB_BODIES)?.iter()? {
+            let id = entry?.0.value().to_owned();
+            if refs.get(id.as_str())?.is_none() {
+                orphan_bodies.push(id);
+            } else {
+                kept_bodies += 1;
+            }
+        }
+        let inline_blobs = orphan_bodies.len();
         // No write is in flight at open: every pending row is stale, and its blob, which no
         // record references, was just deleted above.
         let stale_pending = txn.open_table(PENDING_BLOBS)?.first()?.is_some();
         drop(refs);
         drop(txn);
-        if stale_pending {
+        if stale_pending || !orphan_bodies.is_empty() {
             self.write(|txn, _| {
                 txn.open_table(PENDING_BLOBS)?.retain(|_, _| false)?;
+                let mut bodies = txn.open_table(BLOB_BODIES)?;
+                for id in &orphan_bodies {
+                    bodies.remove(id.as_str())?;
+                }
                 Ok(())
             })?;
         }
         // The crash-safety harness (tests/interop/crash_harness.py) reads these counts.
-        if temp_files + blob_files > 0 {
+        if temp_files + blob_files + inline_blobs > 0 {
             tracing::info!(
                 temp_files,
                 blob_files,
+                inline_blobs,
                 "removed orphaned temp and blob files"
+            );
+        }
+        // The harness's tally of referenced blobs counts these beside the files of `blobs/`.
+        if kept_bodies > 0 {
+            tracing::info!(
+                inline_blobs = kept_bodies,
+                "blobs kept inline in the database"
             );
         }
         Ok(())
@@ -201,11 +261,32 @@ impl Store {
                 return Err(e);
             }
         };
+        let files = self.drop_inline_bodies(&txn, freed)?;
         txn.commit()?;
-        for id in freed {
+        for id in files {
             self.remove_blob_file(&id);
         }
         Ok(result)
+    }
+
+    /// Deletes, in `txn`, the inline bodies among the freed blobs `freed`; returns the others,
+    /// whose files go once `txn` has committed.
+    fn drop_inline_bodies(
+        &self,
+        txn: &WriteTransaction,
+        mut freed: Vec<BlobId>,
+    ) -> Result<Vec<BlobId>, StoreError> {
+        if freed.is_empty() {
+            return Ok(freed);
+        }
+        let mut bodies = txn.open_table(BLOB_BODIES)?;
+        let mut files = Vec::with_capacity(freed.len());
+        for id in freed.drain(..) {
+            if bodies.remove(id.as_str())?.is_none() {
+                files.push(id);
+            }
+        }
+        Ok(files)
     }
 
     fn remove_blob_file(&self, id: &str) {

@@ -67,11 +67,18 @@ impl Store {
         part: PartRecord,
     ) -> Result<(), StoreError> {
         let value = encode(&part)?;
-        self.write(|txn, freed| {
+        let (store, bucket, key, upload_id) = (
+            self.clone(),
+            bucket.to_owned(),
+            key.to_owned(),
+            upload_id.to_owned(),
+        );
+        self.write_grouped(move |txn, freed| {
+            let (bucket, key, upload_id) = (bucket.as_str(), key.as_str(), upload_id.as_str());
             get_upload(&txn.open_table(UPLOADS)?, bucket, key, upload_id)?;
             let mut parts = txn.open_table(PARTS)?;
             let mut refs = txn.open_table(BLOB_REFS)?;
-            self.check_fresh_blob(&refs, &part.blob)?;
+            store.check_fresh_blob(txn, &refs, &part.blob)?;
             refs.insert(part.blob.as_str(), ())?;
             txn.open_table(PENDING_BLOBS)?.remove(part.blob.as_str())?;
             let old = parts

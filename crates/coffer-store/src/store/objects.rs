@@ -51,23 +51,32 @@ impl Store {
     ) -> Result<Written, StoreError> {
         check_key(key)?;
         let blobs: Vec<BlobId> = record.extents.iter().map(|e| e.blob.clone()).collect();
-        self.write(|txn, freed| {
+        let (store, bucket, key, condition) = (
+            self.clone(),
+            bucket.to_owned(),
+            key.to_owned(),
+            condition.clone(),
+        );
+        // Grouped: concurrent PUTs share one commit. The job may run again (see `commit.rs`),
+        // so it installs a copy of the record.
+        self.write_grouped(move |txn, freed| {
+            let (bucket, key) = (bucket.as_str(), key.as_str());
             let versioning = bucket_versioning(txn, bucket)?;
-            check_condition(&txn.open_table(OBJECTS)?, bucket, key, condition)?;
+            check_condition(&txn.open_table(OBJECTS)?, bucket, key, &condition)?;
             let mut versions = KeyVersions::open(txn, bucket, key)?;
             let mut new_blobs = BTreeSet::new();
             for blob in &blobs {
                 if !new_blobs.insert(blob.as_str()) {
                     return Err(StoreError::BlobInUse);
                 }
-                self.check_fresh_blob(&versions.refs, blob)?;
+                store.check_fresh_blob(txn, &versions.refs, blob)?;
             }
             let mut pending = txn.open_table(PENDING_BLOBS)?;
             for blob in &new_blobs {
                 versions.refs.insert(*blob, ())?;
                 pending.remove(*blob)?;
             }
-            let version_id = versions.install(versioning, record, &new_blobs, freed)?;
+            let version_id = versions.install(versioning, record.clone(), &new_blobs, freed)?;
             Ok(Written { version_id })
         })
     }
@@ -103,9 +112,16 @@ impl Store {
         condition: &Condition,
         by: Deleter<'_>,
     ) -> Result<Deleted, StoreError> {
-        self.write(|txn, freed| {
+        let (bucket, key, condition) = (bucket.to_owned(), key.to_owned(), condition.clone());
+        let (owner, now_ms) = (by.owner.to_owned(), by.now_ms);
+        self.write_grouped(move |txn, freed| {
+            let (bucket, key) = (bucket.as_str(), key.as_str());
+            let by = Deleter {
+                owner: &owner,
+                now_ms,
+            };
             let versioning = bucket_versioning(txn, bucket)?;
-            check_condition(&txn.open_table(OBJECTS)?, bucket, key, condition)?;
+            check_condition(&txn.open_table(OBJECTS)?, bucket, key, &condition)?;
             let mut versions = KeyVersions::open(txn, bucket, key)?;
             if versioning != Versioning::Unversioned {
                 let version_id = versions.add_marker(versioning, by.owner, by.now_ms, freed)?;

@@ -597,7 +597,7 @@ impl Store {
                 if !new_blobs.insert(extent.blob.as_str()) {
                     return Err(StoreError::BlobInUse);
                 }
-                self.check_fresh_blob(&versions.refs, &extent.blob)?;
+                self.check_fresh_blob(txn, &versions.refs, &extent.blob)?;
             }
             free_extents(&mut versions.refs, &record, &BTreeSet::new(), freed)?;
             let mut pending = txn.open_table(PENDING_BLOBS)?;

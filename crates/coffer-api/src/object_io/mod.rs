@@ -15,6 +15,7 @@
 //! GET) shares these paths. Hashing, sealing and opening are CPU work: they
 //! run on blocking threads, which wait on the stores there.
 
+mod buffers;
 mod ingest;
 mod reader;
 pub mod version;

@@ -413,6 +413,27 @@ impl PartOpener {
         plan: &RangePlan,
         buf: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
+        match self.open_range_in_slice(plan, buf) {
+            Ok(kept) => {
+                buf.truncate(kept);
+                Ok(())
+            }
+            Err(error) => {
+                buf.clear();
+                Err(error)
+            }
+        }
+    }
+
+    /// [`open_range_in_place`](Self::open_range_in_place) over a buffer
+    /// that cannot shrink (a reused one): `buf` holds `plan.sealed` as read;
+    /// the planned plaintext range ends up at its front, and its length is
+    /// returned. On failure `buf` is wiped.
+    pub fn open_range_in_slice(
+        &self,
+        plan: &RangePlan,
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError> {
         let result = if buf.len() as u64 == plan.sealed.end - plan.sealed.start {
             self.open_slots(plan, buf)
                 .and_then(|()| keep_planned_plaintext(plan, buf))
@@ -421,15 +442,14 @@ impl PartOpener {
         };
         if result.is_err() {
             buf.zeroize();
-            buf.clear();
         }
         result
     }
 }
 
 /// Moves the planned plaintext of opened chunks (`buf`, each chunk still
-/// followed by its tag) to the front of `buf` and truncates it there.
-fn keep_planned_plaintext(plan: &RangePlan, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+/// followed by its tag) to the front of `buf`; returns its length.
+fn keep_planned_plaintext(plan: &RangePlan, buf: &mut [u8]) -> Result<usize, CryptoError> {
     let mut kept = 0;
     let mut skip = plan.skip as usize;
     let mut remaining = plan.len as usize;
@@ -448,8 +468,7 @@ fn keep_planned_plaintext(plan: &RangePlan, buf: &mut Vec<u8>) -> Result<(), Cry
     if remaining != 0 {
         return Err(CryptoError::Decryption);
     }
-    buf.truncate(kept);
-    Ok(())
+    Ok(kept)
 }
 
 impl std::fmt::Debug for PartOpener {

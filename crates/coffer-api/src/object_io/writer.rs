@@ -452,3 +452,75 @@ pub async fn discard(state: &AppState, blobs: &[BlobId]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use coffer_crypto::sealed::{Algorithm, ObjectId};
+    use coffer_crypto::{PartSealer, SymmetricKey};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sealer() -> PartSealer {
+        let dek = SymmetricKey::from_slice(&[5; 32]).expect("32 bytes");
+        PartSealer::new(Algorithm::Aes256Gcm, &dek, &ObjectId([6; 16]), 0)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever pieces the body comes in, the batches are the blob's
+        /// bytes (sealed as `push` seals them, or as given), and every batch
+        /// but the last starts on a page and is whole pages long: what an
+        /// O_DIRECT blob writer takes without copying.
+        #[test]
+        fn batches_are_the_blob_in_whole_aligned_pages(
+            size in prop_oneof![
+                prop::sample::select(vec![0, 1, CHUNK_SIZE, BATCH, BATCH + 1, 3 * BATCH + 17]),
+                0..4 * BATCH,
+            ],
+            pieces in prop::collection::vec(1..200_000usize, 1..8),
+            sealed in any::<bool>(),
+            announced in any::<bool>(),
+        ) {
+            let body: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            let target = if sealed { BlobTarget::Sealed(sealer()) } else { BlobTarget::Plain };
+            let mut encoder = BodyEncoder::new(target, announced.then_some(size as u64));
+            let mut batches: Vec<Bytes> = Vec::new();
+            let mut keep = |batch: Bytes| {
+                batches.push(batch);
+                Ok(())
+            };
+            let mut rest = &body[..];
+            for piece in pieces.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at((*piece).min(rest.len()));
+                encoder.write(now, &mut keep).expect("writes");
+                rest = later;
+            }
+            let digests = encoder.finish(&mut keep).expect("finishes");
+
+            let expected = if sealed {
+                let mut out = Vec::new();
+                let mut sealer = sealer();
+                sealer.push(&body, &mut out).expect("small part");
+                sealer.finish(&mut out);
+                out
+            } else {
+                body.clone()
+            };
+            prop_assert_eq!(batches.concat(), expected);
+            if let Some((_, whole)) = batches.split_last() {
+                for batch in whole {
+                    prop_assert_eq!(batch.len() % PAGE, 0);
+                    prop_assert_eq!(batch.as_ptr() as usize % PAGE, 0);
+                    prop_assert!(batch.len() >= BATCH - PAGE);
+                }
+            }
+            prop_assert_eq!(digests.size, size as u64);
+            prop_assert_eq!(digests.md5, Md5::digest(&body));
+        }
+    }
+}

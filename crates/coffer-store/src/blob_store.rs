@@ -23,6 +23,7 @@ use std::ops::Range;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use crate::meta::StoreFuture;
@@ -43,6 +44,40 @@ pub trait BlobStore: Send + Sync {
     /// `range.start`. An empty range within the blob gives an empty stream.
     fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreFuture<'_, BlobStream>;
 
+    /// Bytes `range` of a finished blob read into the front of `buf` (at least that long; the
+    /// rest is left as it was), which is given back: a caller that reuses its buffers reads
+    /// without allocating or zeroing any. The checks and errors of [`read`](Self::read), and
+    /// `Io` (`UnexpectedEof`) if the blob yields fewer bytes. By default through `read`,
+    /// copying; a backend that can read in place overrides it.
+    fn read_into(
+        &self,
+        blob: &BlobId,
+        range: Range<u64>,
+        mut buf: Vec<u8>,
+    ) -> StoreFuture<'_, Vec<u8>> {
+        let blob = blob.clone();
+        Box::pin(async move {
+            let wanted = buffer_for(&range, buf.len())?;
+            let mut pieces = self.read(&blob, range).await?;
+            let mut at = 0;
+            while let Some(piece) = pieces.next().await {
+                let piece = piece?;
+                let end = at + piece.len();
+                if end > wanted {
+                    return Err(StoreError::Io(std::io::Error::other(
+                        "the blob store gave more bytes than asked for",
+                    )));
+                }
+                buf[at..end].copy_from_slice(&piece);
+                at = end;
+            }
+            if at != wanted {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            Ok(buf)
+        })
+    }
+
     /// The length of a finished blob in bytes. `NoSuchBlob`.
     fn len(&self, blob: &BlobId) -> StoreFuture<'_, u64>;
 
@@ -58,6 +93,15 @@ pub trait BlobStore: Send + Sync {
     /// the metadata store's references and pending rows. Never lists unfinished blobs. The
     /// order is unspecified.
     fn list_older_than(&self, before: SystemTime) -> BoxStream<'_, Result<BlobId, StoreError>>;
+}
+
+/// The length of `range`, checked to fit a buffer of `room` bytes (a caller's bug otherwise);
+/// for [`BlobStore::read_into`] and its overrides.
+pub(crate) fn buffer_for(range: &Range<u64>, room: usize) -> Result<usize, StoreError> {
+    usize::try_from(range.end.saturating_sub(range.start))
+        .ok()
+        .filter(|wanted| *wanted <= room)
+        .ok_or_else(|| StoreError::Io(std::io::Error::other("read buffer shorter than the range")))
 }
 
 /// One blob being written. Not visible to anyone until [`BlobWriter::finish`] returns.

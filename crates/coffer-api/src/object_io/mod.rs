@@ -13,8 +13,12 @@
 //! read, through the envelope's range planner, and sealed chunks are opened
 //! before any byte is served. Every route (PUT, multipart, copies, ranged
 //! GET) shares these paths. Hashing, sealing and opening are CPU work: they
-//! run on blocking threads, which wait on the stores there.
+//! run on blocking threads, which wait on the stores there; only a small
+//! body (at most 64 KiB) is hashed and sealed in the connection's task,
+//! where that takes less than a thread hop would. Batches live in reused,
+//! page-aligned buffers (`buffers.rs`), each byte copied into them once.
 
+mod buffers;
 mod ingest;
 mod reader;
 pub mod version;

@@ -10,10 +10,10 @@ use coffer_auth::checksum::ChecksumAlgorithm;
 use coffer_crypto::sealed::{self, CHUNK_SIZE};
 use coffer_keying::Opening;
 use coffer_store::{Backend, BlobStore, Extent, StoreError};
-use futures_util::StreamExt;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use super::buffers::BatchBuffer;
 use super::writer::{BlobTarget, BodyWriter, StagedBody, discard};
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
@@ -129,31 +129,17 @@ impl Blobs {
             .map_err(store_error)
     }
 
-    /// Bytes `range` of a blob, in one buffer. A blob shorter than the
-    /// range is `UnexpectedEof`.
-    fn read(&self, extent: &Extent, range: Range<u64>) -> Result<Vec<u8>, ReadError> {
+    /// Bytes `range` of a blob, read into a reused buffer (no allocation,
+    /// page faults or zeroing per batch). A blob shorter than the range is
+    /// `UnexpectedEof`.
+    fn read(&self, extent: &Extent, range: Range<u64>) -> Result<BatchBuffer, ReadError> {
         let wanted = usize::try_from(range.end - range.start).map_err(|_| ReadError::Integrity)?;
-        self.runtime.block_on(async {
-            let mut pieces = self
-                .store
-                .read(&extent.blob, range)
-                .await
-                .map_err(store_error)?;
-            let mut out: Option<Vec<u8>> = None;
-            while let Some(piece) = pieces.next().await {
-                let piece = piece.map_err(store_error)?;
-                match out.as_mut() {
-                    // The usual case, one piece: its buffer is taken over.
-                    None => out = Some(Vec::from(piece)),
-                    Some(out) => out.extend_from_slice(&piece),
-                }
-            }
-            let out = out.unwrap_or_default();
-            if out.len() != wanted {
-                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-            }
-            Ok(out)
-        })
+        let (buf, pooled) = BatchBuffer::for_bytes(wanted).into_vec();
+        let buf = self
+            .runtime
+            .block_on(self.store.read_into(&extent.blob, range, buf))
+            .map_err(store_error)?;
+        Ok(BatchBuffer::from_vec(buf, wanted, pooled))
     }
 }
 
@@ -222,7 +208,7 @@ fn read_sealed(
             if batch.sealed.end > extent.size {
                 return Err(ReadError::Integrity);
             }
-            let mut bytes = blobs
+            let mut buffer = blobs
                 .read(extent, batch.sealed.clone())
                 .map_err(|e| match e {
                     // A blob shorter than its layout says: truncated.
@@ -232,11 +218,12 @@ fn read_sealed(
                     other => other,
                 })?;
             // Opened where it was read: the buffer becomes the plaintext.
-            opener
-                .open_range_in_place(&batch, &mut bytes)
+            let plaintext = opener
+                .open_range_in_slice(&batch, buffer.as_mut_slice())
                 .map_err(|_| ReadError::Integrity)?;
-            crate::metrics::opened(envelope.algorithm, bytes.len() as u64);
-            if !bytes.is_empty() && !sink(Bytes::from(bytes)) {
+            buffer.truncate(plaintext);
+            crate::metrics::opened(envelope.algorithm, plaintext as u64);
+            if plaintext != 0 && !sink(buffer.into_bytes()) {
                 return Ok(());
             }
         }
@@ -262,7 +249,7 @@ fn read_plain(
                 let len = (end - at).min(READ_BATCH);
                 let buf = blobs.read(extent, at..at + len)?;
                 at += len;
-                if !sink(Bytes::from(buf)) {
+                if !sink(buf.into_bytes()) {
                     return Ok(());
                 }
             }

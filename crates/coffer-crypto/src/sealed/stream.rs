@@ -230,6 +230,48 @@ impl PartSealer {
     }
 }
 
+impl PartSealer {
+    /// Seals the next chunk where the caller laid it out, for a writer that
+    /// builds the sealed stream in its own buffers (no copy through the
+    /// sealer's): `slot` holds one whole chunk of plaintext ([`CHUNK_SIZE`]
+    /// bytes) followed by [`TAG_LEN`] bytes for its tag, and becomes the
+    /// chunk's sealed form. Seal a chunk only once a byte after it exists:
+    /// until then it may be the final one
+    /// ([`finish_in_place`](Self::finish_in_place)). The bytes are those
+    /// [`push`](Self::push) would give.
+    ///
+    /// Fails like `push` when the part would pass [`MAX_CHUNKS_PER_PART`]
+    /// chunks. Panics on a slot of another length, or on a sealer that
+    /// `push` has buffered bytes in (both bugs of the caller).
+    pub fn seal_chunk_in_place(&mut self, slot: &mut [u8]) -> Result<(), CryptoError> {
+        assert_eq!(slot.len(), SEALED_CHUNK_SIZE, "a whole chunk and its tag");
+        assert!(self.pending.is_empty(), "not mixed with push");
+        if self.next_index + 1 >= MAX_CHUNKS_PER_PART {
+            return Err(CryptoError::PartTooLarge);
+        }
+        self.part.seal_slot(self.next_index, false, slot);
+        self.next_index += 1;
+        self.plain_len += CHUNK_SIZE as u64;
+        Ok(())
+    }
+
+    /// Seals the final chunk in place: `slot` holds its plaintext (at most
+    /// [`CHUNK_SIZE`] bytes, empty only when it is the part's only chunk)
+    /// followed by [`TAG_LEN`] bytes for its tag. Returns the number of
+    /// plaintext bytes sealed, as [`finish`](Self::finish) does. Panics on
+    /// a slot that breaks those rules, or on a sealer that `push` has
+    /// buffered bytes in.
+    pub fn finish_in_place(self, slot: &mut [u8]) -> u64 {
+        let plain = slot.len().checked_sub(TAG_LEN).expect("room for the tag");
+        assert!(plain <= CHUNK_SIZE, "at most one chunk");
+        assert!(plain > 0 || self.next_index == 0, "only chunk 0 is empty");
+        assert!(self.pending.is_empty(), "not mixed with push");
+        // seal_chunk_in_place leaves the counter at most MAX_CHUNKS_PER_PART - 1.
+        self.part.seal_slot(self.next_index, true, slot);
+        self.plain_len + plain as u64
+    }
+}
+
 impl std::fmt::Debug for PartSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PartSealer")
@@ -371,6 +413,27 @@ impl PartOpener {
         plan: &RangePlan,
         buf: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
+        match self.open_range_in_slice(plan, buf) {
+            Ok(kept) => {
+                buf.truncate(kept);
+                Ok(())
+            }
+            Err(error) => {
+                buf.clear();
+                Err(error)
+            }
+        }
+    }
+
+    /// [`open_range_in_place`](Self::open_range_in_place) over a buffer
+    /// that cannot shrink (a reused one): `buf` holds `plan.sealed` as read;
+    /// the planned plaintext range ends up at its front, and its length is
+    /// returned. On failure `buf` is wiped.
+    pub fn open_range_in_slice(
+        &self,
+        plan: &RangePlan,
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError> {
         let result = if buf.len() as u64 == plan.sealed.end - plan.sealed.start {
             self.open_slots(plan, buf)
                 .and_then(|()| keep_planned_plaintext(plan, buf))
@@ -379,15 +442,14 @@ impl PartOpener {
         };
         if result.is_err() {
             buf.zeroize();
-            buf.clear();
         }
         result
     }
 }
 
 /// Moves the planned plaintext of opened chunks (`buf`, each chunk still
-/// followed by its tag) to the front of `buf` and truncates it there.
-fn keep_planned_plaintext(plan: &RangePlan, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+/// followed by its tag) to the front of `buf`; returns its length.
+fn keep_planned_plaintext(plan: &RangePlan, buf: &mut [u8]) -> Result<usize, CryptoError> {
     let mut kept = 0;
     let mut skip = plan.skip as usize;
     let mut remaining = plan.len as usize;
@@ -406,12 +468,59 @@ fn keep_planned_plaintext(plan: &RangePlan, buf: &mut Vec<u8>) -> Result<(), Cry
     if remaining != 0 {
         return Err(CryptoError::Decryption);
     }
-    buf.truncate(kept);
-    Ok(())
+    Ok(kept)
 }
 
 impl std::fmt::Debug for PartOpener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PartOpener(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod in_place_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::SymmetricKey;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Chunks laid out and sealed in place are the bytes `push` gives.
+        #[test]
+        fn in_place_sealing_is_push_sealing(
+            size in prop_oneof![
+                prop::sample::select(vec![0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE]),
+                0..=5 * CHUNK_SIZE,
+            ],
+            sm4 in any::<bool>(),
+        ) {
+            let algorithm = if sm4 { Algorithm::Sm4Gcm } else { Algorithm::Aes256Gcm };
+            let dek = SymmetricKey::from_slice(&[7u8; 32]).expect("32 bytes");
+            let id = ObjectId([9u8; 16]);
+            let plaintext: Vec<u8> = (0..size).map(|i| (i * 131 % 251) as u8).collect();
+
+            let mut pushed = Vec::new();
+            let mut sealer = PartSealer::new(algorithm, &dek, &id, 3);
+            sealer.push(&plaintext, &mut pushed).expect("small part");
+            prop_assert_eq!(sealer.finish(&mut pushed), size as u64);
+
+            let mut laid_out = Vec::new();
+            let mut sealer = PartSealer::new(algorithm, &dek, &id, 3);
+            let mut rest = &plaintext[..];
+            while rest.len() > CHUNK_SIZE {
+                let start = laid_out.len();
+                laid_out.extend_from_slice(&rest[..CHUNK_SIZE]);
+                laid_out.extend_from_slice(&[0; TAG_LEN]);
+                sealer.seal_chunk_in_place(&mut laid_out[start..]).expect("small part");
+                rest = &rest[CHUNK_SIZE..];
+            }
+            let start = laid_out.len();
+            laid_out.extend_from_slice(rest);
+            laid_out.extend_from_slice(&[0; TAG_LEN]);
+            prop_assert_eq!(sealer.finish_in_place(&mut laid_out[start..]), size as u64);
+            prop_assert_eq!(laid_out, pushed);
+        }
     }
 }

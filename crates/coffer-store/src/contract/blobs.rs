@@ -41,6 +41,20 @@ pub(super) async fn blob_round_trip_and_ranges(blobs: &dyn BlobStore) {
             "range {past:?} is past the end"
         );
     }
+    // read_into: the same bytes at the front of the caller's buffer, the rest untouched.
+    for range in [0..len, 1000..2_500_000, len - 10..len, 7..7] {
+        let (start, end) = (range.start as usize, range.end as usize);
+        let buf = blobs
+            .read_into(&id, range.clone(), vec![0xee; end - start + 3])
+            .await
+            .unwrap();
+        assert_eq!(buf[..end - start], body[start..end], "range {range:?}");
+        assert_eq!(buf[end - start..], [0xee; 3], "range {range:?}");
+    }
+    assert!(matches!(
+        blobs.read_into(&id, len - 5..len + 1, vec![0; 6]).await,
+        Err(StoreError::InvalidRange { .. })
+    ));
     #[allow(clippy::reversed_empty_ranges)]
     let backwards = 10..5;
     assert!(matches!(
@@ -61,6 +75,10 @@ pub(super) async fn blob_round_trip_and_ranges(blobs: &dyn BlobStore) {
     ));
     assert!(matches!(
         blobs.read(&unknown, 0..0).await,
+        Err(StoreError::NoSuchBlob)
+    ));
+    assert!(matches!(
+        blobs.read_into(&unknown, 0..0, Vec::new()).await,
         Err(StoreError::NoSuchBlob)
     ));
     assert!(matches!(

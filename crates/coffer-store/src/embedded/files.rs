@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::blocking;
-use crate::blob_store::{BlobStore, BlobStream, BlobWriter};
+use crate::blob_store::{BlobStore, BlobStream, BlobWriter, buffer_for};
 use crate::meta::StoreFuture;
 use crate::rules::new_blob_id;
 use crate::store::{BlobBody, WeakStore};
@@ -103,6 +103,33 @@ impl BlobStore for FileBlobStore {
             });
             Ok(pieces.boxed())
         })
+    }
+
+    /// One `pread` straight into the caller's buffer, on a blocking thread.
+    fn read_into(
+        &self,
+        blob: &BlobId,
+        range: Range<u64>,
+        mut buf: Vec<u8>,
+    ) -> StoreFuture<'_, Vec<u8>> {
+        let (store, id) = (self.store.clone(), blob.clone());
+        Box::pin(blocking(move || {
+            let (start, end) = (range.start, range.end);
+            let wanted = buffer_for(&range, buf.len())?;
+            let body = store.open_blob(&id)?;
+            let len = body.len()?;
+            if start > end || end > len {
+                return Err(StoreError::InvalidRange { start, end, len });
+            }
+            match body {
+                BlobBody::File(file) => file.read_exact_at(&mut buf[..wanted], start)?,
+                // In range: checked above against its length.
+                BlobBody::Inline(bytes) => {
+                    buf[..wanted].copy_from_slice(&bytes[start as usize..end as usize]);
+                }
+            }
+            Ok(buf)
+        }))
     }
 
     fn len(&self, blob: &BlobId) -> StoreFuture<'_, u64> {

@@ -1,10 +1,10 @@
 //! SM4 (GB/T 32907) as a RustCrypto block cipher whose implementation is
-//! chosen from the CPU once per key: GFNI, else AES-NI, else the portable
-//! `sm4` crate. `aes_gcm::AesGcm<Sm4, U12>` runs SM4-GCM on it exactly as on
+//! chosen from the CPU once per key: GFNI (AVX-512, else AVX2), else AES-NI,
+//! else the portable `sm4` crate. `aes_gcm::AesGcm<Sm4, U12>` runs SM4-GCM on it exactly as on
 //! `sm4::Sm4` (same bytes; GHASH is the `ghash` crate's, with CLMUL).
 //!
-//! The SIMD backends encrypt sixteen blocks per step (CTR hands them over
-//! sixteen counters at a time) and compute the S-box by the affine
+//! The SIMD backends encrypt 32 blocks per step (CTR hands them over 32
+//! counters at a time) and compute the S-box by the affine
 //! isomorphism between SM4's and AES's GF(2⁸): constant time, no
 //! secret-indexed table. Their `unsafe` is confined to `x86.rs`, whose
 //! module documentation argues its soundness.
@@ -18,7 +18,7 @@ mod x86;
 
 use std::fmt;
 
-use sm4::cipher::consts::U16;
+use sm4::cipher::consts::{U16, U32};
 use sm4::cipher::inout::{InOut, InOutBuf};
 use sm4::cipher::{
     Block, BlockBackend, BlockCipher, BlockClosure, BlockEncrypt, BlockSizeUser, Key, KeyInit,
@@ -29,11 +29,14 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 /// An SM4 implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// AVX2 and GFNI: the S-box as `gf2p8affineqb` then `gf2p8affineinvqb`.
-    Gfni,
+    /// AVX-512 (F, BW) and GFNI: the S-box as `gf2p8affineqb` then
+    /// `gf2p8affineinvqb`, 32 blocks in ZMM registers.
+    Avx512Gfni,
+    /// AVX2 and GFNI: the same S-box, sixteen blocks in YMM registers.
+    Avx2Gfni,
     /// AVX2 and AES-NI: the S-box as `aesenclast` between two affine maps
     /// done by nibble-table shuffles.
-    AesNi,
+    Avx2AesNi,
     /// The RustCrypto `sm4` crate: one block at a time through S-box tables
     /// (slow, and its memory accesses depend on secrets).
     Portable,
@@ -41,7 +44,12 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, fastest first.
-    pub const ALL: [Backend; 3] = [Backend::Gfni, Backend::AesNi, Backend::Portable];
+    pub const ALL: [Backend; 4] = [
+        Backend::Avx512Gfni,
+        Backend::Avx2Gfni,
+        Backend::Avx2AesNi,
+        Backend::Portable,
+    ];
 
     /// The fastest backend this CPU runs.
     pub fn detect() -> Backend {
@@ -188,9 +196,9 @@ impl BlockEncrypt for Sm4 {
     }
 }
 
-/// The `cipher` backend of the SIMD kernels: sixteen blocks per call;
-/// fewer are padded to sixteen (a single block costs a full call, which
-/// GCM pays once per chunk for its tag mask).
+/// The `cipher` backend of the SIMD kernels: 32 blocks per call; fewer are
+/// padded to 32 (a single block costs a full call, which GCM pays once per
+/// 64 KiB chunk, for its tag mask).
 #[cfg(target_arch = "x86_64")]
 struct SimdBlocks<'a> {
     kernel: x86::Kernel,
@@ -199,7 +207,7 @@ struct SimdBlocks<'a> {
 
 #[cfg(target_arch = "x86_64")]
 impl SimdBlocks<'_> {
-    /// Encrypts up to sixteen blocks, returning them padded to sixteen.
+    /// Encrypts up to 32 blocks, returning them padded to 32.
     fn encrypt(&self, input: &[Block<Self>]) -> x86::Blocks {
         let mut blocks = [[0u8; 16]; x86::BLOCKS];
         for (block, input) in blocks.iter_mut().zip(input) {
@@ -217,7 +225,7 @@ impl BlockSizeUser for SimdBlocks<'_> {
 
 #[cfg(target_arch = "x86_64")]
 impl ParBlocksSizeUser for SimdBlocks<'_> {
-    type ParBlocksSize = U16;
+    type ParBlocksSize = U32;
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -6,6 +6,9 @@
 //!   [`coffer_crypto::sm4_simd::Sm4`] for SM4-GCM, once per backend this CPU
 //!   runs: `SM4-GCM-Gfni`, `SM4-GCM-AesNi`, `SM4-GCM-Portable`), the ceiling
 //!   for everything else;
+//! - `block/SM4-<backend>/64KiB`: the bare SM4 block cipher over 4096
+//!   blocks (`encrypt_blocks`), so that the cipher's share of SM4-GCM shows
+//!   beside GHASH's;
 //! - `seal/<algorithm>/<size>`: a whole part through [`PartSealer`] (key
 //!   derivation, 64 KiB chunks, the copy into the output), one thread;
 //! - `seal-parallel/<algorithm>/<size>`: the same across all cores;
@@ -28,6 +31,7 @@ use coffer_crypto::SymmetricKey;
 use coffer_crypto::sealed::{Algorithm, ObjectId, PartOpener, PartSealer, plan_range};
 use coffer_crypto::sm4_simd::{Backend, Sm4};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sm4::cipher::BlockEncrypt;
 
 /// Part sizes: a small object, one chunk, a typical GET batch, a large part.
 const SIZES: [usize; 4] = [4 << 10, 64 << 10, 1 << 20, 16 << 20];
@@ -76,6 +80,23 @@ fn raw(c: &mut Criterion) {
                 })
             });
         }
+    }
+    group.finish();
+}
+
+/// The bare SM4 block cipher, per backend.
+fn block(c: &mut Criterion) {
+    let mut group = c.benchmark_group("block");
+    let mut blocks = vec![[0x42u8; 16].into(); 4096];
+    group.throughput(Throughput::Bytes(4096 * 16));
+    for backend in Backend::ALL {
+        let Some(cipher) = Sm4::with_backend(&[7; 16], backend) else {
+            continue;
+        };
+        let name = format!("SM4-{backend:?}");
+        group.bench_function(BenchmarkId::new(name, "64KiB"), |b| {
+            b.iter(|| cipher.encrypt_blocks(black_box(&mut blocks)))
+        });
     }
     group.finish();
 }
@@ -149,6 +170,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = raw, sealed_object
+    targets = raw, block, sealed_object
 }
 criterion_main!(benches);

@@ -404,9 +404,9 @@ unsafe fn encrypt16_avx2<S: Sbox>(round_keys: &[u32; 32], blocks: &mut Blocks16)
             a[3] = round::<S>(a[3], a[0], a[1], a[2], k3);
             b[3] = round::<S>(b[3], b[0], b[1], b[2], k3);
         }
-        let a = transpose([a[3], a[2], a[1], a[0]]);
-        let b = transpose([b[3], b[2], b[1], b[0]]);
-        for (i, register) in a.into_iter().chain(b).enumerate() {
+        let [a0, a1, a2, a3] = transpose([a[3], a[2], a[1], a[0]]);
+        let [b0, b1, b2, b3] = transpose([b[3], b[2], b[1], b[0]]);
+        for (i, register) in [a0, a1, a2, a3, b0, b1, b2, b3].into_iter().enumerate() {
             _mm256_storeu_si256(base.add(i), _mm256_shuffle_epi8(register, swap));
         }
     }
@@ -511,9 +511,9 @@ unsafe fn encrypt32_avx512(round_keys: &[u32; 32], blocks: &mut Blocks) {
             a[3] = round_avx512(a[3], a[0], a[1], a[2], k3);
             b[3] = round_avx512(b[3], b[0], b[1], b[2], k3);
         }
-        let a = transpose_avx512([a[3], a[2], a[1], a[0]]);
-        let b = transpose_avx512([b[3], b[2], b[1], b[0]]);
-        for (i, register) in a.into_iter().chain(b).enumerate() {
+        let [a0, a1, a2, a3] = transpose_avx512([a[3], a[2], a[1], a[0]]);
+        let [b0, b1, b2, b3] = transpose_avx512([b[3], b[2], b[1], b[0]]);
+        for (i, register) in [a0, a1, a2, a3, b0, b1, b2, b3].into_iter().enumerate() {
             _mm512_storeu_si512(base.add(i), _mm512_shuffle_epi8(register, swap));
         }
     }

@@ -1,13 +1,18 @@
 //! SM4 (GB/T 32907) as a RustCrypto block cipher whose implementation is
 //! chosen from the CPU once per key: GFNI (AVX-512, else AVX2), else AES-NI,
-//! else the portable `sm4` crate. `aes_gcm::AesGcm<Sm4, U12>` runs SM4-GCM on it exactly as on
-//! `sm4::Sm4` (same bytes; GHASH is the `ghash` crate's, with CLMUL).
+//! else the portable `sm4` crate. `aes_gcm::AesGcm<Sm4, U12>` runs SM4-GCM
+//! on it exactly as on `sm4::Sm4` (same bytes; GHASH is the `ghash` crate's,
+//! with CLMUL).
 //!
 //! The SIMD backends encrypt 32 blocks per step (CTR hands them over 32
-//! counters at a time) and compute the S-box by the affine
-//! isomorphism between SM4's and AES's GF(2⁸): constant time, no
-//! secret-indexed table. Their `unsafe` is confined to `x86.rs`, whose
-//! module documentation argues its soundness.
+//! counters at a time) and compute the S-box by the affine isomorphism
+//! between SM4's and AES's GF(2⁸): constant time, no secret-indexed table.
+//! Their `unsafe` is confined to `x86.rs`, whose module documentation argues
+//! its soundness.
+
+// Elsewhere only the portable backend exists: the key schedule and the SIMD
+// plumbing go unused.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
 #[cfg(test)]
 mod derivation;
@@ -32,7 +37,8 @@ pub enum Backend {
     /// AVX-512 (F, BW) and GFNI: the S-box as `gf2p8affineqb` then
     /// `gf2p8affineinvqb`, 32 blocks in ZMM registers.
     Avx512Gfni,
-    /// AVX2 and GFNI: the same S-box, sixteen blocks in YMM registers.
+    /// AVX2 and GFNI: the same S-box, sixteen blocks at a time in YMM
+    /// registers.
     Avx2Gfni,
     /// AVX2 and AES-NI: the S-box as `aesenclast` between two affine maps
     /// done by nibble-table shuffles.

@@ -2,13 +2,20 @@
 //! (criterion): `cargo bench -p coffer-crypto`.
 //!
 //! - `raw/<algorithm>/<size>`: the bare AEAD sealing a buffer in place
-//!   (aws-lc-rs `LessSafeKey` for AES-256-GCM, RustCrypto `AesGcm<Sm4>` for
-//!   SM4-GCM), the ceiling for everything else;
+//!   (aws-lc-rs `LessSafeKey` for AES-256-GCM; RustCrypto's `AesGcm` over
+//!   [`coffer_crypto::sm4_simd::Sm4`] for SM4-GCM, once per backend this CPU
+//!   runs: `SM4-GCM-Gfni`, `SM4-GCM-AesNi`, `SM4-GCM-Portable`), the ceiling
+//!   for everything else;
+//! - `block/SM4-<backend>/64KiB`: the bare SM4 block cipher over 4096
+//!   blocks (`encrypt_blocks`), so that the cipher's share of SM4-GCM shows
+//!   beside GHASH's;
 //! - `seal/<algorithm>/<size>`: a whole part through [`PartSealer`] (key
 //!   derivation, 64 KiB chunks, the copy into the output), one thread;
 //! - `seal-parallel/<algorithm>/<size>`: the same across all cores;
 //! - `open/<algorithm>/<size>`: that part back through [`PartOpener`]
 //!   (`open_range` over the whole part, as a GET does).
+//!
+//! `seal` and `open` run SM4 on the backend the CPU detection picks.
 //!
 //! Throughput is in plaintext bytes. The measurement times are short so
 //! that the run takes about a minute on a small machine.
@@ -17,13 +24,14 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use aes_gcm::AesGcm;
+use aes_gcm::aead::AeadInPlace;
 use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use coffer_crypto::SymmetricKey;
 use coffer_crypto::sealed::{Algorithm, ObjectId, PartOpener, PartSealer, plan_range};
+use coffer_crypto::sm4_simd::{Backend, Sm4};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sm4::Sm4;
+use sm4::cipher::BlockEncrypt;
 
 /// Part sizes: a small object, one chunk, a typical GET batch, a large part.
 const SIZES: [usize; 4] = [4 << 10, 64 << 10, 1 << 20, 16 << 20];
@@ -59,12 +67,35 @@ fn raw(c: &mut Criterion) {
                 .expect("the buffer is far below the GCM limit")
             })
         });
-        let sm4 = AesGcm::<Sm4, U12>::new_from_slice(&[7; 16]).expect("16 bytes");
-        group.bench_function(BenchmarkId::new("SM4-GCM", label(size)), |b| {
-            b.iter(|| {
-                sm4.encrypt_in_place_detached(&nonce.into(), &aad, &mut buf)
-                    .expect("the buffer is far below the GCM limit")
-            })
+        for backend in Backend::ALL {
+            let Some(cipher) = Sm4::with_backend(&[7; 16], backend) else {
+                continue;
+            };
+            let sm4 = AesGcm::<Sm4, U12>::from(cipher);
+            let name = format!("SM4-GCM-{backend:?}");
+            group.bench_function(BenchmarkId::new(name, label(size)), |b| {
+                b.iter(|| {
+                    sm4.encrypt_in_place_detached(&nonce.into(), &aad, &mut buf)
+                        .expect("the buffer is far below the GCM limit")
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The bare SM4 block cipher, per backend.
+fn block(c: &mut Criterion) {
+    let mut group = c.benchmark_group("block");
+    let mut blocks = vec![[0x42u8; 16].into(); 4096];
+    group.throughput(Throughput::Bytes(4096 * 16));
+    for backend in Backend::ALL {
+        let Some(cipher) = Sm4::with_backend(&[7; 16], backend) else {
+            continue;
+        };
+        let name = format!("SM4-{backend:?}");
+        group.bench_function(BenchmarkId::new(name, "64KiB"), |b| {
+            b.iter(|| cipher.encrypt_blocks(black_box(&mut blocks)))
         });
     }
     group.finish();
@@ -139,6 +170,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = raw, sealed_object
+    targets = raw, block, sealed_object
 }
 criterion_main!(benches);

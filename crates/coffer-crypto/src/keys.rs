@@ -1,4 +1,5 @@
 //! Key material that never prints and is wiped from memory when dropped.
+#![forbid(unsafe_code)]
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 

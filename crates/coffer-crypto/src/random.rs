@@ -1,4 +1,5 @@
 //! Randomness from the system CSPRNG (through aws-lc-rs).
+#![forbid(unsafe_code)]
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 

@@ -17,6 +17,7 @@
 //! The caller passes a *context* naming what the secret is and whom it belongs
 //! to (for example `user-secret:<access key>`); it is authenticated as AAD,
 //! so a sealed value copied onto another record does not open.
+#![forbid(unsafe_code)]
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;

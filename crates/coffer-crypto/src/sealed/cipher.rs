@@ -5,10 +5,10 @@ use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
-use sm4::Sm4;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{Algorithm, NONCE_PREFIX_LEN, ObjectId, TAG_LEN};
+use crate::sm4_simd::Sm4;
 use crate::{CryptoError, SymmetricKey};
 
 /// HKDF `info` label of the content key and nonce prefix (format.md §2).
@@ -71,8 +71,9 @@ impl std::fmt::Debug for PartKey {
     }
 }
 
-/// A keyed chunk AEAD. The key schedules live in aws-lc-rs (AES) or in the
-/// RustCrypto types, which wipe themselves on drop (`zeroize` feature).
+/// A keyed chunk AEAD. The key schedules live in aws-lc-rs (AES) or in
+/// [`Sm4`] (GFNI, AES-NI or portable, picked from the CPU; same bytes), which
+/// wipes them on drop.
 pub(crate) enum ChunkCipher {
     Aes256Gcm(LessSafeKey),
     Sm4Gcm(Box<AesGcm<Sm4, U12>>),

@@ -15,6 +15,7 @@
 //! read opens only the chunks [`plan_range`] names.
 //!
 //! [STREAM]: https://eprint.iacr.org/2015/189
+#![forbid(unsafe_code)]
 
 mod cipher;
 mod envelope;

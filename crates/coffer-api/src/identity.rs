@@ -37,9 +37,9 @@ pub fn user_id(name: &str) -> String {
 /// S3 terms), whose statements may also name `kms:` actions on key ARNs. A document neither
 /// accepts is refused with the S3 parser's reason. Parsed once per distinct document.
 pub fn parse(document: &str) -> Result<Arc<Policy>, PolicyError> {
-    use crate::authz::parsed::policy;
-    policy(document, Service::S3, Kind::Identity)
-        .or_else(|s3| policy(document, Service::Oss, Kind::Identity).map_err(|_| s3))
+    use crate::policy_cache::parsed;
+    parsed(document, Service::S3, Kind::Identity)
+        .or_else(|s3| parsed(document, Service::Oss, Kind::Identity).map_err(|_| s3))
 }
 
 /// The policy attached to `principal`, if any (root and anonymous never have one), for S3,

@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod monitoring;
 pub mod object_io;
 mod ops;
+mod policy_cache;
 pub mod request;
 mod router;
 pub mod server;

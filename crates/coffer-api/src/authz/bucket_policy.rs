@@ -1,5 +1,5 @@
 //! A bucket's policy as the evaluation reads it: the stored document (kept as sent, for
-//! GetBucketPolicy) parsed once per distinct document and shared (`authz::parsed`), and the
+//! GetBucketPolicy) parsed once per distinct document and shared (`policy_cache`), and the
 //! words that say why a statement denied a request.
 
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub fn service_of(bucket: &BucketRecord) -> Service {
 
 /// Parses `text` as a bucket policy of `service` (through the cache).
 pub fn parse(text: &str, service: Service) -> Result<Arc<Policy>, PolicyError> {
-    super::parsed::policy(text, service, Kind::Resource)
+    crate::policy_cache::parsed(text, service, Kind::Resource)
 }
 
 /// The bucket's policy: `Ok(None)` without one; `Err` when the stored document no longer

@@ -25,7 +25,6 @@ pub mod acl;
 pub mod action;
 pub mod bucket_policy;
 pub mod context;
-pub mod parsed;
 pub mod public_access_block;
 
 use std::sync::Arc;

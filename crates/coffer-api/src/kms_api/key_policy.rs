@@ -17,9 +17,9 @@ use coffer_kms::{Kms, KmsError};
 use coffer_policy::{Context, Evaluation, Kind, Policy, Request, Service};
 
 use super::Operation;
-use crate::authz::parsed;
 use crate::error::ApiResult;
 use crate::identity::{self, ACCOUNT_ID, CallerIdentity};
+use crate::policy_cache;
 use crate::state::{AppState, Principal};
 
 /// The actions root may always take on a key, whatever its policy says.
@@ -135,7 +135,8 @@ impl KmsCaller {
         let Some(identity) = &self.identity else {
             return Err(denied("because anonymous requests cannot use KMS keys"));
         };
-        let key_policy = match parsed::policy(&policy.document, Service::Kms, Kind::Resource) {
+        let key_policy = match policy_cache::parsed(&policy.document, Service::Kms, Kind::Resource)
+        {
             Ok(parsed) => parsed,
             Err(error) => {
                 // Fail closed: a policy the server cannot read allows nothing.

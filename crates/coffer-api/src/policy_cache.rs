@@ -32,7 +32,7 @@ fn slot(service: Service, kind: Kind) -> usize {
 /// `text` parsed as a `kind` policy of `service`, from the cache when it was parsed before.
 /// Refusals are not cached: they are rare (stored documents were validated when written)
 /// and carry the parser's message each time.
-pub fn policy(text: &str, service: Service, kind: Kind) -> Result<Arc<Policy>, PolicyError> {
+pub fn parsed(text: &str, service: Service, kind: Kind) -> Result<Arc<Policy>, PolicyError> {
     let slot = slot(service, kind);
     if let Some(policy) = cache().lock().ok().and_then(|c| c[slot].get(text).cloned()) {
         return Ok(policy);
@@ -56,10 +56,10 @@ mod tests {
 
     #[test]
     fn the_same_text_is_parsed_once_per_service_and_kind() {
-        let first = policy(DOC, Service::S3, Kind::Resource).expect("valid");
-        let again = policy(DOC, Service::S3, Kind::Resource).expect("valid");
+        let first = parsed(DOC, Service::S3, Kind::Resource).expect("valid");
+        let again = parsed(DOC, Service::S3, Kind::Resource).expect("valid");
         assert!(Arc::ptr_eq(&first, &again));
         // An identity policy may not name a principal: the same text is judged as what it is.
-        assert!(policy(DOC, Service::S3, Kind::Identity).is_err());
+        assert!(parsed(DOC, Service::S3, Kind::Identity).is_err());
     }
 }

@@ -12,7 +12,7 @@
 //! aws-lc-sys links (the version is pinned with aws-lc-rs's in the
 //! workspace manifest; another version fails to link, it cannot misbehave).
 //! The safety argument:
-//! - [`Md5Ctx`] is `MD5_CTX` field for field (`h[4]`, `Nl`, `Nh`,
+//! - `Md5Ctx` is `MD5_CTX` field for field (`h[4]`, `Nl`, `Nh`,
 //!   `data[64]`, `num`): plain integers and bytes, no pointers, so any bit
 //!   pattern (all zeros before `MD5_Init`) is a valid value; cloning it is a
 //!   byte copy, and it may move between threads.

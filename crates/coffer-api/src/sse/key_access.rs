@@ -13,7 +13,7 @@ use coffer_kms::key_policy::{self, KeyPolicy};
 use crate::error::{ApiError, ApiResult};
 use crate::kms_api::key_policy::{KmsCaller, Refusal};
 use crate::request::ApiRequest;
-use crate::state::{AppState, Principal};
+use crate::state::AppState;
 
 /// Writing under SSE-KMS.
 pub const WRITE: &str = "kms:GenerateDataKey";
@@ -67,16 +67,12 @@ fn check(state: &AppState, req: &ApiRequest, action: &str, key: &str) -> ApiResu
         }
         other => other,
     };
-    // Reading a user's identity policy waits on the store, in place, as the signature
-    // verifiers wait for users (`state.rs`). Root and anonymous have none, so nothing is
-    // waited for, and the worker's other tasks need not move to another thread. Outside the
+    // Reading the caller's identity policy waits on the store, and the key policy on the
+    // KMS, in place, as the signature verifiers wait for users (`state.rs`). Outside the
     // multi-threaded server runtime (unit tests) the identity policy is left out, which can
     // only refuse more.
-    let has_identity_policy = matches!(req.principal, Principal::User(_));
     let decision = match Handle::try_current() {
-        Ok(handle)
-            if has_identity_policy && handle.runtime_flavor() == RuntimeFlavor::MultiThread =>
-        {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| {
                 let caller = handle.block_on(KmsCaller::via_s3(state, &req.principal))?;
                 ApiResult::Ok(decide(caller))

@@ -15,7 +15,7 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use coffer_crypto::sealed::SEALED_CHUNK_SIZE;
+use coffer_crypto::sealed::{CHUNK_SIZE, SEALED_CHUNK_SIZE};
 
 /// The alignment (and the length granularity) `O_DIRECT` writes need.
 pub const PAGE: usize = 4096;
@@ -29,6 +29,15 @@ const ROOM: usize = BATCH + SEALED_CHUNK_SIZE;
 const MAX_IDLE: usize = 16;
 
 static IDLE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// GET side: room in a read buffer, a reader's batch (4 sealed chunks, or
+/// 256 KiB of plaintext). Kept apart from the PUT side's pool: a read batch
+/// is a quarter of a write batch, so that it stays in cache until it is sent.
+const READ_ROOM: usize = 4 * SEALED_CHUNK_SIZE;
+/// Idle read buffers kept for reuse (8 MiB); more are freed.
+const MAX_READ_IDLE: usize = 32;
+
+static READ_IDLE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// A batch buffer: `len` bytes in use from a page-aligned `start`.
 pub struct BatchBuffer {
@@ -65,6 +74,22 @@ impl BatchBuffer {
             start: 0,
             len: 0,
             pooled: false,
+        }
+    }
+
+    /// GET side: a buffer for a read of at most `room` bytes into its front
+    /// ([`into_vec`](Self::into_vec)), from the read pool unless it is at
+    /// most a chunk (an exact allocation, which malloc serves from its heap).
+    pub fn for_read(room: usize) -> Self {
+        let pooled = room > CHUNK_SIZE && room <= READ_ROOM;
+        let idle = pooled
+            .then(|| READ_IDLE.lock().ok().and_then(|mut idle| idle.pop()))
+            .flatten();
+        BatchBuffer {
+            vec: idle.unwrap_or_else(|| vec![0; if pooled { READ_ROOM } else { room }]),
+            start: 0,
+            len: 0,
+            pooled,
         }
     }
 
@@ -134,11 +159,16 @@ impl AsRef<[u8]> for BatchBuffer {
 
 impl Drop for BatchBuffer {
     fn drop(&mut self) {
-        if !self.pooled || self.vec.len() != ROOM + PAGE {
+        if !self.pooled {
             return;
         }
-        if let Ok(mut idle) = IDLE.lock()
-            && idle.len() < MAX_IDLE
+        let (pool, max_idle) = match self.vec.len() {
+            len if len == ROOM + PAGE => (&IDLE, MAX_IDLE),
+            len if len == READ_ROOM => (&READ_IDLE, MAX_READ_IDLE),
+            _ => return,
+        };
+        if let Ok(mut idle) = pool.lock()
+            && idle.len() < max_idle
         {
             idle.push(std::mem::take(&mut self.vec));
         }

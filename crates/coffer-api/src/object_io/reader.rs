@@ -19,10 +19,16 @@ use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Sealed chunks read and opened at a time.
-const READ_BATCH_CHUNKS: u64 = 16;
-/// Plaintext bytes passed on at a time.
+/// Sealed chunks read and opened at a time (about 256 KiB). Small batches
+/// and a short queue keep a batch in the core's cache between the `pread`
+/// that fills it and the socket write that sends it: in one interleaved run,
+/// 256 KiB batches with 2 queued cost less CPU per GiB than 1 MiB with 4,
+/// and 4 MiB batches no less than 1 MiB (docs/performance.md, issue 19).
+const READ_BATCH_CHUNKS: u64 = 4;
+/// Plaintext bytes read at a time.
 const READ_BATCH: u64 = READ_BATCH_CHUNKS * CHUNK_SIZE as u64;
+/// Batches queued between the reader thread and the connection.
+const READ_AHEAD: usize = 2;
 
 /// An object's stored body and what opens it.
 pub struct BodySource {
@@ -134,7 +140,7 @@ impl Blobs {
     /// `UnexpectedEof`.
     fn read(&self, extent: &Extent, range: Range<u64>) -> Result<BatchBuffer, ReadError> {
         let wanted = usize::try_from(range.end - range.start).map_err(|_| ReadError::Integrity)?;
-        let (buf, pooled) = BatchBuffer::for_bytes(wanted).into_vec();
+        let (buf, pooled) = BatchBuffer::for_read(wanted).into_vec();
         let buf = self
             .runtime
             .block_on(self.store.read_into(&extent.blob, range, buf))
@@ -161,7 +167,7 @@ fn read_range(
     blobs: &Blobs,
     source: &BodySource,
     range: Range<u64>,
-    sink: impl FnMut(Bytes) -> bool,
+    sink: impl FnMut(Vec<Bytes>) -> bool,
 ) -> Result<(), ReadError> {
     match &source.opening {
         None => read_plain(blobs, &source.extents, range, sink),
@@ -180,7 +186,7 @@ fn read_sealed(
     extents: &[Extent],
     opening: &Opening,
     range: Range<u64>,
-    mut sink: impl FnMut(Bytes) -> bool,
+    mut sink: impl FnMut(Vec<Bytes>) -> bool,
 ) -> Result<(), ReadError> {
     let envelope = opening.envelope();
     if envelope.parts.len() != extents.len() {
@@ -217,14 +223,19 @@ fn read_sealed(
                     }
                     other => other,
                 })?;
-            // Opened where it was read: the buffer becomes the plaintext.
-            let plaintext = opener
-                .open_range_in_slice(&batch, buffer.as_mut_slice())
+            // Opened where it was read; each chunk's plaintext is passed on
+            // where it lies, as a slice of the buffer (no copy to close the
+            // gaps the tags leave).
+            let pieces = opener
+                .open_range_in_pieces(&batch, buffer.as_mut_slice())
                 .map_err(|_| ReadError::Integrity)?;
-            buffer.truncate(plaintext);
+            let plaintext = pieces.iter().map(|piece| piece.len()).sum::<usize>();
             crate::metrics::opened(envelope.algorithm, plaintext as u64);
-            if plaintext != 0 && !sink(buffer.into_bytes()) {
-                return Ok(());
+            if plaintext != 0 {
+                let bytes = buffer.into_bytes();
+                if !sink(pieces.into_iter().map(|piece| bytes.slice(piece)).collect()) {
+                    return Ok(());
+                }
             }
         }
     }
@@ -235,7 +246,7 @@ fn read_plain(
     blobs: &Blobs,
     extents: &[Extent],
     range: Range<u64>,
-    mut sink: impl FnMut(Bytes) -> bool,
+    mut sink: impl FnMut(Vec<Bytes>) -> bool,
 ) -> Result<(), ReadError> {
     let mut extent_start = 0u64;
     for extent in extents {
@@ -249,7 +260,7 @@ fn read_plain(
                 let len = (end - at).min(READ_BATCH);
                 let buf = blobs.read(extent, at..at + len)?;
                 at += len;
-                if !sink(buf.into_bytes()) {
+                if !sink(vec![buf.into_bytes()]) {
                     return Ok(());
                 }
             }
@@ -272,14 +283,14 @@ pub async fn stream_range(
     source: BodySource,
     range: Range<u64>,
 ) -> ApiResult<ResponseBody> {
-    let (tx, mut rx) = mpsc::channel(4);
+    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
     let blobs = blobs(state);
     let remaining = range.end - range.start;
     tokio::task::spawn_blocking(move || {
         let mut started = false;
-        let result = read_range(&blobs, &source, range, |chunk| {
+        let result = read_range(&blobs, &source, range, |pieces| {
             started = true;
-            tx.blocking_send(Ok(chunk)).is_ok()
+            tx.blocking_send(Ok(pieces)).is_ok()
         });
         if let Err(error) = result {
             // Before the first chunk, the failure becomes the response's
@@ -292,12 +303,12 @@ pub async fn stream_range(
         }
     });
     let first = match rx.recv().await {
-        Some(Ok(bytes)) => Some(bytes),
+        Some(Ok(pieces)) => pieces,
         Some(Err(error)) => return Err(ReadError::from_io(error).into_api()),
-        None => None,
+        None => Vec::new(),
     };
     Ok(ResponseBody::Stream {
-        first,
+        pending: first.into_iter(),
         chunks: rx,
         remaining,
     })
@@ -330,11 +341,13 @@ pub async fn copy_range(
             writer.compute_checksum(algorithm);
         }
         let mut write_error = None;
-        read_range(&blobs, &source, range, |chunk| match writer.write(&chunk) {
-            Ok(()) => true,
-            Err(e) => {
-                write_error = Some(e);
-                false
+        read_range(&blobs, &source, range, |pieces| {
+            match pieces.iter().try_for_each(|piece| writer.write(piece)) {
+                Ok(()) => true,
+                Err(e) => {
+                    write_error = Some(e);
+                    false
+                }
             }
         })
         .map_err(|e| failed(e.into_api()))?;

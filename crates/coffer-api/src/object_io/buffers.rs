@@ -22,8 +22,7 @@ pub const PAGE: usize = 4096;
 /// Bytes gathered before a batch is handed on.
 pub const BATCH: usize = 1024 * 1024;
 /// Room in a buffer: a batch, plus one sealed chunk that may complete past
-/// it (a writer cuts only between sealed chunks); the batches a reader reads
-/// (16 sealed chunks) fit too.
+/// it (a writer cuts only between sealed chunks).
 const ROOM: usize = BATCH + SEALED_CHUNK_SIZE;
 /// Idle buffers kept for reuse (about 17 MiB); more are freed.
 const MAX_IDLE: usize = 16;
@@ -193,6 +192,25 @@ mod tests {
         assert_eq!(again.len(), 0);
         again.push(&[0; PAGE]);
         assert_eq!(again.as_mut_slice().as_ptr() as usize % PAGE, 0);
+    }
+
+    #[test]
+    fn a_read_buffer_holds_a_batch_and_goes_back_to_the_read_pool() {
+        let (vec, pooled) = BatchBuffer::for_read(4 * SEALED_CHUNK_SIZE).into_vec();
+        assert_eq!((vec.len(), pooled), (READ_ROOM, true));
+        let bytes = BatchBuffer::from_vec(vec, 10, true).into_bytes();
+        let piece = bytes.slice(2..6);
+        drop(bytes);
+        assert_eq!(piece.len(), 4);
+        drop(piece);
+        // The last slice returned it (or another test took it): either way a full-size one.
+        let (vec, pooled) = BatchBuffer::for_read(CHUNK_SIZE + 1).into_vec();
+        assert_eq!((vec.len(), pooled), (READ_ROOM, true));
+        // A chunk or less, or more than a batch: an exact allocation.
+        let (vec, pooled) = BatchBuffer::for_read(CHUNK_SIZE).into_vec();
+        assert_eq!((vec.len(), pooled), (CHUNK_SIZE, false));
+        let (vec, pooled) = BatchBuffer::for_read(READ_ROOM + 1).into_vec();
+        assert_eq!((vec.len(), pooled), (READ_ROOM + 1, false));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use coffer_auth::checksum::ChecksumAlgorithm;
-use coffer_crypto::sealed::{self, CHUNK_SIZE};
+use coffer_crypto::sealed::{self, CHUNK_SIZE, RangePlan};
 use coffer_keying::Opening;
 use coffer_store::{Backend, BlobStore, Extent, StoreError};
 use tokio::runtime::Handle;
@@ -29,6 +29,10 @@ const READ_BATCH_CHUNKS: u64 = 4;
 const READ_BATCH: u64 = READ_BATCH_CHUNKS * CHUNK_SIZE as u64;
 /// Batches queued between the reader thread and the connection.
 const READ_AHEAD: usize = 2;
+/// Sealed chunks in a response's first batch, which is opened before the
+/// status is sent: an object of up to 1 MiB is authenticated whole, and a
+/// damaged one answered with an error rather than a cut 200.
+const FIRST_BATCH_CHUNKS: u64 = 16;
 
 /// An object's stored body and what opens it.
 pub struct BodySource {
@@ -201,7 +205,7 @@ fn read_sealed(
     let pieces = envelope
         .plan_range(range)
         .map_err(|_| ReadError::Integrity)?;
-    for piece in pieces {
+    for (nth, piece) in pieces.into_iter().enumerate() {
         let (part, extent) = (&envelope.parts[piece.index], &extents[piece.index]);
         // A blob must be exactly as long as its layout says: bytes appended
         // after the final chunk would otherwise go unread, and the damage
@@ -210,7 +214,7 @@ fn read_sealed(
             return Err(ReadError::Integrity);
         }
         let opener = opening.opener(part.part_number);
-        for batch in piece.plan.batches(READ_BATCH_CHUNKS) {
+        for batch in sealed_batches(&piece.plan, nth == 0) {
             if batch.sealed.end > extent.size {
                 return Err(ReadError::Integrity);
             }
@@ -240,6 +244,29 @@ fn read_sealed(
         }
     }
     Ok(())
+}
+
+/// The batches a part's plan is read and opened in: [`READ_BATCH_CHUNKS`]
+/// chunks each, but up to [`FIRST_BATCH_CHUNKS`] in the response's first.
+fn sealed_batches(plan: &RangePlan, first_of_response: bool) -> Vec<RangePlan> {
+    let head = match plan.batches(FIRST_BATCH_CHUNKS).next() {
+        Some(head) if first_of_response && head.last_chunk < plan.last_chunk => head,
+        _ if first_of_response => return plan.batches(FIRST_BATCH_CHUNKS).collect(),
+        _ => return plan.batches(READ_BATCH_CHUNKS).collect(),
+    };
+    // The rest of the plan: the chunks after the head, from their first byte.
+    let next = head.last_chunk + 1;
+    let rest = RangePlan {
+        first_chunk: next,
+        last_chunk: plan.last_chunk,
+        chunk_count: plan.chunk_count,
+        sealed: next * sealed::SEALED_CHUNK_SIZE as u64..plan.sealed.end,
+        skip: 0,
+        len: plan.len - head.len,
+    };
+    std::iter::once(head)
+        .chain(rest.batches(READ_BATCH_CHUNKS))
+        .collect()
 }
 
 fn read_plain(
@@ -379,6 +406,43 @@ fn blobs(state: &AppState) -> Blobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first batch of a response holds up to 16 chunks, the rest 4; together they tile
+    /// the plan, whatever the range.
+    #[test]
+    fn sealed_batches_tile_the_plan() {
+        let chunk = CHUNK_SIZE as u64;
+        let part = 40 * chunk + 123;
+        for range in [
+            0..part,
+            1..part,
+            5 * chunk + 7..37 * chunk,
+            3..chunk,
+            0..17 * chunk,
+        ] {
+            let plan = sealed::plan_range(part, range.clone()).expect("in the part");
+            for first in [true, false] {
+                let batches = sealed_batches(&plan, first);
+                let sizes: Vec<u64> = batches
+                    .iter()
+                    .map(|b| b.last_chunk - b.first_chunk + 1)
+                    .collect();
+                let head = if first { 16 } else { 4 };
+                assert!(sizes[0] <= head && sizes.iter().skip(1).all(|&n| n <= 4));
+                if first && plan.last_chunk - plan.first_chunk >= 16 {
+                    assert_eq!(sizes[0], 16, "{range:?}");
+                }
+                assert_eq!(batches[0].first_chunk, plan.first_chunk);
+                assert_eq!(batches[0].sealed.start, plan.sealed.start);
+                assert_eq!(batches.last().map(|b| b.sealed.end), Some(plan.sealed.end));
+                for pair in batches.windows(2) {
+                    assert_eq!(pair[0].last_chunk + 1, pair[1].first_chunk);
+                    assert_eq!(pair[0].sealed.end, pair[1].sealed.start);
+                }
+                assert_eq!(batches.iter().map(|b| b.len).sum::<u64>(), plan.len);
+            }
+        }
+    }
 
     /// A blob store out of reach before the first byte is answered 503 (the error crosses the
     /// body channel as an `io::Error` and comes out as it went in); an integrity failure stays

@@ -240,6 +240,13 @@ def test_bucket_key_reuse_under_the_default_key_is_no_kms_call(server, s3_requir
     made = put_and_count(0)
     assert "GenerateDataKey" in made, made
     assert put_and_count(6) == made, "reusing the bucket key wrote audit lines"
+    # Without a bucket key, each object is one GenerateDataKey, as in AWS: the default
+    # key's alias resolves without a DescribeKey line of its own.
+    s3_required.put_object(Bucket=plain_bucket, Key="direct", Body=b"y",
+                           ServerSideEncryption="aws:kms")
+    direct = [line["operation"] for line in audit_all(server)
+              if line.get("resource") == f"{plain_bucket}/direct"]
+    assert direct == ["GenerateDataKey"], direct
     for i in range(12):
         got = s3_required.get_object(Bucket=plain_bucket, Key=f"bk{i}")
         assert got["Body"].read() == b"x" * 100 and got["BucketKeyEnabled"] is True

@@ -352,24 +352,27 @@ impl ObjectKeys {
                 },
             ))
         };
+        // The key asked for, or the default key's ARN when the KMS resolves
+        // its alias from memory (no DescribeKey, which AWS S3 does not make
+        // either); else `default_sse_key` below resolves it, creating it on
+        // first use.
+        let cmk_now = match &choice.key_id {
+            Some(id) => Some(id.clone()),
+            None => kms.usable_now(DEFAULT_SSE_ALIAS).and_then(Result::ok),
+        };
         // A cached bucket key under a key the KMS knows to be usable needs
         // no KMS request and no blocking call (the small-object PUT path).
-        let cached = choice
-            .bucket_key
-            .then(|| {
-                let cmk = match &choice.key_id {
-                    Some(id) => id.clone(),
-                    None => kms.usable_now(DEFAULT_SSE_ALIAS)?.ok()?,
-                };
-                self.bucket_keys
-                    .cached_for_sealing(kms, object.bucket, &cmk)
-            })
-            .flatten();
+        let cached = match &cmk_now {
+            Some(cmk) if choice.bucket_key => {
+                self.bucket_keys.cached_for_sealing(kms, object.bucket, cmk)
+            }
+            _ => None,
+        };
         let (dek, key) = match cached {
             Some(bucket_key) => with_bucket_key(bucket_key?.as_ref())?,
             None => blocking(|| -> KeyingResult<_> {
-                let cmk = match &choice.key_id {
-                    Some(id) => id.clone(),
+                let cmk = match cmk_now {
+                    Some(cmk) => cmk,
                     None => kms.default_sse_key(&ctx)?.arn,
                 };
                 if !choice.bucket_key {

@@ -64,6 +64,13 @@ impl Store {
         })
     }
 
+    /// Whether `id` is a blob kept inline in the database (a small sealed
+    /// body), rather than a file under `blobs/`.
+    pub fn is_inline_blob(&self, id: &str) -> Result<bool, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        Ok(txn.open_table(BLOB_BODIES)?.get(id)?.is_some())
+    }
+
     /// Opens a finished blob: its inline body, else its file. `NoSuchBlob`.
     pub(crate) fn open_blob(&self, id: &BlobId) -> Result<BlobBody, StoreError> {
         if !is_valid_blob_id(id) {

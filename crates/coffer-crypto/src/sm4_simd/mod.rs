@@ -140,12 +140,14 @@ impl Sm4 {
         Some(Sm4 { implementation })
     }
 
-    /// Encrypts 32 blocks in place: one kernel call (a CTR step of
-    /// [`Sm4Gcm`]), without the `cipher` traits' copies.
-    fn encrypt_32(&self, blocks: &mut [[u8; 16]; 32]) {
+    /// Encrypts 64 blocks in place (a CTR step of [`Sm4Gcm`]), without the
+    /// `cipher` traits' copies.
+    fn encrypt_64(&self, blocks: &mut [[u8; 16]; 64]) {
         match &self.implementation {
             #[cfg(target_arch = "x86_64")]
-            Implementation::Simd { kernel, round_keys } => kernel.encrypt(&round_keys.0, blocks),
+            Implementation::Simd { kernel, round_keys } => {
+                kernel.encrypt_wide(&round_keys.0, blocks)
+            }
             Implementation::Portable(portable) => {
                 for block in blocks {
                     portable.encrypt_block(Block::<sm4::Sm4>::from_mut_slice(block));

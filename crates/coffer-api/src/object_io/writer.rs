@@ -327,8 +327,10 @@ pub struct BodyWriter {
 }
 
 impl BodyWriter {
-    /// A writer into a new blob of `blobs` ([`BlobSink::new`]). Call it
-    /// from a blocking thread of `runtime` (it waits on the stores there).
+    /// A writer into a new blob of `blobs`, named by a pending row in
+    /// `meta` first when `meta` needs one (steps 1 and 2 of the commit
+    /// order, `coffer_store::MetadataStore`). Call it from a blocking thread
+    /// of `runtime` (it waits on the stores there).
     pub fn new(
         runtime: Handle,
         blobs: &dyn BlobStore,

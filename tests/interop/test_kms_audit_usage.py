@@ -223,3 +223,30 @@ def test_audit_and_usage_are_root_only_and_check_their_input(server, second_user
         assert bad.status_code == 400 and "InvalidArgument" in bad.text, (query, bad.text)
     with pytest.raises(urllib.error.HTTPError):
         admin_call(server, "POST", "kms/audit")
+
+
+def test_bucket_key_reuse_under_the_default_key_is_no_kms_call(server, s3_required, plain_bucket):
+    """Objects sealed by a cached bucket key cost no KMS request, as in AWS (where a bucket
+    key is what keeps SSE-KMS out of CloudTrail per object): once the bucket key is made,
+    more PUTs add no audit line, also under the default key (`alias/aws/s3`), whose alias
+    resolves from memory — not a DescribeKey line per object."""
+    def put_and_count(first: int) -> list[str]:
+        for i in range(first, first + 6):
+            s3_required.put_object(Bucket=plain_bucket, Key=f"bk{i}", Body=b"x" * 100,
+                                   ServerSideEncryption="aws:kms", BucketKeyEnabled=True)
+        return [line["operation"] for line in audit_all(server)
+                if (line.get("resource") or "").startswith(f"{plain_bucket}/")]
+
+    made = put_and_count(0)
+    assert "GenerateDataKey" in made, made
+    assert put_and_count(6) == made, "reusing the bucket key wrote audit lines"
+    # Without a bucket key, each object is one GenerateDataKey, as in AWS: the default
+    # key's alias resolves without a DescribeKey line of its own.
+    s3_required.put_object(Bucket=plain_bucket, Key="direct", Body=b"y",
+                           ServerSideEncryption="aws:kms")
+    direct = [line["operation"] for line in audit_all(server)
+              if line.get("resource") == f"{plain_bucket}/direct"]
+    assert direct == ["GenerateDataKey"], direct
+    for i in range(12):
+        got = s3_required.get_object(Bucket=plain_bucket, Key=f"bk{i}")
+        assert got["Body"].read() == b"x" * 100 and got["BucketKeyEnabled"] is True

@@ -44,6 +44,7 @@ from support import (
     expect_error,
     flip,
     http_status,
+    inspect_object,
     opt_out_of_encryption,
     sealed_size,
     windows,
@@ -131,6 +132,21 @@ def test_plaintext_and_key_never_on_disk(make_server, mode):
     assert w.get("single.bin") == marker_single
     assert w.get("multi.bin") == bytes(part1) + marker_mp
     assert c.get_object(Bucket=PLAIN_BUCKET, Key="control.bin")["Body"].read() == control
+
+
+def test_inspect_tells_inline_blobs_from_files(make_server):
+    """Sealed bodies up to 64 KiB are rows of meta.redb (docs/metadata.md), larger ones files
+    under blobs/: `coffer inspect object` says which, and names a path only where a file is."""
+    srv, c = start(make_server)
+    c.put_object(Bucket=BUCKET, Key="small", Body=rand(1000, 1))
+    c.put_object(Bucket=BUCKET, Key="large", Body=rand(200 * 1024, 2))
+    srv.stop()
+    [small] = inspect_object(srv.data_dir, BUCKET, "small")["extents"]
+    [large] = inspect_object(srv.data_dir, BUCKET, "large")["extents"]
+    assert small["inline"] is True and small["path"] is None, small
+    assert small["stored_size"] == sealed_size(1000)
+    assert large["inline"] is False, large
+    assert Path(large["path"]).stat().st_size == large["stored_size"] == sealed_size(200 * 1024)
 
 
 # --------------------------------------------------------------------------- tampering

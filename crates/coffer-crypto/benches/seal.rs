@@ -2,10 +2,13 @@
 //! (criterion): `cargo bench -p coffer-crypto`.
 //!
 //! - `raw/<algorithm>/<size>`: the bare AEAD sealing a buffer in place
-//!   (aws-lc-rs `LessSafeKey` for AES-256-GCM; RustCrypto's `AesGcm` over
-//!   [`coffer_crypto::sm4_simd::Sm4`] for SM4-GCM, once per backend this CPU
-//!   runs: `SM4-GCM-Gfni`, `SM4-GCM-AesNi`, `SM4-GCM-Portable`), the ceiling
-//!   for everything else;
+//!   (aws-lc-rs `LessSafeKey` for AES-256-GCM; for SM4-GCM, RustCrypto's
+//!   `AesGcm` over [`coffer_crypto::sm4_simd::Sm4`] once per SM4 backend this
+//!   CPU runs, `SM4-GCM-<sm4 backend>` (the old way, one GHASH reduction per
+//!   block), and the composed [`Sm4Gcm`] as `SM4-GCM-<sm4>+<ghash backend>`:
+//!   every SM4 backend with the fastest GHASH, and the fastest SM4 with every
+//!   GHASH), the ceiling for everything else; `raw-open/…` the same opening
+//!   (tag checked, then deciphered);
 //! - `block/SM4-<backend>/64KiB`: the bare SM4 block cipher over 4096
 //!   blocks (`encrypt_blocks`), so that the cipher's share of SM4-GCM shows
 //!   beside GHASH's;
@@ -29,7 +32,7 @@ use aes_gcm::aead::consts::U12;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use coffer_crypto::SymmetricKey;
 use coffer_crypto::sealed::{Algorithm, ObjectId, PartOpener, PartSealer, plan_range};
-use coffer_crypto::sm4_simd::{Backend, Sm4};
+use coffer_crypto::sm4_simd::{Backend, GhashBackend, Sm4, Sm4Gcm};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sm4::cipher::BlockEncrypt;
 
@@ -80,8 +83,72 @@ fn raw(c: &mut Criterion) {
                 })
             });
         }
+        for (sm4, ghash) in composed_pairs() {
+            let gcm = Sm4Gcm::with_backends(&[7; 16], sm4, ghash).expect("available");
+            let name = format!("SM4-GCM-{sm4:?}+{ghash:?}");
+            group.bench_function(BenchmarkId::new(name, label(size)), |b| {
+                b.iter(|| {
+                    gcm.seal_in_place(&nonce, &aad, &mut buf)
+                        .expect("the buffer is far below the GCM limit")
+                })
+            });
+        }
     }
     group.finish();
+
+    let mut group = c.benchmark_group("raw-open");
+    let size = 64 << 10;
+    group.throughput(Throughput::Bytes(size as u64));
+    let old = AesGcm::<Sm4, U12>::from(
+        Sm4::with_backend(&[7; 16], Backend::detect()).expect("available"),
+    );
+    let mut sealed = vec![0x42u8; size];
+    let tag = old
+        .encrypt_in_place_detached(&nonce.into(), &aad, &mut sealed)
+        .expect("the buffer is far below the GCM limit");
+    let mut buf = sealed.clone();
+    group.bench_function(
+        BenchmarkId::new(format!("SM4-GCM-{:?}", Backend::detect()), label(size)),
+        |b| {
+            b.iter(|| {
+                buf.copy_from_slice(&sealed);
+                old.decrypt_in_place_detached(&nonce.into(), &aad, &mut buf, &tag)
+                    .expect("sealed above")
+            })
+        },
+    );
+    let gcm = Sm4Gcm::new(&[7; 16]);
+    let (sm4, ghash) = gcm.backends();
+    group.bench_function(
+        BenchmarkId::new(format!("SM4-GCM-{sm4:?}+{ghash:?}"), label(size)),
+        |b| {
+            b.iter(|| {
+                buf.copy_from_slice(&sealed);
+                gcm.open_in_place(&nonce, &aad, &mut buf, &tag.into())
+                    .expect("sealed above")
+            })
+        },
+    );
+    group.finish();
+}
+
+/// The composed SM4-GCM's backend pairs worth timing: every SM4 backend
+/// with the fastest GHASH, and the fastest SM4 with every CLMUL GHASH.
+fn composed_pairs() -> Vec<(Backend, GhashBackend)> {
+    let clmul: Vec<_> = GhashBackend::ALL
+        .into_iter()
+        .filter(|g| *g != GhashBackend::Portable && g.is_available())
+        .collect();
+    let Some(&fastest) = clmul.first() else {
+        return Vec::new();
+    };
+    let mut pairs: Vec<_> = Backend::ALL
+        .into_iter()
+        .filter(|b| b.is_available())
+        .map(|sm4| (sm4, fastest))
+        .collect();
+    pairs.extend(clmul.into_iter().skip(1).map(|g| (Backend::detect(), g)));
+    pairs
 }
 
 /// The bare SM4 block cipher, per backend.

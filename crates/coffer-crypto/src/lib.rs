@@ -9,9 +9,10 @@
 //! - [`keys`]: key material types that zeroize themselves.
 //! - [`random`]: the system CSPRNG, for nonces, keys and identifiers.
 //! - [`sm4_simd`]: the SM4 block cipher on GFNI or AES-NI (portable fallback)
-//!   under SM4-GCM.
+//!   and SM4-GCM composed on it with a carry-less-multiply GHASH.
 //!
-//! No `unsafe` except in `sm4_simd`'s x86 kernels (SIMD intrinsics), which
+//! No `unsafe` except in `sm4_simd`'s x86 kernels (SIMD intrinsics: SM4 in
+//! `x86.rs`, GHASH in `ghash_x86.rs`), which
 //! allow it for themselves and argue their soundness; every other module
 //! forbids it.
 #![deny(unsafe_code)]

@@ -73,6 +73,26 @@ fn require_usable(
     }
 }
 
+/// `key`, cached, if the CMK it was made under is still the usable key
+/// `usable` names (the KMS's answer for the CMK as requested); `None` when an
+/// alias moved since, and a new bucket key is due.
+fn reuse(
+    key: Arc<BucketKey>,
+    usable: Result<String, KmsError>,
+) -> Option<KeyingResult<Arc<BucketKey>>> {
+    match usable {
+        Err(error) => {
+            observe::lookup(true, Some(&error));
+            Some(Err(error.into()))
+        }
+        Ok(arn) if same_key(&arn, &key.key_id) => {
+            observe::lookup(true, None);
+            Some(Ok(key))
+        }
+        Ok(_) => None,
+    }
+}
+
 /// Whether `arn` names the key a cached bucket key was made under (an
 /// alias may have moved since).
 pub(crate) fn same_key(arn: &str, key_id: &str) -> bool {
@@ -97,24 +117,11 @@ impl BucketKeyCache {
         bucket: &str,
         cmk: &str,
     ) -> KeyingResult<Arc<BucketKey>> {
-        let slot = (bucket.to_owned(), cmk.to_owned());
-        let cached = lock(&self.sealing)?
-            .get(&slot)
-            .filter(|key| key.created.elapsed() < LIFETIME)
-            .cloned();
-        if let Some(key) = cached {
-            let usable = require_usable(kms, ctx, cmk);
-            let arn = match usable {
-                Ok(arn) => arn,
-                Err(error) => {
-                    observe::lookup(true, Some(&error));
-                    return Err(error.into());
-                }
-            };
-            if same_key(&arn, &key.key_id) {
-                observe::lookup(true, None);
-                return Ok(key);
-            }
+        let cached = self.fresh_sealing(bucket, cmk)?;
+        if let Some(key) = cached
+            && let Some(reused) = reuse(key, require_usable(kms, ctx, cmk))
+        {
+            return reused;
         }
         let generated = kms.generate_data_key(ctx, cmk, &bucket_context(bucket));
         observe::lookup(false, generated.as_ref().err());
@@ -126,8 +133,33 @@ impl BucketKeyCache {
             key_version: generated.key_version,
             created: Instant::now(),
         });
-        lock(&self.sealing)?.insert(slot, key.clone());
+        lock(&self.sealing)?.insert((bucket.to_owned(), cmk.to_owned()), key.clone());
         Ok(key)
+    }
+
+    /// The cached bucket key to seal with in `bucket` under `cmk` if there is
+    /// one and the KMS can tell at once whether `cmk` is usable: nothing
+    /// blocks, so async tasks try this before [`for_sealing`](Self::for_sealing).
+    /// `None`: not known that cheaply.
+    pub(crate) fn cached_for_sealing(
+        &self,
+        kms: &dyn KmsDataPlane,
+        bucket: &str,
+        cmk: &str,
+    ) -> Option<KeyingResult<Arc<BucketKey>>> {
+        let cached = match self.fresh_sealing(bucket, cmk) {
+            Ok(cached) => cached?,
+            Err(error) => return Some(Err(error)),
+        };
+        reuse(cached, kms.usable_now(cmk)?)
+    }
+
+    fn fresh_sealing(&self, bucket: &str, cmk: &str) -> KeyingResult<Option<Arc<BucketKey>>> {
+        let slot = (bucket.to_owned(), cmk.to_owned());
+        Ok(lock(&self.sealing)?
+            .get(&slot)
+            .filter(|key| key.created.elapsed() < LIFETIME)
+            .cloned())
     }
 
     /// The opened bucket key of `blob` if it is cached and the KMS can tell

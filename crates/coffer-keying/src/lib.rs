@@ -42,10 +42,11 @@ use coffer_crypto::sealed::{
     BucketKeyWrap, DataKeyOwner, Envelope, KeyReference, PartLayout, WrapKind,
 };
 use coffer_crypto::{Algorithm, ObjectId, SymmetricKey};
+use coffer_kms::embedded::DEFAULT_SSE_ALIAS;
 use coffer_kms::kms::{CallContext, EncryptionContext, KmsDataPlane};
 use coffer_kms::{KeyringError, RootKey, ServiceKeyring};
 
-use bucket_keys::BucketKeyCache;
+use bucket_keys::{BucketKey, BucketKeyCache};
 pub use error::{KeyingError, KeyingResult};
 pub use kms_rewrap::KmsRewrap;
 pub use protection::{
@@ -329,27 +330,7 @@ impl ObjectKeys {
                 protection::encode_context(&choice.context),
             )]
         };
-        let (dek, key) = blocking(|| -> KeyingResult<_> {
-            let cmk = match &choice.key_id {
-                Some(id) => id.clone(),
-                None => kms.default_sse_key(&ctx)?.arn,
-            };
-            if !choice.bucket_key {
-                let generated =
-                    kms.generate_data_key(&ctx, &cmk, &object.kms_context(&choice.context))?;
-                return Ok((
-                    generated.plaintext,
-                    KeyReference {
-                        kind: WrapKind::Kms,
-                        key_id: generated.key_id,
-                        key_version: generated.key_version,
-                        wrapped_key: generated.ciphertext_blob,
-                    },
-                ));
-            }
-            let bucket_key = self
-                .bucket_keys
-                .for_sealing(kms, &ctx, object.bucket, &cmk)?;
+        let with_bucket_key = |bucket_key: &BucketKey| -> KeyingResult<_> {
             let dek = SymmetricKey::generate().map_err(crypto_failure("data key"))?;
             let wrapped_dek = object
                 .data_key_owner(&object_id)
@@ -370,7 +351,49 @@ impl ObjectKeys {
                     wrapped_key,
                 },
             ))
-        })?;
+        };
+        // The key asked for, or the default key's ARN when the KMS resolves
+        // its alias from memory (no DescribeKey, which AWS S3 does not make
+        // either); else `default_sse_key` below resolves it, creating it on
+        // first use.
+        let cmk_now = match &choice.key_id {
+            Some(id) => Some(id.clone()),
+            None => kms.usable_now(DEFAULT_SSE_ALIAS).and_then(Result::ok),
+        };
+        // A cached bucket key under a key the KMS knows to be usable needs
+        // no KMS request and no blocking call (the small-object PUT path).
+        let cached = match &cmk_now {
+            Some(cmk) if choice.bucket_key => {
+                self.bucket_keys.cached_for_sealing(kms, object.bucket, cmk)
+            }
+            _ => None,
+        };
+        let (dek, key) = match cached {
+            Some(bucket_key) => with_bucket_key(bucket_key?.as_ref())?,
+            None => blocking(|| -> KeyingResult<_> {
+                let cmk = match cmk_now {
+                    Some(cmk) => cmk,
+                    None => kms.default_sse_key(&ctx)?.arn,
+                };
+                if !choice.bucket_key {
+                    let generated =
+                        kms.generate_data_key(&ctx, &cmk, &object.kms_context(&choice.context))?;
+                    return Ok((
+                        generated.plaintext,
+                        KeyReference {
+                            kind: WrapKind::Kms,
+                            key_id: generated.key_id,
+                            key_version: generated.key_version,
+                            wrapped_key: generated.ciphertext_blob,
+                        },
+                    ));
+                }
+                let bucket_key = self
+                    .bucket_keys
+                    .for_sealing(kms, &ctx, object.bucket, &cmk)?;
+                with_bucket_key(&bucket_key)
+            })?,
+        };
         Ok(Sealing {
             algorithm,
             dek,

@@ -73,6 +73,18 @@ pub fn default_policy(creator: Option<&str>) -> String {
 
 /// The policy of the service's managed SSE key in `region` (AWS's `aws/s3` policy).
 pub fn managed_policy(region: &str) -> String {
+    // Built once for the server's region: every SSE-KMS object under the default key asks.
+    static BUILT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (built_for, document) =
+        BUILT.get_or_init(|| (region.to_owned(), build_managed_policy(region)));
+    if built_for == region {
+        document.clone()
+    } else {
+        build_managed_policy(region)
+    }
+}
+
+fn build_managed_policy(region: &str) -> String {
     serde_json::json!({
         "Version": "2012-10-17",
         "Id": "auto-s3-2",

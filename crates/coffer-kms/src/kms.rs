@@ -518,6 +518,13 @@ pub trait KmsAdmin: Send + Sync {
         let _ = key;
         Ok(None)
     }
+    /// [`key_policy`](Self::key_policy) answered from memory without blocking, so that an
+    /// authorization decision on an async task need not leave it; `None`: not known that
+    /// cheaply, ask [`key_policy`](Self::key_policy) off the async threads.
+    fn key_policy_now(&self, key: KeyRef) -> Option<Result<Option<KeyPolicy>, KmsError>> {
+        let _ = key;
+        None
+    }
 
     // The audit log.
     /// Up to `limit` audit lines after sequence number `after` (0: from the

@@ -126,25 +126,32 @@ fn object_view(
     target: &ObjectTarget,
     record: &ObjectRecord,
 ) -> Result<Value, String> {
-    let extents: Vec<Value> = record
+    let extents = record
         .extents
         .iter()
         .map(|extent| {
-            // Blobs live in `blobs/<first 2 hex>/<id>` (coffer-store).
+            // A small sealed body is a row of `meta.redb`; a larger one is the file
+            // `blobs/<first 2 hex>/<id>` (coffer-store).
+            let inline = store
+                .is_inline_blob(&extent.blob)
+                .map_err(|e| format!("blob {}: {e}", extent.blob))?;
             let shard = extent.blob.get(..2).unwrap_or_default();
-            let path = store
-                .data_dir()
-                .join("blobs")
-                .join(shard)
-                .join(&extent.blob);
-            json!({
+            let path = (!inline).then(|| {
+                store
+                    .data_dir()
+                    .join("blobs")
+                    .join(shard)
+                    .join(&extent.blob)
+            });
+            Ok(json!({
                 "blob": extent.blob,
+                "inline": inline,
                 "path": path,
                 "stored_size": extent.size,
                 "part_number": extent.part_number,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<Vec<Value>, String>>()?;
     let envelope = record
         .envelope
         .as_deref()

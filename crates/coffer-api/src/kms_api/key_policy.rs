@@ -64,6 +64,19 @@ impl KmsCaller {
         ))
     }
 
+    /// `principal`'s request to S3 when there is no identity policy to read (root and
+    /// anonymous callers have none, see [`identity::policy_of`]), so nothing waits on the
+    /// store; `None` for a user.
+    pub fn via_s3_now(state: &AppState, principal: &Principal) -> Option<Self> {
+        (!matches!(principal, Principal::User(_))).then(|| {
+            Self::with_policy(
+                principal.clone(),
+                None,
+                Some(key_policy::via_s3(&state.settings.region)),
+            )
+        })
+    }
+
     /// A caller with the identity policy given (tests, and callers that already have it).
     pub fn with_policy(
         principal: Principal,
@@ -88,6 +101,23 @@ impl KmsCaller {
     pub fn authorize(&self, kms: &dyn Kms, action: &str, key: &str) -> Result<(), Refusal> {
         let policy = policy_of(kms, key)?;
         self.decide(&policy, action)
+    }
+
+    /// [`authorize`](Self::authorize) when the KMS knows the key's policy without blocking
+    /// (so it may run on an async task); `None`: ask [`authorize`](Self::authorize) off the
+    /// async threads.
+    pub fn authorize_now(
+        &self,
+        kms: &dyn Kms,
+        action: &str,
+        key: &str,
+    ) -> Option<Result<(), Refusal>> {
+        match kms.key_policy_now(key)? {
+            Ok(Some(policy)) => Some(self.decide(&policy, action)),
+            // The backend keeps no policies: `authorize` describes the key.
+            Ok(None) => None,
+            Err(error) => Some(Err(Refusal::Kms(error))),
+        }
     }
 
     /// Whether the caller may take an action that names no key (`kms:CreateKey`): root, or

@@ -12,10 +12,11 @@
 //! Reading ([`stream_range`]): only the blobs and chunks a range needs are
 //! read, through the envelope's range planner, and sealed chunks are opened
 //! before any byte is served. Every route (PUT, multipart, copies, ranged
-//! GET) shares these paths. Hashing, sealing and opening are CPU work: they
-//! run on blocking threads, which wait on the stores there; only a small
-//! body (at most 64 KiB) is hashed and sealed in the connection's task,
-//! where that takes less than a thread hop would. Batches live in reused,
+//! GET) shares these paths. An upload's body is hashed and sealed in the
+//! connection's task, one frame per poll, as it arrives (a thread hop per
+//! frame cost more than the work saved the runtime's worker), and written
+//! by a blocking thread one batch at a time; opening (GET) and copies run on
+//! blocking threads, which wait on the stores there. Batches live in reused,
 //! page-aligned buffers (`buffers.rs`), each byte copied into them once.
 
 mod buffers;

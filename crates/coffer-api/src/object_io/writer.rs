@@ -262,18 +262,68 @@ impl Drop for BodyEncoder {
     }
 }
 
+/// A new blob of the [`BlobStore`] written from a blocking thread: the
+/// blob half of [`BodyWriter`], fed finished batches. Dropped unfinished, it
+/// leaves nothing visible; its pending row, if it wrote one
+/// ([`BlobSink::pending_row`]), is for the caller to [`discard`].
+pub(super) struct BlobSink {
+    blob: Box<dyn coffer_store::BlobWriter>,
+    /// Whether a pending row names the blob (step 2 of the commit order).
+    pending_row: bool,
+    runtime: Handle,
+    stored: u64,
+}
+
+impl BlobSink {
+    /// A new blob of `blobs`, named by a pending row in `meta` first when
+    /// `meta` needs one (steps 1 and 2 of the commit order,
+    /// `coffer_store::MetadataStore`). Call it from a blocking thread of
+    /// `runtime` (it waits on the stores there).
+    pub(super) fn new(
+        runtime: Handle,
+        blobs: &dyn BlobStore,
+        meta: &dyn MetadataStore,
+    ) -> ApiResult<Self> {
+        let blob = runtime.block_on(blobs.create())?;
+        let pending_row = meta.needs_pending_rows();
+        if pending_row {
+            // Nothing is written yet: a failure here leaves nothing to clean up.
+            runtime.block_on(meta.add_pending_blob(blob.id(), SystemTime::now()))?;
+        }
+        Ok(Self {
+            blob,
+            pending_row,
+            runtime,
+            stored: 0,
+        })
+    }
+
+    /// The blob, if a pending row names it.
+    pub(super) fn pending_row(&self) -> Option<&BlobId> {
+        self.pending_row.then(|| self.blob.id())
+    }
+
+    /// Appends a batch of the blob's bytes.
+    pub(super) fn write(&mut self, batch: Bytes) -> ApiResult<()> {
+        self.stored += batch.len() as u64;
+        Ok(self.runtime.block_on(self.blob.write(batch))?)
+    }
+
+    /// Fsyncs and stages the blob; its id and length.
+    pub(super) fn finish(self) -> ApiResult<(BlobId, u64)> {
+        let blob = self.runtime.block_on(self.blob.finish())?;
+        Ok((blob, self.stored))
+    }
+}
+
 /// Streams plaintext into a new blob of the [`BlobStore`]. It runs on a
 /// blocking thread (hashing and sealing are CPU work) and hands each batch
 /// to the store's async writer there. Dropped unfinished, it leaves
 /// nothing visible; its pending row, if it wrote one
 /// ([`BodyWriter::pending_row`]), is for the caller to [`discard`].
 pub struct BodyWriter {
-    blob: Box<dyn coffer_store::BlobWriter>,
-    /// Whether a pending row names the blob (step 2 of the commit order).
-    pending_row: bool,
-    runtime: Handle,
+    sink: BlobSink,
     encoder: BodyEncoder,
-    stored: u64,
 }
 
 impl BodyWriter {
@@ -287,25 +337,16 @@ impl BodyWriter {
         meta: &dyn MetadataStore,
         target: BlobTarget,
     ) -> ApiResult<Self> {
-        let blob = runtime.block_on(blobs.create())?;
-        let pending_row = meta.needs_pending_rows();
-        if pending_row {
-            // Nothing is written yet: a failure here leaves nothing to clean up.
-            runtime.block_on(meta.add_pending_blob(blob.id(), SystemTime::now()))?;
-        }
         Ok(Self {
-            blob,
-            pending_row,
-            runtime,
+            sink: BlobSink::new(runtime, blobs, meta)?,
             encoder: BodyEncoder::new(target, None),
-            stored: 0,
         })
     }
 
     /// The blob, if a pending row names it: what [`discard`] must clean up
     /// should the write not be committed.
     pub fn pending_row(&self) -> Option<&BlobId> {
-        self.pending_row.then(|| self.blob.id())
+        self.sink.pending_row()
     }
 
     /// Also computes the `algorithm` checksum of the plaintext, for the
@@ -316,11 +357,8 @@ impl BodyWriter {
 
     /// Appends plaintext.
     pub fn write(&mut self, data: &[u8]) -> ApiResult<()> {
-        let (blob, runtime, stored) = (&mut self.blob, &self.runtime, &mut self.stored);
-        self.encoder.write(data, &mut |batch| {
-            *stored += batch.len() as u64;
-            Ok(runtime.block_on(blob.write(batch))?)
-        })
+        let sink = &mut self.sink;
+        self.encoder.write(data, &mut |batch| sink.write(batch))
     }
 
     /// Plaintext bytes written so far.
@@ -340,23 +378,14 @@ impl BodyWriter {
 
     /// Seals the final chunk, fsyncs and stages the blob.
     pub fn finish(self) -> ApiResult<StagedBody> {
-        let Self {
-            mut blob,
-            runtime,
-            encoder,
-            mut stored,
-            ..
-        } = self;
-        let digests = encoder.finish(&mut |batch| {
-            stored += batch.len() as u64;
-            Ok(runtime.block_on(blob.write(batch))?)
-        })?;
-        let blob = runtime.block_on(blob.finish())?;
+        let Self { mut sink, encoder } = self;
+        let digests = encoder.finish(&mut |batch| sink.write(batch))?;
+        let (blob, stored) = sink.finish()?;
         Ok(staged(blob, stored, digests))
     }
 }
 
-fn staged(blob: BlobId, stored_size: u64, digests: Digests) -> StagedBody {
+pub(super) fn staged(blob: BlobId, stored_size: u64, digests: Digests) -> StagedBody {
     StagedBody {
         blob,
         size: digests.size,

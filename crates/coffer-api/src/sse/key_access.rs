@@ -50,7 +50,7 @@ fn check(state: &AppState, req: &ApiRequest, action: &str, key: &str) -> ApiResu
     let Some(kms) = state.kms.as_deref() else {
         return Ok(());
     };
-    let decide = |caller: KmsCaller| match caller.authorize(kms, action, key) {
+    let decide = |caller: &KmsCaller, decision| match decision {
         // The default key is created on first use, with the service's policy.
         Err(Refusal::Kms(KmsError::NotFound(_))) if key == DEFAULT_SSE_ALIAS => {
             let managed = KeyPolicy {
@@ -67,18 +67,28 @@ fn check(state: &AppState, req: &ApiRequest, action: &str, key: &str) -> ApiResu
         }
         other => other,
     };
-    // Reading the caller's identity policy waits on the store, and the key policy on the
-    // KMS, in place, as the signature verifiers wait for users (`state.rs`). Outside the
-    // multi-threaded server runtime (unit tests) the identity policy is left out, which can
-    // only refuse more.
-    let decision = match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+    let decide_waiting = |caller: KmsCaller| {
+        let decision = caller.authorize(kms, action, key);
+        decide(&caller, decision)
+    };
+    // A caller without an identity policy (root), under a key whose policy the KMS holds in
+    // memory, is decided here. Otherwise the caller's identity policy is read from the store,
+    // and the key policy from the KMS, waiting in place, as the signature verifiers wait for
+    // users (`state.rs`). Outside the multi-threaded server runtime (unit tests) the identity
+    // policy is left out, which can only refuse more.
+    let immediate = KmsCaller::via_s3_now(state, &req.principal).and_then(|caller| {
+        let decision = caller.authorize_now(kms, action, key)?;
+        Some(decide(&caller, decision))
+    });
+    let decision = match (immediate, Handle::try_current()) {
+        (Some(decision), _) => decision,
+        (None, Ok(handle)) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| {
                 let caller = handle.block_on(KmsCaller::via_s3(state, &req.principal))?;
-                ApiResult::Ok(decide(caller))
+                ApiResult::Ok(decide_waiting(caller))
             })?
         }
-        _ => decide(KmsCaller::with_policy(
+        (None, _) => decide_waiting(KmsCaller::with_policy(
             req.principal.clone(),
             None,
             Some(key_policy::via_s3(&state.settings.region)),

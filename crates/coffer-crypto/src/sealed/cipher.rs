@@ -1,14 +1,11 @@
 //! Per-part content keys (HKDF-SHA256 over the DEK) and the chunk AEAD.
 
-use aes_gcm::AesGcm;
-use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{Algorithm, NONCE_PREFIX_LEN, ObjectId, TAG_LEN};
-use crate::sm4_simd::Sm4;
+use crate::sm4_simd::Sm4Gcm;
 use crate::{CryptoError, SymmetricKey};
 
 /// HKDF `info` label of the content key and nonce prefix (format.md §2).
@@ -72,11 +69,11 @@ impl std::fmt::Debug for PartKey {
 }
 
 /// A keyed chunk AEAD. The key schedules live in aws-lc-rs (AES) or in
-/// [`Sm4`] (GFNI, AES-NI or portable, picked from the CPU; same bytes), which
-/// wipes them on drop.
+/// [`Sm4Gcm`] (SM4 on GFNI, AES-NI or portable, GHASH on (V)PCLMULQDQ or
+/// `aes-gcm`'s, picked from the CPU; same bytes), which wipes them on drop.
 pub(crate) enum ChunkCipher {
     Aes256Gcm(LessSafeKey),
-    Sm4Gcm(Box<AesGcm<Sm4, U12>>),
+    Sm4Gcm(Box<Sm4Gcm>),
 }
 
 impl ChunkCipher {
@@ -87,10 +84,12 @@ impl ChunkCipher {
                     .expect("an AES-256 key is 32 bytes");
                 ChunkCipher::Aes256Gcm(LessSafeKey::new(unbound))
             }
-            Algorithm::Sm4Gcm => ChunkCipher::Sm4Gcm(Box::new(
-                AesGcm::<Sm4, U12>::new_from_slice(&part_key.key[..16])
-                    .expect("an SM4 key is 16 bytes"),
-            )),
+            Algorithm::Sm4Gcm => {
+                let key: &[u8; 16] = part_key.key[..16]
+                    .try_into()
+                    .expect("an SM4 key is 16 bytes");
+                ChunkCipher::Sm4Gcm(Box::new(Sm4Gcm::new(key)))
+            }
         }
     }
 
@@ -109,10 +108,9 @@ impl ChunkCipher {
                 tag.copy_from_slice(t.as_ref());
             }
             ChunkCipher::Sm4Gcm(key) => {
-                let t = key
-                    .encrypt_in_place_detached(&nonce.into(), aad, buf)
+                tag = key
+                    .seal_in_place(&nonce, aad, buf)
                     .expect("GCM seals up to 64 GiB and a chunk is 64 KiB");
-                tag.copy_from_slice(&t);
             }
         }
         tag
@@ -132,18 +130,10 @@ impl ChunkCipher {
                 .map(|_| ())
                 .map_err(|_| CryptoError::Decryption),
             ChunkCipher::Sm4Gcm(key) => {
-                let split = sealed
-                    .len()
-                    .checked_sub(TAG_LEN)
+                let (ciphertext, tag) = sealed
+                    .split_last_chunk_mut::<TAG_LEN>()
                     .ok_or(CryptoError::Decryption)?;
-                let (ciphertext, tag) = sealed.split_at_mut(split);
-                key.decrypt_in_place_detached(
-                    &nonce.into(),
-                    aad,
-                    ciphertext,
-                    aes_gcm::Tag::from_slice(tag),
-                )
-                .map_err(|_| CryptoError::Decryption)
+                key.open_in_place(&nonce, aad, ciphertext, tag)
             }
         }
     }

@@ -1,14 +1,14 @@
 //! SM4 (GB/T 32907) as a RustCrypto block cipher whose implementation is
 //! chosen from the CPU once per key: GFNI (AVX-512, else AVX2), else AES-NI,
-//! else the portable `sm4` crate. `aes_gcm::AesGcm<Sm4, U12>` runs SM4-GCM
-//! on it exactly as on `sm4::Sm4` (same bytes; GHASH is the `ghash` crate's,
-//! with CLMUL).
+//! else the portable `sm4` crate; and [`Sm4Gcm`], SM4-GCM composed on it
+//! with an aggregated CLMUL GHASH (`gcm.rs`, `ghash_x86.rs`), same bytes as
+//! `aes_gcm::AesGcm<sm4::Sm4, U12>`, which remains its fallback.
 //!
 //! The SIMD backends encrypt 32 blocks per step (CTR hands them over 32
 //! counters at a time) and compute the S-box by the affine isomorphism
 //! between SM4's and AES's GF(2⁸): constant time, no secret-indexed table.
-//! Their `unsafe` is confined to `x86.rs`, whose module documentation argues
-//! its soundness.
+//! Their `unsafe` is confined to `x86.rs` and GHASH's to `ghash_x86.rs`,
+//! whose module documentation argues its soundness.
 
 // Elsewhere only the portable backend exists: the key schedule and the SIMD
 // plumbing go unused.
@@ -16,10 +16,17 @@
 
 #[cfg(test)]
 mod derivation;
+mod gcm;
+#[cfg(test)]
+mod gcm_tests;
+#[cfg(target_arch = "x86_64")]
+mod ghash_x86;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+pub use gcm::{GhashBackend, Sm4Gcm};
 
 use std::fmt;
 
@@ -131,6 +138,22 @@ impl Sm4 {
             _ => return None,
         };
         Some(Sm4 { implementation })
+    }
+
+    /// Encrypts 64 blocks in place (a CTR step of [`Sm4Gcm`]), without the
+    /// `cipher` traits' copies.
+    fn encrypt_64(&self, blocks: &mut [[u8; 16]; 64]) {
+        match &self.implementation {
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Simd { kernel, round_keys } => {
+                kernel.encrypt_wide(&round_keys.0, blocks)
+            }
+            Implementation::Portable(portable) => {
+                for block in blocks {
+                    portable.encrypt_block(Block::<sm4::Sm4>::from_mut_slice(block));
+                }
+            }
+        }
     }
 
     /// The backend encrypting.

@@ -1,9 +1,10 @@
-//! The SM4 kernels for x86-64: 32 blocks per call, the S-box computed by
+//! The SM4 kernels for x86-64: 32 or 64 blocks per call, the S-box computed by
 //! GFNI or by AES-NI through the affine isomorphism between SM4's and AES's
 //! GF(2⁸) (the constants below are derived and checked in `derivation.rs`).
-//! Three kernels: AVX-512 with GFNI (both groups of sixteen blocks in ZMM
-//! registers, rotations by `vprold`, three-way XORs by `vpternlogd`), and
-//! AVX2 with GFNI or with AES-NI (two calls of two groups of eight).
+//! Three kernels: AVX-512 with GFNI (two groups of sixteen blocks in ZMM
+//! registers, or four for the 64-block `encrypt_wide` of SM4-GCM's CTR;
+//! rotations by `vprold`, three-way XORs by `vpternlogd`), and AVX2 with
+//! GFNI or with AES-NI (two calls of two groups of eight).
 //!
 //! Layout: a group is four registers, register j holding word j of every
 //! block of the group (a 4×4 word transpose per 128-bit lane), byte-swapped
@@ -25,8 +26,9 @@
 //!   contract is "the CPU has AVX2 and the S-box's features"; only the entry
 //!   points call them.
 //! - **Unaligned loads and stores** (`loadu`/`storeu`: no alignment
-//!   requirement): `_mm512_*` at `blocks + 64·i` for `i < 8` where `blocks`
-//!   is a `&mut [[u8; 16]; 32]` (512 contiguous bytes), `_mm256_*` at
+//!   requirement): `_mm512_*` at `blocks + 64·i` for `i < 4·G` where
+//!   `blocks` is a `&mut [[u8; 16]; 16·G]` (G · 256 contiguous bytes; G = 2
+//!   for `encrypt`, 4 for `encrypt_wide`), `_mm256_*` at
 //!   `blocks + 32·i` for `i < 8` where `blocks` is a `&mut [[u8; 16]; 16]`
 //!   (256 bytes), so every access lies inside the exclusively borrowed
 //!   array; and `_mm_loadu_si128` of `[u8; 16]` constants.
@@ -57,6 +59,9 @@ pub(super) const BLOCKS: usize = 32;
 
 /// The blocks of one kernel call.
 pub(super) type Blocks = [[u8; 16]; BLOCKS];
+
+/// The blocks of one wide call (a CTR step of the composed SM4-GCM).
+pub(super) type WideBlocks = [[u8; 16]; 2 * BLOCKS];
 
 /// The blocks of one AVX2 step.
 type Blocks16 = [[u8; 16]; 16];
@@ -166,6 +171,20 @@ impl Kernel {
         }
     }
 
+    /// Encrypts 64 blocks in place: four groups in flight on AVX-512,
+    /// two calls of [`encrypt`](Self::encrypt) otherwise.
+    pub(super) fn encrypt_wide(self, round_keys: &[u32; 32], blocks: &mut WideBlocks) {
+        match self.0 {
+            // SAFETY: as in `encrypt`.
+            Isa::Avx512Gfni => unsafe { encrypt_wide_avx512_gfni(round_keys, blocks) },
+            _ => {
+                for half in blocks.as_chunks_mut::<BLOCKS>().0 {
+                    self.encrypt(round_keys, half);
+                }
+            }
+        }
+    }
+
     /// τ: the S-box on each byte of `word` (for the key schedule).
     pub(super) fn tau(self, word: u32) -> u32 {
         // SAFETY: as in `encrypt`.
@@ -180,8 +199,15 @@ impl Kernel {
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
 fn encrypt_avx512_gfni(round_keys: &[u32; 32], blocks: &mut Blocks) {
     // SAFETY: this function is compiled for (and only called with) AVX-512F,
-    // AVX-512BW and GFNI.
-    unsafe { encrypt32_avx512(round_keys, blocks) }
+    // AVX-512BW and GFNI; `blocks` is 512 = 2 · 256 exclusively borrowed bytes.
+    unsafe { encrypt_groups_avx512::<2>(round_keys, blocks.as_mut_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn encrypt_wide_avx512_gfni(round_keys: &[u32; 32], blocks: &mut WideBlocks) {
+    // SAFETY: as in `encrypt_avx512_gfni`; `blocks` is 1024 = 4 · 256
+    // exclusively borrowed bytes.
+    unsafe { encrypt_groups_avx512::<4>(round_keys, blocks.as_mut_ptr().cast()) }
 }
 
 #[target_feature(enable = "avx2,gfni")]
@@ -446,7 +472,8 @@ unsafe fn xor3_avx512(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
 unsafe fn round_avx512(x0: __m512i, x1: __m512i, x2: __m512i, x3: __m512i, rk: __m512i) -> __m512i {
     // SAFETY: the caller guarantees the features.
     unsafe {
-        let b = sbox_avx512(_mm512_xor_si512(xor3_avx512(x1, x2, x3), rk));
+        // x3 is the word the previous round produced: XOR it in last.
+        let b = sbox_avx512(_mm512_xor_si512(xor3_avx512(x1, x2, rk), x3));
         let near = xor3_avx512(x0, b, _mm512_rol_epi32::<2>(b));
         let far = xor3_avx512(
             _mm512_rol_epi32::<10>(b),
@@ -478,43 +505,38 @@ unsafe fn transpose_avx512(x: [__m512i; 4]) -> [__m512i; 4] {
     }
 }
 
-/// Encrypts 32 blocks in ZMM registers, two groups of sixteen, as
-/// `encrypt16_avx2` does with eight.
+/// Encrypts `G` groups of sixteen blocks in ZMM registers (`G · 256`
+/// bytes at `base`), interleaved as `encrypt16_avx2` does with two groups
+/// of eight: more groups in flight hide more of a round's latency.
 ///
 /// # Safety
-/// The CPU has AVX-512F, AVX-512BW and GFNI.
+/// The CPU has AVX-512F, AVX-512BW and GFNI; `base` points to `G · 256`
+/// exclusively borrowed bytes.
 #[inline(always)]
-unsafe fn encrypt32_avx512(round_keys: &[u32; 32], blocks: &mut Blocks) {
-    // SAFETY: the caller guarantees the features. `blocks` is 512 exclusively
-    // borrowed bytes; the unaligned loads and stores touch bytes
-    // 64·i .. 64·i + 64 for i < 8 (register i holds blocks 4i .. 4i + 4).
+unsafe fn encrypt_groups_avx512<const G: usize>(round_keys: &[u32; 32], base: *mut __m512i) {
+    // SAFETY: the caller guarantees the features and the `G · 256` bytes at
+    // `base`; the unaligned loads and stores touch bytes 64·i .. 64·i + 64
+    // for i < 4·G (register i holds blocks 4i .. 4i + 4).
     unsafe {
-        let base = blocks.as_mut_ptr().cast::<__m512i>();
         let swap = _mm512_broadcast_i32x4(_mm_loadu_si128(BYTE_SWAP.as_ptr().cast::<__m128i>()));
-        let mut loaded = [_mm512_set1_epi32(0); 8];
-        for (i, register) in loaded.iter_mut().enumerate() {
-            *register = _mm512_shuffle_epi8(_mm512_loadu_si512(base.add(i)), swap);
-        }
-        let mut a = transpose_avx512([loaded[0], loaded[1], loaded[2], loaded[3]]);
-        let mut b = transpose_avx512([loaded[4], loaded[5], loaded[6], loaded[7]]);
+        let mut groups: [[__m512i; 4]; G] = std::array::from_fn(|g| {
+            transpose_avx512(std::array::from_fn(|i| {
+                _mm512_shuffle_epi8(_mm512_loadu_si512(base.add(4 * g + i)), swap)
+            }))
+        });
         for keys in round_keys.chunks_exact(4) {
-            let k0 = _mm512_set1_epi32(keys[0] as i32);
-            a[0] = round_avx512(a[0], a[1], a[2], a[3], k0);
-            b[0] = round_avx512(b[0], b[1], b[2], b[3], k0);
-            let k1 = _mm512_set1_epi32(keys[1] as i32);
-            a[1] = round_avx512(a[1], a[2], a[3], a[0], k1);
-            b[1] = round_avx512(b[1], b[2], b[3], b[0], k1);
-            let k2 = _mm512_set1_epi32(keys[2] as i32);
-            a[2] = round_avx512(a[2], a[3], a[0], a[1], k2);
-            b[2] = round_avx512(b[2], b[3], b[0], b[1], k2);
-            let k3 = _mm512_set1_epi32(keys[3] as i32);
-            a[3] = round_avx512(a[3], a[0], a[1], a[2], k3);
-            b[3] = round_avx512(b[3], b[0], b[1], b[2], k3);
+            for (j, &key) in keys.iter().enumerate() {
+                let k = _mm512_set1_epi32(key as i32);
+                for x in groups.iter_mut() {
+                    x[j] = round_avx512(x[j], x[(j + 1) % 4], x[(j + 2) % 4], x[(j + 3) % 4], k);
+                }
+            }
         }
-        let [a0, a1, a2, a3] = transpose_avx512([a[3], a[2], a[1], a[0]]);
-        let [b0, b1, b2, b3] = transpose_avx512([b[3], b[2], b[1], b[0]]);
-        for (i, register) in [a0, a1, a2, a3, b0, b1, b2, b3].into_iter().enumerate() {
-            _mm512_storeu_si512(base.add(i), _mm512_shuffle_epi8(register, swap));
+        for (g, x) in groups.iter().enumerate() {
+            let out = transpose_avx512([x[3], x[2], x[1], x[0]]);
+            for (i, register) in out.into_iter().enumerate() {
+                _mm512_storeu_si512(base.add(4 * g + i), _mm512_shuffle_epi8(register, swap));
+            }
         }
     }
 }

@@ -341,6 +341,25 @@ impl EmbeddedKms {
         Ok(guard)
     }
 
+    /// `f` of the key `key` names, from the state in memory, without waiting: `None` when a
+    /// write holds the lock (it persists the keystore meanwhile), the state is stale, a timer
+    /// is due (running it persists), or the key is not found in a keystore other gateways
+    /// share (perhaps created there a moment ago) — the cases a full call handles.
+    fn resolve_now<T>(
+        &self,
+        key: KeyRef,
+        f: impl FnOnce(&Cmk) -> Result<T, KmsError>,
+    ) -> Option<Result<T, KmsError>> {
+        let guard = self.state.try_lock().ok()?;
+        if guard.stale || guard.timers_due(self.now()) {
+            return None;
+        }
+        match guard.resolve(key, &self.region) {
+            Err(KmsError::NotFound(_)) if self.is_shared() => None,
+            resolved => Some(resolved.and_then(f)),
+        }
+    }
+
     /// Swaps every record that differs between the cache and `next` into the
     /// keystore, then makes `next` current. A lost swap or a failed write
     /// reloads the cache from the keystore and fails the call.
@@ -607,24 +626,10 @@ impl KmsDataPlane for EmbeddedKms {
         if let Err(e) = self.check_current() {
             return Some(Err(e));
         }
-        // Never wait: a write holds the lock while it persists the keystore.
-        let guard = self.state.try_lock().ok()?;
-        if guard.stale {
-            return None;
-        }
-        // A due timer (deletion, expiry) changes states when it runs, which
-        // persists: leave that to a full call.
-        if guard.timers_due(self.now()) {
-            return None;
-        }
-        match guard.resolve(key, &self.region) {
-            // Perhaps created by another gateway a moment ago: a full call re-reads.
-            Err(KmsError::NotFound(_)) if self.is_shared() => None,
-            resolved => Some(resolved.and_then(|cmk| {
-                check_usable(cmk)?;
-                Ok(key_arn(&self.region, &cmk.key_id))
-            })),
-        }
+        self.resolve_now(key, |cmk| {
+            check_usable(cmk)?;
+            Ok(key_arn(&self.region, &cmk.key_id))
+        })
     }
 
     fn generate_data_key(
@@ -804,6 +809,10 @@ impl KmsAdmin for EmbeddedKms {
 
     fn key_policy(&self, key: KeyRef) -> Result<Option<KeyPolicy>, KmsError> {
         self.policy_of(key).map(Some)
+    }
+
+    fn key_policy_now(&self, key: KeyRef) -> Option<Result<Option<KeyPolicy>, KmsError>> {
+        self.resolve_now(key, |cmk| Ok(Some(policy::policy(cmk, &self.region))))
     }
 
     fn create_key(&self, ctx: &CallContext, request: CreateKey) -> Result<KeyMetadata, KmsError> {

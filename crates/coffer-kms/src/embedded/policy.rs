@@ -35,7 +35,8 @@ impl EmbeddedKms {
     }
 }
 
-fn policy(cmk: &Cmk, region: &str) -> KeyPolicy {
+/// The policy of `cmk`: the one set, else its default.
+pub(super) fn policy(cmk: &Cmk, region: &str) -> KeyPolicy {
     let document = match (&cmk.policy, cmk.managed) {
         (Some(set), _) => set.clone(),
         (None, true) => key_policy::managed_policy(region),

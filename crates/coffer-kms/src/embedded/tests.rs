@@ -1076,6 +1076,45 @@ fn usable_now_follows_the_key_state_without_an_audit_line() {
     assert!(f.kms.usable_now(&key.key_id).is_none());
 }
 
+#[test]
+fn key_policy_now_is_the_key_policy_from_memory_until_a_timer_is_due() {
+    let f = fixture();
+    let key = f.create(Origin::Generated);
+    let audit_before = f.audit_text();
+    let now = f.kms.key_policy_now(&key.arn).expect("known from memory");
+    assert_eq!(
+        now.expect("found"),
+        f.kms.key_policy(&key.key_id).expect("policy")
+    );
+    assert!(matches!(
+        f.kms.key_policy_now("no-such-key"),
+        Some(Err(KmsError::NotFound(_)))
+    ));
+    assert_eq!(f.audit_text(), audit_before, "not a KMS request");
+    let document = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    f.kms
+        .put_key_policy(&ctx(), &key.key_id, document)
+        .expect("put policy");
+    let set = f
+        .kms
+        .key_policy_now(&key.key_id)
+        .expect("known")
+        .expect("no error")
+        .expect("a policy");
+    assert!(
+        set.explicit && set.document == document,
+        "a policy set is seen at once"
+    );
+    f.kms
+        .schedule_key_deletion(&ctx(), &key.key_id, 7)
+        .expect("schedule");
+    f.advance(Duration::days(8));
+    assert!(
+        f.kms.key_policy_now(&key.key_id).is_none(),
+        "a due deletion is left to a full call"
+    );
+}
+
 /// The embedded KMS through the contract every data plane keeps.
 struct Embedded(Fixture);
 

@@ -220,6 +220,16 @@ async fn inline_blobs_are_collected_and_freed_like_files() {
         meta.put_object("b", "k", record, crate::Condition::Always)
             .await
             .unwrap();
+        // The orphan's pending row is how the next open finds it; the commit that
+        // referenced `kept` cleared its row.
+        let pending: Vec<_> = blobs
+            .store()
+            .pending_blobs_older_than(i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.blob)
+            .collect();
+        assert_eq!(pending, vec![orphan.to_string()]);
         (kept, orphan)
     };
     let (meta, blobs) = open_embedded(dir.path()).unwrap();

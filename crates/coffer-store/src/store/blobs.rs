@@ -48,7 +48,9 @@ impl Store {
     }
 
     /// Finishes the small blob `id` as a row of `blob_bodies`, in a group commit: durable,
-    /// not referenced yet (the next `Store::open` deletes it unless a record names it).
+    /// not referenced yet. A pending row beside it, which the commit that references the blob
+    /// clears, is how the next `Store::open` finds it should no record name it (without
+    /// reading every inline body).
     pub(crate) fn finish_inline_blob(&self, id: BlobId, body: Bytes) -> Result<(), StoreError> {
         if !is_valid_blob_id(&id) {
             return Err(StoreError::InvalidArgument("not a blob id".into()));
@@ -60,8 +62,20 @@ impl Store {
                 return Err(StoreError::BlobInUse);
             }
             bodies.insert(id.as_str(), (written_ms, &body[..]))?;
+            // A row the writer added when it named the blob keeps its earlier time.
+            let mut pending = txn.open_table(PENDING_BLOBS)?;
+            if pending.get(id.as_str())?.is_none() {
+                pending.insert(id.as_str(), written_ms)?;
+            }
             Ok(())
         })
+    }
+
+    /// Whether `id` is a blob kept inline in the database (a small sealed
+    /// body), rather than a file under `blobs/`.
+    pub fn is_inline_blob(&self, id: &str) -> Result<bool, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        Ok(txn.open_table(BLOB_BODIES)?.get(id)?.is_some())
     }
 
     /// Opens a finished blob: its inline body, else its file. `NoSuchBlob`.
@@ -93,6 +107,7 @@ impl Store {
             if txn.open_table(BLOB_REFS)?.get(id.as_str())?.is_some() {
                 return Err(StoreError::BlobInUse);
             }
+            // A pending row stays: its owner (the sweeper) removes it, and open clears the rest.
             Ok(txn.open_table(BLOB_BODIES)?.remove(id.as_str())?.is_some())
         })?;
         if inline {

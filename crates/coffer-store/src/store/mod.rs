@@ -24,7 +24,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::blob::{blob_path, private_dir, private_file, sync_dir};
 use crate::lease::LocalLeases;
@@ -200,20 +203,23 @@ impl Store {
                 }
             }
         }
-        let (mut orphan_bodies, mut kept_bodies) = (Vec::new(), 0usize);
-        for entry in txn.open_table(BLOB_BODIES)?.iter()? {
+        // An inline body no record references still has the pending row written with it
+        // (`finish_inline_blob`): only those are looked up, not every inline body.
+        let bodies = txn.open_table(BLOB_BODIES)?;
+        let pending = txn.open_table(PENDING_BLOBS)?;
+        let mut orphan_bodies = Vec::new();
+        for entry in pending.iter()? {
             let id = entry?.0.value().to_owned();
-            if refs.get(id.as_str())?.is_none() {
+            if bodies.get(id.as_str())?.is_some() && refs.get(id.as_str())?.is_none() {
                 orphan_bodies.push(id);
-            } else {
-                kept_bodies += 1;
             }
         }
         let inline_blobs = orphan_bodies.len();
+        let kept_bodies = usize::try_from(bodies.len()?).unwrap_or(usize::MAX) - inline_blobs;
         // No write is in flight at open: every pending row is stale, and its blob, which no
-        // record references, was just deleted above.
-        let stale_pending = txn.open_table(PENDING_BLOBS)?.first()?.is_some();
-        drop(refs);
+        // record references, was just deleted above (a file) or is deleted below (inline).
+        let stale_pending = !pending.is_empty()?;
+        drop((bodies, pending, refs));
         drop(txn);
         if stale_pending || !orphan_bodies.is_empty() {
             self.write(|txn, _| {

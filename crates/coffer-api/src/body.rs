@@ -14,16 +14,13 @@ pub enum ResponseBody {
     Empty,
     /// One buffer, sent as one frame; `None` once sent.
     Full(Option<Bytes>),
-    /// Pieces from a reader thread, sent one frame each (hyper queues them
-    /// and writes them with one `writev`, without copying them together).
+    /// Chunks from a reader thread; `first` was received before the
+    /// response started (see `object_io::stream_range`).
     Stream {
-        /// Pieces received and not yet sent; the first batch is received
-        /// (and authenticated) before the response starts (see
-        /// `object_io::stream_range`).
-        pending: std::vec::IntoIter<Bytes>,
-        /// The rest, a batch of pieces at a time as the reader thread reads
-        /// and opens them; an error ends the body.
-        chunks: mpsc::Receiver<std::io::Result<Vec<Bytes>>>,
+        /// The first chunk, already authenticated; `None` once sent.
+        first: Option<Bytes>,
+        /// The rest, as the reader thread opens them; an error ends the body.
+        chunks: mpsc::Receiver<std::io::Result<Bytes>>,
         /// Bytes still to come, for the size hint.
         remaining: u64,
     },
@@ -48,29 +45,27 @@ impl http_body::Body for ResponseBody {
             ResponseBody::Empty => Poll::Ready(None),
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Stream {
-                pending,
+                first,
                 chunks,
                 remaining,
-            } => loop {
-                if let Some(bytes) = pending.next() {
+            } => match first
+                .take()
+                .map(Ok)
+                .map(Some)
+                .map(Poll::Ready)
+                .unwrap_or_else(|| chunks.poll_recv(cx))
+            {
+                Poll::Ready(Some(Ok(bytes))) => {
                     *remaining = remaining.saturating_sub(bytes.len() as u64);
-                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    Poll::Ready(Some(Ok(Frame::data(bytes))))
                 }
-                return match chunks.poll_recv(cx) {
-                    Poll::Ready(Some(Ok(batch))) => {
-                        *pending = batch.into_iter();
-                        continue;
-                    }
-                    Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
-                    Poll::Ready(None) if *remaining > 0 => {
-                        Poll::Ready(Some(Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "object body ended early",
-                        ))))
-                    }
-                    Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                };
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) if *remaining > 0 => Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "object body ended early",
+                )))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
             },
         }
     }

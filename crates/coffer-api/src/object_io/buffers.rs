@@ -15,28 +15,20 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use coffer_crypto::sealed::{CHUNK_SIZE, SEALED_CHUNK_SIZE};
+use coffer_crypto::sealed::SEALED_CHUNK_SIZE;
 
 /// The alignment (and the length granularity) `O_DIRECT` writes need.
 pub const PAGE: usize = 4096;
 /// Bytes gathered before a batch is handed on.
 pub const BATCH: usize = 1024 * 1024;
 /// Room in a buffer: a batch, plus one sealed chunk that may complete past
-/// it (a writer cuts only between sealed chunks).
+/// it (a writer cuts only between sealed chunks); the batches a reader reads
+/// (16 sealed chunks) fit too.
 const ROOM: usize = BATCH + SEALED_CHUNK_SIZE;
 /// Idle buffers kept for reuse (about 17 MiB); more are freed.
 const MAX_IDLE: usize = 16;
 
 static IDLE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-/// GET side: room in a read buffer, a reader's batch (4 sealed chunks, or
-/// 256 KiB of plaintext). Kept apart from the PUT side's pool: a read batch
-/// is a quarter of a write batch, so that it stays in cache until it is sent.
-const READ_ROOM: usize = 4 * SEALED_CHUNK_SIZE;
-/// Idle read buffers kept for reuse (8 MiB); more are freed.
-const MAX_READ_IDLE: usize = 32;
-
-static READ_IDLE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// A batch buffer: `len` bytes in use from a page-aligned `start`.
 pub struct BatchBuffer {
@@ -73,22 +65,6 @@ impl BatchBuffer {
             start: 0,
             len: 0,
             pooled: false,
-        }
-    }
-
-    /// GET side: a buffer for a read of at most `room` bytes into its front
-    /// ([`into_vec`](Self::into_vec)), from the read pool unless it is at
-    /// most a chunk (an exact allocation, which malloc serves from its heap).
-    pub fn for_read(room: usize) -> Self {
-        let pooled = room > CHUNK_SIZE && room <= READ_ROOM;
-        let idle = pooled
-            .then(|| READ_IDLE.lock().ok().and_then(|mut idle| idle.pop()))
-            .flatten();
-        BatchBuffer {
-            vec: idle.unwrap_or_else(|| vec![0; if pooled { READ_ROOM } else { room }]),
-            start: 0,
-            len: 0,
-            pooled,
         }
     }
 
@@ -158,16 +134,11 @@ impl AsRef<[u8]> for BatchBuffer {
 
 impl Drop for BatchBuffer {
     fn drop(&mut self) {
-        if !self.pooled {
+        if !self.pooled || self.vec.len() != ROOM + PAGE {
             return;
         }
-        let (pool, max_idle) = match self.vec.len() {
-            len if len == ROOM + PAGE => (&IDLE, MAX_IDLE),
-            len if len == READ_ROOM => (&READ_IDLE, MAX_READ_IDLE),
-            _ => return,
-        };
-        if let Ok(mut idle) = pool.lock()
-            && idle.len() < max_idle
+        if let Ok(mut idle) = IDLE.lock()
+            && idle.len() < MAX_IDLE
         {
             idle.push(std::mem::take(&mut self.vec));
         }
@@ -192,25 +163,6 @@ mod tests {
         assert_eq!(again.len(), 0);
         again.push(&[0; PAGE]);
         assert_eq!(again.as_mut_slice().as_ptr() as usize % PAGE, 0);
-    }
-
-    #[test]
-    fn a_read_buffer_holds_a_batch_and_goes_back_to_the_read_pool() {
-        let (vec, pooled) = BatchBuffer::for_read(4 * SEALED_CHUNK_SIZE).into_vec();
-        assert_eq!((vec.len(), pooled), (READ_ROOM, true));
-        let bytes = BatchBuffer::from_vec(vec, 10, true).into_bytes();
-        let piece = bytes.slice(2..6);
-        drop(bytes);
-        assert_eq!(piece.len(), 4);
-        drop(piece);
-        // The last slice returned it (or another test took it): either way a full-size one.
-        let (vec, pooled) = BatchBuffer::for_read(CHUNK_SIZE + 1).into_vec();
-        assert_eq!((vec.len(), pooled), (READ_ROOM, true));
-        // A chunk or less, or more than a batch: an exact allocation.
-        let (vec, pooled) = BatchBuffer::for_read(CHUNK_SIZE).into_vec();
-        assert_eq!((vec.len(), pooled), (CHUNK_SIZE, false));
-        let (vec, pooled) = BatchBuffer::for_read(READ_ROOM + 1).into_vec();
-        assert_eq!((vec.len(), pooled), (READ_ROOM + 1, false));
     }
 
     #[test]

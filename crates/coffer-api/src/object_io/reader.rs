@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use coffer_auth::checksum::ChecksumAlgorithm;
-use coffer_crypto::sealed::{self, CHUNK_SIZE, RangePlan};
+use coffer_crypto::sealed::{self, CHUNK_SIZE};
 use coffer_keying::Opening;
 use coffer_store::{Backend, BlobStore, Extent, StoreError};
 use tokio::runtime::Handle;
@@ -19,20 +19,10 @@ use crate::body::ResponseBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Sealed chunks read and opened at a time (about 256 KiB). Small batches
-/// and a short queue keep a batch in the core's cache between the `pread`
-/// that fills it and the socket write that sends it: in one interleaved run,
-/// 256 KiB batches with 2 queued cost less CPU per GiB than 1 MiB with 4,
-/// and 4 MiB batches no less than 1 MiB (docs/performance.md, issue 19).
-const READ_BATCH_CHUNKS: u64 = 4;
-/// Plaintext bytes read at a time.
+/// Sealed chunks read and opened at a time.
+const READ_BATCH_CHUNKS: u64 = 16;
+/// Plaintext bytes passed on at a time.
 const READ_BATCH: u64 = READ_BATCH_CHUNKS * CHUNK_SIZE as u64;
-/// Batches queued between the reader thread and the connection.
-const READ_AHEAD: usize = 2;
-/// Sealed chunks in a response's first batch, which is opened before the
-/// status is sent: an object of up to 1 MiB is authenticated whole, and a
-/// damaged one answered with an error rather than a cut 200.
-const FIRST_BATCH_CHUNKS: u64 = 16;
 
 /// An object's stored body and what opens it.
 pub struct BodySource {
@@ -144,7 +134,7 @@ impl Blobs {
     /// `UnexpectedEof`.
     fn read(&self, extent: &Extent, range: Range<u64>) -> Result<BatchBuffer, ReadError> {
         let wanted = usize::try_from(range.end - range.start).map_err(|_| ReadError::Integrity)?;
-        let (buf, pooled) = BatchBuffer::for_read(wanted).into_vec();
+        let (buf, pooled) = BatchBuffer::for_bytes(wanted).into_vec();
         let buf = self
             .runtime
             .block_on(self.store.read_into(&extent.blob, range, buf))
@@ -171,7 +161,7 @@ fn read_range(
     blobs: &Blobs,
     source: &BodySource,
     range: Range<u64>,
-    sink: impl FnMut(Vec<Bytes>) -> bool,
+    sink: impl FnMut(Bytes) -> bool,
 ) -> Result<(), ReadError> {
     match &source.opening {
         None => read_plain(blobs, &source.extents, range, sink),
@@ -190,7 +180,7 @@ fn read_sealed(
     extents: &[Extent],
     opening: &Opening,
     range: Range<u64>,
-    mut sink: impl FnMut(Vec<Bytes>) -> bool,
+    mut sink: impl FnMut(Bytes) -> bool,
 ) -> Result<(), ReadError> {
     let envelope = opening.envelope();
     if envelope.parts.len() != extents.len() {
@@ -205,7 +195,7 @@ fn read_sealed(
     let pieces = envelope
         .plan_range(range)
         .map_err(|_| ReadError::Integrity)?;
-    for (nth, piece) in pieces.into_iter().enumerate() {
+    for piece in pieces {
         let (part, extent) = (&envelope.parts[piece.index], &extents[piece.index]);
         // A blob must be exactly as long as its layout says: bytes appended
         // after the final chunk would otherwise go unread, and the damage
@@ -214,7 +204,7 @@ fn read_sealed(
             return Err(ReadError::Integrity);
         }
         let opener = opening.opener(part.part_number);
-        for batch in sealed_batches(&piece.plan, nth == 0) {
+        for batch in piece.plan.batches(READ_BATCH_CHUNKS) {
             if batch.sealed.end > extent.size {
                 return Err(ReadError::Integrity);
             }
@@ -227,53 +217,25 @@ fn read_sealed(
                     }
                     other => other,
                 })?;
-            // Opened where it was read; each chunk's plaintext is passed on
-            // where it lies, as a slice of the buffer (no copy to close the
-            // gaps the tags leave).
-            let pieces = opener
-                .open_range_in_pieces(&batch, buffer.as_mut_slice())
+            // Opened where it was read: the buffer becomes the plaintext.
+            let plaintext = opener
+                .open_range_in_slice(&batch, buffer.as_mut_slice())
                 .map_err(|_| ReadError::Integrity)?;
-            let plaintext = pieces.iter().map(|piece| piece.len()).sum::<usize>();
+            buffer.truncate(plaintext);
             crate::metrics::opened(envelope.algorithm, plaintext as u64);
-            if plaintext != 0 {
-                let bytes = buffer.into_bytes();
-                if !sink(pieces.into_iter().map(|piece| bytes.slice(piece)).collect()) {
-                    return Ok(());
-                }
+            if plaintext != 0 && !sink(buffer.into_bytes()) {
+                return Ok(());
             }
         }
     }
     Ok(())
 }
 
-/// The batches a part's plan is read and opened in: [`READ_BATCH_CHUNKS`]
-/// chunks each, but up to [`FIRST_BATCH_CHUNKS`] in the response's first.
-fn sealed_batches(plan: &RangePlan, first_of_response: bool) -> Vec<RangePlan> {
-    let head = match plan.batches(FIRST_BATCH_CHUNKS).next() {
-        Some(head) if first_of_response && head.last_chunk < plan.last_chunk => head,
-        _ if first_of_response => return plan.batches(FIRST_BATCH_CHUNKS).collect(),
-        _ => return plan.batches(READ_BATCH_CHUNKS).collect(),
-    };
-    // The rest of the plan: the chunks after the head, from their first byte.
-    let next = head.last_chunk + 1;
-    let rest = RangePlan {
-        first_chunk: next,
-        last_chunk: plan.last_chunk,
-        chunk_count: plan.chunk_count,
-        sealed: next * sealed::SEALED_CHUNK_SIZE as u64..plan.sealed.end,
-        skip: 0,
-        len: plan.len - head.len,
-    };
-    std::iter::once(head)
-        .chain(rest.batches(READ_BATCH_CHUNKS))
-        .collect()
-}
-
 fn read_plain(
     blobs: &Blobs,
     extents: &[Extent],
     range: Range<u64>,
-    mut sink: impl FnMut(Vec<Bytes>) -> bool,
+    mut sink: impl FnMut(Bytes) -> bool,
 ) -> Result<(), ReadError> {
     let mut extent_start = 0u64;
     for extent in extents {
@@ -287,7 +249,7 @@ fn read_plain(
                 let len = (end - at).min(READ_BATCH);
                 let buf = blobs.read(extent, at..at + len)?;
                 at += len;
-                if !sink(vec![buf.into_bytes()]) {
+                if !sink(buf.into_bytes()) {
                     return Ok(());
                 }
             }
@@ -310,14 +272,14 @@ pub async fn stream_range(
     source: BodySource,
     range: Range<u64>,
 ) -> ApiResult<ResponseBody> {
-    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+    let (tx, mut rx) = mpsc::channel(4);
     let blobs = blobs(state);
     let remaining = range.end - range.start;
     tokio::task::spawn_blocking(move || {
         let mut started = false;
-        let result = read_range(&blobs, &source, range, |pieces| {
+        let result = read_range(&blobs, &source, range, |chunk| {
             started = true;
-            tx.blocking_send(Ok(pieces)).is_ok()
+            tx.blocking_send(Ok(chunk)).is_ok()
         });
         if let Err(error) = result {
             // Before the first chunk, the failure becomes the response's
@@ -330,12 +292,12 @@ pub async fn stream_range(
         }
     });
     let first = match rx.recv().await {
-        Some(Ok(pieces)) => pieces,
+        Some(Ok(bytes)) => Some(bytes),
         Some(Err(error)) => return Err(ReadError::from_io(error).into_api()),
-        None => Vec::new(),
+        None => None,
     };
     Ok(ResponseBody::Stream {
-        pending: first.into_iter(),
+        first,
         chunks: rx,
         remaining,
     })
@@ -368,13 +330,11 @@ pub async fn copy_range(
             writer.compute_checksum(algorithm);
         }
         let mut write_error = None;
-        read_range(&blobs, &source, range, |pieces| {
-            match pieces.iter().try_for_each(|piece| writer.write(piece)) {
-                Ok(()) => true,
-                Err(e) => {
-                    write_error = Some(e);
-                    false
-                }
+        read_range(&blobs, &source, range, |chunk| match writer.write(&chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
             }
         })
         .map_err(|e| failed(e.into_api()))?;
@@ -406,43 +366,6 @@ fn blobs(state: &AppState) -> Blobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The first batch of a response holds up to 16 chunks, the rest 4; together they tile
-    /// the plan, whatever the range.
-    #[test]
-    fn sealed_batches_tile_the_plan() {
-        let chunk = CHUNK_SIZE as u64;
-        let part = 40 * chunk + 123;
-        for range in [
-            0..part,
-            1..part,
-            5 * chunk + 7..37 * chunk,
-            3..chunk,
-            0..17 * chunk,
-        ] {
-            let plan = sealed::plan_range(part, range.clone()).expect("in the part");
-            for first in [true, false] {
-                let batches = sealed_batches(&plan, first);
-                let sizes: Vec<u64> = batches
-                    .iter()
-                    .map(|b| b.last_chunk - b.first_chunk + 1)
-                    .collect();
-                let head = if first { 16 } else { 4 };
-                assert!(sizes[0] <= head && sizes.iter().skip(1).all(|&n| n <= 4));
-                if first && plan.last_chunk - plan.first_chunk >= 16 {
-                    assert_eq!(sizes[0], 16, "{range:?}");
-                }
-                assert_eq!(batches[0].first_chunk, plan.first_chunk);
-                assert_eq!(batches[0].sealed.start, plan.sealed.start);
-                assert_eq!(batches.last().map(|b| b.sealed.end), Some(plan.sealed.end));
-                for pair in batches.windows(2) {
-                    assert_eq!(pair[0].last_chunk + 1, pair[1].first_chunk);
-                    assert_eq!(pair[0].sealed.end, pair[1].sealed.start);
-                }
-                assert_eq!(batches.iter().map(|b| b.len).sum::<u64>(), plan.len);
-            }
-        }
-    }
 
     /// A blob store out of reach before the first byte is answered 503 (the error crosses the
     /// body channel as an `io::Error` and comes out as it went in); an integrity failure stays

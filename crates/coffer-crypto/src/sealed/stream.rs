@@ -1,6 +1,5 @@
 //! STREAM over one part: [`PartSealer`] (streaming) and [`PartOpener`] (per chunk).
 
-use std::ops::Range;
 use std::sync::OnceLock;
 
 use zeroize::{Zeroize, Zeroizing};
@@ -446,36 +445,12 @@ impl PartOpener {
         }
         result
     }
-
-    /// [`open_range_in_slice`](Self::open_range_in_slice) without the move:
-    /// `buf` holds `plan.sealed` as read, each chunk is opened where it lies,
-    /// and the ranges of `buf` that hold the planned plaintext are returned
-    /// in order (one per chunk, the tags between them). A reader that passes
-    /// these pieces on as slices of its buffer copies nothing. On failure
-    /// `buf` is wiped.
-    pub fn open_range_in_pieces(
-        &self,
-        plan: &RangePlan,
-        buf: &mut [u8],
-    ) -> Result<Vec<Range<usize>>, CryptoError> {
-        let result = if buf.len() as u64 == plan.sealed.end - plan.sealed.start {
-            self.open_slots(plan, buf)
-                .and_then(|()| planned_plaintext(plan, buf))
-        } else {
-            Err(CryptoError::Decryption)
-        };
-        if result.is_err() {
-            buf.zeroize();
-        }
-        result
-    }
 }
 
-/// Where the planned plaintext of opened chunks lies in `buf` (each chunk
-/// still followed by its tag): one range per chunk that holds some of it,
-/// in order.
-fn planned_plaintext(plan: &RangePlan, buf: &[u8]) -> Result<Vec<Range<usize>>, CryptoError> {
-    let mut pieces = Vec::with_capacity(buf.len().div_ceil(SEALED_CHUNK_SIZE));
+/// Moves the planned plaintext of opened chunks (`buf`, each chunk still
+/// followed by its tag) to the front of `buf`; returns its length.
+fn keep_planned_plaintext(plan: &RangePlan, buf: &mut [u8]) -> Result<usize, CryptoError> {
+    let mut kept = 0;
     let mut skip = plan.skip as usize;
     let mut remaining = plan.len as usize;
     for start in (0..buf.len()).step_by(SEALED_CHUNK_SIZE) {
@@ -484,26 +459,14 @@ fn planned_plaintext(plan: &RangePlan, buf: &[u8]) -> Result<Vec<Range<usize>>, 
         let from = start + skip.min(plain_end - start);
         skip -= from - start;
         let to = from + remaining.min(plain_end - from);
-        if from != to {
-            pieces.push(from..to);
+        if from != kept {
+            buf.copy_within(from..to, kept);
         }
+        kept += to - from;
         remaining -= to - from;
     }
     if remaining != 0 {
         return Err(CryptoError::Decryption);
-    }
-    Ok(pieces)
-}
-
-/// Moves the planned plaintext of opened chunks (`buf`, each chunk still
-/// followed by its tag) to the front of `buf`; returns its length.
-fn keep_planned_plaintext(plan: &RangePlan, buf: &mut [u8]) -> Result<usize, CryptoError> {
-    let mut kept = 0;
-    for piece in planned_plaintext(plan, buf)? {
-        if piece.start != kept {
-            buf.copy_within(piece.clone(), kept);
-        }
-        kept += piece.len();
     }
     Ok(kept)
 }
@@ -558,46 +521,6 @@ mod in_place_tests {
             laid_out.extend_from_slice(&[0; TAG_LEN]);
             prop_assert_eq!(sealer.finish_in_place(&mut laid_out[start..]), size as u64);
             prop_assert_eq!(laid_out, pushed);
-        }
-
-        /// The pieces left in place are the plaintext the moving opener
-        /// gives, batch by batch; a flipped byte opens nothing and wipes the batch.
-        #[test]
-        fn pieces_in_place_are_the_moved_plaintext(
-            size in 0..=5 * CHUNK_SIZE,
-            from in 0..=5 * CHUNK_SIZE,
-            len in 1..=3 * CHUNK_SIZE,
-            batch in 1u64..4,
-        ) {
-            let dek = SymmetricKey::from_slice(&[7u8; 32]).expect("32 bytes");
-            let id = ObjectId([9u8; 16]);
-            let plaintext: Vec<u8> = (0..size).map(|i| (i * 131 % 251) as u8).collect();
-            let mut sealed = Vec::new();
-            let mut sealer = PartSealer::new(Algorithm::Aes256Gcm, &dek, &id, 2);
-            sealer.push(&plaintext, &mut sealed).expect("small part");
-            sealer.finish(&mut sealed);
-            let range = if size == 0 { 0..0 } else {
-                let start = (from % size) as u64;
-                start..(start + len as u64).min(size as u64)
-            };
-            let plan = crate::sealed::plan_range(size as u64, range.clone()).expect("in the part");
-            let opener = PartOpener::new(Algorithm::Aes256Gcm, &dek, &id, 2);
-            let mut got = Vec::new();
-            for batch in plan.batches(batch) {
-                let sealed_batch = &sealed[batch.sealed.start as usize..batch.sealed.end as usize];
-                let mut buf = sealed_batch.to_vec();
-                for piece in opener.open_range_in_pieces(&batch, &mut buf).expect("authentic") {
-                    prop_assert!(!piece.is_empty());
-                    got.extend_from_slice(&buf[piece]);
-                }
-                let mut moved = sealed_batch.to_vec();
-                let kept = opener.open_range_in_slice(&batch, &mut moved).expect("authentic");
-                let mut tampered = sealed_batch.to_vec();
-                tampered[kept % sealed_batch.len()] ^= 1;
-                prop_assert!(opener.open_range_in_pieces(&batch, &mut tampered).is_err());
-                prop_assert!(tampered.iter().all(|&b| b == 0));
-            }
-            prop_assert_eq!(&got[..], &plaintext[range.start as usize..range.end as usize]);
         }
     }
 }

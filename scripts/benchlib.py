@@ -12,7 +12,40 @@ import urllib.error
 import urllib.request
 
 ACCESS, SECRET = "bench-admin", "bench-secret-not-for-production"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONCURRENCY = {"4KiB": 16, "64KiB": 8, "1MiB": 4, "16MiB": 2, "64MiB": 2}
+
+
+def binary_at(spec):
+    """A `coffer` binary to measure: `spec` itself when it is a file, else the release build of
+    the commit `spec` names in this repository (`762fbd0`, `main~3`), built once from a
+    temporary worktree into target/bench-builds/<commit>/coffer and reused after."""
+    if os.path.isfile(spec):
+        return spec
+    commit = subprocess.run(
+        ["git", "-C", REPO, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"],
+        capture_output=True, text=True).stdout.strip()
+    if not commit:
+        sys.exit(f"{spec!r} is neither a file nor a commit of {REPO}: give a coffer binary "
+                 "or a commit to build one from")
+    builds = os.path.join(REPO, "target", "bench-builds")
+    out = os.path.join(builds, commit[:12], "coffer")
+    if os.path.isfile(out):
+        return out
+    tree = tempfile.mkdtemp(prefix=f"coffer-{commit[:12]}-")
+    subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", "--force", tree, commit],
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        print(f"# building {commit[:12]} (release) to measure it", file=sys.stderr, flush=True)
+        # One target dir for every such build, so later ones reuse the dependencies.
+        env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(builds, "target"))
+        subprocess.run(["cargo", "build", "--release", "-p", "coffer"], cwd=tree, env=env,
+                       check=True)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        shutil.copy2(os.path.join(env["CARGO_TARGET_DIR"], "release", "coffer"), out)
+    finally:
+        subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", tree], check=False)
+    return out
 
 
 def free_port():

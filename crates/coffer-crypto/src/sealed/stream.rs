@@ -1,7 +1,5 @@
 //! STREAM over one part: [`PartSealer`] (streaming) and [`PartOpener`] (per chunk).
 
-use std::sync::OnceLock;
-
 use zeroize::{Zeroize, Zeroizing};
 
 use super::cipher::{ChunkCipher, PartKey};
@@ -119,27 +117,15 @@ impl PartCipher {
     }
 }
 
-/// The number of threads parallel sealing and opening use by default (SM4 only).
-fn default_threads(algorithm: Algorithm) -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    match algorithm {
-        // One core seals AES-GCM at several GB/s: disk and network are slower.
-        Algorithm::Aes256Gcm => 1,
-        Algorithm::Sm4Gcm => {
-            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        }
-    }
-}
-
 /// Seals one part as a stream: push plaintext in pieces of any size, get
 /// whole sealed chunks out, then [`finish`](Self::finish) seals the final
 /// (possibly empty) chunk.
 ///
 /// It buffers at most one chunk of plaintext (wiped on drop): a full chunk is
 /// sealed only once a byte after it arrives, because until then it may be the
-/// final chunk. When one `push` holds several chunks and the algorithm is
-/// SM4-GCM, they are sealed across all cores (see [`threads`](Self::threads));
-/// feed pieces of 1 MiB or more to benefit.
+/// final chunk. With [`threads`](Self::threads) above one, the whole chunks
+/// of one `push` are sealed across that many threads; by default one, for
+/// both algorithms (see [`threads`](Self::threads)).
 ///
 /// `key` must be the object's DEK; the part's key is derived from it, the
 /// object id, the algorithm and `part_number`. Never seal two different
@@ -155,7 +141,7 @@ pub struct PartSealer {
 
 impl PartSealer {
     /// A sealer for part `part_number` of the object `object_id`, whose DEK is
-    /// `dek`; sealing threads default to what suits `algorithm`.
+    /// `dek`; it seals on the calling thread.
     pub fn new(
         algorithm: Algorithm,
         dek: &SymmetricKey,
@@ -168,7 +154,7 @@ impl PartSealer {
             pending: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE)),
             next_index: 0,
             plain_len: 0,
-            threads: default_threads(algorithm),
+            threads: 1,
         }
     }
 
@@ -177,8 +163,11 @@ impl PartSealer {
         self.algorithm
     }
 
-    /// Sets how many threads may seal a batch of chunks (1 = never spawn).
-    /// The sealed bytes do not depend on it.
+    /// Sets how many threads may seal a batch of chunks (1, the default:
+    /// never spawn). The sealed bytes do not depend on it. More pays only for
+    /// long single pushes on idle cores: in the server, SM4-GCM batches of
+    /// 1 MiB spread over two cores cost more CPU and gave fewer MB/s than one
+    /// core (docs/performance.md, session 8).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
@@ -282,7 +271,7 @@ impl std::fmt::Debug for PartSealer {
 
 /// Opens the chunks of one part, in any order and any subset.
 ///
-/// A range of several chunks is opened across all cores for SM4-GCM (see
+/// A range of several chunks may be opened across threads (see
 /// [`threads`](Self::threads)); the plaintext does not depend on it.
 pub struct PartOpener {
     part: PartCipher,
@@ -300,12 +289,12 @@ impl PartOpener {
     ) -> Self {
         PartOpener {
             part: PartCipher::new(algorithm, dek, object_id, part_number),
-            threads: default_threads(algorithm),
+            threads: 1,
         }
     }
 
-    /// Sets how many threads may open the chunks of one range (1 = never
-    /// spawn).
+    /// Sets how many threads may open the chunks of one range (1, the
+    /// default: never spawn; see [`PartSealer::threads`]).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self

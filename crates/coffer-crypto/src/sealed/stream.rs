@@ -125,7 +125,7 @@ impl PartCipher {
 /// sealed only once a byte after it arrives, because until then it may be the
 /// final chunk. With [`threads`](Self::threads) above one, the whole chunks
 /// of one `push` are sealed across that many threads; by default one, for
-/// both algorithms (see [`threads`](Self::threads)).
+/// both algorithms.
 ///
 /// `key` must be the object's DEK; the part's key is derived from it, the
 /// object id, the algorithm and `part_number`. Never seal two different
@@ -165,9 +165,9 @@ impl PartSealer {
 
     /// Sets how many threads may seal a batch of chunks (1, the default:
     /// never spawn). The sealed bytes do not depend on it. More pays only for
-    /// long single pushes on idle cores: in the server, SM4-GCM batches of
-    /// 1 MiB spread over two cores cost more CPU and gave fewer MB/s than one
-    /// core (docs/performance.md, session 8).
+    /// long single pushes on idle cores: a server opening its 1 MiB SM4-GCM
+    /// read batches on two cores used more CPU and served fewer MB/s than on
+    /// one (docs/performance.md, session 8).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self

@@ -1,6 +1,6 @@
 //! SM4 (GB/T 32907) as a RustCrypto block cipher whose implementation is
-//! chosen from the CPU once per key: GFNI (AVX-512, else AVX2), else AES-NI,
-//! else the portable `sm4` crate; and [`Sm4Gcm`], SM4-GCM composed on it
+//! chosen from the CPU once per key: GFNI (AVX-512, else AVX2), else AES-NI
+//! (AVX2, else SSSE3), else the portable `sm4` crate; and [`Sm4Gcm`], SM4-GCM composed on it
 //! with an aggregated CLMUL GHASH (`gcm.rs`, `ghash_x86.rs`), same bytes as
 //! `aes_gcm::AesGcm<sm4::Sm4, U12>`, which remains its fallback.
 //!
@@ -50,6 +50,9 @@ pub enum Backend {
     /// AVX2 and AES-NI: the S-box as `aesenclast` between two affine maps
     /// done by nibble-table shuffles.
     Avx2AesNi,
+    /// SSSE3 and AES-NI, for CPUs without AVX2: the same S-box, eight blocks
+    /// at a time in XMM registers.
+    Ssse3AesNi,
     /// The RustCrypto `sm4` crate: one block at a time through S-box tables
     /// (slow, and its memory accesses depend on secrets).
     Portable,
@@ -57,10 +60,11 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, fastest first.
-    pub const ALL: [Backend; 4] = [
+    pub const ALL: [Backend; 5] = [
         Backend::Avx512Gfni,
         Backend::Avx2Gfni,
         Backend::Avx2AesNi,
+        Backend::Ssse3AesNi,
         Backend::Portable,
     ];
 

@@ -40,6 +40,13 @@ fn detection_picks_the_first_available_backend_and_key_init_uses_it() {
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("aes") {
         assert!(Backend::Avx2AesNi.is_available());
     }
+    // Every x86-64 CPU with AES-NI has SSSE3: there the constant-time kernel is always
+    // available, and the table-based portable cipher is never picked.
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("aes") {
+        assert!(Backend::Ssse3AesNi.is_available());
+        assert_ne!(detected, Backend::Portable);
+    }
 }
 
 #[test]

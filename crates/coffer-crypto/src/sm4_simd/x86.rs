@@ -1,10 +1,12 @@
 //! The SM4 kernels for x86-64: 32 or 64 blocks per call, the S-box computed by
 //! GFNI or by AES-NI through the affine isomorphism between SM4's and AES's
 //! GF(2⁸) (the constants below are derived and checked in `derivation.rs`).
-//! Three kernels: AVX-512 with GFNI (two groups of sixteen blocks in ZMM
+//! Four kernels: AVX-512 with GFNI (two groups of sixteen blocks in ZMM
 //! registers, or four for the 64-block `encrypt_wide` of SM4-GCM's CTR;
-//! rotations by `vprold`, three-way XORs by `vpternlogd`), and AVX2 with
-//! GFNI or with AES-NI (two calls of two groups of eight).
+//! rotations by `vprold`, three-way XORs by `vpternlogd`), AVX2 with GFNI or
+//! with AES-NI (two calls of two groups of eight), and SSSE3 with AES-NI for
+//! CPUs without AVX2 (four calls of two groups of four). The AVX2 and SSSE3
+//! kernels are one body of code over the [`Lanes`] of a YMM or XMM register.
 //!
 //! Layout: a group is four registers, register j holding word j of every
 //! block of the group (a 4×4 word transpose per 128-bit lane), byte-swapped
@@ -23,14 +25,14 @@
 //!   first, constructs one. The entry points are private and
 //!   called only from `Kernel`'s methods, each matching the features that
 //!   value proves. The `#[inline(always)]` helpers are `unsafe fn`s whose
-//!   contract is "the CPU has AVX2 and the S-box's features"; only the entry
-//!   points call them.
+//!   contract is "the CPU has the register width's extension (AVX2 for YMM,
+//!   SSSE3 for XMM) and the S-box's"; only the entry points call them.
 //! - **Unaligned loads and stores** (`loadu`/`storeu`: no alignment
 //!   requirement): `_mm512_*` at `blocks + 64·i` for `i < 4·G` where
 //!   `blocks` is a `&mut [[u8; 16]; 16·G]` (G · 256 contiguous bytes; G = 2
-//!   for `encrypt`, 4 for `encrypt_wide`), `_mm256_*` at
-//!   `blocks + 32·i` for `i < 8` where `blocks` is a `&mut [[u8; 16]; 16]`
-//!   (256 bytes), so every access lies inside the exclusively borrowed
+//!   for `encrypt`, 4 for `encrypt_wide`), and a YMM (XMM) register at
+//!   blocks `2·i` (`i`) for `i < 8` of a pair of 16 (8) exclusively borrowed
+//!   blocks in `encrypt_pair`, so every access lies inside the borrowed
 //!   array; and `_mm_loadu_si128` of `[u8; 16]` constants.
 //!
 //! Constant time: no branch and no memory address depends on key or data.
@@ -40,14 +42,16 @@
 
 use super::Backend;
 use std::arch::x86_64::{
-    __m128i, __m256i, __m512i, _mm_aesenclast_si128, _mm_cvtsi128_si32, _mm_loadu_si128,
-    _mm_setzero_si128, _mm256_and_si256, _mm256_broadcastsi128_si256, _mm256_castsi256_si128,
-    _mm256_cvtsi256_si32, _mm256_extracti128_si256, _mm256_gf2p8affine_epi64_epi8,
-    _mm256_gf2p8affineinv_epi64_epi8, _mm256_loadu_si256, _mm256_or_si256, _mm256_set_m128i,
-    _mm256_set1_epi8, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_shuffle_epi8,
-    _mm256_slli_epi32, _mm256_srli_epi16, _mm256_srli_epi32, _mm256_storeu_si256,
-    _mm256_unpackhi_epi32, _mm256_unpackhi_epi64, _mm256_unpacklo_epi32, _mm256_unpacklo_epi64,
-    _mm256_xor_si256, _mm512_broadcast_i32x4, _mm512_castsi512_si128,
+    __m128i, __m256i, __m512i, _mm_aesenclast_si128, _mm_and_si128, _mm_cvtsi128_si32,
+    _mm_loadu_si128, _mm_or_si128, _mm_set1_epi32, _mm_setzero_si128, _mm_shuffle_epi8,
+    _mm_slli_epi32, _mm_srli_epi16, _mm_srli_epi32, _mm_storeu_si128, _mm_unpackhi_epi32,
+    _mm_unpackhi_epi64, _mm_unpacklo_epi32, _mm_unpacklo_epi64, _mm_xor_si128, _mm256_and_si256,
+    _mm256_broadcastsi128_si256, _mm256_castsi256_si128, _mm256_cvtsi256_si32,
+    _mm256_extracti128_si256, _mm256_gf2p8affine_epi64_epi8, _mm256_gf2p8affineinv_epi64_epi8,
+    _mm256_loadu_si256, _mm256_or_si256, _mm256_set_m128i, _mm256_set1_epi32, _mm256_set1_epi64x,
+    _mm256_shuffle_epi8, _mm256_slli_epi32, _mm256_srli_epi16, _mm256_srli_epi32,
+    _mm256_storeu_si256, _mm256_unpackhi_epi32, _mm256_unpackhi_epi64, _mm256_unpacklo_epi32,
+    _mm256_unpacklo_epi64, _mm256_xor_si256, _mm512_broadcast_i32x4, _mm512_castsi512_si128,
     _mm512_gf2p8affine_epi64_epi8, _mm512_gf2p8affineinv_epi64_epi8, _mm512_loadu_si512,
     _mm512_rol_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_shuffle_epi8,
     _mm512_storeu_si512, _mm512_ternarylogic_epi32, _mm512_unpackhi_epi32, _mm512_unpackhi_epi64,
@@ -62,9 +66,6 @@ pub(super) type Blocks = [[u8; 16]; BLOCKS];
 
 /// The blocks of one wide call (a CTR step of the composed SM4-GCM).
 pub(super) type WideBlocks = [[u8; 16]; 2 * BLOCKS];
-
-/// The blocks of one AVX2 step.
-type Blocks16 = [[u8; 16]; 16];
 
 /// `gf2p8affineqb` operands of the pre-affine map `x ↦ (T·A)·x ⊕ T·c`.
 pub(super) const GFNI_PRE: (u64, u8) = (0x4c28_7db9_1a22_505d, 0x3e);
@@ -125,6 +126,7 @@ enum Isa {
     Avx512Gfni,
     Avx2Gfni,
     Avx2AesNi,
+    Ssse3AesNi,
 }
 
 impl Kernel {
@@ -145,6 +147,10 @@ impl Kernel {
                 Isa::Avx2AesNi,
                 is_x86_feature_detected!("avx2") && is_x86_feature_detected!("aes"),
             ),
+            Backend::Ssse3AesNi => (
+                Isa::Ssse3AesNi,
+                is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("aes"),
+            ),
             Backend::Portable => return None,
         };
         has_features.then_some(Kernel(isa))
@@ -156,18 +162,20 @@ impl Kernel {
             Isa::Avx512Gfni => Backend::Avx512Gfni,
             Isa::Avx2Gfni => Backend::Avx2Gfni,
             Isa::Avx2AesNi => Backend::Avx2AesNi,
+            Isa::Ssse3AesNi => Backend::Ssse3AesNi,
         }
     }
 
     /// Encrypts 32 blocks in place under the 32 round keys.
     pub(super) fn encrypt(self, round_keys: &[u32; 32], blocks: &mut Blocks) {
-        // SAFETY (all three): a `Kernel` is only built by `detect`, after
+        // SAFETY (all four): a `Kernel` is only built by `detect`, after
         // detecting exactly the features its `Isa` names, which are the
         // features the called function is compiled for.
         match self.0 {
             Isa::Avx512Gfni => unsafe { encrypt_avx512_gfni(round_keys, blocks) },
             Isa::Avx2Gfni => unsafe { encrypt_avx2_gfni(round_keys, blocks) },
             Isa::Avx2AesNi => unsafe { encrypt_avx2_aes_ni(round_keys, blocks) },
+            Isa::Ssse3AesNi => unsafe { encrypt_ssse3_aes_ni(round_keys, blocks) },
         }
     }
 
@@ -192,6 +200,7 @@ impl Kernel {
             Isa::Avx512Gfni => unsafe { tau_avx512_gfni(word) },
             Isa::Avx2Gfni => unsafe { tau_avx2_gfni(word) },
             Isa::Avx2AesNi => unsafe { tau_avx2_aes_ni(word) },
+            Isa::Ssse3AesNi => unsafe { tau_ssse3_aes_ni(word) },
         }
     }
 }
@@ -212,21 +221,32 @@ fn encrypt_wide_avx512_gfni(round_keys: &[u32; 32], blocks: &mut WideBlocks) {
 
 #[target_feature(enable = "avx2,gfni")]
 fn encrypt_avx2_gfni(round_keys: &[u32; 32], blocks: &mut Blocks) {
-    for half in blocks.as_chunks_mut::<16>().0 {
-        // SAFETY: this function is compiled for (and only called with) AVX2 and GFNI.
-        unsafe { encrypt16_avx2::<GfniSbox>(round_keys, half) }
+    for pair in blocks.as_chunks_mut::<16>().0 {
+        // SAFETY: this function is compiled for (and only called with) AVX2
+        // and GFNI; `pair` is 2 · 4 · 2 blocks, as `__m256i` needs.
+        unsafe { encrypt_pair::<__m256i, GfniSbox>(round_keys, pair) }
     }
 }
 
 #[target_feature(enable = "avx2,aes")]
 fn encrypt_avx2_aes_ni(round_keys: &[u32; 32], blocks: &mut Blocks) {
-    for half in blocks.as_chunks_mut::<16>().0 {
-        // SAFETY: this function is compiled for (and only called with) AVX2 and AES-NI.
-        unsafe { encrypt16_avx2::<AesNiSbox>(round_keys, half) }
+    for pair in blocks.as_chunks_mut::<16>().0 {
+        // SAFETY: this function is compiled for (and only called with) AVX2
+        // and AES-NI; `pair` is 2 · 4 · 2 blocks, as `__m256i` needs.
+        unsafe { encrypt_pair::<__m256i, AesNiSbox>(round_keys, pair) }
     }
 }
 
-/// τ with the AVX-512 S-box (see `tau_avx2`).
+#[target_feature(enable = "ssse3,aes")]
+fn encrypt_ssse3_aes_ni(round_keys: &[u32; 32], blocks: &mut Blocks) {
+    for pair in blocks.as_chunks_mut::<8>().0 {
+        // SAFETY: this function is compiled for (and only called with) SSSE3
+        // and AES-NI; `pair` is 2 · 4 · 1 blocks, as `__m128i` needs.
+        unsafe { encrypt_pair::<__m128i, AesNiSbox>(round_keys, pair) }
+    }
+}
+
+/// τ with the AVX-512 S-box (see `tau`).
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
 fn tau_avx512_gfni(word: u32) -> u32 {
     // SAFETY: as in `encrypt_avx512_gfni`.
@@ -240,38 +260,199 @@ fn tau_avx512_gfni(word: u32) -> u32 {
 #[target_feature(enable = "avx2,gfni")]
 fn tau_avx2_gfni(word: u32) -> u32 {
     // SAFETY: as in `encrypt_avx2_gfni`.
-    unsafe { tau_avx2::<GfniSbox>(word) }
+    unsafe { tau::<__m256i, GfniSbox>(word) }
 }
 
 #[target_feature(enable = "avx2,aes")]
 fn tau_avx2_aes_ni(word: u32) -> u32 {
     // SAFETY: as in `encrypt_avx2_aes_ni`.
-    unsafe { tau_avx2::<AesNiSbox>(word) }
+    unsafe { tau::<__m256i, AesNiSbox>(word) }
+}
+
+#[target_feature(enable = "ssse3,aes")]
+fn tau_ssse3_aes_ni(word: u32) -> u32 {
+    // SAFETY: as in `encrypt_ssse3_aes_ni`.
+    unsafe { tau::<__m128i, AesNiSbox>(word) }
 }
 
 /// τ on the four bytes of a word (the S-box is byte-wise: byte order does
 /// not matter).
 ///
 /// # Safety
-/// The CPU has AVX2 and `S`'s extension.
+/// The CPU has `V`'s and `S`'s features.
 #[inline(always)]
-unsafe fn tau_avx2<S: Sbox>(word: u32) -> u32 {
+unsafe fn tau<V: Lanes, S: Sbox<V>>(word: u32) -> u32 {
     // SAFETY: the caller guarantees the features.
-    unsafe { _mm256_cvtsi256_si32(S::sbox(_mm256_set1_epi32(word as i32))) as u32 }
+    unsafe { S::sbox(V::splat32(word)).low_word() }
+}
+
+/// The registers the AVX2 (`__m256i`) and SSSE3 (`__m128i`) kernels run on:
+/// the operations one group needs, each acting on every 128-bit lane alike,
+/// so that one body of code serves both widths.
+///
+/// # Safety (every method)
+/// The CPU has the register's extension: AVX2 for `__m256i`, SSSE3 for
+/// `__m128i`. `load` and `store` also need `Self::BLOCKS` readable
+/// (writable) blocks at their pointer.
+trait Lanes: Copy {
+    /// Blocks in one register.
+    const BLOCKS: usize;
+    unsafe fn load(from: *const [u8; 16]) -> Self;
+    unsafe fn store(self, to: *mut [u8; 16]);
+    unsafe fn splat32(word: u32) -> Self;
+    /// Sixteen bytes in every 128-bit lane.
+    unsafe fn table(bytes: &[u8; 16]) -> Self;
+    unsafe fn xor(self, other: Self) -> Self;
+    unsafe fn and(self, other: Self) -> Self;
+    /// `pshufb`: each byte picked from its own lane of `self` by `pattern`.
+    unsafe fn shuffle(self, pattern: Self) -> Self;
+    /// Every 16-bit lane shifted right by 4 (the high nibbles, before masking).
+    unsafe fn high_nibbles(self) -> Self;
+    /// Every 32-bit lane rotated left by 2.
+    unsafe fn rotate_left_2(self) -> Self;
+    unsafe fn unpack_lo32(self, other: Self) -> Self;
+    unsafe fn unpack_hi32(self, other: Self) -> Self;
+    unsafe fn unpack_lo64(self, other: Self) -> Self;
+    unsafe fn unpack_hi64(self, other: Self) -> Self;
+    /// The first 32-bit lane.
+    unsafe fn low_word(self) -> u32;
+}
+
+// SAFETY (both impls): each method is one or two intrinsics of the
+// register's extension, which the caller guarantees; `load`/`store` are
+// unaligned accesses of exactly `BLOCKS · 16` bytes the caller guarantees.
+impl Lanes for __m256i {
+    const BLOCKS: usize = 2;
+    #[inline(always)]
+    unsafe fn load(from: *const [u8; 16]) -> Self {
+        unsafe { _mm256_loadu_si256(from.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, to: *mut [u8; 16]) {
+        unsafe { _mm256_storeu_si256(to.cast(), self) }
+    }
+    #[inline(always)]
+    unsafe fn splat32(word: u32) -> Self {
+        unsafe { _mm256_set1_epi32(word as i32) }
+    }
+    #[inline(always)]
+    unsafe fn table(bytes: &[u8; 16]) -> Self {
+        unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(bytes.as_ptr().cast())) }
+    }
+    #[inline(always)]
+    unsafe fn xor(self, other: Self) -> Self {
+        unsafe { _mm256_xor_si256(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn and(self, other: Self) -> Self {
+        unsafe { _mm256_and_si256(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn shuffle(self, pattern: Self) -> Self {
+        unsafe { _mm256_shuffle_epi8(self, pattern) }
+    }
+    #[inline(always)]
+    unsafe fn high_nibbles(self) -> Self {
+        unsafe { _mm256_srli_epi16::<4>(self) }
+    }
+    #[inline(always)]
+    unsafe fn rotate_left_2(self) -> Self {
+        unsafe { _mm256_or_si256(_mm256_slli_epi32::<2>(self), _mm256_srli_epi32::<30>(self)) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_lo32(self, other: Self) -> Self {
+        unsafe { _mm256_unpacklo_epi32(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_hi32(self, other: Self) -> Self {
+        unsafe { _mm256_unpackhi_epi32(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_lo64(self, other: Self) -> Self {
+        unsafe { _mm256_unpacklo_epi64(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_hi64(self, other: Self) -> Self {
+        unsafe { _mm256_unpackhi_epi64(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn low_word(self) -> u32 {
+        unsafe { _mm256_cvtsi256_si32(self) as u32 }
+    }
+}
+
+impl Lanes for __m128i {
+    const BLOCKS: usize = 1;
+    #[inline(always)]
+    unsafe fn load(from: *const [u8; 16]) -> Self {
+        unsafe { _mm_loadu_si128(from.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, to: *mut [u8; 16]) {
+        unsafe { _mm_storeu_si128(to.cast(), self) }
+    }
+    #[inline(always)]
+    unsafe fn splat32(word: u32) -> Self {
+        unsafe { _mm_set1_epi32(word as i32) }
+    }
+    #[inline(always)]
+    unsafe fn table(bytes: &[u8; 16]) -> Self {
+        unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
+    }
+    #[inline(always)]
+    unsafe fn xor(self, other: Self) -> Self {
+        unsafe { _mm_xor_si128(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn and(self, other: Self) -> Self {
+        unsafe { _mm_and_si128(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn shuffle(self, pattern: Self) -> Self {
+        unsafe { _mm_shuffle_epi8(self, pattern) }
+    }
+    #[inline(always)]
+    unsafe fn high_nibbles(self) -> Self {
+        unsafe { _mm_srli_epi16::<4>(self) }
+    }
+    #[inline(always)]
+    unsafe fn rotate_left_2(self) -> Self {
+        unsafe { _mm_or_si128(_mm_slli_epi32::<2>(self), _mm_srli_epi32::<30>(self)) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_lo32(self, other: Self) -> Self {
+        unsafe { _mm_unpacklo_epi32(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_hi32(self, other: Self) -> Self {
+        unsafe { _mm_unpackhi_epi32(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_lo64(self, other: Self) -> Self {
+        unsafe { _mm_unpacklo_epi64(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn unpack_hi64(self, other: Self) -> Self {
+        unsafe { _mm_unpackhi_epi64(self, other) }
+    }
+    #[inline(always)]
+    unsafe fn low_word(self) -> u32 {
+        unsafe { _mm_cvtsi128_si32(self) as u32 }
+    }
 }
 
 /// The S-box on every byte of a register.
-trait Sbox {
+trait Sbox<V: Lanes> {
     /// # Safety
-    /// The CPU has AVX2 and the implementation's instruction set extension.
-    unsafe fn sbox(x: __m256i) -> __m256i;
+    /// The CPU has `V`'s extension and the implementation's.
+    unsafe fn sbox(x: V) -> V;
 }
 
 /// `gf2p8affineqb` (pre-affine) then `gf2p8affineinvqb` (AES-field inverse,
 /// post-affine): two instructions per 32 bytes.
 struct GfniSbox;
 
-impl Sbox for GfniSbox {
+impl Sbox<__m256i> for GfniSbox {
     #[inline(always)]
     unsafe fn sbox(x: __m256i) -> __m256i {
         // SAFETY: the caller guarantees AVX2 and GFNI.
@@ -289,18 +470,43 @@ impl Sbox for GfniSbox {
 /// a post-affine map by nibble tables.
 struct AesNiSbox;
 
-impl Sbox for AesNiSbox {
+impl AesNiSbox {
+    /// The S-box around `aesenclast`, which `enclast` applies to each
+    /// 128-bit lane.
+    ///
+    /// # Safety
+    /// The CPU has `V`'s extension and AES-NI.
+    #[inline(always)]
+    unsafe fn around<V: Lanes>(x: V, enclast: impl FnOnce(V) -> V) -> V {
+        // SAFETY: the caller guarantees the features.
+        unsafe {
+            let y = nibble_affine(x, &AESNI_PRE).shuffle(V::table(&INVERSE_SHIFT_ROWS));
+            nibble_affine(enclast(y), &AESNI_POST)
+        }
+    }
+}
+
+impl Sbox<__m256i> for AesNiSbox {
     #[inline(always)]
     unsafe fn sbox(x: __m256i) -> __m256i {
-        // SAFETY: the caller guarantees AVX2 and AES-NI.
+        // SAFETY: the caller guarantees AVX2 and AES-NI (VAES is not
+        // assumed: the two lanes go through `aesenclast` one by one).
         unsafe {
-            let y = nibble_affine(x, &AESNI_PRE);
-            let y = _mm256_shuffle_epi8(y, broadcast(&INVERSE_SHIFT_ROWS));
-            let zero = _mm_setzero_si128();
-            let low = _mm_aesenclast_si128(_mm256_castsi256_si128(y), zero);
-            let high = _mm_aesenclast_si128(_mm256_extracti128_si256::<1>(y), zero);
-            nibble_affine(_mm256_set_m128i(high, low), &AESNI_POST)
+            Self::around(x, |y| {
+                let zero = _mm_setzero_si128();
+                let low = _mm_aesenclast_si128(_mm256_castsi256_si128(y), zero);
+                let high = _mm_aesenclast_si128(_mm256_extracti128_si256::<1>(y), zero);
+                _mm256_set_m128i(high, low)
+            })
         }
+    }
+}
+
+impl Sbox<__m128i> for AesNiSbox {
+    #[inline(always)]
+    unsafe fn sbox(x: __m128i) -> __m128i {
+        // SAFETY: the caller guarantees SSSE3 and AES-NI.
+        unsafe { Self::around(x, |y| _mm_aesenclast_si128(y, _mm_setzero_si128())) }
     }
 }
 
@@ -308,30 +514,18 @@ impl Sbox for AesNiSbox {
 /// `pshufb` table lookup (the table lives in a register: constant time).
 ///
 /// # Safety
-/// The CPU has AVX2.
+/// The CPU has `V`'s extension.
 #[inline(always)]
-unsafe fn nibble_affine(x: __m256i, tables: &([u8; 16], [u8; 16])) -> __m256i {
-    // SAFETY: the caller guarantees AVX2.
+unsafe fn nibble_affine<V: Lanes>(x: V, tables: &([u8; 16], [u8; 16])) -> V {
+    // SAFETY: the caller guarantees the extension.
     unsafe {
-        let mask = _mm256_set1_epi8(0x0f);
-        let low = _mm256_and_si256(x, mask);
-        let high = _mm256_and_si256(_mm256_srli_epi16::<4>(x), mask);
-        _mm256_xor_si256(
-            _mm256_shuffle_epi8(broadcast(&tables.0), low),
-            _mm256_shuffle_epi8(broadcast(&tables.1), high),
-        )
+        let mask = V::table(&[0x0f; 16]);
+        let low = x.and(mask);
+        let high = x.high_nibbles().and(mask);
+        V::table(&tables.0)
+            .shuffle(low)
+            .xor(V::table(&tables.1).shuffle(high))
     }
-}
-
-/// Sixteen bytes in both 128-bit lanes.
-///
-/// # Safety
-/// The CPU has AVX2.
-#[inline(always)]
-unsafe fn broadcast(bytes: &[u8; 16]) -> __m256i {
-    // SAFETY: AVX2 per the caller; the load reads exactly the 16 bytes of
-    // `bytes` and has no alignment requirement.
-    unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(bytes.as_ptr().cast::<__m128i>())) }
 }
 
 /// T = L∘τ on each 32-bit lane, with
@@ -340,100 +534,90 @@ unsafe fn broadcast(bytes: &[u8; 16]) -> __m256i {
 /// the whole-byte rotations being `pshufb`s.
 ///
 /// # Safety
-/// The CPU has AVX2 and `S`'s extension.
+/// The CPU has `V`'s and `S`'s extensions.
 #[inline(always)]
-unsafe fn t<S: Sbox>(x: __m256i) -> __m256i {
+unsafe fn t<V: Lanes, S: Sbox<V>>(x: V) -> V {
     // SAFETY: the caller guarantees the features.
     unsafe {
         let b = S::sbox(x);
-        let by8 = _mm256_shuffle_epi8(b, broadcast(&ROTATE_8));
-        let by16 = _mm256_shuffle_epi8(b, broadcast(&ROTATE_16));
-        let by24 = _mm256_shuffle_epi8(b, broadcast(&ROTATE_24));
-        let m = _mm256_xor_si256(_mm256_xor_si256(b, by8), by16);
-        let m = _mm256_or_si256(_mm256_slli_epi32::<2>(m), _mm256_srli_epi32::<30>(m));
-        _mm256_xor_si256(_mm256_xor_si256(b, by24), m)
+        let by8 = b.shuffle(V::table(&ROTATE_8));
+        let by16 = b.shuffle(V::table(&ROTATE_16));
+        let by24 = b.shuffle(V::table(&ROTATE_24));
+        let m = b.xor(by8).xor(by16).rotate_left_2();
+        b.xor(by24).xor(m)
     }
 }
 
 /// One round on a group: `x0 ⊕ T(x1 ⊕ x2 ⊕ x3 ⊕ rk)`.
 ///
 /// # Safety
-/// The CPU has AVX2 and `S`'s extension.
+/// The CPU has `V`'s and `S`'s extensions.
 #[inline(always)]
-unsafe fn round<S: Sbox>(
-    x0: __m256i,
-    x1: __m256i,
-    x2: __m256i,
-    x3: __m256i,
-    rk: __m256i,
-) -> __m256i {
+unsafe fn round<V: Lanes, S: Sbox<V>>(x0: V, x1: V, x2: V, x3: V, rk: V) -> V {
     // SAFETY: the caller guarantees the features.
-    unsafe {
-        let input = _mm256_xor_si256(_mm256_xor_si256(x1, x2), _mm256_xor_si256(x3, rk));
-        _mm256_xor_si256(x0, t::<S>(input))
-    }
+    unsafe { x0.xor(t::<V, S>(x1.xor(x2).xor(x3.xor(rk)))) }
 }
 
 /// 4×4 transpose of 32-bit words within each 128-bit lane (its own inverse):
 /// four registers of whole blocks become four registers of word j.
 ///
 /// # Safety
-/// The CPU has AVX2.
+/// The CPU has `V`'s extension.
 #[inline(always)]
-unsafe fn transpose(x: [__m256i; 4]) -> [__m256i; 4] {
-    // SAFETY: the caller guarantees AVX2.
+unsafe fn transpose<V: Lanes>(x: [V; 4]) -> [V; 4] {
+    // SAFETY: the caller guarantees the extension.
     unsafe {
-        let t0 = _mm256_unpacklo_epi32(x[0], x[1]);
-        let t1 = _mm256_unpacklo_epi32(x[2], x[3]);
-        let t2 = _mm256_unpackhi_epi32(x[0], x[1]);
-        let t3 = _mm256_unpackhi_epi32(x[2], x[3]);
+        let t0 = x[0].unpack_lo32(x[1]);
+        let t1 = x[2].unpack_lo32(x[3]);
+        let t2 = x[0].unpack_hi32(x[1]);
+        let t3 = x[2].unpack_hi32(x[3]);
         [
-            _mm256_unpacklo_epi64(t0, t1),
-            _mm256_unpackhi_epi64(t0, t1),
-            _mm256_unpacklo_epi64(t2, t3),
-            _mm256_unpackhi_epi64(t2, t3),
+            t0.unpack_lo64(t1),
+            t0.unpack_hi64(t1),
+            t2.unpack_lo64(t3),
+            t2.unpack_hi64(t3),
         ]
     }
 }
 
-/// Encrypts sixteen blocks in AVX2 registers: load and transpose, 32 rounds
-/// on both groups of eight interleaved, reverse the words (SM4's final R),
-/// transpose back.
+/// Encrypts two groups of `4 · V::BLOCKS` blocks (sixteen in YMM, eight in
+/// XMM): load and transpose, 32 rounds on both groups interleaved, reverse
+/// the words (SM4's final R), transpose back.
 ///
 /// # Safety
-/// The CPU has AVX2 and `S`'s extension.
+/// The CPU has `V`'s and `S`'s extensions, and `pair` is exactly
+/// `8 · V::BLOCKS` blocks long.
 #[inline(always)]
-unsafe fn encrypt16_avx2<S: Sbox>(round_keys: &[u32; 32], blocks: &mut Blocks16) {
-    // SAFETY: the caller guarantees the features. `blocks` is 256 exclusively
-    // borrowed bytes; the unaligned loads and stores touch bytes
-    // 32·i .. 32·i + 32 for i < 8 (register i holds blocks 2i and 2i + 1).
+unsafe fn encrypt_pair<V: Lanes, S: Sbox<V>>(round_keys: &[u32; 32], pair: &mut [[u8; 16]]) {
+    debug_assert_eq!(pair.len(), 8 * V::BLOCKS);
+    // SAFETY: the caller guarantees the features and the length. Register i
+    // is loaded from and stored to blocks i·B .. (i + 1)·B (B = V::BLOCKS)
+    // for i < 8: inside the exclusively borrowed `pair`.
     unsafe {
-        let base = blocks.as_mut_ptr().cast::<__m256i>();
-        let swap = broadcast(&BYTE_SWAP);
-        let mut loaded = [_mm256_set1_epi32(0); 8];
-        for (i, register) in loaded.iter_mut().enumerate() {
-            *register = _mm256_shuffle_epi8(_mm256_loadu_si256(base.add(i)), swap);
-        }
+        let base = pair.as_mut_ptr();
+        let swap = V::table(&BYTE_SWAP);
+        let loaded: [V; 8] =
+            std::array::from_fn(|i| V::load(base.add(i * V::BLOCKS)).shuffle(swap));
         let mut a = transpose([loaded[0], loaded[1], loaded[2], loaded[3]]);
         let mut b = transpose([loaded[4], loaded[5], loaded[6], loaded[7]]);
         for keys in round_keys.chunks_exact(4) {
-            let k0 = _mm256_set1_epi32(keys[0] as i32);
-            a[0] = round::<S>(a[0], a[1], a[2], a[3], k0);
-            b[0] = round::<S>(b[0], b[1], b[2], b[3], k0);
-            let k1 = _mm256_set1_epi32(keys[1] as i32);
-            a[1] = round::<S>(a[1], a[2], a[3], a[0], k1);
-            b[1] = round::<S>(b[1], b[2], b[3], b[0], k1);
-            let k2 = _mm256_set1_epi32(keys[2] as i32);
-            a[2] = round::<S>(a[2], a[3], a[0], a[1], k2);
-            b[2] = round::<S>(b[2], b[3], b[0], b[1], k2);
-            let k3 = _mm256_set1_epi32(keys[3] as i32);
-            a[3] = round::<S>(a[3], a[0], a[1], a[2], k3);
-            b[3] = round::<S>(b[3], b[0], b[1], b[2], k3);
+            let k0 = V::splat32(keys[0]);
+            a[0] = round::<V, S>(a[0], a[1], a[2], a[3], k0);
+            b[0] = round::<V, S>(b[0], b[1], b[2], b[3], k0);
+            let k1 = V::splat32(keys[1]);
+            a[1] = round::<V, S>(a[1], a[2], a[3], a[0], k1);
+            b[1] = round::<V, S>(b[1], b[2], b[3], b[0], k1);
+            let k2 = V::splat32(keys[2]);
+            a[2] = round::<V, S>(a[2], a[3], a[0], a[1], k2);
+            b[2] = round::<V, S>(b[2], b[3], b[0], b[1], k2);
+            let k3 = V::splat32(keys[3]);
+            a[3] = round::<V, S>(a[3], a[0], a[1], a[2], k3);
+            b[3] = round::<V, S>(b[3], b[0], b[1], b[2], k3);
         }
         let [a0, a1, a2, a3] = transpose([a[3], a[2], a[1], a[0]]);
         let [b0, b1, b2, b3] = transpose([b[3], b[2], b[1], b[0]]);
         for (i, register) in [a0, a1, a2, a3, b0, b1, b2, b3].into_iter().enumerate() {
-            _mm256_storeu_si256(base.add(i), _mm256_shuffle_epi8(register, swap));
+            register.shuffle(swap).store(base.add(i * V::BLOCKS));
         }
     }
 }

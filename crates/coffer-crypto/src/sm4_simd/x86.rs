@@ -224,7 +224,7 @@ fn encrypt_avx2_gfni(round_keys: &[u32; 32], blocks: &mut Blocks) {
     for pair in blocks.as_chunks_mut::<16>().0 {
         // SAFETY: this function is compiled for (and only called with) AVX2
         // and GFNI; `pair` is 2 · 4 · 2 blocks, as `__m256i` needs.
-        unsafe { encrypt_pair::<__m256i, GfniSbox>(round_keys, pair) }
+        unsafe { encrypt_pair::<__m256i, GfniSbox, 16>(round_keys, pair) }
     }
 }
 
@@ -233,7 +233,7 @@ fn encrypt_avx2_aes_ni(round_keys: &[u32; 32], blocks: &mut Blocks) {
     for pair in blocks.as_chunks_mut::<16>().0 {
         // SAFETY: this function is compiled for (and only called with) AVX2
         // and AES-NI; `pair` is 2 · 4 · 2 blocks, as `__m256i` needs.
-        unsafe { encrypt_pair::<__m256i, AesNiSbox>(round_keys, pair) }
+        unsafe { encrypt_pair::<__m256i, AesNiSbox, 16>(round_keys, pair) }
     }
 }
 
@@ -242,7 +242,7 @@ fn encrypt_ssse3_aes_ni(round_keys: &[u32; 32], blocks: &mut Blocks) {
     for pair in blocks.as_chunks_mut::<8>().0 {
         // SAFETY: this function is compiled for (and only called with) SSSE3
         // and AES-NI; `pair` is 2 · 4 · 1 blocks, as `__m128i` needs.
-        unsafe { encrypt_pair::<__m128i, AesNiSbox>(round_keys, pair) }
+        unsafe { encrypt_pair::<__m128i, AesNiSbox, 8>(round_keys, pair) }
     }
 }
 
@@ -585,12 +585,15 @@ unsafe fn transpose<V: Lanes>(x: [V; 4]) -> [V; 4] {
 /// the words (SM4's final R), transpose back.
 ///
 /// # Safety
-/// The CPU has `V`'s and `S`'s extensions, and `pair` is exactly
-/// `8 · V::BLOCKS` blocks long.
+/// The CPU has `V`'s and `S`'s extensions. (`N = 8 · V::BLOCKS` is checked
+/// when the function is instantiated.)
 #[inline(always)]
-unsafe fn encrypt_pair<V: Lanes, S: Sbox<V>>(round_keys: &[u32; 32], pair: &mut [[u8; 16]]) {
-    debug_assert_eq!(pair.len(), 8 * V::BLOCKS);
-    // SAFETY: the caller guarantees the features and the length. Register i
+unsafe fn encrypt_pair<V: Lanes, S: Sbox<V>, const N: usize>(
+    round_keys: &[u32; 32],
+    pair: &mut [[u8; 16]; N],
+) {
+    const { assert!(N == 8 * V::BLOCKS, "a pair is two groups of four registers") };
+    // SAFETY: the caller guarantees the features; the length is checked above. Register i
     // is loaded from and stored to blocks i·B .. (i + 1)·B (B = V::BLOCKS)
     // for i < 8: inside the exclusively borrowed `pair`.
     unsafe {

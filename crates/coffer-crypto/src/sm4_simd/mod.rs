@@ -1,8 +1,8 @@
 //! SM4 (GB/T 32907) as a RustCrypto block cipher whose implementation is
 //! chosen from the CPU once per key: GFNI (AVX-512, else AVX2), else AES-NI
-//! (AVX2, else SSSE3), else the portable `sm4` crate; and [`Sm4Gcm`], SM4-GCM composed on it
-//! with an aggregated CLMUL GHASH (`gcm.rs`, `ghash_x86.rs`), same bytes as
-//! `aes_gcm::AesGcm<sm4::Sm4, U12>`, which remains its fallback.
+//! (AVX2, else SSSE3), else the portable `sm4` crate; and [`Sm4Gcm`], SM4-GCM
+//! composed on it with an aggregated CLMUL GHASH (`gcm.rs`, `ghash_x86.rs`),
+//! same bytes as `aes_gcm::AesGcm<sm4::Sm4, U12>`, which remains its fallback.
 //!
 //! The SIMD backends encrypt 32 blocks per step (CTR hands them over 32
 //! counters at a time) and compute the S-box by the affine isomorphism

@@ -9,8 +9,11 @@
 //!
 //! # The contract
 //! - **Durability.** `finish` returns only once the whole blob is durable (files: the file
-//!   fsynced, renamed into place, the directory fsynced; embedded blobs of at most 64 KiB: their
-//!   row committed to the database; S3: the upload acknowledged).
+//!   fsynced, renamed into place, the directory fsynced; S3: the upload acknowledged). One
+//!   exception, in the embedded pair: a blob of at most 64 KiB is held in memory and written
+//!   to the database by the transaction that first references it, so it is durable when the
+//!   record naming it is (an unreferenced blob there would not survive a reopen anyway: open
+//!   deletes it).
 //! - **All or nothing.** Before `finish` returns, the blob is not visible to `read`, `len` or
 //!   `list_older_than`; a writer dropped unfinished (or whose `finish` failed) leaves nothing
 //!   behind that a reader could see, and its storage is reclaimed (files: at once on drop, or

@@ -28,7 +28,8 @@
 //!    [`MetadataStore::needs_pending_rows`] says so: the embedded pair skips this step (its
 //!    open deletes every unreferenced blob, so a row would cost a redb commit per write for
 //!    nothing).
-//! 3. `writer.write(bytes)…`, then `writer.finish().await?` — the blob is durable.
+//! 3. `writer.write(bytes)…`, then `writer.finish().await?` — the blob is durable (an
+//!    embedded blob of at most 64 KiB: with step 4, whose transaction writes it).
 //! 4. `meta.put_object(…)` / `put_part(…)` / `replace_body(…)` — one transaction writes the
 //!    record, takes the blob reference and deletes the pending row. From here on the write is
 //!    acknowledged.

@@ -174,8 +174,8 @@ impl Read for FileOffset<'_> {
     }
 }
 
-/// Blobs up to this many bytes are kept in the database (`blob_bodies`), finished by a
-/// group commit shared with concurrent writers; larger ones spill to a file. 64 KiB holds a
+/// Blobs up to this many bytes are kept in the database (`blob_bodies`), written by the
+/// (group) commit of the record that references them; larger ones spill to a file. 64 KiB holds a
 /// sealed 64 KiB chunk's worth of small objects while bounding what a writer buffers.
 pub(crate) const INLINE_BLOB_MAX: usize = 64 * 1024;
 
@@ -258,9 +258,10 @@ impl BlobWriter for FileBlobWriter {
         Box::pin(async move {
             match self.state.take().ok_or_else(unusable)? {
                 Staged::Buffered { pieces, len } => {
-                    let (store, id) = (self.store.upgrade()?, self.id.clone());
-                    let body = joined(pieces, len);
-                    blocking(move || store.finish_inline_blob(id, body)).await?;
+                    // Held in memory (no I/O, so no blocking thread): the commit that
+                    // references the blob writes it.
+                    let store = self.store.upgrade()?;
+                    store.hold_inline_blob(self.id.clone(), joined(pieces, len))?;
                     Ok(self.id)
                 }
                 Staged::File(blob) => blocking(move || blob.finish()).await,

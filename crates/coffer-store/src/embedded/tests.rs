@@ -191,10 +191,25 @@ async fn small_blobs_are_inline_and_read_like_files() {
     assert_eq!(blobs.store().blob_count(), 0);
 }
 
-/// An inline blob no record names is collected at open; one a record names survives, and
-/// the commit that frees it deletes it.
+fn object_of(blob: &crate::BlobId, size: u64) -> crate::ObjectRecord {
+    crate::ObjectRecord {
+        size,
+        etag: "e".into(),
+        extents: vec![crate::Extent {
+            blob: blob.clone(),
+            size,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// A small blob is held in memory when finished and written to the database by the commit
+/// that references it, nothing before: one commit per small PUT. One no record names is
+/// gone after a reopen; one a record names survives, and the commit that frees it deletes
+/// it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inline_blobs_are_collected_and_freed_like_files() {
+async fn inline_blobs_are_written_by_their_commit_and_freed_like_files() {
     let dir = TempDir::new().unwrap();
     let (kept, orphan) = {
         let (meta, blobs) = open_embedded(dir.path()).unwrap();
@@ -207,29 +222,23 @@ async fn inline_blobs_are_collected_and_freed_like_files() {
         .unwrap();
         let kept = blob_of(&blobs, &[b"kept"]).await;
         let orphan = blob_of(&blobs, &[b"orphan"]).await;
-        let record = crate::ObjectRecord {
-            size: 4,
-            etag: "e".into(),
-            extents: vec![crate::Extent {
-                blob: kept.clone(),
-                size: 4,
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        meta.put_object("b", "k", record, crate::Condition::Always)
+        let store = blobs.store();
+        for id in [&kept, &orphan] {
+            assert!(!store.is_inline_blob(id).unwrap(), "not written at finish");
+        }
+        assert_eq!(read_all(&blobs, &orphan, 0..6).await, b"orphan");
+        meta.put_object("b", "k", object_of(&kept, 4), crate::Condition::Always)
             .await
             .unwrap();
-        // The orphan's pending row is how the next open finds it; the commit that
-        // referenced `kept` cleared its row.
-        let pending: Vec<_> = blobs
-            .store()
-            .pending_blobs_older_than(i64::MAX)
-            .unwrap()
-            .into_iter()
-            .map(|row| row.blob)
-            .collect();
-        assert_eq!(pending, vec![orphan.to_string()]);
+        assert!(
+            store.is_inline_blob(&kept).unwrap(),
+            "written with its record"
+        );
+        assert!(!store.is_inline_blob(&orphan).unwrap());
+        assert!(
+            store.pending_blobs_older_than(i64::MAX).unwrap().is_empty(),
+            "no pending rows: a body reaches the database only with its reference"
+        );
         (kept, orphan)
     };
     let (meta, blobs) = open_embedded(dir.path()).unwrap();
@@ -253,6 +262,66 @@ async fn inline_blobs_are_collected_and_freed_like_files() {
         blobs.len(&kept).await,
         Err(StoreError::NoSuchBlob)
     ));
+    assert!(!blobs.store().is_inline_blob(&kept).unwrap());
+}
+
+/// A commit that fails leaves the small blobs it would have written where they were: the
+/// caller can retry with them (the retry writes them) or discard them (then they are gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_gives_back_the_small_blobs_it_held() {
+    let dir = TempDir::new().unwrap();
+    let (meta, blobs) = open_embedded(dir.path()).unwrap();
+    meta.create_bucket(crate::BucketRecord {
+        name: "b".into(),
+        owner: "o".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let first = blob_of(&blobs, &[b"first"]).await;
+    let never = crate::Condition::IfEtag("no-such-etag".into());
+    let refused = meta.put_object("b", "k", object_of(&first, 5), never).await;
+    assert!(matches!(refused, Err(StoreError::NoSuchKey)), "{refused:?}");
+    assert_eq!(read_all(&blobs, &first, 0..5).await, b"first");
+    meta.put_object("b", "k", object_of(&first, 5), crate::Condition::Always)
+        .await
+        .unwrap();
+    assert!(blobs.store().is_inline_blob(&first).unwrap());
+
+    // Two records cannot take one blob: the second commit fails and holds nothing.
+    let again = meta
+        .put_object("b", "k2", object_of(&first, 5), crate::Condition::Always)
+        .await;
+    assert!(matches!(again, Err(StoreError::BlobInUse)), "{again:?}");
+
+    let second = blob_of(&blobs, &[b"second"]).await;
+    let refused = meta
+        .put_part(
+            "b",
+            "k",
+            "no-such-upload",
+            crate::PartRecord {
+                part_number: 1,
+                etag: "e".into(),
+                size: 6,
+                last_modified_ms: 0,
+                blob: second.clone(),
+                checksum: None,
+                envelope: None,
+                crc64: None,
+            },
+        )
+        .await;
+    assert!(refused.is_err(), "no such upload");
+    blobs.delete(&second).await.unwrap();
+    assert!(matches!(
+        blobs.len(&second).await,
+        Err(StoreError::NoSuchBlob)
+    ));
+    let put = meta
+        .put_object("b", "k3", object_of(&second, 6), crate::Condition::Always)
+        .await;
+    assert!(matches!(put, Err(StoreError::NoSuchBlob)), "{put:?}");
 }
 
 /// Schema version 2 added `blob_bodies`: a version-1 dir is upgraded in place, a newer one

@@ -1,15 +1,20 @@
 //! Blobs: staging new ones, opening committed ones, discarding uncommitted ones.
 //!
-//! A blob is a file `blobs/<2 hex>/<id>`, or, when small, a row of `blob_bodies` (inline):
-//! a small PUT then costs a row in a group commit shared with its neighbours instead of a
-//! file create, two fsyncs and a rename of its own. The bytes are the same sealed bytes
-//! either way; readers go through [`BlobBody`] and never see the difference.
+//! A blob is a file `blobs/<2 hex>/<id>`, or, when small, a row of `blob_bodies` (inline).
+//! A small blob is held in memory when its writer finishes and written by the transaction
+//! that first references it ([`Store::take_fresh_blob`]): a small PUT then costs one row in
+//! the group commit of its record, shared with its neighbours, instead of a file create, two
+//! fsyncs and a rename of its own. Until that commit it is as durable as an unreferenced blob
+//! ever is here: the next [`Store::open`] would delete it anyway. The bytes are the same
+//! sealed bytes either way; readers go through [`BlobBody`] and never see the difference.
 
+use std::collections::HashMap;
 use std::fs;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
 use super::{BLOB_BODIES, BLOB_REFS, BlobRefs, PENDING_BLOBS, Store};
 use crate::blob::{NewBlob, blob_path};
@@ -47,28 +52,33 @@ impl Store {
         NewBlob::create_named(id, &self.inner.tmp_dir, &self.inner.blobs_dir)
     }
 
-    /// Finishes the small blob `id` as a row of `blob_bodies`, in a group commit: durable,
-    /// not referenced yet. A pending row beside it, which the commit that references the blob
-    /// clears, is how the next `Store::open` finds it should no record name it (without
-    /// reading every inline body).
-    pub(crate) fn finish_inline_blob(&self, id: BlobId, body: Bytes) -> Result<(), StoreError> {
+    /// Finishes the small blob `id`: held in memory until the transaction that first
+    /// references it writes it to `blob_bodies` ([`Store::take_fresh_blob`]), or until
+    /// [`Store::discard_blob`]. `BlobInUse` if a blob is held under `id` already.
+    pub(crate) fn hold_inline_blob(&self, id: BlobId, body: Bytes) -> Result<(), StoreError> {
         if !is_valid_blob_id(&id) {
             return Err(StoreError::InvalidArgument("not a blob id".into()));
         }
-        let written_ms = epoch_ms(SystemTime::now());
-        self.write_grouped(move |txn, _| {
-            let mut bodies = txn.open_table(BLOB_BODIES)?;
-            if bodies.get(id.as_str())?.is_some() {
-                return Err(StoreError::BlobInUse);
-            }
-            bodies.insert(id.as_str(), (written_ms, &body[..]))?;
-            // A row the writer added when it named the blob keeps its earlier time.
-            let mut pending = txn.open_table(PENDING_BLOBS)?;
-            if pending.get(id.as_str())?.is_none() {
-                pending.insert(id.as_str(), written_ms)?;
-            }
-            Ok(())
-        })
+        self.inner.held.hold(id, epoch_ms(SystemTime::now()), body)
+    }
+
+    /// Runs `commit` (a transaction referencing `blobs`) with the bodies held for them, taken
+    /// out of memory for the time it runs; they go back if it fails, so that the caller can
+    /// retry or discard them.
+    pub(super) fn with_held_bodies<'b, R>(
+        &self,
+        blobs: impl IntoIterator<Item = &'b BlobId>,
+        commit: impl FnOnce(Held) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let held = self.inner.held.take(blobs);
+        if held.is_empty() {
+            return commit(held);
+        }
+        let result = commit(Arc::clone(&held));
+        if result.is_err() {
+            self.inner.held.restore(&held);
+        }
+        result
     }
 
     /// Whether `id` is a blob kept inline in the database (a small sealed
@@ -82,6 +92,9 @@ impl Store {
     pub(crate) fn open_blob(&self, id: &BlobId) -> Result<BlobBody, StoreError> {
         if !is_valid_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
+        }
+        if let Some(body) = self.inner.held.get(id) {
+            return Ok(BlobBody::Inline(body));
         }
         {
             let txn = self.inner.db.begin_read()?;
@@ -103,6 +116,9 @@ impl Store {
         if !is_valid_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
         }
+        if self.inner.held.remove(id) {
+            return Ok(());
+        }
         let inline = self.write(|txn, _| {
             if txn.open_table(BLOB_REFS)?.get(id.as_str())?.is_some() {
                 return Err(StoreError::BlobInUse);
@@ -120,23 +136,35 @@ impl Store {
         }
     }
 
-    /// Checks that `id` names a finished blob (inline or a file) no record references yet.
-    pub(super) fn check_fresh_blob(
+    /// Takes the reference of `id`, a finished blob no record references yet (`NoSuchBlob`,
+    /// `BlobInUse`), in `txn`: writes its body to `blob_bodies` if it is among `held`, and
+    /// clears its pending row.
+    pub(super) fn take_fresh_blob(
         &self,
         txn: &WriteTransaction,
-        refs: &BlobRefs<'_>,
+        refs: &mut BlobRefs<'_>,
+        pending: &mut Table<'_, &'static str, i64>,
+        held: &[HeldBody],
         id: &str,
     ) -> Result<(), StoreError> {
         if !is_valid_blob_id(id) {
             return Err(StoreError::NoSuchBlob);
         }
-        let inline = txn.open_table(BLOB_BODIES)?.get(id)?.is_some();
-        if !inline && !blob_path(&self.inner.blobs_dir, id).is_file() {
+        let mut bodies = txn.open_table(BLOB_BODIES)?;
+        if let Some(body) = held.iter().find(|body| body.id == id) {
+            if bodies
+                .insert(id, (body.written_ms, &body.bytes[..]))?
+                .is_some()
+            {
+                return Err(StoreError::BlobInUse);
+            }
+        } else if bodies.get(id)?.is_none() && !blob_path(&self.inner.blobs_dir, id).is_file() {
             return Err(StoreError::NoSuchBlob);
         }
-        if refs.get(id)?.is_some() {
+        if refs.insert(id, ())?.is_some() {
             return Err(StoreError::BlobInUse);
         }
+        pending.remove(id)?;
         Ok(())
     }
 
@@ -201,6 +229,7 @@ impl Store {
         let mut out = Vec::new();
         {
             let before_ms = epoch_ms(before);
+            out.extend(self.inner.held.older_than(&prefix, before_ms));
             let txn = self.inner.db.begin_read()?;
             let bodies = txn.open_table(BLOB_BODIES)?;
             for row in bodies.range(prefix.as_str()..)? {
@@ -234,5 +263,104 @@ impl Store {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// A small blob's body, finished and not yet committed.
+#[derive(Clone)]
+pub(super) struct HeldBody {
+    id: BlobId,
+    /// When its writer finished it (ms since the epoch): its `blob_bodies` time.
+    written_ms: i64,
+    bytes: Bytes,
+}
+
+/// The bodies one commit takes in (see [`Store::with_held_bodies`]).
+pub(super) type Held = Arc<[HeldBody]>;
+
+/// How long a body may wait for its commit. A write commits right after it finishes its
+/// blob; one that never does (its request cancelled in between) must not hold the memory for
+/// ever. An hour, like the sweeper's grace period for blobs its pending rows name.
+const HELD_AT_MOST: Duration = Duration::from_secs(3600);
+
+/// Small blobs' bodies finished and waiting for the transaction that references them.
+#[derive(Default)]
+pub(super) struct HeldBodies {
+    bodies: Mutex<HeldMap>,
+}
+
+#[derive(Default)]
+struct HeldMap {
+    by_id: HashMap<BlobId, (i64, Bytes)>,
+    /// When bodies held too long were last dropped (ms since the epoch).
+    pruned_ms: i64,
+}
+
+impl HeldBodies {
+    /// The map guards plain data that a panic cannot leave half-updated.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HeldMap> {
+        self.bodies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn hold(&self, id: BlobId, written_ms: i64, bytes: Bytes) -> Result<(), StoreError> {
+        let mut map = self.lock();
+        // At most once a minute: a scan of every held body.
+        if written_ms - map.pruned_ms > 60_000 {
+            map.pruned_ms = written_ms;
+            let oldest = written_ms - HELD_AT_MOST.as_millis() as i64;
+            let before = map.by_id.len();
+            map.by_id.retain(|_, (held_ms, _)| *held_ms >= oldest);
+            let dropped = before - map.by_id.len();
+            if dropped > 0 {
+                tracing::warn!(dropped, "dropped small blobs whose write never committed");
+            }
+        }
+        if map.by_id.contains_key(&id) {
+            return Err(StoreError::BlobInUse);
+        }
+        map.by_id.insert(id, (written_ms, bytes));
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Option<Bytes> {
+        self.lock().by_id.get(id).map(|(_, bytes)| bytes.clone())
+    }
+
+    fn remove(&self, id: &str) -> bool {
+        self.lock().by_id.remove(id).is_some()
+    }
+
+    fn take<'b>(&self, ids: impl IntoIterator<Item = &'b BlobId>) -> Held {
+        let mut map = self.lock();
+        if map.by_id.is_empty() {
+            return Arc::new([]);
+        }
+        ids.into_iter()
+            .filter_map(|id| {
+                let (written_ms, bytes) = map.by_id.remove(id)?;
+                Some(HeldBody {
+                    id: id.clone(),
+                    written_ms,
+                    bytes,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn restore(&self, held: &[HeldBody]) {
+        let mut map = self.lock();
+        for body in held {
+            map.by_id
+                .insert(body.id.clone(), (body.written_ms, body.bytes.clone()));
+        }
+    }
+
+    fn older_than(&self, prefix: &str, before_ms: i64) -> Vec<BlobId> {
+        self.lock()
+            .by_id
+            .iter()
+            .filter(|(id, (written_ms, _))| id.starts_with(prefix) && *written_ms < before_ms)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }

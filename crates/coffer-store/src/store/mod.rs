@@ -1,11 +1,11 @@
 //! The store: redb metadata (`meta.redb`) plus blob files, and the crash-safety rules that tie
 //! them together.
 //!
-//! Rules: a blob is durable (a file fsynced, renamed, directory fsynced; or a small body
-//! committed to `blob_bodies`) before any transaction references it; a blob file is deleted
-//! only after the transaction that stopped referencing it has committed (an inline body, by
-//! that transaction itself); at open, everything in `tmp/` and every blob not in `blob_refs`
-//! is deleted.
+//! Rules: a blob is durable before any transaction references it (a file fsynced, renamed,
+//! directory fsynced), or by that transaction (a small body it writes to `blob_bodies`); a
+//! blob file is deleted only after the transaction that stopped referencing it has committed
+//! (an inline body, by that transaction itself); at open, everything in `tmp/` and every blob
+//! not in `blob_refs` is deleted.
 
 mod blobs;
 mod buckets;
@@ -76,6 +76,8 @@ struct Inner {
     leases: LocalLeases,
     /// Writers waiting to share a transaction (`commit.rs`).
     committer: commit::Committer,
+    /// Small blobs finished and waiting for the transaction that references them (`blobs.rs`).
+    held: blobs::HeldBodies,
 }
 
 type BlobRefs<'t> = Table<'t, &'static str, ()>;
@@ -161,6 +163,7 @@ impl Store {
                 blobs_dir,
                 leases: LocalLeases::default(),
                 committer: commit::Committer::default(),
+                held: blobs::HeldBodies::default(),
             }),
         };
         store.collect_orphans()?;
@@ -203,8 +206,9 @@ impl Store {
                 }
             }
         }
-        // An inline body no record references still has the pending row written with it
-        // (`finish_inline_blob`): only those are looked up, not every inline body.
+        // Inline bodies are written with their first reference now; an earlier build wrote
+        // them alone, with a pending row beside each: only those rows are looked up, not
+        // every inline body.
         let bodies = txn.open_table(BLOB_BODIES)?;
         let pending = txn.open_table(PENDING_BLOBS)?;
         let mut orphan_bodies = Vec::new();

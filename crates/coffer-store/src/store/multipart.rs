@@ -67,34 +67,36 @@ impl Store {
         part: PartRecord,
     ) -> Result<(), StoreError> {
         let value = encode(&part)?;
-        let (store, bucket, key, upload_id) = (
-            self.clone(),
-            bucket.to_owned(),
-            key.to_owned(),
-            upload_id.to_owned(),
-        );
-        self.write_grouped(move |txn, freed| {
-            let (bucket, key, upload_id) = (bucket.as_str(), key.as_str(), upload_id.as_str());
-            get_upload(&txn.open_table(UPLOADS)?, bucket, key, upload_id)?;
-            let mut parts = txn.open_table(PARTS)?;
-            let mut refs = txn.open_table(BLOB_REFS)?;
-            store.check_fresh_blob(txn, &refs, &part.blob)?;
-            refs.insert(part.blob.as_str(), ())?;
-            txn.open_table(PENDING_BLOBS)?.remove(part.blob.as_str())?;
-            let old = parts
-                .insert(
-                    part_key(upload_id, part.part_number).as_slice(),
-                    value.as_slice(),
-                )?
-                .map(|v| decode::<PartRecord>(v.value()))
-                .transpose()?;
-            if let Some(old) = old
-                && old.blob != part.blob
-            {
-                refs.remove(old.blob.as_str())?;
-                freed.push(old.blob);
-            }
-            Ok(())
+        let blob = part.blob.clone();
+        self.with_held_bodies([&blob], |held| {
+            let (store, bucket, key, upload_id) = (
+                self.clone(),
+                bucket.to_owned(),
+                key.to_owned(),
+                upload_id.to_owned(),
+            );
+            self.write_grouped(move |txn, freed| {
+                let (bucket, key, upload_id) = (bucket.as_str(), key.as_str(), upload_id.as_str());
+                get_upload(&txn.open_table(UPLOADS)?, bucket, key, upload_id)?;
+                let mut parts = txn.open_table(PARTS)?;
+                let mut refs = txn.open_table(BLOB_REFS)?;
+                let mut pending = txn.open_table(PENDING_BLOBS)?;
+                store.take_fresh_blob(txn, &mut refs, &mut pending, &held, &part.blob)?;
+                let old = parts
+                    .insert(
+                        part_key(upload_id, part.part_number).as_slice(),
+                        value.as_slice(),
+                    )?
+                    .map(|v| decode::<PartRecord>(v.value()))
+                    .transpose()?;
+                if let Some(old) = old
+                    && old.blob != part.blob
+                {
+                    refs.remove(old.blob.as_str())?;
+                    freed.push(old.blob);
+                }
+                Ok(())
+            })
         })
     }
 

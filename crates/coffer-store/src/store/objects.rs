@@ -28,8 +28,8 @@ pub struct Deleter<'a> {
 impl Store {
     // ---- Objects ----
 
-    /// Inserts or replaces an object. Its extents must name blobs finished by
-    /// `NewBlob::finish` and not referenced by anything else (`NoSuchBlob`, `BlobInUse`).
+    /// Inserts or replaces an object. Its extents must name finished blobs not referenced by
+    /// anything else (`NoSuchBlob`, `BlobInUse`).
     pub fn put_object(
         &self,
         bucket: &str,
@@ -51,33 +51,31 @@ impl Store {
     ) -> Result<Written, StoreError> {
         check_key(key)?;
         let blobs: Vec<BlobId> = record.extents.iter().map(|e| e.blob.clone()).collect();
-        let (store, bucket, key, condition) = (
-            self.clone(),
-            bucket.to_owned(),
-            key.to_owned(),
-            condition.clone(),
-        );
-        // Grouped: concurrent PUTs share one commit. The job may run again (see `commit.rs`),
-        // so it installs a copy of the record.
-        self.write_grouped(move |txn, freed| {
-            let (bucket, key) = (bucket.as_str(), key.as_str());
-            let versioning = bucket_versioning(txn, bucket)?;
-            check_condition(&txn.open_table(OBJECTS)?, bucket, key, &condition)?;
-            let mut versions = KeyVersions::open(txn, bucket, key)?;
-            let mut new_blobs = BTreeSet::new();
-            for blob in &blobs {
-                if !new_blobs.insert(blob.as_str()) {
-                    return Err(StoreError::BlobInUse);
+        self.with_held_bodies(&blobs, |held| {
+            let (store, bucket, key, condition) = (
+                self.clone(),
+                bucket.to_owned(),
+                key.to_owned(),
+                condition.clone(),
+            );
+            // Grouped: concurrent PUTs share one commit. The job may run again (see
+            // `commit.rs`), so it installs a copy of the record.
+            self.write_grouped(move |txn, freed| {
+                let (bucket, key) = (bucket.as_str(), key.as_str());
+                let versioning = bucket_versioning(txn, bucket)?;
+                check_condition(&txn.open_table(OBJECTS)?, bucket, key, &condition)?;
+                let mut versions = KeyVersions::open(txn, bucket, key)?;
+                let mut pending = txn.open_table(PENDING_BLOBS)?;
+                let mut new_blobs = BTreeSet::new();
+                for blob in record.extents.iter().map(|extent| extent.blob.as_str()) {
+                    if !new_blobs.insert(blob) {
+                        return Err(StoreError::BlobInUse);
+                    }
+                    store.take_fresh_blob(txn, &mut versions.refs, &mut pending, &held, blob)?;
                 }
-                store.check_fresh_blob(txn, &versions.refs, blob)?;
-            }
-            let mut pending = txn.open_table(PENDING_BLOBS)?;
-            for blob in &new_blobs {
-                versions.refs.insert(*blob, ())?;
-                pending.remove(*blob)?;
-            }
-            let version_id = versions.install(versioning, record.clone(), &new_blobs, freed)?;
-            Ok(Written { version_id })
+                let version_id = versions.install(versioning, record.clone(), &new_blobs, freed)?;
+                Ok(Written { version_id })
+            })
         })
     }
 

@@ -583,35 +583,45 @@ impl Store {
         expected: &StoredBody,
         new: StoredBody,
     ) -> Result<bool, StoreError> {
-        self.write(|txn, freed| {
-            require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
-            let mut versions = KeyVersions::open(txn, bucket, key)?;
-            let Some((place, Version::Object(record), _)) = versions.find(which)? else {
-                return Ok(false);
-            };
-            if record.extents != expected.extents || record.envelope != expected.envelope {
-                return Ok(false);
-            }
-            let mut new_blobs = BTreeSet::new();
-            for extent in &new.extents {
-                if !new_blobs.insert(extent.blob.as_str()) {
-                    return Err(StoreError::BlobInUse);
+        let blobs: Vec<BlobId> = new.extents.iter().map(|e| e.blob.clone()).collect();
+        self.with_held_bodies(&blobs, |held| {
+            let swapped = self.write(|txn, freed| {
+                require_bucket(&txn.open_table(BUCKETS)?, bucket)?;
+                let mut versions = KeyVersions::open(txn, bucket, key)?;
+                let Some((place, Version::Object(record), _)) = versions.find(which)? else {
+                    return Ok(false);
+                };
+                if record.extents != expected.extents || record.envelope != expected.envelope {
+                    return Ok(false);
                 }
-                self.check_fresh_blob(txn, &versions.refs, &extent.blob)?;
+                let mut pending = txn.open_table(PENDING_BLOBS)?;
+                let mut new_blobs = BTreeSet::new();
+                for extent in &new.extents {
+                    if !new_blobs.insert(extent.blob.as_str()) {
+                        return Err(StoreError::BlobInUse);
+                    }
+                    self.take_fresh_blob(
+                        txn,
+                        &mut versions.refs,
+                        &mut pending,
+                        &held,
+                        &extent.blob,
+                    )?;
+                }
+                free_extents(&mut versions.refs, &record, &BTreeSet::new(), freed)?;
+                let record = ObjectRecord {
+                    extents: new.extents,
+                    envelope: new.envelope,
+                    ..record
+                };
+                versions.rewrite(place, record)?;
+                Ok(true)
+            })?;
+            if !swapped {
+                // Nothing took them: they wait for the caller's retry or discard.
+                self.inner.held.restore(&held);
             }
-            free_extents(&mut versions.refs, &record, &BTreeSet::new(), freed)?;
-            let mut pending = txn.open_table(PENDING_BLOBS)?;
-            for blob in &new_blobs {
-                versions.refs.insert(*blob, ())?;
-                pending.remove(*blob)?;
-            }
-            let record = ObjectRecord {
-                extents: new.extents,
-                envelope: new.envelope,
-                ..record
-            };
-            versions.rewrite(place, record)?;
-            Ok(true)
+            Ok(swapped)
         })
     }
 }

@@ -355,7 +355,7 @@ impl HeldBodies {
         }
     }
 
-    fn older_than(&self, prefix: &str, before_ms: i64) -> Vec<BlobId> {
+    pub(super) fn older_than(&self, prefix: &str, before_ms: i64) -> Vec<BlobId> {
         self.lock()
             .by_id
             .iter()

@@ -218,7 +218,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
 
-    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
     use super::{Job, Output, Slot, SlotState};
     use crate::{BucketRecord, Condition, Extent, ObjectRecord, Store, StoreError};
@@ -282,10 +282,19 @@ mod tests {
         assert_eq!(keys, ["first", "last"]);
     }
 
-    fn record(store: &Store, body: &[u8]) -> ObjectRecord {
-        let mut blob = store.new_blob().unwrap();
-        blob.write(body).unwrap();
-        let blob = blob.finish().unwrap();
+    /// A record of `body`, in a blob file, or held in memory for the commit (`inline`).
+    fn record(store: &Store, body: &[u8], inline: bool) -> ObjectRecord {
+        let blob = if inline {
+            let id = crate::rules::new_blob_id().unwrap();
+            store
+                .hold_inline_blob(id.clone(), bytes::Bytes::copy_from_slice(body))
+                .unwrap();
+            id
+        } else {
+            let mut blob = store.new_blob().unwrap();
+            blob.write(body).unwrap();
+            blob.finish().unwrap()
+        };
         ObjectRecord {
             size: body.len() as u64,
             etag: hex::encode(body),
@@ -298,10 +307,30 @@ mod tests {
         }
     }
 
+    fn body_of(store: &Store, blob: &crate::BlobId) -> Vec<u8> {
+        match store.open_blob(blob).unwrap() {
+            super::super::BlobBody::Inline(bytes) => bytes.to_vec(),
+            super::super::BlobBody::File(file) => {
+                std::io::Read::bytes(file).map(Result::unwrap).collect()
+            }
+        }
+    }
+
     /// Many writers at once: each gets its own result, a failing one (a lost `IfAbsent`
     /// race, a missing bucket) neither fails the others nor leaks a write into their commit.
     #[test]
     fn concurrent_writers_get_their_own_results() {
+        concurrent_writers(false);
+    }
+
+    /// The same with small bodies held for the commit: a job that runs again (after another
+    /// failed) still writes its body; a failed one gets its body back, unwritten.
+    #[test]
+    fn concurrent_writers_of_small_bodies_write_them_once_committed() {
+        concurrent_writers(true);
+    }
+
+    fn concurrent_writers(inline: bool) {
         let dir = tempfile::TempDir::new().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
@@ -318,7 +347,7 @@ mod tests {
                 .map(|i| {
                     let (store, barrier) = (store.clone(), &barrier);
                     scope.spawn(move || {
-                        let rec = record(&store, format!("body {i}").as_bytes());
+                        let rec = record(&store, format!("body {i}").as_bytes(), inline);
                         barrier.wait();
                         let result = match i % 3 {
                             0 => store.put_object_if("b", "race", rec, &Condition::IfAbsent),
@@ -339,10 +368,32 @@ mod tests {
                 (1, Ok(_)) => {
                     let got = store.object("b", &format!("own-{i}")).unwrap();
                     assert_eq!(got.etag, hex::encode(format!("body {i}")));
-                    assert!(store.is_blob_referenced(&got.extents[0].blob).unwrap());
+                    let blob = &got.extents[0].blob;
+                    assert!(store.is_blob_referenced(blob).unwrap());
+                    assert_eq!(store.is_inline_blob(blob).unwrap(), inline);
+                    assert_eq!(body_of(&store, blob), format!("body {i}").as_bytes());
                 }
                 (2, Err(StoreError::NoSuchBucket)) => {}
                 (kind, other) => panic!("writer {i} (kind {kind}): {other:?}"),
+            }
+        }
+        if inline {
+            let held = store.inner.held.older_than("", i64::MAX);
+            let txn = store.inner.db.begin_read().unwrap();
+            let written = txn
+                .open_table(super::super::BLOB_BODIES)
+                .unwrap()
+                .len()
+                .unwrap();
+            assert_eq!(written, 9, "the 8 own keys and the race's winner");
+            assert_eq!(
+                held.len(),
+                15,
+                "the 7 race losers and 8 missing-bucket writes"
+            );
+            for blob in &held {
+                assert!(!store.is_inline_blob(blob).unwrap());
+                assert!(body_of(&store, blob).starts_with(b"body "), "given back");
             }
         }
         assert_eq!(race_winners, 1, "exactly one IfAbsent write wins");

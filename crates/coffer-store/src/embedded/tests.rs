@@ -191,6 +191,16 @@ async fn small_blobs_are_inline_and_read_like_files() {
     assert_eq!(blobs.store().blob_count(), 0);
 }
 
+async fn create_bucket_b(meta: &dyn MetadataStore) {
+    meta.create_bucket(crate::BucketRecord {
+        name: "b".into(),
+        owner: "o".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
 fn object_of(blob: &crate::BlobId, size: u64) -> crate::ObjectRecord {
     crate::ObjectRecord {
         size,
@@ -213,13 +223,7 @@ async fn inline_blobs_are_written_by_their_commit_and_freed_like_files() {
     let dir = TempDir::new().unwrap();
     let (kept, orphan) = {
         let (meta, blobs) = open_embedded(dir.path()).unwrap();
-        meta.create_bucket(crate::BucketRecord {
-            name: "b".into(),
-            owner: "o".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        create_bucket_b(&meta).await;
         let kept = blob_of(&blobs, &[b"kept"]).await;
         let orphan = blob_of(&blobs, &[b"orphan"]).await;
         let store = blobs.store();
@@ -271,13 +275,7 @@ async fn inline_blobs_are_written_by_their_commit_and_freed_like_files() {
 async fn a_failed_commit_gives_back_the_small_blobs_it_held() {
     let dir = TempDir::new().unwrap();
     let (meta, blobs) = open_embedded(dir.path()).unwrap();
-    meta.create_bucket(crate::BucketRecord {
-        name: "b".into(),
-        owner: "o".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_bucket_b(&meta).await;
     let first = blob_of(&blobs, &[b"first"]).await;
     let never = crate::Condition::IfEtag("no-such-etag".into());
     let refused = meta.put_object("b", "k", object_of(&first, 5), never).await;

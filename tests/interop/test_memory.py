@@ -54,3 +54,31 @@ def test_1gib_put_get_streams(make_server):
         f"server peak RSS {after_get / MiB:.1f} MiB exceeds {PEAK_RSS_LIMIT / MiB:.0f} MiB: "
         "the body is being buffered instead of streamed"
     )
+
+
+def test_metadata_cache_bounds_what_small_objects_hold(make_server):
+    """Small objects live in meta.redb; --metadata-cache bounds the pages of it kept in memory.
+    120 MiB of them written with an 8 MiB cache leave the server's peak RSS well short of
+    120 MiB above where it started (the default cache, 1 GiB, would keep them all)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = make_server(extra_args=["--metadata-cache", "8"])
+    client = srv.client(max_pool_connections=16)
+    bucket = unique_bucket_name("cache")
+    client.create_bucket(Bucket=bucket)
+    baseline = vm_hwm_bytes(srv.pid)
+    body = bytes(range(256)) * (48 * 1024 // 256)  # inline: at most 64 KiB sealed
+    count = 120 * MiB // len(body)
+
+    def put(i: int) -> None:
+        client.put_object(Bucket=bucket, Key=f"small/{i:05}", Body=body)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(count)))
+    grown = vm_hwm_bytes(srv.pid) - baseline
+    print(f"\n{count} objects of {len(body) // 1024} KiB: peak RSS grew {grown / MiB:.1f} MiB")
+    assert client.get_object(Bucket=bucket, Key="small/00007")["Body"].read() == body
+    assert grown < 80 * MiB, (
+        f"peak RSS grew {grown / MiB:.1f} MiB for {count * len(body) / MiB:.0f} MiB of small "
+        "objects with --metadata-cache 8: the cache is not bounded by the setting"
+    )

@@ -54,7 +54,7 @@ mod store;
 
 pub(crate) use blob::NewBlob;
 pub use blob_store::{BlobStore, BlobStream, BlobWriter};
-pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded};
+pub use embedded::{EmbeddedMetadata, FileBlobStore, open_embedded, open_embedded_with_cache};
 pub use error::{Backend, StoreError};
 pub use lease::{Lease, LeaseFuture};
 pub use meta::{MetadataStore, StoreFuture};
@@ -64,7 +64,7 @@ pub use records::{
     StoredBody, UploadListPage, UploadListQuery, UploadRecord, UserRecord, Version, VersionChange,
     VersionListPage, VersionListQuery, VersionRef, Versioning, Written,
 };
-pub use store::{Deleter, MAX_KEY_LEN, Store};
+pub use store::{DEFAULT_CACHE_BYTES, Deleter, MAX_KEY_LEN, Store};
 
 #[cfg(test)]
 mod tests;

@@ -121,6 +121,11 @@ pub struct ServerArgs {
     /// write takes from its first byte to its commit [default: 3600].
     #[arg(long, env = "COFFER_SWEEP_GRACE")]
     pub sweep_grace: Option<u64>,
+    /// MiB of the embedded metadata database's pages kept in memory. Small objects live in
+    /// that database, so this bounds most of what they add to the server's memory; a larger
+    /// cache serves more of them from memory. Unused with --meta postgres://… [default: 1024].
+    #[arg(long, env = "COFFER_METADATA_CACHE")]
+    pub metadata_cache: Option<u64>,
     /// Where metadata, users and (with it) the KMS keystore live: `embedded` (redb in the data
     /// dir) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, shared by every gateway
     /// (docs/deploy.md). Needs --blobs s3://… [default: embedded].
@@ -193,6 +198,7 @@ struct ConfigFile {
     kms_backend: Option<String>,
     sweep_interval: Option<u64>,
     sweep_grace: Option<u64>,
+    metadata_cache: Option<u64>,
     allow_insecure_sse_c: Option<bool>,
     root_passphrase_file: Option<PathBuf>,
     root_key: Option<String>,
@@ -233,6 +239,8 @@ pub struct Settings {
     pub sweep_interval: Option<Duration>,
     /// How old a pending row must be before its blob is deleted.
     pub sweep_grace: Duration,
+    /// Bytes of `meta.redb`'s pages the embedded store caches.
+    pub metadata_cache_bytes: usize,
     /// The admin listener, metrics token and access log.
     pub observability: Observability,
 }
@@ -323,6 +331,12 @@ impl ServerArgs {
                 )
             })?,
         };
+        let backends = resolve_backends(
+            self.meta.take().or(file.meta.take()),
+            self.blobs.take().or(file.blobs.take()),
+        )?;
+        let metadata_cache_bytes =
+            metadata_cache_bytes(self.metadata_cache.or(file.metadata_cache))?;
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -356,10 +370,8 @@ impl ServerArgs {
                 secs => Some(std::time::Duration::from_secs(secs)),
             },
             test_clock: self.test_clock,
-            backends: resolve_backends(
-                self.meta.take().or(file.meta.take()),
-                self.blobs.take().or(file.blobs.take()),
-            )?,
+            backends,
+            metadata_cache_bytes,
             kms_backend: match self.kms_backend.take().or(file.kms_backend.take()) {
                 Some(text) => crate::kms_backend::KmsBackend::parse(&text)?,
                 None => Default::default(),
@@ -497,6 +509,21 @@ impl ServerArgs {
 
 /// `--meta` and `--blobs` go together: a gateway keeps nothing local that another gateway would
 /// need, and the embedded metadata store collects blob files it does not reference.
+/// `--metadata-cache` (MiB) in bytes. Only the embedded metadata store has that cache; a
+/// gateway (PostgreSQL) leaves it unused, as an embedded server does the sweeper's settings,
+/// so that one configuration file serves both.
+fn metadata_cache_bytes(mib: Option<u64>) -> Result<usize, String> {
+    let Some(mib) = mib else {
+        return Ok(coffer_store::DEFAULT_CACHE_BYTES);
+    };
+    if mib == 0 {
+        return Err("--metadata-cache must be at least 1 (MiB)".into());
+    }
+    mib.checked_mul(1 << 20)
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .ok_or_else(|| format!("--metadata-cache {mib} MiB is more than this machine can address"))
+}
+
 fn resolve_backends(meta: Option<String>, blobs: Option<String>) -> Result<Backends, String> {
     let embedded = |value: &Option<String>| {
         value
@@ -572,8 +599,30 @@ mod tests {
             kms_backend: None,
             sweep_interval: None,
             sweep_grace: None,
+            metadata_cache: None,
             observability: Box::default(),
         }
+    }
+
+    #[test]
+    fn metadata_cache_is_in_mib_and_at_least_one() {
+        assert_eq!(
+            args()
+                .resolve()
+                .expect("defaults resolve")
+                .metadata_cache_bytes,
+            coffer_store::DEFAULT_CACHE_BYTES
+        );
+        let mut a = args();
+        a.metadata_cache = Some(64);
+        assert_eq!(
+            a.resolve().expect("64 MiB resolves").metadata_cache_bytes,
+            64 << 20
+        );
+        let mut a = args();
+        a.metadata_cache = Some(0);
+        let refused = a.resolve().expect_err("zero is refused");
+        assert!(refused.contains("at least 1"), "{refused}");
     }
 
     #[test]

@@ -20,7 +20,16 @@ use crate::{Store, StoreError};
 /// Opens (creating if needed) the store in `data_dir`, collecting orphans, and returns both
 /// halves of the embedded pair. Blocks: call it before the runtime or from `spawn_blocking`.
 pub fn open_embedded(data_dir: &Path) -> Result<(EmbeddedMetadata, FileBlobStore), StoreError> {
-    let store = Store::open(data_dir)?;
+    open_embedded_with_cache(data_dir, crate::store::DEFAULT_CACHE_BYTES)
+}
+
+/// [`open_embedded`], caching up to `cache_bytes` of the metadata database's pages
+/// ([`Store::open_with_cache`]).
+pub fn open_embedded_with_cache(
+    data_dir: &Path,
+    cache_bytes: usize,
+) -> Result<(EmbeddedMetadata, FileBlobStore), StoreError> {
+    let store = Store::open_with_cache(data_dir, cache_bytes)?;
     Ok((
         EmbeddedMetadata::new(store.clone()),
         FileBlobStore::new(store),

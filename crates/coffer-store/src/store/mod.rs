@@ -39,6 +39,8 @@ use crate::{BlobId, StoreError};
 /// them, so it must refuse such a data dir. Opening a version-1 dir upgrades it in place
 /// (nothing to rewrite: the new table starts empty).
 const SCHEMA_VERSION: u64 = 2;
+/// The page cache of `meta.redb` unless configured: redb's own default, 1 GiB.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 /// Longest object key S3 allows, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 
@@ -109,8 +111,15 @@ impl Store {
     }
 
     /// Opens (creating if needed) the store in `data_dir`, then collects orphans: everything in
-    /// `tmp/` and every blob file no record references.
+    /// `tmp/` and every blob file no record references. Caches up to [`DEFAULT_CACHE_BYTES`]
+    /// of `meta.redb`'s pages.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with_cache(data_dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`], caching up to `cache_bytes` of `meta.redb`'s pages: with small bodies
+    /// inline, most of what this store adds to the process's memory.
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
         let tmp_dir = data_dir.join("tmp");
         let blobs_dir = data_dir.join("blobs");
         private_dir(data_dir)?;
@@ -123,7 +132,9 @@ impl Store {
         sync_dir(data_dir)?;
         let db_path = data_dir.join("meta.redb");
         private_file(&db_path)?;
-        let db = Database::create(&db_path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(&db_path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;

@@ -18,20 +18,22 @@ const PID_FILE: &str = "coffer.pid";
 /// (`fresh`) that fails once it holds the lock removes the data dir it made: a key file
 /// without the keystore it was made for would only mislead the next start.
 pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
-    let data_dir = settings.data_dir.clone();
-    let (meta, blobs) = tokio::task::spawn_blocking(move || coffer_store::open_embedded(&data_dir))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| {
-            if e.is_locked_by_another_process() {
-                held_by_another_server(&settings.data_dir)
-            } else {
-                format!(
-                    "cannot open the store in {}: {e}",
-                    settings.data_dir.display()
-                )
-            }
-        })?;
+    let (data_dir, cache) = (settings.data_dir.clone(), settings.metadata_cache_bytes);
+    let (meta, blobs) = tokio::task::spawn_blocking(move || {
+        coffer_store::open_embedded_with_cache(&data_dir, cache)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| {
+        if e.is_locked_by_another_process() {
+            held_by_another_server(&settings.data_dir)
+        } else {
+            format!(
+                "cannot open the store in {}: {e}",
+                settings.data_dir.display()
+            )
+        }
+    })?;
     let opened = open_keys(settings, Arc::new(meta), Arc::new(blobs)).await;
     if opened.is_err() && fresh {
         let _ = std::fs::remove_dir_all(&settings.data_dir);

@@ -184,7 +184,9 @@ mod tests {
         let (meta, blobs) = coffer_store::open_embedded(dir.path()).expect("a new store");
         let hour = Duration::from_secs(3600);
         let stale = pending_blob(&meta, &blobs, 2 * hour).await;
-        let fresh = pending_blob(&meta, &blobs, Duration::ZERO).await;
+        // A second old, not written this very millisecond: a grace of zero sweeps rows older
+        // than now, and a row of the pass's own millisecond is not.
+        let fresh = pending_blob(&meta, &blobs, Duration::from_secs(1)).await;
 
         let lease = meta
             .try_lease(crate::background::SWEEPER_LEASE)

@@ -88,6 +88,8 @@ class CofferServer:
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self._starts = 0
+        # Run in the child before it execs the server (e.g. to enter a cgroup).
+        self.preexec = None
 
     @property
     def endpoint(self) -> str:
@@ -147,6 +149,7 @@ class CofferServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self.preexec,
             )
         finally:
             log.close()

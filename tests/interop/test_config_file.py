@@ -1,7 +1,8 @@
 """packaging/coffer.toml, the example configuration, is complete and works.
 
 - Every `--flag` of `coffer server --help` has a key in the example (its name without dashes;
-  flags with no key are listed in FLAGS_WITHOUT_KEY, each with its reason).
+  flags with no key are listed in FLAGS_WITHOUT_KEY, each with its reason; keys shown only
+  commented out, in KEYS_SHOWN_COMMENTED).
 - A server starts with the example itself, its paths and ports moved to a temporary directory,
   and every key visibly takes effect: HTTP and HTTPS (with the given certificate, client
   certificates required), the region, the root passphrase, the web console, the admin
@@ -35,6 +36,11 @@ FLAGS_WITHOUT_KEY = {
 }
 # Flags whose key is spelled differently.
 KEY_OF_FLAG = {"domain": "domains"}
+# Keys the example shows commented out, and why: setting them would override a default that
+# the server sizes to its host.
+KEYS_SHOWN_COMMENTED = {
+    "metadata_cache": "its default is a share of the host's (or cgroup's) memory",
+}
 
 
 def help_flags() -> set[str]:
@@ -46,7 +52,12 @@ def help_flags() -> set[str]:
 def test_every_flag_has_a_key_in_the_example():
     flags = help_flags()
     assert {"data-dir", "listen", "admin-listen", "access-log"} <= flags, flags
-    keys = set(tomllib.loads(EXAMPLE.read_text()))
+    text = EXAMPLE.read_text()
+    keys = set(tomllib.loads(text))
+    for key in KEYS_SHOWN_COMMENTED:
+        assert key not in keys, f"{key} is set in the example, which overrides its default"
+        assert re.search(rf"^# {key} = ", text, re.MULTILINE), f"{key} is not shown in the example"
+        keys.add(key)
     missing = sorted(f for f in flags - set(FLAGS_WITHOUT_KEY)
                      if KEY_OF_FLAG.get(f, f.replace("-", "_")) not in keys)
     assert not missing, f"flags with no key in packaging/coffer.toml: {missing}"

@@ -1,6 +1,14 @@
-"""A 1 GiB object streams through the server without being held in memory."""
+"""What the server holds in memory: a 1 GiB object streams through it without being held, and
+the metadata cache (small objects' bodies included) stays within its size, which by default is
+a share of the memory the host or the server's cgroup allows."""
 
 import hashlib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
 
 from support import DeterministicStream, unique_bucket_name
 
@@ -82,3 +90,76 @@ def test_metadata_cache_bounds_what_small_objects_hold(make_server):
         f"peak RSS grew {grown / MiB:.1f} MiB for {count * len(body) / MiB:.0f} MiB of small "
         "objects with --metadata-cache 8: the cache is not bounded by the setting"
     )
+
+
+def metadata_cache_line(srv) -> str:
+    lines = [l for l in srv.log_text().splitlines() if "metadata cache:" in l]
+    assert len(lines) == 1, f"one 'metadata cache' line expected in:\n{srv.log_text()}"
+    return lines[0]
+
+
+def test_metadata_cache_defaults_to_a_share_of_the_hosts_memory(make_server):
+    srv = make_server()
+    line = metadata_cache_line(srv)
+    m = re.search(r"metadata cache: (\d+) MiB for the (\d+) MiB of (the host's memory|the "
+                  r"server's cgroup limit)", line)
+    assert m, line
+    cache, most = int(m[1]), int(m[2])
+    assert cache == min(1024, max(16, most // 8)), line
+    with open("/proc/meminfo") as f:
+        host_mib = int(next(l for l in f if l.startswith("MemTotal:")).split()[1]) // 1024
+    assert most <= host_mib, line
+    if m[3] == "the host's memory":
+        assert most == host_mib, line
+
+
+class MemoryCgroup:
+    """A memory cgroup of its own (v2 where the memory controller is there, else v1), with
+    a limit, for a server to start in."""
+
+    def __init__(self, limit: int):
+        v2 = Path("/sys/fs/cgroup")
+        controllers = v2 / "cgroup.subtree_control"
+        if controllers.exists() and "memory" in controllers.read_text().split():
+            self.dir, limit_file = v2 / f"coffer-test-{os.getpid()}", "memory.max"
+        elif Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+            self.dir = Path(f"/sys/fs/cgroup/memory/coffer-test-{os.getpid()}")
+            limit_file = "memory.limit_in_bytes"
+        else:
+            pytest.skip("no memory cgroup controller on this machine")
+        try:
+            self.dir.mkdir()
+            (self.dir / limit_file).write_text(str(limit))
+        except PermissionError as e:
+            pytest.skip(f"cannot make a memory cgroup here ({e}): the test needs root")
+
+    def enter(self) -> None:
+        (self.dir / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self) -> None:
+        self.dir.rmdir()
+
+
+def test_metadata_cache_fits_a_containers_memory_limit(make_server):
+    """In a container (here, a cgroup limited to 512 MiB) the default cache is an eighth of
+    the limit, not of the host's memory."""
+    cgroup = MemoryCgroup(512 * MiB)
+    try:
+        srv = make_server(start=False)
+        srv.preexec = cgroup.enter
+        srv.start()
+        line = metadata_cache_line(srv)
+        assert "metadata cache: 64 MiB for the 512 MiB of the server's cgroup limit" in line, line
+        client = srv.client()
+        bucket = unique_bucket_name("cgroup")
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="k", Body=b"small")
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"small"
+        srv.stop()
+    finally:
+        for _ in range(50):
+            try:
+                cgroup.remove()
+                break
+            except OSError:
+                time.sleep(0.1)

@@ -123,7 +123,9 @@ pub struct ServerArgs {
     pub sweep_grace: Option<u64>,
     /// MiB of the embedded metadata database's pages kept in memory. Small objects live in
     /// that database, so this bounds most of what they add to the server's memory; a larger
-    /// cache serves more of them from memory. Unused with --meta postgres://… [default: 1024].
+    /// cache serves more of them from memory. Unused with --meta postgres://… [default: an
+    /// eighth of the memory the server may use (the host's, or its cgroup's limit), from 16 to
+    /// 1024].
     #[arg(long, env = "COFFER_METADATA_CACHE")]
     pub metadata_cache: Option<u64>,
     /// Where metadata, users and (with it) the KMS keystore live: `embedded` (redb in the data
@@ -239,8 +241,9 @@ pub struct Settings {
     pub sweep_interval: Option<Duration>,
     /// How old a pending row must be before its blob is deleted.
     pub sweep_grace: Duration,
-    /// Bytes of `meta.redb`'s pages the embedded store caches.
-    pub metadata_cache_bytes: usize,
+    /// Bytes of `meta.redb`'s pages the embedded store caches; `None`: sized to the memory
+    /// the server may use, when it opens the store.
+    pub metadata_cache_bytes: Option<usize>,
     /// The admin listener, metrics token and access log.
     pub observability: Observability,
 }
@@ -507,23 +510,24 @@ impl ServerArgs {
     }
 }
 
-/// `--meta` and `--blobs` go together: a gateway keeps nothing local that another gateway would
-/// need, and the embedded metadata store collects blob files it does not reference.
 /// `--metadata-cache` (MiB) in bytes. Only the embedded metadata store has that cache; a
 /// gateway (PostgreSQL) leaves it unused, as an embedded server does the sweeper's settings,
 /// so that one configuration file serves both.
-fn metadata_cache_bytes(mib: Option<u64>) -> Result<usize, String> {
+fn metadata_cache_bytes(mib: Option<u64>) -> Result<Option<usize>, String> {
     let Some(mib) = mib else {
-        return Ok(coffer_store::DEFAULT_CACHE_BYTES);
+        return Ok(None);
     };
     if mib == 0 {
         return Err("--metadata-cache must be at least 1 (MiB)".into());
     }
     mib.checked_mul(1 << 20)
         .and_then(|bytes| usize::try_from(bytes).ok())
+        .map(Some)
         .ok_or_else(|| format!("--metadata-cache {mib} MiB is more than this machine can address"))
 }
 
+/// `--meta` and `--blobs` go together: a gateway keeps nothing local that another gateway would
+/// need, and the embedded metadata store collects blob files it does not reference.
 fn resolve_backends(meta: Option<String>, blobs: Option<String>) -> Result<Backends, String> {
     let embedded = |value: &Option<String>| {
         value
@@ -611,13 +615,14 @@ mod tests {
                 .resolve()
                 .expect("defaults resolve")
                 .metadata_cache_bytes,
-            coffer_store::DEFAULT_CACHE_BYTES
+            None,
+            "sized to the host when the store opens"
         );
         let mut a = args();
         a.metadata_cache = Some(64);
         assert_eq!(
             a.resolve().expect("64 MiB resolves").metadata_cache_bytes,
-            64 << 20
+            Some(64 << 20)
         );
         let mut a = args();
         a.metadata_cache = Some(0);

@@ -7,6 +7,7 @@ mod config;
 mod connect;
 mod credentials;
 mod cse_cli;
+mod host_memory;
 mod inspect;
 mod kms;
 mod kms_backend;

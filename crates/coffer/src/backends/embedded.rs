@@ -9,16 +9,51 @@ use coffer_kms::{RootKey, ServiceKeyring};
 use super::{Opened, passphrase, root_key_wrapper};
 use crate::config::Settings;
 use crate::credentials;
+use crate::host_memory::{self, MemoryCeiling};
 
 /// Where a server records its pid, for the message a second server on the same data dir gets.
 const PID_FILE: &str = "coffer.pid";
+
+/// The share of the memory the server may use that `meta.redb`'s page cache takes when
+/// `--metadata-cache` is not given, and its bounds: redb's own default above, enough for the
+/// tables' upper pages below.
+const METADATA_CACHE_SHARE: u64 = 8;
+const METADATA_CACHE_MIN: u64 = 16 << 20;
+const METADATA_CACHE_MAX: u64 = coffer_store::DEFAULT_CACHE_BYTES as u64;
 
 /// The embedded backends: everything in the data dir. The store is opened first: it locks
 /// the data dir, so a second server stops before it touches any key file. A first start
 /// (`fresh`) that fails once it holds the lock removes the data dir it made: a key file
 /// without the keystore it was made for would only mislead the next start.
 pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
-    let (data_dir, cache) = (settings.data_dir.clone(), settings.metadata_cache_bytes);
+    let cache = match settings.metadata_cache_bytes {
+        Some(bytes) => {
+            tracing::info!("metadata cache: {} MiB (--metadata-cache)", bytes >> 20);
+            bytes
+        }
+        None => {
+            let ceiling = host_memory::ceiling();
+            let bytes = default_metadata_cache(ceiling);
+            match ceiling {
+                Some(MemoryCeiling {
+                    bytes: most,
+                    set_by,
+                }) => tracing::info!(
+                    "metadata cache: {} MiB for the {} MiB of {set_by} (an eighth, from 16 \
+                     to 1024 MiB; --metadata-cache sets it)",
+                    bytes >> 20,
+                    most >> 20
+                ),
+                None => tracing::info!(
+                    "metadata cache: {} MiB (this host's memory is unknown; \
+                     --metadata-cache sets it)",
+                    bytes >> 20
+                ),
+            }
+            bytes
+        }
+    };
+    let data_dir = settings.data_dir.clone();
     let (meta, blobs) = tokio::task::spawn_blocking(move || {
         coffer_store::open_embedded_with_cache(&data_dir, cache)
     })
@@ -39,6 +74,15 @@ pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
         let _ = std::fs::remove_dir_all(&settings.data_dir);
     }
     opened
+}
+
+/// `meta.redb`'s page cache sized to the memory the server may use: a share of it, so that a
+/// small VM or a container's limit is not spent on cached pages, and at most redb's default.
+fn default_metadata_cache(ceiling: Option<MemoryCeiling>) -> usize {
+    let bytes = ceiling.map_or(METADATA_CACHE_MAX, |c| {
+        (c.bytes / METADATA_CACHE_SHARE).clamp(METADATA_CACHE_MIN, METADATA_CACHE_MAX)
+    });
+    usize::try_from(bytes).expect("at most DEFAULT_CACHE_BYTES, a usize")
 }
 
 /// The keys, the credentials and the KMS, once the store holds the data dir.
@@ -153,4 +197,38 @@ fn held_by_another_server(data_dir: &std::path::Path) -> String {
         "{holder} holds the data dir {}: stop it first, or give this server its own --data-dir",
         data_dir.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host_memory::Limiter;
+
+    fn ceiling(mib: u64) -> Option<MemoryCeiling> {
+        Some(MemoryCeiling {
+            bytes: mib << 20,
+            set_by: Limiter::Cgroup,
+        })
+    }
+
+    #[test]
+    fn the_default_metadata_cache_is_an_eighth_of_the_memory_within_bounds() {
+        assert_eq!(default_metadata_cache(ceiling(512)), 64 << 20);
+        assert_eq!(default_metadata_cache(ceiling(2048)), 256 << 20);
+        assert_eq!(
+            default_metadata_cache(ceiling(64)),
+            16 << 20,
+            "at least 16 MiB"
+        );
+        assert_eq!(
+            default_metadata_cache(ceiling(24 << 10)),
+            1 << 30,
+            "at most redb's default"
+        );
+        assert_eq!(
+            default_metadata_cache(None),
+            1 << 30,
+            "unknown: redb's default"
+        );
+    }
 }

@@ -265,6 +265,48 @@ def test_copy_object(obucket, new_bucket):
                       obucket.bucket_name, "no/such key", "dst/x")
 
 
+def test_forbid_overwrite(obucket, s3):
+    """`x-oss-forbid-overwrite: true` refuses a PutObject, CopyObject, InitiateMultipartUpload or
+    CompleteMultipartUpload onto a key that exists (409 FileAlreadyExists) and leaves the object
+    as it was; `false` overwrites, another value is 400, and a versioned bucket ignores it."""
+    forbid = {"x-oss-forbid-overwrite": "true"}
+    key = "guarded/kept.txt"
+    obucket.put_object(key, b"first", headers=forbid)  # absent: written
+    # oss2 has no class of its own for FileAlreadyExists.
+    refused = expect_oss2_error(obucket.put_object, E.ServerError, 409, "FileAlreadyExists", key,
+                                b"second", headers=forbid)
+    assert refused.details.get("EC") == "0026-00000201", refused.details
+    obucket.put_object("guarded/source", b"source body")
+    expect_oss2_error(obucket.copy_object, E.ServerError, 409, "FileAlreadyExists",
+                      obucket.bucket_name, "guarded/source", key, headers=forbid)
+    expect_oss2_error(obucket.init_multipart_upload, E.ServerError, 409, "FileAlreadyExists", key,
+                      headers=forbid)
+    # An upload begun without the header is refused when completed with it, and can still be
+    # completed without.
+    upload_id = obucket.init_multipart_upload(key).upload_id
+    part = obucket.upload_part(key, upload_id, 1, b"part body")
+    expect_oss2_error(obucket.complete_multipart_upload, E.ServerError, 409, "FileAlreadyExists",
+                      key, upload_id, [PartInfo(1, part.etag)], headers=forbid)
+    assert obucket.get_object(key).read() == b"first"
+
+    expect_oss2_error(obucket.put_object, E.InvalidArgument, 400, "InvalidArgument", key, b"x",
+                      headers={"x-oss-forbid-overwrite": "abc"})
+    obucket.put_object(key, b"third", headers={"x-oss-forbid-overwrite": "false"})
+    assert obucket.get_object(key).read() == b"third"
+    obucket.complete_multipart_upload(key, upload_id, [PartInfo(1, part.etag)])
+    assert obucket.get_object(key).read() == b"part body"
+    obucket.copy_object(obucket.bucket_name, "guarded/source", "guarded/fresh copy", headers=forbid)
+    assert obucket.get_object("guarded/fresh copy").read() == b"source body"
+
+    # Versioned: a write adds a version and overwrites nothing.
+    s3.put_bucket_versioning(Bucket=obucket.bucket_name,
+                             VersioningConfiguration={"Status": "Enabled"})
+    obucket.put_object(key, b"fourth", headers=forbid)
+    assert obucket.get_object(key).read() == b"fourth"
+    versions = s3.list_object_versions(Bucket=obucket.bucket_name, Prefix=key)["Versions"]
+    assert len(versions) == 2, versions
+
+
 # --------------------------------------------------------------------------- listing
 
 

@@ -380,6 +380,36 @@ def test_multipart_manual_list_parts_abort(client, bkt):
     assert dict(head.metadata or {}) == {"stage": "manual"} and head.content_type == "application/x-manual"
 
 
+def test_forbid_overwrite(client, bkt):
+    """The v2 SDK's `forbid_overwrite=True`: 409 FileAlreadyExists for PutObject, CopyObject,
+    InitiateMultipartUpload and CompleteMultipartUpload onto an existing key, which keeps its
+    body; writes to a key that does not exist go through."""
+    key = "guarded/v2.txt"
+    client.put_object(oss.PutObjectRequest(bucket=bkt, key=key, body=b"first", forbid_overwrite=True))
+    expect_v2_error(client.put_object, 409, "FileAlreadyExists",
+                    oss.PutObjectRequest(bucket=bkt, key=key, body=b"second", forbid_overwrite=True))
+    client.put_object(oss.PutObjectRequest(bucket=bkt, key="guarded/src", body=b"source"))
+    expect_v2_error(client.copy_object, 409, "FileAlreadyExists",
+                    oss.CopyObjectRequest(bucket=bkt, key=key, source_key="guarded/src",
+                                          forbid_overwrite=True))
+    expect_v2_error(client.initiate_multipart_upload, 409, "FileAlreadyExists",
+                    oss.InitiateMultipartUploadRequest(bucket=bkt, key=key, forbid_overwrite=True))
+    uid = client.initiate_multipart_upload(
+        oss.InitiateMultipartUploadRequest(bucket=bkt, key=key)).upload_id
+    etag = client.upload_part(oss.UploadPartRequest(bucket=bkt, key=key, upload_id=uid,
+                                                    part_number=1, body=b"part")).etag
+    expect_v2_error(client.complete_multipart_upload, 409, "FileAlreadyExists",
+                    oss.CompleteMultipartUploadRequest(
+                        bucket=bkt, key=key, upload_id=uid, forbid_overwrite=True,
+                        complete_multipart_upload=oss.CompleteMultipartUpload(
+                            parts=[oss.UploadPart(part_number=1, etag=etag)])))
+    assert _get(client, bkt, key)[1] == b"first"
+    client.copy_object(oss.CopyObjectRequest(bucket=bkt, key="guarded/new", source_key="guarded/src",
+                                             forbid_overwrite=True))
+    assert _get(client, bkt, "guarded/new")[1] == b"source"
+    client.abort_multipart_upload(oss.AbortMultipartUploadRequest(bucket=bkt, key=key, upload_id=uid))
+
+
 def test_upload_part_copy(client, bkt, new_bucket):
     size = 10 * MiB + 100
     source = DeterministicStream(size, seed=17).read()

@@ -159,6 +159,8 @@ pub enum ErrorCode {
     /// A conditional write whose condition held when it began lost to another write of the
     /// key before it committed: retry.
     ConditionalRequestConflict,
+    /// An OSS write with `x-oss-forbid-overwrite: true` to a key that exists (409; OSS only).
+    FileAlreadyExists,
     /// No upload of that id: never created, or already completed or aborted.
     NoSuchUpload,
     /// CompleteMultipartUpload names a part that was not uploaded, or with another ETag.
@@ -277,6 +279,7 @@ impl ErrorCode {
             InvalidPartNumber => "InvalidPartNumber",
             PreconditionFailed => "PreconditionFailed",
             ConditionalRequestConflict => "ConditionalRequestConflict",
+            FileAlreadyExists => "FileAlreadyExists",
             NoSuchUpload => "NoSuchUpload",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
@@ -356,6 +359,7 @@ impl ErrorCode {
             | UserAlreadyExists
             | InvalidBucketState
             | ConditionalRequestConflict
+            | FileAlreadyExists
             | FileImmutable
             | PassInProgress => StatusCode::CONFLICT,
             WORMConfigurationLocked => StatusCode::FORBIDDEN,

@@ -109,7 +109,7 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let target = super::authorized_bucket(state, req).await?;
-    let condition = conditional::requested(req)?;
+    let condition = conditional::requested(req, target.versioning)?;
     let source = copy_source(state, req).await?;
     conditional::check_now(state, &target.name, &key, &condition).await?;
     let lock = retention::for_new_version(req, &target, now_ms())?;
@@ -180,7 +180,8 @@ pub async fn copy_object(state: &AppState, req: &ApiRequest) -> ApiResult<Respon
             legal_hold: lock.legal_hold,
             ..Default::default()
         };
-        let guard = worm::guard_current(state, &target, &key, condition.clone()).await?;
+        let guard =
+            worm::guard_current(state, &target, &key, condition.condition().clone()).await?;
         state
             .meta
             .put_object(&target.name, &key, record, guard.condition())

@@ -46,7 +46,7 @@ pub async fn store_body(
     body: impl BodyStream,
     payload: Payload,
 ) -> ApiResult<(StagedBody, Vec<(String, String)>)> {
-    let condition = conditional::requested(req)?;
+    let condition = conditional::requested(req, bucket.versioning)?;
     conditional::check_now(state, &bucket.name, key, &condition).await?;
     let lock = retention::for_new_version(req, bucket, now_ms())?;
     retention::require_integrity(req, &lock)?;
@@ -86,7 +86,7 @@ pub async fn store_body(
             legal_hold: lock.legal_hold,
             ..Default::default()
         };
-        let guard = worm::guard_current(state, bucket, key, condition.clone()).await?;
+        let guard = worm::guard_current(state, bucket, key, condition.condition().clone()).await?;
         state
             .meta
             .put_object(&bucket.name, key, record, guard.condition())

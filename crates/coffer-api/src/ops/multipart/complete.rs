@@ -38,7 +38,8 @@ pub async fn complete_upload(
         }
         Err(error) => return Err(error),
     };
-    let condition = conditional::requested(req)?;
+    let target = state.meta.get_bucket(&upload.bucket).await?;
+    let condition = conditional::requested(req, target.versioning)?;
     let body = small_body_without_checksums(req, body, payload).await?;
     let request: xml::CompleteRequest = xml::parse(&body)?;
     if request.parts.is_empty() {
@@ -138,8 +139,7 @@ pub async fn complete_upload(
         ..Default::default()
     };
     let mut answered = record.clone();
-    let target = state.meta.get_bucket(&bucket).await?;
-    let guard = worm::guard_current(state, &target, &key, condition.clone()).await?;
+    let guard = worm::guard_current(state, &target, &key, condition.condition().clone()).await?;
     match state
         .meta
         .complete_upload(&bucket, &key, &id, record, guard.condition())

@@ -11,6 +11,7 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::checksum::{UploadChecksum, checksum_element};
+use super::conditional;
 use super::copy::copy_source;
 use super::object::{stored_headers, validate_key};
 use super::object_tagging;
@@ -53,6 +54,12 @@ pub async fn create_upload(
     let key = req.key()?.to_owned();
     validate_key(req.dialect, &key)?;
     let bucket = authorized_bucket(state, req).await?;
+    // OSS checks x-oss-forbid-overwrite here as well as on completion, so that a long upload
+    // to a key that exists is refused before it starts.
+    if conditional::forbids_overwrite(req, bucket.versioning)? {
+        let forbidden = conditional::WriteCondition::NO_OVERWRITE;
+        conditional::check_now(state, &bucket.name, &key, &forbidden).await?;
+    }
     let checksum = UploadChecksum::declared(req)?;
     // One data key and object id for the whole upload; each part is
     // sealed independently under them with its own part number.

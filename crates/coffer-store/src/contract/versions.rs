@@ -4,7 +4,7 @@
 use super::fixtures::{BY, finished_blob, new_bucket, object_record};
 use crate::{
     BlobStore, Condition, Deleted, MetadataStore, ObjectRecord, Retention, RetentionMode,
-    StoreError, Version, VersionChange, VersionListQuery, VersionRef, Versioning,
+    StoreError, Version, VersionChange, VersionListPage, VersionListQuery, VersionRef, Versioning,
 };
 
 /// A record of one fresh blob, tagged by its ETag.
@@ -579,4 +579,69 @@ pub(super) async fn version_listing(meta: &dyn MetadataStore, blobs: &dyn BlobSt
     };
     let page = meta.list_versions(&bucket, &query).await.unwrap();
     assert_eq!(page.versions[0].key, "c");
+
+    // Pages with a delimiter: each common prefix once, in order among the keys, whatever the
+    // page size, and its keys (current and noncurrent) never listed.
+    for (key, count) in [("d/x/1", 2), ("d/x/2", 1), ("d/y", 2), ("e", 1)] {
+        for n in 0..count {
+            meta.put_object(
+                &bucket,
+                key,
+                version_record(blobs, &format!("{key}#{n}")).await,
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let version_ids = |page: &VersionListPage| -> Vec<(String, Option<String>)> {
+        page.versions
+            .iter()
+            .map(|v| (v.key.clone(), v.version.version_id().map(str::to_owned)))
+            .collect()
+    };
+    for prefix in ["", "d/"] {
+        let query = VersionListQuery {
+            prefix: prefix.into(),
+            delimiter: Some("/".into()),
+            max_keys: 1000,
+            ..Default::default()
+        };
+        let whole = meta.list_versions(&bucket, &query).await.unwrap();
+        let keys: Vec<&str> = whole.versions.iter().map(|v| v.key.as_str()).collect();
+        if prefix.is_empty() {
+            assert_eq!(whole.common_prefixes, ["b/", "d/"]);
+            assert_eq!(keys, ["a", "a", "a", "c", "c", "c", "c\0x", "e"]);
+        } else {
+            assert_eq!(whole.common_prefixes, ["d/x/"]);
+            assert_eq!(keys, ["d/y", "d/y"]);
+        }
+        for max_keys in [1, 2, 3] {
+            let (mut versions, mut prefixes) = (Vec::new(), Vec::new());
+            let mut query = VersionListQuery {
+                max_keys,
+                ..query.clone()
+            };
+            loop {
+                let page = meta.list_versions(&bucket, &query).await.unwrap();
+                assert!(page.versions.len() + page.common_prefixes.len() <= max_keys);
+                versions.extend(version_ids(&page));
+                prefixes.extend(page.common_prefixes);
+                if !page.is_truncated {
+                    break;
+                }
+                query.key_marker = page.next_key_marker;
+                query.version_id_marker = page.next_version_id_marker;
+            }
+            assert_eq!(
+                versions,
+                version_ids(&whole),
+                "{prefix:?} in pages of {max_keys}"
+            );
+            assert_eq!(
+                prefixes, whole.common_prefixes,
+                "{prefix:?} in pages of {max_keys}"
+            );
+        }
+    }
 }

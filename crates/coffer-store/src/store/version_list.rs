@@ -15,7 +15,8 @@ impl Store {
     /// One page of a ListObjectVersions listing: versions by key, newest first within a key,
     /// with prefix, delimiter roll-up and (key, version id) markers. `NoSuchBucket`.
     ///
-    /// Keys under a common prefix are skipped by walking them, not by seeking.
+    /// Keys under a common prefix are skipped by seeking past them, so a listing costs the
+    /// same however many keys a common prefix holds.
     pub fn list_versions(
         &self,
         bucket: &str,
@@ -35,30 +36,39 @@ impl Store {
         let versions_table = txn.open_table(VERSIONS)?;
         let objects_end = successor(&object_key(bucket, &q.prefix))?;
         let versions_end = successor(&upload_prefix(bucket, &q.prefix))?;
-        let mut objects = objects_table
-            .range::<&[u8]>(object_key(bucket, start).as_slice()..objects_end.as_slice())?
-            .map(|entry| -> Result<(String, Version), StoreError> {
-                let (k, v) = entry?;
-                let key = k
-                    .value()
-                    .get(table_prefix..)
-                    .and_then(|k| std::str::from_utf8(k).ok())
-                    .ok_or_else(|| StoreError::Corrupt("object key is not UTF-8".into()))?;
-                Ok((key.to_owned(), Version::Object(decode(v.value())?)))
-            })
-            .peekable();
-        let mut versions = versions_table
-            .range::<&[u8]>(upload_prefix(bucket, start).as_slice()..versions_end.as_slice())?
-            .map(|entry| -> Result<(String, Version), StoreError> {
-                let (k, v) = entry?;
-                let (key, _) = k
-                    .value()
-                    .get(table_prefix..)
-                    .and_then(split_version_key)
-                    .ok_or_else(|| StoreError::Corrupt("bad version key".into()))?;
-                Ok((key, decode(v.value())?))
-            })
-            .peekable();
+        // The two tables from a table key on (never past their end: redb ranges run forward).
+        let objects_from = |from: &[u8]| -> Result<_, StoreError> {
+            let from = from.min(objects_end.as_slice());
+            Ok(objects_table
+                .range::<&[u8]>(from..objects_end.as_slice())?
+                .map(move |entry| -> Result<(String, Version), StoreError> {
+                    let (k, v) = entry?;
+                    let key = k
+                        .value()
+                        .get(table_prefix..)
+                        .and_then(|k| std::str::from_utf8(k).ok())
+                        .ok_or_else(|| StoreError::Corrupt("object key is not UTF-8".into()))?;
+                    Ok((key.to_owned(), Version::Object(decode(v.value())?)))
+                })
+                .peekable())
+        };
+        let versions_from = |from: &[u8]| -> Result<_, StoreError> {
+            let from = from.min(versions_end.as_slice());
+            Ok(versions_table
+                .range::<&[u8]>(from..versions_end.as_slice())?
+                .map(move |entry| -> Result<(String, Version), StoreError> {
+                    let (k, v) = entry?;
+                    let (key, _) = k
+                        .value()
+                        .get(table_prefix..)
+                        .and_then(split_version_key)
+                        .ok_or_else(|| StoreError::Corrupt("bad version key".into()))?;
+                    Ok((key, decode(v.value())?))
+                })
+                .peekable())
+        };
+        let mut objects = objects_from(&object_key(bucket, start))?;
+        let mut versions = versions_from(&upload_prefix(bucket, start))?;
 
         let mut page = VersionPage::new(q);
         loop {
@@ -68,6 +78,15 @@ impl Store {
                 (None, Some(b)) => b,
                 (Some(a), Some(b)) => a.min(b),
             };
+            if let Some(prefix) = page.rolled_up(&key).map(str::to_owned) {
+                if !page.add_prefix(&prefix) {
+                    break;
+                }
+                // Every key under the common prefix rolls up into it: seek past them all.
+                objects = objects_from(&successor(&object_key(bucket, &prefix))?)?;
+                versions = versions_from(&successor(&upload_prefix(bucket, &prefix))?)?;
+                continue;
+            }
             // The key's versions, newest first.
             let mut of_key = Vec::new();
             if peek_key(&mut objects)?.as_deref() == Some(key.as_str()) {
@@ -76,11 +95,7 @@ impl Store {
             while peek_key(&mut versions)?.as_deref() == Some(key.as_str()) {
                 of_key.extend(versions.next().transpose()?.map(|(_, v)| v));
             }
-            let more = match page.rolled_up(&key).map(str::to_owned) {
-                Some(prefix) => page.add_prefix(&prefix),
-                None => page.add_key(&key, of_key),
-            };
-            if !more {
+            if !page.add_key(&key, of_key) {
                 break;
             }
         }

@@ -88,8 +88,9 @@ class CofferServer:
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self._starts = 0
-        # Run in the child before it execs the server (e.g. to enter a cgroup).
-        self.preexec = None
+        # A command that execs the rest of its arguments, put in front of the server's (e.g. to
+        # enter a cgroup first); it must keep its pid, so that `pid` is the server's.
+        self.launcher: list[str] = []
 
     @property
     def endpoint(self) -> str:
@@ -136,6 +137,7 @@ class CofferServer:
         try:
             self.proc = subprocess.Popen(
                 [
+                    *self.launcher,
                     str(binary),
                     "server",
                     "--data-dir",
@@ -149,7 +151,6 @@ class CofferServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=self.preexec,
             )
         finally:
             log.close()

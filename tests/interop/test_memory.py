@@ -133,8 +133,10 @@ class MemoryCgroup:
         except PermissionError as e:
             pytest.skip(f"cannot make a memory cgroup here ({e}): the test needs root")
 
-    def enter(self) -> None:
-        (self.dir / "cgroup.procs").write_text(str(os.getpid()))
+    def launcher(self) -> list[str]:
+        """A command that moves itself into this cgroup, then execs its arguments (same pid)."""
+        procs = self.dir / "cgroup.procs"
+        return ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "enter-cgroup"]
 
     def remove(self) -> None:
         self.dir.rmdir()
@@ -146,7 +148,7 @@ def test_metadata_cache_fits_a_containers_memory_limit(make_server):
     cgroup = MemoryCgroup(512 * MiB)
     try:
         srv = make_server(start=False)
-        srv.preexec = cgroup.enter
+        srv.launcher = cgroup.launcher()
         srv.start()
         line = metadata_cache_line(srv)
         assert "metadata cache: 64 MiB for the 512 MiB of the server's cgroup limit" in line, line

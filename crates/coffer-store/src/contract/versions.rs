@@ -497,15 +497,17 @@ pub(super) async fn version_updates(meta: &dyn MetadataStore, blobs: &dyn BlobSt
     ));
 }
 
-pub(super) async fn version_listing(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
-    let bucket = new_bucket(meta, "vlist").await;
-    meta.set_bucket_versioning(&bucket, Versioning::Enabled)
-        .await
-        .unwrap();
-    for (key, count) in [("a", 2), ("b/1", 1), ("b/2", 2), ("c", 3), ("c\0x", 1)] {
+/// Writes `count` versions of each key, tagged `key#0`, `key#1`… (oldest first).
+async fn put_versions(
+    meta: &dyn MetadataStore,
+    blobs: &dyn BlobStore,
+    bucket: &str,
+    keys: &[(&str, usize)],
+) {
+    for &(key, count) in keys {
         for n in 0..count {
             meta.put_object(
-                &bucket,
+                bucket,
                 key,
                 version_record(blobs, &format!("{key}#{n}")).await,
                 Condition::Always,
@@ -514,6 +516,20 @@ pub(super) async fn version_listing(meta: &dyn MetadataStore, blobs: &dyn BlobSt
             .unwrap();
         }
     }
+}
+
+pub(super) async fn version_listing(meta: &dyn MetadataStore, blobs: &dyn BlobStore) {
+    let bucket = new_bucket(meta, "vlist").await;
+    meta.set_bucket_versioning(&bucket, Versioning::Enabled)
+        .await
+        .unwrap();
+    put_versions(
+        meta,
+        blobs,
+        &bucket,
+        &[("a", 2), ("b/1", 1), ("b/2", 2), ("c", 3), ("c\0x", 1)],
+    )
+    .await;
     meta.delete_object(&bucket, "a", Condition::Always, BY)
         .await
         .unwrap();
@@ -582,18 +598,13 @@ pub(super) async fn version_listing(meta: &dyn MetadataStore, blobs: &dyn BlobSt
 
     // Pages with a delimiter: each common prefix once, in order among the keys, whatever the
     // page size, and its keys (current and noncurrent) never listed.
-    for (key, count) in [("d/x/1", 2), ("d/x/2", 1), ("d/y", 2), ("e", 1)] {
-        for n in 0..count {
-            meta.put_object(
-                &bucket,
-                key,
-                version_record(blobs, &format!("{key}#{n}")).await,
-                Condition::Always,
-            )
-            .await
-            .unwrap();
-        }
-    }
+    put_versions(
+        meta,
+        blobs,
+        &bucket,
+        &[("d/x/1", 2), ("d/x/2", 1), ("d/y", 2), ("e", 1)],
+    )
+    .await;
     let version_ids = |page: &VersionListPage| -> Vec<(String, Option<String>)> {
         page.versions
             .iter()

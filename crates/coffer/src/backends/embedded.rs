@@ -26,36 +26,9 @@ const METADATA_CACHE_MAX: u64 = coffer_store::DEFAULT_CACHE_BYTES as u64;
 /// (`fresh`) that fails once it holds the lock removes the data dir it made: a key file
 /// without the keystore it was made for would only mislead the next start.
 pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
-    let cache = match settings.metadata_cache_bytes {
-        Some(bytes) => {
-            tracing::info!("metadata cache: {} MiB (--metadata-cache)", bytes >> 20);
-            bytes
-        }
-        None => {
-            let ceiling = host_memory::ceiling();
-            let bytes = default_metadata_cache(ceiling);
-            match ceiling {
-                Some(MemoryCeiling {
-                    bytes: most,
-                    set_by,
-                }) => tracing::info!(
-                    "metadata cache: {} MiB for the {} MiB of {set_by} (an eighth, from 16 \
-                     to 1024 MiB; --metadata-cache sets it)",
-                    bytes >> 20,
-                    most >> 20
-                ),
-                None => tracing::info!(
-                    "metadata cache: {} MiB (this host's memory is unknown; \
-                     --metadata-cache sets it)",
-                    bytes >> 20
-                ),
-            }
-            bytes
-        }
-    };
-    let data_dir = settings.data_dir.clone();
+    let (data_dir, configured) = (settings.data_dir.clone(), settings.metadata_cache_bytes);
     let (meta, blobs) = tokio::task::spawn_blocking(move || {
-        coffer_store::open_embedded_with_cache(&data_dir, cache)
+        coffer_store::open_embedded_with_cache(&data_dir, metadata_cache(configured))
     })
     .await
     .map_err(|e| e.to_string())?
@@ -74,6 +47,33 @@ pub async fn open(settings: &Settings, fresh: bool) -> Result<Opened, String> {
         let _ = std::fs::remove_dir_all(&settings.data_dir);
     }
     opened
+}
+
+/// The bytes of `meta.redb`'s page cache: `--metadata-cache`, or a share of the memory the
+/// server may use (read from /proc and /sys: call it off the async threads). Logged either way.
+fn metadata_cache(configured: Option<usize>) -> usize {
+    if let Some(bytes) = configured {
+        tracing::info!("metadata cache: {} MiB (--metadata-cache)", bytes >> 20);
+        return bytes;
+    }
+    let ceiling = host_memory::ceiling();
+    let bytes = default_metadata_cache(ceiling);
+    match ceiling {
+        Some(MemoryCeiling {
+            bytes: most,
+            set_by,
+        }) => tracing::info!(
+            "metadata cache: {} MiB for the {} MiB of {set_by} (an eighth, from 16 to 1024 MiB; \
+             --metadata-cache sets it)",
+            bytes >> 20,
+            most >> 20
+        ),
+        None => tracing::info!(
+            "metadata cache: {} MiB (this host's memory is unknown; --metadata-cache sets it)",
+            bytes >> 20
+        ),
+    }
+    bytes
 }
 
 /// `meta.redb`'s page cache sized to the memory the server may use: a share of it, so that a
